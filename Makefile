@@ -1,0 +1,42 @@
+# Two commands for a fresh machine with Python 3.11:
+#   make replicate   create .venv and run the whole pipeline at quick scale (CPU, offline)
+#   make test        create .venv and run the test suite
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+export PATH := $(abspath $(BIN)):$(PATH)
+export DVC_NO_ANALYTICS := 1
+export MPLBACKEND := Agg
+
+.PHONY: venv replicate paper test lint report clean-quick
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first and pinned: a CPU machine takes the 2.13.0 CPU build, never a CUDA download
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+replicate: venv
+	$(BIN)/snakemake --configfile config/quick.yaml --cores $(CORES)
+
+paper: venv
+	$(BIN)/snakemake --cores all
+
+report: venv
+	$(BIN)/snakemake --configfile config/quick.yaml --cores $(CORES) --report results/quick/report.html
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/snakemake --lint
+	$(BIN)/ruff check src tests benchmarks || true
+
+clean-quick:
+	rm -rf data/quick results/quick figures/quick

@@ -1,0 +1,25 @@
+# contlaws: replication DAG of "Continuity Laws for Sequential Models" (arXiv:2605.08539).
+#
+#   snakemake --cores all                              paper scale (config/config.yaml)
+#   snakemake --configfile config/quick.yaml --cores 2 quick scale (what `make replicate` runs)
+#   snakemake <target>                                 one figure/table and only what it needs
+#   snakemake --profile profiles/slurm                 the same DAG on a SLURM cluster
+#
+# Rules live in workflow/rules/<topic>.smk and stay thin: each calls the `contlaws` CLI.
+# Where every output lands: see the README, section "Outputs".
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

@@ -1,0 +1,5 @@
+import sys
+
+from contlaws.cli import main
+
+sys.exit(main())

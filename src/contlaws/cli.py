@@ -1,0 +1,80 @@
+"""The ``contlaws`` command line: one entry point, one subcommand per topic.
+
+Each topic module listed in :data:`COMMAND_MODULES` exposes ``register(subparsers)``, which adds its
+subcommand(s) with ``parser.set_defaults(func=...)``; ``func(args)`` returns an exit status (or
+None for success). Snakemake rules call these commands, so every rule's logic is importable and
+testable. Known failures (invalid config, bad data file) print one clear ``error:`` line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from contlaws import __version__
+from contlaws.config import ConfigError, load_config
+from contlaws.io import DataFileError
+
+# Topic modules that add subcommands (import path, in help order).
+COMMAND_MODULES = (
+    "contlaws.data.cli",
+)
+
+log = logging.getLogger("contlaws")
+
+
+class UserError(RuntimeError):
+    """A failure caused by the user's input (bad arguments, missing files); exit status 2."""
+
+
+def add_config_argument(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    parser.add_argument("--config", type=Path, required=required, help="pipeline config (YAML/JSON), validated against the schema")
+
+
+def config_from_args(args: argparse.Namespace) -> dict:
+    return load_config(args.config)
+
+
+def set_threads(cfg_or_n) -> None:
+    """Limit torch/BLAS intra-op threads (config key ``threads``) so parallel jobs do not oversubscribe."""
+    n = cfg_or_n.get("threads", 1) if isinstance(cfg_or_n, dict) else int(cfg_or_n)
+    os.environ.setdefault("OMP_NUM_THREADS", str(n))
+    torch = sys.modules.get("torch")
+    if torch is None:
+        import torch  # noqa: F811  (imported lazily: plain data commands do not need it)
+    torch.set_num_threads(n)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="contlaws", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"contlaws {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        status = args.func(args)
+    except (ConfigError, DataFileError, UserError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return int(status or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""Atomic, reproducible file output and provenance.
+
+Every file the project writes goes through this module so that
+
+* a killed job never leaves a half-written file that looks finished (write to a temporary file in
+  the same directory, then ``os.replace``);
+* the same inputs give the same bytes (fixed zip timestamps in ``.npz``, sorted JSON keys, no
+  wall-clock times in provenance);
+* every result records how it was made (:func:`provenance`: resolved config, seed, git commit,
+  package versions);
+* a corrupt or truncated data file is reported as such, naming the file (:class:`DataFileError`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import zipfile
+from functools import lru_cache
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+META_KEY = "__meta__"
+# Packages whose versions go into every provenance record.
+TRACKED_PACKAGES = ("contlaws", "numpy", "scipy", "torch", "pandas", "matplotlib", "snakemake")
+# Fixed zip member timestamp (the zip epoch) so .npz bytes do not depend on when they were written.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+class DataFileError(RuntimeError):
+    """A data or result file is missing, truncated, corrupt or fails its checksum."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Atomic writes
+# ---------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds.
+
+    The temporary file keeps the final suffix (some writers, e.g. matplotlib, pick the format from
+    it). On any exception the temporary file is removed and ``path`` is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert numpy scalars/arrays and paths to plain JSON types (recursively)."""
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None if np.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    return obj
+
+
+def dumps_json(obj: Any) -> str:
+    return json.dumps(to_jsonable(obj), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    write_text(path, dumps_json(obj))
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataFileError(f"{path}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataFileError(f"{path}: not valid JSON (corrupt or truncated?): {err}") from None
+
+
+def write_table(path: str | os.PathLike, df, meta: Mapping[str, Any] | None = None, float_format: str = "%.6g") -> None:
+    """Write a pandas DataFrame as CSV atomically, plus ``<path>.meta.json`` with provenance.
+
+    ``float_format`` keeps CSV bytes stable and readable (6 significant digits).
+    """
+    path = Path(path)
+    text = df.to_csv(index=False, float_format=float_format, lineterminator="\n")
+    write_text(path, text)
+    if meta is not None:
+        write_json(meta_path(path), meta)
+
+
+def meta_path(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + ".meta.json")
+
+
+# ---------------------------------------------------------------------------------------------
+# .npz with metadata and a content checksum
+# ---------------------------------------------------------------------------------------------
+def arrays_checksum(arrays: Mapping[str, np.ndarray]) -> str:
+    """sha256 over names, dtypes, shapes and raw bytes of the arrays, in sorted name order."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        arr = np.ascontiguousarray(arrays[name])
+        h.update(name.encode())
+        h.update(str(arr.dtype.str).encode())
+        h.update(str(arr.shape).encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> str:
+    """Write ``arrays`` and a JSON ``meta`` record to an uncompressed ``.npz``, atomically.
+
+    The meta record gains ``checksum`` (see :func:`arrays_checksum`). Bytes depend only on the
+    contents (fixed member order and timestamps). Returns the checksum.
+    """
+    if META_KEY in arrays:
+        raise ValueError(f"array name {META_KEY!r} is reserved")
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    checksum = arrays_checksum(arrays)
+    meta = dict(meta)
+    meta["checksum"] = checksum
+    meta_arr = np.frombuffer(dumps_json(meta).encode("utf-8"), dtype=np.uint8)
+    with atomic_path(path) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for name in sorted(arrays) + [META_KEY]:
+                arr = meta_arr if name == META_KEY else arrays[name]
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+                info = zipfile.ZipInfo(name + ".npy", date_time=_ZIP_EPOCH)
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, buf.getvalue())
+    return checksum
+
+
+def load_npz(path: str | os.PathLike, verify: bool = True) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Load a file written by :func:`save_npz`; returns ``(arrays, meta)``.
+
+    Raises :class:`DataFileError` naming the file if it is missing, truncated, not a valid archive,
+    lacks its metadata, or (with ``verify``) its contents do not match the recorded checksum.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataFileError(f"{path}: dataset file not found (generate it with `contlaws data generate` or snakemake)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            names = list(z.files)
+            if META_KEY not in names:
+                raise DataFileError(f"{path}: no {META_KEY} record; not a contlaws dataset file")
+            meta = json.loads(bytes(z[META_KEY]).decode("utf-8"))
+            arrays = {k: z[k] for k in names if k != META_KEY}
+    except DataFileError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, json.JSONDecodeError, KeyError) as err:
+        raise DataFileError(f"{path}: corrupt or truncated dataset file ({type(err).__name__}: {err})") from None
+    if verify:
+        want = meta.get("checksum")
+        got = arrays_checksum(arrays)
+        if want != got:
+            raise DataFileError(f"{path}: checksum mismatch (recorded {want}, contents {got}); the file is corrupt")
+    return arrays, meta
+
+
+def read_npz_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """Only the metadata record of a :func:`save_npz` file (no checksum verification)."""
+    return load_npz(path, verify=False)[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Provenance
+# ---------------------------------------------------------------------------------------------
+@lru_cache(maxsize=None)
+def git_commit() -> str:
+    """The repository's HEAD commit (with ``-dirty`` if tracked files changed), or ``unknown``.
+
+    ``CONTLAWS_GIT_COMMIT`` overrides it (for installs outside a checkout, e.g. cluster copies).
+    """
+    env = os.environ.get("CONTLAWS_GIT_COMMIT")
+    if env:
+        return env
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root, capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+@lru_cache(maxsize=None)
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in TRACKED_PACKAGES:
+        try:
+            out[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def device_description() -> str:
+    """``cpu`` or the CUDA device name, without importing torch if it is not loaded already."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        return f"cuda:{torch.cuda.get_device_name(0)}"
+    return "cpu"
+
+
+def provenance(config: Mapping[str, Any] | None = None, seed: int | None = None, **extra: Any) -> dict[str, Any]:
+    """How a result was made: resolved config, seed, git commit, package versions, device.
+
+    Deliberately contains no timestamps or host names, so deterministic results stay byte-identical.
+    """
+    record: dict[str, Any] = {
+        "git_commit": git_commit(),
+        "packages": package_versions(),
+        "device": device_description(),
+    }
+    if seed is not None:
+        record["seed"] = int(seed)
+    if config is not None:
+        record["config"] = to_jsonable(config)
+    record.update(to_jsonable(extra))
+    return record

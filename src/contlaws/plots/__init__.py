@@ -1,0 +1,1 @@
+"""Figures and tables rendered from result files (never from models): editing a plot never retrains."""

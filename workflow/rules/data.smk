@@ -1,0 +1,33 @@
+# Dynamical-system datasets (spec E2, E3): generated, deterministic from (config, seed).
+
+
+rule regression_dataset:
+    """Parameter-regression split of one system at refinement factor tau (spec E2)."""
+    output:
+        npz=f"{DATA}/regression/{{system}}_tau{{tau}}_{{split}}.npz",
+    log:
+        f"{LOGS}/data/regression_{{system}}_tau{{tau}}_{{split}}.log",
+    params:
+        settings=settings("regression"),
+    shell:
+        "contlaws data generate regression --config {RESOLVED} --system {wildcards.system}"
+        " --tau {wildcards.tau} --split {wildcards.split} --out {output.npz} > {log} 2>&1"
+
+
+rule forecasting_dataset:
+    """eta-mixed 16-dimensional forecasting split of one system (spec E3)."""
+    output:
+        npz=f"{DATA}/forecasting/{{system}}_eta{{eta}}_{{split}}.npz",
+    log:
+        f"{LOGS}/data/forecasting_{{system}}_eta{{eta}}_{{split}}.log",
+    params:
+        settings=settings("forecasting"),
+    shell:
+        "contlaws data generate forecasting --config {RESOLVED} --system {wildcards.system}"
+        " --eta {wildcards.eta} --split {wildcards.split} --out {output.npz} > {log} 2>&1"
+
+
+rule datasets:
+    """Target: every dataset the config asks for."""
+    input:
+        dataset_targets(),
