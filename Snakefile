@@ -17,9 +17,10 @@ configfile: "config/config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+# (one include per topic; each adds its outputs to ALL_TARGETS)
 
 
 rule all:
     default_target: True
     input:
-        all_targets(),
+        ALL_TARGETS,

@@ -31,3 +31,6 @@ rule datasets:
     """Target: every dataset the config asks for."""
     input:
         dataset_targets(),
+
+
+ALL_TARGETS.extend(dataset_targets())
