@@ -16,6 +16,15 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    system="vdp|duffing|dho|ou",
+    split="train|val|test",
+    tau=r"[0-9][0-9.e-]*",
+    eta=r"[0-9][0-9.]*",
+
+
 include: "workflow/rules/data.smk"
 # (one include per topic; each adds its outputs to ALL_TARGETS)
 

@@ -64,8 +64,12 @@ def _describe(err: jsonschema.ValidationError) -> str:
         missing = err.message.split("'")[1] if "'" in err.message else err.message
         prefix = f"{where}." if err.absolute_path else ""
         return f"missing required key '{prefix}{missing}'"
-    if err.validator == "additionalProperties":
-        return f"unknown key under '{where}': {err.message}"
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        allowed = set(err.schema.get("properties", {}))
+        unknown = [k for k in err.instance if k not in allowed]
+        prefix = f"{where}." if err.absolute_path else ""
+        listed = ", ".join(f"'{prefix}{k}' = {json.dumps(err.instance[k])}" for k in unknown)
+        return f"unknown key {listed} (allowed under '{where}': {', '.join(sorted(allowed))})"
     value = json.dumps(err.instance) if not isinstance(err.instance, (dict, list)) or len(str(err.instance)) < 80 else "…"
     return f"key '{where}' = {value}: {err.message}"
 

@@ -22,12 +22,17 @@ FIGS = f"figures/{RUN}"
 LOGS = f"logs/{RUN}"
 
 # The resolved config (defaults filled) is what every job reads. It is rewritten only when its
-# content changes; reruns are triggered per rule by `params: settings=...` below, so changing one
-# experiment's settings does not rerun the others.
+# content changes. Reruns are triggered per job by its `settings` param (see settings() below), so
+# changing one experiment's settings does not rerun the others.
 RESOLVED = f"{RESULTS}/config.resolved.json"
 _resolved_text = dumps_json(CFG)
 if not Path(RESOLVED).exists() or Path(RESOLVED).read_text() != _resolved_text:
     write_text(RESOLVED, _resolved_text)
+
+
+# Every rule names the project's one software environment (used with --software-deployment-method
+# conda; the Makefile's venv is the default route). Paths are relative to workflow/rules/.
+CONDA_ENV = "../../environment.yml"
 
 
 def settings(*sections):
@@ -37,13 +42,6 @@ def settings(*sections):
 
 def grid(values):
     return [fmt_num(v) for v in values]
-
-
-wildcard_constraints:
-    system="|".join(["vdp", "duffing", "dho", "ou"]),
-    split="train|val|test",
-    tau=r"[0-9][0-9.e-]*",
-    eta=r"[0-9][0-9.]*",
 
 
 def regression_files(system, tau, splits=("train", "val", "test")):

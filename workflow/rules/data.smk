@@ -8,9 +8,12 @@ rule regression_dataset:
     log:
         f"{LOGS}/data/regression_{{system}}_tau{{tau}}_{{split}}.log",
     params:
+        config=RESOLVED,
         settings=settings("regression"),
+    conda:
+        CONDA_ENV
     shell:
-        "contlaws data generate regression --config {RESOLVED} --system {wildcards.system}"
+        "contlaws data generate regression --config {params.config} --system {wildcards.system}"
         " --tau {wildcards.tau} --split {wildcards.split} --out {output.npz} > {log} 2>&1"
 
 
@@ -21,9 +24,12 @@ rule forecasting_dataset:
     log:
         f"{LOGS}/data/forecasting_{{system}}_eta{{eta}}_{{split}}.log",
     params:
+        config=RESOLVED,
         settings=settings("forecasting"),
+    conda:
+        CONDA_ENV
     shell:
-        "contlaws data generate forecasting --config {RESOLVED} --system {wildcards.system}"
+        "contlaws data generate forecasting --config {params.config} --system {wildcards.system}"
         " --eta {wildcards.eta} --split {wildcards.split} --out {output.npz} > {log} 2>&1"
 
 
