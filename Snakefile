@@ -15,6 +15,9 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 
 
@@ -27,6 +30,7 @@ wildcard_constraints:
 
 include: "workflow/rules/data.smk"
 # (one include per topic; each adds its outputs to ALL_TARGETS)
+include: "workflow/rules/report.smk"  # last: it collects CLAIM_FILES from the topics above
 
 
 rule all:

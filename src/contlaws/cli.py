@@ -23,6 +23,7 @@ from contlaws.io import DataFileError
 # Topic modules that add subcommands (import path, in help order).
 COMMAND_MODULES = (
     "contlaws.data.cli",
+    "contlaws.report",
 )
 
 log = logging.getLogger("contlaws")

@@ -65,3 +65,5 @@ def dataset_targets():
 
 # Each topic .smk adds its final outputs here (figures, tables, claim verdicts); `rule all` builds them.
 ALL_TARGETS = []
+# Each topic .smk adds the verdict files of its claims (results/<run>/claims/C*.json) here.
+CLAIM_FILES = []
