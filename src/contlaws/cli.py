@@ -24,6 +24,7 @@ from contlaws.io import DataFileError
 COMMAND_MODULES = (
     "contlaws.data.cli",
     "contlaws.report",
+    "contlaws.experiments.refinement_numerical",
 )
 
 log = logging.getLogger("contlaws")

@@ -1,0 +1,170 @@
+"""E1 figure and table: error of discretized S4/S6 against the RK4 reference as τ shrinks.
+
+Reads only the tidy CSV written by ``contlaws refine-numerical`` (columns system, amplitude,
+amplitude_log2, tau, tau_log2, model, discretization, rel_max_error, rel_rmse), so restyling the
+figure never recomputes anything. Writes
+
+* the figure: a 2 × 2 grid (rows S4, S6; columns ZOH, bilinear), error against τ on log-log axes,
+  one curve per input amplitude a (mean over systems, band = min–max over systems), with guide
+  lines of slope 1 and 2;
+* the empirical convergence orders p (log-log slope of the mean error against τ) per model,
+  discretization and amplitude, as CSV and as a LaTeX table.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.ticker import FixedLocator, LogLocator, NullFormatter
+
+from contlaws.experiments.refinement_numerical import DISCRETIZATIONS, ERROR_COLUMNS, MODELS, convergence_orders
+from contlaws.io import DataFileError, meta_path, provenance, read_json, write_table
+from contlaws.plots.style import save_figure, write_latex_table
+
+REQUIRED_COLUMNS = (
+    "system", "amplitude", "amplitude_log2", "tau", "tau_log2", "model", "discretization", *ERROR_COLUMNS,
+)
+MODEL_NAMES = {"s4": "S4", "s6": "S6"}
+METHOD_NAMES = {"zoh": "ZOH", "bilinear": "bilinear"}
+METRIC_NAMES = {"rel_max_error": "relative max error", "rel_rmse": "relative RMSE"}
+CMAP = "viridis"
+GUIDE_STYLES = {1: (0, (4, 2)), 2: (0, (1, 1.5))}  # dash pattern of the slope-1 and slope-2 guides
+
+
+def read_errors(path: str | Path) -> pd.DataFrame:
+    """The E1 error table; raises DataFileError naming the file if it is missing or malformed."""
+    path = Path(path)
+    try:
+        df = pd.read_csv(path)
+    except FileNotFoundError:
+        raise DataFileError(f"{path}: results file not found (run `contlaws refine-numerical` first)") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataFileError(f"{path}: not a readable CSV ({err})") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataFileError(f"{path}: missing columns {missing}; expected the output of `contlaws refine-numerical`")
+    if df.empty:
+        raise DataFileError(f"{path}: no rows")
+    bad = df[~df["model"].isin(MODELS) | ~df["discretization"].isin(DISCRETIZATIONS)]
+    if len(bad):
+        raise DataFileError(f"{path}: unknown model/discretization in row {bad.index[0] + 2}")
+    return df
+
+
+def summarize(errors: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Mean, min and max of ``metric`` over systems per (model, discretization, amplitude, τ)."""
+    keys = ["model", "discretization", "amplitude_log2", "tau"]
+    return errors.groupby(keys, sort=True)[metric].agg(["mean", "min", "max"]).reset_index()
+
+
+def plot_errors(errors: pd.DataFrame, metric: str = "rel_max_error"):
+    """The 2 × 2 figure; returns the matplotlib Figure."""
+    stats = summarize(errors, metric)
+    amp_log2 = np.sort(stats["amplitude_log2"].unique())
+    norm = Normalize(vmin=amp_log2.min(), vmax=amp_log2.max() if len(amp_log2) > 1 else amp_log2.min() + 1)
+    cmap = plt.get_cmap(CMAP)
+    n_systems = errors["system"].nunique()
+    orders = convergence_orders(errors)
+    order_col = "order_max_error" if metric == "rel_max_error" else "order_rmse"
+
+    fig, axes = plt.subplots(2, 2, figsize=(6.4, 4.9), sharex=True, sharey=True, layout="constrained")
+    for row, model in enumerate(MODELS):
+        for col, method in enumerate(DISCRETIZATIONS):
+            ax = axes[row, col]
+            panel = stats[(stats["model"] == model) & (stats["discretization"] == method)]
+            for value in amp_log2:
+                curve = panel[panel["amplitude_log2"] == value]
+                color = cmap(norm(value))
+                ax.fill_between(curve["tau"], curve["min"], curve["max"], color=color, alpha=0.12, linewidth=0)
+                ax.plot(curve["tau"], curve["mean"], "o-", color=color, markersize=2.5, linewidth=1.2)
+            p = orders[(orders["model"] == model) & (orders["discretization"] == method)][order_col]
+            fitted = f"{p.iloc[0]:.2f}" if p.max() - p.min() < 0.005 else f"{p.min():.2f}–{p.max():.2f}"
+            ax.text(0.97, 0.04, f"fitted order {fitted}", transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
+            ax.set_title(f"{MODEL_NAMES[model]}, {METHOD_NAMES[method]}")
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            if row == 1:
+                ax.set_xlabel(r"step $\tau$")
+            if col == 0:
+                ax.set_ylabel(METRIC_NAMES[metric])
+
+    # Axis ticks: every other power of two labelled on τ, decades on the error.
+    taus = np.sort(errors["tau"].unique())
+    log2_taus = np.log2(taus).round().astype(int)
+    major = [2.0**k for k in log2_taus if (k - log2_taus.max()) % 2 == 0]
+    for ax in axes.ravel():
+        ax.xaxis.set_major_locator(FixedLocator(major))
+        ax.xaxis.set_minor_locator(FixedLocator([t for t in taus if t not in major]))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_major_locator(LogLocator(base=10, numticks=12))
+    axes[0, 0].set_xlim(taus.min() / 1.3, taus.max() * 1.3)
+    add_slope_guides(axes, errors, metric, taus)
+
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, shrink=0.85, pad=0.02, aspect=30)
+    ticks = [v for v in amp_log2 if float(v).is_integer()] or list(amp_log2)
+    bar.set_ticks(ticks, labels=[f"$2^{{{v:g}}}$" for v in ticks])
+    bar.set_label("input amplitude $a$")
+    fig.text(
+        0.0, -0.01,
+        f"Lines: mean over {n_systems} random systems; bands: min–max over systems. "
+        "Input held at the left end point of each step; reference: RK4.",
+        fontsize=7, ha="left", va="top", color="0.3",
+    )
+    return fig
+
+
+def add_slope_guides(axes, errors: pd.DataFrame, metric: str, taus: np.ndarray) -> None:
+    """Dashed lines ∝ τ and ∝ τ² through a point below the S4 curves, in every panel."""
+    s4 = errors[errors["model"] == "s4"]
+    base = s4[s4["tau"] == taus.min()][metric].min() if len(s4) else errors[metric].min()
+    start, stop = taus.min(), taus[len(taus) // 2]  # the fine half of the τ range
+    grid = np.array([start, stop])
+    for ax in axes.ravel():
+        for order, dashes in GUIDE_STYLES.items():
+            ax.plot(
+                grid, 0.4 * base * (grid / start) ** order, color="0.35", linestyle=dashes, linewidth=1.0,
+                label=rf"$\propto \tau^{order}$", scalex=False, scaley=False,
+            )
+    axes[0, 0].legend(loc="upper left", frameon=False, handlelength=2.4)
+
+
+def orders_table_tex(orders: pd.DataFrame) -> pd.DataFrame:
+    """Orders pivoted for print: one row per amplitude, one column per method, 'max / RMS' cells."""
+    wide = pd.DataFrame({"$a$": [f"$2^{{{np.log2(a):g}}}$" for a in sorted(orders["amplitude"].unique())]})
+    for model in MODELS:
+        for method in DISCRETIZATIONS:
+            sub = orders[(orders["model"] == model) & (orders["discretization"] == method)].sort_values("amplitude")
+            if len(sub):
+                cells = [f"{m:.2f} / {r:.2f}" for m, r in zip(sub["order_max_error"], sub["order_rmse"])]
+                wide[f"{MODEL_NAMES[model]} {METHOD_NAMES[method]}"] = cells
+    return wide
+
+
+def main(args: argparse.Namespace) -> None:
+    """``contlaws refine-numerical-plot``: figure + orders table from the error CSV."""
+    errors = read_errors(args.results)
+    source_meta = read_json(meta_path(args.results)) if meta_path(args.results).exists() else {}
+    orders = convergence_orders(errors)
+    meta = provenance(
+        source_meta.get("config"), source_meta.get("seed"), source=str(args.results),
+        source_git_commit=source_meta.get("git_commit"),
+    )
+    write_table(args.orders_csv, orders, meta=meta, float_format="%.4f")
+    n_sys = errors["system"].nunique()
+    write_latex_table(
+        args.orders_tex,
+        orders_table_tex(orders),
+        caption=(
+            "Empirical convergence order $p$ (least-squares slope of $\\log$ error against $\\log\\tau$, "
+            f"error averaged over {n_sys} random systems) of discretized S4 and S6 against an RK4 reference, "
+            "per input amplitude $a$; cells give the order of the relative max error / relative RMSE."
+        ),
+        label="tab:refinement-numerical-orders",
+    )
+    save_figure(plot_errors(errors, metric=getattr(args, "metric", "rel_max_error")), args.figure)

@@ -1,0 +1,49 @@
+# E1: numerical refinement of continuous S4 vs S6 against an RK4 reference (spec E1). CPU only, no data.
+
+
+rule refine_numerical_compute:
+    """Errors of discretized S4/S6 (ZOH, bilinear) against RK4, per system, amplitude and tau."""
+    output:
+        csv=f"{RESULTS}/refinement_numerical/errors.csv",
+        meta=f"{RESULTS}/refinement_numerical/errors.csv.meta.json",
+    log:
+        f"{LOGS}/refinement_numerical/compute.log",
+    params:
+        config=RESOLVED,
+        settings=settings("refinement_numerical"),
+    conda:
+        CONDA_ENV
+    shell:
+        "contlaws refine-numerical --config {params.config} --out {output.csv} > {log} 2>&1"
+
+
+rule refine_numerical_plot:
+    """Figure (error vs tau per model and discretization) and empirical convergence orders."""
+    input:
+        csv=rules.refine_numerical_compute.output.csv,
+    output:
+        pdf=f"{FIGS}/refinement_numerical.pdf",
+        png=f"{FIGS}/refinement_numerical.png",
+        orders_csv=f"{RESULTS}/refinement_numerical/orders.csv",
+        orders_tex=f"{RESULTS}/refinement_numerical/orders.tex",
+    log:
+        f"{LOGS}/refinement_numerical/plot.log",
+    params:
+        stem=f"{FIGS}/refinement_numerical",
+    conda:
+        CONDA_ENV
+    shell:
+        "contlaws refine-numerical-plot --results {input.csv} --figure {params.stem}"
+        " --orders-csv {output.orders_csv} --orders-tex {output.orders_tex} > {log} 2>&1"
+
+
+REFINEMENT_NUMERICAL_TARGETS = list(rules.refine_numerical_plot.output)
+
+
+rule refinement_numerical:
+    """Target: the E1 figure and orders table."""
+    input:
+        REFINEMENT_NUMERICAL_TARGETS,
+
+
+ALL_TARGETS.extend(REFINEMENT_NUMERICAL_TARGETS)
