@@ -182,16 +182,14 @@ def rk4_reference(
     delta = selective_step(u, systems.w_delta[None, :, None])  # (2M+1 S Na)
     x4 = np.zeros(u.shape[1:] + (systems.a.shape[0],))  # (S Na N)
     x6 = np.zeros_like(x4)
-    y4, y6 = [], []
-    for j in tqdm(range(n_steps + 1), desc="RK4 reference", unit="step", mininterval=2.0, disable=not progress):
-        if j % record_every == 0:
-            y4.append(s4_output(x4, u[2 * j], systems))
-            y6.append(s6_output(x6, u[2 * j], systems))
-        if j == n_steps:
-            break
+    y4, y6 = [s4_output(x4, u[0], systems)], [s6_output(x6, u[0], systems)]
+    for j in tqdm(range(n_steps), desc="RK4 reference", unit="step", mininterval=2.0, disable=not progress):
         stages = (2 * j, 2 * j + 1, 2 * j + 2)
         x4 = rk4_step(lambda x, uu: s4_rhs(x, uu, systems), x4, h, [(u[i],) for i in stages])
         x6 = rk4_step(lambda x, uu, dd: s6_rhs(x, uu, dd, systems), x6, h, [(u[i], delta[i]) for i in stages])
+        if (j + 1) % record_every == 0:  # the output at t_{j+1}, read before step j+1
+            y4.append(s4_output(x4, u[2 * j + 2], systems))
+            y6.append(s6_output(x6, u[2 * j + 2], systems))
     return {"s4": np.stack(y4, axis=-1), "s6": np.stack(y6, axis=-1)}  # (S Na T)
 
 
@@ -212,6 +210,28 @@ def bilinear_pair(a: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return m, m @ (eye + half)
 
 
+def zoh_pair(a: np.ndarray, step: np.ndarray, drive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-order hold of x' = step·(A x + v) over one unit of time: Ā = expm(step·A) and the
+    forcing A⁻¹(Ā − I)v.
+
+    Both come from one matrix exponential of the block matrix [[step·A, step·v], [0, 0]] (Van Loan):
+    its top-right column is A⁻¹(Ā − I)v without forming Ā − I, which cancels catastrophically when
+    step·A is small (e.g. a tiny δ(u)).
+
+    Args:
+        a: (N, N); step: (...); drive: (..., N) the held forcing v.
+    Returns:
+        Ā: (..., N, N); forcing: (..., N).
+    """
+    n = a.shape[0]
+    step = np.asarray(step, dtype=np.float64)[..., None, None]
+    block = np.zeros(np.broadcast_shapes(step.shape[:-2], drive.shape[:-1]) + (n + 1, n + 1))
+    block[..., :n, :n] = step * a
+    block[..., :n, n] = step[..., 0] * drive
+    e = scipy.linalg.expm(block)  # (... N+1 N+1)
+    return e[..., :n, :n], e[..., :n, n]
+
+
 def discretize_s4(systems: Systems, tau: float, method: str) -> tuple[np.ndarray, np.ndarray]:
     """S4 at step τ.
 
@@ -223,8 +243,8 @@ def discretize_s4(systems: Systems, tau: float, method: str) -> tuple[np.ndarray
     """
     a, b = systems.a, systems.b
     if method == "zoh":
-        a_bar = scipy.linalg.expm(S4_STEP * tau * a)
-        b_bar = np.linalg.solve(a, (a_bar - np.eye(a.shape[0])) @ b.T).T  # (S N)
+        a_bar, b_bar = zoh_pair(a, np.full(b.shape[0], S4_STEP * tau), b)  # (S N N), (S N)
+        a_bar = a_bar[0]
     elif method == "bilinear":
         m, a_bar = bilinear_pair(a, S4_STEP * tau)
         b_bar = (S4_STEP * tau) * b @ m.T  # (S N)
@@ -236,8 +256,8 @@ def discretize_s4(systems: Systems, tau: float, method: str) -> tuple[np.ndarray
 def discretize_s6(systems: Systems, tau: float, u: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
     """S6 at step τ with δ_k = δ(u_k) per step; every step's matrices are built in one batch.
 
-    ZOH: Ā_k = expm(τδ_k A), forcing A⁻¹(Ā_k − I)B·u_k·u_k. Bilinear: the bilinear pair of τδ_k A,
-    forcing (I − τδ_k A/2)⁻¹·τδ_k·B·u_k·u_k.
+    ZOH: Ā_k = expm(τδ_k A), forcing A⁻¹(Ā_k − I)B·u_k·u_k (see :func:`zoh_pair`). Bilinear: the
+    bilinear pair of τδ_k A, forcing (I − τδ_k A/2)⁻¹·τδ_k·B·u_k·u_k.
 
     Args:
         u: (S, Na, L) held input of each step.
@@ -248,9 +268,7 @@ def discretize_s6(systems: Systems, tau: float, u: np.ndarray, method: str) -> t
     step = tau * selective_step(u, systems.w_delta[:, None, None])  # (S Na L)
     drive = systems.b[:, None, None, :] * (u * u)[..., None]  # (S Na L N): B u_k u_k
     if method == "zoh":
-        a_bar = scipy.linalg.expm(step[..., None, None] * a)  # (S Na L N N)
-        growth = np.einsum("...ij,...j->...i", a_bar, drive) - drive  # (Ā − I) B u²
-        forcing = growth @ np.linalg.inv(a).T  # A⁻¹ applied to each row
+        a_bar, forcing = zoh_pair(a, step, drive)  # (S Na L N N), (S Na L N)
     elif method == "bilinear":
         m, a_bar = bilinear_pair(a, step)
         forcing = np.einsum("...ij,...j->...i", m, step[..., None] * drive)
@@ -394,7 +412,13 @@ def run_experiment(
             )
         )
     df = pd.concat(frames, ignore_index=True)
-    return df.sort_values(["model", "discretization", "amplitude_log2", "tau_log2", "system"], ignore_index=True)
+    return sort_rows(df, ["model", "discretization", "amplitude_log2", "tau_log2", "system"])
+
+
+def sort_rows(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Rows sorted by ``keys``, models and discretizations in their canonical order (s4, s6; zoh, bilinear)."""
+    rank = {"model": {m: i for i, m in enumerate(MODELS)}, "discretization": {d: i for i, d in enumerate(DISCRETIZATIONS)}}
+    return df.sort_values(keys, key=lambda col: col.map(rank[col.name]) if col.name in rank else col, ignore_index=True)
 
 
 def convergence_orders(errors: pd.DataFrame) -> pd.DataFrame:
@@ -411,10 +435,7 @@ def convergence_orders(errors: pd.DataFrame) -> pd.DataFrame:
         log_tau = np.log(group["tau"].to_numpy())
         slopes = [np.polyfit(log_tau, np.log(group[col].to_numpy()), 1)[0] for col in ERROR_COLUMNS]
         rows.append(dict(zip(keys, key), order_max_error=slopes[0], order_rmse=slopes[1]))
-    out = pd.DataFrame(rows, columns=keys + ["order_max_error", "order_rmse"])
-    out["model"] = pd.Categorical(out["model"], MODELS)
-    out["discretization"] = pd.Categorical(out["discretization"], DISCRETIZATIONS)
-    return out.sort_values(keys, ignore_index=True).astype({"model": str, "discretization": str})
+    return sort_rows(pd.DataFrame(rows, columns=keys + ["order_max_error", "order_rmse"]), keys)
 
 
 # ---------------------------------------------------------------------------------------------

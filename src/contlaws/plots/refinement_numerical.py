@@ -78,11 +78,18 @@ def plot_errors(errors: pd.DataFrame, metric: str = "rel_max_error"):
         for col, method in enumerate(DISCRETIZATIONS):
             ax = axes[row, col]
             panel = stats[(stats["model"] == model) & (stats["discretization"] == method)]
+            means = panel.pivot(index="tau", columns="amplitude_log2", values="mean")
+            coincide = len(amp_log2) > 1 and (means.max(axis=1) / means.min(axis=1)).max() < 1.01
+            # Bands of the extreme amplitudes only: eleven overlapping bands would hide each other.
+            banded = amp_log2[:1] if coincide else [amp_log2[0], amp_log2[-1]]
             for value in amp_log2:
                 curve = panel[panel["amplitude_log2"] == value]
-                color = cmap(norm(value))
-                ax.fill_between(curve["tau"], curve["min"], curve["max"], color=color, alpha=0.12, linewidth=0)
+                color = "0.15" if coincide else cmap(norm(value))
+                if value in banded:
+                    ax.fill_between(curve["tau"], curve["min"], curve["max"], color=color, alpha=0.15, linewidth=0)
                 ax.plot(curve["tau"], curve["mean"], "o-", color=color, markersize=2.5, linewidth=1.2)
+            if coincide:
+                ax.text(0.03, 0.97, "all amplitudes coincide", transform=ax.transAxes, ha="left", va="top", fontsize=7)
             p = orders[(orders["model"] == model) & (orders["discretization"] == method)][order_col]
             fitted = f"{p.iloc[0]:.2f}" if p.max() - p.min() < 0.005 else f"{p.min():.2f}–{p.max():.2f}"
             ax.text(0.97, 0.04, f"fitted order {fitted}", transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
@@ -104,34 +111,35 @@ def plot_errors(errors: pd.DataFrame, metric: str = "rel_max_error"):
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.yaxis.set_major_locator(LogLocator(base=10, numticks=12))
     axes[0, 0].set_xlim(taus.min() / 1.3, taus.max() * 1.3)
-    add_slope_guides(axes, errors, metric, taus)
+    add_slope_guides(axes, stats, taus)
 
     bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, shrink=0.85, pad=0.02, aspect=30)
-    ticks = [v for v in amp_log2 if float(v).is_integer()] or list(amp_log2)
+    ticks = list(amp_log2) if len(amp_log2) <= 6 else [v for v in amp_log2 if float(v).is_integer()]
     bar.set_ticks(ticks, labels=[f"$2^{{{v:g}}}$" for v in ticks])
     bar.set_label("input amplitude $a$")
     fig.text(
         0.0, -0.01,
-        f"Lines: mean over {n_systems} random systems; bands: min–max over systems. "
+        f"Lines: mean over {n_systems} random systems; bands: min–max over systems (smallest and largest $a$). "
         "Input held at the left end point of each step; reference: RK4.",
         fontsize=7, ha="left", va="top", color="0.3",
     )
     return fig
 
 
-def add_slope_guides(axes, errors: pd.DataFrame, metric: str, taus: np.ndarray) -> None:
-    """Dashed lines ∝ τ and ∝ τ² through a point below the S4 curves, in every panel."""
-    s4 = errors[errors["model"] == "s4"]
-    base = s4[s4["tau"] == taus.min()][metric].min() if len(s4) else errors[metric].min()
-    start, stop = taus.min(), taus[len(taus) // 2]  # the fine half of the τ range
+def add_slope_guides(axes, stats: pd.DataFrame, taus: np.ndarray, octaves: int = 2) -> None:
+    """Lines ∝ τ and ∝ τ² over the finest ``octaves`` of the τ range, fanning out from one point
+    below the S4 mean curves (so they do not cross the data), in every panel."""
+    start = taus.min()
+    stop = taus[min(octaves, len(taus) - 1)]
+    at_stop = stats[np.isclose(stats["tau"], stop)]
+    s4 = at_stop[at_stop["model"] == "s4"]
+    anchor = 0.3 * (s4 if len(s4) else at_stop)["mean"].min()
     grid = np.array([start, stop])
     for ax in axes.ravel():
         for order, dashes in GUIDE_STYLES.items():
-            ax.plot(
-                grid, 0.4 * base * (grid / start) ** order, color="0.35", linestyle=dashes, linewidth=1.0,
-                label=rf"$\propto \tau^{order}$", scalex=False, scaley=False,
-            )
-    axes[0, 0].legend(loc="upper left", frameon=False, handlelength=2.4)
+            ax.plot(grid, anchor * (grid / stop) ** order, color="0.3", linestyle=dashes, linewidth=1.0,
+                    label=rf"$\propto \tau^{order}$")
+    axes[0, 0].legend(loc="upper left", bbox_to_anchor=(0.0, 0.9), frameon=False, handlelength=2.4)
 
 
 def orders_table_tex(orders: pd.DataFrame) -> pd.DataFrame:
