@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "contlaws.data.cli",
     "contlaws.report",
     "contlaws.experiments.refinement_numerical",
+    "contlaws.data.benchmarks.cli",
 )
 
 log = logging.getLogger("contlaws")

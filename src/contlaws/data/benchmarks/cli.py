@@ -1,0 +1,87 @@
+"""``contlaws bench``: fetch real benchmarks, generate stand-ins, prepare task splits.
+
+    contlaws bench fetch {lra,imdb,cifar10} --out data/benchmarks/raw/<source>     (DVC stages)
+    contlaws bench generate {listops_synth,pathfinder_synth} --config C --out DIR  (stand-in raw files)
+    contlaws bench prepare TASK --config C --split train|val|test --out PATH.npz
+    contlaws bench tasks                                                            (list the tasks)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from contlaws.cli import UserError, add_config_argument, config_from_args
+from contlaws.data.benchmarks import listops, pathfinder, sources, tasks
+from contlaws.data.fetch import atomic_directory
+from contlaws.io import save_npz
+
+log = logging.getLogger(__name__)
+
+
+def cmd_fetch(args: argparse.Namespace) -> None:
+    sources.fetch(args.source, args.out, archive=args.archive, url=args.url, md5=args.md5,
+                  dvc_lock=args.dvc_lock, progress=not args.no_progress)
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    cfg = config_from_args(args)
+    counts = tasks.split_counts(cfg)
+    seed = int(cfg["seed"])
+    sub = cfg["subsampling"]
+    with atomic_directory(args.out) as tmp:
+        if args.task == "listops_synth":
+            listops.generate_files(tmp, counts, seed, max_length=int(sub["listops_max_length"]))
+        elif args.task == "pathfinder_synth":
+            pathfinder.generate_files(tmp, sum(counts.values()), seed, size=int(sub["image_size"]))
+        else:
+            raise UserError(f"'{args.task}' has no generated raw files (generated: listops_synth, pathfinder_synth)")
+    log.info("wrote %s stand-in files to %s", args.task, args.out)
+
+
+def cmd_prepare(args: argparse.Namespace) -> None:
+    cfg = config_from_args(args)
+    arrays, meta = tasks.prepare(args.task, cfg, args.split, raw_dir=args.raw, limit=args.limit)
+    save_npz(args.out, arrays, meta)
+    log.info("wrote %s: x %s, %d classes", args.out, tuple(arrays["x"].shape), meta["n_classes"])
+
+
+def cmd_tasks(args: argparse.Namespace) -> None:
+    for name, t in tasks.TASKS.items():
+        where = "generated per run" if t.raw is None else str(tasks.REAL_ROOT / t.raw)
+        print(f"{name:17s} {t.input_kind:10s} {t.continuity:10s} {t.n_classes:3d} classes  {where}", file=sys.stdout)
+
+
+def register(subparsers) -> None:
+    bench = subparsers.add_parser("bench", help="benchmark data: fetch (DVC stages), stand-ins, prepared splits")
+    sub = bench.add_subparsers(dest="bench_command", required=True, metavar="ACTION")
+
+    p = sub.add_parser("fetch", help="download (resuming), verify and unpack a real benchmark archive")
+    p.add_argument("source", choices=sorted(sources.SOURCES))
+    p.add_argument("--out", type=Path, required=True, help="directory to unpack into (replaced atomically)")
+    p.add_argument("--archive", type=Path, help="where the archive is kept (default data/benchmarks/downloads/<name>)")
+    p.add_argument("--url", help="another URL or a plain local path (a mirror); default: the official URL")
+    p.add_argument("--md5", help="expected md5 (default: the published one, or the one pinned in --dvc-lock)")
+    p.add_argument("--dvc-lock", type=Path, default=Path("dvc.lock"), help="dvc.lock to read a pinned md5 from")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser("generate", help="write the raw files of a built-in stand-in (LRA formats)")
+    p.add_argument("task", choices=["listops_synth", "pathfinder_synth"])
+    add_config_argument(p)
+    p.add_argument("--out", type=Path, required=True, help="directory (replaced atomically)")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("prepare", help="one split of a task as a classification .npz")
+    p.add_argument("task", choices=list(tasks.TASKS))
+    add_config_argument(p)
+    p.add_argument("--split", choices=list(tasks.SPLITS), required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--raw", type=Path, help="raw files (default: data/<run>/benchmarks/raw/<task> or data/benchmarks/raw/...)")
+    p.add_argument("--limit", type=int, help="keep a seeded subset of at most this many examples")
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("tasks", help="list the benchmark tasks")
+    p.set_defaults(func=cmd_tasks)

@@ -1,0 +1,252 @@
+"""Benchmark tasks as prepared classification splits (spec E5): one ``.npz`` per task and split.
+
+Every task reads its raw files with the format loaders of this package and returns
+
+* ``x``: (N, L) int64 tokens (0 = padding) for text/ListOps, or (N, L, C) float32 in [0, 1] for images
+  (pixels in row-major order);
+* ``y``: (N,) int64 class labels;
+* ``lengths``: (N,) int64 true sequence lengths before padding (token tasks only; AAN: (N, 2)),
+
+and a meta record ``{"kind": "classification", "task": "classification", "input_kind",
+"n_classes", "vocab_size" (tokens), "benchmark", "split", "continuity", "sequence_length", ...,
+"provenance"}`` (read by ``contlaws.data.sets.load_split``).
+
+| task | source | L | split rule |
+|---|---|---|---|
+| ``listops_synth`` | generated TSV (``contlaws bench generate``) | ``listops_max_length`` | generated train/val/test files |
+| ``pathfinder_synth`` | generated PNGs + metadata | ``image_size``² | in order: n_train, n_val, n_test |
+| ``digits`` | scikit-learn ``load_digits`` | ``image_size``² | seeded: n_train, n_val, n_test |
+| ``listops`` | LRA ``listops-1000`` | 2000 | the release's train/val/test |
+| ``aan`` | LRA ``tsv_data`` | 2 x 4000 | the release's train/eval/test |
+| ``pathfinder32`` | LRA ``pathfinder32`` | 1024 | seeded 80/10/10 (as LRA/S4) |
+| ``pathx`` | LRA ``pathfinder128`` | 16384 | seeded 80/10/10 |
+| ``imdb`` | ``aclImdb`` | 4096 | val = seeded 10% of train; test = test |
+| ``cifar10`` | CIFAR-10 python | 1024 (gray) | val = last 10% of train (as LRA); test = test |
+
+AAN pairs are stored as one row per pair: document 1 padded to 4000 tokens, then document 2
+(``meta["pair_length"]``), so a dual encoder splits ``x`` in halves. Real tasks use the full splits;
+``limit`` takes a seeded subset for smaller runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from contlaws.config import ConfigError
+from contlaws.data.benchmarks import aan, cifar, digits, imdb, listops, pathfinder
+from contlaws.data.benchmarks.common import BYTE_VOCAB_SIZE, pad_sequences, split_by_counts, split_by_fractions
+from contlaws.data.fetch import pinned_md5_prefix
+from contlaws.io import DataFileError, provenance
+
+SPLITS = ("train", "val", "test")
+REAL_ROOT = Path("data/benchmarks/raw")  # where the DVC stages of dvc.yaml unpack the real benchmarks
+# LRA sequence lengths (listops and text follow the S4 setup: 2000 and 4096 tokens; AAN 4000 per document).
+LISTOPS_LENGTH = 2000
+IMDB_LENGTH = 4096
+AAN_LENGTH = 4000
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    source: str  # builtin | lra | imdb | cifar10 (the DVC stage that fetches it: fetch_<source>)
+    input_kind: str  # tokens | continuous
+    continuity: str  # continuous (images) | discrete (text, ListOps)
+    n_classes: int
+    raw: str | None  # real tasks: folder under REAL_ROOT; builtin: None (generated per run)
+    settings: tuple[str, ...]  # subsampling.* keys the prepared bytes depend on (besides seed)
+    description: str
+
+
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in [
+        Task("listops_synth", "builtin", "tokens", "discrete", 10, None, ("n_train", "n_val", "n_test", "listops_max_length"),
+             "generated ListOps (LRA grammar and TSV format)"),
+        Task("pathfinder_synth", "builtin", "continuous", "continuous", 2, None, ("n_train", "n_val", "n_test", "image_size"),
+             "generated pathfinder-style images (LRA folder layout)"),
+        Task("digits", "builtin", "continuous", "continuous", 10, None, ("n_train", "n_val", "n_test", "image_size"),
+             "scikit-learn 8x8 digits, bilinearly upsampled to image_size"),
+        Task("listops", "lra", "tokens", "discrete", 10, "lra/listops-1000", (), "LRA ListOps"),
+        Task("aan", "lra", "tokens", "discrete", 2, "lra/tsv_data", (), "LRA Retrieval (AAN), byte level"),
+        Task("pathfinder32", "lra", "continuous", "continuous", 2, "lra/pathfinder32", (), "LRA Pathfinder 32x32"),
+        Task("pathx", "lra", "continuous", "continuous", 2, "lra/pathfinder128", (), "LRA Path-X 128x128"),
+        Task("imdb", "imdb", "tokens", "discrete", 2, "imdb", (), "IMDB reviews (LRA Text), byte level"),
+        Task("cifar10", "cifar10", "continuous", "continuous", 10, "cifar10", (), "CIFAR-10 grayscale (LRA Image)"),
+    ]
+}
+BUILTIN_TASKS = tuple(name for name, t in TASKS.items() if t.source == "builtin")
+REAL_TASKS = tuple(name for name, t in TASKS.items() if t.source != "builtin")
+
+
+def get_task(name: str) -> Task:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise ConfigError(f"unknown benchmark task {name!r} (known: {', '.join(TASKS)})") from None
+
+
+def standin_raw_dir(cfg: Mapping[str, Any], task: str) -> Path:
+    """Where a run's generated stand-in raw files live: ``data/<run>/benchmarks/raw/<task>``."""
+    return Path("data") / cfg["run_name"] / "benchmarks" / "raw" / task
+
+
+def real_raw_dir(task: str, root: str | Path = REAL_ROOT) -> Path:
+    return Path(root) / get_task(task).raw
+
+
+def split_counts(cfg: Mapping[str, Any]) -> dict[str, int]:
+    sub = cfg["subsampling"]
+    return {split: int(sub[f"n_{split}"]) for split in SPLITS}
+
+
+# ------------------------------------------------------------------------------------------------
+# Per-task readers: (raw_dir, cfg, split) -> (arrays, extra meta)
+# ------------------------------------------------------------------------------------------------
+def _tokens(sequences, labels, length: int) -> dict[str, np.ndarray]:
+    x, lengths = pad_sequences(sequences, length)
+    return {"x": x, "y": labels, "lengths": lengths}
+
+
+def _listops(raw: Path, cfg, split: str, length: int):
+    sequences, labels = listops.read_tsv(raw / f"basic_{split}.tsv")
+    return _tokens(sequences, labels, length), {"vocab_size": listops.vocab_size(), "sequence_length": length}
+
+
+def _read_listops_synth(raw, cfg, split):
+    return _listops(raw, cfg, split, int(cfg["subsampling"]["listops_max_length"]))
+
+
+def _read_listops(raw, cfg, split):
+    return _listops(raw, cfg, split, LISTOPS_LENGTH)
+
+
+def _read_aan(raw, cfg, split):
+    first, second, labels = aan.read_tsv(raw / aan.SPLIT_FILES[split], max_length=AAN_LENGTH)
+    x1, len1 = pad_sequences(first, AAN_LENGTH)
+    x2, len2 = pad_sequences(second, AAN_LENGTH)
+    arrays = {"x": np.concatenate([x1, x2], axis=1), "y": labels, "lengths": np.stack([len1, len2], axis=1)}
+    return arrays, {"vocab_size": BYTE_VOCAB_SIZE, "sequence_length": 2 * AAN_LENGTH, "pair_length": AAN_LENGTH}
+
+
+def _read_imdb(raw, cfg, split):
+    sequences, labels = imdb.read_split(raw, "test" if split == "test" else "train", max_length=IMDB_LENGTH)
+    if split != "test":
+        train, val = split_by_fractions(len(labels), (0.9, 0.1), seed=int(cfg["seed"]))
+        keep = train if split == "train" else val
+        sequences, labels = [sequences[i] for i in keep], labels[keep]
+    return _tokens(sequences, labels, IMDB_LENGTH), {"vocab_size": BYTE_VOCAB_SIZE, "sequence_length": IMDB_LENGTH}
+
+
+def _read_cifar10(raw, cfg, split):
+    x, y = cifar.read_split(raw, "test" if split == "test" else "train", grayscale=True)
+    if split != "test":
+        n_val = len(y) // 10  # LRA: train[:90%] / train[90%:]
+        part = slice(0, len(y) - n_val) if split == "train" else slice(len(y) - n_val, len(y))
+        x, y = x[part], y[part]
+    return {"x": x, "y": y}, {"sequence_length": x.shape[1], "n_channels": 1, "channels": "grayscale (ITU-R 601 luma)"}
+
+
+def _pathfinder(root: Path, difficulty: str, split_indices: Callable[[int], list[np.ndarray]], split: str):
+    samples = pathfinder.read_metadata(root, difficulty)
+    keep = split_indices(len(samples))[SPLITS.index(split)]
+    x = pathfinder.read_images([samples[i][0] for i in keep])
+    y = np.array([samples[i][1] for i in keep], dtype=np.int64)
+    return {"x": x, "y": y}, {"sequence_length": x.shape[1], "n_channels": 1, "difficulty": difficulty}
+
+
+def _read_pathfinder_real(raw, cfg, split):
+    return _pathfinder(raw, pathfinder.DIFFICULTY, lambda n: split_by_fractions(n, (0.8, 0.1, 0.1), int(cfg["seed"])), split)
+
+
+def _read_pathfinder_synth(raw, cfg, split):
+    counts = list(split_counts(cfg).values())
+    return _pathfinder(raw, pathfinder.SYNTHETIC_DIFFICULTY, lambda n: split_by_counts(n, counts, seed=None), split)
+
+
+def _read_digits(raw, cfg, split):
+    size = int(cfg["subsampling"]["image_size"])
+    x, y = digits.load(size)
+    counts = split_counts(cfg)
+    if sum(counts.values()) > len(y):
+        raise ConfigError(
+            f"digits has {len(y)} images, but subsampling.n_train + n_val + n_test = {sum(counts.values())} "
+            f"({counts}); lower them for the digits task"
+        )
+    keep = split_by_counts(len(y), list(counts.values()), seed=int(cfg["seed"]))[SPLITS.index(split)]
+    return {"x": x[keep], "y": y[keep]}, {"sequence_length": size * size, "n_channels": 1, "image_size": size}
+
+
+READERS = {
+    "listops_synth": _read_listops_synth,
+    "pathfinder_synth": _read_pathfinder_synth,
+    "digits": _read_digits,
+    "listops": _read_listops,
+    "aan": _read_aan,
+    "pathfinder32": _read_pathfinder_real,
+    "pathx": _read_pathfinder_real,
+    "imdb": _read_imdb,
+    "cifar10": _read_cifar10,
+}
+
+
+def missing_raw_message(task: str, raw: Path) -> str:
+    t = get_task(task)
+    if t.source == "builtin":
+        return f"{raw}: stand-in files for '{task}' not found; create them with `contlaws bench generate {task}`"
+    return (
+        f"{raw}: raw files of benchmark '{task}' not found. Fetch them with DVC from the repository root: "
+        f"`DVC_NO_ANALYTICS=1 dvc pull fetch_{t.source}` (from the team remote) or "
+        f"`DVC_NO_ANALYTICS=1 dvc repro fetch_{t.source}` (downloads; see docs/benchmarks.md)"
+    )
+
+
+def prepare(
+    task: str,
+    cfg: Mapping[str, Any],
+    split: str,
+    raw_dir: str | Path | None = None,
+    limit: int | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Arrays and meta of one split of one task (see the module docstring).
+
+    Args:
+        raw_dir: the raw files (default: the run's stand-in folder, or ``data/benchmarks/raw/...``).
+        limit: keep a seeded subset of at most ``limit`` examples (None: all).
+    """
+    t = get_task(task)
+    if split not in SPLITS:
+        raise ConfigError(f"split {split!r} is not one of {SPLITS}")
+    if raw_dir is None and t.name != "digits":
+        raw_dir = standin_raw_dir(cfg, task) if t.source == "builtin" else real_raw_dir(task)
+    raw = Path(raw_dir) if raw_dir is not None else None
+    if raw is not None and not raw.is_dir():
+        raise DataFileError(missing_raw_message(task, raw))
+    arrays, extra = READERS[task](raw, cfg, split)
+    if limit is not None and len(arrays["y"]) > limit:
+        keep = split_by_counts(len(arrays["y"]), [limit], seed=int(cfg["seed"]) + SPLITS.index(split))[0]
+        arrays = {k: v[keep] for k, v in arrays.items()}
+    sub = cfg["subsampling"]
+    settings = {"seed": cfg["seed"], "subsampling": {k: sub[k] for k in t.settings}}
+    meta = {
+        "kind": "classification",
+        "task": "classification",
+        "benchmark": task,
+        "split": split,
+        "source": t.source,
+        "description": t.description,
+        "input_kind": t.input_kind,
+        "continuity": t.continuity,
+        "n_classes": t.n_classes,
+        "n_examples": int(len(arrays["y"])),
+        **extra,
+        "provenance": provenance(
+            settings, seed=int(cfg["seed"]), raw_dir=None if raw is None else raw.as_posix(), limit=limit,
+            raw_dvc_md5=None if raw is None or t.source == "builtin" else pinned_md5_prefix("dvc.lock", raw),
+        ),
+    }
+    return arrays, meta
