@@ -29,7 +29,7 @@ rule refine_numerical_plot:
     log:
         f"{LOGS}/refinement_numerical/plot.log",
     params:
-        stem=f"{FIGS}/refinement_numerical",
+        stem=lambda wildcards, output: output.pdf.removesuffix(".pdf"),
     conda:
         CONDA_ENV
     shell:
