@@ -144,7 +144,8 @@ def add_slope_guides(axes, stats: pd.DataFrame, taus: np.ndarray, octaves: int =
 
 def orders_table_tex(orders: pd.DataFrame) -> pd.DataFrame:
     """Orders pivoted for print: one row per amplitude, one column per method, 'max / RMS' cells."""
-    wide = pd.DataFrame({"$a$": [f"$2^{{{np.log2(a):g}}}$" for a in sorted(orders["amplitude"].unique())]})
+    # The CSV keeps 6 significant digits, so log2(a) is rounded back to the grid's short form.
+    wide = pd.DataFrame({"$a$": [f"$2^{{{round(np.log2(a), 3):g}}}$" for a in sorted(orders["amplitude"].unique())]})
     for model in MODELS:
         for method in DISCRETIZATIONS:
             sub = orders[(orders["model"] == model) & (orders["discretization"] == method)].sort_values("amplitude")
