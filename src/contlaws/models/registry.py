@@ -1,0 +1,198 @@
+"""Build any model of the study by name from the config's ``model`` section; optimizer groups.
+
+    build_model("s4d", d_input=1, d_output=1, model_cfg=cfg["model"])            # E2 regressor
+    build_model("s6", ..., discretization="bilinear")                            # a variant
+    rebuilt = build_model(**model.build_kwargs)                                  # from a checkpoint
+
+Missing ``model_cfg`` keys take the defaults of ``workflow/schemas/config.schema.yaml`` (the one
+source of defaults). CUDA-only baselines raise :class:`ModelUnavailable` where they cannot run;
+:func:`availability` says why without importing anything that would fail.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from contlaws.config import ConfigError, schema
+from contlaws.models.baselines import GPU_LAYERS, IMPORT_NAMES, CausalLinearAttention, TransformerLayer, gpu_layer
+from contlaws.models.s4d import S4D
+from contlaws.models.s6 import S6
+from contlaws.models.wrapper import ChannelsFirst, SequenceModel
+
+MODEL_NAMES = ("s4d", "s6", "transformer", "linear_attention", "mamba2", "gla", "fla_linear_attention",
+               "gated_deltanet", "mamba3")  # fmt: skip
+TIME_AWARE = ("s4d", "s6")
+S4D_OPTIM_KEYS = ("lr_ssm", "lr_a_imag")  # consumed by optimizer_param_groups, not by the layer
+
+
+class ModelUnavailable(RuntimeError):
+    """The model cannot be built on this machine (``.name``, ``.reason``)."""
+
+    def __init__(self, name: str, reason: str):
+        super().__init__(f"model '{name}' is not available here: {reason}")
+        self.name, self.reason = name, reason
+
+
+def availability(name: str) -> tuple[bool, str]:
+    """(True, "") when ``name`` can be built here, else (False, reason)."""
+    _check_name(name)
+    if name not in GPU_LAYERS:
+        return True, ""
+    packages, _ = GPU_LAYERS[name]
+    missing = [] if torch.cuda.is_available() else ["CUDA (none available)"]
+    absent = [p for p in packages if importlib.util.find_spec(IMPORT_NAMES[p]) is None]
+    if absent:
+        missing.append(f"package{'s' * (len(absent) > 1)} {' and '.join(absent)} (not installed)")
+    if missing:
+        return False, "needs " + " and ".join(missing)
+    try:
+        from contlaws.models.baselines import import_gpu_layer
+
+        import_gpu_layer(name)
+    except Exception as err:  # noqa: BLE001  (a broken install, e.g. a CUDA extension that fails to load)
+        return False, f"{GPU_LAYERS[name][1]} does not import: {type(err).__name__}: {err}"
+    return True, ""
+
+
+def _check_name(name: str) -> None:
+    if name not in MODEL_NAMES:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODEL_NAMES)}")
+
+
+def _schema_defaults(node: Mapping[str, Any]) -> dict:
+    out = {}
+    for key, sub in node.get("properties", {}).items():
+        if "properties" in sub:
+            out[key] = _schema_defaults(sub)
+        elif "default" in sub:
+            out[key] = copy.deepcopy(sub["default"])
+    return out
+
+
+# Options of this module the schema does not list (yet); schema defaults win once it does.
+EXTRA_DEFAULTS = {"transformer": {"positional_encoding": False}}
+
+
+def resolve_model_cfg(model_cfg: Mapping[str, Any] | None) -> dict:
+    """The ``model`` section with every missing key set to its schema default; unknown keys are errors."""
+    defaults = _schema_defaults(schema()["properties"]["model"])
+    for section, extra in EXTRA_DEFAULTS.items():
+        defaults[section] = {**extra, **defaults[section]}
+
+    def merge(base: dict, update: Mapping[str, Any], where: str) -> dict:
+        for key, value in update.items():
+            if key not in base:
+                raise ConfigError(f"unknown key '{where}.{key}' (allowed: {', '.join(sorted(base))})")
+            base[key] = merge(base[key], value, f"{where}.{key}") if isinstance(base[key], dict) else value
+        return base
+
+    return merge(defaults, model_cfg or {}, "model")
+
+
+def build_model(
+    name: str,
+    *,
+    d_input: int,
+    d_output: int,
+    model_cfg: Mapping[str, Any] | None,
+    input_kind: str = "continuous",
+    vocab_size: int | None = None,
+    discretization: str | None = None,
+    readout: str | None = None,
+) -> SequenceModel:
+    """A :class:`SequenceModel` with ``model_cfg["n_layers"]`` layers of type ``name``.
+
+    Args:
+        name: one of :data:`MODEL_NAMES`.
+        d_input: input features (ignored for tokens); d_output: targets or classes.
+        model_cfg: the resolved config's ``model`` section (missing keys: schema defaults).
+        input_kind, vocab_size: "continuous" or "tokens" (with the vocabulary size).
+        discretization, readout: override model.s4d/s6.discretization and model.s6.readout.
+    Raises:
+        ValueError for an unknown name, ModelUnavailable where a CUDA-only baseline cannot run.
+    """
+    _check_name(name)
+    ok, reason = availability(name)
+    if not ok:
+        raise ModelUnavailable(name, reason)
+    cfg = resolve_model_cfg(model_cfg)
+    d, n_layers, dropout = cfg["d_model"], cfg["n_layers"], cfg["dropout"]
+    if name == "s4d":
+        s4d_cfg = {k: v for k, v in cfg["s4d"].items() if k not in S4D_OPTIM_KEYS}
+        s4d_cfg["discretization"] = discretization or s4d_cfg["discretization"]
+        layers = [ChannelsFirst(S4D(d, dropout=dropout, **s4d_cfg)) for _ in range(n_layers)]
+    elif name == "s6":
+        s6_cfg = dict(cfg["s6"], discretization=discretization or cfg["s6"]["discretization"])
+        s6_cfg["readout"] = readout or s6_cfg["readout"]
+        layers = [S6(d, **s6_cfg) for _ in range(n_layers)]
+    elif name == "transformer":
+        t_cfg = cfg["transformer"]
+        layers = [TransformerLayer(d, t_cfg["n_heads"], t_cfg["d_ff"], dropout) for _ in range(n_layers)]
+    elif name == "linear_attention":
+        layers = [CausalLinearAttention(d, cfg["linear_attention"]["n_heads"]) for _ in range(n_layers)]
+    else:
+        layers = [gpu_layer(name, d, i, cfg["mamba2"]) for i in range(n_layers)]
+    model = SequenceModel(
+        layers,
+        d_input=d_input,
+        d_output=d_output,
+        d_model=d,
+        dropout=dropout,
+        prenorm=cfg["prenorm"],
+        input_kind=input_kind,
+        vocab_size=vocab_size,
+        time_aware=name in TIME_AWARE,
+        positional_encoding=name == "transformer" and cfg["transformer"]["positional_encoding"],
+    )
+    model.build_kwargs = {
+        "name": name,
+        "d_input": d_input,
+        "d_output": d_output,
+        "model_cfg": cfg,
+        "input_kind": input_kind,
+        "vocab_size": vocab_size,
+        "discretization": discretization,
+        "readout": readout,
+    }
+    return model
+
+
+def optimizer_param_groups(
+    model: nn.Module, lr: float, weight_decay: float, model_cfg: Mapping[str, Any]
+) -> list[dict]:
+    """AdamW parameter groups, every per-parameter setting of the study in one place (spec E2).
+
+    - S4D log_dt, log_A_real: lr = model.s4d.lr_ssm, wd 0; S4D A_imag: lr = model.s4d.lr_a_imag, wd 0.
+    - S6 log_A_real: lr, wd 0.
+    - parameters a library marks ``_no_weight_decay`` (Mamba-2/3, Gated DeltaNet): lr, wd 0.
+    - everything else: lr, weight_decay.
+    Each group carries a ``name``; empty groups are left out.
+    """
+    s4d_cfg = resolve_model_cfg(model_cfg)["s4d"]
+    groups = {
+        "s4d_ssm": {"lr": s4d_cfg["lr_ssm"], "weight_decay": 0.0},
+        "s4d_a_imag": {"lr": s4d_cfg["lr_a_imag"], "weight_decay": 0.0},
+        "no_decay": {"lr": lr, "weight_decay": 0.0},
+        "default": {"lr": lr, "weight_decay": weight_decay},
+    }
+    members: dict[str, list] = {key: [] for key in groups}
+    special = {}
+    for module in model.modules():
+        if isinstance(module, S4D):
+            special.update(
+                {id(module.log_dt): "s4d_ssm", id(module.log_A_real): "s4d_ssm", id(module.A_imag): "s4d_a_imag"}
+            )
+        elif isinstance(module, S6):
+            special[id(module.log_A_real)] = "no_decay"
+    for param in model.parameters():
+        if not param.requires_grad:
+            continue
+        key = special.get(id(param), "no_decay" if getattr(param, "_no_weight_decay", False) else "default")
+        members[key].append(param)
+    return [{"name": key, "params": members[key], **groups[key]} for key in groups if members[key]]
