@@ -135,3 +135,13 @@ def test_snakemake_stops_on_invalid_config_before_any_job(tmp_path):
     out = proc.stdout + proc.stderr
     assert "seed" in out and "-3" in out
     assert "Job stats" not in out  # no job was scheduled
+
+
+def test_resolved_json_config_roundtrips(tmp_path):
+    """The resolved config written for jobs (JSON) loads back to the same values (1e-06 stays a float)."""
+    from contlaws.io import dumps_json
+
+    cfg = load_config(REPO / "config" / "quick.yaml")
+    path = tmp_path / "resolved.json"
+    path.write_text(dumps_json(cfg))
+    assert load_config(path) == cfg

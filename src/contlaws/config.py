@@ -114,11 +114,13 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
     """Load a YAML (or JSON) config file, apply nested ``overrides``, fill defaults and validate."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text()
+        # JSON through json (YAML 1.1 would read 1e-06 as a string); YAML otherwise.
+        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+    except (yaml.YAMLError, json.JSONDecodeError) as err:
+        raise ConfigError(f"config file {path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {err}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path} must hold a mapping, got {type(raw).__name__}")
     if overrides:
