@@ -6,7 +6,8 @@ Token conventions (every token task): id 0 is padding; byte-level text maps byte
 
 from __future__ import annotations
 
-from typing import Sequence
+import itertools
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -42,7 +43,7 @@ def split_by_counts(n_total: int, counts: Sequence[int], seed: int | None) -> li
         raise ValueError(f"split sizes {list(counts)} exceed the {n_total} available examples")
     order = np.arange(n_total) if seed is None else np.random.default_rng(seed).permutation(n_total)
     bounds = np.cumsum([0, *counts])
-    return [np.sort(order[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    return [np.sort(order[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
 def split_by_fractions(n_total: int, fractions: Sequence[float], seed: int) -> list[np.ndarray]:
@@ -69,7 +70,7 @@ def bilinear_resize(images: np.ndarray, size: int) -> np.ndarray:
     Corner-aligned grid: output pixel i samples the input at i * (S - 1) / (size - 1), so the four
     corner pixels are kept and any image that is affine in (row, column) stays exactly affine.
     """
-    n, s, s2 = images.shape
+    _, s, s2 = images.shape
     if s != s2:
         raise ValueError(f"bilinear_resize expects square images, got {images.shape}")
     if size == s:

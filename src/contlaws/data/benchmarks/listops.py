@@ -29,8 +29,8 @@ from __future__ import annotations
 import csv
 import io
 import random
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 

@@ -13,15 +13,17 @@ Only what the tasks read is unpacked (for LRA: not the other pathfinder difficul
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable
 
 from contlaws.data.fetch import download, pinned_md5, strip_to_anchor, unpack_tar
 from contlaws.io import dumps_json
 
 log = logging.getLogger(__name__)
 
+MIRROR_ENV = "CONTLAWS_BENCH_MIRROR"  # a folder or URL holding the archives under their own names
 DOWNLOADS = Path("data/benchmarks/downloads")  # archives (DVC outputs, not cached; kept to resume)
 LRA_SPLIT_FILES = frozenset(
     [f"listops-1000/basic_{s}.tsv" for s in ("train", "val", "test")]
@@ -59,8 +61,17 @@ class Source:
     select: Callable[[PurePosixPath], PurePosixPath | None]
 
     @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+    @property
     def archive(self) -> Path:
-        return DOWNLOADS / self.url.rsplit("/", 1)[-1]
+        return DOWNLOADS / self.filename
+
+    def location(self) -> str:
+        """The official URL, or the same file name under ``$CONTLAWS_BENCH_MIRROR`` when that is set."""
+        mirror = os.environ.get(MIRROR_ENV)
+        return f"{mirror.rstrip('/')}/{self.filename}" if mirror else self.url
 
 
 SOURCES = {
@@ -86,9 +97,10 @@ def fetch(
 ) -> str:
     """Download (resuming), verify and unpack source ``name`` into ``out_dir``; return the archive md5.
 
-    The expected md5 is ``md5`` if given, else the published one, else (LRA) the one ``dvc_lock``
-    pins for ``archive``; with none of them the download is accepted and its md5 logged (DVC then
-    pins it in ``dvc.lock``: commit that file).
+    ``url`` defaults to :meth:`Source.location` (official URL or mirror). The expected md5 is
+    ``md5`` if given, else the published one, else (LRA) the one ``dvc_lock`` pins for ``archive``;
+    with none of them the download is accepted and its md5 logged (DVC then pins it in
+    ``dvc.lock``: commit that file).
     """
     source = SOURCES[name]
     archive = Path(archive) if archive is not None else source.archive
@@ -96,8 +108,10 @@ def fetch(
     if expected is None:
         log.warning("%s: no published checksum and none pinned in %s yet; DVC pins it after this run "
                     "(commit dvc.lock so every later fetch is verified)", name, dvc_lock)
-    got = download(url or source.url, archive, md5=expected, progress=progress)
-    record = {"source": name, "url": url or source.url, "archive": archive.name, "md5": got}
+    url = url or source.location()
+    got = download(url, archive, md5=expected, progress=progress)
+    # No URL or path in the record: the unpacked bytes (and their DVC hash) must not depend on the mirror.
+    record = {"source": name, "archive": archive.name, "md5": got}
     n_files = unpack_tar(archive, out_dir, source.select, progress=progress,
                          extra_files={"FETCHED.json": dumps_json(record)})
     log.info("%s: %d files unpacked into %s (archive md5 %s)", name, n_files, out_dir, got)

@@ -30,73 +30,39 @@ AAN pairs are stored as one row per pair: document 1 padded to 4000 tokens, then
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
 from contlaws.config import ConfigError
 from contlaws.data.benchmarks import aan, cifar, digits, imdb, listops, pathfinder
 from contlaws.data.benchmarks.common import BYTE_VOCAB_SIZE, pad_sequences, split_by_counts, split_by_fractions
+from contlaws.data.benchmarks.registry import (  # noqa: F401  (re-exported: the task table lives there)
+    BUILTIN_TASKS,
+    GENERATED_TASKS,
+    REAL_ROOT,
+    REAL_TASKS,
+    SPLITS,
+    TASKS,
+    Task,
+    get_task,
+    missing_raw_message,
+    real_raw_dir,
+)
 from contlaws.data.fetch import pinned_md5_prefix
 from contlaws.io import DataFileError, provenance
 
-SPLITS = ("train", "val", "test")
-REAL_ROOT = Path("data/benchmarks/raw")  # where the DVC stages of dvc.yaml unpack the real benchmarks
 # LRA sequence lengths (listops and text follow the S4 setup: 2000 and 4096 tokens; AAN 4000 per document).
 LISTOPS_LENGTH = 2000
 IMDB_LENGTH = 4096
 AAN_LENGTH = 4000
 
 
-@dataclass(frozen=True)
-class Task:
-    name: str
-    source: str  # builtin | lra | imdb | cifar10 (the DVC stage that fetches it: fetch_<source>)
-    input_kind: str  # tokens | continuous
-    continuity: str  # continuous (images) | discrete (text, ListOps)
-    n_classes: int
-    raw: str | None  # real tasks: folder under REAL_ROOT; builtin: None (generated per run)
-    settings: tuple[str, ...]  # subsampling.* keys the prepared bytes depend on (besides seed)
-    description: str
-
-
-TASKS: dict[str, Task] = {
-    t.name: t
-    for t in [
-        Task("listops_synth", "builtin", "tokens", "discrete", 10, None, ("n_train", "n_val", "n_test", "listops_max_length"),
-             "generated ListOps (LRA grammar and TSV format)"),
-        Task("pathfinder_synth", "builtin", "continuous", "continuous", 2, None, ("n_train", "n_val", "n_test", "image_size"),
-             "generated pathfinder-style images (LRA folder layout)"),
-        Task("digits", "builtin", "continuous", "continuous", 10, None, ("n_train", "n_val", "n_test", "image_size"),
-             "scikit-learn 8x8 digits, bilinearly upsampled to image_size"),
-        Task("listops", "lra", "tokens", "discrete", 10, "lra/listops-1000", (), "LRA ListOps"),
-        Task("aan", "lra", "tokens", "discrete", 2, "lra/tsv_data", (), "LRA Retrieval (AAN), byte level"),
-        Task("pathfinder32", "lra", "continuous", "continuous", 2, "lra/pathfinder32", (), "LRA Pathfinder 32x32"),
-        Task("pathx", "lra", "continuous", "continuous", 2, "lra/pathfinder128", (), "LRA Path-X 128x128"),
-        Task("imdb", "imdb", "tokens", "discrete", 2, "imdb", (), "IMDB reviews (LRA Text), byte level"),
-        Task("cifar10", "cifar10", "continuous", "continuous", 10, "cifar10", (), "CIFAR-10 grayscale (LRA Image)"),
-    ]
-}
-BUILTIN_TASKS = tuple(name for name, t in TASKS.items() if t.source == "builtin")
-REAL_TASKS = tuple(name for name, t in TASKS.items() if t.source != "builtin")
-
-
-def get_task(name: str) -> Task:
-    try:
-        return TASKS[name]
-    except KeyError:
-        raise ConfigError(f"unknown benchmark task {name!r} (known: {', '.join(TASKS)})") from None
-
-
 def standin_raw_dir(cfg: Mapping[str, Any], task: str) -> Path:
     """Where a run's generated stand-in raw files live: ``data/<run>/benchmarks/raw/<task>``."""
     return Path("data") / cfg["run_name"] / "benchmarks" / "raw" / task
-
-
-def real_raw_dir(task: str, root: str | Path = REAL_ROOT) -> Path:
-    return Path(root) / get_task(task).raw
 
 
 def split_counts(cfg: Mapping[str, Any]) -> dict[str, int]:
@@ -194,17 +160,6 @@ READERS = {
 }
 
 
-def missing_raw_message(task: str, raw: Path) -> str:
-    t = get_task(task)
-    if t.source == "builtin":
-        return f"{raw}: stand-in files for '{task}' not found; create them with `contlaws bench generate {task}`"
-    return (
-        f"{raw}: raw files of benchmark '{task}' not found. Fetch them with DVC from the repository root: "
-        f"`DVC_NO_ANALYTICS=1 dvc pull fetch_{t.source}` (from the team remote) or "
-        f"`DVC_NO_ANALYTICS=1 dvc repro fetch_{t.source}` (downloads; see docs/benchmarks.md)"
-    )
-
-
 def prepare(
     task: str,
     cfg: Mapping[str, Any],
@@ -242,7 +197,7 @@ def prepare(
         "input_kind": t.input_kind,
         "continuity": t.continuity,
         "n_classes": t.n_classes,
-        "n_examples": int(len(arrays["y"])),
+        "n_examples": len(arrays["y"]),
         **extra,
         "provenance": provenance(
             settings, seed=int(cfg["seed"]), raw_dir=None if raw is None else raw.as_posix(), limit=limit,

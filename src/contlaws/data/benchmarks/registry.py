@@ -1,0 +1,74 @@
+"""The benchmark task table: names, kinds, raw locations. Light (no numpy), so Snakemake imports it.
+
+Real tasks are unpacked by the DVC stages of ``dvc.yaml`` under :data:`REAL_ROOT`; stand-ins are
+generated per run (``contlaws bench generate``) or, for ``digits``, read from scikit-learn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from contlaws.config import ConfigError
+
+SPLITS = ("train", "val", "test")
+REAL_ROOT = Path("data/benchmarks/raw")  # where the DVC stages of dvc.yaml unpack the real benchmarks
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    source: str  # builtin | lra | imdb | cifar10 (the DVC stage that fetches it: fetch_<source>)
+    input_kind: str  # tokens | continuous
+    continuity: str  # continuous (images) | discrete (text, ListOps)
+    n_classes: int
+    raw: str | None  # real tasks: folder under REAL_ROOT; builtin: None (generated per run)
+    settings: tuple[str, ...]  # subsampling.* keys the prepared bytes depend on (besides seed)
+    description: str
+
+
+_SIZES = ("n_train", "n_val", "n_test")
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in [
+        Task("listops_synth", "builtin", "tokens", "discrete", 10, None, (*_SIZES, "listops_max_length"),
+             "generated ListOps (LRA grammar and TSV format)"),
+        Task("pathfinder_synth", "builtin", "continuous", "continuous", 2, None, (*_SIZES, "image_size"),
+             "generated pathfinder-style images (LRA folder layout)"),
+        Task("digits", "builtin", "continuous", "continuous", 10, None, (*_SIZES, "image_size"),
+             "scikit-learn 8x8 digits, bilinearly upsampled to image_size"),
+        Task("listops", "lra", "tokens", "discrete", 10, "lra/listops-1000", (), "LRA ListOps"),
+        Task("aan", "lra", "tokens", "discrete", 2, "lra/tsv_data", (), "LRA Retrieval (AAN), byte level"),
+        Task("pathfinder32", "lra", "continuous", "continuous", 2, "lra/pathfinder32", (), "LRA Pathfinder 32x32"),
+        Task("pathx", "lra", "continuous", "continuous", 2, "lra/pathfinder128", (), "LRA Path-X 128x128"),
+        Task("imdb", "imdb", "tokens", "discrete", 2, "imdb", (), "IMDB reviews (LRA Text), byte level"),
+        Task("cifar10", "cifar10", "continuous", "continuous", 10, "cifar10", (), "CIFAR-10 grayscale (LRA Image)"),
+    ]
+}
+BUILTIN_TASKS = tuple(name for name, t in TASKS.items() if t.source == "builtin")
+REAL_TASKS = tuple(name for name, t in TASKS.items() if t.source != "builtin")
+GENERATED_TASKS = ("listops_synth", "pathfinder_synth")  # stand-ins with raw files (`contlaws bench generate`)
+
+
+def get_task(name: str) -> Task:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise ConfigError(f"unknown benchmark task {name!r} (known: {', '.join(TASKS)})") from None
+
+
+def real_raw_dir(task: str, root: str | Path = REAL_ROOT) -> Path:
+    return Path(root) / get_task(task).raw
+
+
+def missing_raw_message(task: str, raw: Path) -> str:
+    t = get_task(task)
+    if t.source == "builtin":
+        return f"{raw}: stand-in files for '{task}' not found; create them with `contlaws bench generate {task}`"
+    return (
+        f"{raw}: raw files of benchmark '{task}' not found. Fetch them with DVC from the repository root: "
+        f"`DVC_NO_ANALYTICS=1 dvc pull fetch_{t.source}` (from the team remote) or "
+        f"`DVC_NO_ANALYTICS=1 dvc repro fetch_{t.source}` (downloads; see docs/benchmarks.md)"
+    )
+
+
