@@ -7,9 +7,10 @@
 #   .ci/slurm_local.sh status    exit 0 when all three daemons are running, and print sinfo
 #
 # Every command is idempotent. The cluster: one node `localhost` (CPUs = this machine's, RealMemory from
-# /proc/meminfo), one partition `debug` (Default=YES), no accounting (job status comes from squeue).
+# /proc/meminfo, one pretend GPU), one partition `debug` (Default=YES), no accounting (job status comes
+# from squeue).
 # The config must live at /etc/slurm/slurm.conf: the jobs' own `srun` steps look only there, not at SLURM_CONF.
-# An /etc/slurm/slurm.conf that this script did not write is never overwritten.
+# An /etc/slurm/slurm.conf or gres.conf that this script did not write is never overwritten.
 set -euo pipefail
 
 BASE="${CONTLAWS_SLURM_DIR:-/var/tmp/contlaws-slurm}"  # state, spool and logs
@@ -59,9 +60,12 @@ running_pid() {
 }
 
 write_config() {
-    if [ -f "$CONF" ] && ! grep -qxF "$MARKER" "$CONF"; then
-        die "$CONF exists and was not written by this script; refusing to overwrite it"
-    fi
+    local file
+    for file in "$CONF" /etc/slurm/gres.conf; do
+        if [ -f "$file" ] && ! grep -qxF "$MARKER" "$file"; then
+            die "$file exists and was not written by this script; refusing to overwrite it"
+        fi
+    done
     local cpus mem_mb
     cpus="$(nproc)"
     # slurmd drains a node whose RealMemory exceeds what it detects: declare 90% of MemTotal.
@@ -88,16 +92,19 @@ JobCompType=jobcomp/none
 MinJobAge=300
 ReturnToService=2
 MpiDefault=none
+# one pretend GPU (no device file), so jobs of rules with resources: gpu=1 (sbatch --gpus=1) are scheduled
+GresTypes=gpu
 StateSaveLocation=$BASE/state
 SlurmdSpoolDir=$BASE/spool
 SlurmctldLogFile=$BASE/log/slurmctld.log
 SlurmdLogFile=$BASE/log/slurmd.log
 SlurmctldPidFile=$BASE/slurmctld.pid
 SlurmdPidFile=$BASE/slurmd.pid
-NodeName=localhost CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
+NodeName=localhost CPUs=$cpus RealMemory=$mem_mb Gres=gpu:1 State=UNKNOWN
 PartitionName=$PARTITION Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 EOF
     mv "$CONF.tmp" "$CONF"
+    printf '%s\nNodeName=localhost Name=gpu File=/dev/null\n' "$MARKER" >/etc/slurm/gres.conf
 }
 
 ensure_munge_key() {
@@ -161,6 +168,10 @@ cmd_start() {
 
 cmd_stop() {
     local i name pid
+    # cancel what is left of a test run (a killed workflow leaves its jobs running); our cluster only
+    if running_pid slurmctld >/dev/null; then
+        timeout -k 2 10 scancel --partition="$PARTITION" 2>/dev/null || true
+    fi
     for ((i = ${#DAEMONS[@]} - 1; i >= 0; i--)); do
         name="${DAEMONS[i]}"
         if pid="$(running_pid "$name")"; then
