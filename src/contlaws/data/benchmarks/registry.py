@@ -6,6 +6,7 @@ generated per run (``contlaws bench generate``) or, for ``digits``, read from sc
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,3 +73,33 @@ def missing_raw_message(task: str, raw: Path) -> str:
     )
 
 
+
+
+# ------------------------------------------------------------------------------------------------
+# Helpers for workflow/rules/benchmarks.smk (kept here: Snakemake's linter wants no functions there)
+# ------------------------------------------------------------------------------------------------
+def benchmark_paths(bench_dir: str, task: str) -> list[str]:
+    """The prepared train/val/test ``.npz`` paths of ``task`` under ``bench_dir``."""
+    get_task(task)
+    return [f"{bench_dir}/{task}_{split}.npz" for split in SPLITS]
+
+
+def data_settings(cfg: dict, task: str) -> str:
+    """The settings a task's data depends on (seed and its own subsampling sizes), as stable JSON.
+
+    Narrower than all of ``subsampling``: changing epochs or the learning rate must not redo an hour
+    of Path-X image decoding.
+    """
+    sub = cfg["subsampling"]
+    return json.dumps({"seed": cfg["seed"], "subsampling": {k: sub[k] for k in get_task(task).settings}}, sort_keys=True)
+
+
+def real_sources() -> list[str]:
+    """The DVC fetch sources of the real tasks: ``fetch_<source>`` stages in dvc.yaml."""
+    return sorted({TASKS[t].source for t in REAL_TASKS})
+
+
+def fetch_message(source: str) -> str:
+    """What to run when the DVC output ``data/benchmarks/raw/<source>`` is missing."""
+    task = next(t for t in REAL_TASKS if TASKS[t].source == source)
+    return missing_raw_message(task, REAL_ROOT / source)
