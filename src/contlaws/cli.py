@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "contlaws.report",
     "contlaws.experiments.refinement_numerical",
     "contlaws.data.benchmarks.cli",
+    "contlaws.task_continuity",
 )
 
 log = logging.getLogger("contlaws")
