@@ -21,6 +21,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import torch
+from torch.autograd.function import once_differentiable
 
 DISCRETIZATIONS = ("zoh", "bilinear")
 # A chunk holds a few (T, B, D, N) tensors; keeping each under 2^21 elements (8 MiB in float32)
@@ -99,6 +100,7 @@ class _ChunkedSelectiveScan(torch.autograd.Function):
         return torch.cat(ys, dim=1)  # (Bt L D)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_y):
         x, delta, A, B, C, starts = ctx.saved_tensors
         discretize, chunk = _DISCRETIZE[ctx.discretization], ctx.chunk
