@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import logging
 import os
 import shutil
@@ -27,8 +28,8 @@ import tempfile
 import urllib.error
 import urllib.request
 import zlib
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Callable
 
 import yaml
 from tqdm import tqdm
@@ -82,8 +83,8 @@ def _http_append(url: str, part: Path, timeout: float, progress: bool) -> None:
             log.info("%s: %s already complete (%d bytes)", url, part, have)
             return
         raise DataFileError(f"{url}: download failed (HTTP {err.code} {err.reason})") from None
-    except (urllib.error.URLError, OSError) as err:
-        raise DataFileError(f"{url}: download failed ({err}); rerun to resume from {part}") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+        raise DataFileError(f"{url}: download failed ({err!r}); rerun to resume from {part}") from None
     with response:
         mode = "ab"
         if have and response.status != 206:
@@ -102,8 +103,8 @@ def _http_append(url: str, part: Path, timeout: float, progress: bool) -> None:
                 while block := response.read(CHUNK_BYTES):
                     f.write(block)
                     bar.update(len(block))
-        except (urllib.error.URLError, OSError) as err:
-            raise DataFileError(f"{url}: download interrupted ({err}); rerun to resume from {part}") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+            raise DataFileError(f"{url}: download interrupted ({err!r}); rerun to resume from {part}") from None
         finally:
             bar.close()
     if total is not None and part.stat().st_size != total:
