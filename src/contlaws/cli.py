@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "contlaws.experiments.refinement_numerical",
     "contlaws.data.benchmarks.cli",
     "contlaws.task_continuity",
+    "contlaws.train",
 )
 
 log = logging.getLogger("contlaws")

@@ -1,0 +1,645 @@
+"""The one training engine of the study (spec E2, E3, E5): fit, evaluate, checkpoints, resume, CLI.
+
+    settings = settings_from_config(cfg, "s4d", "refinement_trained", seed=0, task="regression")
+    summary = fit(model, train_ds, val_ds, out_dir, settings, meta={"config": cfg})
+    model, checkpoint = load_model(out_dir / "best.pt")
+    evaluate(model, test_ds_at_tau, tau=0.5)                     # {"rmse", "mae", "n"}
+
+Symbols: τ (``tau``) multiplies every internal step size Δ of a time-aware model (S4D, S6); s
+(``stride``) is the temporal subsampling factor of E5 stage k (the model mean-pools windows of s
+steps and its layers see τ·s). Training runs at τ = 1.
+
+One epoch (stage k, stride s_k): batches from a permutation seeded by (seed, epoch) through
+``dataset.get_batch``; AdamW steps with the parameter groups of
+:func:`contlaws.models.registry.optimizer_param_groups` (the one place per-parameter settings live)
+and the learning rate of :mod:`contlaws.schedule`; validation at stride s_k; then the outputs below.
+The final test at stride 1 is the caller's job (load ``best.pt``, call :func:`evaluate`).
+
+Output folder of :func:`fit`:
+
+| file | written | holds |
+|---|---|---|
+| ``last.pt`` | end of every epoch (atomically) | resume point: everything to continue bit-exactly |
+| ``best.pt`` | on a better validation metric | checkpoint of the selected epoch (val rmse min / accuracy max) |
+| ``metrics.csv`` (+ ``.meta.json``) | end of every epoch | epoch, stage, stride, lr, train_loss, val metrics, epoch_seconds, cumulative_seconds |
+| ``summary.json`` | at the end | best epoch and metric, total time; the completion marker |
+
+Resume: when ``last.pt`` exists, :func:`fit` continues from it (model, optimizer, scheduler, epoch,
+global step, best metric, metric history, RNG states, cumulative time), so a run killed at any
+moment and restarted ends with exactly the metrics and ``best.pt`` of an uninterrupted run on CPU.
+It refuses (:class:`ResumeMismatch`) when ``last.pt`` was made with other settings, model or data.
+
+Determinism: seeds for torch, numpy and ``random``; batch order from ``(seed, epoch)``; cuDNN
+autotuning off. Timing columns (``*_seconds``) are wall clock and the only non-reproducible values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import math
+import random
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from contlaws.cli import UserError, add_config_argument, config_from_args, set_threads
+from contlaws.config import ConfigError, batch_size_for, schema
+from contlaws.io import DataFileError, atomic_path, provenance, to_jsonable, write_json, write_table
+from contlaws.schedule import SCHEDULES, make_lr_factor, make_scheduler
+
+log = logging.getLogger("contlaws.train")
+
+TASKS = ("regression", "classification")
+# Selection metric per task: (validation column, "min" or "max").
+SELECTION = {"regression": ("val_rmse", "min"), "classification": ("val_accuracy", "max")}
+# Validation columns of metrics.csv per task (in this order).
+VAL_METRICS = {"regression": ("rmse", "mae"), "classification": ("accuracy", "loss")}
+DEFAULT_EVAL_MAX_ELEMENTS = 2**24
+CHECKPOINT_KEYS = ("model_name", "build_kwargs", "model_state", "optimizer_state", "scheduler_state", "epoch",
+                   "step", "best", "settings", "rng", "cumulative_seconds", "provenance")  # fmt: skip
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or a validation metric became NaN/inf; the message names the epoch and step."""
+
+
+class ResumeMismatch(UserError):
+    """``last.pt`` in the output folder was made by a different run (settings, model or data)."""
+
+
+@dataclass
+class TrainSettings:
+    """Everything that determines a training run besides the model and the data.
+
+    Args:
+        epochs: total epochs E (the sum of the stage epochs when ``stages`` is given).
+        batch_size: training batch size.
+        lr, weight_decay: AdamW defaults (parameter groups may override them).
+        warmup_epochs: linear warmup length, fractions allowed (see :mod:`contlaws.schedule`).
+        grad_clip: max global gradient norm; 0 disables clipping.
+        device: "auto" (CUDA if available), "cpu" or "cuda".
+        seed: seeds torch, numpy and random; batch order depends on (seed, epoch).
+        task: "regression" (MSE; metrics rmse, mae pooled over all outputs) or "classification"
+            (cross-entropy; metrics accuracy, loss).
+        schedule: "cosine_epoch" (per-epoch cosine, as the authors) or "cosine_step_restarts"
+            (per-step cosine with warmup, restarted at every stage; E5).
+        stages: [(epochs, stride), ...] trained in order, or None for one stage at stride 1. Stage
+            k's stride goes to the model as ``stride=`` for training and validation.
+        eval_max_elements: evaluation batch B is the largest with B·L·d_model ≤ this (memory bound
+            for refined evaluation at long L).
+    """
+
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    warmup_epochs: float = 0.0
+    grad_clip: float = 0.0
+    device: str = "auto"
+    seed: int = 0
+    task: str = "regression"
+    schedule: str = "cosine_epoch"
+    stages: list[tuple[int, int]] | None = None
+    eval_max_elements: int = DEFAULT_EVAL_MAX_ELEMENTS
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(f"epochs and batch_size must be positive, got {self.epochs}, {self.batch_size}")
+        if self.stages is not None:
+            self.stages = [(int(e), int(s)) for e, s in self.stages]
+            if any(e < 1 or s < 1 for e, s in self.stages):
+                raise ValueError(f"stages need positive epochs and strides, got {self.stages}")
+            if sum(e for e, _ in self.stages) != self.epochs:
+                raise ValueError(f"stage epochs {self.stages} do not add up to epochs = {self.epochs}")
+
+    def stage_plan(self) -> list[tuple[int, int]]:
+        """[(epochs, stride), ...]; one stride-1 stage when ``stages`` is None."""
+        return list(self.stages) if self.stages is not None else [(self.epochs, 1)]
+
+    def stage_of_epoch(self, epoch: int) -> tuple[int, int]:
+        """(stage index k, stride s_k) of the 0-based ``epoch``."""
+        end = 0
+        for k, (epochs, stride) in enumerate(self.stage_plan()):
+            end += epochs
+            if epoch < end:
+                return k, stride
+        raise ValueError(f"epoch {epoch} is past the last stage")
+
+
+def settings_from_config(
+    cfg: Mapping[str, Any], model_name: str, experiment: str | None, **overrides: Any
+) -> TrainSettings:
+    """:class:`TrainSettings` from the resolved config's ``train`` section.
+
+    Args:
+        cfg: resolved (validated) config.
+        model_name: picks the batch size (``train.batch_size_per_model``).
+        experiment: a config section whose ``epochs`` (if present) overrides ``train.epochs``.
+        overrides: any :class:`TrainSettings` field (seed, task, schedule, stages, device, ...).
+    """
+    train = cfg["train"]
+    epochs = train["epochs"]
+    if experiment is not None:
+        if not isinstance(cfg.get(experiment), Mapping):
+            raise ConfigError(f"experiment '{experiment}' has no section in the config")
+        epochs = cfg[experiment].get("epochs", epochs)
+    settings = TrainSettings(
+        epochs=int(epochs),
+        batch_size=batch_size_for(cfg, model_name),
+        lr=float(train["lr"]),
+        weight_decay=float(train["weight_decay"]),
+        warmup_epochs=float(train.get("warmup_epochs", 0.0)),
+        grad_clip=float(train.get("grad_clip", 0.0)),
+        device=train.get("device", "auto"),
+        eval_max_elements=int(train.get("eval_max_elements", DEFAULT_EVAL_MAX_ELEMENTS)),
+    )
+    return dataclasses.replace(settings, **overrides)
+
+
+# ------------------------------------------------------------------------------------------------
+# Determinism and devices
+# ------------------------------------------------------------------------------------------------
+def seed_everything(seed: int) -> None:
+    """Seed python ``random``, numpy's global generator and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    # cuDNN autotuning times several kernels per shape and keeps the fastest, which can differ from
+    # run to run and change the results; the reference code re-enabled it after seeding.
+    torch.backends.cudnn.benchmark = False
+
+
+def resolve_device(name: str) -> torch.device:
+    """"auto" -> CUDA if available, else CPU; "cuda" without CUDA is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("device 'cuda' requested (train.device or --device) but CUDA is not available here")
+    return torch.device(name)
+
+
+def rng_state() -> dict:
+    """RNG states of torch, numpy and random, as types ``torch.load(weights_only=True)`` accepts."""
+    np_state = np.random.get_state(legacy=False)
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {**np_state, "state": {"key": np_state["state"]["key"].tolist(), "pos": np_state["state"]["pos"]}},
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np_state = dict(state["numpy"])
+    np_state["state"] = {"key": np.asarray(np_state["state"]["key"], dtype=np.uint32), "pos": np_state["state"]["pos"]}
+    np.random.set_state(np_state)
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ------------------------------------------------------------------------------------------------
+# Losses and evaluation
+# ------------------------------------------------------------------------------------------------
+def training_loss(task: str, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """MSE over all outputs (regression) or mean cross-entropy (classification).
+
+    Args:
+        outputs: (B, d_output); targets: (B, d_output) (or (B,) when d_output = 1) values, or (B,)
+            class indices.
+    """
+    if task == "regression":
+        return F.mse_loss(outputs, targets.reshape(outputs.shape).to(outputs.dtype))
+    return F.cross_entropy(outputs, targets.long())
+
+
+def model_width(model: torch.nn.Module) -> int:
+    """d_model from ``build_kwargs`` (registry models) or a ``d_model`` attribute; 1 if neither."""
+    cfg = (getattr(model, "build_kwargs", None) or {}).get("model_cfg") or {}
+    return int(cfg.get("d_model") or getattr(model, "d_model", 1))
+
+
+def eval_batch_size(length: int, width: int, max_elements: int) -> int:
+    """Largest B with B·L·d_model ≤ max_elements (at least 1)."""
+    return max(1, int(max_elements) // (int(length) * int(width)))
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    dataset,
+    *,
+    tau: float = 1.0,
+    stride: int = 1,
+    device: str | torch.device | None = None,
+    eval_max_elements: int = DEFAULT_EVAL_MAX_ELEMENTS,
+    return_outputs: bool = False,
+) -> dict:
+    """Metrics of ``model`` at step factor τ and stride s on the whole ``dataset`` (eval mode).
+
+    Args:
+        dataset: a SequenceDataset (``task``, ``length``, ``get_batch``).
+        device: where to run; default the model's device.
+        eval_max_elements: batches of B sequences with B·L·d_model ≤ this.
+        return_outputs: also return ``outputs``, the (N, d_output) numpy array in dataset order.
+    Returns:
+        regression: ``rmse`` and ``mae`` pooled over all N·d_output outputs, ``n``;
+        classification: ``accuracy``, mean cross-entropy ``loss``, ``n``.
+    """
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    n = len(dataset)
+    batch = eval_batch_size(dataset.length, model_width(model), eval_max_elements)
+    sums = {"a": 0.0, "b": 0.0, "count": 0}  # regression: squared, absolute; classification: correct, CE
+    outputs = []
+    for start in range(0, n, batch):
+        x, y = dataset.get_batch(np.arange(start, min(n, start + batch)))
+        out = model(x.to(device), tau=tau, stride=stride)  # (B d_output)
+        y = y.to(device)
+        if dataset.task == "regression":
+            err = (out - y.reshape(out.shape).to(out.dtype)).double()
+            sums["a"] += err.square().sum().item()
+            sums["b"] += err.abs().sum().item()
+            sums["count"] += err.numel()
+        else:
+            sums["a"] += (out.argmax(dim=-1) == y).sum().item()
+            sums["b"] += F.cross_entropy(out.double(), y.long(), reduction="sum").item()
+            sums["count"] += len(y)
+        if return_outputs:
+            outputs.append(out.float().cpu().numpy())
+    model.train(was_training)
+    if dataset.task == "regression":
+        metrics = {"rmse": math.sqrt(sums["a"] / sums["count"]), "mae": sums["b"] / sums["count"], "n": n}
+    else:
+        metrics = {"accuracy": sums["a"] / n, "loss": sums["b"] / n, "n": n}
+    if return_outputs:
+        metrics["outputs"] = np.concatenate(outputs) if outputs else np.zeros((0, dataset.d_output), np.float32)
+    return metrics
+
+
+# ------------------------------------------------------------------------------------------------
+# Checkpoints
+# ------------------------------------------------------------------------------------------------
+def save_checkpoint(path: str | Path, checkpoint: Mapping[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(dict(checkpoint), tmp)
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """A checkpoint dict (tensors on CPU); :class:`DataFileError` naming the file if unreadable."""
+    path = Path(path)
+    if not path.exists():
+        raise DataFileError(f"{path}: checkpoint not found")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001  (zip, unpickling and EOF errors all mean a bad file)
+        raise DataFileError(f"{path}: corrupt or unreadable checkpoint ({type(err).__name__}: {err})") from None
+    missing = [k for k in CHECKPOINT_KEYS if k not in checkpoint] if isinstance(checkpoint, dict) else CHECKPOINT_KEYS
+    if missing:
+        raise DataFileError(f"{path}: not a contlaws checkpoint (missing {', '.join(missing)})")
+    return checkpoint
+
+
+def load_model(checkpoint_path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """Rebuild a registry model from a checkpoint; returns ``(model in eval mode, checkpoint)``."""
+    from contlaws.models.registry import build_model
+
+    checkpoint = read_checkpoint(checkpoint_path)
+    if not checkpoint["build_kwargs"]:
+        raise DataFileError(f"{checkpoint_path}: no build_kwargs (the model was not built by the registry)")
+    model = build_model(**checkpoint["build_kwargs"])
+    model.load_state_dict(checkpoint["model_state"])
+    return model.to(device).eval(), checkpoint
+
+
+def run_identity(model: torch.nn.Module, settings: TrainSettings, train_ds, val_ds) -> dict:
+    """What must match for ``last.pt`` to be resumed: model, settings (all but device), data sizes."""
+    build_kwargs = getattr(model, "build_kwargs", None) or {}
+    return {
+        "model_name": build_kwargs.get("name", type(model).__name__),
+        "build_kwargs": to_jsonable(build_kwargs),
+        "settings": to_jsonable({k: v for k, v in dataclasses.asdict(settings).items() if k != "device"}),
+        "data": {"n_train": len(train_ds), "n_val": len(val_ds), "length": int(train_ds.length)},
+    }
+
+
+def check_resumable(checkpoint: Mapping[str, Any], identity: Mapping[str, Any], path: Path) -> None:
+    saved = {
+        "model_name": checkpoint["model_name"],
+        "build_kwargs": to_jsonable(checkpoint["build_kwargs"]),
+        "settings": to_jsonable({k: v for k, v in checkpoint["settings"].items() if k != "device"}),
+        "data": checkpoint.get("data"),
+    }
+    differences = []
+    for key, now in identity.items():
+        before = saved[key]
+        if isinstance(now, dict) and isinstance(before, dict):
+            differences += [
+                f"{key}.{k}: {before.get(k)!r} -> {now.get(k)!r}"
+                for k in sorted(set(now) | set(before))
+                if before.get(k) != now.get(k)
+            ]
+        elif before != now:
+            differences.append(f"{key}: {before!r} -> {now!r}")
+    if differences:
+        raise ResumeMismatch(
+            f"{path} was made by a different run, refusing to resume ({'; '.join(differences)}); "
+            f"delete {path.parent} or choose another output folder to start over"
+        )
+
+
+# ------------------------------------------------------------------------------------------------
+# Training
+# ------------------------------------------------------------------------------------------------
+def default_param_groups(model: torch.nn.Module, settings: TrainSettings) -> list[dict]:
+    """Registry models: ``optimizer_param_groups``; any other module: all parameters, one group."""
+    build_kwargs = getattr(model, "build_kwargs", None)
+    if build_kwargs and "model_cfg" in build_kwargs:
+        from contlaws.models.registry import optimizer_param_groups
+
+        return optimizer_param_groups(model, settings.lr, settings.weight_decay, build_kwargs["model_cfg"])
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [{"name": "default", "params": params, "lr": settings.lr, "weight_decay": settings.weight_decay}]
+
+
+def train_epoch(
+    model, dataset, optimizer, scheduler, settings: TrainSettings, epoch: int, stride: int, step: int, device
+) -> tuple[float, int]:
+    """One pass over ``dataset`` in the order seeded by (seed, epoch); returns (mean loss, new global step).
+
+    Raises:
+        TrainingDiverged: on a non-finite loss (before the optimizer step, so no NaN reaches the weights).
+    """
+    model.train()
+    n = len(dataset)
+    order = np.random.default_rng([settings.seed, epoch]).permutation(n)
+    starts = range(0, n, settings.batch_size)
+    loss_sum = 0.0
+    bar = tqdm(starts, desc=f"epoch {epoch + 1}/{settings.epochs} stride {stride}", file=sys.stderr,
+               leave=False, mininterval=2.0)  # fmt: skip
+    for i, start in enumerate(bar):
+        idx = order[start : start + settings.batch_size]
+        x, y = dataset.get_batch(idx)
+        loss = training_loss(settings.task, model(x.to(device), stride=stride), y.to(device))
+        value = loss.item()
+        if not math.isfinite(value):
+            raise TrainingDiverged(
+                f"training diverged: loss = {value} at epoch {epoch + 1}, step {step + 1} "
+                f"(batch {i + 1} of {len(starts)} in the epoch); lower train.lr or set train.grad_clip"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if settings.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        loss_sum += value * len(idx)
+    return loss_sum / n, step
+
+
+def fit(
+    model: torch.nn.Module,
+    train_ds,
+    val_ds,
+    out_dir: str | Path,
+    settings: TrainSettings,
+    meta: Mapping[str, Any] | None = None,
+    param_groups: Sequence[dict] | None = None,
+) -> dict:
+    """Train ``model`` with AdamW, validating every epoch; resume from ``out_dir/last.pt`` if present.
+
+    Args:
+        model: ``model(x, stride=s) -> (B, d_output)``; registry models carry ``build_kwargs``.
+            Seed (:func:`seed_everything`) before building it for reproducible initial weights.
+        train_ds, val_ds: SequenceDatasets (``len``, ``length``, ``task``, ``get_batch``).
+        out_dir: output folder (see the module docstring).
+        settings: :class:`TrainSettings`.
+        meta: provenance extras; its ``config`` entry is recorded as the provenance config.
+        param_groups: AdamW groups; default :func:`default_param_groups`.
+    Returns:
+        The summary dict written to ``summary.json``. ``model`` ends with the last epoch's weights;
+        load ``best.pt`` for the selected ones.
+    Raises:
+        TrainingDiverged (no ``best.pt`` is written for a diverged epoch), ResumeMismatch.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {name: out_dir / name for name in ("last.pt", "best.pt", "metrics.csv", "summary.json")}
+    paths["summary.json"].unlink(missing_ok=True)  # no stale completion marker while training
+    if train_ds.task != settings.task or val_ds.task != settings.task:
+        raise UserError(f"settings.task = {settings.task} but the datasets are {train_ds.task}/{val_ds.task}")
+
+    device = resolve_device(settings.device)
+    torch.backends.cudnn.benchmark = False  # see seed_everything
+    model.to(device)
+    groups = list(param_groups) if param_groups is not None else default_param_groups(model, settings)
+    optimizer = torch.optim.AdamW(groups, lr=settings.lr, weight_decay=settings.weight_decay)
+    steps_per_epoch = math.ceil(len(train_ds) / settings.batch_size)
+    stage_epochs = [e for e, _ in settings.stage_plan()]
+    lr_factor = make_lr_factor(settings.schedule, steps_per_epoch, stage_epochs, settings.warmup_epochs)
+    scheduler = make_scheduler(optimizer, lr_factor)
+    metric, mode = SELECTION[settings.task]
+
+    meta = dict(meta or {})
+    config = meta.pop("config", None)
+    identity = run_identity(model, settings, train_ds, val_ds)
+    record = provenance(config, settings.seed, **meta, settings=dataclasses.asdict(settings), data=identity["data"])
+
+    if paths["last.pt"].exists():
+        checkpoint = read_checkpoint(paths["last.pt"])
+        check_resumable(checkpoint, identity, paths["last.pt"])
+        model.load_state_dict(checkpoint["model_state"])
+        try:
+            optimizer.load_state_dict(checkpoint["optimizer_state"])
+        except ValueError as err:
+            raise ResumeMismatch(f"{paths['last.pt']}: optimizer groups differ from this run's ({err})") from None
+        scheduler.load_state_dict(checkpoint["scheduler_state"])
+        set_rng_state(checkpoint["rng"])
+        start_epoch, step, best = checkpoint["epoch"], checkpoint["step"], checkpoint["best"]
+        history, cumulative = list(checkpoint["history"]), checkpoint["cumulative_seconds"]
+        log.info("resuming %s after epoch %d of %d", paths["last.pt"], start_epoch, settings.epochs)
+    else:
+        seed_everything(settings.seed)
+        start_epoch, step, best, history, cumulative = 0, 0, None, [], 0.0
+
+    for epoch in range(start_epoch, settings.epochs):
+        stage, stride = settings.stage_of_epoch(epoch)
+        lr = settings.lr * lr_factor(step)
+        began = time.perf_counter()
+        train_loss, step = train_epoch(model, train_ds, optimizer, scheduler, settings, epoch, stride, step, device)
+        val = evaluate(model, val_ds, stride=stride, device=device, eval_max_elements=settings.eval_max_elements)
+        seconds = time.perf_counter() - began
+        cumulative += seconds
+        val = {f"val_{k}": float(val[k]) for k in VAL_METRICS[settings.task]}
+        if not all(math.isfinite(v) for v in val.values()):
+            raise TrainingDiverged(f"training diverged: validation metrics {val} at epoch {epoch + 1}, step {step}")
+        history.append({"epoch": epoch + 1, "stage": stage + 1, "stride": stride, "lr": lr,
+                        "train_loss": train_loss, **val, "epoch_seconds": seconds,
+                        "cumulative_seconds": cumulative})  # fmt: skip
+        improved = best is None or (val[metric] < best["value"] if mode == "min" else val[metric] > best["value"])
+        if improved:
+            best = {"metric": metric, "mode": mode, "value": val[metric], "epoch": epoch + 1}
+        checkpoint = {
+            "model_name": identity["model_name"],
+            "build_kwargs": getattr(model, "build_kwargs", None) or {},
+            "model_state": model.state_dict(),
+            "optimizer_state": optimizer.state_dict(),
+            "scheduler_state": scheduler.state_dict(),
+            "epoch": epoch + 1,
+            "step": step,
+            "best": best,
+            "settings": dataclasses.asdict(settings),
+            "rng": rng_state(),
+            "cumulative_seconds": cumulative,
+            "provenance": record,
+            "history": history,
+            "data": identity["data"],
+        }
+        if improved:
+            save_checkpoint(paths["best.pt"], checkpoint)
+        write_table(paths["metrics.csv"], pd.DataFrame(history), meta=record)
+        save_checkpoint(paths["last.pt"], checkpoint)  # last: the resume point commits the epoch
+        log.info("epoch %d/%d stride %d lr %.3g train_loss %.4g %s (%.1fs)%s", epoch + 1, settings.epochs, stride,
+                 lr, train_loss, " ".join(f"{k} {v:.4g}" for k, v in val.items()), seconds,
+                 " *" if improved else "")  # fmt: skip
+
+    summary = {
+        "status": "ok",
+        "model_name": identity["model_name"],
+        "task": settings.task,
+        "selection": {"metric": metric, "mode": mode},
+        "best_epoch": best["epoch"],
+        "best_metric": best["value"],
+        "best": history[best["epoch"] - 1],
+        "final": history[-1],
+        "epochs": settings.epochs,
+        "steps": step,
+        "total_seconds": cumulative,
+        "provenance": record,
+    }
+    write_json(paths["summary.json"], summary)
+    return summary
+
+
+# ------------------------------------------------------------------------------------------------
+# CLI
+# ------------------------------------------------------------------------------------------------
+def write_not_run(out_dir: Path, model_name: str, reason: str, cfg: Mapping[str, Any], seed: int) -> None:
+    """summary.json marking a model that cannot run on this machine (the DAG goes on without it)."""
+    write_json(out_dir / "summary.json", {"status": "not run", "model_name": model_name, "reason": reason,
+                                          "provenance": provenance(cfg, seed)})  # fmt: skip
+    log.warning("model %s not run: %s (wrote %s)", model_name, reason, out_dir / "summary.json")
+
+
+def check_splits(train_ds, val_ds) -> None:
+    for attr in ("task", "input_kind", "d_input", "d_output"):
+        if getattr(train_ds, attr) != getattr(val_ds, attr):
+            raise UserError(
+                f"{train_ds.path} and {val_ds.path} differ in {attr}: {getattr(train_ds, attr)!r} vs {getattr(val_ds, attr)!r}"
+            )
+
+
+def cli_train(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    set_threads(cfg)
+    from contlaws.models.registry import ModelUnavailable, availability, build_model
+
+    out_dir = Path(args.out)
+    available, reason = availability(args.model)
+    if not available:
+        write_not_run(out_dir, args.model, reason, cfg, args.seed)
+        return 0
+    from contlaws.data.sets import load_split
+
+    train_ds, val_ds = load_split(args.train), load_split(args.val)
+    check_splits(train_ds, val_ds)
+    overrides = {"seed": args.seed, "task": train_ds.task}
+    overrides.update({k: v for k, v in (("epochs", args.epochs), ("device", args.device)) if v is not None})
+    try:
+        settings = settings_from_config(cfg, args.model, args.experiment, **overrides)
+    except ValueError as err:
+        raise UserError(f"invalid training settings: {err}") from None
+    seed_everything(settings.seed)
+    try:
+        model = build_model(
+            args.model,
+            d_input=train_ds.d_input,
+            d_output=train_ds.d_output,
+            model_cfg=cfg["model"],
+            input_kind=train_ds.input_kind,
+            vocab_size=getattr(train_ds, "vocab_size", None) or train_ds.meta.get("vocab_size"),
+            discretization=args.discretization,
+        )
+    except ModelUnavailable as err:
+        write_not_run(out_dir, args.model, err.reason, cfg, args.seed)
+        return 0
+    meta = {"config": cfg, "model": args.model, "discretization": args.discretization,
+            "experiment": args.experiment, "train": str(args.train), "val": str(args.val)}  # fmt: skip
+    try:
+        summary = fit(model, train_ds, val_ds, out_dir, settings, meta=meta)
+    except TrainingDiverged as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    log.info("done: best %s = %.4g at epoch %d (%s)", summary["selection"]["metric"], summary["best_metric"],
+             summary["best_epoch"], out_dir)  # fmt: skip
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train one model on one dataset split (spec E2, E3)",
+        description=(
+            "Train MODEL on --train, select on --val, write last.pt, best.pt, metrics.csv and summary.json "
+            "to --out. Resumes from --out/last.pt when present. A model that cannot run here (CUDA-only "
+            "baselines on a CPU machine) writes summary.json with status 'not run' and exits 0."
+        ),
+    )
+    add_config_argument(parser)
+    parser.add_argument("--model", required=True, choices=schema()["$defs"]["model_name"]["enum"])
+    parser.add_argument("--train", type=Path, required=True, help="training split (.npz)")
+    parser.add_argument("--val", type=Path, required=True, help="validation split (.npz)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    parser.add_argument("--discretization", choices=("zoh", "bilinear"), help="override model.<layer>.discretization")
+    parser.add_argument("--experiment", choices=("refinement_trained", "eta_performance"),
+                        help="config section whose `epochs` overrides train.epochs")  # fmt: skip
+    parser.add_argument("--epochs", type=int, help="override the number of epochs")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override train.device")
+    parser.set_defaults(func=cli_train)
+
+
+__all__ = [
+    "ResumeMismatch",
+    "TrainSettings",
+    "TrainingDiverged",
+    "evaluate",
+    "fit",
+    "load_model",
+    "read_checkpoint",
+    "seed_everything",
+    "settings_from_config",
+]
