@@ -35,7 +35,7 @@ from __future__ import annotations
 import argparse
 import logging
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -688,10 +688,19 @@ def _is_contlaws_dataset(path: Path) -> bool:
     return path.suffix.lower() == ".npz" and path.exists() and "__meta__" in npz_keys(path)
 
 
-def iter_batches(array: np.ndarray, batch_size: int, limit: int, lengths: np.ndarray | None = None) -> Iterator:
-    for lo in range(0, limit, batch_size):
-        hi = min(lo + batch_size, limit)
-        yield np.asarray(array[lo:hi]), (None if lengths is None else np.asarray(lengths[lo:hi]))
+def split_side_by_side(x: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows holding k padded sequences side by side (lengths (N, k), e.g. the AAN document pairs)
+    -> (N·k, L/k[, d]) sequences and (N·k,) lengths. (N,) lengths pass through unchanged."""
+    if lengths.ndim == 1:
+        return x, lengths
+    n, k = lengths.shape
+    if x.shape[1] % k:
+        raise ValueError(f"lengths of shape {lengths.shape} split rows of length {x.shape[1]} into {k} equal parts, which is impossible")
+    return x.reshape(n * k, x.shape[1] // k, *x.shape[2:]), lengths.reshape(n * k)
+
+
+def _to_numpy(x) -> np.ndarray:
+    return np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
 
 
 def score_dataset(
@@ -709,19 +718,25 @@ def score_dataset(
     batch_size: int = 1024,
     progress: bool = False,
 ) -> TaskContinuity:
-    """Task continuity of a dataset, streamed in batches.
+    """Task continuity of a dataset, streamed in batches (memory: one batch).
 
     Args:
         path_or_dataset: a contlaws dataset file (read with :func:`contlaws.data.sets.load_split`),
-            a user's ``.npy``/``.npz``, an object with ``get_batch(idx) -> (x, y)`` and ``len()``,
-            or an array.
-        key: array inside a user's ``.npz``.
-        lengths_key: (N,) true lengths inside a user's ``.npz``, used when present (None: never).
-        input_kind: None = the dataset's own ``input_kind`` attribute, else ``continuous``.
-        max_sequences: score only the first N sequences (0 = all).
-        batch_size: sequences read per batch (memory is one batch).
+            a user's ``.npy`` (memory-mapped) or ``.npz``, an object with ``get_batch(idx) -> (x, y)``
+            and ``len()`` (a :class:`contlaws.data.sets.SequenceDataset`), or an array.
+        key: the array inside a user's ``.npz``.
+        lengths_key: true lengths stored next to the inputs in an ``.npz`` (a contlaws benchmark file
+            or a user's), used when present; (N,) or (N, k) for k sequences side by side. None: never.
+        input_kind: None = the dataset's own ``input_kind``, else ``continuous``.
+        max_sequences: score only the first N rows (0 = all).
+        batch_size: rows read per batch.
         progress: show a progress bar on stderr.
         metric, strides, vocab_size, embedding, normalize: see :class:`TaskContinuityAccumulator`.
+    Returns:
+        :class:`TaskContinuity`.
+    Raises:
+        DataFileError naming the file (and key) for a missing or unreadable file; ValueError for
+        unusable contents.
     """
     if max_sequences < 0:
         raise ValueError(f"max_sequences must be >= 0, got {max_sequences}")
@@ -729,61 +744,60 @@ def score_dataset(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     source, lengths, kind, vocab = _resolve_source(path_or_dataset, key, lengths_key)
     input_kind = input_kind or kind or "continuous"
-    vocab_size = vocab_size if vocab_size is not None else (vocab if input_kind == "tokens" and embedding is None else None)
+    if vocab_size is None and input_kind == "tokens" and embedding is None:
+        vocab_size = vocab
     acc = TaskContinuityAccumulator(
         metric, strides, input_kind=input_kind, vocab_size=vocab_size, embedding=embedding, normalize=normalize
     )
     total = len(source)
     limit = total if max_sequences == 0 else min(total, max_sequences)
-    if hasattr(source, "get_batch"):
-        batches = (
-            (_dataset_inputs(source, np.arange(lo, min(lo + batch_size, limit))), None) for lo in range(0, limit, batch_size)
-        )
-    else:
-        batches = iter_batches(source, batch_size, limit, lengths)
+    read = (lambda idx: _to_numpy(source.get_batch(idx)[0])) if hasattr(source, "get_batch") else (lambda idx: np.asarray(source[idx[0] : idx[-1] + 1]))
     with tqdm(total=limit, disable=not progress, unit="seq", desc="task continuity", leave=False) as bar:
-        for batch, batch_lengths in batches:
-            if isinstance(batch, tuple):  # dataset batch with its own lengths
-                batch, batch_lengths = batch
-            acc.update(batch, batch_lengths)
-            bar.update(len(batch))
+        for lo in range(0, limit, batch_size):
+            idx = np.arange(lo, min(lo + batch_size, limit))
+            x = read(idx)
+            if lengths is None:
+                acc.update(x)
+            else:
+                acc.update(*split_side_by_side(x, np.asarray(lengths[idx])))
+            bar.update(len(idx))
     return acc.result()
 
 
-def _dataset_inputs(dataset, idx: np.ndarray):
-    """Inputs of a dataset batch, with true lengths when the dataset records them."""
-    x, _ = dataset.get_batch(idx)
-    x = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
-    lengths = getattr(dataset, "lengths", None)
-    if lengths is not None:
-        return x, np.asarray(lengths)[idx]
-    return x, None
+def _read_lengths(path: Path, lengths_key: str | None, n: int) -> np.ndarray | None:
+    if not lengths_key or lengths_key not in npz_keys(path):
+        return None
+    lengths = np.asarray(open_array(path, lengths_key))
+    if lengths.ndim not in (1, 2) or len(lengths) != n or not np.issubdtype(lengths.dtype, np.integer):
+        raise DataFileError(f"{path}: array {lengths_key!r} of shape {lengths.shape} is not ({n},) or ({n}, k) integer lengths")
+    return lengths
 
 
 def _resolve_source(path_or_dataset, key: str, lengths_key: str | None):
-    """-> (indexable source, lengths or None, input kind or None, vocab size or None)."""
+    """-> (indexable source, lengths or None, input kind or None, vocabulary size or None)."""
     obj = path_or_dataset
     if isinstance(obj, (str, Path)):
         path = Path(obj)
         if _is_contlaws_dataset(path):
-            from contlaws.data.sets import load_split  # written with the dataset module; imported lazily
+            from contlaws.data.sets import load_split  # imports torch; only needed for contlaws files
 
-            obj = load_split(path)
-        else:
-            array = open_array(path, key)
-            lengths = None
-            if path.suffix.lower() == ".npz" and lengths_key and lengths_key != key and lengths_key in npz_keys(path):
-                lengths = np.asarray(open_array(path, lengths_key))
-                if lengths.shape != (len(array),):
-                    raise DataFileError(
-                        f"{path}: array {lengths_key!r} has shape {lengths.shape}, expected ({len(array)},) lengths for {key!r}"
-                    )
-            if array.ndim == 0:
-                raise DataFileError(f"{path}: array {key!r} is a scalar, expected (N, L[, d]) sequences")
-            return array, lengths, None, None
+            dataset = load_split(path)
+            return dataset, _read_lengths(path, lengths_key, len(dataset)), dataset.input_kind, _vocab(dataset)
+        array = open_array(path, key)
+        if array.ndim < 2:
+            raise DataFileError(f"{path}: array {key!r} has shape {array.shape}, expected (N, L[, d]) sequences")
+        lengths = _read_lengths(path, lengths_key, len(array)) if path.suffix.lower() == ".npz" and lengths_key != key else None
+        return array, lengths, None, None
     if hasattr(obj, "get_batch"):
-        return obj, None, getattr(obj, "input_kind", None), getattr(obj, "vocab_size", None)
+        return obj, getattr(obj, "lengths", None), getattr(obj, "input_kind", None), _vocab(obj)
     return np.asarray(obj), None, None, None
+
+
+def _vocab(dataset) -> int | None:
+    """Vocabulary size of a token dataset (contlaws datasets store it as ``d_input``)."""
+    if getattr(dataset, "input_kind", None) != "tokens":
+        return None
+    return getattr(dataset, "vocab_size", None) or getattr(dataset, "d_input", None)
 
 
 # ---------------------------------------------------------------------------------------------
