@@ -559,6 +559,12 @@ def test_builtin_tasks_prepare_deterministically(tmp_path, small_config, monkeyp
     arrays, meta = load_npz(tmp_path / "prep" / "listops_synth_train.npz")
     assert arrays["x"].shape == (24, 64) and meta["vocab_size"] == 16
     assert (arrays["lengths"] == (arrays["x"] > 0).sum(1)).all()
+    from contlaws.data.sets import load_split  # the training side reads kind "classification"
+
+    ds = load_split(tmp_path / "prep" / "listops_synth_train.npz")
+    assert (ds.input_kind, ds.d_input, ds.d_output, ds.length) == ("tokens", 16, 10, 64)
+    ds = load_split(tmp_path / "prep" / "pathfinder_synth_test.npz")
+    assert (ds.input_kind, ds.d_input, ds.d_output, ds.length) == ("continuous", 1, 2, 256)
     digit_sets = [load_npz(tmp_path / "prep" / f"digits_{s}.npz")[0]["x"] for s in ("train", "val", "test")]
     rows = {row.tobytes() for part in digit_sets for row in part}
     assert len(rows) == 40  # splits are disjoint

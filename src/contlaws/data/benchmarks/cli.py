@@ -50,7 +50,10 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 
 def cmd_tasks(args: argparse.Namespace) -> None:
     for name, t in tasks.TASKS.items():
-        where = "generated per run" if t.raw is None else str(tasks.REAL_ROOT / t.raw)
+        if t.raw is not None:
+            where = str(tasks.REAL_ROOT / t.raw)
+        else:
+            where = "generated per run" if name in tasks.GENERATED_TASKS else "shipped with scikit-learn"
         print(f"{name:17s} {t.input_kind:10s} {t.continuity:10s} {t.n_classes:3d} classes  {where}", file=sys.stdout)
 
 
