@@ -93,7 +93,7 @@ def http_server(monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.files, server.requests, server.honour_range, server.cut_after = {}, [], True, deque()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     server.base = f"http://127.0.0.1:{server.server_address[1]}"
     yield server
@@ -596,6 +596,13 @@ def test_real_tasks_prepare_from_fixture_raw_folders(tmp_path, small_config):
     sizes = {s: prep("pathfinder32", s)[0]["x"].shape for s in tasks.SPLITS}
     assert sizes == {"train": (24, 1024, 1), "val": (3, 1024, 1), "test": (3, 1024, 1)}  # 80/10/10 of 30
     assert prep("pathx", "train")[0]["x"].shape == (10, 16384, 1)
+    full = tasks.prepare("pathfinder32", cfg, "train", raw_dir=raw / "lra" / "pathfinder32")[0]
+    limited = tasks.prepare("pathfinder32", cfg, "train", raw_dir=raw / "lra" / "pathfinder32", limit=5)[0]
+    keep = tasks.limit_indices(24, 5, cfg["seed"], "train")  # the limit is applied before decoding images
+    assert len(keep) == 5 and np.array_equal(limited["x"], full["x"][keep])
+    assert np.array_equal(tasks.prepare("cifar10", cfg, "test", raw_dir=raw / "cifar10", limit=3)[0]["y"],
+                          tasks.prepare("cifar10", cfg, "test", raw_dir=raw / "cifar10")[0]["y"][
+                              tasks.limit_indices(4, 3, cfg["seed"], "test")])
     imdb_train, imdb_val = prep("imdb", "train")[0], prep("imdb", "val")[0]
     assert len(imdb_train["y"]) == 18 and len(imdb_val["y"]) == 2  # val: seeded 10% of train
     train_rows = {row.tobytes() for row in imdb_train["x"]}
@@ -612,6 +619,9 @@ def test_missing_raw_folder_says_how_to_fetch(tmp_path, small_config, monkeypatc
         tasks.prepare("pathx", cfg, "train")
     assert run_cli("bench", "prepare", "imdb", "--config", cfg_path, "--split", "test", "--out", "x.npz") == 2
     assert not Path("x.npz").exists()
+    pathfinder.generate_files(tmp_path / "few", 10, seed=0, size=16, progress=False)
+    with pytest.raises(DataFileError, match="few: split sizes"):
+        tasks.prepare("pathfinder_synth", cfg, "train", raw_dir=tmp_path / "few")  # config asks for 40
     with pytest.raises(ConfigError, match="digits has 1797 images"):
         tasks.prepare("digits", {**cfg, "subsampling": {**cfg["subsampling"], "n_train": 5000}}, "train")
 

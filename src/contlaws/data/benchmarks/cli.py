@@ -82,7 +82,8 @@ def register(subparsers) -> None:
     add_config_argument(p)
     p.add_argument("--split", choices=list(tasks.SPLITS), required=True)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--raw", type=Path, help="raw files (default: data/<run>/benchmarks/raw/<task> or data/benchmarks/raw/...)")
+    p.add_argument("--raw", type=Path,
+                   help="raw files (default: data/<run>/benchmarks/raw/<task>; real tasks: data/benchmarks/raw/...)")
     p.add_argument("--limit", type=int, help="keep a seeded subset of at most this many examples")
     p.set_defaults(func=cmd_prepare)
 

@@ -27,7 +27,7 @@ def review_files(root: str | Path, split: str) -> list[tuple[Path, int]]:
     for folder, label in LABELS.items():
         directory = root / split / folder
         if not directory.is_dir():
-            raise DataFileError(f"{directory}: IMDB folder not found (expected {{train,test}}/{{neg,pos}} under {root})")
+            raise DataFileError(f"{directory}: IMDB folder not found (expected {{train,test}}/{{neg,pos}} in {root})")
         try:
             files = sorted(directory.glob("*.txt"), key=lambda p: (int(p.stem.split("_")[0]), p.name))
         except ValueError as err:

@@ -18,10 +18,10 @@ Tokenization facts (checked against the LRA and S4 sources):
 Vocabulary (fixed, so the generated stand-in and the real files share ids): 0 padding, digits
 0-9 -> 1-10, ``[MIN`` 11, ``[MAX`` 12, ``[MED`` 13, ``[SM`` 14, ``]`` 15, then ``(`` 16 and ``)`` 17.
 
-The stand-in generator follows LRA's ``generate_tree`` (operand probability 0.25 at each depth below
+The stand-in generator follows LRA's ``generate_tree`` (operator probability 0.25 at each depth below
 ``max_depth``, 2..``max_args`` arguments, length = operands + operators + closing brackets, kept
-when ``min_length < length < max_length``, duplicates removed) with a seeded ``random.Random`` (LRA used Python's ``random`` too), and
-writes the same TSV format.
+when ``min_length < length < max_length``, duplicates removed) with a seeded ``random.Random``
+(LRA used Python's ``random`` too), and writes the same TSV format.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ END = "]"
 VOCAB = ("<pad>", *[str(d) for d in range(10)], *OPERATORS, END, "(", ")")
 TOKEN_ID = {tok: i for i, tok in enumerate(VOCAB)}
 N_CLASSES = 10
-OPERAND_P = 0.25  # LRA VALUE_P: probability that a node below max_depth is an operator
+OPERATOR_P = 0.25  # LRA VALUE_P: probability that a node below max_depth is an operator
 
 
 def vocab_size(keep_parentheses: bool = False) -> int:
@@ -129,7 +129,7 @@ def generate_tree(rng: random.Random, depth: int, max_depth: int, max_args: int,
     Generation stops early (returning ``(None, length)``) once ``length`` exceeds ``budget``: such a
     tree would be rejected anyway, and full trees of depth 10 can have millions of nodes.
     """
-    if depth >= max_depth or rng.random() > OPERAND_P:
+    if depth >= max_depth or rng.random() > OPERATOR_P:
         return rng.randrange(10), 1
     n_args = rng.randint(2, max_args)
     args, length = [], 2  # operator + closing bracket

@@ -91,7 +91,8 @@ def data_settings(cfg: dict, task: str) -> str:
     of Path-X image decoding.
     """
     sub = cfg["subsampling"]
-    return json.dumps({"seed": cfg["seed"], "subsampling": {k: sub[k] for k in get_task(task).settings}}, sort_keys=True)
+    used = {k: sub[k] for k in get_task(task).settings}
+    return json.dumps({"seed": cfg["seed"], "subsampling": used}, sort_keys=True)
 
 
 def real_sources() -> list[str]:

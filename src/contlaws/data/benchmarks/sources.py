@@ -1,10 +1,14 @@
 """The real benchmark downloads: where they come from, their checksums, what is unpacked.
 
-| source | archive | md5 | unpacked into ``data/benchmarks/raw/<source>/`` |
-|---|---|---|---|
-| ``lra`` | ``lra_release.gz`` (about 8 GB) | none published: pinned by DVC in ``dvc.lock`` | ``listops-1000/basic_*.tsv``, ``tsv_data/new_aan_pairs.*.tsv``, ``pathfinder{32,128}/curv_contour_length_14/`` |
-| ``imdb`` | ``aclImdb_v1.tar.gz`` | 7c2ac02c03563afcf9b574c7e56c153a | ``{train,test}/{neg,pos}/*.txt`` |
-| ``cifar10`` | ``cifar-10-python.tar.gz`` | c58f30108f718f92721af3b95e74349a | ``data_batch_1..5``, ``test_batch``, ``batches.meta`` |
+| source | archive | md5 |
+|---|---|---|
+| ``lra`` | ``lra_release.gz`` (about 8 GB) | none published: pinned by DVC in ``dvc.lock`` |
+| ``imdb`` | ``aclImdb_v1.tar.gz`` | 7c2ac02c03563afcf9b574c7e56c153a |
+| ``cifar10`` | ``cifar-10-python.tar.gz`` | c58f30108f718f92721af3b95e74349a |
+
+Unpacked into ``data/benchmarks/raw/<source>/``: for LRA ``listops-1000/basic_*.tsv``,
+``tsv_data/new_aan_pairs.*.tsv`` and ``pathfinder{32,128}/curv_contour_length_14/``; for IMDB
+``{train,test}/{neg,pos}/*.txt``; for CIFAR-10 ``data_batch_1..5``, ``test_batch``, ``batches.meta``.
 
 Only what the tasks read is unpacked (for LRA: not the other pathfinder difficulties or the
 64/256 resolutions; for IMDB: not the 50 000 unlabelled reviews).

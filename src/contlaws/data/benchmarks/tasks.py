@@ -11,9 +11,9 @@ and a meta record ``{"kind": "classification", "task": "classification", "input_
 "n_classes", "vocab_size" (tokens), "benchmark", "split", "continuity", "sequence_length", ...,
 "provenance"}`` (read by ``contlaws.data.sets.load_split``).
 
-| task | source | L | split rule |
+| task | raw files | L | split rule |
 |---|---|---|---|
-| ``listops_synth`` | generated TSV (``contlaws bench generate``) | ``listops_max_length`` | generated train/val/test files |
+| ``listops_synth`` | generated TSV | ``listops_max_length`` | the generated train/val/test files |
 | ``pathfinder_synth`` | generated PNGs + metadata | ``image_size``² | in order: n_train, n_val, n_test |
 | ``digits`` | scikit-learn ``load_digits`` | ``image_size``² | seeded: n_train, n_val, n_test |
 | ``listops`` | LRA ``listops-1000`` | 2000 | the release's train/val/test |
@@ -71,8 +71,16 @@ def split_counts(cfg: Mapping[str, Any]) -> dict[str, int]:
 
 
 # ------------------------------------------------------------------------------------------------
-# Per-task readers: (raw_dir, cfg, split) -> (arrays, extra meta)
+# Per-task readers: (raw_dir, cfg, split, limit) -> (arrays, extra meta); most ignore ``limit``
+# (prepare() applies it afterwards), pathfinder applies it before decoding images.
 # ------------------------------------------------------------------------------------------------
+def limit_indices(n: int, limit: int | None, seed: int, split: str) -> np.ndarray:
+    """Sorted positions of a seeded subset of at most ``limit`` of ``n`` examples (all if no limit)."""
+    if limit is None or n <= limit:
+        return np.arange(n)
+    return split_by_counts(n, [limit], seed=seed + SPLITS.index(split))[0]
+
+
 def _tokens(sequences, labels, length: int) -> dict[str, np.ndarray]:
     x, lengths = pad_sequences(sequences, length)
     return {"x": x, "y": labels, "lengths": lengths}
@@ -83,15 +91,15 @@ def _listops(raw: Path, cfg, split: str, length: int):
     return _tokens(sequences, labels, length), {"vocab_size": listops.vocab_size(), "sequence_length": length}
 
 
-def _read_listops_synth(raw, cfg, split):
+def _read_listops_synth(raw, cfg, split, limit=None):
     return _listops(raw, cfg, split, int(cfg["subsampling"]["listops_max_length"]))
 
 
-def _read_listops(raw, cfg, split):
+def _read_listops(raw, cfg, split, limit=None):
     return _listops(raw, cfg, split, LISTOPS_LENGTH)
 
 
-def _read_aan(raw, cfg, split):
+def _read_aan(raw, cfg, split, limit=None):
     first, second, labels = aan.read_tsv(raw / aan.SPLIT_FILES[split], max_length=AAN_LENGTH)
     x1, len1 = pad_sequences(first, AAN_LENGTH)
     x2, len2 = pad_sequences(second, AAN_LENGTH)
@@ -99,7 +107,7 @@ def _read_aan(raw, cfg, split):
     return arrays, {"vocab_size": BYTE_VOCAB_SIZE, "sequence_length": 2 * AAN_LENGTH, "pair_length": AAN_LENGTH}
 
 
-def _read_imdb(raw, cfg, split):
+def _read_imdb(raw, cfg, split, limit=None):
     sequences, labels = imdb.read_split(raw, "test" if split == "test" else "train", max_length=IMDB_LENGTH)
     if split != "test":
         train, val = split_by_fractions(len(labels), (0.9, 0.1), seed=int(cfg["seed"]))
@@ -108,7 +116,7 @@ def _read_imdb(raw, cfg, split):
     return _tokens(sequences, labels, IMDB_LENGTH), {"vocab_size": BYTE_VOCAB_SIZE, "sequence_length": IMDB_LENGTH}
 
 
-def _read_cifar10(raw, cfg, split):
+def _read_cifar10(raw, cfg, split, limit=None):
     x, y = cifar.read_split(raw, "test" if split == "test" else "train", grayscale=True)
     if split != "test":
         n_val = len(y) // 10  # LRA: train[:90%] / train[90%:]
@@ -117,24 +125,34 @@ def _read_cifar10(raw, cfg, split):
     return {"x": x, "y": y}, {"sequence_length": x.shape[1], "n_channels": 1, "channels": "grayscale (ITU-R 601 luma)"}
 
 
-def _pathfinder(root: Path, difficulty: str, split_indices: Callable[[int], list[np.ndarray]], split: str):
+def _pathfinder(root: Path, difficulty: str, split_indices: Callable[[int], list[np.ndarray]], cfg, split, limit):
     samples = pathfinder.read_metadata(root, difficulty)
-    keep = split_indices(len(samples))[SPLITS.index(split)]
+    try:
+        keep = split_indices(len(samples))[SPLITS.index(split)]
+    except ValueError as err:
+        raise DataFileError(f"{root}: {err}; regenerate it for this config") from None
+    keep = keep[limit_indices(len(keep), limit, int(cfg["seed"]), split)]  # before decoding: Path-X is large
     x = pathfinder.read_images([samples[i][0] for i in keep])
     y = np.array([samples[i][1] for i in keep], dtype=np.int64)
     return {"x": x, "y": y}, {"sequence_length": x.shape[1], "n_channels": 1, "difficulty": difficulty}
 
 
-def _read_pathfinder_real(raw, cfg, split):
-    return _pathfinder(raw, pathfinder.DIFFICULTY, lambda n: split_by_fractions(n, (0.8, 0.1, 0.1), int(cfg["seed"])), split)
+def _read_pathfinder_real(raw, cfg, split, limit=None):
+    seed = int(cfg["seed"])
+    fractions = (0.8, 0.1, 0.1)
+    return _pathfinder(raw, pathfinder.DIFFICULTY, lambda n: split_by_fractions(n, fractions, seed), cfg, split, limit)
 
 
-def _read_pathfinder_synth(raw, cfg, split):
+def _read_pathfinder_synth(raw, cfg, split, limit=None):
     counts = list(split_counts(cfg).values())
-    return _pathfinder(raw, pathfinder.SYNTHETIC_DIFFICULTY, lambda n: split_by_counts(n, counts, seed=None), split)
+
+    def in_order(n):  # the images are generated i.i.d.: contiguous blocks are fair splits
+        return split_by_counts(n, counts, seed=None)
+
+    return _pathfinder(raw, pathfinder.SYNTHETIC_DIFFICULTY, in_order, cfg, split, limit)
 
 
-def _read_digits(raw, cfg, split):
+def _read_digits(raw, cfg, split, limit=None):
     size = int(cfg["subsampling"]["image_size"])
     x, y = digits.load(size)
     counts = split_counts(cfg)
@@ -181,9 +199,9 @@ def prepare(
     raw = Path(raw_dir) if raw_dir is not None else None
     if raw is not None and not raw.is_dir():
         raise DataFileError(missing_raw_message(task, raw))
-    arrays, extra = READERS[task](raw, cfg, split)
+    arrays, extra = READERS[task](raw, cfg, split, limit)
     if limit is not None and len(arrays["y"]) > limit:
-        keep = split_by_counts(len(arrays["y"]), [limit], seed=int(cfg["seed"]) + SPLITS.index(split))[0]
+        keep = limit_indices(len(arrays["y"]), limit, int(cfg["seed"]), split)
         arrays = {k: v[keep] for k, v in arrays.items()}
     sub = cfg["subsampling"]
     settings = {"seed": cfg["seed"], "subsampling": {k: sub[k] for k in t.settings}}
