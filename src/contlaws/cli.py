@@ -28,6 +28,10 @@ COMMAND_MODULES = (
     "contlaws.data.benchmarks.cli",
     "contlaws.task_continuity",
     "contlaws.train",
+    "contlaws.experiments.refinement_trained",
+    "contlaws.model_continuity",
+    "contlaws.plots.figure4",
+    "contlaws.claims",
 )
 
 log = logging.getLogger("contlaws")

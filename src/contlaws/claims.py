@@ -1,0 +1,349 @@
+"""Verdicts on the paper's claims (C1–C5), computed from this run's result tables.
+
+Every claim is one function ``evaluate_cN(inputs, cfg) -> dict`` registered with :func:`claim`
+under its id, the statement it tests and the named input files it reads. It returns
+
+    verdict      "supported" | "not supported" | "inconclusive"
+    numbers      every number the verdict used (JSON types)
+    thresholds   the ``claims.*`` config values it compared them with
+    explanation  one paragraph: the test, and why this verdict
+
+and :func:`evaluate_claim` adds the claim id, its statement, the input files (path and sha256) and
+provenance. Thresholds come only from the config section ``claims`` (defaults and descriptions in
+workflow/schemas/config.schema.yaml); docs/claims.md states each test in words.
+
+    contlaws claims evaluate C1 --config results/quick/config.resolved.json \\
+        --inputs model_continuity=results/quick/refinement_trained/model_continuity.csv \\
+                 numerical_orders=results/quick/refinement_numerical/orders.csv \\
+        --out results/quick/claims/C1.json
+    contlaws claims list                     # ids, statements, expected inputs
+
+Adding a claim: write ``evaluate_cN`` below the others and decorate it with
+``@claim("CN", statement, inputs=(...))``; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from contlaws.io import DataFileError
+
+VERDICTS = ("supported", "not supported", "inconclusive")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A registered claim: id, statement, the named inputs its evaluator reads, the evaluator."""
+
+    claim_id: str
+    statement: str
+    inputs: tuple[str, ...]
+    evaluate: Callable[[Mapping[str, Path], Mapping[str, Any]], dict]
+
+
+CLAIMS: dict[str, Claim] = {}
+
+
+def claim(claim_id: str, statement: str, inputs: Sequence[str]):
+    """Decorator: register ``fn(inputs, cfg) -> {verdict, numbers, thresholds, explanation}`` as ``claim_id``."""
+
+    def register_fn(fn):
+        CLAIMS[claim_id] = Claim(claim_id, statement, tuple(inputs), fn)
+        return fn
+
+    return register_fn
+
+
+def combine(parts: Sequence[str]) -> str:
+    """All parts supported -> supported; all not supported -> not supported; else inconclusive."""
+    if parts and all(p == "supported" for p in parts):
+        return "supported"
+    if parts and all(p == "not supported" for p in parts):
+        return "not supported"
+    return "inconclusive"
+
+
+def read_csv_input(inputs: Mapping[str, Path], name: str, columns: Sequence[str]) -> pd.DataFrame:
+    """The CSV given as ``name``; DataFileError naming the file when it is unreadable or lacks columns."""
+    path = Path(inputs[name])
+    try:
+        df = pd.read_csv(path)
+    except FileNotFoundError:
+        raise DataFileError(f"{path}: input '{name}' not found") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataFileError(f"{path}: input '{name}' is not a readable CSV ({err})") from None
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataFileError(f"{path}: input '{name}' lacks column(s) {', '.join(missing)}")
+    return df
+
+
+def _r(x: float, digits: int = 4) -> float | None:
+    """Round for the verdict record (None for NaN)."""
+    return None if x is None or not math.isfinite(float(x)) else round(float(x), digits)
+
+
+def _key(*parts) -> str:
+    return "/".join(str(p) for p in parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared measurements on the E1 and E2 tables
+# ---------------------------------------------------------------------------------------------
+def nominal_s4_order(input_hold: str) -> int:
+    """Convergence order of discretized S4 in E1 for the input hold used.
+
+    The S4 step there is 0.01·τ, so ZOH and bilinear differ only at order 3 in the state update;
+    what limits the order is the input held over a step: the left end point is a first-order
+    approximation of u (order 1 for both methods), the average of both ends a second-order one
+    (order 2 for both).
+    """
+    return {"left": 1, "average": 2}[input_hold]
+
+
+def s4_continuity_summary(continuity: pd.DataFrame, model: str = "s4d") -> dict[str, dict]:
+    """Per (system, discretization) of ``model``: seed-mean d(τ), mean order, whether d falls with τ."""
+    out = {}
+    rows = continuity[continuity["model"] == model]
+    for (system, method), group in rows.groupby(["system", "discretization"], sort=False):
+        d = group.groupby("tau")["d"].mean().sort_index()  # increasing τ
+        below = d[d.index <= 1.0]  # τ_ref first (d = 0), then up to τ = 1
+        orders = group.groupby("seed")["order"].first()
+        out[_key(system, method)] = {
+            "d": {f"{t:g}": _r(v, 6) for t, v in d.items()},
+            # None when fewer than two τ in (τ_ref, 1] (no trend to fit).
+            "order": _r(orders.mean()) if len(below) >= 3 and orders.notna().any() else None,
+            # d falls as τ falls (toward τ_ref, where it is 0): every step down in τ lowers d.
+            "decreasing": bool(len(below) >= 3 and np.all(np.diff(below.to_numpy()) > 0)),
+        }
+    return out
+
+
+def relative_rmse_increase(errors: pd.DataFrame) -> dict[str, float]:
+    """Per (model, system, discretization): mean over seeds and τ ≠ 1 of rmse(τ)/rmse(1) − 1."""
+    out = {}
+    for (model, system, method), group in errors.groupby(["model", "system", "discretization"], sort=False):
+        by_seed = []
+        for _, run in group.groupby("seed"):
+            at_1 = run.loc[np.isclose(run["tau"], 1.0), "rmse"]
+            away = run.loc[~np.isclose(run["tau"], 1.0), "rmse"]
+            if len(at_1) and len(away):
+                by_seed.append(float((away / at_1.iloc[0] - 1.0).mean()))
+        if by_seed:
+            out[_key(model, system, method)] = float(np.mean(by_seed))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# C1
+# ---------------------------------------------------------------------------------------------
+@claim(
+    "C1",
+    "Model continuity is convergence under temporal refinement, and S4 is continuous.",
+    inputs=("model_continuity", "numerical_orders"),
+)
+def evaluate_c1(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
+    """C1: trained S4D outputs converge as τ → 0 and discretized S4 converges at its nominal order.
+
+    (a) E2, every system and discretization of the trained S4D: the seed-mean d(τ) falls at every
+        step down in τ ≤ 1 and its order p ≥ ``claims.s4_order_min``.
+    (b) E1, every discretization and amplitude: |p_S4 − nominal| ≤ ``claims.s4_numerical_order_tol``
+        for the orders of both error measures; nominal is set by the input hold
+        (:func:`nominal_s4_order`). This also makes S4's convergence amplitude-independent.
+    """
+    thr = cfg["claims"]
+    order_min, tol = float(thr["s4_order_min"]), float(thr["s4_numerical_order_tol"])
+    hold = cfg["refinement_numerical"].get("input_hold", "left")
+    nominal = nominal_s4_order(hold)
+
+    continuity = read_csv_input(inputs, "model_continuity", ["system", "model", "discretization", "seed", "tau", "d", "order"])
+    trained = s4_continuity_summary(continuity, "s4d")
+    if not trained or any(v["order"] is None for v in trained.values()):
+        part_a = "inconclusive"  # no S4D runs, or too few τ ≤ 1 for a trend
+    else:
+        ok = [v["decreasing"] and v["order"] >= order_min for v in trained.values()]
+        part_a = "supported" if all(ok) else "not supported"
+
+    orders = read_csv_input(inputs, "numerical_orders", ["model", "discretization", "amplitude", "order_max_error", "order_rmse"])
+    s4 = orders[orders["model"] == "s4"]
+    numerical = {
+        _key(r.discretization, f"a={r.amplitude:g}"): [_r(r.order_max_error), _r(r.order_rmse)] for r in s4.itertuples()
+    }
+    deviation = float(np.abs(s4[["order_max_error", "order_rmse"]].to_numpy() - nominal).max()) if len(s4) else math.nan
+    part_b = "inconclusive" if not len(s4) else ("supported" if deviation <= tol else "not supported")
+
+    verdict = combine([part_a, part_b])
+    s4_orders = [v["order"] for v in trained.values() if v["order"] is not None]
+    numbers = {
+        "e2_s4d_order_min": _r(min(s4_orders)) if s4_orders else None,
+        "e2_s4d_all_decreasing": all(v["decreasing"] for v in trained.values()) if trained else None,
+        "e1_s4_order_max_deviation": _r(deviation),
+        "e1_s4_nominal_order": nominal,
+        "e1_input_hold": hold,
+        "e2_s4d": trained,
+        "e2_s6_for_contrast": s4_continuity_summary(continuity, "s6"),
+        "e1_s4_orders_max_error_rmse": numerical,
+        "part_a_trained": part_a,
+        "part_b_numerical": part_b,
+    }
+    explanation = (
+        f"(a) Trained S4D (E2): d(tau) must fall at every refinement step tau <= 1 with order >= {order_min} on every "
+        f"system and discretization: {part_a} (smallest order {numbers['e2_s4d_order_min']}). "
+        f"(b) Discretized S4 (E1): convergence orders must be within {tol} of {nominal} (the order of the "
+        f"'{hold}' input hold, for ZOH and bilinear alike) at every amplitude: {part_b} "
+        f"(largest deviation {numbers['e1_s4_order_max_deviation']}). Verdict: {verdict}."
+    )
+    return {"verdict": verdict, "numbers": numbers, "explanation": explanation,
+            "thresholds": {"s4_order_min": order_min, "s4_numerical_order_tol": tol}}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# C2
+# ---------------------------------------------------------------------------------------------
+@claim(
+    "C2",
+    "S6 (the core of Mamba) is not reliably continuous: it is sensitive to input amplitude and its selective step.",
+    inputs=("numerical_errors", "errors"),
+)
+def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
+    """C2: S6's numerical error grows with amplitude, and trained S6 degrades more than S4D away from τ = 1.
+
+    (a) E1, each discretization: at the finest τ, the mean-over-systems relative max error of S6 at
+        the largest amplitude divided by that at the smallest is ≥ ``claims.s6_amplitude_ratio_min``
+        (a continuous model has ratio ≈ 1 there; S4's is reported for contrast).
+    (b) E2, each system and discretization: S6's mean relative RMSE increase away from τ = 1,
+        mean over τ ≠ 1 of rmse(τ)/rmse(1) − 1, exceeds S4D's. Supported when it does on every
+        pair, not supported when on none, inconclusive when mixed.
+    """
+    ratio_min = float(cfg["claims"]["s6_amplitude_ratio_min"])
+    e1 = read_csv_input(inputs, "numerical_errors", ["model", "discretization", "amplitude", "tau", "rel_max_error"])
+    mean = e1.groupby(["model", "discretization", "tau", "amplitude"])["rel_max_error"].mean()
+    ratios: dict[str, dict[str, float]] = {}
+    for (model, method), series in mean.groupby(level=["model", "discretization"], sort=False):
+        table = series.droplevel(["model", "discretization"]).unstack("amplitude").sort_index()  # rows τ, cols a
+        by_tau = table[table.columns.max()] / table[table.columns.min()]
+        ratios[_key(model, method)] = {f"{t:g}": _r(v) for t, v in by_tau.items()}
+    finest = {k: v[min(v, key=float)] for k, v in ratios.items()}
+    s6_ratios = {k: v for k, v in finest.items() if k.startswith("s6/")}
+    if not s6_ratios or e1["amplitude"].nunique() < 2:
+        part_a = "inconclusive"
+    else:
+        part_a = "supported" if all(v >= ratio_min for v in s6_ratios.values()) else "not supported"
+
+    errors = read_csv_input(inputs, "errors", ["system", "model", "discretization", "seed", "tau", "rmse"])
+    increase = relative_rmse_increase(errors)
+    comparison = {}
+    for key, s6_value in increase.items():
+        model, system, method = key.split("/")
+        s4_value = increase.get(_key("s4d", system, method))
+        if model == "s6" and s4_value is not None:
+            comparison[_key(system, method)] = {"s6": _r(s6_value), "s4d": _r(s4_value), "s6_worse": s6_value > s4_value}
+    worse = [v["s6_worse"] for v in comparison.values()]
+    part_b = "inconclusive" if not worse else ("supported" if all(worse) else "not supported" if not any(worse) else "inconclusive")
+
+    verdict = combine([part_a, part_b])
+    numbers = {
+        "e1_s6_amplitude_ratio_min": _r(min(s6_ratios.values())) if s6_ratios else None,
+        "e1_amplitude_ratio_at_finest_tau": finest,
+        "e1_amplitude_ratio_by_tau": ratios,
+        "e2_s6_worse_than_s4d": f"{sum(worse)} of {len(worse)}",
+        "e2_relative_rmse_increase": comparison,
+        "part_a_numerical": part_a,
+        "part_b_trained": part_b,
+    }
+    explanation = (
+        f"(a) Discretized S6 (E1): error at the largest amplitude / error at the smallest, at the finest tau, "
+        f"must be >= {ratio_min} for every discretization: {part_a} (smallest ratio "
+        f"{numbers['e1_s6_amplitude_ratio_min']}; S4 for contrast: "
+        f"{', '.join(f'{k} {v}' for k, v in finest.items() if k.startswith('s4/')) or 'n/a'}). "
+        f"(b) Trained S6 vs S4D (E2): mean relative RMSE increase away from tau = 1 larger for S6 on "
+        f"{numbers['e2_s6_worse_than_s4d']} system/discretization pairs: {part_b}. Verdict: {verdict}."
+    )
+    return {"verdict": verdict, "numbers": numbers, "explanation": explanation,
+            "thresholds": {"s6_amplitude_ratio_min": ratio_min}}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a claim, command line
+# ---------------------------------------------------------------------------------------------
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def evaluate_claim(claim_id: str, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
+    """Run a registered claim on named input files; the verdict record (see the module docstring)."""
+    from contlaws.cli import UserError
+
+    if claim_id not in CLAIMS:
+        raise UserError(f"unknown claim {claim_id!r}; registered: {', '.join(sorted(CLAIMS))}")
+    entry = CLAIMS[claim_id]
+    missing = [name for name in entry.inputs if name not in inputs]
+    unknown = [name for name in inputs if name not in entry.inputs]
+    if missing or unknown:
+        raise UserError(f"claim {claim_id} reads --inputs {' '.join(n + '=PATH' for n in entry.inputs)}"
+                        + (f"; missing: {', '.join(missing)}" if missing else "")
+                        + (f"; unknown: {', '.join(unknown)}" if unknown else ""))  # fmt: skip
+    for name, path in inputs.items():
+        if not Path(path).is_file():
+            raise DataFileError(f"{path}: input '{name}' of claim {claim_id} not found")
+    result = entry.evaluate(inputs, cfg)
+    if result.get("verdict") not in VERDICTS:
+        raise ValueError(f"claim {claim_id} returned verdict {result.get('verdict')!r}, not one of {VERDICTS}")
+    return {
+        "claim": claim_id,
+        "statement": entry.statement,
+        **result,
+        "inputs": {name: {"path": str(path), "sha256": file_sha256(Path(path))} for name, path in sorted(inputs.items())},
+    }
+
+
+def parse_named_path(text: str) -> tuple[str, Path]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
+    return name, Path(path)
+
+
+def cli_evaluate(args: argparse.Namespace) -> None:
+    from contlaws.cli import config_from_args
+    from contlaws.io import provenance, write_json
+
+    cfg = config_from_args(args)
+    record = evaluate_claim(args.claim, dict(args.inputs), cfg)
+    record["provenance"] = provenance({"seed": cfg["seed"], "claims": cfg["claims"]}, cfg["seed"], run_name=cfg["run_name"])
+    write_json(args.out, record)
+    print(f"{record['claim']}: {record['verdict']}\n{record['explanation']}")
+
+
+def cli_list(args: argparse.Namespace) -> None:
+    for entry in CLAIMS.values():
+        print(f"{entry.claim_id}: {entry.statement}\n    --inputs {' '.join(n + '=PATH' for n in entry.inputs)}")
+
+
+def register(subparsers) -> None:
+    from contlaws.cli import add_config_argument
+
+    p = subparsers.add_parser("claims", help="verdicts on the paper's claims C1-C5 (docs/claims.md)")
+    actions = p.add_subparsers(dest="claims_action", required=True, metavar="ACTION")
+    ev = actions.add_parser("evaluate", help="evaluate one claim from result tables, write its verdict JSON")
+    ev.add_argument("claim", help="claim id (see `contlaws claims list`)")
+    add_config_argument(ev)
+    ev.add_argument("--inputs", type=parse_named_path, nargs="+", required=True, metavar="NAME=PATH",
+                    help="the claim's named input files")
+    ev.add_argument("--out", type=Path, required=True, help="verdict JSON (results/<run>/claims/<claim>.json)")
+    ev.set_defaults(func=cli_evaluate)
+    ls = actions.add_parser("list", help="registered claims and the inputs each reads")
+    ls.set_defaults(func=cli_list)

@@ -1,0 +1,342 @@
+"""Model continuity: how much a model's prediction moves when its input grid is refined (spec E2).
+
+For a model f, inputs x_τ that sample the same trajectories at τ times the training step, and the
+finest grid τ_min of the set:
+
+    d(τ) = ‖f_τ(x_τ) − f_τmin(x_τmin)‖ / ‖f_τmin(x_τmin)‖          (Frobenius norms over samples × outputs)
+
+f_τ is f with every internal step Δ multiplied by τ. Outputs are time averages over the same physical
+window at every τ (mean pool), so they are comparable. A model is continuous on a task when
+d(τ) → 0 as τ → 0; the empirical order p is the least-squares slope of log d against log τ over
+τ ≤ 1, τ ≠ τ_min (d(τ_min) = 0 by construction).
+
+Code names -> symbols:
+
+    tau, taus        τ            sampling step / training step
+    tau_ref          τ_min        the finest grid, the stand-in for the continuous limit
+    outputs[τ]       f_τ(x_τ)     (N, d_out) model outputs, rows = the same trajectories at every τ
+    d[τ]             d(τ)         relative deviation from the finest-grid output
+    order            p            slope of log d(τ) against log τ
+
+Works on any registry model (``model(x, tau=τ) -> (B, d_out)``), on any callable with that
+signature, and on the bare S4D / S6 layers through :class:`PooledLayer` (time mean of the layer
+output). Two facts the numbers reflect (docs/claims.md): d(τ) is measured against τ_min, not the
+true limit, so slopes fitted close to τ_min come out steeper than the true order (for p = 1 and
+τ ∈ {1, ½} against τ_min = ¼ the fit gives log₂ 3 ≈ 1.58); and a layer fed point samples u(t_k)
+converges at order 1 whatever its discretization (ZOH or bilinear), because the input sampling and
+the D·u skip term are first-order accurate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from contlaws.io import DataFileError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EVAL_MAX_ELEMENTS = 2**24  # the engine's default (train.eval_max_elements)
+
+
+# ---------------------------------------------------------------------------------------------
+# The two formulas
+# ---------------------------------------------------------------------------------------------
+def relative_deviation(outputs: np.ndarray, reference: np.ndarray) -> float:
+    """d = ‖outputs − reference‖ / ‖reference‖ (Frobenius norms, float64).
+
+    Args:
+        outputs, reference: (N, d_out) predictions for the same N trajectories.
+    """
+    outputs = np.asarray(outputs, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    if outputs.shape != reference.shape:
+        raise ValueError(f"outputs {outputs.shape} and reference {reference.shape} differ in shape")
+    scale = np.linalg.norm(reference)
+    if scale == 0:
+        raise ValueError("the reference outputs are all zero; d(τ) is undefined")
+    return float(np.linalg.norm(outputs - reference) / scale)
+
+
+def continuity_order(d: Mapping[float, float], tau_ref: float, tau_max: float = 1.0) -> float:
+    """Empirical order p: least-squares slope of log d(τ) against log τ over τ_ref < τ ≤ tau_max.
+
+    Points with d = 0 (an exactly τ-independent model) carry no slope and are left out; NaN when
+    fewer than two points remain.
+    """
+    points = [(t, v) for t, v in d.items() if tau_ref < t <= tau_max and v > 0 and math.isfinite(v)]
+    if len(points) < 2:
+        return float("nan")
+    log_tau, log_d = np.log([t for t, _ in points]), np.log([v for _, v in points])
+    return float(np.polyfit(log_tau, log_d, 1)[0])
+
+
+@dataclass(frozen=True)
+class ModelContinuity:
+    """d(τ) of one model on one set of refined trajectories.
+
+    Attributes:
+        d: {τ: d(τ)} for every τ given (d[tau_ref] = 0), keys in increasing order.
+        order: empirical order p (:func:`continuity_order`), NaN if fewer than two usable τ ≤ 1.
+        tau_ref: τ_min, the grid every output is compared with.
+        n: trajectories compared.
+    """
+
+    d: dict[float, float]
+    order: float
+    tau_ref: float
+    n: int
+
+    def rows(self) -> list[dict[str, float]]:
+        """One record per τ: tau, d, order, tau_ref (the result CSV's columns)."""
+        return [{"tau": t, "d": v, "order": self.order, "tau_ref": self.tau_ref} for t, v in self.d.items()]
+
+
+def continuity_from_outputs(outputs_by_tau: Mapping[float, np.ndarray], tau_max: float = 1.0) -> ModelContinuity:
+    """:class:`ModelContinuity` from outputs already computed at every τ ({τ: (N, d_out) array})."""
+    if len(outputs_by_tau) < 2:
+        raise ValueError(f"model continuity needs outputs at two or more τ, got {sorted(outputs_by_tau)}")
+    taus = sorted(float(t) for t in outputs_by_tau)
+    outputs = {float(t): np.asarray(v).reshape(len(v), -1) for t, v in outputs_by_tau.items()}
+    reference = outputs[taus[0]]
+    d = {t: relative_deviation(outputs[t], reference) for t in taus}
+    return ModelContinuity(d=d, order=continuity_order(d, taus[0], tau_max), tau_ref=taus[0], n=len(reference))
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a model on refined inputs
+# ---------------------------------------------------------------------------------------------
+class PooledLayer(nn.Module):
+    """A bare sequence layer as a model: its output averaged over time, (B, channels).
+
+    Args:
+        layer: ``layer(x, tau)``, e.g. :class:`contlaws.models.s4d.S4D` on (B, H, L) or
+            :class:`contlaws.models.s6.S6` on (B, L, D).
+        time_axis: the time axis of the layer's input and output; default -1 for S4D
+            (channels first), 1 for anything else.
+    """
+
+    def __init__(self, layer: nn.Module, time_axis: int | None = None):
+        super().__init__()
+        from contlaws.models.s4d import S4D
+
+        self.layer = layer
+        self.time_axis = time_axis if time_axis is not None else (-1 if isinstance(layer, S4D) else 1)
+
+    def forward(self, x: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
+        return self.layer(x, tau).mean(dim=self.time_axis)  # (B H)
+
+
+def _as_callable(model) -> Callable[[torch.Tensor, float], torch.Tensor]:
+    if isinstance(model, nn.Module):
+        return lambda x, tau: model(x, tau=tau)
+    if callable(model):
+        return model
+    raise TypeError(f"model must be an nn.Module or a callable f(x, tau), got {type(model).__name__}")
+
+
+def _batch_inputs(data, idx: np.ndarray) -> torch.Tensor:
+    """Inputs of rows ``idx`` from a SequenceDataset (``get_batch``) or an array/tensor (N, ...)."""
+    if hasattr(data, "get_batch"):
+        return data.get_batch(idx)[0]
+    if isinstance(data, torch.Tensor):
+        return data[torch.from_numpy(idx)]
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(data)[idx]))
+
+
+def _row_size(data) -> int:
+    """Time steps of a dataset (``length``), or values per row of an (N, ...) array."""
+    if hasattr(data, "length"):
+        return int(data.length)
+    return int(np.prod(data.shape[1:]))
+
+
+@torch.no_grad()
+def predict(
+    model, data, tau: float, *, batch_size: int, device: str | torch.device | None = None, n: int | None = None
+) -> np.ndarray:
+    """Outputs of ``model`` at step factor τ on the first ``n`` rows of ``data``, as (n, d_out) float64.
+
+    Args:
+        model: a module or callable ``f(x, tau) -> (B, ...)``; modules run in eval mode.
+        data: a SequenceDataset or an (N, ...) array/tensor of inputs in the model's layout.
+        batch_size: rows per call; keep it the same at every τ (the authors' S4D channel-norm
+            mixes a batch, so the partition must not change with τ).
+        device: where inputs go (default: the module's device, else CPU).
+    """
+    fn = _as_callable(model)
+    was_training = isinstance(model, nn.Module) and model.training
+    if isinstance(model, nn.Module):
+        model.eval()
+        params = next(model.parameters(), None)
+        device = device if device is not None else (params.device if params is not None else "cpu")
+    device = torch.device(device or "cpu")
+    n = len(data) if n is None else int(n)
+    chunks = []
+    for start in range(0, n, batch_size):
+        x = _batch_inputs(data, np.arange(start, min(n, start + batch_size)))
+        chunks.append(fn(x.to(device), float(tau)).reshape(len(x), -1).double().cpu().numpy())
+    if isinstance(model, nn.Module):
+        model.train(was_training)
+    return np.concatenate(chunks)
+
+
+def check_refined_sets(datasets_by_tau: Mapping[float, Any]) -> int:
+    """Number of trajectories shared by the sets; raises if they cannot hold the same trajectories.
+
+    Datasets written by contlaws must agree in system, split seed and size, and each file's own τ
+    must be the key it is given under.
+    """
+    sizes = {t: len(v) for t, v in datasets_by_tau.items()}
+    if len(set(sizes.values())) != 1:
+        raise DataFileError(f"refined sets differ in size ({_describe(datasets_by_tau, sizes)}); "
+                            "they must hold the same trajectories")  # fmt: skip
+    metas = {t: getattr(v, "meta", None) or {} for t, v in datasets_by_tau.items()}
+    for key in ("system", "seed", "split", "kind"):
+        values = {t: m.get(key) for t, m in metas.items() if key in m}
+        if len(set(map(str, values.values()))) > 1:
+            raise DataFileError(f"refined sets differ in {key} ({_describe(datasets_by_tau, values)}); "
+                                "they must hold the same trajectories")  # fmt: skip
+    for t, m in metas.items():
+        if "tau" in m and not math.isclose(float(m["tau"]), float(t), rel_tol=1e-9):
+            where = getattr(datasets_by_tau[t], "path", None) or "the data"
+            raise DataFileError(f"{where}: was made at tau = {m['tau']} but is given as tau = {t}")
+    return next(iter(sizes.values()))
+
+
+def _describe(datasets_by_tau, values) -> str:
+    return ", ".join(f"tau={t}: {getattr(datasets_by_tau[t], 'path', None) or 'array'} -> {v}" for t, v in values.items())
+
+
+def model_continuity(
+    model,
+    datasets_by_tau: Mapping[float, Any],
+    *,
+    batch_size: int | None = None,
+    max_samples: int | None = None,
+    device: str | torch.device | None = None,
+    eval_max_elements: int = DEFAULT_EVAL_MAX_ELEMENTS,
+    tau_max: float = 1.0,
+) -> ModelContinuity:
+    """d(τ) and the order p of ``model`` on refined versions of the same trajectories.
+
+    Args:
+        model: a registry model (``model(x, tau=τ) -> (B, d_out)``), any callable ``f(x, tau)``, or
+            a :class:`PooledLayer` around a bare S4D / S6 layer.
+        datasets_by_tau: {τ: SequenceDataset or (N, ...) array}, row i the same trajectory at every τ.
+        batch_size: rows per call, the same at every τ; default: the largest with
+            batch·L_max·d_model ≤ ``eval_max_elements`` (L_max the longest sequence; for arrays
+            the most values per row, d_model 1).
+        max_samples: compare only the first rows (default all).
+        device: where to run (default: the model's device).
+        tau_max: largest τ in the order fit.
+    """
+    from contlaws.train import eval_batch_size, model_width
+
+    n = check_refined_sets(datasets_by_tau)
+    n = min(n, max_samples) if max_samples else n
+    if batch_size is None:
+        longest = max(_row_size(v) for v in datasets_by_tau.values())
+        batch_size = eval_batch_size(longest, model_width(model) if isinstance(model, nn.Module) else 1, eval_max_elements)
+    outputs = {
+        float(t): predict(model, data, float(t), batch_size=batch_size, device=device, n=n)
+        for t, data in sorted(datasets_by_tau.items())
+    }
+    return continuity_from_outputs(outputs, tau_max)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+def parse_tau_path(text: str) -> tuple[float, Path]:
+    """``"0.5=path.npz"`` or ``"1/8=path.npz"`` -> (τ, path); argparse type of ``--data``/``--test``."""
+    tau_text, sep, path = text.partition("=")
+    try:
+        if not sep or not path:
+            raise ValueError
+        tau = float(Fraction(tau_text.strip().removeprefix("tau")))
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"expected TAU=PATH (e.g. 0.5=test.npz or 1/8=test.npz), got {text!r}") from None
+    if tau <= 0:
+        raise argparse.ArgumentTypeError(f"tau must be positive, got {tau_text!r} in {text!r}")
+    return tau, Path(path)
+
+
+def tau_path_map(pairs: list[tuple[float, Path]], option: str) -> dict[float, Path]:
+    from contlaws.cli import UserError
+
+    out: dict[float, Path] = {}
+    for tau, path in pairs:
+        if tau in out:
+            raise UserError(f"{option}: tau = {tau} given twice ({out[tau]} and {path})")
+        out[tau] = path
+    if len(out) < 2:
+        raise UserError(f"{option}: model continuity needs test sets at two or more tau, got {len(out)}")
+    return out
+
+
+def format_table(result: ModelContinuity) -> str:
+    lines = [f"{'tau':>10}  {'d(tau)':>12}"]
+    lines += [f"{t:>10.6g}  {v:>12.6g}" + ("  (reference)" if t == result.tau_ref else "") for t, v in result.d.items()]
+    lines.append(f"order p = {result.order:.4g} (log-log fit over {result.tau_ref:g} < tau <= 1), n = {result.n}")
+    return "\n".join(lines)
+
+
+def cli_model_continuity(args: argparse.Namespace) -> None:
+    from contlaws.cli import set_threads
+    from contlaws.data.sets import load_split
+    from contlaws.io import provenance, write_json
+    from contlaws.train import load_model
+
+    set_threads(args.threads)
+    paths = tau_path_map(args.data, "--data")
+    model, checkpoint = load_model(args.checkpoint, device=args.device)
+    datasets = {tau: load_split(path) for tau, path in sorted(paths.items())}
+    result = model_continuity(
+        model, datasets, batch_size=args.batch_size, max_samples=args.max_samples,
+        eval_max_elements=checkpoint["settings"].get("eval_max_elements", DEFAULT_EVAL_MAX_ELEMENTS),
+    )  # fmt: skip
+    print(format_table(result))
+    if args.json:
+        record = {
+            "checkpoint": str(args.checkpoint),
+            "model_name": checkpoint["model_name"],
+            "data": {str(t): str(p) for t, p in sorted(paths.items())},
+            "d": [{"tau": t, "d": v} for t, v in result.d.items()],
+            "order": result.order,
+            "tau_ref": result.tau_ref,
+            "n": result.n,
+            "provenance": provenance(checkpoint["provenance"].get("config"), checkpoint["settings"].get("seed")),
+        }
+        write_json(args.json, record)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "model-continuity",
+        help="model continuity d(tau) and its order for a trained checkpoint on refined test sets",
+        description=(
+            "d(tau) = |f_tau(x_tau) - f_taumin(x_taumin)| / |f_taumin(x_taumin)| for a checkpoint written by "
+            "`contlaws train`, on test sets of the same trajectories sampled at several tau, and the "
+            "log-log order p over tau <= 1."
+        ),
+    )
+    p.add_argument("--checkpoint", type=Path, required=True, help="best.pt / last.pt written by `contlaws train`")
+    p.add_argument("--data", type=parse_tau_path, nargs="+", required=True, metavar="TAU=PATH",
+                   help="refined sets of the same trajectories, e.g. 1=vdp_tau1_test.npz 0.5=vdp_tau0.5_test.npz")
+    p.add_argument("--json", type=Path, metavar="OUT", help="also write the result with provenance as JSON")
+    p.add_argument("--batch-size", type=int, help="rows per call at every tau (default: from eval_max_elements)")
+    p.add_argument("--max-samples", type=int, help="compare only the first N trajectories")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.set_defaults(func=cli_model_continuity)
