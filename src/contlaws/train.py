@@ -17,17 +17,25 @@ The final test at stride 1 is the caller's job (load ``best.pt``, call :func:`ev
 
 Output folder of :func:`fit`:
 
-| file | written | holds |
-|---|---|---|
-| ``last.pt`` | end of every epoch (atomically) | resume point: everything to continue bit-exactly |
-| ``best.pt`` | on a better validation metric | checkpoint of the selected epoch (val rmse min / accuracy max) |
-| ``metrics.csv`` (+ ``.meta.json``) | end of every epoch | epoch, stage, stride, lr, train_loss, val metrics, epoch_seconds, cumulative_seconds |
-| ``summary.json`` | at the end | best epoch and metric, total time; the completion marker |
+* ``last.pt``: end of every epoch (atomically); the resume point, everything to continue bit-exactly.
+* ``best.pt``: on a better validation metric (val rmse min / val accuracy max); same content.
+* ``metrics.csv`` (+ ``.meta.json`` provenance): one row per epoch: epoch, stage (both from 1),
+  stride, lr (base group, at the epoch's first step), train_loss, val_rmse/val_mae or
+  val_accuracy/val_loss, epoch_seconds (training + validation wall clock), cumulative_seconds.
+* ``summary.json``: at the end; ``status: ok``, best epoch and metric, total time. Completion marker.
 
 Resume: when ``last.pt`` exists, :func:`fit` continues from it (model, optimizer, scheduler, epoch,
 global step, best metric, metric history, RNG states, cumulative time), so a run killed at any
 moment and restarted ends with exactly the metrics and ``best.pt`` of an uninterrupted run on CPU.
 It refuses (:class:`ResumeMismatch`) when ``last.pt`` was made with other settings, model or data.
+
+CLI: ``contlaws train --config C --model NAME --train PATH --val PATH --out DIR [--seed N]
+[--discretization zoh|bilinear] [--experiment refinement_trained|eta_performance] [--epochs N]
+[--device auto|cpu|cuda]``. Exit status 0 on success, 1 when training diverges, 2 on bad input or
+a refused resume. A model that cannot run on this machine (CUDA-only baselines on a CPU machine,
+:class:`contlaws.models.registry.ModelUnavailable`) is not an error: the command writes
+``summary.json`` with ``{"status": "not run", "reason": ...}``, logs why and exits 0, so the DAG
+completes on CPU machines and downstream steps can skip that model.
 
 Determinism: seeds for torch, numpy and ``random``; batch order from ``(seed, epoch)``; cuDNN
 autotuning off. Timing columns (``*_seconds``) are wall clock and the only non-reproducible values.
@@ -66,8 +74,10 @@ SELECTION = {"regression": ("val_rmse", "min"), "classification": ("val_accuracy
 # Validation columns of metrics.csv per task (in this order).
 VAL_METRICS = {"regression": ("rmse", "mae"), "classification": ("accuracy", "loss")}
 DEFAULT_EVAL_MAX_ELEMENTS = 2**24
+# Every checkpoint (last.pt, best.pt); "history" (metrics rows so far) and "data" (split sizes) serve resume.
 CHECKPOINT_KEYS = ("model_name", "build_kwargs", "model_state", "optimizer_state", "scheduler_state", "epoch",
-                   "step", "best", "settings", "rng", "cumulative_seconds", "provenance")  # fmt: skip
+                   "step", "best", "settings", "rng", "cumulative_seconds", "provenance",
+                   "history", "data")  # fmt: skip
 
 
 class TrainingDiverged(RuntimeError):
@@ -384,6 +394,12 @@ def default_param_groups(model: torch.nn.Module, settings: TrainSettings) -> lis
     return [{"name": "default", "params": params, "lr": settings.lr, "weight_decay": settings.weight_decay}]
 
 
+def base_lr(optimizer: torch.optim.Optimizer) -> float:
+    """Current lr of the group named "default" (the one at ``settings.lr``), else of the first group."""
+    groups = optimizer.param_groups
+    return next((g["lr"] for g in groups if g.get("name") == "default"), groups[0]["lr"])
+
+
 def train_epoch(
     model, dataset, optimizer, scheduler, settings: TrainSettings, epoch: int, stride: int, step: int, device
 ) -> tuple[float, int]:
@@ -487,7 +503,7 @@ def fit(
 
     for epoch in range(start_epoch, settings.epochs):
         stage, stride = settings.stage_of_epoch(epoch)
-        lr = settings.lr * lr_factor(step)
+        lr = base_lr(optimizer)
         began = time.perf_counter()
         train_loss, step = train_epoch(model, train_ds, optimizer, scheduler, settings, epoch, stride, step, device)
         val = evaluate(model, val_ds, stride=stride, device=device, eval_max_elements=settings.eval_max_elements)
@@ -557,9 +573,8 @@ def write_not_run(out_dir: Path, model_name: str, reason: str, cfg: Mapping[str,
 def check_splits(train_ds, val_ds) -> None:
     for attr in ("task", "input_kind", "d_input", "d_output"):
         if getattr(train_ds, attr) != getattr(val_ds, attr):
-            raise UserError(
-                f"{train_ds.path} and {val_ds.path} differ in {attr}: {getattr(train_ds, attr)!r} vs {getattr(val_ds, attr)!r}"
-            )
+            a, b = getattr(train_ds, attr), getattr(val_ds, attr)
+            raise UserError(f"{train_ds.path} and {val_ds.path} differ in {attr}: {a!r} vs {b!r}")
 
 
 def cli_train(args: argparse.Namespace) -> int:
