@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -33,7 +34,10 @@ PARTITION = "debug"  # the partition .ci/slurm_local.sh creates
 # ---- What the SLURM run builds (paths under the run's working directory) ---------------------------
 # One dataset, one training, one figure of the quick DAG; every input they need is built too, each
 # job through SLURM. Add a target as one line; its file type picks the check in OUTPUT_CHECKS.
-SLURM_TARGETS = ("data/quick/regression/vdp_tau1_train.npz",)
+SLURM_TARGETS = [
+    "data/quick/regression/vdp_tau1_train.npz",
+    "figures/quick/refinement_numerical.png",
+]
 
 # config/quick.yaml with smaller sizes, so each SLURM job takes seconds (same keys and code paths).
 CONFIG_OVERRIDES = {
@@ -190,20 +194,36 @@ def slurm_cluster():
             _run(["bash", SLURM_SCRIPT, "stop"], 120)
 
 
+@pytest.fixture()
+def private_tmp():
+    """A temporary directory outside pytest's shared basetemp (other pytest sessions prune old ones)."""
+    with tempfile.TemporaryDirectory(prefix="contlaws-test-slurm-") as path:
+        yield Path(path)
+
+
+def log_tails(workdir: Path, lines: int = 30) -> str:
+    """The last lines of every rule log and SLURM job log under ``workdir``, for failure messages."""
+    logs = sorted(workdir.glob("logs/**/*.log")) + sorted(workdir.glob(".snakemake/slurm_logs/**/*.log"))
+    return "\n".join(
+        f"--- {p.relative_to(workdir)}\n" + "\n".join(p.read_text(errors="replace").splitlines()[-lines:]) for p in logs
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Reading Snakemake's log
 # ---------------------------------------------------------------------------------------------
 def submitted_jobs(log: str) -> list[dict]:
     """One record per job submitted to SLURM: rule, its resources line, SLURM job id."""
+    rules = {}  # Snakemake job id -> (rule, resources); a rule block is its header and indented lines
+    for rule, body in re.findall(r"^(?:local)?rule (\w+):\n((?:[ \t]+.*\n?)+)", log, re.MULTILINE):
+        jobid = re.search(r"^\s*jobid: (\d+)", body, re.MULTILINE)
+        resources = re.search(r"^\s*resources: (.*)$", body, re.MULTILINE)
+        if jobid:
+            rules[jobid.group(1)] = (rule, resources.group(1) if resources else "")
     jobs = []
-    for block in re.split(r"\n(?=\[[^\]]+\]\n(?:local)?rule \w+:)", log):
-        rule = re.search(r"^(?:local)?rule (\w+):", block, re.MULTILINE)
-        slurm_id = re.search(r"submitted with SLURM jobid (\d+)", block)
-        if rule and slurm_id:
-            resources = re.search(r"^\s*resources: (.*)$", block, re.MULTILINE)
-            jobs.append(
-                {"rule": rule.group(1), "id": slurm_id.group(1), "resources": resources.group(1) if resources else ""}
-            )
+    for jobid, slurm_id in re.findall(r"^Job (\d+) has been submitted with SLURM jobid (\d+)", log, re.MULTILINE):
+        rule, resources = rules.get(jobid, ("?", ""))
+        jobs.append({"rule": rule, "id": slurm_id, "resources": resources})
     return jobs
 
 
@@ -231,7 +251,9 @@ def small_quick_config(path: Path) -> Path:
 # Tests
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.slurm
-def test_quick_dag_part_runs_on_slurm(slurm_cluster, tmp_path):
+@pytest.mark.slow
+def test_quick_dag_part_runs_on_slurm(slurm_cluster, private_tmp):
+    tmp_path = private_tmp
     workdir = tmp_path / "work"
     workdir.mkdir()
     config = small_quick_config(tmp_path / "config.yaml")
@@ -269,7 +291,9 @@ def test_quick_dag_part_runs_on_slurm(slurm_cluster, tmp_path):
     proc = _run(cmd, SNAKEMAKE_TIMEOUT_S, env=env, cwd=tmp_path)
     seconds = time.monotonic() - started
     log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"snakemake via SLURM failed (exit {proc.returncode}, {seconds:.0f} s):\n{log[-6000:]}"
+    assert proc.returncode == 0, (
+        f"snakemake via SLURM failed (exit {proc.returncode}, {seconds:.0f} s):\n{log[-6000:]}\n{log_tails(workdir)}"
+    )
 
     # every planned job was an sbatch job that SLURM reports COMPLETED (nothing ran on the submit host)
     jobs = submitted_jobs(log)
@@ -357,7 +381,8 @@ def _gpu_job_intervals(tmp_path: Path, extra: list[str]) -> list[tuple[float, fl
     return sorted(tuple(map(float, (tmp_path / f"g{i}.txt").read_text().split())) for i in (1, 2))
 
 
-def test_default_profile_runs_one_gpu_job_at_a_time(tmp_path):
+def test_default_profile_runs_one_gpu_job_at_a_time(private_tmp):
+    tmp_path = private_tmp
     (_, end1), (start2, _) = _gpu_job_intervals(tmp_path / "capped", [])
     assert start2 >= end1, "two gpu=1 jobs overlapped under profiles/default"
     # control: with two GPUs declared the same jobs do overlap, so the check above can fail
