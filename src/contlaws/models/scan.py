@@ -87,16 +87,19 @@ class _ChunkedSelectiveScan(torch.autograd.Function):
         batch, length, d_model = x.shape
         discretize = _DISCRETIZE[discretization]
         h = x.new_zeros(batch, d_model, A.shape[-1])  # (Bt D N)
+        keep_starts = any(ctx.needs_input_grad)  # chunk start states are only needed for backward
         starts, ys = [], []
         for s in range(0, length, chunk):
             part = [_time_major(t[:, s : s + chunk]) for t in (delta, B, x, C)]  # (T Bt .)
             A_bar, Bx_bar = discretize(part[0], A, part[1], part[2])  # (T Bt D N)
-            starts.append(h)
+            if keep_starts:
+                starts.append(h)
             hs = _scan_forward(A_bar, Bx_bar, h)  # (T Bt D N)
-            h = hs[-1]
+            h = hs[-1].clone()  # a view would keep the whole chunk alive through `starts`
             ys.append(torch.einsum("tbdn,tbn->btd", hs, part[3]))
         ctx.discretization, ctx.chunk = discretization, chunk
-        ctx.save_for_backward(x, delta, A, B, C, torch.stack(starts))  # starts: (n_chunks Bt D N)
+        if keep_starts:
+            ctx.save_for_backward(x, delta, A, B, C, torch.stack(starts))  # starts: (n_chunks Bt D N)
         return torch.cat(ys, dim=1)  # (Bt L D)
 
     @staticmethod
