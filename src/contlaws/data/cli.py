@@ -1,4 +1,4 @@
-"""``contlaws data``: generate the dynamical-system datasets (spec E2, E3) and inspect any split file.
+"""Generate the dynamical-system datasets (spec E2, E3) and inspect any split file (`contlaws data`).
 
     contlaws data generate regression  --config C --system vdp --tau 0.5 --split test --out F.npz
     contlaws data generate forecasting --config C --system dho --eta 0.25 --split train --out F.npz
