@@ -69,6 +69,28 @@ def test_scan_is_independent_of_chunk_size_in_float32():
         torch.testing.assert_close(selective_scan(*inputs, chunk=chunk), y_one, rtol=1e-5, atol=1e-5)
 
 
+def test_scan_builds_state_sized_tensors_one_chunk_at_a_time(monkeypatch):
+    """Ā and B̄x, the (steps, B, D, N) tensors, exist for at most `chunk` steps at a time."""
+    from contlaws.models import scan
+
+    steps_seen = []
+    original = scan._DISCRETIZE["zoh"]
+
+    def spy(delta, A, B, x):
+        steps_seen.append(delta.shape[0])
+        return original(delta, A, B, x)
+
+    monkeypatch.setitem(scan._DISCRETIZE, "zoh", spy)
+    inputs = scan_inputs(batch=2, length=50, d=3, n=4)
+    selective_scan(*inputs, chunk=8).sum().backward()
+    assert max(steps_seen) == 8
+    assert sum(steps_seen) == 2 * 50  # every step once in forward, once recomputed in backward
+    steps_seen.clear()
+    monkeypatch.setattr(scan, "CHUNK_ELEMENTS", 2 * 3 * 4 * 5)  # room for 5 steps of (B, D, N)
+    selective_scan(*inputs, chunk=8)
+    assert max(steps_seen) == 5
+
+
 def make_s6(**kwargs):
     torch.manual_seed(0)
     return S6(6, d_state=4, dt_rank=2, **kwargs).double()

@@ -80,15 +80,15 @@ def _time_major(t: torch.Tensor) -> torch.Tensor:
 
 
 class _ChunkedSelectiveScan(torch.autograd.Function):
-    """Σ_n C_{t,n} h_{t,n} (no D term), memory O(B·D·N·(L/chunk + chunk))."""
+    """y_t = Σ_n C_{t,n} h_{t,n} + D·x_t with memory O(B·L·D + B·D·N·(L/chunk + chunk))."""
 
     @staticmethod
-    def forward(ctx, x, delta, A, B, C, discretization: str, chunk: int):
+    def forward(ctx, x, delta, A, B, C, D, discretization: str, chunk: int):
         batch, length, d_model = x.shape
         discretize = _DISCRETIZE[discretization]
-        h = x.new_zeros(batch, d_model, A.shape[-1])  # (Bt D N)
         keep_starts = any(ctx.needs_input_grad)  # chunk start states are only needed for backward
-        starts, ys = [], []
+        h = x.new_zeros(batch, d_model, A.shape[-1])  # (Bt D N)
+        starts, y = [], x * D  # y starts as D·x, (Bt L D)
         for s in range(0, length, chunk):
             part = [_time_major(t[:, s : s + chunk]) for t in (delta, B, x, C)]  # (T Bt .)
             A_bar, Bx_bar = discretize(part[0], A, part[1], part[2])  # (T Bt D N)
@@ -96,23 +96,22 @@ class _ChunkedSelectiveScan(torch.autograd.Function):
                 starts.append(h)
             hs = _scan_forward(A_bar, Bx_bar, h)  # (T Bt D N)
             h = hs[-1].clone()  # a view would keep the whole chunk alive through `starts`
-            ys.append(torch.einsum("tbdn,tbn->btd", hs, part[3]))
+            y[:, s : s + chunk] += torch.einsum("tbdn,tbn->btd", hs, part[3])
         ctx.discretization, ctx.chunk = discretization, chunk
         if keep_starts:
-            ctx.save_for_backward(x, delta, A, B, C, torch.stack(starts))  # starts: (n_chunks Bt D N)
-        return torch.cat(ys, dim=1)  # (Bt L D)
+            ctx.save_for_backward(x, delta, A, B, C, D, torch.stack(starts))  # starts: (n_chunks Bt D N)
+        return y
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_y):
-        x, delta, A, B, C, starts = ctx.saved_tensors
+        x, delta, A, B, C, D, starts = ctx.saved_tensors
         discretize, chunk = _DISCRETIZE[ctx.discretization], ctx.chunk
         grad_x, grad_delta = torch.empty_like(x), torch.empty_like(delta)
         grad_B, grad_C = torch.empty_like(B), torch.empty_like(C)
         grad_A = torch.zeros_like(A)
         carry = torch.zeros_like(starts[0])  # Ā_{t+1} g_{t+1} entering from the right
-        n_chunks = starts.shape[0]
-        for k in range(n_chunks - 1, -1, -1):
+        for k in range(starts.shape[0] - 1, -1, -1):
             sl = slice(k * chunk, (k + 1) * chunk)
             with torch.enable_grad():
                 leaves = [_time_major(t[:, sl]).detach().requires_grad_() for t in (delta, B, x)]
@@ -130,7 +129,9 @@ class _ChunkedSelectiveScan(torch.autograd.Function):
             g_delta, g_B, g_x, g_A = torch.autograd.grad((A_bar, Bx_bar), (*leaves, A_leaf), (grad_A_bar, g))
             grad_delta[:, sl], grad_B[:, sl], grad_x[:, sl] = (t.transpose(0, 1) for t in (g_delta, g_B, g_x))
             grad_A += g_A
-        return grad_x, grad_delta, grad_A, grad_B, grad_C, None, None
+        grad_x.addcmul_(grad_y, D)  # the D·x term
+        grad_D = torch.einsum("bld,bld->d", grad_y, x)
+        return grad_x, grad_delta, grad_A, grad_B, grad_C, grad_D, None, None
 
 
 def selective_scan(
@@ -163,7 +164,7 @@ def selective_scan(
         raise ValueError(f"chunk must be positive, got {chunk}")
     per_step = x.shape[0] * A.numel()  # B·D·N elements per time step
     steps = max(1, min(int(chunk), CHUNK_ELEMENTS // per_step))
-    return _ChunkedSelectiveScan.apply(x, delta, A, B, C, discretization, steps) + x * D
+    return _ChunkedSelectiveScan.apply(x, delta, A, B, C, D, discretization, steps)
 
 
 @lru_cache(maxsize=1)
