@@ -387,6 +387,13 @@ def test_cli_summary_and_json(tmp_path, capsys):
     assert set(record["result"]["curve"]) == {"2", "8"} and "git_commit" in record["provenance"]
     assert main(["task-continuity", str(tmp_path / "mine.npy"), "--metric", "first_difference"]) == 0
     assert "lag 1" in capsys.readouterr().out
+    # --config supplies the defaults (quick.yaml: max_sequences 500, strides 2 4 8 16); flags override.
+    np.save(tmp_path / "many.npy", smooth_signals(520, 32, 1, cycles=2))
+    assert main(["task-continuity", str(tmp_path / "many.npy"), "--config", "config/quick.yaml", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())["result"]
+    assert result["n_sequences"] == 500 and set(result["curve"]) == {"2", "4", "8", "16"}
+    assert main(["task-continuity", str(tmp_path / "many.npy"), "--config", "config/quick.yaml", "--max-sequences", "0", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["result"]["n_sequences"] == 520
 
 
 def test_cli_errors_name_the_file_and_key(tmp_path, capsys):

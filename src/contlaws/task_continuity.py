@@ -896,6 +896,7 @@ def cmd_task_continuity(args: argparse.Namespace) -> int:
     metric = args.metric or settings.get("metric", "refinement")
     strides = args.strides or settings.get("strides", list(DEFAULT_STRIDES))
     max_sequences = args.max_sequences if args.max_sequences is not None else settings.get("max_sequences", 0)
+    normalize = not args.raw and bool(settings.get("normalize", True))
     try:
         result = score_dataset(
             args.path,
@@ -904,7 +905,7 @@ def cmd_task_continuity(args: argparse.Namespace) -> int:
             key=args.key,
             input_kind=args.input_kind,
             vocab_size=args.vocab_size,
-            normalize=not args.raw,
+            normalize=normalize,
             max_sequences=max_sequences,
             batch_size=args.batch_size,
             progress=True,
@@ -941,7 +942,7 @@ def register(subparsers) -> None:
     p.add_argument("--vocab-size", type=int, default=None, help="tokens: check ids are below this")
     p.add_argument("--max-sequences", type=int, default=None, metavar="N", help="score the first N sequences (0 = all)")
     p.add_argument("--batch-size", type=int, default=1024, help="sequences read per batch (default: %(default)s)")
-    p.add_argument("--raw", action="store_true", help="report 1 − r instead of the noise-normalized 1 − r/r̄")
+    p.add_argument("--raw", action="store_true", help="refinement: report 1 − r instead of the noise-normalized 1 − r/r̄")
     p.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write the result with provenance as JSON")
     add_config_argument(p, required=False)
     p.set_defaults(func=cmd_task_continuity)
