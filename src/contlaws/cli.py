@@ -20,19 +20,29 @@ from contlaws import __version__
 from contlaws.config import ConfigError, load_config
 from contlaws.io import DataFileError
 
-# Topic modules that add subcommands (import path, in help order).
-COMMAND_MODULES = (
-    "contlaws.data.cli",
-    "contlaws.report",
-    "contlaws.experiments.refinement_numerical",
-    "contlaws.data.benchmarks.cli",
-    "contlaws.task_continuity",
-    "contlaws.train",
-    "contlaws.experiments.refinement_trained",
-    "contlaws.model_continuity",
-    "contlaws.plots.figure4",
-    "contlaws.claims",
-)
+# Subcommand -> topic module that registers it (in help order). Only the module of the command
+# being run is imported, so light commands (data generation, tables) do not pay for importing
+# torch; `contlaws --help` imports them all. tests/test_cli.py checks this table against the
+# modules' register() functions.
+COMMANDS = {
+    "data": "contlaws.data.cli",
+    "bench": "contlaws.data.benchmarks.cli",
+    "train": "contlaws.train",
+    "refine-numerical": "contlaws.experiments.refinement_numerical",
+    "refine-numerical-plot": "contlaws.experiments.refinement_numerical",
+    "evaluate-refinement": "contlaws.experiments.refinement_trained",
+    "refinement-trained-aggregate": "contlaws.experiments.refinement_trained",
+    "plot-figure4": "contlaws.plots.figure4",
+    "table-model-continuity": "contlaws.plots.figure4",
+    "model-continuity": "contlaws.model_continuity",
+    "task-continuity": "contlaws.task_continuity",
+    "subsample-train": "contlaws.experiments.subsampling",
+    "subsample-plot": "contlaws.experiments.subsampling",
+    "claims": "contlaws.claims",
+    "claims-table": "contlaws.report",
+    "provenance": "contlaws.report",
+}
+COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 log = logging.getLogger("contlaws")
 
@@ -59,18 +69,30 @@ def set_threads(cfg_or_n) -> None:
     torch.set_num_threads(n)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The CLI parser; with ``command`` only that command's module is imported and registered."""
     parser = argparse.ArgumentParser(prog="contlaws", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"contlaws {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    modules = [COMMANDS[command]] if command in COMMANDS else COMMAND_MODULES
+    for name in modules:
         importlib.import_module(name).register(sub)
     return parser
 
 
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (first word that is not a global option)."""
+    for word in argv:
+        if word in ("-v", "--verbose"):
+            continue
+        return word if word in COMMANDS else None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
