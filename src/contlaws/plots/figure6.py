@@ -1,0 +1,167 @@
+"""E5 Figure 6 and table: coarse-to-fine subsampled training against full resolution.
+
+Reads the run folders written by ``contlaws subsample-train`` (``summary.json``, ``metrics.csv``)
+and writes
+
+* ``curves_timing.csv``: every run's per-epoch curve (task, continuity, mode, seed, epoch, stage,
+  stride, lr, train_loss, val_accuracy, val_loss, epoch_seconds, cumulative_seconds); "timing" in
+  the name marks a wall-clock file;
+* the table (CSV + LaTeX), one row per task and seed
+  (:func:`contlaws.experiments.subsampling.speed_table`): final test accuracy at stride 1, total
+  training time, time to reach the baseline's best validation accuracy, speed-ups;
+* the figure: one column per task; top row validation accuracy against wall-clock seconds, bottom
+  row against epoch (stages shaded and labelled with their stride s), subsampled vs full
+  resolution. The dashed line is the baseline's best validation accuracy; stars mark where each
+  run first reaches it. Several seeds: thin lines per seed, a thick line for their mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+
+from contlaws.experiments.subsampling import collect_runs, first_reach, speed_table
+from contlaws.io import provenance, write_table
+from contlaws.plots.style import save_figure, write_latex_table
+
+log = logging.getLogger(__name__)
+
+MODE_COLORS = {"subsampled": "#d55e00", "baseline": "#0072b2"}
+MODE_LABELS = {"subsampled": "subsampled, coarse to fine", "baseline": "full resolution (s = 1)"}
+TASK_LABELS = {
+    "pathfinder_synth": "Pathfinder (generated)",
+    "listops_synth": "ListOps (generated)",
+    "digits": "Digits (8x8, upsampled)",
+    "listops": "ListOps",
+    "aan": "Retrieval (AAN)",
+    "pathfinder32": "Pathfinder",
+    "pathx": "Path-X",
+    "imdb": "Text (IMDB)",
+    "cifar10": "Image (CIFAR-10)",
+}
+STAGE_SHADES = ("#ececec", "#f7f7f7")
+
+
+def mean_curve(curve: pd.DataFrame) -> pd.DataFrame:
+    """Seed mean of validation accuracy and cumulative seconds per epoch (stage, stride kept)."""
+    return curve.groupby("epoch", as_index=False).agg(
+        stage=("stage", "first"), stride=("stride", "first"),
+        val_accuracy=("val_accuracy", "mean"), cumulative_seconds=("cumulative_seconds", "mean"),
+    )  # fmt: skip
+
+
+def shade_stages(ax, curve: pd.DataFrame) -> None:
+    """Alternating backgrounds per stage of the subsampled run, labelled with the stride s."""
+    for k, (stage, rows) in enumerate(curve.groupby("stage", sort=True)):
+        lo, hi = rows["epoch"].min() - 0.5, rows["epoch"].max() + 0.5
+        ax.axvspan(lo, hi, color=STAGE_SHADES[k % 2], zorder=0, lw=0)
+        ax.text((lo + hi) / 2, 1.01, f"s = {int(rows['stride'].iloc[0])}", transform=ax.get_xaxis_transform(),
+                ha="center", va="bottom", fontsize=7, color="#555555")  # fmt: skip
+
+
+def plot_task(ax_time, ax_epoch, curves: pd.DataFrame, target: float) -> None:
+    """Both panels of one task: accuracy vs seconds (top) and vs epoch (bottom)."""
+    shade_stages(ax_epoch, curves[curves["mode"] == "subsampled"])
+    several = curves["seed"].nunique() > 1
+    for mode in ("baseline", "subsampled"):
+        runs = curves[curves["mode"] == mode]
+        color = MODE_COLORS[mode]
+        if several:
+            for _, seed_curve in runs.groupby("seed"):
+                ax_time.plot(seed_curve["cumulative_seconds"], 100 * seed_curve["val_accuracy"], color=color, lw=0.6, alpha=0.35)
+                ax_epoch.plot(seed_curve["epoch"], 100 * seed_curve["val_accuracy"], color=color, lw=0.6, alpha=0.35)
+        mean = mean_curve(runs)
+        for ax, x in ((ax_time, "cumulative_seconds"), (ax_epoch, "epoch")):
+            ax.plot(mean[x], 100 * mean["val_accuracy"], color=color, marker="o", ms=2.5, lw=1.6 if several else 1.4)
+        hit = first_reach(mean, target)
+        if hit is not None:
+            for ax, x in ((ax_time, "cumulative_seconds"), (ax_epoch, "epoch")):
+                ax.plot(hit[x], 100 * hit["val_accuracy"], marker="*", ms=9, color=color, mec="black", mew=0.5, zorder=5)
+    for ax in (ax_time, ax_epoch):
+        ax.axhline(100 * target, color="#444444", lw=0.8, ls=(0, (4, 2)), zorder=1)
+    ax_time.set_xlim(left=0)
+
+
+def plot_figure6(curves: pd.DataFrame, table: pd.DataFrame):
+    """The figure: 2 rows (vs seconds, vs epoch) × one column per task. Returns the figure."""
+    tasks = list(dict.fromkeys(curves["task"]))
+    fig, axes = plt.subplots(2, len(tasks), figsize=(2.9 * len(tasks) + 0.3, 4.9), squeeze=False)
+    for j, task in enumerate(tasks):
+        task_curves = curves[curves["task"] == task]
+        # the seed-mean of the baseline's best validation accuracy (one seed: exactly its best)
+        target = float(table.loc[table["task"] == task, "best_val_accuracy_baseline"].mean())
+        ax_time, ax_epoch = axes[0, j], axes[1, j]
+        plot_task(ax_time, ax_epoch, task_curves, target)
+        continuity = task_curves["continuity"].iloc[0]
+        ax_time.set_title(f"{TASK_LABELS.get(task, task)}\n({continuity} task)")
+        ax_time.set_xlabel("wall-clock time (s)")
+        ax_epoch.set_xlabel("epoch")
+        epochs = int(task_curves["epoch"].max())
+        ax_epoch.set_xlim(0.5, epochs + 0.7)
+        ax_epoch.xaxis.set_major_locator(plt.MaxNLocator(integer=True, nbins=6))
+        speedups = table.loc[table["task"] == task, "speedup_to_reach_seconds"]
+        numeric = pd.to_numeric(speedups, errors="coerce")
+        note = "target not reached" if numeric.isna().all() else f"speed-up to target ×{np.nanmean(numeric):.2f}"
+        ax_time.text(0.98, 0.04, note, transform=ax_time.transAxes, ha="right", va="bottom", fontsize=7,
+                     bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "#bbbbbb", "lw": 0.5})  # fmt: skip
+        for ax in (ax_time, ax_epoch):
+            low = 100 * task_curves["val_accuracy"].min()
+            ax.set_ylim(max(0.0, low - 5), min(100.0, 100 * task_curves["val_accuracy"].max() + 8))
+    axes[0, 0].set_ylabel("validation accuracy (%)")
+    axes[1, 0].set_ylabel("validation accuracy (%)")
+    strides = " → ".join(str(int(s)) for s in dict.fromkeys(curves.loc[curves["mode"] == "subsampled", "stride"]))
+    handles = [
+        Line2D([], [], color=MODE_COLORS["subsampled"], marker="o", ms=3, label=f"{MODE_LABELS['subsampled']} (stride s = {strides})"),
+        Line2D([], [], color=MODE_COLORS["baseline"], marker="o", ms=3, label=MODE_LABELS["baseline"]),
+        Line2D([], [], color="#444444", lw=0.8, ls=(0, (4, 2)), label="best validation accuracy at full resolution"),
+        Line2D([], [], color="none", marker="*", ms=9, mfc="#999999", mec="black", mew=0.5, label="first reached"),
+    ]
+    fig.legend(handles=handles, loc="upper center", ncol=2, frameon=False, bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout(rect=(0, 0, 1, 0.9), h_pad=1.2)
+    return fig
+
+
+def latex_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The table as formatted text cells for LaTeX (accuracies in %, seconds rounded)."""
+
+    def seconds(v):
+        return v if isinstance(v, str) else f"{float(v):.1f}"
+
+    def ratio(v):
+        return v if isinstance(v, str) else f"{float(v):.2f}x"
+
+    return pd.DataFrame(
+        {
+            "task": [TASK_LABELS.get(t, t) for t in table["task"]],
+            "seed": table["seed"].astype(str),
+            "test acc. sub. (%)": [f"{100 * v:.1f}" for v in table["test_accuracy_subsampled"]],
+            "test acc. full (%)": [f"{100 * v:.1f}" for v in table["test_accuracy_baseline"]],
+            "time sub. (s)": [seconds(v) for v in table["total_subsampled_seconds"]],
+            "time full (s)": [seconds(v) for v in table["total_baseline_seconds"]],
+            "to target sub. (s)": [seconds(v) for v in table["time_to_reach_subsampled_seconds"]],
+            "to target full (s)": [seconds(v) for v in table["time_to_reach_baseline_seconds"]],
+            "speed-up": [ratio(v) for v in table["speedup_to_reach_seconds"]],
+        }
+    )
+
+
+def main(args: argparse.Namespace) -> None:
+    curves, runs = collect_runs(args.runs)
+    table = speed_table(curves, runs)
+    meta = provenance(runs=[str(r) for r in args.runs])
+    write_table(args.curves, curves, meta=meta)
+    write_table(args.table_csv, table, meta=meta)
+    write_latex_table(
+        args.table_tex,
+        latex_rows(table),
+        caption="Temporal subsampling (paper Figure 6): final test accuracy at stride 1, training time, and time "
+        "to reach the full-resolution run's best validation accuracy (target).",
+        label="tab:subsampling",
+    )
+    save_figure(plot_figure6(curves, table), args.figure)
+    log.info("wrote %s, %s, %s and %s.{pdf,png}", args.curves, args.table_csv, args.table_tex, args.figure)

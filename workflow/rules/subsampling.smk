@@ -1,0 +1,129 @@
+# E5: temporal subsampling, coarse to fine (spec E5, paper Figure 6); verdict of claim C5.
+#
+#   snakemake fig6      Figure 6, the speed/accuracy table and the per-epoch curves
+#
+# One training per task x mode (subsampled | baseline) x seed, on the splits of benchmarks.smk.
+# Trainings resume from last.pt when a job was killed (the profile reruns incomplete jobs).
+from contlaws.experiments.subsampling import MODES, check_tasks  # noqa: E402
+
+SUB = CFG["subsampling"]
+SUB_DIR = f"{RESULTS}/subsampling"
+SUB_RUN = f"{SUB_DIR}/{{task}}/{{mode}}_seed{{seed}}"  # one training run
+try:
+    check_tasks(SUB)
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+# The trainings depend on the subsampling section and on the engine keys they read from `train`.
+SUB_TRAIN_SETTINGS = json.dumps(
+    {
+        "seed": CFG["seed"],
+        "subsampling": SUB,
+        "train": {k: CFG["train"][k] for k in ("grad_clip", "device", "eval_max_elements")},
+    },
+    sort_keys=True,
+)
+
+
+# Every run folder the config asks for, tasks in config order.
+SUB_RUN_DIRS = [f"{SUB_DIR}/{task}/{mode}_seed{seed}" for task in SUB["tasks"] for mode in MODES for seed in SUB["seeds"]]
+
+
+rule subsample_train:
+    """Train the S4D classifier on one task: coarse to fine (subsampled) or at stride 1 (baseline)."""
+    input:
+        # benchmark_files(task) = [train, val, test] splits (benchmarks.smk)
+        train=lambda wildcards: benchmark_files(wildcards.task)[0],
+        val=lambda wildcards: benchmark_files(wildcards.task)[1],
+        test=lambda wildcards: benchmark_files(wildcards.task)[2],
+    output:
+        summary=f"{SUB_RUN}/summary.json",
+        metrics=f"{SUB_RUN}/metrics.csv",
+    log:
+        f"{LOGS}/subsampling/train_{{task}}_{{mode}}_seed{{seed}}.log",
+    wildcard_constraints:
+        task="|".join(SUB["tasks"]),
+        mode="|".join(MODES),
+        seed=r"\d+",
+    params:
+        config=RESOLVED,
+        settings=SUB_TRAIN_SETTINGS,
+        out_dir=lambda wildcards, output: str(Path(output.summary).parent),
+    threads: CFG["threads"]
+    resources:
+        gpu=1,
+    conda:
+        CONDA_ENV
+    shell:
+        "contlaws subsample-train --config {params.config} --task {wildcards.task} --mode {wildcards.mode}"
+        " --seed {wildcards.seed} --train {input.train} --val {input.val} --test {input.test}"
+        " --out {params.out_dir} > {log} 2>&1"
+
+
+rule subsample_plot:
+    """Figure 6 (validation accuracy vs wall clock and vs epoch), per-epoch curves and the table."""
+    input:
+        summaries=[f"{run}/summary.json" for run in SUB_RUN_DIRS],
+        metrics=[f"{run}/metrics.csv" for run in SUB_RUN_DIRS],
+    output:
+        pdf=f"{FIGS}/figure6.pdf",
+        png=report(
+            f"{FIGS}/figure6.png",
+            caption="../report/figure6.rst",
+            category="Figure 6: temporal subsampling",
+        ),
+        curves=f"{SUB_DIR}/curves_timing.csv",
+        table_csv=report(
+            f"{SUB_DIR}/table.csv",
+            caption="../report/figure6_table.rst",
+            category="Figure 6: temporal subsampling",
+        ),
+        table_tex=f"{SUB_DIR}/table.tex",
+    log:
+        f"{LOGS}/subsampling/plot.log",
+    params:
+        config=RESOLVED,
+        settings=settings("subsampling"),
+        runs=lambda wildcards, input: [str(Path(p).parent) for p in input.summaries],
+        stem=lambda wildcards, output: output.pdf.removesuffix(".pdf"),
+    conda:
+        CONDA_ENV
+    shell:
+        "contlaws subsample-plot {params.runs} --figure {params.stem} --curves {output.curves}"
+        " --table-csv {output.table_csv} --table-tex {output.table_tex} > {log} 2>&1"
+
+
+rule claim_c5:
+    """C5: on continuous tasks, subsampled training reaches the baseline's best accuracy sooner, no worse."""
+    input:
+        table=rules.subsample_plot.output.table_csv,
+        curves=rules.subsample_plot.output.curves,
+    output:
+        f"{RESULTS}/claims/C5.json",
+    log:
+        f"{LOGS}/claims/C5.log",
+    params:
+        config=RESOLVED,
+        settings=settings("claims", "subsampling"),
+    conda:
+        CONDA_ENV
+    shell:
+        "contlaws claims evaluate C5 --config {params.config} --inputs table={input.table}"
+        " curves={input.curves} --out {output} > {log} 2>&1"
+
+
+FIG6_TARGETS = [
+    rules.subsample_plot.output.pdf,
+    rules.subsample_plot.output.png,
+    rules.subsample_plot.output.table_csv,
+    rules.subsample_plot.output.table_tex,
+]
+
+
+rule fig6:
+    """Target: Figure 6 and its table (temporal subsampling)."""
+    input:
+        FIG6_TARGETS,
+
+
+ALL_TARGETS.extend(FIG6_TARGETS)
+CLAIM_FILES.append(rules.claim_c5.output[0])
