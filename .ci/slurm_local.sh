@@ -41,6 +41,12 @@ cmd_install() {
     fi
     command -v apt-get >/dev/null || die "apt-get not found (this script supports Debian/Ubuntu only)"
     export DEBIAN_FRONTEND=noninteractive
+    # keep the packages' init scripts from starting daemons at install time (`start` runs them itself)
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     timeout -k 10 300 apt-get update -qq || die "apt-get update failed (no network to the Debian mirror?)"
     timeout -k 10 600 apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null \
         || die "apt-get install ${PACKAGES[*]} failed"
@@ -139,6 +145,9 @@ launch() {
     say "$name started (pid $(cat "$PIDS/$name.pid"))"
 }
 
+munge_answers() { timeout -k 2 5 bash -c 'munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1'; }
+export -f munge_answers  # wait_for runs its condition in a child bash
+
 # Wait up to $1 seconds for `$2` (a shell condition) to hold.
 wait_for() {
     timeout -k 5 "$1" bash -c "until $2; do sleep 0.5; done"
@@ -150,8 +159,12 @@ cmd_start() {
     mkdir -p "$PIDS" "$BASE/log"
     write_config
     ensure_munge_key
-    launch munged setpriv --reuid=munge --regid=munge --init-groups munged --foreground
-    wait_for 20 "timeout -k 2 5 munge -n </dev/null | timeout -k 2 5 unmunge >/dev/null 2>&1" \
+    if ! running_pid munged >/dev/null && munge_answers; then
+        say "using the munged already running on this machine"
+    else
+        launch munged setpriv --reuid=munge --regid=munge --init-groups munged --foreground
+    fi
+    wait_for 20 munge_answers \
         || die "munge does not answer (see $BASE/log/munged.out, /var/log/munge/munged.log)"
     # -c: forget jobs of an earlier test run; -D: foreground, so the recorded pid is the daemon
     launch slurmctld slurmctld -D -c

@@ -64,12 +64,13 @@ def claim(claim_id: str, statement: str, inputs: Sequence[str]):
 
 
 def combine(parts: Sequence[str]) -> str:
-    """All parts supported -> supported; all not supported -> not supported; else inconclusive."""
-    if parts and all(p == "supported" for p in parts):
-        return "supported"
-    if parts and all(p == "not supported" for p in parts):
+    """Verdict of a claim that needs every part: any part not supported -> not supported; else any
+    part inconclusive (or no parts) -> inconclusive; else supported."""
+    if "not supported" in parts:
         return "not supported"
-    return "inconclusive"
+    if not parts or "inconclusive" in parts:
+        return "inconclusive"
+    return "supported"
 
 
 def read_csv_input(inputs: Mapping[str, Path], name: str, columns: Sequence[str]) -> pd.DataFrame:

@@ -47,10 +47,9 @@ CONTINUITY_COLUMNS = KEYS + ["tau", "d", "order", "tau_ref"]
 MODELS = ("s4d", "s6")
 DISCRETIZATIONS = ("zoh", "bilinear")
 
-# Evaluation memory model (MB), calibrated on this CPU for S4D and S6 (see the rule's mem_mb):
-# interpreter + torch, working memory per evaluated element (batch·L·d_model, float32 activations
-# of every layer, S6 scan chunks), and the test sets held in memory at once (float32, twice for
-# the checksum pass on load).
+# Evaluation memory model (MB) for the rule's mem_mb: interpreter + torch, working memory per
+# element of a batch (batch·L·d_model; measured 35 B for S4D, 54 B for S6 at d_model 128, 4 layers),
+# and the test sets held in memory at once (float32, twice for the checksum pass on load).
 MEM_BASE_MB = 600
 MEM_BYTES_PER_EVAL_ELEMENT = 64
 MEM_DATA_COPIES = 2
@@ -106,11 +105,42 @@ def evaluation_mem_mb(cfg: Mapping[str, Any]) -> int:
     Grows with 1/τ_min through the test sets (n_test · length/τ floats per set); the working memory
     is bounded by ``train.eval_max_elements`` whatever τ is.
     """
-    reg = cfg["regression"]
+    from contlaws.train import eval_batch_size
+
+    reg, width = cfg["regression"], cfg["model"].get("d_model", 128)
+    longest = round(reg["length"] / min(reg["taus"]))
     values = sum(reg["n_test"] * round(reg["length"] / tau) for tau in reg["taus"])
+    batch = min(reg["n_test"], eval_batch_size(longest, width, cfg["train"].get("eval_max_elements", 2**24)))
     data_mb = MEM_DATA_COPIES * 4 * values / 2**20
-    work_mb = MEM_BYTES_PER_EVAL_ELEMENT * cfg["train"].get("eval_max_elements", 2**24) / 2**20
-    return int(math.ceil(MEM_BASE_MB + data_mb + work_mb))
+    work_mb = MEM_BYTES_PER_EVAL_ELEMENT * batch * longest * width / 2**20
+    return math.ceil(MEM_BASE_MB + data_mb + work_mb)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers of workflow/rules/refinement_trained.smk (kept here so the rules file holds rules only)
+# ---------------------------------------------------------------------------------------------
+def run_files(cfg: Mapping[str, Any], results_dir: str, filename: str) -> list[str]:
+    """``filename`` in every run folder <results_dir>/<system>/<model>_<disc>_seed<seed>/ the config asks for."""
+    rt = cfg["refinement_trained"]
+    return [
+        f"{results_dir}/{system}/{model}_{disc}_seed{seed}/{filename}"
+        for system in rt["systems"] for model in rt["models"] for disc in rt["discretizations"] for seed in rt["seeds"]
+    ]  # fmt: skip
+
+
+def test_split_inputs(taus: Sequence[float], split_files, wildcards) -> dict[str, str]:
+    """Named rule inputs test0, test1, ...: the run's system's test split at each τ of ``taus``.
+
+    ``split_files(system, tau, splits)`` is common.smk's ``regression_files``.
+    """
+    return {f"test{i}": split_files(wildcards.system, tau, ("test",))[0] for i, tau in enumerate(taus)}
+
+
+def test_split_arguments(taus: Sequence[float], inputs) -> str:
+    """``TAU=PATH`` pairs for ``contlaws evaluate-refinement --test`` from the inputs named above."""
+    from contlaws.config import fmt_num
+
+    return " ".join(f"{fmt_num(tau)}={getattr(inputs, f'test{i}')}" for i, tau in enumerate(taus))
 
 
 def aggregate(paths: Sequence[Path], columns: Sequence[str]) -> pd.DataFrame:

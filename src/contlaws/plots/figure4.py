@@ -17,14 +17,21 @@ import argparse
 from fractions import Fraction
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FixedLocator, NullFormatter
+from matplotlib.ticker import FixedFormatter, FixedLocator
 
-from contlaws.experiments.refinement_trained import CONTINUITY_COLUMNS, DISCRETIZATIONS, ERROR_COLUMNS, MODELS, sort_runs
+from contlaws.experiments.refinement_trained import (
+    CONTINUITY_COLUMNS,
+    DISCRETIZATIONS,
+    ERROR_COLUMNS,
+    MODELS,
+    sort_runs,
+)
 from contlaws.io import DataFileError, meta_path, provenance, read_json, write_table
-from contlaws.plots.style import MODEL_COLORS, MODEL_LABELS, SYSTEM_LABELS, panel_grid, save_figure, write_latex_table
+from contlaws.plots.style import MODEL_COLORS, MODEL_LABELS, SYSTEM_LABELS, save_figure, write_latex_table
 
 LINESTYLES = {"zoh": "-", "bilinear": (0, (4, 2))}
 MARKERS = {"zoh": "o", "bilinear": "s"}
@@ -69,37 +76,70 @@ def seed_stats(df: pd.DataFrame, column: str) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 # Figure
 # ---------------------------------------------------------------------------------------------
+def relative_to_tau1(errors: pd.DataFrame) -> pd.DataFrame:
+    """``errors`` with column ``rmse_rel`` = rmse(τ) / rmse(τ = 1) of the same run (system, model, discretization, seed)."""
+    runs = GROUP + ["seed"]
+    at_1 = errors[np.isclose(errors["tau"], 1.0)].set_index(runs)["rmse"]
+    ref = at_1.reindex(pd.MultiIndex.from_frame(errors[runs])).to_numpy()
+    return errors.assign(rmse_rel=errors["rmse"].to_numpy() / ref)
+
+
+def _draw_curves(ax, stats: pd.DataFrame, banded: bool) -> None:
+    """One line per (model, discretization); seed bands only on the main discretization (less clutter)."""
+    main = next(m for m in DISCRETIZATIONS if m in set(stats["discretization"]))
+    for (model, method), curve in stats.groupby(["model", "discretization"], sort=False):
+        color = MODEL_COLORS[model]
+        if banded and method == main:
+            ax.fill_between(curve["tau"], curve["min"], curve["max"], color=color, alpha=0.15, linewidth=0)
+        ax.plot(curve["tau"], curve["mean"], color=color, linestyle=LINESTYLES[method], marker=MARKERS[method],
+                markerfacecolor=color if method == "zoh" else "white", markeredgewidth=1.0)  # fmt: skip
+
+
 def plot_figure4(errors: pd.DataFrame):
-    """Test RMSE against τ, one panel per system; returns the matplotlib Figure."""
+    """Top row: test RMSE against τ, one panel per system; bottom row: the same relative to τ = 1.
+
+    Returns the matplotlib Figure.
+    """
     stats = seed_stats(errors, "rmse")
+    relative = seed_stats(relative_to_tau1(errors), "rmse_rel")
     systems = list(dict.fromkeys(stats["system"]))
     taus = np.sort(stats["tau"].unique())
-    n_seeds = errors.groupby(GROUP)["seed"].nunique().max()
+    n_seeds = int(errors.groupby(GROUP)["seed"].nunique().max())
 
-    fig, axes = panel_grid(len(systems), width=2.45, height=2.15, layout="constrained")
-    for ax, system in zip(axes, systems):
+    fig, axes = plt.subplots(2, len(systems), figsize=(2.45 * len(systems) + 0.3, 4.1), sharex=True, squeeze=False,
+                             layout="constrained", gridspec_kw={"height_ratios": [1.25, 1]})  # fmt: skip
+    rel_top = relative["max"].max()
+    for col, system in enumerate(systems):
+        top, bottom = axes[0, col], axes[1, col]
         panel = stats[stats["system"] == system]
-        for (model, method), curve in panel.groupby(["model", "discretization"], sort=False):
-            color = MODEL_COLORS[model]
-            if n_seeds > 1:
-                ax.fill_between(curve["tau"], curve["min"], curve["max"], color=color, alpha=0.15, linewidth=0)
-            ax.plot(curve["tau"], curve["mean"], color=color, linestyle=LINESTYLES[method], marker=MARKERS[method],
-                    markerfacecolor=color if method == "zoh" else "white", markeredgewidth=1.0)  # fmt: skip
-        ax.axvline(1.0, color="0.45", linestyle=":", linewidth=1.0, zorder=0)
-        ax.set_xscale("log", base=2)
-        span = panel["mean"].max() / max(panel["mean"].min(), 1e-300)
-        if span > LOG_Y_SPAN:
-            ax.set_yscale("log")
+        _draw_curves(top, panel, n_seeds > 1)
+        if panel["mean"].max() / max(panel["mean"].min(), 1e-300) > LOG_Y_SPAN:
+            top.set_yscale("log")
         else:
-            ax.set_ylim(0, panel["max"].max() * 1.12)
-        ax.xaxis.set_major_locator(FixedLocator(list(taus)))
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xticklabels([tau_label(t) for t in taus])
-        ax.set_xlim(taus.min() / 1.35, taus.max() * 1.35)
-        ax.set_title(SYSTEM_LABELS.get(system, system))
-        ax.set_xlabel(r"refinement factor $\tau$")
-        ax.text(1.0, 1.0, " train", transform=ax.get_xaxis_transform(), ha="left", va="top", fontsize=6.5, color="0.35")
-    axes[0].set_ylabel("test RMSE")
+            top.set_ylim(0, panel["max"].max() * 1.12)
+        top.set_title(SYSTEM_LABELS.get(system, system))
+        _draw_curves(bottom, relative[relative["system"] == system], n_seeds > 1)
+        bottom.axhline(1.0, color="0.45", linewidth=0.8, zorder=0)
+        bottom.set_xlabel(r"refinement factor $\tau$")
+        for ax in (top, bottom):
+            ax.axvline(1.0, color="0.45", linestyle=":", linewidth=1.0, zorder=0)
+        top.text(1.0, 1.0, " train", transform=top.get_xaxis_transform(), ha="left", va="top", fontsize=6.5, color="0.35")
+    for ax in axes[1]:
+        ax.sharey(axes[1, 0])
+    if rel_top > LOG_Y_SPAN:
+        axes[1, 0].set_yscale("log")
+    else:
+        low = min(1.0, relative["min"].min())
+        pad = 0.08 * (rel_top - low)
+        axes[1, 0].set_ylim(low - pad, rel_top + pad)
+    axes[0, 0].set_ylabel("test RMSE")
+    axes[1, 0].set_ylabel(r"RMSE / RMSE at $\tau = 1$")
+    ax = axes[0, 0]
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_locator(FixedLocator(list(taus)))
+    ax.xaxis.set_minor_locator(FixedLocator([]))
+    ax.xaxis.set_major_formatter(FixedFormatter([tau_label(t) for t in taus]))
+    ax.set_xlim(taus.min() / 1.35, taus.max() * 1.35)
 
     handles = []
     for model in MODELS:
@@ -110,8 +150,9 @@ def plot_figure4(errors: pd.DataFrame):
                                       markerfacecolor=MODEL_COLORS[model] if method == "zoh" else "white",
                                       label=f"{MODEL_LABELS[model]} {METHOD_LABELS[method]}"))  # fmt: skip
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False)
-    seeds = f"mean over {n_seeds} seeds, band min–max" if n_seeds > 1 else "one seed"
-    fig.suptitle(f"Trained at $\\tau = 1$, tested on the same trajectories sampled at step $\\tau \\cdot \\delta$ ({seeds})",
+    main = METHOD_LABELS[next(m for m in DISCRETIZATIONS if m in set(errors["discretization"]))]
+    seeds = f"mean over {n_seeds} seeds, band min–max ({main})" if n_seeds > 1 else "one seed"
+    fig.suptitle(f"Trained at $\\tau = 1$, tested on the same trajectories sampled every $\\tau \\cdot \\delta$ ({seeds})",
                  fontsize=8, color="0.25")  # fmt: skip
     return fig
 
@@ -121,7 +162,7 @@ def plot_figure4(errors: pd.DataFrame):
 # ---------------------------------------------------------------------------------------------
 def _cell(mean: float, std: float, count: int, digits: int = 3) -> str:
     text = f"{mean:.{digits}g}"
-    return f"{text} $\\pm$ {std:.1g}" if count > 1 else text
+    return f"{text} ± {std:.1g}" if count > 1 else text
 
 
 def _row_labels(key) -> dict[str, str]:
@@ -139,7 +180,7 @@ def rmse_table(errors: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     wide = []
     for key, group in rmse.groupby(GROUP, sort=False):
         row = _row_labels(key)
-        row.update({f"$\\tau={tau_label(t)}$": _cell(m, s, c) for t, m, s, c in
+        row.update({f"{tau_label(t)}": _cell(m, s, c) for t, m, s, c in
                     zip(group["tau"], group["mean"], group["std"], group["count"])})  # fmt: skip
         wide.append(row)
     return tidy, pd.DataFrame(wide)
@@ -164,7 +205,7 @@ def continuity_table(continuity: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
     for key, group in d.groupby(GROUP, sort=False):
         row = _row_labels(key)
         tau_ref = group["tau"].min()
-        row.update({f"$d({tau_label(t)})$": _cell(m, s, c) for t, m, s, c in
+        row.update({f"d({tau_label(t)})": _cell(m, s, c) for t, m, s, c in
                     zip(group["tau"], group["mean"], group["std"], group["count"]) if t != tau_ref})  # fmt: skip
         o = order_stats.loc[key]
         row["order $p$"] = "--" if not np.isfinite(o["mean"]) else _cell(o["mean"], o["std"], int(o["count"]), 2)
@@ -189,7 +230,8 @@ def cli_figure4(args: argparse.Namespace) -> None:
     write_latex_table(
         args.table_tex, wide,
         caption=("Test RMSE of regressors trained at $\\tau = 1$ and evaluated on the same test trajectories sampled "
-                 f"at step $\\tau\\cdot\\delta$ (mean $\\pm$ std over seeds where several). S6 readout: {readouts}."),
+                 f"every $\\tau\\cdot\\delta$; columns: refinement factor $\\tau$ (mean $\\pm$ std over seeds where "
+                 f"several). S6 readout: {readouts}."),
         label="tab:refinement-trained-rmse",
     )  # fmt: skip
     print(tidy.to_string(index=False))
@@ -203,7 +245,8 @@ def cli_continuity_table(args: argparse.Namespace) -> None:
         args.table_tex, wide,
         caption=("Model continuity $d(\\tau) = \\|f_\\tau(x_\\tau) - f_{\\tau_{\\min}}(x_{\\tau_{\\min}})\\| / "
                  "\\|f_{\\tau_{\\min}}(x_{\\tau_{\\min}})\\|$ of the trained regressors on the test trajectories, and "
-                 "its empirical order $p$ (log-log slope over $\\tau_{\\min} < \\tau \\le 1$)."),
+                 "its empirical order $p$ (log-log slope over $\\tau_{\\min} < \\tau \\le 1$); $\\tau_{\\min}$ is the "
+                 "finest grid (mean $\\pm$ std over seeds where several)."),
         label="tab:model-continuity",
     )  # fmt: skip
     print(tidy.to_string(index=False))

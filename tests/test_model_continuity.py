@@ -1,0 +1,203 @@
+"""Model continuity d(τ): formula vs numpy, S4D/S6 layer adapters, convergence orders, dataset checks, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from contlaws.data.sets import ArrayDataset
+from contlaws.io import DataFileError
+from contlaws.model_continuity import (
+    PooledLayer,
+    continuity_order,
+    model_continuity,
+    parse_tau_path,
+)
+from contlaws.models.s4d import S4D
+from contlaws.models.s6 import S6
+
+WINDOW = 10.24  # physical time covered at every τ
+BASE_STEP = 0.04  # sampling step at τ = 1 (L = 256)
+
+
+def smooth_signal(t: np.ndarray, channels: int, start_at_zero: bool = False) -> np.ndarray:
+    """(channels, len(t)) smooth test inputs; with ``start_at_zero`` every channel is 0 at t = 0."""
+    k = np.arange(1, channels + 1)[:, None]
+    if start_at_zero:
+        return np.sin(0.7 * k * t) + 0.5 * np.sin(1.9 * k * t) ** 2
+    return np.sin(0.7 * t + k) + 0.5 * np.cos(1.9 * k * t)
+
+
+def refined_inputs(taus, batch: int, channels: int, channels_first: bool, start_at_zero: bool = False):
+    """{τ: (B, H, L) or (B, L, H) float64 tensor}, the same trajectories sampled every BASE_STEP·τ."""
+    out = {}
+    for tau in taus:
+        t = np.arange(round(WINDOW / (BASE_STEP * tau))) * BASE_STEP * tau
+        shifts = [0.0 if start_at_zero else 0.5 * b for b in range(batch)]
+        x = np.stack([(1 + 0.3 * b) * smooth_signal(t + shifts[b], channels, start_at_zero) for b in range(batch)])
+        out[tau] = torch.from_numpy(x if channels_first else x.transpose(0, 2, 1).copy())
+    return out
+
+
+def numpy_d_and_order(outputs: dict[float, np.ndarray]) -> tuple[dict[float, float], float]:
+    """The spec's formula written out directly."""
+    tau_ref = min(outputs)
+    ref = outputs[tau_ref].ravel()
+    d = {t: np.sqrt(np.sum((o.ravel() - ref) ** 2)) / np.sqrt(np.sum(ref**2)) for t, o in outputs.items()}
+    fit = [t for t in d if tau_ref < t <= 1]
+    slope = np.polyfit(np.log(fit), np.log([d[t] for t in fit]), 1)[0]
+    return d, slope
+
+
+def test_agrees_with_numpy_formula_on_a_callable():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(6, 3))
+    taus = [2.0, 1.0, 0.5, 0.25, 0.125]
+    inputs = {t: np.repeat(base[:, None, :], round(8 / t), axis=1) for t in taus}  # (N, L, 3)
+
+    def f(x, tau):  # pooled output with a τ-dependent bias, order 1.5 in τ
+        return x.mean(dim=1) + 0.1 * tau**1.5 * torch.arange(3.0, dtype=x.dtype)
+
+    result = model_continuity(f, inputs)
+    outputs = {t: inputs[t].mean(axis=1) + 0.1 * t**1.5 * np.arange(3.0) for t in taus}
+    d, order = numpy_d_and_order(outputs)
+    assert result.tau_ref == 0.125 and result.n == 6
+    assert list(result.d) == sorted(taus)
+    for t in taus:
+        assert result.d[t] == pytest.approx(d[t], rel=1e-6, abs=1e-12)
+    assert result.order == pytest.approx(order, rel=1e-6)
+    assert result.d[0.125] == 0.0
+
+
+@pytest.mark.parametrize("method", ["zoh", "bilinear"])
+def test_s4d_layer_converges_at_first_order(method):
+    """Pooled S4D (channel norm, D skip, GLU) on point samples: d(τ) falls to 0 at order ≈ 1 for both methods."""
+    torch.manual_seed(0)
+    layer = S4D(4, d_state=4, discretization=method, a_imag_init="lin", dt_min=0.01, dt_max=0.1).double()
+    taus = [2.0**-k for k in range(8)]
+    result = model_continuity(PooledLayer(layer), refined_inputs(taus, batch=3, channels=4, channels_first=True))
+    values = [result.d[t] for t in sorted(taus)]
+    assert values[0] == 0 and all(np.diff(values) > 0), values  # monotone toward the finest grid
+    assert result.d[1.0] < 0.05
+    # First order; the fit against τ_min rather than the limit steepens it a little (about 1.15 here).
+    assert 0.9 < result.order < 1.4, result.order
+
+
+@pytest.mark.parametrize("method", ["zoh", "bilinear"])
+def test_pooled_s4d_convolution_is_second_order_for_inputs_starting_at_zero(method):
+    """The SSM convolution alone, time-averaged: the held input acts at the step midpoints, so the
+    time average is a midpoint rule (order 2) once the input starts at 0 (no start-up error)."""
+    torch.manual_seed(1)
+    layer = S4D(3, d_state=4, discretization=method, a_imag_init="lin", dt_min=0.01, dt_max=0.1).double()
+    taus = [2.0**-k for k in range(7)]
+    inputs = refined_inputs(taus, batch=2, channels=3, channels_first=True, start_at_zero=True)
+    result = model_continuity(lambda x, tau: layer.convolve(x, tau).mean(-1), inputs)
+    assert 1.8 < result.order < 2.4, result.order
+
+
+def test_s6_adapter_pools_over_time_axis_one():
+    torch.manual_seed(2)
+    layer = S6(5, d_state=4, dt_rank=2, backend="torch").double().eval()
+    taus = [1.0, 0.5, 0.25]
+    inputs = refined_inputs(taus, batch=2, channels=5, channels_first=False)  # (B L D)
+    result = model_continuity(PooledLayer(layer), inputs)
+    with torch.no_grad():
+        outputs = {t: layer(inputs[t], t).mean(dim=1).numpy() for t in taus}
+    d, order = numpy_d_and_order(outputs)
+    for t in taus:
+        assert result.d[t] == pytest.approx(d[t], rel=1e-6, abs=1e-12)
+    assert result.order == pytest.approx(order, rel=1e-6)
+
+
+def test_order_ignores_points_above_one_and_the_reference():
+    d = {0.25: 0.0, 0.5: 0.1, 1.0: 0.4, 2.0: 50.0}
+    assert continuity_order(d, 0.25) == pytest.approx(2.0)
+    assert math.isnan(continuity_order({0.5: 0.0, 1.0: 0.3}, 0.5))
+
+
+def _dataset(n, length, **meta):
+    x = np.zeros((n, length, 1), np.float32)
+    return ArrayDataset(x, np.zeros((n, 1), np.float32), task="regression", input_kind="continuous", d_input=1,
+                        d_output=1, meta=meta)  # fmt: skip
+
+
+def test_refuses_sets_of_different_trajectories():
+    good = {1.0: _dataset(4, 8, seed=39, system="vdp", tau=1.0), 0.5: _dataset(4, 16, seed=39, system="vdp", tau=0.5)}
+    with pytest.raises(DataFileError, match="seed"):
+        model_continuity(lambda x, t: x.mean(1), {**good, 0.5: _dataset(4, 16, seed=40, system="vdp", tau=0.5)})
+    with pytest.raises(DataFileError, match="size"):
+        model_continuity(lambda x, t: x.mean(1), {**good, 0.5: _dataset(5, 16, seed=39, system="vdp", tau=0.5)})
+    with pytest.raises(DataFileError, match="made at tau = 0.25"):
+        model_continuity(lambda x, t: x.mean(1), {**good, 0.5: _dataset(4, 16, seed=39, system="vdp", tau=0.25)})
+
+
+def test_tau_path_argument():
+    assert parse_tau_path("1/8=a.npz") == (0.125, parse_tau_path("0.125=a.npz")[1])
+    with pytest.raises(Exception, match="TAU=PATH"):
+        parse_tau_path("a.npz")
+
+
+def test_cli_on_engine_checkpoint(tmp_path, tiny_refinement_run):
+    """`contlaws model-continuity` on a checkpoint written by `contlaws train`, against a direct computation."""
+    from contlaws.cli import main
+    from contlaws.data.sets import load_split
+    from contlaws.train import load_model
+
+    run = tiny_refinement_run
+    out = tmp_path / "mc.json"
+    args = [f"{t}={p}" for t, p in run["tests"].items()]
+    assert main(["model-continuity", "--checkpoint", str(run["checkpoint"]), "--data", *args, "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    model, _ = load_model(run["checkpoint"])
+    with torch.no_grad():
+        outputs = {t: model(load_split(p).get_batch(np.arange(run["n_test"]))[0], tau=t).numpy()
+                   for t, p in run["tests"].items()}  # fmt: skip
+    d, order = numpy_d_and_order(outputs)
+    got = {row["tau"]: row["d"] for row in record["d"]}
+    assert set(got) == set(d)
+    for t in d:
+        assert got[t] == pytest.approx(d[t], rel=1e-4, abs=1e-7)
+    assert record["order"] == pytest.approx(order, rel=1e-3)
+    assert record["tau_ref"] == min(d) and record["n"] == run["n_test"]
+    assert "git_commit" in record["provenance"]
+    # A missing data file is a clear error, exit status 2.
+    assert main(["model-continuity", "--checkpoint", str(run["checkpoint"]), "--data", args[0], "0.1=nope.npz"]) == 2
+
+
+def make_tiny_refinement_run(root, model="s4d", system="vdp"):
+    """A 1-epoch model trained by `contlaws train` at τ = 1 and test sets at τ = 1, ½, ¼ (tiny sizes)."""
+    from contlaws.cli import main
+    from contlaws.config import load_config
+    from contlaws.data.regression import make_regression_split
+    from contlaws.io import save_npz, write_json
+
+    overrides = {
+        "regression": {"n_train": 24, "n_val": 8, "n_test": 6, "length": 32, "dt": 0.32, "taus": [1, 0.5, 0.25]},
+        "model": {"d_model": 8, "n_layers": 1},
+        "train": {"epochs": 1, "batch_size": 8, "batch_size_per_model": {"s6": 8}},
+    }
+    from contlaws.config import REPO_ROOT
+
+    cfg = load_config(REPO_ROOT / "config" / "quick.yaml", overrides=overrides)
+    config = root / "config.json"
+    write_json(config, cfg)
+    paths = {}
+    for tau, split in [(1, "train"), (1, "val"), (1, "test"), (0.5, "test"), (0.25, "test")]:
+        arrays, meta = make_regression_split(cfg, system, tau, split)
+        paths[(tau, split)] = root / f"{system}_tau{tau}_{split}.npz"
+        save_npz(paths[(tau, split)], arrays, meta)
+    out = root / f"{model}_run"
+    status = main(["train", "--config", str(config), "--model", model, "--train", str(paths[(1, "train")]),
+                   "--val", str(paths[(1, "val")]), "--out", str(out), "--seed", "3"])  # fmt: skip
+    assert status == 0
+    tests = {float(t): p for (t, s), p in paths.items() if s == "test"}
+    return {"config": config, "checkpoint": out / "best.pt", "tests": tests, "n_test": 6, "cfg": cfg}
+
+
+@pytest.fixture(scope="module")
+def tiny_refinement_run(tmp_path_factory):
+    return make_tiny_refinement_run(tmp_path_factory.mktemp("tiny_run"))

@@ -1,0 +1,193 @@
+# E2: S4D/S6 regressors trained at tau = 1, evaluated at every tau of regression.taus (spec E2,
+# paper Figure 4); model continuity d(tau); verdicts of claims C1 and C2.
+#
+#   snakemake fig4                Figure 4 and the RMSE table
+#   snakemake model_continuity    model-continuity table
+from functools import partial
+
+from contlaws.experiments.refinement_trained import (  # noqa: E402
+    evaluation_mem_mb,
+    run_files,
+    test_split_arguments,
+    test_split_inputs,
+)
+
+RT = CFG["refinement_trained"]
+RT_DIR = f"{RESULTS}/refinement_trained"
+RT_RUN = f"{RT_DIR}/{{system}}/{{model}}_{{disc}}_seed{{seed}}"  # one trained model
+RT_SETTINGS = settings("refinement_trained", "regression", "model", "train")
+RT_TAUS = CFG["regression"]["taus"]
+
+
+wildcard_constraints:
+    model="s4d|s6",
+    disc="zoh|bilinear",
+    seed=r"\d+",
+
+
+rule train_refinement:
+    """Train one S4D/S6 regressor at tau = 1 (engine: contlaws train; resumes from last.pt)."""
+    input:
+        train=regression_files("{system}", 1, ("train",))[0],
+        val=regression_files("{system}", 1, ("val",))[0],
+    output:
+        summary=f"{RT_RUN}/summary.json",
+        best=f"{RT_RUN}/best.pt",
+    log:
+        f"{LOGS}/refinement_trained/train_{{system}}_{{model}}_{{disc}}_seed{{seed}}.log",
+    params:
+        config=RESOLVED,
+        settings=RT_SETTINGS,
+        out_dir=lambda wildcards, output: str(Path(output.summary).parent),
+    threads: CFG["threads"]
+    resources:
+        gpu=1,
+    conda:
+        CONDA_ENV
+    shell:
+        "contlaws train --config {params.config} --model {wildcards.model} --train {input.train} --val {input.val}"
+        " --out {params.out_dir} --seed {wildcards.seed} --discretization {wildcards.disc}"
+        " --experiment refinement_trained > {log} 2>&1"
+
+
+rule evaluate_refinement:
+    """Test RMSE/MAE and model continuity d(tau) of one trained model at every tau."""
+    input:
+        unpack(partial(test_split_inputs, RT_TAUS, regression_files)),
+        checkpoint=f"{RT_RUN}/best.pt",
+        summary=f"{RT_RUN}/summary.json",
+    output:
+        errors=f"{RT_RUN}/errors.csv",
+        continuity=f"{RT_RUN}/model_continuity.csv",
+    log:
+        f"{LOGS}/refinement_trained/evaluate_{{system}}_{{model}}_{{disc}}_seed{{seed}}.log",
+    params:
+        config=RESOLVED,
+        settings=RT_SETTINGS,
+        tests=lambda wildcards, input: test_split_arguments(RT_TAUS, input),
+    threads: CFG["threads"]
+    resources:
+        gpu=1,
+        # The refined test sets grow with 1/tau_min; the batch working memory is capped by
+        # train.eval_max_elements (see contlaws.experiments.refinement_trained.evaluation_mem_mb).
+        mem_mb=evaluation_mem_mb(CFG),
+    conda:
+        CONDA_ENV
+    shell:
+        "contlaws evaluate-refinement --config {params.config} --checkpoint {input.checkpoint}"
+        " --test {params.tests} --out {output.errors} --continuity-out {output.continuity} > {log} 2>&1"
+
+
+rule refinement_trained_tables:
+    """All runs' errors and model continuity in two tables."""
+    input:
+        errors=run_files(CFG, RT_DIR, "errors.csv"),
+        continuity=run_files(CFG, RT_DIR, "model_continuity.csv"),
+    output:
+        errors=f"{RT_DIR}/errors.csv",
+        continuity=f"{RT_DIR}/model_continuity.csv",
+    log:
+        f"{LOGS}/refinement_trained/tables.log",
+    params:
+        config=RESOLVED,
+        settings=RT_SETTINGS,
+    conda:
+        CONDA_ENV
+    shell:
+        "contlaws refinement-trained-aggregate --config {params.config} --errors {input.errors}"
+        " --continuity {input.continuity} --errors-out {output.errors} --continuity-out {output.continuity} > {log} 2>&1"
+
+
+rule figure4_plot:
+    """Figure 4 (test RMSE vs tau per system, S4D vs S6) and the RMSE table; plotting only."""
+    input:
+        errors=rules.refinement_trained_tables.output.errors,
+    output:
+        pdf=f"{FIGS}/figure4.pdf",
+        png=f"{FIGS}/figure4.png",
+        table_csv=f"{RT_DIR}/table_rmse.csv",
+        table_tex=f"{RT_DIR}/table_rmse.tex",
+    log:
+        f"{LOGS}/refinement_trained/figure4.log",
+    params:
+        stem=lambda wildcards, output: output.pdf.removesuffix(".pdf"),
+    conda:
+        CONDA_ENV
+    shell:
+        "contlaws plot-figure4 --errors {input.errors} --figure {params.stem}"
+        " --table-csv {output.table_csv} --table-tex {output.table_tex} > {log} 2>&1"
+
+
+rule model_continuity_table:
+    """Model-continuity table: d(tau) and its order p per system, model and discretization."""
+    input:
+        continuity=rules.refinement_trained_tables.output.continuity,
+    output:
+        table_csv=f"{RT_DIR}/table_model_continuity.csv",
+        table_tex=f"{RT_DIR}/table_model_continuity.tex",
+    log:
+        f"{LOGS}/refinement_trained/table_model_continuity.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "contlaws table-model-continuity --continuity {input.continuity}"
+        " --table-csv {output.table_csv} --table-tex {output.table_tex} > {log} 2>&1"
+
+
+rule claim_c1:
+    """C1: model continuity = convergence under refinement; S4 is continuous (docs/claims.md)."""
+    input:
+        model_continuity=rules.refinement_trained_tables.output.continuity,
+        numerical_orders=f"{RESULTS}/refinement_numerical/orders.csv",
+    output:
+        f"{RESULTS}/claims/C1.json",
+    log:
+        f"{LOGS}/claims/C1.log",
+    params:
+        config=RESOLVED,
+        settings=settings("claims", "refinement_numerical"),
+    conda:
+        CONDA_ENV
+    shell:
+        "contlaws claims evaluate C1 --config {params.config} --inputs model_continuity={input.model_continuity}"
+        " numerical_orders={input.numerical_orders} --out {output} > {log} 2>&1"
+
+
+rule claim_c2:
+    """C2: S6 is not reliably continuous (amplitude and selective-step sensitivity; docs/claims.md)."""
+    input:
+        numerical_errors=f"{RESULTS}/refinement_numerical/errors.csv",
+        errors=rules.refinement_trained_tables.output.errors,
+    output:
+        f"{RESULTS}/claims/C2.json",
+    log:
+        f"{LOGS}/claims/C2.log",
+    params:
+        config=RESOLVED,
+        settings=settings("claims"),
+    conda:
+        CONDA_ENV
+    shell:
+        "contlaws claims evaluate C2 --config {params.config} --inputs numerical_errors={input.numerical_errors}"
+        " errors={input.errors} --out {output} > {log} 2>&1"
+
+
+FIG4_TARGETS = list(rules.figure4_plot.output)
+MODEL_CONTINUITY_TARGETS = [rules.refinement_trained_tables.output.continuity, *rules.model_continuity_table.output]
+
+
+rule fig4:
+    """Target: Figure 4 and its RMSE table."""
+    input:
+        FIG4_TARGETS,
+
+
+rule model_continuity:
+    """Target: model continuity d(tau) of every trained run and its table."""
+    input:
+        MODEL_CONTINUITY_TARGETS,
+
+
+RT_CLAIM_FILES = [*rules.claim_c1.output, *rules.claim_c2.output]
+CLAIM_FILES.extend(RT_CLAIM_FILES)
+ALL_TARGETS.extend(FIG4_TARGETS + MODEL_CONTINUITY_TARGETS + RT_CLAIM_FILES)
