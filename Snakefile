@@ -30,6 +30,7 @@ wildcard_constraints:
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/refinement_numerical.smk"
+include: "workflow/rules/refinement_trained.smk"
 include: "workflow/rules/benchmarks.smk"
 include: "workflow/rules/subsampling.smk"
 # (one include per topic; each adds its outputs to ALL_TARGETS)
