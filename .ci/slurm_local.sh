@@ -136,9 +136,11 @@ launch() {
         say "$name already running (pid $pid)"
         return 0
     fi
-    # setsid: the daemons must not die with the calling shell or test; `exec` keeps the recorded pid
-    setsid bash -c 'exec "$@"' _ "$@" </dev/null >>"$BASE/log/$name.out" 2>&1 &
-    echo $! >"$PIDS/$name.pid"
+    rm -f "$PIDS/$name.pid"
+    # setsid: the daemon must not die with the calling shell or test (nor with a `timeout` around it).
+    # The child records its own pid, then `exec`s the daemon, which keeps that pid.
+    setsid bash -c 'echo $$ >"$0"; exec "$@"' "$PIDS/$name.pid" "$@" </dev/null >>"$BASE/log/$name.out" 2>&1 &
+    wait_for 5 "[ -s '$PIDS/$name.pid' ]" || die "$name: no pid recorded"
     sleep 0.5
     running_pid "$name" >/dev/null || { tail -n 20 "$BASE/log/$name.out" "$BASE/log/$name.log" 2>/dev/null >&2 || true;
         die "$name exited at start (logs in $BASE/log)"; }

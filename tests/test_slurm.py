@@ -298,6 +298,7 @@ def test_quick_dag_part_runs_on_slurm(slurm_cluster, private_tmp):
         f"snakemake via SLURM failed (exit {proc.returncode}, {seconds:.0f} s):\n{log[-6000:]}\n{log_tails(workdir)}"
     )
 
+    assert "Falling back to 'sacct'" not in log, "job status must come from squeue (no accounting here)"
     # every planned job was an sbatch job that SLURM reports COMPLETED (nothing ran on the submit host)
     jobs = submitted_jobs(log)
     assert len(jobs) == planned_job_count(log) >= len(SLURM_TARGETS), log[-6000:]
