@@ -1,0 +1,346 @@
+"""E5 temporal subsampling: τ reaches the layers, stages and learning rate follow the schedule,
+mean pooling handles the tail, the table, Figure 6 and claim C5."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+from contlaws import cli
+from contlaws.claims import evaluate_claim
+from contlaws.config import ConfigError
+from contlaws.experiments import subsampling as ss
+from contlaws.io import read_json, save_npz
+from contlaws.models import S4D
+from contlaws.models.wrapper import mean_pool_time
+
+N_TRAIN, N_VAL, N_TEST, LENGTH, BATCH = 24, 8, 8, 10, 8  # L = 10: strides 4 and 2 leave a short tail
+TINY = {"d_model": 8, "n_layers": 2, "d_state": 4, "batch_size": BATCH, "n_stages": 3, "epochs_per_stage": 2,
+        "warmup_epochs": 1, "lr": 0.01, "weight_decay": 0.03, "seeds": [0]}  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------
+# Tiny classification splits and config
+# ------------------------------------------------------------------------------------------------
+def write_split(path, n: int, seed: int, task: str = "pathfinder_synth") -> None:
+    """A 2-class continuous split: label = whether the sequence's second half is brighter."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, LENGTH, 1), dtype=np.float32)
+    y = (x[:, LENGTH // 2 :, 0].mean(1) > x[:, : LENGTH // 2, 0].mean(1)).astype(np.int64)
+    meta = {"kind": "classification", "task": "classification", "benchmark": task, "input_kind": "continuous",
+            "n_classes": 2, "continuity": "continuous"}  # fmt: skip
+    save_npz(path, {"x": x, "y": y}, meta)
+
+
+@pytest.fixture()
+def tiny_cfg(quick_config):
+    cfg = copy.deepcopy(quick_config)
+    cfg["subsampling"].update(TINY)
+    return cfg
+
+
+@pytest.fixture()
+def splits(tmp_path):
+    paths = {split: tmp_path / f"pathfinder_synth_{split}.npz" for split in ("train", "val", "test")}
+    for seed, (split, n) in enumerate((("train", N_TRAIN), ("val", N_VAL), ("test", N_TEST))):
+        write_split(paths[split], n, seed)
+    return paths
+
+
+# ------------------------------------------------------------------------------------------------
+# Stages, pooling, τ
+# ------------------------------------------------------------------------------------------------
+def test_stage_plan_coarse_to_fine_and_baseline():
+    assert ss.stage_strides(3) == [4, 2, 1]
+    assert ss.stage_strides(1) == [1]
+    assert ss.stage_plan(3, 27, "subsampled") == [(27, 4), (27, 2), (27, 1)]
+    assert ss.stage_plan(3, 27, "baseline") == [(27, 1), (27, 1), (27, 1)]
+    with pytest.raises(ValueError):
+        ss.stage_plan(2, 3, "coarse")
+
+
+def test_settings_differ_only_in_strides(tiny_cfg):
+    sub, base = (ss.train_settings(tiny_cfg, mode, seed=3) for mode in ss.MODES)
+    assert sub.schedule == "cosine_step_restarts" and sub.task == "classification"
+    assert sub.epochs == base.epochs == 6 and sub.seed == 3
+    assert [e for e, _ in sub.stages] == [e for e, _ in base.stages]
+    assert {k: v for k, v in vars(sub).items() if k != "stages"} == {k: v for k, v in vars(base).items() if k != "stages"}
+
+
+def direct_window_means(x: np.ndarray, stride: int) -> np.ndarray:
+    """Reference: mean of x[:, k·s : min((k+1)·s, L)] for every window k, by a loop."""
+    length = x.shape[1]
+    return np.stack([x[:, k : min(k + stride, length)].mean(axis=1) for k in range(0, length, stride)], axis=1)
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3, 4, 10, 16])
+def test_mean_pool_with_tail_matches_direct_means(stride):
+    x = torch.randn(3, LENGTH, 5, dtype=torch.float64)
+    got = mean_pool_time(x, stride)  # (B ceil(L/s) D)
+    assert got.shape == (3, math.ceil(LENGTH / stride), 5)
+    np.testing.assert_allclose(got.numpy(), direct_window_means(x.numpy(), stride), rtol=1e-12, atol=1e-12)
+    # the spec's wording: pad with the last value repeated, then average the last window over true samples
+    pad = math.ceil(LENGTH / stride) * stride - LENGTH
+    padded = torch.cat([x, x[:, -1:].expand(-1, pad, -1)], dim=1).view(3, -1, stride, 5)
+    true_counts = torch.tensor([stride] * (padded.shape[1] - 1) + [stride - pad], dtype=x.dtype).view(1, -1, 1)
+    mask = (torch.arange(stride).view(1, 1, -1, 1) < true_counts.unsqueeze(-1)).to(x.dtype)
+    np.testing.assert_allclose(got.numpy(), ((padded * mask).sum(2) / true_counts).numpy(), rtol=1e-12)
+
+
+def test_tau_changes_layer_output_as_a_step_scale():
+    torch.manual_seed(0)
+    layer = S4D(6, d_state=4, a_imag_init="lin", channel_norm=False, dt_min=1e-4, dt_max=1e-1).double()
+    u = torch.randn(2, 6, 12, dtype=torch.float64)
+    y1, y2 = layer(u, 1.0), layer(u, 2.0)
+    assert (y1 - y2).abs().max() > 1e-3  # τ is consumed, not ignored
+    # τ = 2 is the same as a layer whose step Δ is twice as large (log_dt + log 2) at τ = 1
+    scaled = copy.deepcopy(layer)
+    with torch.no_grad():
+        scaled.log_dt += math.log(2.0)
+    torch.testing.assert_close(layer(u, 2.0), scaled(u, 1.0), rtol=1e-10, atol=1e-12)
+
+
+def test_model_stride_is_pool_then_layers_at_tau_stride(tiny_cfg, splits):
+    from contlaws.data.sets import load_split
+
+    torch.manual_seed(0)
+    model = ss.build_classifier(tiny_cfg["subsampling"], load_split(splits["train"])).double().eval()
+    x = torch.randn(3, LENGTH, 1, dtype=torch.float64)
+    with torch.no_grad():
+        for stride in (1, 2, 4):
+            h = torch.from_numpy(direct_window_means(model.encoder(x).numpy(), stride))  # (B L/s D)
+            for layer, norm in zip(model.layers, model.norms):
+                h = h + layer(norm(h), float(stride))  # prenorm blocks, layer at τ = s
+            reference = model.decoder(h.mean(dim=1))
+            torch.testing.assert_close(model(x, stride=stride), reference, rtol=1e-10, atol=1e-12)
+
+
+def test_classifier_follows_the_demo_settings(tiny_cfg, splits):
+    from contlaws.data.sets import load_split
+
+    model = ss.build_classifier(tiny_cfg["subsampling"], load_split(splits["train"]))
+    layers = [m for m in model.modules() if isinstance(m, S4D)]
+    assert len(layers) == TINY["n_layers"] and model.prenorm
+    for layer in layers:
+        assert not layer.log_dt.requires_grad  # Δ frozen
+        assert layer.d_state == TINY["d_state"] and not layer.channel_norm
+        dt = layer.log_dt.exp()
+        assert dt.min() >= ss.DT_MIN and dt.max() <= ss.DT_MAX
+        torch.testing.assert_close(layer.continuous_A().real, torch.full_like(layer.A_imag, -0.5))
+
+
+def test_tasks_must_match_source(tiny_cfg):
+    sub = dict(tiny_cfg["subsampling"], tasks=["digits", "pathx"])
+    with pytest.raises(ConfigError, match="subsampling.tasks.*pathx"):
+        ss.check_tasks(sub)
+    ss.check_tasks(dict(sub, tasks=["pathx"], source="lra"))
+
+
+# ------------------------------------------------------------------------------------------------
+# One staged run, watched by spies on every S4D call and every optimizer step
+# ------------------------------------------------------------------------------------------------
+def expected_lr_factor(step: int, steps_per_epoch: int, epochs_per_stage: int, warmup_steps: int) -> float:
+    """Closed form: linear warmup over W steps, then a cosine from 1 to 0 restarted at every stage."""
+    stage_steps = steps_per_epoch * epochs_per_stage
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    k = step // stage_steps
+    begin, length = (warmup_steps, stage_steps - warmup_steps) if k == 0 else (k * stage_steps, stage_steps)
+    return 0.5 * (1 + math.cos(math.pi * (step - begin) / length))
+
+
+def test_staged_run_tau_strides_and_learning_rate(tiny_cfg, splits, tmp_path):
+    events = []  # ("layer", tau, length, training) and ("step", {group: lr})
+
+    def layer_spy(module, args):
+        if isinstance(module, S4D):
+            u, tau = args
+            events.append(("layer", float(tau), u.shape[-1], module.training))
+
+    def step_spy(optimizer, args, kwargs):
+        events.append(("step", {g["name"]: g["lr"] for g in optimizer.param_groups}))
+
+    hooks = [torch.nn.modules.module.register_module_forward_pre_hook(layer_spy),
+             register_optimizer_step_pre_hook(step_spy)]  # fmt: skip
+    try:
+        out = tmp_path / "run"
+        summary = ss.run(tiny_cfg, "pathfinder_synth", "subsampled", 0, splits["train"], splits["val"], splits["test"], out)
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+    steps_per_epoch, epochs_per_stage, n_layers = N_TRAIN // BATCH, TINY["epochs_per_stage"], TINY["n_layers"]
+    warmup_steps = round(TINY["warmup_epochs"] * steps_per_epoch)
+    strides = [4, 2, 1]
+    step_events = [e for e in events if e[0] == "step"]
+    assert len(step_events) == 3 * epochs_per_stage * steps_per_epoch
+
+    # every training call of every layer before optimizer step t runs at τ = stride of t's stage, on
+    # the pooled length; validation calls run at the stride of the epoch they close; the test at 1
+    step, n_val_calls = 0, {s: 0 for s in strides}
+    for event in events:
+        if event[0] == "step":
+            factor = expected_lr_factor(step, steps_per_epoch, epochs_per_stage, warmup_steps)
+            assert event[1]["default"] == pytest.approx(TINY["lr"] * factor, rel=1e-12, abs=1e-15)
+            assert event[1]["s4d_ssm"] == pytest.approx(ss.SSM_LR * factor, rel=1e-12, abs=1e-15)
+            step += 1
+            continue
+        _, tau, length, training = event
+        if training:
+            stride = strides[step // (steps_per_epoch * epochs_per_stage)]
+        else:
+            stride = strides[(step - 1) // (steps_per_epoch * epochs_per_stage)]  # the epoch just finished
+            n_val_calls[stride] += 1
+        assert tau == stride and length == math.ceil(LENGTH / stride)
+    # validation: one batch per epoch and layer; then the test of the final and the best weights at s = 1
+    assert n_val_calls == {4: 2 * n_layers, 2: 2 * n_layers, 1: (2 + 2) * n_layers}
+
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert metrics["stage"].tolist() == [1, 1, 2, 2, 3, 3]
+    assert metrics["stride"].tolist() == [4, 4, 2, 2, 1, 1]
+    first_steps = np.arange(6) * steps_per_epoch
+    expected = [TINY["lr"] * expected_lr_factor(t, steps_per_epoch, epochs_per_stage, warmup_steps) for t in first_steps]
+    np.testing.assert_allclose(metrics["lr"], expected, rtol=1e-6)
+    assert (np.diff(metrics["cumulative_seconds"]) > 0).all()
+
+    saved = read_json(out / "summary.json")
+    assert saved["stages"] == [[2, 4], [2, 2], [2, 1]] and saved["mode"] == "subsampled"
+    assert saved["test"]["stride"] == 1 and saved["test"]["n"] == N_TEST
+    assert saved["test"]["accuracy"] == summary["test"]["accuracy"]
+    assert saved["n_trainable"] < saved["n_parameters"]  # log_dt frozen
+
+
+def cli_train(cfg_path, splits, out, mode):
+    return cli.main(["subsample-train", "--config", str(cfg_path), "--task", "pathfinder_synth", "--mode", mode,
+                     "--seed", "0", "--train", str(splits["train"]), "--val", str(splits["val"]),
+                     "--test", str(splits["test"]), "--out", str(out)])  # fmt: skip
+
+
+def test_cli_runs_resume_plot_and_claim(tiny_cfg, splits, tmp_path):
+    cfg_path = tmp_path / "cfg.json"
+    cfg_path.write_text(json.dumps(tiny_cfg))
+    runs = {mode: tmp_path / mode for mode in ss.MODES}
+    for mode, out in runs.items():
+        assert cli_train(cfg_path, splits, out, mode) == 0
+    first = read_json(runs["baseline"] / "summary.json")
+    first_metrics = pd.read_csv(runs["baseline"] / "metrics.csv").drop(columns=["epoch_seconds", "cumulative_seconds"])
+    # the completion marker gone (a killed job), the run resumes from last.pt and ends the same
+    (runs["baseline"] / "summary.json").unlink()
+    assert cli_train(cfg_path, splits, runs["baseline"], "baseline") == 0
+    again = read_json(runs["baseline"] / "summary.json")
+    assert again["test"] == first["test"] and again["best_epoch"] == first["best_epoch"]
+    pd.testing.assert_frame_equal(
+        pd.read_csv(runs["baseline"] / "metrics.csv").drop(columns=["epoch_seconds", "cumulative_seconds"]), first_metrics
+    )
+
+    figs = tmp_path / "figs"
+    assert cli.main(["subsample-plot", str(runs["subsampled"]), str(runs["baseline"]), "--figure", str(figs / "figure6"),
+                     "--curves", str(figs / "curves_timing.csv"), "--table-csv", str(figs / "table.csv"),
+                     "--table-tex", str(figs / "table.tex")]) == 0  # fmt: skip
+    assert (figs / "figure6.pdf").stat().st_size > 0 and (figs / "figure6.png").stat().st_size > 0
+    table = pd.read_csv(figs / "table.csv")
+    assert len(table) == 1 and table.loc[0, "test_accuracy_baseline"] == pytest.approx(first["test"]["accuracy"])
+    assert "\\toprule" in (figs / "table.tex").read_text()
+    curves = pd.read_csv(figs / "curves_timing.csv")
+    assert len(curves) == 2 * 6 and set(curves["mode"]) == set(ss.MODES)
+
+    record = evaluate_claim("C5", {"table": figs / "table.csv", "curves": figs / "curves_timing.csv"}, tiny_cfg)
+    assert record["claim"] == "C5" and record["verdict"] in ("supported", "not supported", "inconclusive")
+    assert record["numbers"]["continuous_runs"] == 1
+
+
+def test_refuses_a_split_of_another_task(tiny_cfg, splits, tmp_path):
+    write_split(splits["val"], N_VAL, 1, task="digits")
+    with pytest.raises(cli.UserError, match="digits"):
+        ss.run(tiny_cfg, "pathfinder_synth", "baseline", 0, splits["train"], splits["val"], splits["test"], tmp_path / "r")
+    assert not (tmp_path / "r" / "summary.json").exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# Table and C5 on hand-made curves
+# ------------------------------------------------------------------------------------------------
+def hand_curves(sub_acc, base_acc, sub_seconds, base_seconds, task="digits", continuity="continuous"):
+    rows = []
+    for mode, accs, seconds in (("subsampled", sub_acc, sub_seconds), ("baseline", base_acc, base_seconds)):
+        for i, (acc, sec) in enumerate(zip(accs, seconds)):
+            rows.append({"task": task, "continuity": continuity, "mode": mode, "seed": 0, "epoch": i + 1,
+                         "stage": 1 + i // 4, "stride": 1, "lr": 0.0, "val_accuracy": acc,
+                         "epoch_seconds": sec, "cumulative_seconds": float(np.sum(seconds[: i + 1]))})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def hand_runs(curves, test_sub, test_base):
+    runs = []
+    for mode, test in (("subsampled", test_sub), ("baseline", test_base)):
+        c = curves[curves["mode"] == mode]
+        runs.append({"task": c["task"].iloc[0], "continuity": c["continuity"].iloc[0], "mode": mode, "seed": 0,
+                     "test_accuracy": test, "test_accuracy_best_val": test, "epochs": len(c),
+                     "total_seconds": c["cumulative_seconds"].iloc[-1]})  # fmt: skip
+    return pd.DataFrame(runs)
+
+
+def c5_verdict(curves, runs, cfg, tmp_path):
+    table = ss.speed_table(curves, runs)
+    table.to_csv(tmp_path / "table.csv", index=False)
+    curves.to_csv(tmp_path / "curves.csv", index=False)
+    return table, evaluate_claim("C5", {"table": tmp_path / "table.csv", "curves": tmp_path / "curves.csv"}, cfg)
+
+
+SECONDS_SUB = [1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0]  # cheap coarse stage, then full resolution
+SECONDS_BASE = [2.0] * 8
+
+
+def test_speed_table_and_c5_supported(quick_config, tmp_path):
+    curves = hand_curves([0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.9, 0.9], [0.2, 0.4, 0.6, 0.7, 0.8, 0.85, 0.88, 0.86],
+                         SECONDS_SUB, SECONDS_BASE)  # fmt: skip
+    table, record = c5_verdict(curves, hand_runs(curves, 0.9, 0.9), quick_config, tmp_path)
+    row = table.iloc[0]
+    assert row["best_val_accuracy_baseline"] == 0.88 and row["epoch_best_baseline"] == 7
+    assert row["reached_baseline_best"] == "yes" and row["epoch_reached_subsampled"] == 6
+    assert row["time_to_reach_baseline_seconds"] == 14.0 and row["time_to_reach_subsampled_seconds"] == 8.0
+    assert row["speedup_to_reach_seconds"] == pytest.approx(14 / 8)
+    assert row["speedup_total_seconds"] == pytest.approx(16 / 12)
+    assert record["verdict"] == "supported"
+    assert record["timing"]["noise"] == 0.0 and record["timing"]["margin"] == ss.MIN_TIMING_NOISE
+
+
+def test_c5_not_reached_or_less_accurate_is_not_supported(quick_config, tmp_path):
+    base = [0.2, 0.4, 0.6, 0.7, 0.8, 0.85, 0.88, 0.86]
+    curves = hand_curves([0.3, 0.5, 0.7, 0.8, 0.85, 0.86, 0.87, 0.87], base, SECONDS_SUB, SECONDS_BASE)
+    table, record = c5_verdict(curves, hand_runs(curves, 0.9, 0.9), quick_config, tmp_path)
+    assert table.iloc[0]["reached_baseline_best"] == "no" and table.iloc[0]["speedup_to_reach_seconds"] == ss.NOT_REACHED
+    assert record["verdict"] == "not supported"
+    tol = quick_config["claims"]["subsample_accuracy_tol"]
+    curves = hand_curves([0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.9, 0.9], base, SECONDS_SUB, SECONDS_BASE)
+    _, record = c5_verdict(curves, hand_runs(curves, 0.9 - 2 * tol, 0.9), quick_config, tmp_path)
+    assert record["verdict"] == "not supported"
+
+
+def test_c5_within_timing_noise_is_inconclusive(quick_config, tmp_path):
+    # reaches the target one epoch before the baseline, but epoch times jitter by ±25 %
+    noisy = [2.0, 2.5, 1.5, 2.0, 2.5, 1.5, 2.0, 2.0]
+    curves = hand_curves([0.2, 0.4, 0.6, 0.7, 0.8, 0.88, 0.88, 0.88], [0.2, 0.4, 0.6, 0.7, 0.8, 0.85, 0.88, 0.86],
+                         noisy, noisy)  # fmt: skip
+    table, record = c5_verdict(curves, hand_runs(curves, 0.9, 0.9), quick_config, tmp_path)
+    noise = np.median([np.std(s, ddof=1) / np.mean(s) for s in ([2.5, 1.5, 2.0], [2.5, 1.5, 2.0, 2.0])])
+    assert record["timing"]["noise"] == pytest.approx(noise, abs=1e-4)
+    assert 1 < table.iloc[0]["speedup_to_reach_seconds"] < 1 + 2 * noise
+    assert record["verdict"] == "inconclusive"
+
+
+def test_c5_ignores_discrete_tasks(quick_config, tmp_path):
+    curves = hand_curves([0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.9, 0.9], [0.2, 0.4, 0.6, 0.7, 0.8, 0.85, 0.88, 0.86],
+                         SECONDS_SUB, SECONDS_BASE)  # fmt: skip
+    discrete = hand_curves([0.1] * 8, [0.2, 0.3, 0.4, 0.5, 0.5, 0.5, 0.5, 0.5], SECONDS_SUB, SECONDS_BASE,
+                           task="listops_synth", continuity="discrete")  # fmt: skip
+    runs = pd.concat([hand_runs(curves, 0.9, 0.9), hand_runs(discrete, 0.1, 0.5)], ignore_index=True)
+    _, record = c5_verdict(pd.concat([curves, discrete], ignore_index=True), runs, quick_config, tmp_path)
+    assert record["verdict"] == "supported"
+    assert record["numbers"]["runs"]["listops_synth/seed0"]["reached"] is False
