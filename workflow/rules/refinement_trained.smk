@@ -8,8 +8,8 @@ from functools import partial
 from contlaws.experiments.refinement_trained import (  # noqa: E402
     evaluation_mem_mb,
     run_files,
-    test_split_arguments,
-    test_split_inputs,
+    refined_test_arguments,
+    refined_test_inputs,
 )
 
 RT = CFG["refinement_trained"]
@@ -53,7 +53,7 @@ rule train_refinement:
 rule evaluate_refinement:
     """Test RMSE/MAE and model continuity d(tau) of one trained model at every tau."""
     input:
-        unpack(partial(test_split_inputs, RT_TAUS, regression_files)),
+        unpack(partial(refined_test_inputs, RT_TAUS, regression_files)),
         checkpoint=f"{RT_RUN}/best.pt",
         summary=f"{RT_RUN}/summary.json",
     output:
@@ -64,7 +64,7 @@ rule evaluate_refinement:
     params:
         config=RESOLVED,
         settings=RT_SETTINGS,
-        tests=lambda wildcards, input: test_split_arguments(RT_TAUS, input),
+        tests=lambda wildcards, input: refined_test_arguments(RT_TAUS, input),
     threads: CFG["threads"]
     resources:
         gpu=1,

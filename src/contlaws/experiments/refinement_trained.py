@@ -128,7 +128,7 @@ def run_files(cfg: Mapping[str, Any], results_dir: str, filename: str) -> list[s
     ]  # fmt: skip
 
 
-def test_split_inputs(taus: Sequence[float], split_files, wildcards) -> dict[str, str]:
+def refined_test_inputs(taus: Sequence[float], split_files, wildcards) -> dict[str, str]:
     """Named rule inputs test0, test1, ...: the run's system's test split at each τ of ``taus``.
 
     ``split_files(system, tau, splits)`` is common.smk's ``regression_files``.
@@ -136,7 +136,7 @@ def test_split_inputs(taus: Sequence[float], split_files, wildcards) -> dict[str
     return {f"test{i}": split_files(wildcards.system, tau, ("test",))[0] for i, tau in enumerate(taus)}
 
 
-def test_split_arguments(taus: Sequence[float], inputs) -> str:
+def refined_test_arguments(taus: Sequence[float], inputs) -> str:
     """``TAU=PATH`` pairs for ``contlaws evaluate-refinement --test`` from the inputs named above."""
     from contlaws.config import fmt_num
 

@@ -1,0 +1,194 @@
+"""E2 trained refinement: evaluate-refinement vs direct computation, batch partition, tables, Figure 4, rules."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from test_model_continuity import make_tiny_refinement_run
+
+from contlaws.cli import main
+from contlaws.data.sets import load_split
+from contlaws.experiments.refinement_trained import (
+    CONTINUITY_COLUMNS,
+    ERROR_COLUMNS,
+    evaluate_refinement,
+    evaluation_mem_mb,
+    refined_test_arguments,
+    refined_test_inputs,
+    run_files,
+)
+from contlaws.io import DataFileError
+from contlaws.plots.figure4 import continuity_table, plot_figure4, relative_to_tau1, rmse_table
+from contlaws.train import load_model
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    return make_tiny_refinement_run(tmp_path_factory.mktemp("tiny_s6"), model="s6", system="dho")
+
+
+def direct_outputs(model, path, tau, batch):
+    """Model outputs and targets computed batch by batch (fixed partition), without the engine."""
+    ds = load_split(path)
+    outs, ys = [], []
+    with torch.no_grad():
+        for start in range(0, len(ds), batch):
+            x, y = ds.get_batch(np.arange(start, min(len(ds), start + batch)))
+            outs.append(model(x, tau=tau).double().numpy())
+            ys.append(y.double().numpy())
+    return np.concatenate(outs), np.concatenate(ys)
+
+
+def test_cli_rows_match_direct_computation(tmp_path, tiny_run):
+    errors_csv, cont_csv = tmp_path / "errors.csv", tmp_path / "continuity.csv"
+    tests = [f"{t}={p}" for t, p in tiny_run["tests"].items()]
+    status = main(["evaluate-refinement", "--config", str(tiny_run["config"]), "--checkpoint", str(tiny_run["checkpoint"]),
+                   "--test", *tests, "--out", str(errors_csv), "--continuity-out", str(cont_csv)])  # fmt: skip
+    assert status == 0
+    errors, cont = pd.read_csv(errors_csv), pd.read_csv(cont_csv)
+    assert list(errors.columns) == ERROR_COLUMNS and list(cont.columns) == CONTINUITY_COLUMNS
+    assert sorted(errors["tau"]) == sorted(tiny_run["tests"])
+    assert set(errors["system"]) == {"dho"} and set(errors["model"]) == {"s6"}
+    assert set(errors["discretization"]) == {"zoh"} and set(errors["seed"]) == {3} and set(errors["readout"]) == {"c"}
+
+    model, _ = load_model(tiny_run["checkpoint"])
+    outputs = {}
+    for tau, path in tiny_run["tests"].items():
+        out, y = direct_outputs(model, path, tau, batch=tiny_run["n_test"])
+        outputs[tau] = out
+        row = errors[errors["tau"] == tau].iloc[0]
+        assert row["rmse"] == pytest.approx(np.sqrt(np.mean((out - y) ** 2)), rel=1e-5)
+        assert row["mae"] == pytest.approx(np.mean(np.abs(out - y)), rel=1e-5)
+        assert row["n"] == tiny_run["n_test"]
+    ref = outputs[min(outputs)]
+    for tau, out in outputs.items():
+        d = cont.loc[cont["tau"] == tau, "d"].iloc[0]
+        assert d == pytest.approx(np.linalg.norm(out - ref) / np.linalg.norm(ref), rel=1e-4, abs=1e-7)
+
+
+def test_same_batch_partition_at_every_tau(tiny_refinement_s4d):
+    """S4D's channel norm mixes a batch: every τ must use the batch sized for the longest set."""
+    run = tiny_refinement_s4d
+    model, _ = load_model(run["checkpoint"])
+    tests = {t: load_split(p) for t, p in run["tests"].items()}
+    longest, width = max(ds.length for ds in tests.values()), 8
+    batch = 4  # 6 test rows -> batches of 4 and 2 at every τ
+    errors, _ = evaluate_refinement(model, tests, eval_max_elements=batch * longest * width, progress=False)
+    for tau, path in run["tests"].items():
+        out, y = direct_outputs(model, path, tau, batch=batch)
+        assert errors.loc[errors["tau"] == tau, "rmse"].iloc[0] == pytest.approx(np.sqrt(np.mean((out - y) ** 2)), rel=1e-5)
+    # The partition matters (so the test above can fail): one whole batch gives other numbers at τ = 1.
+    out_whole, y = direct_outputs(model, run["tests"][1.0], 1.0, batch=run["n_test"])
+    out_split, _ = direct_outputs(model, run["tests"][1.0], 1.0, batch=batch)
+    assert not np.allclose(out_whole, out_split, rtol=1e-6, atol=0)
+
+
+@pytest.fixture(scope="module")
+def tiny_refinement_s4d(tmp_path_factory):
+    return make_tiny_refinement_run(tmp_path_factory.mktemp("tiny_s4d"), model="s4d", system="vdp")
+
+
+def synthetic_errors(seeds=(0, 1)):
+    rng = np.random.default_rng(0)
+    rows = []
+    for system in ("vdp", "dho"):
+        for model in ("s4d", "s6"):
+            for method in ("zoh", "bilinear"):
+                for seed in seeds:
+                    base = rng.uniform(0.1, 0.2)
+                    for tau in (2.0, 1.0, 0.5, 0.25):
+                        growth = 0.01 if model == "s4d" else 0.5
+                        rmse = base * (1 + growth * abs(np.log2(tau)) * rng.uniform(0.5, 1.5))
+                        rows.append({"system": system, "model": model, "discretization": method, "seed": seed,
+                                     "tau": tau, "rmse": rmse, "mae": 0.8 * rmse, "n": 10, "readout": "c"})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_tables_average_over_seeds():
+    errors = synthetic_errors()
+    tidy, wide = rmse_table(errors)
+    sel = (errors["system"] == "dho") & (errors["model"] == "s6") & (errors["discretization"] == "bilinear")
+    for tau in (2.0, 0.25):
+        values = errors.loc[sel & (errors["tau"] == tau), "rmse"]
+        row = tidy[(tidy["system"] == "dho") & (tidy["model"] == "s6") & (tidy["discretization"] == "bilinear")
+                   & (tidy["tau"] == tau)].iloc[0]  # fmt: skip
+        assert row["rmse_mean"] == pytest.approx(values.mean())
+        assert row["rmse_std"] == pytest.approx(values.std())
+        assert row["n_seeds"] == 2
+    assert len(wide) == 8 and {"1/4", "1/2", "1", "2"} <= set(wide.columns)
+    rel = relative_to_tau1(errors)
+    assert np.allclose(rel.loc[rel["tau"] == 1.0, "rmse_rel"], 1.0)
+
+    cont = errors.rename(columns={"rmse": "d"}).assign(order=lambda df: df["seed"] + 1.0, tau_ref=0.25)
+    tidy_c, wide_c = continuity_table(cont[CONTINUITY_COLUMNS])
+    assert np.allclose(tidy_c["order_mean"], 1.5) and np.allclose(tidy_c["order_std"], np.std([1.0, 2.0], ddof=1))
+    assert "d(1/4)" not in wide_c.columns and "d(1/2)" in wide_c.columns  # the reference column is left out
+
+
+def test_plot_and_cli(tmp_path):
+    errors = synthetic_errors(seeds=(0,))
+    path = tmp_path / "errors.csv"
+    errors.to_csv(path, index=False)
+    stem = tmp_path / "fig" / "figure4"
+    status = main(["plot-figure4", "--errors", str(path), "--figure", str(stem),
+                   "--table-csv", str(tmp_path / "t.csv"), "--table-tex", str(tmp_path / "t.tex")])  # fmt: skip
+    assert status == 0
+    assert stem.with_suffix(".png").stat().st_size > 10_000 and stem.with_suffix(".pdf").exists()
+    tex = (tmp_path / "t.tex").read_text()
+    assert "\\begin{tabular}" in tex and "Van der Pol" in tex
+    fig = plot_figure4(errors)
+    assert len(fig.axes) == 4  # two systems x (RMSE, relative RMSE)
+    # A table without the needed columns is a clear error naming the file.
+    errors.drop(columns=["rmse"]).to_csv(path, index=False)
+    with pytest.raises(DataFileError, match="errors.csv"):
+        from contlaws.plots.figure4 import read_table
+
+        read_table(path, ERROR_COLUMNS)
+
+
+def test_aggregate_orders_rows_and_rejects_bad_tables(tmp_path):
+    from contlaws.experiments.refinement_trained import aggregate, sort_runs
+
+    errors = synthetic_errors(seeds=(0,))
+    parts = []
+    for i, (_, group) in enumerate(errors.groupby(["system", "model", "discretization"])):
+        parts.append(tmp_path / f"run{i}.csv")
+        group.sample(frac=1, random_state=i).to_csv(parts[-1], index=False)
+    merged = sort_runs(aggregate(parts, ERROR_COLUMNS), ["vdp", "dho"])
+    assert list(merged["system"].unique()) == ["vdp", "dho"]
+    first = merged.iloc[:8]
+    assert list(first["model"]) == ["s4d"] * 8 and list(first["discretization"]) == ["zoh"] * 4 + ["bilinear"] * 4
+    assert list(first["tau"][:4]) == [0.25, 0.5, 1.0, 2.0]
+    pd.DataFrame({"system": ["vdp"]}).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(DataFileError, match="bad.csv"):
+        aggregate([tmp_path / "bad.csv"], ERROR_COLUMNS)
+
+
+def test_rule_helpers_and_memory(quick_config):
+    files = run_files(quick_config, "R", "errors.csv")
+    rt = quick_config["refinement_trained"]
+    assert len(files) == len(rt["systems"]) * len(rt["models"]) * len(rt["discretizations"]) * len(rt["seeds"])
+    assert "R/vdp/s4d_zoh_seed0/errors.csv" in files
+    taus = [2, 1, 0.5]
+    inputs = refined_test_inputs(taus, lambda s, t, splits: [f"{s}_tau{t}_{splits[0]}.npz"], SimpleNamespace(system="dho"))
+    assert refined_test_arguments(taus, SimpleNamespace(**inputs)) == "2=dho_tau2_test.npz 1=dho_tau1_test.npz 0.5=dho_tau0.5_test.npz"
+    # Memory grows as the finest grid gets finer (longer test sets).
+    finer = {**quick_config, "regression": {**quick_config["regression"], "taus": [1, 0.5, 0.25, 0.125, 0.0625]}}
+    assert evaluation_mem_mb(finer) > evaluation_mem_mb(quick_config) > 500
+
+
+def test_fig4_target_needs_no_other_experiment(repo_root):
+    """`snakemake fig4` builds data, training, evaluation and the plot only (dry run of the whole subgraph)."""
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--forceall", "--quiet", "rules", "--configfile",
+                          "config/quick.yaml", "--cores", "1", "fig4"],
+                         cwd=repo_root, capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    rules = {line.split()[0] for line in out.stdout.splitlines() if line and line.split()[-1].isdigit()}
+    assert {"train_refinement", "evaluate_refinement", "refinement_trained_tables", "figure4_plot"} <= rules
+    assert not rules & {"refine_numerical_compute", "claim_c1", "claim_c2", "model_continuity_table"}
