@@ -16,6 +16,9 @@ batch and its output would otherwise change with the batch size rather than with
 
 ``contlaws refinement-trained-aggregate`` concatenates the per-run files into the experiment's
 ``errors.csv`` and ``model_continuity.csv``.
+
+Snakemake imports this module (rule helpers, :func:`evaluation_mem_mb`) every time it builds the
+DAG, so torch and pandas are imported inside the functions that need them.
 """
 
 from __future__ import annotations
@@ -25,19 +28,14 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
-from tqdm import tqdm
+from typing import TYPE_CHECKING, Any
 
 from contlaws.io import DataFileError, meta_path, provenance, read_json, write_table
-from contlaws.model_continuity import (
-    ModelContinuity,
-    check_refined_sets,
-    continuity_from_outputs,
-    parse_tau_path,
-    tau_path_map,
-)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from contlaws.model_continuity import ModelContinuity
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +80,10 @@ def evaluate_refinement(
     Returns:
         (errors with columns tau, rmse, mae, n in increasing τ, :class:`ModelContinuity`).
     """
+    import pandas as pd
+    from tqdm import tqdm
+
+    from contlaws.model_continuity import check_refined_sets, continuity_from_outputs
     from contlaws.train import eval_batch_size, evaluate, model_width
 
     check_refined_sets(tests)
@@ -105,12 +107,11 @@ def evaluation_mem_mb(cfg: Mapping[str, Any]) -> int:
     Grows with 1/τ_min through the test sets (n_test · length/τ floats per set); the working memory
     is bounded by ``train.eval_max_elements`` whatever τ is.
     """
-    from contlaws.train import eval_batch_size
-
     reg, width = cfg["regression"], cfg["model"].get("d_model", 128)
     longest = round(reg["length"] / min(reg["taus"]))
     values = sum(reg["n_test"] * round(reg["length"] / tau) for tau in reg["taus"])
-    batch = min(reg["n_test"], eval_batch_size(longest, width, cfg["train"].get("eval_max_elements", 2**24)))
+    # The batch of contlaws.train.eval_batch_size (not imported: it would load torch into the DAG build).
+    batch = min(reg["n_test"], max(1, cfg["train"].get("eval_max_elements", 2**24) // (longest * width)))
     data_mb = MEM_DATA_COPIES * 4 * values / 2**20
     work_mb = MEM_BYTES_PER_EVAL_ELEMENT * batch * longest * width / 2**20
     return math.ceil(MEM_BASE_MB + data_mb + work_mb)
@@ -145,6 +146,8 @@ def refined_test_arguments(taus: Sequence[float], inputs) -> str:
 
 def aggregate(paths: Sequence[Path], columns: Sequence[str]) -> pd.DataFrame:
     """Concatenate per-run CSVs, check their columns, sort by system, model, discretization, seed, τ."""
+    import pandas as pd
+
     frames = []
     for path in paths:
         try:
@@ -176,8 +179,11 @@ def sort_runs(df: pd.DataFrame, systems: Sequence[str] | None = None) -> pd.Data
 # Command line
 # ---------------------------------------------------------------------------------------------
 def cli_evaluate(args: argparse.Namespace) -> None:
+    import pandas as pd
+
     from contlaws.cli import UserError, config_from_args, set_threads
     from contlaws.data.sets import load_split
+    from contlaws.model_continuity import tau_path_map
     from contlaws.train import load_model, resolve_device
 
     cfg = config_from_args(args) if args.config else None
@@ -224,6 +230,7 @@ def cli_aggregate(args: argparse.Namespace) -> None:
 
 def register(subparsers) -> None:
     from contlaws.cli import add_config_argument
+    from contlaws.model_continuity import parse_tau_path
 
     p = subparsers.add_parser(
         "evaluate-refinement",
