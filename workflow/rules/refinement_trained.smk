@@ -12,17 +12,12 @@ from contlaws.experiments.refinement_trained import (  # noqa: E402
     refined_test_inputs,
 )
 
-RT = CFG["refinement_trained"]
 RT_DIR = f"{RESULTS}/refinement_trained"
 RT_RUN = f"{RT_DIR}/{{system}}/{{model}}_{{disc}}_seed{{seed}}"  # one trained model
 RT_SETTINGS = settings("refinement_trained", "regression", "model", "train")
 RT_TAUS = CFG["regression"]["taus"]
-
-
-wildcard_constraints:
-    model="s4d|s6",
-    disc="zoh|bilinear",
-    seed=r"\d+",
+# Rule-level constraints (other topics use {model} for more model names).
+RT_WILDCARDS = {"model": "s4d|s6", "disc": "zoh|bilinear", "seed": r"\d+"}
 
 
 rule train_refinement:
@@ -33,6 +28,8 @@ rule train_refinement:
     output:
         summary=f"{RT_RUN}/summary.json",
         best=f"{RT_RUN}/best.pt",
+    wildcard_constraints:
+        **RT_WILDCARDS,
     log:
         f"{LOGS}/refinement_trained/train_{{system}}_{{model}}_{{disc}}_seed{{seed}}.log",
     params:
@@ -59,6 +56,8 @@ rule evaluate_refinement:
     output:
         errors=f"{RT_RUN}/errors.csv",
         continuity=f"{RT_RUN}/model_continuity.csv",
+    wildcard_constraints:
+        **RT_WILDCARDS,
     log:
         f"{LOGS}/refinement_trained/evaluate_{{system}}_{{model}}_{{disc}}_seed{{seed}}.log",
     params:
