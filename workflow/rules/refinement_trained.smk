@@ -20,6 +20,9 @@ RT_TAUS = CFG["regression"]["taus"]
 RT_WILDCARDS = {"model": "s4d|s6", "disc": "zoh|bilinear", "seed": r"\d+"}
 
 
+# best.pt (and last.pt, metrics.csv) are written next to summary.json but not declared as outputs:
+# Snakemake deletes declared outputs before a rerun, and a run resumed from last.pt rewrites best.pt
+# only if a later epoch improves on it. summary.json is written last and marks a finished run.
 rule train_refinement:
     """Train one S4D/S6 regressor at tau = 1 (engine: contlaws train; resumes from last.pt)."""
     input:
@@ -27,7 +30,6 @@ rule train_refinement:
         val=regression_files("{system}", 1, ("val",))[0],
     output:
         summary=f"{RT_RUN}/summary.json",
-        best=f"{RT_RUN}/best.pt",
     wildcard_constraints:
         **RT_WILDCARDS,
     log:
@@ -51,8 +53,7 @@ rule evaluate_refinement:
     """Test RMSE/MAE and model continuity d(tau) of one trained model at every tau."""
     input:
         unpack(partial(refined_test_inputs, RT_TAUS, regression_files)),
-        checkpoint=f"{RT_RUN}/best.pt",
-        summary=f"{RT_RUN}/summary.json",
+        summary=rules.train_refinement.output.summary,
     output:
         errors=f"{RT_RUN}/errors.csv",
         continuity=f"{RT_RUN}/model_continuity.csv",
@@ -64,6 +65,7 @@ rule evaluate_refinement:
         config=RESOLVED,
         settings=RT_SETTINGS,
         tests=lambda wildcards, input: refined_test_arguments(RT_TAUS, input),
+        checkpoint=lambda wildcards, input: str(Path(input.summary).with_name("best.pt")),
     threads: CFG["threads"]
     resources:
         gpu=1,
@@ -73,7 +75,7 @@ rule evaluate_refinement:
     conda:
         CONDA_ENV
     shell:
-        "contlaws evaluate-refinement --config {params.config} --checkpoint {input.checkpoint}"
+        "contlaws evaluate-refinement --config {params.config} --checkpoint {params.checkpoint}"
         " --test {params.tests} --out {output.errors} --continuity-out {output.continuity} > {log} 2>&1"
 
 
