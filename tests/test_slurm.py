@@ -37,6 +37,7 @@ PARTITION = "debug"  # the partition .ci/slurm_local.sh creates
 # job through SLURM. Add a target as one line; its file type picks the check in OUTPUT_CHECKS.
 SLURM_TARGETS = [
     "data/quick/regression/vdp_tau1_train.npz",
+    "results/quick/refinement_trained/vdp/s4d_zoh_seed0/summary.json",  # a training (resources: gpu=1)
     "figures/quick/refinement_numerical.png",
 ]
 
@@ -314,7 +315,8 @@ def test_quick_dag_part_runs_on_slurm(slurm_cluster, private_tmp):
         path = workdir / target
         assert path.is_file(), f"{target} was not produced"
         OUTPUT_CHECKS[path.suffix](path)
-    print(f"SLURM run: {len(jobs)} jobs in {seconds:.1f} s")
+    gpu_rules = sorted({job["rule"] for job in jobs if re.search(r"\bgpu=1\b", job["resources"])})
+    print(f"SLURM run: {len(jobs)} jobs in {seconds:.1f} s; rules given a GPU: {gpu_rules}")
 
 
 def test_every_target_has_an_output_check():
