@@ -87,19 +87,23 @@ class _ChunkedSelectiveScan(torch.autograd.Function):
         batch, length, d_model = x.shape
         discretize = _DISCRETIZE[discretization]
         keep_starts = any(ctx.needs_input_grad)  # chunk start states are only needed for backward
+        n_chunks = -(-length // chunk)
+        # Buffers that outlive a chunk are allocated once, up front: small blocks left alive between
+        # the large per-chunk temporaries fragment the heap and RSS grows chunk after chunk.
+        starts = x.new_empty(n_chunks if keep_starts else 0, batch, d_model, A.shape[-1])  # (n_chunks Bt D N)
         h = x.new_zeros(batch, d_model, A.shape[-1])  # (Bt D N)
-        starts, y = [], x * D  # y starts as D·x, (Bt L D)
-        for s in range(0, length, chunk):
+        y = x * D  # (Bt L D), the D·x term; the scan output is added chunk by chunk
+        for k, s in enumerate(range(0, length, chunk)):
             part = [_time_major(t[:, s : s + chunk]) for t in (delta, B, x, C)]  # (T Bt .)
             A_bar, Bx_bar = discretize(part[0], A, part[1], part[2])  # (T Bt D N)
             if keep_starts:
-                starts.append(h)
+                starts[k] = h
             hs = _scan_forward(A_bar, Bx_bar, h)  # (T Bt D N)
-            h = hs[-1].clone()  # a view would keep the whole chunk alive through `starts`
+            h.copy_(hs[-1])
             y[:, s : s + chunk] += torch.einsum("tbdn,tbn->btd", hs, part[3])
         ctx.discretization, ctx.chunk = discretization, chunk
         if keep_starts:
-            ctx.save_for_backward(x, delta, A, B, C, D, torch.stack(starts))  # starts: (n_chunks Bt D N)
+            ctx.save_for_backward(x, delta, A, B, C, D, starts)
         return y
 
     @staticmethod
