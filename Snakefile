@@ -3,7 +3,7 @@
 #   snakemake --cores all                              paper scale (config/config.yaml)
 #   snakemake --configfile config/quick.yaml --cores 2 quick scale (what `make replicate` runs)
 #   snakemake <target>                                 one figure/table and only what it needs
-#   snakemake --profile profiles/slurm                 the same DAG on a SLURM cluster
+#   snakemake --workflow-profile profiles/slurm        the same DAG on a SLURM cluster (docs/cluster.md)
 #
 # Rules live in workflow/rules/<topic>.smk and stay thin: each calls the `contlaws` CLI.
 # Where every output lands: see the README, section "Outputs".
