@@ -11,8 +11,9 @@ and writes
   training time, time to reach the baseline's best validation accuracy, speed-ups;
 * the figure: one column per task; top row validation accuracy against wall-clock seconds, bottom
   row against epoch (stages shaded and labelled with their stride s), subsampled vs full
-  resolution. The dashed line is the baseline's best validation accuracy; stars mark where each
-  run first reaches it. Several seeds: thin lines per seed, a thick line for their mean.
+  resolution; open markers are epochs trained and validated on subsampled input. The dashed line
+  is the baseline's best validation accuracy; stars mark where each run first reaches it. Several
+  seeds: thin lines per seed, a thick line for their mean.
 """
 
 from __future__ import annotations
@@ -76,8 +77,13 @@ def plot_task(ax_time, ax_epoch, curves: pd.DataFrame, target: float) -> None:
                 ax_time.plot(seed_curve["cumulative_seconds"], 100 * seed_curve["val_accuracy"], color=color, lw=0.6, alpha=0.35)
                 ax_epoch.plot(seed_curve["epoch"], 100 * seed_curve["val_accuracy"], color=color, lw=0.6, alpha=0.35)
         mean = mean_curve(runs)
+        coarse = mean["stride"] > 1
         for ax, x in ((ax_time, "cumulative_seconds"), (ax_epoch, "epoch")):
-            ax.plot(mean[x], 100 * mean["val_accuracy"], color=color, marker="o", ms=2.5, lw=1.6 if several else 1.4)
+            ax.plot(mean[x], 100 * mean["val_accuracy"], color=color, lw=1.6 if several else 1.4)
+            ax.plot(mean.loc[~coarse, x], 100 * mean.loc[~coarse, "val_accuracy"], ls="none", marker="o", ms=2.8,
+                    color=color)  # fmt: skip
+            ax.plot(mean.loc[coarse, x], 100 * mean.loc[coarse, "val_accuracy"], ls="none", marker="o", ms=3.2,
+                    mfc="white", mec=color, mew=0.9)  # fmt: skip
         hit = first_reach(mean, target)
         if hit is not None:
             for ax, x in ((ax_time, "cumulative_seconds"), (ax_epoch, "epoch")):
@@ -119,9 +125,13 @@ def plot_figure6(curves: pd.DataFrame, table: pd.DataFrame):
         Line2D([], [], color=MODE_COLORS["subsampled"], marker="o", ms=3, label=f"{MODE_LABELS['subsampled']} (stride s = {strides})"),
         Line2D([], [], color=MODE_COLORS["baseline"], marker="o", ms=3, label=MODE_LABELS["baseline"]),
         Line2D([], [], color="#444444", lw=0.8, ls=(0, (4, 2)), label="best validation accuracy at full resolution"),
-        Line2D([], [], color="none", marker="*", ms=9, mfc="#999999", mec="black", mew=0.5, label="first reached"),
+        Line2D([], [], ls="none", marker="o", ms=3.2, mfc="white", mec="#555555", mew=0.9,
+               label="epoch on subsampled input (s > 1)"),
+        Line2D([], [], ls="none", marker="*", ms=9, mfc="#999999", mec="black", mew=0.5,
+               label="first reaches the dashed line"),
     ]
-    fig.legend(handles=handles, loc="upper center", ncol=2, frameon=False, bbox_to_anchor=(0.5, 1.0))
+    fig.legend(handles=handles, loc="upper center", ncol=3 if len(tasks) >= 3 else 2, frameon=False,
+               bbox_to_anchor=(0.5, 1.0))  # fmt: skip
     fig.tight_layout(rect=(0, 0, 1, 0.9), h_pad=1.2)
     return fig
 
