@@ -126,7 +126,7 @@ class _ChunkedSelectiveScan(torch.autograd.Function):
             gy, c = _time_major(grad_y[:, sl]), _time_major(C[:, sl])  # (T Bt D), (T Bt N)
             grad_C[:, sl] = torch.einsum("tbdn,tbd->btn", hs, gy)
             g = _scan_adjoint(A_bar_d, gy.unsqueeze(-1) * c.unsqueeze(-2), carry)  # (T Bt D N)
-            carry = A_bar_d[0] * g[0]
+            torch.mul(A_bar_d[0], g[0], out=carry)  # in place: see the note on buffers in forward
             grad_A_bar = torch.empty_like(g)
             torch.mul(g[1:], hs[:-1], out=grad_A_bar[1:])  # ∂h_t/∂Ā_t = h_{t−1}
             torch.mul(g[0], starts[k], out=grad_A_bar[0])
