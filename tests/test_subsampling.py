@@ -343,4 +343,4 @@ def test_c5_ignores_discrete_tasks(quick_config, tmp_path):
     runs = pd.concat([hand_runs(curves, 0.9, 0.9), hand_runs(discrete, 0.1, 0.5)], ignore_index=True)
     _, record = c5_verdict(pd.concat([curves, discrete], ignore_index=True), runs, quick_config, tmp_path)
     assert record["verdict"] == "supported"
-    assert record["numbers"]["runs"]["listops_synth/seed0"]["reached"] is False
+    assert record["details"]["runs"]["listops_synth/seed0"]["reached"] is False

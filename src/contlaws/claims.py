@@ -342,9 +342,9 @@ def evaluate_c5(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         "continuous_runs": len(parts),
         "continuous_reached": f"{sum(per_run[k]['reached'] for k in parts)} of {len(parts)}",
         "continuous_test_accuracy_difference_min": min(differences) if differences else None,
-        "parts": parts,
-        "runs": per_run,
+        "continuous_verdicts": ", ".join(f"{list(parts.values()).count(v)} {v}" for v in VERDICTS),
     }
+    details = {"parts": parts, "runs": per_run}
     speedups = {k: timing[k]["speedup_to_reach"] for k in parts}
     explanation = (
         f"Continuous tasks ({', '.join(parts) or 'none in this run'}): the subsampled run must reach the "
@@ -357,6 +357,7 @@ def evaluate_c5(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     return {
         "verdict": verdict,
         "numbers": numbers,
+        "details": details,
         "timing": {"noise": _r(noise), "margin": _r(margin), "runs": timing},
         "explanation": explanation,
         "thresholds": {"subsample_accuracy_tol": tol},
