@@ -4,7 +4,8 @@ Every claim is one function ``evaluate_cN(inputs, cfg) -> dict`` registered with
 under its id, the statement it tests and the named input files it reads. It returns
 
     verdict      "supported" | "not supported" | "inconclusive"
-    numbers      every number the verdict used (JSON types)
+    numbers      the headline numbers the verdict used (scalars; shown in the claims table)
+    details      optional: the per-system / per-amplitude numbers behind them
     thresholds   the ``claims.*`` config values it compared them with
     explanation  one paragraph: the test, and why this verdict
 
@@ -183,19 +184,19 @@ def evaluate_c1(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     part_b = "inconclusive" if not len(s4) else ("supported" if deviation <= tol else "not supported")
 
     verdict = combine([part_a, part_b])
+    s6 = s4_continuity_summary(continuity, "s6")
     s4_orders = [v["order"] for v in trained.values() if v["order"] is not None]
     numbers = {
         "e2_s4d_order_min": _r(min(s4_orders)) if s4_orders else None,
         "e2_s4d_all_decreasing": all(v["decreasing"] for v in trained.values()) if trained else None,
+        "e2_s4d_d_tau1_max": _r(max((v["d"].get("1", math.nan) for v in trained.values()), default=math.nan), 6),
+        "e2_s6_d_tau1_min": _r(min((v["d"].get("1", math.nan) for v in s6.values()), default=math.nan), 6),
         "e1_s4_order_max_deviation": _r(deviation),
         "e1_s4_nominal_order": nominal,
-        "e1_input_hold": hold,
-        "e2_s4d": trained,
-        "e2_s6_for_contrast": s4_continuity_summary(continuity, "s6"),
-        "e1_s4_orders_max_error_rmse": numerical,
         "part_a_trained": part_a,
         "part_b_numerical": part_b,
     }
+    details = {"e1_input_hold": hold, "e2_s4d": trained, "e2_s6_for_contrast": s6, "e1_s4_orders_max_error_rmse": numerical}
     explanation = (
         f"(a) Trained S4D (E2): d(tau) must fall at every refinement step tau <= 1 with order >= {order_min} on every "
         f"system and discretization: {part_a} (smallest order {numbers['e2_s4d_order_min']}). "
@@ -203,7 +204,7 @@ def evaluate_c1(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         f"'{hold}' input hold, for ZOH and bilinear alike) at every amplitude: {part_b} "
         f"(largest deviation {numbers['e1_s4_order_max_deviation']}). Verdict: {verdict}."
     )
-    return {"verdict": verdict, "numbers": numbers, "explanation": explanation,
+    return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
             "thresholds": {"s4_order_min": order_min, "s4_numerical_order_tol": tol}}  # fmt: skip
 
 
@@ -252,14 +253,20 @@ def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     part_b = "inconclusive" if not worse else ("supported" if all(worse) else "not supported" if not any(worse) else "inconclusive")
 
     verdict = combine([part_a, part_b])
+    s4_ratios = [v for k, v in finest.items() if k.startswith("s4/")]
     numbers = {
         "e1_s6_amplitude_ratio_min": _r(min(s6_ratios.values())) if s6_ratios else None,
-        "e1_amplitude_ratio_at_finest_tau": finest,
-        "e1_amplitude_ratio_by_tau": ratios,
+        "e1_s4_amplitude_ratio_max": _r(max(s4_ratios)) if s4_ratios else None,
         "e2_s6_worse_than_s4d": f"{sum(worse)} of {len(worse)}",
-        "e2_relative_rmse_increase": comparison,
+        "e2_s6_rmse_increase_min": _r(min((v["s6"] for v in comparison.values()), default=math.nan)),
+        "e2_s4d_rmse_increase_max": _r(max((v["s4d"] for v in comparison.values()), default=math.nan)),
         "part_a_numerical": part_a,
         "part_b_trained": part_b,
+    }
+    details = {
+        "e1_amplitude_ratio_at_finest_tau": finest,
+        "e1_amplitude_ratio_by_tau": ratios,
+        "e2_relative_rmse_increase": comparison,
     }
     explanation = (
         f"(a) Discretized S6 (E1): error at the largest amplitude / error at the smallest, at the finest tau, "
@@ -269,8 +276,161 @@ def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         f"(b) Trained S6 vs S4D (E2): mean relative RMSE increase away from tau = 1 larger for S6 on "
         f"{numbers['e2_s6_worse_than_s4d']} system/discretization pairs: {part_b}. Verdict: {verdict}."
     )
-    return {"verdict": verdict, "numbers": numbers, "explanation": explanation,
+    return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
             "thresholds": {"s6_amplitude_ratio_min": ratio_min}}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# C3
+# ---------------------------------------------------------------------------------------------
+def eta_family_tc(tc: pd.DataFrame) -> dict[str, pd.Series]:
+    """Per system of the E3 family: TC indexed by increasing η (rows ``family == "forecasting"``)."""
+    rows = tc[tc["family"] == "forecasting"]
+    return {system: group.set_index("eta")["tc"].sort_index() for system, group in rows.groupby("system", sort=False)}
+
+
+@claim(
+    "C3",
+    "Task continuity can be measured directly from a dataset's temporal structure: the score orders the "
+    "continuity levels of the E3 family and separates smooth from symbolic data.",
+    inputs=("task_continuity",),
+)
+def evaluate_c3(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
+    """C3: on the E3 family obs = (1 − η)·cont + η·disc, TC falls with η and TC(0) − TC(1) is large.
+
+    (a) For every system, TC is strictly decreasing over the η grid (needs at least two η).
+    (b) For every system, TC(η = 0) − TC(η = 1) ≥ ``claims.tc_separation_min`` (needs both ends).
+    The smallest step between neighbouring η is reported in units of its standard error, to show
+    whether the ordering is resolved beyond sampling noise.
+    """
+    sep_min = float(cfg["claims"]["tc_separation_min"])
+    tc = read_csv_input(inputs, "task_continuity", ["family", "dataset", "system", "eta", "tc", "tc_stderr"])
+    family = eta_family_tc(tc)
+    stderr = tc[tc["family"] == "forecasting"].set_index(["system", "eta"])["tc_stderr"]
+
+    per_system, steps, separations = {}, [], []
+    for system, series in family.items():
+        etas, values = series.index.to_numpy(dtype=float), series.to_numpy(dtype=float)
+        drops = -np.diff(values)  # TC(η_k) − TC(η_{k+1}), > 0 when decreasing
+        noise = np.hypot(stderr[system].reindex(etas[:-1]).to_numpy(), stderr[system].reindex(etas[1:]).to_numpy())
+        ends = bool(np.isclose(etas, 0.0).any() and np.isclose(etas, 1.0).any())
+        separation = float(values[np.isclose(etas, 0.0)][0] - values[np.isclose(etas, 1.0)][0]) if ends else math.nan
+        per_system[system] = {
+            "tc": {f"{e:g}": _r(v, 6) for e, v in zip(etas, values)},
+            "strictly_decreasing": bool(len(values) >= 2 and np.all(drops > 0)),
+            "smallest_drop": _r(drops.min(), 6) if len(drops) else None,
+            "smallest_drop_in_stderr": _r((drops / noise).min(), 2) if len(drops) and np.all(noise > 0) else None,
+            "separation": _r(separation, 6),
+        }
+        steps += list(drops)
+        if ends:
+            separations.append(separation)
+
+    enough_etas = bool(family) and all(len(s) >= 2 for s in family.values())
+    if not enough_etas:
+        part_a = "inconclusive"
+    else:
+        part_a = "supported" if all(v["strictly_decreasing"] for v in per_system.values()) else "not supported"
+    if not family or len(separations) < len(family):
+        part_b = "inconclusive"  # η = 0 or η = 1 not on the grid for some system
+    else:
+        part_b = "supported" if min(separations) >= sep_min else "not supported"
+    verdict = combine([part_a, part_b])
+
+    benchmarks = tc[tc["family"] != "forecasting"]
+    numbers = {
+        "systems": len(family),
+        "etas_per_system": min((len(s) for s in family.values()), default=0),
+        "all_strictly_decreasing": all(v["strictly_decreasing"] for v in per_system.values()) if per_system else None,
+        "smallest_drop": _r(min(steps), 6) if steps else None,
+        "separation_min": _r(min(separations), 6) if separations else None,
+        "tc_eta0_min": _r(min(float(s[np.isclose(s.index, 0.0)].iloc[0]) for s in family.values()), 6) if separations else None,
+        "tc_eta1_max": _r(max(float(s[np.isclose(s.index, 1.0)].iloc[0]) for s in family.values()), 6) if separations else None,
+        "part_a_ordering": part_a,
+        "part_b_separation": part_b,
+    }
+    details = {"eta_family": per_system, "other_datasets": {r.dataset: _r(r.tc, 6) for r in benchmarks.itertuples()}}
+    explanation = (
+        f"(a) On the E3 family obs = (1 - eta) cont + eta disc, TC must fall strictly at every step of the eta grid "
+        f"for every system ({numbers['systems']} systems, {numbers['etas_per_system']} eta values): {part_a} "
+        f"(smallest drop {numbers['smallest_drop']}). (b) TC(eta=0) - TC(eta=1) must be >= {sep_min} for every "
+        f"system: {part_b} (smallest separation {numbers['separation_min']}; TC(eta=0) >= {numbers['tc_eta0_min']}, "
+        f"TC(eta=1) <= {numbers['tc_eta1_max']}). Verdict: {verdict}."
+    )
+    return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
+            "thresholds": {"tc_separation_min": sep_min}}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# C4
+# ---------------------------------------------------------------------------------------------
+C4_DEFAULT_ALPHA = 0.05  # significance level of C4's tests unless the config sets claims.rank_correlation_alpha
+C4_MIN_N = 4  # fewer datasets: no one-sided exact test can reach alpha = 0.05 (1/3! = 0.17)
+
+
+@claim(
+    "C4",
+    "Task continuity aligns with performance: the more continuous the task, the larger the advantage of the "
+    "continuous-time model (S4D) over attention baselines.",
+    inputs=("alignment",),
+)
+def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
+    """C4: Spearman ρ between TC and A = ln(RMSE_ref / RMSE_S4D) over the E3 datasets.
+
+    Supported when ρ ≥ ``claims.rank_correlation_min`` and ρ > 0 is significant (one-sided p ≤ α,
+    exact permutation p for small n); not supported when the one-sided (1 − α) upper confidence
+    bound of ρ (Fisher z, Bonett–Wright) is below ``claims.rank_correlation_min``; inconclusive
+    otherwise, in particular when n < :data:`C4_MIN_N` or n is too small for the observed ρ to be
+    significant. S6's ρ is reported for contrast.
+    """
+    from contlaws.experiments.alignment import critical_rho, rho_upper_bound, spearman
+
+    rho_min = float(cfg["claims"]["rank_correlation_min"])
+    alpha = float(cfg["claims"].get("rank_correlation_alpha", C4_DEFAULT_ALPHA))
+    table = read_csv_input(inputs, "alignment", ["system", "eta", "tc", "reference_model", "advantage_s4d", "advantage_s6"])
+    stats = spearman(table["tc"], table["advantage_s4d"])
+    contrast = spearman(table["tc"], table["advantage_s6"])
+    rho, n = stats["rho"], stats["n"]
+    upper = rho_upper_bound(rho, n, alpha)
+    needed = critical_rho(n, alpha) if n >= 3 else math.nan
+
+    if n < C4_MIN_N or not math.isfinite(rho):
+        verdict, why = "inconclusive", f"only n = {n} datasets with both a TC and an advantage (at least {C4_MIN_N} needed)"
+    elif rho >= rho_min and stats["p_greater"] <= alpha:
+        verdict, why = "supported", f"rho >= {rho_min} and significantly positive (p {stats['p_greater']:.3g} <= {alpha})"
+    elif upper < rho_min:
+        verdict, why = "not supported", f"the {1 - alpha:.0%} upper confidence bound of rho, {upper:.3f}, is below {rho_min}"
+    else:
+        verdict = "inconclusive"
+        why = (f"n = {n} is too small to decide: significance at alpha = {alpha} needs rho >= {needed:.3f}, and the "
+               f"{1 - alpha:.0%} upper confidence bound {upper:.3f} does not rule out rho >= {rho_min}")  # fmt: skip
+    usable = table[np.isfinite(table["tc"]) & np.isfinite(table["advantage_s4d"])]
+    numbers = {
+        "rho": _r(rho),
+        "p_one_sided": _r(stats["p_greater"]),
+        "p_two_sided": _r(stats["p_two_sided"]),
+        "n": n,
+        "rho_needed_for_significance": _r(needed),
+        "rho_upper_bound": _r(upper),
+        "p_method": stats["method"],
+        "rho_s6_for_contrast": _r(contrast["rho"]),
+        "s4d_ahead": f"{int((usable['advantage_s4d'] > 0).sum())} of {len(usable)}",
+    }
+    details = {
+        "datasets": {_key(r.system, f"eta={r.eta:g}"): {"tc": _r(r.tc, 6), "advantage_s4d": _r(r.advantage_s4d),
+                                                          "advantage_s6": _r(r.advantage_s6), "reference": r.reference_model}
+                     for r in table.itertuples()},
+        "s6_for_contrast": {k: _r(v) if isinstance(v, float) else v for k, v in contrast.items()},
+    }  # fmt: skip
+    explanation = (
+        f"Spearman rho between TC and the advantage A = ln(RMSE_ref / RMSE_S4D) of S4D over the best attention "
+        f"baseline, over {n} (system, eta) datasets: rho = {numbers['rho']}, one-sided p = {numbers['p_one_sided']} "
+        f"({stats['method']}); S4D ahead on {numbers['s4d_ahead']}. Supported needs rho >= {rho_min} with p <= {alpha}; "
+        f"not supported needs the upper confidence bound below {rho_min}. {verdict.capitalize()}: {why}. "
+        f"S6 for contrast: rho = {numbers['rho_s6_for_contrast']}."
+    )
+    return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
+            "thresholds": {"rank_correlation_min": rho_min, "rank_correlation_alpha": alpha}}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
