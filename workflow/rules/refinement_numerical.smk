@@ -23,8 +23,16 @@ rule refine_numerical_plot:
         csv=rules.refine_numerical_compute.output.csv,
     output:
         pdf=f"{FIGS}/refinement_numerical.pdf",
-        png=f"{FIGS}/refinement_numerical.png",
-        orders_csv=f"{RESULTS}/refinement_numerical/orders.csv",
+        png=report(
+            f"{FIGS}/refinement_numerical.png",
+            caption="../report/refinement_numerical.rst",
+            category="E1: numerical refinement",
+        ),
+        orders_csv=report(
+            f"{RESULTS}/refinement_numerical/orders.csv",
+            caption="../report/refinement_numerical_orders.rst",
+            category="E1: numerical refinement",
+        ),
         orders_tex=f"{RESULTS}/refinement_numerical/orders.tex",
     log:
         f"{LOGS}/refinement_numerical/plot.log",

@@ -105,8 +105,12 @@ rule figure4_plot:
         errors=rules.refinement_trained_tables.output.errors,
     output:
         pdf=f"{FIGS}/figure4.pdf",
-        png=f"{FIGS}/figure4.png",
-        table_csv=f"{RT_DIR}/table_rmse.csv",
+        png=report(f"{FIGS}/figure4.png", caption="../report/figure4.rst", category="Figure 4: trained models under refinement"),
+        table_csv=report(
+            f"{RT_DIR}/table_rmse.csv",
+            caption="../report/figure4_table.rst",
+            category="Figure 4: trained models under refinement",
+        ),
         table_tex=f"{RT_DIR}/table_rmse.tex",
     log:
         f"{LOGS}/refinement_trained/figure4.log",
@@ -124,7 +128,11 @@ rule model_continuity_table:
     input:
         continuity=rules.refinement_trained_tables.output.continuity,
     output:
-        table_csv=f"{RT_DIR}/table_model_continuity.csv",
+        table_csv=report(
+            f"{RT_DIR}/table_model_continuity.csv",
+            caption="../report/model_continuity.rst",
+            category="Figure 4: trained models under refinement",
+        ),
         table_tex=f"{RT_DIR}/table_model_continuity.tex",
     log:
         f"{LOGS}/refinement_trained/table_model_continuity.log",
