@@ -41,13 +41,13 @@ import logging
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from contlaws.cli import UserError, add_config_argument, config_from_args, set_threads
 from contlaws.config import ConfigError
+
+if TYPE_CHECKING:  # pandas is imported where used: Snakemake imports this module to build the DAG
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +228,8 @@ NOT_REACHED = "not reached"
 
 def read_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame]:
     """(summary, metrics) of one run folder; DataFileError naming the file when incomplete."""
+    import pandas as pd
+
     from contlaws.io import DataFileError, read_json
 
     run_dir = Path(run_dir)
@@ -258,6 +260,8 @@ def collect_runs(run_dirs) -> tuple[pd.DataFrame, pd.DataFrame]:
         runs: task, continuity, mode, seed, test_accuracy (final weights, stride 1),
             test_accuracy_best_val, epochs, total_seconds.
     """
+    import pandas as pd
+
     curves, runs, task_order = [], [], {}
     for run_dir in run_dirs:
         summary, metrics = read_run(run_dir)
@@ -302,6 +306,8 @@ def timing_noise(curves: pd.DataFrame) -> float:
     std/mean of ``epoch_seconds`` (the first epoch of a run is left out: it pays one-off start-up
     costs), and NaN when no stage has enough epochs.
     """
+    import numpy as np
+
     cvs = []
     for _, stage in curves.groupby(["task", "mode", "seed", "stage"], sort=False):
         seconds = stage.loc[stage["epoch"] > 1, "epoch_seconds"].to_numpy(dtype=float)
@@ -319,6 +325,8 @@ def speed_table(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     byte-identity check of reruns (.ci/checksums.py) leaves them out; a target never reached
     reads "not reached" there.
     """
+    import pandas as pd
+
     rows = []
     for (task, seed), pair in runs.groupby(["task", "seed"], sort=False):
         modes = set(pair["mode"])
