@@ -24,8 +24,9 @@ import torch
 from torch.autograd.function import once_differentiable
 
 DISCRETIZATIONS = ("zoh", "bilinear")
-# A chunk holds a few (T, B, D, N) tensors; keeping each under 2^21 elements (8 MiB in float32)
-# keeps them cache-sized: measured 3-4x faster than 256-step chunks at B 64, D 128, N 16 on 2 cores.
+# A chunk holds a few (T, B, D, N) temporaries; large ones are slow on CPU (cache misses, fresh pages
+# from the OS). At B 64, D 128, N 16 on 2 cores, 16-step chunks (2^21 elements, 8 MiB in float32)
+# ran forward+backward 3-4x faster than 256-step chunks; at B 8, D 64 the two were equally fast.
 CHUNK_ELEMENTS = 2**21
 
 
@@ -67,10 +68,10 @@ def _scan_adjoint(A_bar: torch.Tensor, grad_h: torch.Tensor, carry: torch.Tensor
 
     g_t = (direct gradient)_t + Ā_{t+1} g_{t+1}; ``carry`` = Ā_{t+1} g_{t+1} from the following chunk.
     """
-    g = grad_h.unbind(0)
+    g, a = grad_h.unbind(0), A_bar.unbind(0)
     g[-1].add_(carry)
     for t in range(len(g) - 2, -1, -1):
-        g[t].addcmul_(A_bar[t + 1], g[t + 1])
+        g[t].addcmul_(a[t + 1], g[t + 1])
     return grad_h
 
 
@@ -79,31 +80,35 @@ def _time_major(t: torch.Tensor) -> torch.Tensor:
     return t.transpose(0, 1).contiguous()
 
 
+def _chunked_forward(x, delta, A, B, C, D, discretization: str, chunk: int, keep_starts: bool):
+    """y (B, L, D), and the state at each chunk start (n_chunks, B, D, N) when ``keep_starts``."""
+    batch, length, d_model = x.shape
+    discretize = _DISCRETIZE[discretization]
+    # Buffers that outlive a chunk are allocated once, up front: small blocks left alive between
+    # the large per-chunk temporaries fragment the heap and RSS grows chunk after chunk.
+    n_chunks = -(-length // chunk)
+    starts = x.new_empty(n_chunks if keep_starts else 0, batch, d_model, A.shape[-1])  # (n_chunks Bt D N)
+    h = x.new_zeros(batch, d_model, A.shape[-1])  # (Bt D N)
+    y = x * D  # (Bt L D), the D·x term; the scan output is added chunk by chunk
+    for k, s in enumerate(range(0, length, chunk)):
+        part = [_time_major(t[:, s : s + chunk]) for t in (delta, B, x, C)]  # (T Bt .)
+        A_bar, Bx_bar = discretize(part[0], A, part[1], part[2])  # (T Bt D N)
+        if keep_starts:
+            starts[k] = h
+        hs = _scan_forward(A_bar, Bx_bar, h)  # (T Bt D N)
+        h.copy_(hs[-1])
+        y[:, s : s + chunk] += torch.einsum("tbdn,tbn->btd", hs, part[3])
+    return y, starts
+
+
 class _ChunkedSelectiveScan(torch.autograd.Function):
-    """y_t = Σ_n C_{t,n} h_{t,n} + D·x_t with memory O(B·L·D + B·D·N·(L/chunk + chunk))."""
+    """y_t = Σ_n C_{t,n} h_{t,n} + D·x_t; saves only chunk start states, recomputes chunks in backward."""
 
     @staticmethod
     def forward(ctx, x, delta, A, B, C, D, discretization: str, chunk: int):
-        batch, length, d_model = x.shape
-        discretize = _DISCRETIZE[discretization]
-        keep_starts = any(ctx.needs_input_grad)  # chunk start states are only needed for backward
-        n_chunks = -(-length // chunk)
-        # Buffers that outlive a chunk are allocated once, up front: small blocks left alive between
-        # the large per-chunk temporaries fragment the heap and RSS grows chunk after chunk.
-        starts = x.new_empty(n_chunks if keep_starts else 0, batch, d_model, A.shape[-1])  # (n_chunks Bt D N)
-        h = x.new_zeros(batch, d_model, A.shape[-1])  # (Bt D N)
-        y = x * D  # (Bt L D), the D·x term; the scan output is added chunk by chunk
-        for k, s in enumerate(range(0, length, chunk)):
-            part = [_time_major(t[:, s : s + chunk]) for t in (delta, B, x, C)]  # (T Bt .)
-            A_bar, Bx_bar = discretize(part[0], A, part[1], part[2])  # (T Bt D N)
-            if keep_starts:
-                starts[k] = h
-            hs = _scan_forward(A_bar, Bx_bar, h)  # (T Bt D N)
-            h.copy_(hs[-1])
-            y[:, s : s + chunk] += torch.einsum("tbdn,tbn->btd", hs, part[3])
+        y, starts = _chunked_forward(x, delta, A, B, C, D, discretization, chunk, keep_starts=True)
         ctx.discretization, ctx.chunk = discretization, chunk
-        if keep_starts:
-            ctx.save_for_backward(x, delta, A, B, C, D, starts)
+        ctx.save_for_backward(x, delta, A, B, C, D, starts)
         return y
 
     @staticmethod
@@ -168,7 +173,10 @@ def selective_scan(
         raise ValueError(f"chunk must be positive, got {chunk}")
     per_step = x.shape[0] * A.numel()  # B·D·N elements per time step
     steps = max(1, min(int(chunk), CHUNK_ELEMENTS // per_step))
-    return _ChunkedSelectiveScan.apply(x, delta, A, B, C, D, discretization, steps)
+    inputs = (x, delta, A, B, C, D)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in inputs):
+        return _ChunkedSelectiveScan.apply(*inputs, discretization, steps)
+    return _chunked_forward(*inputs, discretization, steps, keep_starts=False)[0]  # inference: no states kept
 
 
 @lru_cache(maxsize=1)
