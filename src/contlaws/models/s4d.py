@@ -62,8 +62,14 @@ def s4d_kernel(log_A_bar: torch.Tensor, B_bar: torch.Tensor, C: torch.Tensor, L:
         K: (H, L) real.
     """
     steps = torch.arange(L, device=log_A_bar.device, dtype=log_A_bar.real.dtype)  # (L)
-    powers = torch.exp(log_A_bar.unsqueeze(-1) * steps)  # (H M L) = Ā^l
-    return 2.0 * torch.einsum("hm,hml->hl", C * B_bar, powers).real
+    # Ā^l = e^{l·Re log Ā}·(cos + i·sin)(l·Im log Ā), in real arithmetic: 2-3x faster than a complex
+    # exp on CPU. Re(W·Ā^l) = Re W·Re Ā^l − Im W·Im Ā^l.
+    W = C * B_bar  # (H M)
+    decay = torch.exp(log_A_bar.real.unsqueeze(-1) * steps)  # (H M L)
+    angle = log_A_bar.imag.unsqueeze(-1) * steps  # (H M L)
+    K = torch.einsum("hm,hml->hl", W.real, decay * torch.cos(angle))
+    K = K - torch.einsum("hm,hml->hl", W.imag, decay * torch.sin(angle))
+    return 2.0 * K
 
 
 def causal_fft_conv(u: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
