@@ -76,14 +76,9 @@ def _schema_defaults(node: Mapping[str, Any]) -> dict:
 
 
 # Options of this module the schema does not list (yet); schema defaults win once it does.
-EXTRA_DEFAULTS = {"transformer": {"positional_encoding": False}}
-
-
 def resolve_model_cfg(model_cfg: Mapping[str, Any] | None) -> dict:
     """The ``model`` section with every missing key set to its schema default; unknown keys are errors."""
     defaults = _schema_defaults(schema()["properties"]["model"])
-    for section, extra in EXTRA_DEFAULTS.items():
-        defaults[section] = {**extra, **defaults[section]}
 
     def merge(base: dict, update: Mapping[str, Any], where: str) -> dict:
         for key, value in update.items():
