@@ -17,7 +17,7 @@ from contlaws import cli
 from contlaws.claims import evaluate_claim
 from contlaws.config import ConfigError
 from contlaws.experiments import subsampling as ss
-from contlaws.io import read_json, save_npz
+from contlaws.io import load_npz, read_json, save_npz
 from contlaws.models import S4D
 from contlaws.models.wrapper import mean_pool_time
 
@@ -215,6 +215,8 @@ def test_staged_run_tau_strides_and_learning_rate(tiny_cfg, splits, tmp_path):
     assert saved["test"]["stride"] == 1 and saved["test"]["n"] == N_TEST
     assert saved["test"]["accuracy"] == summary["test"]["accuracy"]
     assert saved["n_trainable"] < saved["n_parameters"]  # log_dt frozen
+    val_labels = load_npz(splits["val"])[0]["y"]
+    assert saved["n_val"] == N_VAL and saved["val_chance_accuracy"] == max(np.mean(val_labels), 1 - np.mean(val_labels))
 
 
 def cli_train(cfg_path, splits, out, mode):
@@ -281,7 +283,8 @@ def hand_runs(curves, test_sub, test_base):
     for mode, test in (("subsampled", test_sub), ("baseline", test_base)):
         c = curves[curves["mode"] == mode]
         runs.append({"task": c["task"].iloc[0], "continuity": c["continuity"].iloc[0], "mode": mode, "seed": 0,
-                     "test_accuracy": test, "test_accuracy_best_val": test, "epochs": len(c),
+                     "test_accuracy": test, "test_accuracy_best_val": test, "epochs": len(c), "n_val": 200,
+                     "val_chance_accuracy": 0.5,
                      "total_seconds": c["cumulative_seconds"].iloc[-1]})  # fmt: skip
     return pd.DataFrame(runs)
 
@@ -344,3 +347,13 @@ def test_c5_ignores_discrete_tasks(quick_config, tmp_path):
     _, record = c5_verdict(pd.concat([curves, discrete], ignore_index=True), runs, quick_config, tmp_path)
     assert record["verdict"] == "supported"
     assert record["details"]["runs"]["listops_synth/seed0"]["reached"] is False
+
+
+def test_c5_baseline_at_chance_is_inconclusive(quick_config, tmp_path):
+    # chance 0.5 on 200 examples: 2 standard errors = 0.0707; 0.56 is not clearly above chance
+    curves = hand_curves([0.5, 0.5, 0.52, 0.55, 0.56, 0.56, 0.56, 0.56], [0.5, 0.5, 0.5, 0.52, 0.55, 0.56, 0.5, 0.5],
+                         SECONDS_SUB, SECONDS_BASE)  # fmt: skip
+    _, record = c5_verdict(curves, hand_runs(curves, 0.55, 0.55), quick_config, tmp_path)
+    assert record["details"]["runs"]["digits/seed0"]["reached"] is True
+    assert record["details"]["runs"]["digits/seed0"]["baseline_above_chance"] is False
+    assert record["verdict"] == "inconclusive"

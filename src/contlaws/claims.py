@@ -436,6 +436,15 @@ def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
 # ---------------------------------------------------------------------------------------------
 # C5
 # ---------------------------------------------------------------------------------------------
+# A baseline counts as having learned a task when its best validation accuracy exceeds the chance
+# level c (majority class) by this many binomial standard errors sqrt(c(1 − c)/n_val).
+CHANCE_MARGIN_SE = 2.0
+
+
+def above_chance(accuracy: float, chance: float, n_val: int) -> bool:
+    return accuracy > chance + CHANCE_MARGIN_SE * math.sqrt(chance * (1.0 - chance) / n_val)
+
+
 def timing_margin(noise: float) -> float:
     """Relative speed-up margin within which C5 calls wall-clock differences noise.
 
@@ -457,10 +466,12 @@ def evaluate_c5(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     """C5: per continuous task and seed (E5 table), the subsampled run reaches the baseline's best
     validation accuracy sooner, and its final test accuracy trails by at most ``claims.subsample_accuracy_tol``.
 
-    A (task, seed) pair is not supported when the target is never reached, the accuracy trails by
-    more than the tolerance, or the speed-up t_baseline/t_subsampled is below 1/(1 + m); supported
-    when the speed-up exceeds 1 + m; inconclusive in between, m being :func:`timing_margin` of the
-    timing noise measured on the runs' own epoch times. Tasks whose benchmark is discrete are
+    A (task, seed) pair is inconclusive when the baseline did not learn the task (best validation
+    accuracy not :func:`above_chance`: there is nothing to reach); otherwise not supported when the
+    target is never reached, the accuracy trails by more than the tolerance, or the speed-up
+    t_baseline/t_subsampled is below 1/(1 + m); supported when the speed-up exceeds 1 + m;
+    inconclusive in between, m being :func:`timing_margin` of the timing noise measured on the
+    runs' own epoch times. Tasks whose benchmark is discrete are
     reported for contrast only. Wall-clock numbers go to ``timing`` (not ``numbers``), so the claims
     table stays byte-identical across reruns unless a verdict changes.
     """
@@ -469,7 +480,8 @@ def evaluate_c5(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     tol = float(cfg["claims"]["subsample_accuracy_tol"])
     table = read_csv_input(inputs, "table", ["task", "continuity", "seed", "test_accuracy_difference",
                                              "reached_baseline_best", "epoch_reached_subsampled",
-                                             "epoch_best_baseline", "speedup_to_reach_seconds"])  # fmt: skip
+                                             "epoch_best_baseline", "speedup_to_reach_seconds",
+                                             "best_val_accuracy_baseline", "val_chance_accuracy", "n_val"])  # fmt: skip
     curves = read_csv_input(inputs, "curves", ["task", "mode", "seed", "stage", "epoch", "epoch_seconds"])
     noise = timing_noise(curves)
     margin = timing_margin(noise)
@@ -480,7 +492,10 @@ def evaluate_c5(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         reached = row.reached_baseline_best == "yes"
         accuracy_ok = row.test_accuracy_difference >= -tol - 1e-12
         speedup = float(row.speedup_to_reach_seconds) if reached else math.nan
-        if not reached or not accuracy_ok or speedup < 1.0 / (1.0 + margin):
+        learned = above_chance(row.best_val_accuracy_baseline, row.val_chance_accuracy, row.n_val)
+        if not learned:
+            part = "inconclusive"
+        elif not reached or not accuracy_ok or speedup < 1.0 / (1.0 + margin):
             part = "not supported"
         elif speedup > 1.0 + margin:
             part = "supported"
@@ -488,6 +503,7 @@ def evaluate_c5(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
             part = "inconclusive"
         per_run[key] = {
             "continuity": row.continuity,
+            "baseline_above_chance": learned,
             "test_accuracy_difference": _r(row.test_accuracy_difference),
             "reached": reached,
             "epoch_reached": None if row.epoch_reached_subsampled == NOT_REACHED else int(row.epoch_reached_subsampled),
@@ -500,6 +516,7 @@ def evaluate_c5(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     differences = [per_run[k]["test_accuracy_difference"] for k in parts]
     numbers = {
         "continuous_runs": len(parts),
+        "continuous_baseline_above_chance": f"{sum(per_run[k]['baseline_above_chance'] for k in parts)} of {len(parts)}",
         "continuous_reached": f"{sum(per_run[k]['reached'] for k in parts)} of {len(parts)}",
         "continuous_test_accuracy_difference_min": min(differences) if differences else None,
         "continuous_verdicts": ", ".join(f"{list(parts.values()).count(v)} {v}" for v in VERDICTS),
@@ -507,7 +524,9 @@ def evaluate_c5(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     details = {"parts": parts, "runs": per_run}
     speedups = {k: timing[k]["speedup_to_reach"] for k in parts}
     explanation = (
-        f"Continuous tasks ({', '.join(parts) or 'none in this run'}): the subsampled run must reach the "
+        f"Continuous tasks ({', '.join(parts) or 'none in this run'}): where the baseline learned the task "
+        f"(best validation accuracy {CHANCE_MARGIN_SE:g} standard errors above chance; "
+        f"{numbers['continuous_baseline_above_chance']}), the subsampled run must reach the "
         f"full-resolution run's best validation accuracy with a wall-clock speed-up above 1 + m and a final test "
         f"accuracy at most {tol} below it. Timing noise {noise:.3f} (median relative spread of epoch times within "
         f"a stage), margin m = {margin:.3f}: speed-ups within [1/(1+m), 1+m] are inconclusive. Reached "

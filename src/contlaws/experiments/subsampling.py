@@ -128,6 +128,14 @@ def build_classifier(sub: Mapping[str, Any], dataset):
     return model
 
 
+def majority_fraction(dataset) -> float:
+    """Validation accuracy of always predicting the most frequent class (chance level)."""
+    import numpy as np
+
+    _, labels = dataset.get_batch(np.arange(len(dataset)))
+    return float(np.bincount(labels.numpy()).max() / len(dataset))
+
+
 def train_settings(cfg: Mapping[str, Any], mode: str, seed: int):
     """:class:`contlaws.train.TrainSettings` of one E5 run (staged cosine with warmup and restarts)."""
     from contlaws.train import TrainSettings
@@ -155,7 +163,8 @@ def run(cfg: Mapping[str, Any], task: str, mode: str, seed: int, train: Path, va
 
     Returns:
         The summary: the engine's (best epoch, history rows, total_seconds, provenance) plus
-        task, mode, seed, stages, continuity, n_parameters and ``test`` = {accuracy, loss, n} of the
+        task, mode, seed, stages, continuity, n_val, val_chance_accuracy (majority class),
+        n_parameters and ``test`` = {accuracy, loss, n} of the
         final weights and ``test_best_val`` of the best-validation weights, both at stride 1.
     """
     import torch
@@ -202,6 +211,8 @@ def run(cfg: Mapping[str, Any], task: str, mode: str, seed: int, train: Path, va
         seed=int(seed),
         stages=[list(s) for s in settings.stage_plan()],
         continuity=datasets["train"].meta.get("continuity", "unknown"),
+        n_val=len(datasets["val"]),
+        val_chance_accuracy=majority_fraction(datasets["val"]),
         n_parameters=sum(p.numel() for p in model.parameters()),
         n_trainable=sum(p.numel() for p in model.parameters() if p.requires_grad),
         test={"stride": 1, "weights": "final", **final},
@@ -258,7 +269,7 @@ def collect_runs(run_dirs) -> tuple[pd.DataFrame, pd.DataFrame]:
         curves: task, continuity, mode, seed + the metrics.csv columns, by run (tasks in the order
             given) then epoch.
         runs: task, continuity, mode, seed, test_accuracy (final weights, stride 1),
-            test_accuracy_best_val, epochs, total_seconds.
+            test_accuracy_best_val, n_val, val_chance_accuracy, epochs, total_seconds.
     """
     import pandas as pd
 
@@ -271,6 +282,7 @@ def collect_runs(run_dirs) -> tuple[pd.DataFrame, pd.DataFrame]:
         curves.append(metrics.assign(**key)[[*RUN_KEYS, *metrics.columns]])
         runs.append({**key, "test_accuracy": summary["test"]["accuracy"],
                      "test_accuracy_best_val": summary["test_best_val"]["accuracy"],
+                     "n_val": int(summary["n_val"]), "val_chance_accuracy": float(summary["val_chance_accuracy"]),
                      "epochs": int(summary["epochs"]), "total_seconds": float(summary["total_seconds"])})  # fmt: skip
     runs_df = pd.DataFrame(runs)
     duplicated = runs_df.duplicated(["task", "mode", "seed"])
@@ -345,6 +357,8 @@ def speed_table(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
             "continuity": run["baseline"]["continuity"],
             "seed": int(seed),
             "epochs": int(run["baseline"]["epochs"]),
+            "n_val": int(run["baseline"]["n_val"]),
+            "val_chance_accuracy": float(run["baseline"]["val_chance_accuracy"]),
             "test_accuracy_subsampled": float(run["subsampled"]["test_accuracy"]),
             "test_accuracy_baseline": float(run["baseline"]["test_accuracy"]),
             "test_accuracy_difference": float(run["subsampled"]["test_accuracy"] - run["baseline"]["test_accuracy"]),
