@@ -245,8 +245,10 @@ def read_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame]:
 
     run_dir = Path(run_dir)
     summary = read_json(run_dir / "summary.json")
-    if summary.get("experiment") != "subsampling" or "test" not in summary:
-        raise DataFileError(f"{run_dir / 'summary.json'}: not the summary of a finished `contlaws subsample-train` run")
+    missing = [k for k in ("test", "n_val", "val_chance_accuracy") if k not in summary]
+    if summary.get("experiment") != "subsampling" or missing:
+        raise DataFileError(f"{run_dir / 'summary.json'}: not the summary of a finished `contlaws subsample-train` run "
+                            f"of this version (missing {', '.join(missing) or 'experiment'}); delete {run_dir} to retrain")
     path = run_dir / "metrics.csv"
     try:
         metrics = pd.read_csv(path)
