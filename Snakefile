@@ -33,6 +33,8 @@ include: "workflow/rules/refinement_numerical.smk"
 include: "workflow/rules/refinement_trained.smk"
 include: "workflow/rules/benchmarks.smk"
 include: "workflow/rules/subsampling.smk"
+include: "workflow/rules/eta_performance.smk"
+include: "workflow/rules/task_continuity.smk"
 # (one include per topic; each adds its outputs to ALL_TARGETS)
 include: "workflow/rules/report.smk"  # last: it collects CLAIM_FILES from the topics above
 

@@ -1,0 +1,360 @@
+"""E4: the task-continuity table of every dataset, and its alignment with model performance.
+
+Task continuity TC (:mod:`contlaws.task_continuity`) is scored per dataset by ``contlaws
+task-continuity PATH --json OUT``; the rules name each record ``<family>/<name>.json``:
+
+    forecasting/<system>_eta<η>.json     E3 inputs at continuity level η (train split)
+    regression/<system>_tau<τ>.json      E2 inputs (train split, τ = 1)
+    benchmarks/<task>.json               benchmark and stand-in tasks (train split)
+
+``contlaws task-continuity-table`` gathers them into ``task_continuity/table.{csv,tex}``: the score
+TC (stride 2), its standard error and the curve TC_s over the configured strides.
+
+Alignment (spec E4, **Decision**): on every dataset of the η family, the relative performance of
+the continuous model over the others is
+
+    A = ln(RMSE_ref / RMSE_S4D)      RMSE_ref = min over REFERENCE_MODELS that ran (seed means)
+
+A > 0: S4D forecasts better than the best attention baseline (transformer, linear attention),
+A < 0: worse. The claim (C4) is that A rises with TC: Spearman ρ(TC, A) over the (system, η)
+datasets. The same A is reported for S6 (``advantage_s6``) for contrast.
+
+Model continuity (spec E2) exists for the regression sets: d(τ) of the trained S4D / S6 at τ = 1,
+the relative change of their predictions between the training grid and the finest grid. Lower d is
+a more continuous model on that task; the S4D-vs-S6 gap is ln(d_S6 / d_S4D).
+
+Code names -> symbols: ``tc`` TC, ``advantage_s4d`` A, ``rho`` ρ, ``d_tau1`` d(1), ``eta`` η.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from contlaws.io import DataFileError, provenance, read_json, write_table
+
+log = logging.getLogger(__name__)
+
+FAMILIES = ("forecasting", "regression", "benchmarks")
+CONTINUOUS_MODEL = "s4d"
+CONTRAST_MODEL = "s6"
+REFERENCE_MODELS = ("transformer", "linear_attention")
+# Largest n for which Spearman's p-value comes from all n! permutations (8! = 40320).
+EXACT_MAX_N = 8
+_NAME_PATTERNS = {
+    "forecasting": re.compile(r"^(?P<system>[a-z]+)_eta(?P<eta>[0-9.]+)$"),
+    "regression": re.compile(r"^(?P<system>[a-z]+)_tau(?P<tau>[0-9.e-]+)$"),
+    "benchmarks": re.compile(r"^(?P<task>[A-Za-z0-9_]+)$"),
+}
+TC_COLUMNS = ["family", "dataset", "system", "eta", "tau", "task", "input_kind", "metric", "tc", "tc_stderr",
+              "n_sequences", "n_excluded"]  # fmt: skip
+ALIGNMENT_COLUMNS = ["system", "eta", "tc", "tc_stderr", "rmse_s4d", "rmse_s6", "reference_model", "rmse_reference",
+                     "advantage_s4d", "advantage_s6"]  # fmt: skip
+CONTINUITY_COLUMNS = ["system", "tc", "discretization", "d_tau1_s4d", "d_tau1_s6", "order_s4d", "order_s6", "gap"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Task-continuity table
+# ---------------------------------------------------------------------------------------------
+def dataset_labels(path: Path) -> dict:
+    """family, dataset, system, eta, tau, task of a record ``.../<family>/<name>.json``."""
+    family, stem = path.parent.name, path.stem
+    match = _NAME_PATTERNS[family].match(stem) if family in _NAME_PATTERNS else None
+    if match is None:
+        raise DataFileError(f"{path}: expected <family>/<name>.json with family in {FAMILIES} and name "
+                            "<system>_eta<eta>, <system>_tau<tau> or <task>")  # fmt: skip
+    groups = match.groupdict()
+    return {
+        "family": family,
+        "dataset": f"{family}/{stem}",
+        "system": groups.get("system", ""),
+        "eta": float(groups["eta"]) if "eta" in groups else math.nan,
+        "tau": float(groups["tau"]) if "tau" in groups else math.nan,
+        "task": groups.get("task", ""),
+    }
+
+
+def tc_row(path: Path) -> dict:
+    """One table row from a ``contlaws task-continuity --json`` record."""
+    record = read_json(path)
+    try:
+        result = record["result"]
+        row = dataset_labels(path) | {
+            "input_kind": result["input_kind"], "metric": result["metric"], "tc": float(result["score"]),
+            "tc_stderr": float(result["stderr"]) if result.get("stderr") is not None else math.nan,
+            "n_sequences": int(result["n_sequences"]), "n_excluded": int(result["n_excluded"]),
+        }  # fmt: skip
+        row.update({f"tc_s{int(s)}": float(v) for s, v in sorted(result["curve"].items(), key=lambda kv: int(kv[0]))})
+    except (KeyError, TypeError, ValueError) as err:
+        raise DataFileError(f"{path}: not a `contlaws task-continuity --json` record ({type(err).__name__}: {err})") from None
+    return row
+
+
+def tc_table(paths: Sequence[Path]) -> pd.DataFrame:
+    """Rows of every record, ordered forecasting (system, η), regression (system, τ), benchmarks (task)."""
+    if not paths:
+        raise DataFileError("no task-continuity records given")
+    df = pd.DataFrame([tc_row(Path(p)) for p in paths])
+    curve = sorted((c for c in df.columns if c.startswith("tc_s") and c != "tc_stderr"), key=lambda c: int(c[4:]))
+    df["_family"] = df["family"].map({f: i for i, f in enumerate(FAMILIES)})
+    df["_order"] = range(len(df))  # systems and tasks in the order given (the config's)
+    first = df.groupby(["family", "system", "task"], sort=False)["_order"].transform("min")
+    df = df.assign(_first=first).sort_values(["_family", "_first", "eta", "tau"], kind="stable")
+    return df[TC_COLUMNS + curve].reset_index(drop=True)
+
+
+def tc_latex_rows(tc: pd.DataFrame) -> pd.DataFrame:
+    """The table in words: dataset, input, TC ± stderr, then TC_s per stride."""
+    from contlaws.data.benchmarks.registry import TASKS
+    from contlaws.plots.style import SYSTEM_LABELS
+
+    curve = [c for c in tc.columns if c.startswith("tc_s") and c != "tc_stderr"]
+    rows = []
+    for r in tc.itertuples(index=False):
+        system = SYSTEM_LABELS.get(r.system, r.system)
+        name = {
+            "forecasting": f"{system}, eta = {r.eta:g}",
+            "regression": f"{system}, regression (tau = {r.tau:g})",
+            "benchmarks": TASKS[r.task].description if r.task in TASKS else r.task,
+        }[r.family]
+        row = {"dataset": name, "input": r.input_kind, "TC (s = 2)": f"{r.tc:.4f} ± {r.tc_stderr:.1g}"}
+        row.update({f"s = {c[4:]}": f"{getattr(r, c):.3f}" for c in curve if c != "tc_s2"})
+        row["n"] = str(r.n_sequences)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Alignment with performance and with model continuity
+# ---------------------------------------------------------------------------------------------
+def seed_mean_rmse(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean test RMSE over the seeds that ran, per (system, η, model); only models that ran."""
+    ok = results[results["status"] == "ok"]
+    return ok.groupby(["system", "eta", "model"], sort=False)["test_rmse"].mean().reset_index()
+
+
+def alignment_table(tc: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+    """Per (system, η) of the η family: TC and the continuous models' relative performance.
+
+    Args:
+        tc: the task-continuity table (:func:`tc_table`); its ``forecasting`` rows are used.
+        results: E3 results (:data:`contlaws.experiments.eta_performance.COLUMNS`).
+    Returns:
+        :data:`ALIGNMENT_COLUMNS`; advantages are NaN where S4D (S6) or every reference model did not run.
+    """
+    rmse = seed_mean_rmse(results).set_index(["system", "eta", "model"])["test_rmse"]
+    rows = []
+    for r in tc[tc["family"] == "forecasting"].itertuples(index=False):
+        by_model = {m: float(rmse.get((r.system, r.eta, m), math.nan)) for m in (*REFERENCE_MODELS, CONTINUOUS_MODEL, CONTRAST_MODEL)}
+        refs = {m: by_model[m] for m in REFERENCE_MODELS if math.isfinite(by_model[m])}
+        reference = min(refs, key=refs.get) if refs else ""
+        rmse_ref = refs.get(reference, math.nan)
+        rmse_s4d, rmse_s6 = by_model[CONTINUOUS_MODEL], by_model[CONTRAST_MODEL]
+        rows.append({"system": r.system, "eta": r.eta, "tc": r.tc, "tc_stderr": r.tc_stderr, "rmse_s4d": rmse_s4d,
+                     "rmse_s6": rmse_s6, "reference_model": reference, "rmse_reference": rmse_ref,
+                     "advantage_s4d": math.log(rmse_ref / rmse_s4d) if refs and math.isfinite(rmse_s4d) else math.nan,
+                     "advantage_s6": math.log(rmse_ref / rmse_s6) if refs and math.isfinite(rmse_s6) else math.nan})  # fmt: skip
+    return pd.DataFrame(rows, columns=ALIGNMENT_COLUMNS)
+
+
+def continuity_alignment(tc: pd.DataFrame, continuity: pd.DataFrame) -> pd.DataFrame:
+    """Per (system, discretization) with both: TC of the τ = 1 regression set and the trained models' d(1).
+
+    Args:
+        tc: the task-continuity table; its ``regression`` rows at τ = 1 are used.
+        continuity: E2 model continuity (system, model, discretization, seed, tau, d, order, tau_ref).
+    Returns:
+        :data:`CONTINUITY_COLUMNS`: d(τ = 1) and order p per model (seed means), gap = ln(d_S6 / d_S4D).
+    """
+    reg = tc[(tc["family"] == "regression") & np.isclose(tc["tau"], 1.0)].set_index("system")["tc"]
+    at_1 = continuity[np.isclose(continuity["tau"], 1.0)]
+    d = at_1.groupby(["system", "discretization", "model"], sort=False)["d"].mean()
+    order = at_1.groupby(["system", "discretization", "model"], sort=False)["order"].mean()
+    rows = []
+    for (system, method), _ in at_1.groupby(["system", "discretization"], sort=False):
+        if system not in reg.index:
+            continue
+        d4, d6 = (float(d.get((system, method, m), math.nan)) for m in (CONTINUOUS_MODEL, CONTRAST_MODEL))
+        rows.append({"system": system, "tc": float(reg[system]), "discretization": method, "d_tau1_s4d": d4,
+                     "d_tau1_s6": d6, "order_s4d": float(order.get((system, method, CONTINUOUS_MODEL), math.nan)),
+                     "order_s6": float(order.get((system, method, CONTRAST_MODEL), math.nan)),
+                     "gap": math.log(d6 / d4) if d4 > 0 and d6 > 0 else math.nan})  # fmt: skip
+    return pd.DataFrame(rows, columns=CONTINUITY_COLUMNS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rank correlation
+# ---------------------------------------------------------------------------------------------
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share the mean rank), 1..n."""
+    from scipy.stats import rankdata
+
+    return rankdata(x)
+
+
+def spearman(x, y) -> dict:
+    """Spearman's ρ of paired values and its p-values against independence.
+
+    ρ is the Pearson correlation of the average ranks. p_greater tests ρ > 0 (one-sided), p_two
+    |ρ| (two-sided). For n ≤ :data:`EXACT_MAX_N` they are exact: the fraction of all n!
+    re-pairings with a ρ at least as extreme; above, scipy's t approximation.
+
+    Args:
+        x, y: (n,) paired values; pairs with a NaN are dropped.
+    Returns:
+        {"rho", "p_greater", "p_two_sided", "n", "method"}; NaNs when n < 3 or a side is constant.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    n = len(x)
+    out = {"rho": math.nan, "p_greater": math.nan, "p_two_sided": math.nan, "n": n, "method": "undefined"}
+    if n < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return out
+    rx, ry = _ranks(x), _ranks(y)
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    scale = np.sqrt((rx @ rx) * (ry @ ry))
+    rho = float(rx @ ry / scale)
+    if n <= EXACT_MAX_N:
+        perms = np.array(list(itertools.permutations(range(n))))  # (n! n)
+        null = ry[perms] @ rx / scale  # ρ of every re-pairing, (n!,)
+        tol = 1e-12
+        p_greater = float(np.mean(null >= rho - tol))
+        p_two = float(np.mean(np.abs(null) >= abs(rho) - tol))
+        method = f"exact ({len(perms)} permutations)"
+    else:
+        from scipy.stats import spearmanr
+
+        p_greater = float(spearmanr(x, y, alternative="greater").pvalue)
+        p_two = float(spearmanr(x, y).pvalue)
+        method = "t approximation"
+    return {"rho": rho, "p_greater": p_greater, "p_two_sided": p_two, "n": n, "method": method}
+
+
+def critical_rho(n: int, alpha: float) -> float:
+    """Smallest ρ whose one-sided p-value (ρ > 0, no ties) is ≤ α at n pairs; NaN if none exists.
+
+    Exact from all n! re-pairings for n ≤ :data:`EXACT_MAX_N`, else from the t approximation
+    ρ_c = t / sqrt(n − 2 + t²), t the (1 − α) quantile of Student's t with n − 2 degrees of freedom.
+    """
+    if n < 3:
+        return math.nan
+    if n <= EXACT_MAX_N:
+        ranks = np.arange(n, dtype=float) - (n - 1) / 2
+        perms = np.array(list(itertools.permutations(range(n))))
+        null = np.sort(ranks[perms] @ ranks / (ranks @ ranks))  # increasing
+        p = 1.0 - np.arange(len(null)) / len(null)  # P(ρ ≥ null[k]), ties counted below
+        values, first = np.unique(np.round(null, 12), return_index=True)
+        ok = p[first] <= alpha + 1e-12
+        return float(values[ok][0]) if ok.any() else math.nan
+    from scipy.stats import t as student_t
+
+    t = student_t.ppf(1 - alpha, n - 2)
+    return float(t / math.sqrt(n - 2 + t * t))
+
+
+def rho_upper_bound(rho: float, n: int, alpha: float) -> float:
+    """One-sided (1 − α) upper confidence bound of Spearman's ρ (Fisher z, Bonett–Wright variance).
+
+    z = atanh ρ has standard error sqrt((1 + ρ²/2)/(n − 3)); NaN for n < 4.
+    """
+    if n < 4 or not math.isfinite(rho):
+        return math.nan
+    from scipy.stats import norm
+
+    r = min(max(rho, -1 + 1e-12), 1 - 1e-12)
+    se = math.sqrt((1 + r * r / 2) / (n - 3))
+    return math.tanh(math.atanh(r) + norm.ppf(1 - alpha) * se)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+def read_csv(path: Path, columns: Sequence[str], what: str) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except FileNotFoundError:
+        raise DataFileError(f"{path}: {what} not found") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataFileError(f"{path}: {what} is not a readable CSV ({err})") from None
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataFileError(f"{path}: {what} lacks column(s) {', '.join(missing)}")
+    return df
+
+
+def cli_tc_table(args: argparse.Namespace) -> None:
+    from contlaws.cli import config_from_args
+    from contlaws.plots.style import write_latex_table
+
+    cfg = config_from_args(args)
+    tc = tc_table(args.inputs)
+    section = {k: cfg[k] for k in ("seed", "task_continuity", "forecasting", "regression")}
+    write_table(args.out_csv, tc, meta=provenance(section, cfg["seed"], inputs=sorted(str(p) for p in args.inputs)))
+    settings = cfg["task_continuity"]
+    write_latex_table(
+        args.out_tex, tc_latex_rows(tc),
+        caption=(f"Task continuity of every dataset of the run ({settings['metric']} metric, noise-normalized: "
+                 "1 smooth, 0 i.i.d. noise): TC at stride 2 ± standard error over sequences, and TC at the larger "
+                 f"strides of the curve; n sequences scored (at most {settings['max_sequences'] or 'all'}, train split)."),
+        label="tab:task-continuity", float_format="%.4f",
+    )  # fmt: skip
+    print(tc.to_string(index=False))
+
+
+def cli_alignment(args: argparse.Namespace) -> None:
+    from contlaws.cli import UserError, config_from_args
+    from contlaws.experiments.eta_performance import COLUMNS as RESULT_COLUMNS
+
+    if (args.model_continuity is None) != (args.continuity_out is None):
+        raise UserError("--model-continuity and --continuity-out go together (input and output of the TC vs "
+                        "model-continuity table)")  # fmt: skip
+    cfg = config_from_args(args)
+    tc = read_csv(args.task_continuity, TC_COLUMNS, "task-continuity table")
+    results = read_csv(args.eta_results, RESULT_COLUMNS, "E3 results")
+    table = alignment_table(tc, results)
+    section = {k: cfg[k] for k in ("seed", "task_continuity", "eta_performance")}
+    record = provenance(section, cfg["seed"], task_continuity=str(args.task_continuity), eta_results=str(args.eta_results),
+                        continuous_model=CONTINUOUS_MODEL, reference_models=list(REFERENCE_MODELS),
+                        advantage="ln(RMSE_ref / RMSE_model), RMSE_ref the lowest seed-mean RMSE among reference models")  # fmt: skip
+    write_table(args.out, table, meta=record)
+    stats = spearman(table["tc"], table["advantage_s4d"])
+    print(table.to_string(index=False))
+    print(f"Spearman rho(TC, advantage of S4D) = {stats['rho']:.3f} (n {stats['n']}, one-sided p {stats['p_greater']:.3g})")
+    if args.model_continuity is not None:
+        from contlaws.experiments.refinement_trained import CONTINUITY_COLUMNS as MC_COLUMNS
+
+        continuity = read_csv(args.model_continuity, MC_COLUMNS, "model-continuity table")
+        cont = continuity_alignment(tc, continuity)
+        write_table(args.continuity_out, cont, meta=provenance(section, cfg["seed"], task_continuity=str(args.task_continuity),
+                                                               model_continuity=str(args.model_continuity)))  # fmt: skip
+        print(cont.to_string(index=False))
+
+
+def register(subparsers) -> None:
+    from contlaws.cli import add_config_argument
+
+    p = subparsers.add_parser("task-continuity-table", help="E4: table of the task continuity of every dataset")
+    add_config_argument(p)
+    p.add_argument("--inputs", type=Path, nargs="+", required=True, metavar="JSON",
+                   help="records of `contlaws task-continuity --json`, named <family>/<name>.json")  # fmt: skip
+    p.add_argument("--out-csv", type=Path, required=True)
+    p.add_argument("--out-tex", type=Path, required=True)
+    p.set_defaults(func=cli_tc_table)
+
+    p = subparsers.add_parser("alignment", help="E4: task continuity vs the continuous models' relative performance")
+    add_config_argument(p)
+    p.add_argument("--task-continuity", type=Path, required=True, help="results/<run>/task_continuity/table.csv")
+    p.add_argument("--eta-results", type=Path, required=True, help="results/<run>/eta_performance/results.csv")
+    p.add_argument("--model-continuity", type=Path, help="results/<run>/refinement_trained/model_continuity.csv")
+    p.add_argument("--out", type=Path, required=True, help="alignment table CSV (one row per system and eta)")
+    p.add_argument("--continuity-out", type=Path, help="with --model-continuity: TC vs model continuity CSV")
+    p.set_defaults(func=cli_alignment)

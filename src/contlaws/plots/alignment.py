@@ -1,0 +1,133 @@
+"""E4 alignment figure: task continuity against model performance and model continuity.
+
+Reads the tables of ``contlaws alignment`` (:mod:`contlaws.experiments.alignment`):
+
+* panel (a), the η family: TC (x) against A = ln(RMSE_ref / RMSE_model) (y) of S4D (filled) and,
+  for contrast, S6 (open), one marker shape per system, η written next to each point; Spearman's ρ
+  of (TC, A_S4D) with its one-sided p-value and n in the panel;
+* panel (b), where model continuity exists (the E2 regression sets): TC of the τ = 1 training set
+  (x) against d(τ = 1) of the trained S4D and S6 (y, log), joined per system.
+
+TC sits close to 1 on smooth data, so the TC axis is a logit axis (0.9, 0.99, 0.999 equally
+spaced) whenever every TC lies in (0, 1); rank correlations do not depend on the axis.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+
+from contlaws.experiments.alignment import (
+    ALIGNMENT_COLUMNS,
+    CONTINUITY_COLUMNS,
+    CONTINUOUS_MODEL,
+    CONTRAST_MODEL,
+    read_csv,
+    spearman,
+)
+from contlaws.plots.style import MODEL_COLORS, MODEL_LABELS, SYSTEM_LABELS, panel_grid, save_figure
+
+SYSTEM_MARKERS = {"vdp": "o", "duffing": "s", "dho": "^", "ou": "D"}
+
+
+def tc_axis(ax, tc: np.ndarray) -> None:
+    """Logit x-axis when every TC is in (0, 1), linear otherwise; labelled."""
+    tc = tc[np.isfinite(tc)]
+    if len(tc) and tc.min() > 0 and tc.max() < 1:
+        ax.set_xscale("logit")
+        lo, hi = np.log(tc.min() / (1 - tc.min())), np.log(tc.max() / (1 - tc.max()))
+        pad = 0.08 * max(hi - lo, 1.0)
+        ax.set_xlim(1 / (1 + np.exp(-(lo - pad))), 1 / (1 + np.exp(-(hi + pad))))
+    ax.set_xlabel("task continuity TC (logit axis)" if ax.get_xscale() == "logit" else "task continuity TC")
+
+
+def correlation_text(x, y, what: str) -> str:
+    stats = spearman(x, y)
+    if not np.isfinite(stats["rho"]):
+        return f"{what}: n = {stats['n']}, too few for a rank correlation"
+    exact = "exact" if stats["method"].startswith("exact") else "approx."
+    return f"Spearman $\\rho$ = {stats['rho']:.2f}\none-sided p = {stats['p_greater']:.2g} ({exact}), n = {stats['n']}"
+
+
+def plot_performance(ax, table: pd.DataFrame) -> list:
+    """Panel (a); returns legend handles for the systems."""
+    tc_axis(ax, table["tc"].to_numpy(dtype=float))
+    ax.axhline(0.0, color="0.45", linestyle=":", linewidth=1.0, zorder=0)
+    for system, rows in table.groupby("system", sort=False):
+        marker = SYSTEM_MARKERS.get(system, "o")
+        rows = rows.sort_values("eta")
+        for model, filled in ((CONTINUOUS_MODEL, True), (CONTRAST_MODEL, False)):
+            color = MODEL_COLORS[model]
+            y = rows[f"advantage_{model}"]
+            ax.plot(rows["tc"], y, color=color, linewidth=0.8, alpha=0.5, zorder=1)
+            ax.scatter(rows["tc"], y, marker=marker, s=26, zorder=2, linewidths=1.0, edgecolors=color,
+                       facecolors=color if filled else "white")  # fmt: skip
+        for r in rows.itertuples(index=False):
+            if np.isfinite(r.advantage_s4d):
+                ax.annotate(f"$\\eta$={r.eta:g}", (r.tc, r.advantage_s4d), xytext=(4, 3), textcoords="offset points",
+                            fontsize=6, color="0.3")  # fmt: skip
+    ax.set_ylabel("ln(RMSE$_{\\rm ref}$ / RMSE$_{\\rm model}$)")
+    ax.set_title("(a) relative performance on the $\\eta$ family")
+    ax.text(0.03, 0.97, correlation_text(table["tc"], table["advantage_s4d"], "S4D"), transform=ax.transAxes,
+            ha="left", va="top", fontsize=7, bbox={"facecolor": "white", "edgecolor": "0.8", "boxstyle": "round,pad=0.3"})  # fmt: skip
+    refs = ", ".join(sorted(MODEL_LABELS.get(m, m) for m in set(table["reference_model"].dropna()) if m))
+    ax.text(0.97, 0.03, f"ref = best of {refs or 'none'}\nabove 0: model beats ref", transform=ax.transAxes,
+            ha="right", va="bottom", fontsize=6.5, color="0.35")  # fmt: skip
+    return [Line2D([], [], color="0.3", marker=SYSTEM_MARKERS.get(s, "o"), linestyle="none", markerfacecolor="white",
+                   label=SYSTEM_LABELS.get(s, s)) for s in dict.fromkeys(table["system"])]  # fmt: skip
+
+
+def plot_model_continuity(ax, cont: pd.DataFrame) -> list:
+    """Panel (b); returns legend handles for the systems it adds."""
+    tc_axis(ax, cont["tc"].to_numpy(dtype=float))
+    for r in cont.itertuples(index=False):
+        marker = SYSTEM_MARKERS.get(r.system, "o")
+        ax.plot([r.tc, r.tc], [r.d_tau1_s4d, r.d_tau1_s6], color="0.6", linewidth=0.8, zorder=1)
+        for model, value, filled in ((CONTINUOUS_MODEL, r.d_tau1_s4d, True), (CONTRAST_MODEL, r.d_tau1_s6, False)):
+            color = MODEL_COLORS[model]
+            ax.scatter([r.tc], [value], marker=marker, s=26, zorder=2, linewidths=1.0, edgecolors=color,
+                       facecolors=color if filled else "white")  # fmt: skip
+    ax.set_yscale("log")
+    ax.set_ylabel(r"model continuity $d(\tau = 1)$ (lower: more continuous)")
+    methods = ", ".join(sorted(set(cont["discretization"])))
+    ax.set_title(f"(b) trained regressors (E2, {methods})")
+    ax.text(0.03, 0.97, correlation_text(cont["tc"], cont["gap"], "gap"), transform=ax.transAxes, ha="left", va="top",
+            fontsize=7, bbox={"facecolor": "white", "edgecolor": "0.8", "boxstyle": "round,pad=0.3"})  # fmt: skip
+    ax.text(0.97, 0.03, "$\\rho$ of TC vs ln(d$_{S6}$ / d$_{S4D}$)", transform=ax.transAxes, ha="right", va="bottom",
+            fontsize=6.5, color="0.35")  # fmt: skip
+    return [Line2D([], [], color="0.3", marker=SYSTEM_MARKERS.get(s, "o"), linestyle="none", markerfacecolor="white",
+                   label=SYSTEM_LABELS.get(s, s)) for s in dict.fromkeys(cont["system"])]  # fmt: skip
+
+
+def plot_alignment(table: pd.DataFrame, cont: pd.DataFrame | None = None):
+    """The alignment figure: panel (a), and panel (b) when ``cont`` has rows; returns the Figure."""
+    with_b = cont is not None and len(cont) > 0
+    fig, axes = panel_grid(2 if with_b else 1, width=3.5, height=2.9, layout="constrained")
+    handles = plot_performance(axes[0], table)
+    if with_b:
+        extra = plot_model_continuity(axes[1], cont)
+        labels = {h.get_label() for h in handles}
+        handles += [h for h in extra if h.get_label() not in labels]
+    models = [Line2D([], [], color=MODEL_COLORS[m], marker="o", linestyle="none", markeredgecolor=MODEL_COLORS[m],
+                     markerfacecolor=MODEL_COLORS[m] if m == CONTINUOUS_MODEL else "white", label=MODEL_LABELS[m])
+              for m in (CONTINUOUS_MODEL, CONTRAST_MODEL)]  # fmt: skip
+    fig.legend(handles=models + handles, loc="outside lower center", ncol=len(models) + len(handles), frameon=False)
+    return fig
+
+
+def cli_plot_alignment(args: argparse.Namespace) -> None:
+    table = read_csv(args.alignment, ALIGNMENT_COLUMNS, "alignment table")
+    cont = read_csv(args.continuity, CONTINUITY_COLUMNS, "TC vs model-continuity table") if args.continuity else None
+    save_figure(plot_alignment(table, cont), args.figure)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("plot-alignment", help="E4: alignment figure from the tables of `contlaws alignment`")
+    p.add_argument("--alignment", type=Path, required=True, help="results/<run>/alignment/alignment.csv")
+    p.add_argument("--continuity", type=Path, help="results/<run>/alignment/model_continuity.csv (panel b)")
+    p.add_argument("--figure", type=Path, required=True, help="figure stem (writes STEM.pdf and STEM.png)")
+    p.set_defaults(func=cli_plot_alignment)

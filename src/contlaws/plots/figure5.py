@@ -1,0 +1,211 @@
+"""E3 figure and table (paper Figure 5, left): test RMSE against the continuity level η.
+
+Reads only ``results/<run>/eta_performance/results.csv`` (:mod:`contlaws.experiments.eta_performance`),
+so restyling never retrains anything:
+
+* the figure: one panel per system, test RMSE (mean over seeds; band min–max when several) against
+  η, one line per model that ran; the legend names the models that did not run and why;
+* the table: a tidy CSV (system, eta, model, status, reason, n_seeds, rmse/mae mean, std, min, max)
+  and a LaTeX table (rows system × model, one column per η, the best model per column marked *).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+
+from contlaws.experiments.eta_performance import COLUMNS, STATUS_OK
+from contlaws.io import DataFileError, meta_path, provenance, read_json, write_table
+from contlaws.plots.style import MODEL_COLORS, MODEL_LABELS, SYSTEM_LABELS, save_figure, write_latex_table
+
+MARKERS = {"s4d": "o", "s6": "s", "transformer": "^", "linear_attention": "v", "mamba2": "D", "gla": "P",
+           "fla_linear_attention": "X", "gated_deltanet": "*", "mamba3": "d"}  # fmt: skip
+# A log RMSE axis once a panel's curves span more than this factor (else linear from 0 reads better).
+LOG_Y_SPAN = 20.0
+
+
+def read_results(path: str | Path) -> pd.DataFrame:
+    """results.csv with its columns checked; DataFileError naming the file when missing or malformed."""
+    path = Path(path)
+    try:
+        df = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except FileNotFoundError:
+        raise DataFileError(f"{path}: results file not found (run `contlaws eta-gather` first)") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataFileError(f"{path}: not a readable CSV ({err})") from None
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise DataFileError(f"{path}: missing columns {missing}")
+    if df.empty:
+        raise DataFileError(f"{path}: no rows")
+    unknown = sorted(set(df["model"]) - set(MODEL_LABELS))
+    if unknown:
+        raise DataFileError(f"{path}: unknown model(s) {unknown}")
+    df["reason"] = df["reason"].fillna("")
+    return df
+
+
+def short_reason(reason: str) -> str:
+    """The gist of a not-run reason: "needs CUDA (none available) and package x" -> "needs CUDA"."""
+    gist = re.split(r" \(| and |: ", reason.strip(), maxsplit=1)[0]
+    return gist or "not run"
+
+
+def summarize(results: pd.DataFrame) -> pd.DataFrame:
+    """Per (system, η, model): status, reason, n_seeds and RMSE/MAE mean, std (0 for one seed), min, max.
+
+    A (system, η, model) counts as ok when at least one seed ran; its statistics use those seeds.
+    """
+    rows = []
+    for (system, eta, model), group in results.groupby(["system", "eta", "model"], sort=False):
+        ok = group[group["status"] == STATUS_OK]
+        row = {"system": system, "eta": eta, "model": model,
+               "status": STATUS_OK if len(ok) else group["status"].iloc[0],
+               "reason": "" if len(ok) else group["reason"].iloc[0], "n_seeds": len(ok)}  # fmt: skip
+        for metric in ("rmse", "mae"):
+            values = ok[f"test_{metric}"].to_numpy(dtype=float)
+            row[f"{metric}_mean"] = values.mean() if len(values) else np.nan
+            row[f"{metric}_std"] = values.std(ddof=1) if len(values) > 1 else (0.0 if len(values) else np.nan)
+            row[f"{metric}_min"] = values.min() if len(values) else np.nan
+            row[f"{metric}_max"] = values.max() if len(values) else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def not_run_models(summary: pd.DataFrame) -> dict[str, list[str]]:
+    """{short reason: [models]} of the models that ran on no (system, η) at all."""
+    ran = set(summary.loc[summary["status"] == STATUS_OK, "model"])
+    out: dict[str, list[str]] = {}
+    for model, group in summary[~summary["model"].isin(ran)].groupby("model", sort=False):
+        out.setdefault(short_reason(group["reason"].iloc[0]), []).append(model)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Figure
+# ---------------------------------------------------------------------------------------------
+def eta_label(eta: float) -> str:
+    """Tick label of an η value; the two ends also say what they are."""
+    return {0.0: "0\ncontinuous", 1.0: "1\nsymbolic"}.get(float(eta), f"{eta:g}")
+
+
+def relative_to_best(ran: pd.DataFrame) -> pd.Series:
+    """Each row's mean RMSE divided by the lowest mean RMSE of its (system, η) (1 = the best model)."""
+    return ran["rmse_mean"] / ran.groupby(["system", "eta"])["rmse_mean"].transform("min")
+
+
+def plot_figure5(results: pd.DataFrame):
+    """Test RMSE against η, one column per system, one line per model that ran; returns the Figure.
+
+    Top row: test RMSE (its scale changes with η, the targets being observations at that η); bottom
+    row: RMSE relative to the best model at the same η, which shows the ranking at every η.
+    """
+    summary = summarize(results)
+    ran = summary[summary["status"] == STATUS_OK].copy()
+    ran["relative"] = relative_to_best(ran)
+    systems = list(dict.fromkeys(summary["system"]))
+    models = list(dict.fromkeys(ran["model"]))
+    etas = np.sort(summary["eta"].unique())
+    n_seeds = int(ran["n_seeds"].max()) if len(ran) else 0
+
+    fig, axes = plt.subplots(2, len(systems), figsize=(2.6 * len(systems), 4.0), sharex="col", squeeze=False,
+                             layout="constrained", height_ratios=(3, 2))  # fmt: skip
+    for col, system in enumerate(systems):
+        top, bottom = axes[0, col], axes[1, col]
+        panel = ran[ran["system"] == system].sort_values("eta")
+        for model, curve in panel.groupby("model", sort=False):
+            color = MODEL_COLORS[model]
+            if n_seeds > 1:
+                top.fill_between(curve["eta"], curve["rmse_min"], curve["rmse_max"], color=color, alpha=0.15, linewidth=0)
+            top.plot(curve["eta"], curve["rmse_mean"], color=color, marker=MARKERS[model], label=MODEL_LABELS[model])
+            bottom.plot(curve["eta"], curve["relative"], color=color, marker=MARKERS[model])
+        if len(panel):
+            span = panel["rmse_mean"].max() / max(panel["rmse_mean"].min(), 1e-300)
+            if span > LOG_Y_SPAN:
+                top.set_yscale("log")
+            else:
+                top.set_ylim(0, panel["rmse_max"].max() * 1.12)
+            bottom.set_ylim(1 - 0.04 * (panel["relative"].max() - 1) - 1e-3, None)
+        bottom.axhline(1.0, color="0.45", linestyle=":", linewidth=1.0, zorder=0)
+        bottom.set_xticks(etas)
+        bottom.set_xticklabels([eta_label(e) for e in etas])
+        bottom.set_xlim(etas.min() - 0.06, etas.max() + 0.06)
+        bottom.set_xlabel(r"continuity level $\eta$")
+        top.set_title(SYSTEM_LABELS.get(system, system))
+    axes[0, 0].set_ylabel("test RMSE")
+    axes[1, 0].set_ylabel("RMSE / best at $\\eta$")
+
+    handles = [Line2D([], [], color=MODEL_COLORS[m], marker=MARKERS[m], label=MODEL_LABELS[m]) for m in models]
+    missing = not_run_models(summary)
+    note = "; ".join(f"not run ({reason}): {', '.join(MODEL_LABELS[m] for m in ms)}" for reason, ms in missing.items())
+    legend = fig.legend(handles=handles, loc="outside lower center", ncol=max(len(handles), 1), frameon=False,
+                        title=note or None, title_fontsize=6.5)  # fmt: skip
+    legend.get_title().set_color("0.35")
+    seeds = f"mean over {n_seeds} seeds, band min–max" if n_seeds > 1 else "one seed"
+    fig.suptitle(f"Forecasting $(1-\\eta)\\cdot$continuous $+\\ \\eta\\cdot$symbolic observations ({seeds})",
+                 fontsize=8, color="0.25")  # fmt: skip
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Table
+# ---------------------------------------------------------------------------------------------
+def _cell(mean: float, std: float, count: int, best: bool) -> str:
+    text = f"{mean:#.3g}" + (f" ± {std:.1g}" if count > 1 else "")
+    return text + ("*" if best else "")
+
+
+def results_table(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(tidy CSV table, wide LaTeX table) of test RMSE per (system, η, model).
+
+    The wide table has one row per (system, model) and one column per η; "not run" where the model
+    did not run, * on the lowest mean RMSE of each (system, η).
+    """
+    tidy = summarize(results)
+    best = tidy[tidy["status"] == STATUS_OK].groupby(["system", "eta"])["rmse_mean"].transform("min")
+    is_best = pd.Series(False, index=tidy.index)
+    is_best[best.index] = np.isclose(tidy.loc[best.index, "rmse_mean"], best)
+    wide = []
+    for (system, model), group in tidy.groupby(["system", "model"], sort=False):
+        row = {"system": SYSTEM_LABELS.get(system, system), "model": MODEL_LABELS[model]}
+        for i, r in group.iterrows():
+            key = f"eta = {r['eta']:g}"
+            row[key] = _cell(r["rmse_mean"], r["rmse_std"], r["n_seeds"], bool(is_best[i])) if r["status"] == STATUS_OK else r["status"]
+        wide.append(row)
+    return tidy, pd.DataFrame(wide)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+def cli_figure5(args: argparse.Namespace) -> None:
+    results = read_results(args.results)
+    save_figure(plot_figure5(results), args.figure)
+    tidy, wide = results_table(results)
+    source = read_json(meta_path(args.results)) if meta_path(args.results).exists() else {}
+    write_table(args.table_csv, tidy, meta=provenance(source.get("config"), source.get("seed"), source=str(args.results)))
+    missing = not_run_models(tidy)
+    note = "; ".join(f"not run ({reason}): {', '.join(MODEL_LABELS[m] for m in ms)}" for reason, ms in missing.items())
+    write_latex_table(
+        args.table_tex, wide,
+        caption=("Test RMSE of one-step forecasts of observations mixing a continuous (weight 1 - eta) and a "
+                 "symbolic (weight eta) view of the same trajectories (mean ± std over seeds where several; "
+                 "* lowest per column)." + (f" {note}." if note else "")),
+        label="tab:eta-performance",
+    )  # fmt: skip
+    print(wide.to_string(index=False))
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("plot-figure5", help="E3: Figure 5 (test RMSE vs eta) and its table from results.csv")
+    p.add_argument("--results", type=Path, required=True, help="results/<run>/eta_performance/results.csv")
+    p.add_argument("--figure", type=Path, required=True, help="figure stem (writes STEM.pdf and STEM.png)")
+    p.add_argument("--table-csv", type=Path, required=True)
+    p.add_argument("--table-tex", type=Path, required=True)
+    p.set_defaults(func=cli_figure5)

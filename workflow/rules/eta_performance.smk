@@ -1,0 +1,122 @@
+# E3: test error against the continuity level eta of the forecasting data (spec E3, paper Figure 5
+# left). One training per system x eta x model x seed; CUDA-only models that cannot run here write a
+# "not run" summary (engine) and become rows with that status and reason in results.csv.
+#
+#   snakemake fig5      Figure 5, its table and results/<run>/eta_performance/results.csv
+
+ETA = CFG["eta_performance"]
+ETA_DIR = f"{RESULTS}/eta_performance"
+ETA_SPLIT = f"{ETA_DIR}/{{system}}/eta{{eta}}"  # one (system, eta) dataset
+ETA_RUN = f"{ETA_SPLIT}/{{model}}_seed{{seed}}"  # one training run
+# What a training depends on: not the lists of systems, models and seeds (adding a model must not
+# retrain the others), but the data, model and engine settings and the experiment's epochs.
+ETA_TRAIN_SETTINGS = json.dumps(
+    {"seed": CFG["seed"], "forecasting": CFG["forecasting"], "model": CFG["model"], "train": CFG["train"],
+     "eta_performance.epochs": ETA.get("epochs")},
+    sort_keys=True,
+)  # fmt: skip
+ETA_WILDCARDS = {"model": "|".join(ETA["models"]), "seed": r"\d+"}
+ETA_SPLITS = [f"{ETA_DIR}/{system}/eta{eta}" for system in ETA["systems"] for eta in grid(CFG["forecasting"]["etas"])]
+
+
+# best.pt, last.pt and metrics.csv are written next to summary.json but not declared: Snakemake would
+# delete them before a rerun, and a resumed run keeps its best.pt. summary.json is written last.
+rule eta_train:
+    """Train one model on one (system, eta) forecasting set (engine: contlaws train; resumes from last.pt)."""
+    input:
+        train=lambda wildcards: forecasting_files(wildcards.system, wildcards.eta, ("train",))[0],
+        val=lambda wildcards: forecasting_files(wildcards.system, wildcards.eta, ("val",))[0],
+    output:
+        summary=f"{ETA_RUN}/summary.json",
+    wildcard_constraints:
+        **ETA_WILDCARDS,
+    log:
+        f"{LOGS}/eta_performance/train_{{system}}_eta{{eta}}_{{model}}_seed{{seed}}.log",
+    params:
+        config=RESOLVED,
+        settings=ETA_TRAIN_SETTINGS,
+        out_dir=lambda wildcards, output: str(Path(output.summary).parent),
+    threads: CFG["threads"]
+    resources:
+        gpu=1,
+    conda:
+        CONDA_ENV
+    shell:
+        "contlaws train --config {params.config} --model {wildcards.model} --train {input.train} --val {input.val}"
+        " --out {params.out_dir} --seed {wildcards.seed} --experiment eta_performance > {log} 2>&1"
+
+
+rule eta_evaluate:
+    """Test RMSE/MAE of every run trained on one (system, eta) set; not-run models become rows with their reason."""
+    input:
+        test=lambda wildcards: forecasting_files(wildcards.system, wildcards.eta, ("test",))[0],
+        summaries=lambda wildcards: expand(
+            f"{ETA_RUN}/summary.json", system=wildcards.system, eta=wildcards.eta, model=ETA["models"], seed=ETA["seeds"]
+        ),
+    output:
+        csv=f"{ETA_SPLIT}/test.csv",
+    log:
+        f"{LOGS}/eta_performance/evaluate_{{system}}_eta{{eta}}.log",
+    params:
+        config=RESOLVED,
+        settings=ETA_TRAIN_SETTINGS,
+        runs=lambda wildcards, input: " ".join(str(Path(p).parent) for p in input.summaries),
+    threads: CFG["threads"]
+    resources:
+        gpu=1,
+    conda:
+        CONDA_ENV
+    shell:
+        "contlaws eta-evaluate --config {params.config} --test {input.test} --runs {params.runs}"
+        " --out {output.csv} > {log} 2>&1"
+
+
+rule eta_results:
+    """All (system, eta) test results in one table: results/<run>/eta_performance/results.csv."""
+    input:
+        csvs=[f"{split}/test.csv" for split in ETA_SPLITS],
+    output:
+        csv=f"{ETA_DIR}/results.csv",
+    log:
+        f"{LOGS}/eta_performance/results.log",
+    params:
+        config=RESOLVED,
+        settings=settings("eta_performance"),
+    conda:
+        CONDA_ENV
+    shell:
+        "contlaws eta-gather --config {params.config} --inputs {input.csvs} --out {output.csv} > {log} 2>&1"
+
+
+rule figure5_plot:
+    """Figure 5 (test RMSE vs eta per system, one line per model) and its table; plotting only."""
+    input:
+        results=rules.eta_results.output.csv,
+    output:
+        pdf=f"{FIGS}/figure5.pdf",
+        png=report(f"{FIGS}/figure5.png", caption="../report/figure5.rst", category="Figure 5: performance vs eta"),
+        table_csv=report(
+            f"{ETA_DIR}/table_rmse.csv", caption="../report/figure5_table.rst", category="Figure 5: performance vs eta"
+        ),
+        table_tex=f"{ETA_DIR}/table_rmse.tex",
+    log:
+        f"{LOGS}/eta_performance/figure5.log",
+    params:
+        stem=lambda wildcards, output: output.pdf.removesuffix(".pdf"),
+    conda:
+        CONDA_ENV
+    shell:
+        "contlaws plot-figure5 --results {input.results} --figure {params.stem}"
+        " --table-csv {output.table_csv} --table-tex {output.table_tex} > {log} 2>&1"
+
+
+FIG5_TARGETS = [rules.eta_results.output.csv, *rules.figure5_plot.output]
+
+
+rule fig5:
+    """Target: Figure 5, its RMSE table and results.csv."""
+    input:
+        FIG5_TARGETS,
+
+
+ALL_TARGETS.extend(FIG5_TARGETS)
