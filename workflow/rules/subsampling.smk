@@ -35,9 +35,11 @@ rule subsample_train:
         train=lambda wildcards: benchmark_files(wildcards.task)[0],
         val=lambda wildcards: benchmark_files(wildcards.task)[1],
         test=lambda wildcards: benchmark_files(wildcards.task)[2],
+    # metrics.csv, last.pt and best.pt are written beside summary.json but not declared: Snakemake
+    # deletes declared outputs before a rerun, and a resumed run must keep them (the engine writes
+    # metrics.csv only while epochs remain).
     output:
         summary=f"{SUB_RUN}/summary.json",
-        metrics=f"{SUB_RUN}/metrics.csv",
     log:
         f"{LOGS}/subsampling/train_{{task}}_{{mode}}_seed{{seed}}.log",
     wildcard_constraints:
@@ -62,8 +64,7 @@ rule subsample_train:
 rule subsample_plot:
     """Figure 6 (validation accuracy vs wall clock and vs epoch), per-epoch curves and the table."""
     input:
-        summaries=[f"{run}/summary.json" for run in SUB_RUN_DIRS],
-        metrics=[f"{run}/metrics.csv" for run in SUB_RUN_DIRS],
+        summaries=[f"{run}/summary.json" for run in SUB_RUN_DIRS],  # each folder also holds its metrics.csv
     output:
         pdf=f"{FIGS}/figure6.pdf",
         png=report(
