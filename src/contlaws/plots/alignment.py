@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from contlaws.experiments.alignment import (
     ALIGNMENT_COLUMNS,
@@ -34,23 +35,35 @@ from contlaws.plots.style import MODEL_COLORS, MODEL_LABELS, SYSTEM_LABELS, pane
 SYSTEM_MARKERS = {"vdp": "o", "duffing": "s", "dho": "^", "ou": "D"}
 
 
+def logit_tick(value: float, _pos=None) -> str:
+    """0.999 for 1 − 10⁻³, 0.01 for 10⁻²: as many decimals as the tick needs."""
+    tail = min(value, 1.0 - value)
+    if not 0 < tail < 1:
+        return ""
+    digits = max(1, round(float(-np.log10(tail))))
+    return f"{value:.{digits}f}"
+
+
 def tc_axis(ax, tc: np.ndarray) -> None:
-    """Logit x-axis when every TC is in (0, 1), linear otherwise; labelled."""
+    """Logit x-axis (ticks 0.9, 0.99, 0.999, …) when every TC is in (0, 1), linear otherwise; labelled."""
     tc = tc[np.isfinite(tc)]
     if len(tc) and tc.min() > 0 and tc.max() < 1:
         ax.set_xscale("logit")
         lo, hi = np.log(tc.min() / (1 - tc.min())), np.log(tc.max() / (1 - tc.max()))
-        pad = 0.08 * max(hi - lo, 1.0)
+        pad = 0.1 * max(hi - lo, 2.0)
         ax.set_xlim(1 / (1 + np.exp(-(lo - pad))), 1 / (1 + np.exp(-(hi + pad))))
+        ax.xaxis.set_major_formatter(FuncFormatter(logit_tick))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("task continuity TC (logit axis)" if ax.get_xscale() == "logit" else "task continuity TC")
 
 
-def correlation_text(x, y, what: str) -> str:
+def correlation_text(x, y) -> str:
+    """Spearman's ρ, its one-sided p-value and n, in one line."""
     stats = spearman(x, y)
     if not np.isfinite(stats["rho"]):
-        return f"{what}: n = {stats['n']}, too few for a rank correlation"
+        return f"n = {stats['n']}, too few for a rank correlation"
     exact = "exact" if stats["method"].startswith("exact") else "approx."
-    return f"Spearman $\\rho$ = {stats['rho']:.2f}\none-sided p = {stats['p_greater']:.2g} ({exact}), n = {stats['n']}"
+    return f"Spearman $\\rho$ = {stats['rho']:.2f}, one-sided p = {stats['p_greater']:.2g} ({exact}), n = {stats['n']}"
 
 
 def plot_performance(ax, table: pd.DataFrame) -> list:
@@ -70,13 +83,10 @@ def plot_performance(ax, table: pd.DataFrame) -> list:
             if np.isfinite(r.advantage_s4d):
                 ax.annotate(f"$\\eta$={r.eta:g}", (r.tc, r.advantage_s4d), xytext=(4, 3), textcoords="offset points",
                             fontsize=6, color="0.3")  # fmt: skip
-    ax.set_ylabel("ln(RMSE$_{\\rm ref}$ / RMSE$_{\\rm model}$)")
-    ax.set_title("(a) relative performance on the $\\eta$ family")
-    ax.text(0.03, 0.97, correlation_text(table["tc"], table["advantage_s4d"], "S4D"), transform=ax.transAxes,
-            ha="left", va="top", fontsize=7, bbox={"facecolor": "white", "edgecolor": "0.8", "boxstyle": "round,pad=0.3"})  # fmt: skip
-    refs = ", ".join(sorted(MODEL_LABELS.get(m, m) for m in set(table["reference_model"].dropna()) if m))
-    ax.text(0.97, 0.03, f"ref = best of {refs or 'none'}\nabove 0: model beats ref", transform=ax.transAxes,
-            ha="right", va="bottom", fontsize=6.5, color="0.35")  # fmt: skip
+    ax.set_ylabel("advantage ln(RMSE$_{\\rm ref}$ / RMSE$_{\\rm model}$)")
+    ax.set_title("(a) $\\eta$ family, TC vs advantage of S4D\n" + correlation_text(table["tc"], table["advantage_s4d"]),
+                 fontsize=8)  # fmt: skip
+    ax.margins(y=0.12)
     return [Line2D([], [], color="0.3", marker=SYSTEM_MARKERS.get(s, "o"), linestyle="none", markerfacecolor="white",
                    label=SYSTEM_LABELS.get(s, s)) for s in dict.fromkeys(table["system"])]  # fmt: skip
 
@@ -92,13 +102,11 @@ def plot_model_continuity(ax, cont: pd.DataFrame) -> list:
             ax.scatter([r.tc], [value], marker=marker, s=26, zorder=2, linewidths=1.0, edgecolors=color,
                        facecolors=color if filled else "white")  # fmt: skip
     ax.set_yscale("log")
-    ax.set_ylabel(r"model continuity $d(\tau = 1)$ (lower: more continuous)")
-    methods = ", ".join(sorted(set(cont["discretization"])))
-    ax.set_title(f"(b) trained regressors (E2, {methods})")
-    ax.text(0.03, 0.97, correlation_text(cont["tc"], cont["gap"], "gap"), transform=ax.transAxes, ha="left", va="top",
-            fontsize=7, bbox={"facecolor": "white", "edgecolor": "0.8", "boxstyle": "round,pad=0.3"})  # fmt: skip
-    ax.text(0.97, 0.03, "$\\rho$ of TC vs ln(d$_{S6}$ / d$_{S4D}$)", transform=ax.transAxes, ha="right", va="bottom",
-            fontsize=6.5, color="0.35")  # fmt: skip
+    ax.margins(y=0.15)
+    ax.set_ylabel("model continuity $d(\\tau = 1)$\n(lower: more continuous)")
+    methods = ", ".join(m.upper() if m == "zoh" else m for m in sorted(set(cont["discretization"])))
+    ax.set_title(f"(b) E2 regressors ({methods}), TC vs ln(d$_{{S6}}$ / d$_{{S4D}}$)\n"
+                 f"{correlation_text(cont['tc'], cont['gap'])}", fontsize=8)  # fmt: skip
     return [Line2D([], [], color="0.3", marker=SYSTEM_MARKERS.get(s, "o"), linestyle="none", markerfacecolor="white",
                    label=SYSTEM_LABELS.get(s, s)) for s in dict.fromkeys(cont["system"])]  # fmt: skip
 
@@ -106,7 +114,7 @@ def plot_model_continuity(ax, cont: pd.DataFrame) -> list:
 def plot_alignment(table: pd.DataFrame, cont: pd.DataFrame | None = None):
     """The alignment figure: panel (a), and panel (b) when ``cont`` has rows; returns the Figure."""
     with_b = cont is not None and len(cont) > 0
-    fig, axes = panel_grid(2 if with_b else 1, width=3.5, height=2.9, layout="constrained")
+    fig, axes = panel_grid(2 if with_b else 1, width=3.6, height=3.0, layout="constrained")
     handles = plot_performance(axes[0], table)
     if with_b:
         extra = plot_model_continuity(axes[1], cont)
@@ -115,7 +123,11 @@ def plot_alignment(table: pd.DataFrame, cont: pd.DataFrame | None = None):
     models = [Line2D([], [], color=MODEL_COLORS[m], marker="o", linestyle="none", markeredgecolor=MODEL_COLORS[m],
                      markerfacecolor=MODEL_COLORS[m] if m == CONTINUOUS_MODEL else "white", label=MODEL_LABELS[m])
               for m in (CONTINUOUS_MODEL, CONTRAST_MODEL)]  # fmt: skip
-    fig.legend(handles=models + handles, loc="outside lower center", ncol=len(models) + len(handles), frameon=False)
+    refs = ", ".join(MODEL_LABELS.get(m, m) for m in dict.fromkeys(table["reference_model"].dropna()) if m)
+    legend = fig.legend(handles=models + handles, loc="outside lower center", ncol=len(models) + len(handles),
+                        frameon=False, title_fontsize=6.5,
+                        title=f"ref = the best attention baseline that ran ({refs or 'none'}); above 0: the model beats it")  # fmt: skip
+    legend.get_title().set_color("0.35")
     return fig
 
 

@@ -1,0 +1,317 @@
+"""E4 alignment: task-continuity table, alignment tables, Spearman statistics, claims C3/C4, figure, rules."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from contlaws.claims import evaluate_claim
+from contlaws.cli import main
+from contlaws.experiments.alignment import (
+    ALIGNMENT_COLUMNS,
+    CONTINUITY_COLUMNS,
+    TC_COLUMNS,
+    alignment_table,
+    continuity_alignment,
+    critical_rho,
+    dataset_labels,
+    rho_upper_bound,
+    spearman,
+    tc_table,
+)
+from contlaws.io import DataFileError
+from contlaws.plots.alignment import logit_tick, plot_alignment
+
+
+# ---------------------------------------------------------------------------------------------
+# Spearman statistics
+# ---------------------------------------------------------------------------------------------
+def test_spearman_rho_matches_scipy_with_ties():
+    rng = np.random.default_rng(0)
+    for n in (5, 8, 30):
+        x = rng.integers(0, 4, n).astype(float)  # many ties
+        y = x + rng.normal(0, 1.0, n)
+        assert spearman(x, y)["rho"] == pytest.approx(stats.spearmanr(x, y).statistic, abs=1e-12)
+
+
+@pytest.mark.parametrize("n", [4, 6, 7])
+def test_exact_p_values_match_a_full_permutation_test(n):
+    rng = np.random.default_rng(n)
+    x, y = rng.normal(size=n), rng.normal(size=n)
+    y[0] = y[1]  # a tie in y
+
+    def statistic(a):
+        return stats.spearmanr(x, a).statistic
+
+    ours = spearman(x, y)
+    assert ours["method"].startswith("exact")
+    for alternative, key in (("greater", "p_greater"), ("two-sided", "p_two_sided")):
+        ref = stats.permutation_test((y,), statistic, permutation_type="pairings", n_resamples=np.inf,
+                                     alternative=alternative)  # fmt: skip
+        assert ours[key] == pytest.approx(ref.pvalue, abs=1e-12)
+
+
+def test_large_n_uses_the_t_approximation_and_drops_nan_pairs():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=40)
+    y = x + rng.normal(size=40)
+    y[3] = np.nan
+    ours = spearman(x, y)
+    keep = np.isfinite(y)
+    assert ours["n"] == 39 and ours["method"] == "t approximation"
+    assert ours["p_greater"] == pytest.approx(stats.spearmanr(x[keep], y[keep], alternative="greater").pvalue)
+    assert np.isnan(spearman([1, 2], [3, 4])["rho"]) and np.isnan(spearman([1, 1, 1, 1], [1, 2, 3, 4])["rho"])
+
+
+def test_critical_rho_matches_published_table():
+    # One-sided alpha = 0.05 critical values of Spearman's rho (exact; e.g. Zar, Biostatistical Analysis, Table B.20).
+    for n, value in ((5, 0.900), (6, 0.829), (7, 0.714), (8, 0.643)):
+        assert critical_rho(n, 0.05) == pytest.approx(value, abs=6e-4)
+    assert np.isnan(critical_rho(3, 0.05))  # 1/3! > 0.05: no value is significant
+    # For n > 8 the t approximation: its p-value at the critical value is alpha.
+    n, c = 20, critical_rho(20, 0.05)
+    t = c * np.sqrt((n - 2) / (1 - c * c))
+    assert stats.t.sf(t, n - 2) == pytest.approx(0.05, abs=1e-9)
+
+
+def test_rho_upper_bound_properties():
+    assert np.isnan(rho_upper_bound(0.5, 3, 0.05))
+    bounds = [rho_upper_bound(0.2, n, 0.05) for n in (6, 12, 50, 500)]
+    assert all(b > 0.2 for b in bounds) and np.all(np.diff(bounds) < 0) and bounds[-1] < 0.3
+    assert rho_upper_bound(0.2, 50, 0.01) > rho_upper_bound(0.2, 50, 0.05)
+    assert rho_upper_bound(-1.0, 10, 0.05) < -0.99 and rho_upper_bound(1.0, 10, 0.05) == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables
+# ---------------------------------------------------------------------------------------------
+def write_record(path, tc, curve=None, kind="continuous"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    curve = curve or {"2": tc, "4": tc - 0.1}
+    path.write_text(json.dumps({"source": "x.npz", "result": {"score": tc, "stderr": 0.001, "curve": curve,
+                                "input_kind": kind, "metric": "refinement", "n_sequences": 50, "n_excluded": 0}}))  # fmt: skip
+    return path
+
+
+def test_record_names_and_table_order(tmp_path):
+    labels = dataset_labels(tmp_path / "forecasting" / "dho_eta0.25.json")
+    assert (labels["family"], labels["dataset"], labels["system"], labels["eta"], labels["task"]) == (
+        "forecasting", "forecasting/dho_eta0.25", "dho", 0.25, "")
+    assert np.isnan(labels["tau"])
+    assert dataset_labels(tmp_path / "regression" / "vdp_tau1.json")["tau"] == 1.0
+    assert dataset_labels(tmp_path / "benchmarks" / "listops_synth.json")["task"] == "listops_synth"
+    with pytest.raises(DataFileError, match="expected <family>/<name>.json"):
+        dataset_labels(tmp_path / "other" / "vdp.json")
+
+    paths = [write_record(tmp_path / "benchmarks" / "digits.json", 0.97),
+             write_record(tmp_path / "forecasting" / "vdp_eta1.json", 0.95),
+             write_record(tmp_path / "regression" / "vdp_tau1.json", 0.999),
+             write_record(tmp_path / "forecasting" / "vdp_eta0.json", 0.9999),
+             write_record(tmp_path / "forecasting" / "dho_eta0.json", 0.9998)]  # fmt: skip
+    table = tc_table(paths)
+    assert list(table.columns) == TC_COLUMNS + ["tc_s2", "tc_s4"]
+    assert table["dataset"].tolist() == ["forecasting/vdp_eta0", "forecasting/vdp_eta1", "forecasting/dho_eta0",
+                                         "regression/vdp_tau1", "benchmarks/digits"]  # fmt: skip
+    assert table.loc[1, "tc_s4"] == pytest.approx(0.85)
+    (tmp_path / "forecasting" / "ou_eta0.json").write_text("{}")
+    with pytest.raises(DataFileError, match="ou_eta0.json: not a `contlaws task-continuity --json` record"):
+        tc_table([tmp_path / "forecasting" / "ou_eta0.json"])
+
+
+def tc_frame(values):
+    """A task-continuity table of the eta family from {(system, eta): tc}, plus a regression row per system."""
+    rows = [{"family": "forecasting", "dataset": f"forecasting/{s}_eta{e:g}", "system": s, "eta": e, "tau": np.nan,
+             "task": "", "input_kind": "continuous", "metric": "refinement", "tc": v, "tc_stderr": 1e-4,
+             "n_sequences": 100, "n_excluded": 0} for (s, e), v in values.items()]  # fmt: skip
+    for system, tc in (("vdp", 0.9999), ("dho", 0.999)):
+        rows.append({"family": "regression", "dataset": f"regression/{system}_tau1", "system": system, "eta": np.nan,
+                     "tau": 1.0, "task": "", "input_kind": "continuous", "metric": "refinement", "tc": tc,
+                     "tc_stderr": 1e-5, "n_sequences": 100, "n_excluded": 0})  # fmt: skip
+    return pd.DataFrame(rows, columns=TC_COLUMNS)
+
+
+def eta_results(rmse):
+    """E3 results from {(system, eta, model): [rmse per seed]}; None marks a model that did not run."""
+    rows = []
+    for (system, eta, model), values in rmse.items():
+        for seed, value in enumerate(values):
+            ok = value is not None
+            rows.append({"system": system, "eta": eta, "model": model, "seed": seed, "status": "ok" if ok else "not run",
+                         "reason": "" if ok else "needs CUDA", "test_rmse": value if ok else np.nan,
+                         "test_mae": value if ok else np.nan, "n": 10 if ok else 0})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_alignment_table_uses_best_reference_and_seed_means():
+    tc = tc_frame({("vdp", 0.0): 0.9999, ("vdp", 1.0): 0.95})
+    results = eta_results({
+        ("vdp", 0.0, "s4d"): [1.0, 3.0], ("vdp", 0.0, "s6"): [4.0, 4.0],
+        ("vdp", 0.0, "transformer"): [5.0, 3.0], ("vdp", 0.0, "linear_attention"): [6.0, 6.0],
+        ("vdp", 0.0, "mamba2"): [0.1, 0.1],  # not a reference model
+        ("vdp", 1.0, "s4d"): [2.0, 2.0], ("vdp", 1.0, "transformer"): [None, None],
+        ("vdp", 1.0, "linear_attention"): [1.0, 1.0],
+    })  # fmt: skip
+    table = alignment_table(tc, results)
+    assert list(table.columns) == ALIGNMENT_COLUMNS and len(table) == 2
+    first, second = table.iloc[0], table.iloc[1]
+    assert first["reference_model"] == "transformer" and first["rmse_reference"] == pytest.approx(4.0)
+    assert first["advantage_s4d"] == pytest.approx(np.log(4.0 / 2.0)) and first["advantage_s6"] == pytest.approx(0.0)
+    assert second["reference_model"] == "linear_attention"  # the transformer did not run there
+    assert second["advantage_s4d"] == pytest.approx(np.log(0.5)) and np.isnan(second["advantage_s6"])
+    no_reference = alignment_table(tc, results[results["model"].isin(["s4d", "s6"])])
+    assert no_reference["advantage_s4d"].isna().all() and (no_reference["reference_model"] == "").all()
+
+
+def test_continuity_alignment_reads_d_at_tau1():
+    tc = tc_frame({})
+    rows = []
+    for system, d4, d6 in (("vdp", 0.01, 0.08), ("dho", 0.02, 0.04), ("ou", 0.1, 0.1)):
+        for seed, jitter in enumerate((0.9, 1.1)):
+            for model, d in (("s4d", d4), ("s6", d6)):
+                for tau, factor in ((0.25, 0.0), (0.5, 0.5), (1.0, 1.0)):
+                    rows.append({"system": system, "model": model, "discretization": "zoh", "seed": seed, "tau": tau,
+                                 "d": d * jitter * factor, "order": 1.5, "tau_ref": 0.25})  # fmt: skip
+    cont = continuity_alignment(tc, pd.DataFrame(rows))
+    assert list(cont.columns) == CONTINUITY_COLUMNS and cont["system"].tolist() == ["vdp", "dho"]  # ou: no TC row
+    vdp = cont.iloc[0]
+    assert vdp["tc"] == pytest.approx(0.9999) and vdp["d_tau1_s4d"] == pytest.approx(0.01)
+    assert vdp["gap"] == pytest.approx(np.log(8.0)) and vdp["order_s6"] == pytest.approx(1.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Claims C3 and C4
+# ---------------------------------------------------------------------------------------------
+def c3_verdict(tmp_path, values, config):
+    path = tmp_path / "tc.csv"
+    tc_frame(values).to_csv(path, index=False)
+    return evaluate_claim("C3", {"task_continuity": path}, config)
+
+
+def test_c3_verdicts(tmp_path, quick_config):
+    ordered = {("vdp", 0.0): 0.9999, ("vdp", 0.5): 0.998, ("vdp", 1.0): 0.94,
+               ("dho", 0.0): 0.99999, ("dho", 0.5): 0.987, ("dho", 1.0): 0.93}  # fmt: skip
+    rec = c3_verdict(tmp_path, ordered, quick_config)
+    assert rec["verdict"] == "supported", rec["explanation"]
+    assert rec["numbers"]["separation_min"] == pytest.approx(0.0599) and rec["numbers"]["smallest_drop"] == pytest.approx(0.0019)
+    assert rec["details"]["eta_family"]["vdp"]["smallest_drop_in_stderr"] == pytest.approx(0.0019 / np.hypot(1e-4, 1e-4), rel=1e-3)
+
+    swapped = {**ordered, ("dho", 0.5): 0.99999, ("dho", 0.0): 0.987}
+    assert c3_verdict(tmp_path, swapped, quick_config)["numbers"]["part_a_ordering"] == "not supported"
+    strict = {**quick_config, "claims": {**quick_config["claims"], "tc_separation_min": 0.06}}
+    rec = c3_verdict(tmp_path, ordered, strict)
+    assert rec["verdict"] == "not supported" and rec["numbers"]["part_b_separation"] == "not supported"
+    no_symbolic_end = {k: v for k, v in ordered.items() if k[1] != 1.0}
+    rec = c3_verdict(tmp_path, no_symbolic_end, quick_config)
+    assert rec["verdict"] == "inconclusive" and rec["numbers"]["part_b_separation"] == "inconclusive"
+
+
+def c4_verdict(tmp_path, tc, advantage, config):
+    path = tmp_path / "alignment.csv"
+    n = len(tc)
+    pd.DataFrame({"system": ["vdp"] * n, "eta": np.linspace(0, 1, n), "tc": tc, "tc_stderr": 1e-4, "rmse_s4d": 1.0,
+                  "rmse_s6": 1.0, "reference_model": "transformer", "rmse_reference": 1.0, "advantage_s4d": advantage,
+                  "advantage_s6": -np.asarray(advantage)}).to_csv(path, index=False)  # fmt: skip
+    return evaluate_claim("C4", {"alignment": path}, config)
+
+
+def test_c4_verdicts(tmp_path, quick_config):
+    tc = np.linspace(0.9, 0.999, 6)
+    rec = c4_verdict(tmp_path, tc, np.linspace(-0.2, 0.3, 6), quick_config)  # perfectly aligned, n = 6
+    assert rec["verdict"] == "supported", rec["explanation"]
+    assert rec["numbers"]["rho"] == 1.0 and rec["numbers"]["p_one_sided"] == pytest.approx(1 / 720, abs=1e-4)
+    assert rec["numbers"]["rho_s6_for_contrast"] == -1.0 and rec["numbers"]["s4d_ahead"] == "3 of 6"
+
+    neighbours_swapped = np.array([2, 1, 4, 3, 6, 5], dtype=float)  # rho = 1 - 6·6/(6·35) = 0.8286, the critical value
+    rec = c4_verdict(tmp_path, tc, neighbours_swapped, quick_config)
+    assert rec["numbers"]["rho"] == pytest.approx(1 - 36 / 210, abs=1e-4) and rec["numbers"]["p_one_sided"] <= 0.05
+    assert rec["verdict"] == "supported"
+    weak = np.array([3, 1, 2, 5, 6, 4], dtype=float)  # rho = 1 - 6·12/210 = 0.657: right sign, not significant
+    rec = c4_verdict(tmp_path, tc, weak, quick_config)
+    assert rec["numbers"]["rho"] == pytest.approx(1 - 72 / 210, abs=1e-4) and rec["verdict"] == "inconclusive"
+    assert "too small to decide" in rec["explanation"] and rec["numbers"]["rho_needed_for_significance"] == pytest.approx(0.8286, abs=1e-3)
+
+    many = np.linspace(0.5, 0.999, 20)
+    rec = c4_verdict(tmp_path, many, -many, quick_config)  # anti-aligned, n = 20
+    assert rec["verdict"] == "not supported" and rec["numbers"]["rho_upper_bound"] < 0.3
+    rec = c4_verdict(tmp_path, tc[:3], [0.0, 1.0, 2.0], quick_config)
+    assert rec["verdict"] == "inconclusive" and "only n = 3" in rec["explanation"]
+    assert rec["thresholds"] == {"rank_correlation_min": 0.3, "rank_correlation_alpha": 0.05}
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end on generated data: task-continuity CLI records -> table -> C3; figure; rules
+# ---------------------------------------------------------------------------------------------
+def test_eta_family_records_table_and_c3(tmp_path, quick_config):
+    from contlaws.data.forecasting import make_forecasting_split
+    from contlaws.io import save_npz, write_json
+
+    cfg = {**quick_config, "forecasting": {**quick_config["forecasting"], "n_train": 24}}
+    config = tmp_path / "config.json"
+    write_json(config, cfg)
+    records = []
+    for system, eta in itertools.product(("vdp", "dho"), (0.0, 0.5, 1.0)):
+        data = tmp_path / f"{system}_eta{eta:g}_train.npz"
+        save_npz(data, *make_forecasting_split(cfg, system, eta, "train"))
+        records.append(tmp_path / "tc" / "forecasting" / f"{system}_eta{eta:g}.json")
+        assert main(["task-continuity", str(data), "--config", str(config), "--json", str(records[-1])]) == 0
+    csv, tex = tmp_path / "table.csv", tmp_path / "table.tex"
+    assert main(["task-continuity-table", "--config", str(config), "--inputs", *map(str, records),
+                 "--out-csv", str(csv), "--out-tex", str(tex)]) == 0  # fmt: skip
+    table = pd.read_csv(csv)
+    assert len(table) == 6 and table["n_sequences"].eq(24).all() and "tc_s16" in table.columns
+    assert "Van der Pol, eta = 0.5" in tex.read_text()
+    verdict = tmp_path / "C3.json"
+    assert main(["claims", "evaluate", "C3", "--config", str(config), "--inputs", f"task_continuity={csv}",
+                 "--out", str(verdict)]) == 0  # fmt: skip
+    rec = json.loads(verdict.read_text())
+    assert rec["numbers"]["all_strictly_decreasing"] is True and rec["numbers"]["separation_min"] > 0.02
+
+
+def test_alignment_cli_and_figure(tmp_path, quick_config):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(quick_config))
+    tc_csv, results_csv = tmp_path / "tc.csv", tmp_path / "results.csv"
+    values = {("vdp", 0.0): 0.9999, ("vdp", 0.5): 0.998, ("vdp", 1.0): 0.94, ("dho", 0.0): 0.99999,
+              ("dho", 0.5): 0.987, ("dho", 1.0): 0.93}  # fmt: skip
+    tc_frame(values).to_csv(tc_csv, index=False)
+    rmse = {}
+    for (system, eta), tc in values.items():
+        rmse.update({(system, eta, "s4d"): [1.0], (system, eta, "s6"): [1.1], (system, eta, "transformer"): [1.0 + 20 * (1 - tc)]})
+    eta_results(rmse).to_csv(results_csv, index=False)
+    out = tmp_path / "alignment.csv"
+    assert main(["alignment", "--config", str(config), "--task-continuity", str(tc_csv), "--eta-results",
+                 str(results_csv), "--out", str(out)]) == 0  # fmt: skip
+    table = pd.read_csv(out)
+    assert spearman(table["tc"], table["advantage_s4d"])["rho"] == pytest.approx(-1.0)  # S4D gains where TC is low here
+    assert main(["alignment", "--config", str(config), "--task-continuity", str(tc_csv), "--eta-results",
+                 str(results_csv), "--out", str(tmp_path / "b.csv"), "--model-continuity", str(tc_csv)]) == 2  # fmt: skip
+    assert not (tmp_path / "b.csv").exists()
+
+    fig = plot_alignment(table)
+    assert len(fig.axes) == 1 and "n = 6" in fig.axes[0].get_title() and fig.axes[0].get_xscale() == "logit"
+    stems = [tmp_path / "a" / "alignment", tmp_path / "b" / "alignment"]
+    for stem in stems:
+        assert main(["plot-alignment", "--alignment", str(out), "--figure", str(stem)]) == 0
+    assert stems[0].with_suffix(".png").read_bytes() == stems[1].with_suffix(".png").read_bytes()
+    assert [logit_tick(v) for v in (0.9, 0.99, 0.999, 0.01)] == ["0.9", "0.99", "0.999", "0.01"]
+
+
+def test_alignment_target_subgraph(repo_root):
+    """`snakemake alignment`: TC of every dataset, E3 and E2 trainings, claims C3 and C4 (dry run)."""
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--forceall", "--quiet", "rules", "--configfile",
+                          "config/quick.yaml", "--cores", "1", "alignment"],
+                         cwd=repo_root, capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    counts = {line.split()[0]: int(line.split()[-1]) for line in out.stdout.splitlines() if line and line.split()[-1].isdigit()}
+    assert {"task_continuity_table", "alignment_tables", "alignment_plot", "claim_c3", "claim_c4", "eta_train",
+            "train_refinement"} <= set(counts)  # fmt: skip
+    # 2 systems x 3 eta + 2 regression sets + benchmarks (3 quick tasks, digits among them)
+    assert counts["task_continuity_score"] == 2 * 3 + 2 + 3
+    assert "subsample_train" not in counts and "claim_c5" not in counts

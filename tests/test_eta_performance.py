@@ -1,0 +1,193 @@
+"""E3 performance vs eta: eta-evaluate vs direct computation, not-run rows, results.csv, Figure 5 and table, rules."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from contlaws.cli import main
+from contlaws.data.sets import load_split
+from contlaws.experiments.eta_performance import COLUMNS, evaluate_runs, gather
+from contlaws.io import DataFileError, read_json, write_json
+from contlaws.plots.figure5 import plot_figure5, read_results, results_table, short_reason, summarize
+from contlaws.train import load_model
+
+
+@pytest.fixture(scope="module")
+def tiny_eta(tmp_path_factory):
+    """Tiny forecasting splits of one system at η = 0.5, an S4D trained 1 epoch by `contlaws train`,
+    and the engine's "not run" summary of a CUDA-only model (this machine has no CUDA)."""
+    from contlaws.config import REPO_ROOT, load_config
+    from contlaws.data.forecasting import make_forecasting_split
+    from contlaws.io import save_npz
+
+    root = tmp_path_factory.mktemp("tiny_eta")
+    overrides = {
+        "forecasting": {"n_train": 16, "n_val": 8, "n_test": 10, "length": 24, "dt": 0.04, "etas": [0, 0.5, 1]},
+        "model": {"d_model": 8, "n_layers": 1},
+        "train": {"epochs": 1, "batch_size": 8, "eval_max_elements": 8 * 24 * 3},  # 3 rows per evaluation batch
+        "eta_performance": {"systems": ["vdp"], "models": ["s4d", "mamba2"], "seeds": [4]},
+    }
+    cfg = load_config(REPO_ROOT / "config" / "quick.yaml", overrides=overrides)
+    config = root / "config.json"
+    write_json(config, cfg)
+    paths = {}
+    for split in ("train", "val", "test"):
+        arrays, meta = make_forecasting_split(cfg, "vdp", 0.5, split)
+        paths[split] = root / f"vdp_eta0.5_{split}.npz"
+        save_npz(paths[split], arrays, meta)
+    runs = {}
+    for model in ("s4d", "mamba2"):
+        runs[model] = root / f"{model}_seed4"
+        status = main(["train", "--config", str(config), "--model", model, "--train", str(paths["train"]), "--val",
+                       str(paths["val"]), "--out", str(runs[model]), "--seed", "4", "--experiment", "eta_performance"])  # fmt: skip
+        assert status == 0
+    return {"root": root, "config": config, "paths": paths, "runs": runs, "cfg": cfg}
+
+
+def test_cli_rows_match_direct_computation(tmp_path, tiny_eta):
+    out = tmp_path / "test.csv"
+    runs = [str(tiny_eta["runs"][m]) for m in ("s4d", "mamba2")]
+    status = main(["eta-evaluate", "--config", str(tiny_eta["config"]), "--test", str(tiny_eta["paths"]["test"]),
+                   "--runs", *runs, "--out", str(out)])  # fmt: skip
+    assert status == 0
+    rows = pd.read_csv(out, keep_default_na=False, na_values=[""])
+    assert list(rows.columns) == COLUMNS and len(rows) == 2
+
+    # Direct: batches of 3 rows (the config's eval_max_elements; the authors' S4D channel norm averages
+    # over a batch, so the partition matters), numpy metrics over all outputs.
+    model, _ = load_model(tiny_eta["runs"]["s4d"] / "best.pt")
+    test = load_split(tiny_eta["paths"]["test"])
+    errs = []
+    with torch.no_grad():
+        for start in range(0, len(test), 3):
+            x, y = test.get_batch(np.arange(start, min(len(test), start + 3)))
+            errs.append(model(x, tau=1.0).double().numpy() - y.double().numpy())
+    err = np.concatenate(errs)
+    ok = rows[rows["model"] == "s4d"].iloc[0]
+    assert (ok["system"], ok["eta"], ok["seed"], ok["status"], ok["n"]) == ("vdp", 0.5, 4, "ok", 10)
+    assert ok["test_rmse"] == pytest.approx(np.sqrt(np.mean(err**2)), rel=1e-5)
+    assert ok["test_mae"] == pytest.approx(np.mean(np.abs(err)), rel=1e-5)
+
+    missing = rows[rows["model"] == "mamba2"].iloc[0]
+    assert missing["status"] == "not run" and missing["reason"].startswith("needs CUDA")
+    assert np.isnan(missing["test_rmse"]) and np.isnan(missing["test_mae"]) and missing["n"] == 0
+
+
+def test_not_run_only_split_needs_no_model(tiny_eta):
+    rows = evaluate_runs([tiny_eta["runs"]["mamba2"]], tiny_eta["paths"]["test"])
+    assert rows["status"].tolist() == ["not run"]
+    assert rows["reason"].iloc[0] == read_json(tiny_eta["runs"]["mamba2"] / "summary.json")["reason"]
+
+
+def test_wrong_test_split_and_bad_summary_are_refused(tmp_path, tiny_eta):
+    with pytest.raises(DataFileError, match="expected a forecasting test split"):
+        evaluate_runs([tiny_eta["runs"]["s4d"]], tiny_eta["paths"]["train"])
+    bad = tmp_path / "bad_run"
+    write_json(bad / "summary.json", {"status": "ok"})
+    with pytest.raises(DataFileError, match="not a training summary"):
+        evaluate_runs([bad], tiny_eta["paths"]["test"])
+    out = tmp_path / "x.csv"
+    status = main(["eta-evaluate", "--config", str(tiny_eta["config"]), "--test", str(tiny_eta["paths"]["val"]),
+                   "--runs", str(tiny_eta["runs"]["s4d"]), "--out", str(out)])  # fmt: skip
+    assert status == 2 and not out.exists()
+
+
+def results_frame(seeds=(0,), missing=("mamba2",)):
+    """A results table with known RMSEs: rmse = base(system) · factor(model) · (1 + η) · (1 + 0.1·seed)."""
+    base = {"vdp": 1.0, "dho": 0.2}
+    factor = {"s4d": 1.0, "s6": 1.1, "transformer": 0.9}
+    rows = []
+    for system in ("vdp", "dho"):
+        for eta in (0.0, 0.5, 1.0):
+            for model in [*factor, *missing]:
+                for seed in seeds:
+                    if model in missing:
+                        rows.append({"system": system, "eta": eta, "model": model, "seed": seed, "status": "not run",
+                                     "reason": "needs CUDA (none available) and package mamba-ssm (not installed)",
+                                     "test_rmse": np.nan, "test_mae": np.nan, "n": 0})  # fmt: skip
+                    else:
+                        rmse = base[system] * factor[model] * (1 + eta) * (1 + 0.1 * seed)
+                        rows.append({"system": system, "eta": eta, "model": model, "seed": seed, "status": "ok", "reason": "",
+                                     "test_rmse": rmse, "test_mae": 0.8 * rmse, "n": 10})  # fmt: skip
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def test_gather_orders_rows_and_keeps_not_run(tmp_path):
+    frame = results_frame()
+    parts = []
+    for i, (key, group) in enumerate(frame.sample(frac=1, random_state=0).groupby(["system", "eta"])):
+        parts.append(tmp_path / f"part{i}.csv")
+        group.to_csv(parts[-1], index=False)
+    out = gather(parts, ["vdp", "dho"], ["transformer", "s4d", "s6", "mamba2"])
+    assert list(out.columns) == COLUMNS and len(out) == len(frame)
+    assert out["system"].tolist()[:12] == ["vdp"] * 12 and out["model"].tolist()[:4] == ["transformer", "s4d", "s6", "mamba2"]
+    assert np.all(np.diff(out.loc[out["system"] == "vdp", "eta"].to_numpy()) >= 0)
+    not_run = out[out["status"] == "not run"]
+    assert len(not_run) == 6 and (not_run["reason"].str.startswith("needs CUDA")).all()
+    with pytest.raises(DataFileError, match="appears twice"):
+        gather([parts[0], parts[0]], ["vdp", "dho"], ["s4d"])
+    pd.DataFrame({"system": ["vdp"]}).to_csv(tmp_path / "broken.csv", index=False)
+    with pytest.raises(DataFileError, match="broken.csv: missing column"):
+        gather([tmp_path / "broken.csv"], ["vdp"], ["s4d"])
+
+
+def test_table_statistics_and_best_marks():
+    frame = results_frame(seeds=(0, 1, 2))
+    tidy, wide = results_table(frame)
+    row = tidy[(tidy["system"] == "dho") & (tidy["eta"] == 0.5) & (tidy["model"] == "s6")].iloc[0]
+    values = np.array([0.2 * 1.1 * 1.5 * (1 + 0.1 * s) for s in range(3)])
+    assert row["rmse_mean"] == pytest.approx(values.mean()) and row["rmse_std"] == pytest.approx(values.std(ddof=1))
+    assert (row["rmse_min"], row["rmse_max"], row["n_seeds"]) == pytest.approx((values.min(), values.max(), 3))
+    # The transformer (factor 0.9) is the best everywhere; the CUDA model is "not run" in every column.
+    marked = wide[wide["model"] == "Transformer"]
+    assert all(str(v).endswith("*") for v in marked.filter(like="eta").to_numpy().ravel())
+    assert not any(str(v).endswith("*") for v in wide[wide["model"] == "S4D"].filter(like="eta").to_numpy().ravel())
+    assert set(wide[wide["model"] == "Mamba-2"].filter(like="eta").to_numpy().ravel()) == {"not run"}
+    assert short_reason("needs CUDA (none available) and package x (not installed)") == "needs CUDA"
+    # A model that ran on some seeds only counts those seeds.
+    partial = frame.copy()
+    partial.loc[(partial["model"] == "s4d") & (partial["seed"] == 2), ["status", "test_rmse"]] = ["not run", np.nan]
+    s4d = summarize(partial).query("model == 's4d' and system == 'vdp' and eta == 0").iloc[0]
+    assert s4d["n_seeds"] == 2 and s4d["rmse_mean"] == pytest.approx(np.mean([1.0, 1.1]))
+
+
+def test_figure_and_cli_are_reproducible(tmp_path):
+    results = tmp_path / "results.csv"
+    results_frame().to_csv(results, index=False)
+    fig = plot_figure5(read_results(results))
+    legend_title = fig.legends[0].get_title().get_text()
+    assert "not run (needs CUDA): Mamba-2" in legend_title
+    assert {t.get_text() for t in fig.legends[0].get_texts()} == {"S4D", "S6", "Transformer"}
+    outputs = []
+    for attempt in range(2):
+        stem = tmp_path / f"run{attempt}" / "figure5"
+        args = ["plot-figure5", "--results", str(results), "--figure", str(stem), "--table-csv", str(stem) + ".csv",
+                "--table-tex", str(stem) + ".tex"]  # fmt: skip
+        assert main(args) == 0
+        outputs.append([(stem.parent / f"figure5{ext}").read_bytes() for ext in (".png", ".pdf", ".csv", ".tex")])
+    assert outputs[0] == outputs[1]
+    assert "not run (needs CUDA)" in outputs[0][3].decode()
+    pd.DataFrame({"system": ["vdp"]}).to_csv(tmp_path / "bad.csv", index=False)
+    assert main(["plot-figure5", "--results", str(tmp_path / "bad.csv"), "--figure", str(tmp_path / "f"),
+                 "--table-csv", str(tmp_path / "t.csv"), "--table-tex", str(tmp_path / "t.tex")]) == 2  # fmt: skip
+    assert not (tmp_path / "f.png").exists()
+
+
+def test_fig5_target_trains_every_model_and_nothing_else(repo_root, quick_config):
+    """`snakemake fig5` (dry run of the whole subgraph): one training per system × eta × model × seed."""
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--forceall", "--quiet", "rules", "--configfile",
+                          "config/quick.yaml", "--cores", "1", "fig5"],
+                         cwd=repo_root, capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    counts = {line.split()[0]: int(line.split()[-1]) for line in out.stdout.splitlines() if line and line.split()[-1].isdigit()}
+    exp = quick_config["eta_performance"]
+    n_splits = len(exp["systems"]) * len(quick_config["forecasting"]["etas"])
+    assert counts["eta_train"] == n_splits * len(exp["models"]) * len(exp["seeds"])
+    assert counts["eta_evaluate"] == n_splits and counts["eta_results"] == 1 and counts["figure5_plot"] == 1
+    assert not set(counts) & {"train_refinement", "subsample_train", "task_continuity_score", "claim_c4"}
