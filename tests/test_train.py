@@ -361,3 +361,21 @@ def test_unavailable_model_writes_not_run_summary(tmp_path, monkeypatch, caplog)
     assert summary["status"] == "not run" and summary["reason"] == "needs CUDA (none available)"
     assert sorted(p.name for p in out.iterdir()) == ["summary.json"]
     assert "not run" in caplog.text
+
+
+def test_restart_on_mismatch_starts_over_instead_of_refusing(tmp_path):
+    """A pipeline rerun after a config change discards the old run's files instead of failing."""
+    train_ds, val_ds = regression_set(48, 0), regression_set(16, 1)
+    settings = small_settings(epochs=2)
+    torch.manual_seed(0)
+    fit(SpyModel(), train_ds, val_ds, tmp_path / "run", settings)
+    changed = small_settings(epochs=2, lr=1e-3)
+    torch.manual_seed(0)
+    with pytest.raises(ResumeMismatch):
+        fit(SpyModel(), train_ds, val_ds, tmp_path / "run", changed)
+    torch.manual_seed(0)
+    restarted = fit(SpyModel(), train_ds, val_ds, tmp_path / "run", changed, restart_on_mismatch=True)
+    torch.manual_seed(0)
+    fresh = fit(SpyModel(), train_ds, val_ds, tmp_path / "fresh", changed)
+    assert restarted["best_metric"] == fresh["best_metric"]
+    assert pd.read_csv(tmp_path / "run" / "metrics.csv")["lr"].iloc[0] == pytest.approx(1e-3)

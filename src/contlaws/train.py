@@ -63,7 +63,7 @@ from tqdm import tqdm
 
 from contlaws.cli import UserError, add_config_argument, config_from_args, set_threads
 from contlaws.config import ConfigError, batch_size_for, schema
-from contlaws.io import DataFileError, atomic_path, provenance, to_jsonable, write_json, write_table
+from contlaws.io import DataFileError, atomic_path, meta_path, provenance, to_jsonable, write_json, write_table
 from contlaws.schedule import SCHEDULES, make_lr_factor, make_scheduler
 
 log = logging.getLogger("contlaws.train")
@@ -444,6 +444,7 @@ def fit(
     settings: TrainSettings,
     meta: Mapping[str, Any] | None = None,
     param_groups: Sequence[dict] | None = None,
+    restart_on_mismatch: bool = False,
 ) -> dict:
     """Train ``model`` with AdamW, validating every epoch; resume from ``out_dir/last.pt`` if present.
 
@@ -455,6 +456,9 @@ def fit(
         settings: :class:`TrainSettings`.
         meta: provenance extras; its ``config`` entry is recorded as the provenance config.
         param_groups: AdamW groups; default :func:`default_param_groups`.
+        restart_on_mismatch: when ``last.pt`` was made by a different run (e.g. the config changed
+            and Snakemake reruns the job), discard that run's files and start over instead of
+            raising :class:`ResumeMismatch`. Pipeline rules set it; interactive use keeps the refusal.
     Returns:
         The summary dict written to ``summary.json``. ``model`` ends with the last epoch's weights;
         load ``best.pt`` for the selected ones.
@@ -484,6 +488,14 @@ def fit(
     identity = run_identity(model, settings, train_ds, val_ds)
     record = provenance(config, settings.seed, **meta, settings=dataclasses.asdict(settings), data=identity["data"])
 
+    if paths["last.pt"].exists() and restart_on_mismatch:
+        try:
+            check_resumable(read_checkpoint(paths["last.pt"]), identity, paths["last.pt"])
+        except ResumeMismatch as err:
+            log.warning("starting over: %s", err)
+            for name in ("last.pt", "best.pt", "metrics.csv"):
+                paths[name].unlink(missing_ok=True)
+            meta_path(paths["metrics.csv"]).unlink(missing_ok=True)
     if paths["last.pt"].exists():
         checkpoint = read_checkpoint(paths["last.pt"])
         check_resumable(checkpoint, identity, paths["last.pt"])
@@ -614,7 +626,8 @@ def cli_train(args: argparse.Namespace) -> int:
     meta = {"config": cfg, "model": args.model, "discretization": args.discretization,
             "experiment": args.experiment, "train": str(args.train), "val": str(args.val)}  # fmt: skip
     try:
-        summary = fit(model, train_ds, val_ds, out_dir, settings, meta=meta)
+        summary = fit(model, train_ds, val_ds, out_dir, settings, meta=meta,
+                      restart_on_mismatch=args.restart_on_mismatch)
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -644,6 +657,8 @@ def register(subparsers) -> None:
                         help="config section whose `epochs` overrides train.epochs")  # fmt: skip
     parser.add_argument("--epochs", type=int, help="override the number of epochs")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override train.device")
+    parser.add_argument("--restart-on-mismatch", action="store_true",
+                        help="if --out/last.pt comes from other settings, start over instead of refusing (pipeline rules)")
     parser.set_defaults(func=cli_train)
 
 

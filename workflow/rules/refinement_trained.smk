@@ -46,7 +46,7 @@ rule train_refinement:
     shell:
         "contlaws train --config {params.config} --model {wildcards.model} --train {input.train} --val {input.val}"
         " --out {params.out_dir} --seed {wildcards.seed} --discretization {wildcards.disc}"
-        " --experiment refinement_trained > {log} 2>&1"
+        " --experiment refinement_trained --restart-on-mismatch > {log} 2>&1"
 
 
 rule evaluate_refinement:

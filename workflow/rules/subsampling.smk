@@ -58,7 +58,7 @@ rule subsample_train:
     shell:
         "contlaws subsample-train --config {params.config} --task {wildcards.task} --mode {wildcards.mode}"
         " --seed {wildcards.seed} --train {input.train} --val {input.val} --test {input.test}"
-        " --out {params.out_dir} > {log} 2>&1"
+        " --out {params.out_dir} --restart-on-mismatch > {log} 2>&1"
 
 
 rule subsample_plot:

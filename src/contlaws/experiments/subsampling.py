@@ -158,7 +158,8 @@ def train_settings(cfg: Mapping[str, Any], mode: str, seed: int):
     )
 
 
-def run(cfg: Mapping[str, Any], task: str, mode: str, seed: int, train: Path, val: Path, test: Path, out: Path) -> dict:
+def run(cfg: Mapping[str, Any], task: str, mode: str, seed: int, train: Path, val: Path, test: Path, out: Path,
+        restart_on_mismatch: bool = False) -> dict:
     """Train one E5 run with the engine (resuming from ``out/last.pt``), test at stride 1, write summary.json.
 
     Returns:
@@ -196,7 +197,8 @@ def run(cfg: Mapping[str, Any], task: str, mode: str, seed: int, train: Path, va
     meta = {"config": cfg, "experiment": "subsampling", "task": task, "mode": mode,
             "train": str(train), "val": str(val)}  # fmt: skip
     try:
-        summary = fit(model, datasets["train"], datasets["val"], out, settings, meta=meta)
+        summary = fit(model, datasets["train"], datasets["val"], out, settings, meta=meta,
+                      restart_on_mismatch=restart_on_mismatch)
     except ValueError as err:  # the schedule refuses a warmup longer than the first stage
         raise UserError(f"invalid subsampling settings: {err}") from None
 
@@ -386,7 +388,8 @@ def speed_table(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 def cmd_train(args: argparse.Namespace) -> None:
     cfg = config_from_args(args)
     set_threads(cfg)
-    run(cfg, args.task, args.mode, args.seed, args.train, args.val, args.test, args.out)
+    run(cfg, args.task, args.mode, args.seed, args.train, args.val, args.test, args.out,
+        restart_on_mismatch=args.restart_on_mismatch)
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
@@ -412,6 +415,8 @@ def register(subparsers) -> None:
     p.add_argument("--val", type=Path, required=True, help="validation split (.npz)")
     p.add_argument("--test", type=Path, required=True, help="test split (.npz)")
     p.add_argument("--out", type=Path, required=True, help="output folder of the run")
+    p.add_argument("--restart-on-mismatch", action="store_true",
+                   help="if --out/last.pt comes from other settings, start over instead of refusing (pipeline rules)")
     p.set_defaults(func=cmd_train)
 
     p = subparsers.add_parser(
