@@ -105,6 +105,10 @@ def test_record_names_and_table_order(tmp_path):
     assert (labels["family"], labels["dataset"], labels["system"], labels["eta"], labels["task"]) == (
         "forecasting", "forecasting/dho_eta0.25", "dho", 0.25, "")
     assert np.isnan(labels["tau"])
+    from contlaws.data.benchmarks.registry import TASKS
+    from contlaws.experiments.alignment import BENCHMARK_LABELS
+
+    assert set(BENCHMARK_LABELS) == set(TASKS)  # every benchmark task has a name in the LaTeX table
     assert dataset_labels(tmp_path / "regression" / "vdp_tau1.json")["tau"] == 1.0
     assert dataset_labels(tmp_path / "benchmarks" / "listops_synth.json")["task"] == "listops_synth"
     with pytest.raises(DataFileError, match="expected <family>/<name>.json"):
