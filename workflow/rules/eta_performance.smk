@@ -43,7 +43,7 @@ rule eta_train:
         CONDA_ENV
     shell:
         "contlaws train --config {params.config} --model {wildcards.model} --train {input.train} --val {input.val}"
-        " --out {params.out_dir} --seed {wildcards.seed} --experiment eta_performance > {log} 2>&1"
+        " --out {params.out_dir} --seed {wildcards.seed} --experiment eta_performance --restart-on-mismatch > {log} 2>&1"
 
 
 rule eta_evaluate:
