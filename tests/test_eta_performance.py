@@ -12,9 +12,16 @@ import torch
 
 from contlaws.cli import main
 from contlaws.data.sets import load_split
-from contlaws.experiments.eta_performance import COLUMNS, evaluate_runs, gather
+from contlaws.experiments.eta_performance import (
+    BASELINE_COLUMNS,
+    COLUMNS,
+    evaluate_runs,
+    gather,
+    gather_baselines,
+    reference_forecasts,
+)
 from contlaws.io import DataFileError, read_json, write_json
-from contlaws.plots.figure5 import plot_figure5, read_results, results_table, short_reason, summarize
+from contlaws.plots.figure5 import plot_figure5, read_baselines, read_results, results_table, short_reason, summarize
 from contlaws.train import load_model
 
 
@@ -51,11 +58,13 @@ def tiny_eta(tmp_path_factory):
 
 
 def test_cli_rows_match_direct_computation(tmp_path, tiny_eta):
-    out = tmp_path / "test.csv"
+    out, baselines = tmp_path / "test.csv", tmp_path / "baselines.csv"
     runs = [str(tiny_eta["runs"][m]) for m in ("s4d", "mamba2")]
     status = main(["eta-evaluate", "--config", str(tiny_eta["config"]), "--test", str(tiny_eta["paths"]["test"]),
-                   "--runs", *runs, "--out", str(out)])  # fmt: skip
+                   "--runs", *runs, "--out", str(out), "--baselines-out", str(baselines)])  # fmt: skip
     assert status == 0
+    reference = pd.read_csv(baselines)
+    assert list(reference.columns) == BASELINE_COLUMNS and reference["baseline"].tolist() == ["last_value", "window_mean"]
     rows = pd.read_csv(out, keep_default_na=False, na_values=[""])
     assert list(rows.columns) == COLUMNS and len(rows) == 2
 
@@ -77,6 +86,25 @@ def test_cli_rows_match_direct_computation(tmp_path, tiny_eta):
     missing = rows[rows["model"] == "mamba2"].iloc[0]
     assert missing["status"] == "not run" and missing["reason"].startswith("needs CUDA")
     assert np.isnan(missing["test_rmse"]) and np.isnan(missing["test_mae"]) and missing["n"] == 0
+
+
+def test_reference_forecasts_match_direct_computation(tiny_eta):
+    """last value and window mean from the raw compact arrays (state, symbols, W, Q), not the dataset class."""
+    from contlaws.io import load_npz
+
+    arrays, _ = load_npz(tiny_eta["paths"]["test"])
+    eta = float(arrays["eta"][0])
+    cont = arrays["state"].astype(float) @ arrays["W"].astype(float)  # (n T D)
+    disc = arrays["Q"].astype(float).T[arrays["symbols"]]  # Q[:, symbol] per step, (n T D)
+    obs = (1 - eta) * cont + eta * disc
+    length = obs.shape[1] - int(arrays["horizon"][0])
+    x, y = obs[:, :length], obs[:, length:]
+    expected = {"last_value": x[:, -1:, :] - y, "window_mean": x.mean(axis=1, keepdims=True) - y}
+    rows = reference_forecasts(tiny_eta["paths"]["test"], batch_size=3).set_index("baseline")
+    for name, err in expected.items():
+        assert rows.loc[name, "test_rmse"] == pytest.approx(np.sqrt(np.mean(err**2)), rel=1e-5)
+        assert rows.loc[name, "test_mae"] == pytest.approx(np.mean(np.abs(err)), rel=1e-5)
+        assert (rows.loc[name, "system"], rows.loc[name, "eta"], rows.loc[name, "n"]) == ("vdp", 0.5, 10)
 
 
 def test_not_run_only_split_needs_no_model(tiny_eta):
@@ -118,6 +146,14 @@ def results_frame(seeds=(0,), missing=("mamba2",)):
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def baselines_frame():
+    """Reference forecasts: last value at 0.1·base, window mean at 1.5·base (base as in results_frame)."""
+    base = {"vdp": 1.0, "dho": 0.2}
+    rows = [{"system": s, "eta": e, "baseline": b, "test_rmse": f * base[s], "test_mae": f * base[s], "n": 10}
+            for s in base for e in (0.0, 0.5, 1.0) for b, f in (("last_value", 0.1), ("window_mean", 1.5))]  # fmt: skip
+    return pd.DataFrame(rows, columns=BASELINE_COLUMNS)
+
+
 def test_gather_orders_rows_and_keeps_not_run(tmp_path):
     frame = results_frame()
     parts = []
@@ -135,6 +171,16 @@ def test_gather_orders_rows_and_keeps_not_run(tmp_path):
     pd.DataFrame({"system": ["vdp"]}).to_csv(tmp_path / "broken.csv", index=False)
     with pytest.raises(DataFileError, match="broken.csv: missing column"):
         gather([tmp_path / "broken.csv"], ["vdp"], ["s4d"])
+
+    reference = baselines_frame()
+    parts = []
+    for i, (_, group) in enumerate(reference.sample(frac=1, random_state=1).groupby(["system", "eta"])):
+        parts.append(tmp_path / f"baselines{i}.csv")
+        group.to_csv(parts[-1], index=False)
+    out = gather_baselines(parts, ["vdp", "dho"])
+    assert out["system"].tolist()[:6] == ["vdp"] * 6 and out["baseline"].tolist()[:2] == ["last_value", "window_mean"]
+    with pytest.raises(DataFileError, match="appears twice"):
+        gather_baselines([parts[0], parts[0]], ["vdp", "dho"])
 
 
 def test_table_statistics_and_best_marks():
@@ -158,21 +204,26 @@ def test_table_statistics_and_best_marks():
 
 
 def test_figure_and_cli_are_reproducible(tmp_path):
-    results = tmp_path / "results.csv"
+    results, baselines = tmp_path / "results.csv", tmp_path / "baselines.csv"
     results_frame().to_csv(results, index=False)
-    fig = plot_figure5(read_results(results))
+    baselines_frame().to_csv(baselines, index=False)
+    fig = plot_figure5(read_results(results), read_baselines(baselines))
     legend_title = fig.legends[0].get_title().get_text()
     assert "not run (needs CUDA): Mamba-2" in legend_title
-    assert {t.get_text() for t in fig.legends[0].get_texts()} == {"S4D", "S6", "Transformer"}
+    assert {t.get_text() for t in fig.legends[0].get_texts()} == {
+        "S4D", "S6", "Transformer", "last value (no training)", "window mean (no training)"}
+    top = fig.axes[0]
+    assert top.get_yscale() == "log"  # last value at 0.1, window mean at 3 (span 30 > LOG_Y_SPAN)
     outputs = []
     for attempt in range(2):
         stem = tmp_path / f"run{attempt}" / "figure5"
-        args = ["plot-figure5", "--results", str(results), "--figure", str(stem), "--table-csv", str(stem) + ".csv",
-                "--table-tex", str(stem) + ".tex"]  # fmt: skip
+        args = ["plot-figure5", "--results", str(results), "--baselines", str(baselines), "--figure", str(stem),
+                "--table-csv", str(stem) + ".csv", "--table-tex", str(stem) + ".tex"]  # fmt: skip
         assert main(args) == 0
         outputs.append([(stem.parent / f"figure5{ext}").read_bytes() for ext in (".png", ".pdf", ".csv", ".tex")])
     assert outputs[0] == outputs[1]
-    assert "not run (needs CUDA)" in outputs[0][3].decode()
+    tex = outputs[0][3].decode()
+    assert "not run (needs CUDA)" in tex and "Van der Pol & last value (no training) & 0.100 & 0.100 & 0.100" in tex
     pd.DataFrame({"system": ["vdp"]}).to_csv(tmp_path / "bad.csv", index=False)
     assert main(["plot-figure5", "--results", str(tmp_path / "bad.csv"), "--figure", str(tmp_path / "f"),
                  "--table-csv", str(tmp_path / "t.csv"), "--table-tex", str(tmp_path / "t.tex")]) == 2  # fmt: skip

@@ -55,6 +55,7 @@ rule eta_evaluate:
         ),
     output:
         csv=f"{ETA_SPLIT}/test.csv",
+        baselines=f"{ETA_SPLIT}/baselines.csv",
     log:
         f"{LOGS}/eta_performance/evaluate_{{system}}_eta{{eta}}.log",
     params:
@@ -68,15 +69,17 @@ rule eta_evaluate:
         CONDA_ENV
     shell:
         "contlaws eta-evaluate --config {params.config} --test {input.test} --runs {params.runs}"
-        " --out {output.csv} > {log} 2>&1"
+        " --out {output.csv} --baselines-out {output.baselines} > {log} 2>&1"
 
 
 rule eta_results:
-    """All (system, eta) test results in one table: results/<run>/eta_performance/results.csv."""
+    """All (system, eta) test results in one table (results.csv), and the reference forecasts (baselines.csv)."""
     input:
         csvs=[f"{split}/test.csv" for split in ETA_SPLITS],
+        baselines=[f"{split}/baselines.csv" for split in ETA_SPLITS],
     output:
         csv=f"{ETA_DIR}/results.csv",
+        baselines=f"{ETA_DIR}/baselines.csv",
     log:
         f"{LOGS}/eta_performance/results.log",
     params:
@@ -85,13 +88,15 @@ rule eta_results:
     conda:
         CONDA_ENV
     shell:
-        "contlaws eta-gather --config {params.config} --inputs {input.csvs} --out {output.csv} > {log} 2>&1"
+        "contlaws eta-gather --config {params.config} --inputs {input.csvs} --out {output.csv}"
+        " --baselines {input.baselines} --baselines-out {output.baselines} > {log} 2>&1"
 
 
 rule figure5_plot:
     """Figure 5 (test RMSE vs eta per system, one line per model) and its table; plotting only."""
     input:
         results=rules.eta_results.output.csv,
+        baselines=rules.eta_results.output.baselines,
     output:
         pdf=f"{FIGS}/figure5.pdf",
         png=report(f"{FIGS}/figure5.png", caption="../report/figure5.rst", category="Figure 5: performance vs eta"),
@@ -106,15 +111,15 @@ rule figure5_plot:
     conda:
         CONDA_ENV
     shell:
-        "contlaws plot-figure5 --results {input.results} --figure {params.stem}"
+        "contlaws plot-figure5 --results {input.results} --baselines {input.baselines} --figure {params.stem}"
         " --table-csv {output.table_csv} --table-tex {output.table_tex} > {log} 2>&1"
 
 
-FIG5_TARGETS = [rules.eta_results.output.csv, *rules.figure5_plot.output]
+FIG5_TARGETS = [*rules.eta_results.output, *rules.figure5_plot.output]
 
 
 rule fig5:
-    """Target: Figure 5, its RMSE table and results.csv."""
+    """Target: Figure 5, its RMSE table, results.csv and the reference forecasts."""
     input:
         FIG5_TARGETS,
 

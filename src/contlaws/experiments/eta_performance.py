@@ -16,8 +16,15 @@ reason and empty metrics, never a silent gap. Rows (one per system, η, model, s
 
     system, eta, model, seed, status, reason, test_rmse, test_mae, n
 
-``contlaws eta-evaluate`` tests every run trained on one (system, η) split and writes its rows;
-``contlaws eta-gather`` concatenates them into ``results/<run>/eta_performance/results.csv``.
+Two reference forecasts that need no training put the numbers in scale (``baselines.csv``, columns
+:data:`BASELINE_COLUMNS`): ``last_value`` predicts ŷ = obs_{L−1} (persistence: nothing changes) and
+``window_mean`` predicts the mean of the input window, the forecast of a mean-pooled model that has
+learned nothing about the order of its inputs. A trained model near ``window_mean`` has not learned
+the task.
+
+``contlaws eta-evaluate`` tests every run trained on one (system, η) split and writes its rows (and
+the reference forecasts); ``contlaws eta-gather`` concatenates them into
+``results/<run>/eta_performance/results.csv`` (and ``baselines.csv``).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from contlaws.io import DataFileError, provenance, read_json, read_npz_meta, write_table
@@ -36,6 +44,8 @@ from contlaws.io import DataFileError, provenance, read_json, read_npz_meta, wri
 log = logging.getLogger(__name__)
 
 COLUMNS = ["system", "eta", "model", "seed", "status", "reason", "test_rmse", "test_mae", "n"]
+BASELINE_COLUMNS = ["system", "eta", "baseline", "test_rmse", "test_mae", "n"]
+BASELINES = ("last_value", "window_mean")
 STATUS_OK = "ok"
 STATUS_NOT_RUN = "not run"
 
@@ -111,6 +121,34 @@ def evaluate_runs(
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def reference_forecasts(test_path: Path, batch_size: int = 256) -> pd.DataFrame:
+    """Test RMSE and MAE of the :data:`BASELINES` on one forecasting test split (no model).
+
+    Every forecast is repeated over the horizon: ŷ_{L+h} = obs_{L−1} (last_value) or
+    mean_t obs_t over t < L (window_mean). Metrics are pooled over all N·horizon·D outputs.
+
+    Returns:
+        One row per baseline with :data:`BASELINE_COLUMNS`.
+    """
+    from contlaws.data.sets import load_split
+
+    system, eta = test_split_labels(test_path)
+    test = load_split(test_path)
+    sums = {b: np.zeros(2) for b in BASELINES}  # squared, absolute error sums
+    count = 0
+    for start in range(0, len(test), batch_size):
+        x, y = test.get_batch(np.arange(start, min(len(test), start + batch_size)))
+        x, y = x.double().numpy(), y.double().numpy()  # (b L D), (b H·D)
+        horizon = y.shape[1] // x.shape[2]
+        for name, forecast in (("last_value", x[:, -1]), ("window_mean", x.mean(axis=1))):  # (b D)
+            err = np.tile(forecast, horizon) - y  # (b H·D)
+            sums[name] += (np.square(err).sum(), np.abs(err).sum())
+        count += y.size
+    return pd.DataFrame([{"system": system, "eta": eta, "baseline": name, "test_rmse": float(np.sqrt(sq / count)),
+                          "test_mae": float(ab / count), "n": len(test)} for name, (sq, ab) in sums.items()],
+                        columns=BASELINE_COLUMNS)  # fmt: skip
+
+
 def sort_results(df: pd.DataFrame, systems: Sequence[str], models: Sequence[str]) -> pd.DataFrame:
     """Rows ordered by system (config order), η, model (config order), seed."""
     order = {"system": {s: i for i, s in enumerate(systems)}, "model": {m: i for i, m in enumerate(models)}}
@@ -118,28 +156,39 @@ def sort_results(df: pd.DataFrame, systems: Sequence[str], models: Sequence[str]
                           key=lambda col: col.map(order[col.name]) if col.name in order else col).reset_index(drop=True)  # fmt: skip
 
 
-def gather(paths: Sequence[Path], systems: Sequence[str], models: Sequence[str]) -> pd.DataFrame:
-    """Concatenate per-split result CSVs into one table (checked columns, fixed order, no duplicates)."""
+def read_parts(paths: Sequence[Path], columns: Sequence[str], key: Sequence[str]) -> pd.DataFrame:
+    """Concatenate per-split CSVs with ``columns``; DataFileError on a bad file or a repeated ``key``."""
     frames = []
     for path in paths:
         try:
             df = pd.read_csv(path, keep_default_na=False, na_values=[""])
         except (FileNotFoundError, pd.errors.EmptyDataError, pd.errors.ParserError) as err:
             raise DataFileError(f"{path}: cannot read per-split results ({type(err).__name__}: {err})") from None
-        missing = [c for c in COLUMNS if c not in df.columns]
+        missing = [c for c in columns if c not in df.columns]
         if missing:
             raise DataFileError(f"{path}: missing column(s) {', '.join(missing)}")
-        frames.append(df[COLUMNS])
-    if not frames:
-        return pd.DataFrame(columns=COLUMNS)
-    out = pd.concat(frames, ignore_index=True)
-    out["reason"] = out["reason"].fillna("")
-    duplicated = out.duplicated(["system", "eta", "model", "seed"])
+        frames.append(df[list(columns)])
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(columns))
+    duplicated = out.duplicated(list(key))
     if duplicated.any():
         row = out[duplicated].iloc[0]
-        raise DataFileError(f"run {row['model']} seed {row['seed']} on {row['system']} eta {row['eta']} appears twice "
-                            f"among {', '.join(map(str, paths))}")  # fmt: skip
+        raise DataFileError(f"{', '.join(f'{k} {row[k]}' for k in key)} appears twice among {', '.join(map(str, paths))}")
+    return out
+
+
+def gather(paths: Sequence[Path], systems: Sequence[str], models: Sequence[str]) -> pd.DataFrame:
+    """Concatenate per-split result CSVs into one table (checked columns, fixed order, no duplicates)."""
+    out = read_parts(paths, COLUMNS, ["system", "eta", "model", "seed"])
+    out["reason"] = out["reason"].fillna("")
     return sort_results(out, systems, models)
+
+
+def gather_baselines(paths: Sequence[Path], systems: Sequence[str]) -> pd.DataFrame:
+    """Concatenate per-split reference-forecast CSVs (systems in config order, then η, then baseline)."""
+    out = read_parts(paths, BASELINE_COLUMNS, ["system", "eta", "baseline"])
+    order = {"system": {s: i for i, s in enumerate(systems)}, "baseline": {b: i for i, b in enumerate(BASELINES)}}
+    return out.sort_values(["system", "eta", "baseline"], kind="stable",
+                           key=lambda col: col.map(order[col.name]) if col.name in order else col).reset_index(drop=True)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,19 +202,29 @@ def cli_evaluate(args: argparse.Namespace) -> None:
     set_threads(cfg)
     device = str(resolve_device(args.device or cfg["train"]["device"]))
     rows = evaluate_runs(args.runs, args.test, device=device, eval_max_elements=cfg["train"]["eval_max_elements"])
+    baselines = reference_forecasts(args.test) if args.baselines_out is not None else None
     section = {k: cfg[k] for k in ("seed", "eta_performance", "forecasting", "model", "train")}
-    write_table(args.out, rows, meta=provenance(section, cfg["seed"], test=str(args.test), runs=[str(r) for r in args.runs]))
+    record = provenance(section, cfg["seed"], test=str(args.test), runs=[str(r) for r in args.runs])
+    write_table(args.out, rows, meta=record)
     print(rows.to_string(index=False))
+    if baselines is not None:
+        write_table(args.baselines_out, baselines, meta=record)
+        print(baselines.to_string(index=False))
 
 
 def cli_gather(args: argparse.Namespace) -> None:
-    from contlaws.cli import config_from_args
+    from contlaws.cli import UserError, config_from_args
 
     cfg = config_from_args(args)
     exp = cfg["eta_performance"]
+    if (args.baselines is None) != (args.baselines_out is None):
+        raise UserError("--baselines and --baselines-out go together (per-split reference forecasts in, table out)")
     df = gather(args.inputs, exp["systems"], exp["models"])
+    baselines = gather_baselines(args.baselines, exp["systems"]) if args.baselines else None
     section = {k: cfg[k] for k in ("seed", "eta_performance", "forecasting", "model", "train")}
     write_table(args.out, df, meta=provenance(section, cfg["seed"], inputs=sorted(str(p) for p in args.inputs)))
+    if baselines is not None:
+        write_table(args.baselines_out, baselines, meta=provenance(section, cfg["seed"], inputs=sorted(map(str, args.baselines))))
     counts = df["status"].value_counts().to_dict()
     log.info("wrote %s: %d rows (%s)", args.out, len(df), ", ".join(f"{v} {k}" for k, v in counts.items()))
 
@@ -183,6 +242,7 @@ def register(subparsers) -> None:
     p.add_argument("--test", type=Path, required=True, help="forecasting test split (.npz)")
     p.add_argument("--runs", type=Path, nargs="+", required=True, metavar="DIR", help="training output folders")
     p.add_argument("--out", type=Path, required=True, help="per-split results CSV")
+    p.add_argument("--baselines-out", type=Path, help="also write the reference forecasts (last value, window mean)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override train.device")
     p.set_defaults(func=cli_evaluate)
 
@@ -190,4 +250,6 @@ def register(subparsers) -> None:
     add_config_argument(p)
     p.add_argument("--inputs", type=Path, nargs="+", required=True, metavar="CSV", help="per-split results CSVs")
     p.add_argument("--out", type=Path, required=True, help="results/<run>/eta_performance/results.csv")
+    p.add_argument("--baselines", type=Path, nargs="+", metavar="CSV", help="per-split reference-forecast CSVs")
+    p.add_argument("--baselines-out", type=Path, help="results/<run>/eta_performance/baselines.csv")
     p.set_defaults(func=cli_gather)

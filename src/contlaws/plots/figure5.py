@@ -1,12 +1,15 @@
 """E3 figure and table (paper Figure 5, left): test RMSE against the continuity level η.
 
-Reads only ``results/<run>/eta_performance/results.csv`` (:mod:`contlaws.experiments.eta_performance`),
-so restyling never retrains anything:
+Reads only ``results/<run>/eta_performance/results.csv`` and ``baselines.csv``
+(:mod:`contlaws.experiments.eta_performance`), so restyling never retrains anything:
 
-* the figure: one panel per system, test RMSE (mean over seeds; band min–max when several) against
-  η, one line per model that ran; the legend names the models that did not run and why;
+* the figure: one column per system; top, test RMSE (mean over seeds; band min–max when several)
+  against η, one line per model that ran, and in grey the two reference forecasts that need no
+  training (last value, window mean); bottom, each model's RMSE relative to the best model at that
+  η. The legend names the models that did not run and why;
 * the table: a tidy CSV (system, eta, model, status, reason, n_seeds, rmse/mae mean, std, min, max)
-  and a LaTeX table (rows system × model, one column per η, the best model per column marked *).
+  and a LaTeX table (rows system × model and the reference forecasts, one column per η, the best
+  model per column marked *).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from contlaws.experiments.eta_performance import COLUMNS, STATUS_OK
+from contlaws.experiments.eta_performance import BASELINE_COLUMNS, BASELINES, COLUMNS, STATUS_OK
 from contlaws.io import DataFileError, meta_path, provenance, read_json, write_table
 from contlaws.plots.style import MODEL_COLORS, MODEL_LABELS, SYSTEM_LABELS, save_figure, write_latex_table
 
@@ -28,6 +31,9 @@ MARKERS = {"s4d": "o", "s6": "s", "transformer": "^", "linear_attention": "v", "
            "fla_linear_attention": "X", "gated_deltanet": "*", "mamba3": "d"}  # fmt: skip
 # A log RMSE axis once a panel's curves span more than this factor (else linear from 0 reads better).
 LOG_Y_SPAN = 20.0
+BASELINE_STYLES = {"last_value": {"linestyle": (0, (4, 2)), "marker": "_"}, "window_mean": {"linestyle": ":", "marker": "_"}}
+BASELINE_LABELS = {"last_value": "last value (no training)", "window_mean": "window mean (no training)"}
+REFERENCE_NOTE = " Last value, window mean: forecasts without training (the last input; the mean of the input window)."
 
 
 def read_results(path: str | Path) -> pd.DataFrame:
@@ -48,6 +54,21 @@ def read_results(path: str | Path) -> pd.DataFrame:
     if unknown:
         raise DataFileError(f"{path}: unknown model(s) {unknown}")
     df["reason"] = df["reason"].fillna("")
+    return df
+
+
+def read_baselines(path: str | Path) -> pd.DataFrame:
+    """baselines.csv with its columns and baseline names checked."""
+    path = Path(path)
+    try:
+        df = pd.read_csv(path)
+    except FileNotFoundError:
+        raise DataFileError(f"{path}: reference-forecast table not found (run `contlaws eta-gather --baselines-out`)") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataFileError(f"{path}: not a readable CSV ({err})") from None
+    missing = [c for c in BASELINE_COLUMNS if c not in df.columns]
+    if missing or not set(df["baseline"]) <= set(BASELINES):
+        raise DataFileError(f"{path}: not a reference-forecast table (missing columns {missing} or unknown baselines)")
     return df
 
 
@@ -100,12 +121,14 @@ def relative_to_best(ran: pd.DataFrame) -> pd.Series:
     return ran["rmse_mean"] / ran.groupby(["system", "eta"])["rmse_mean"].transform("min")
 
 
-def plot_figure5(results: pd.DataFrame):
+def plot_figure5(results: pd.DataFrame, baselines: pd.DataFrame | None = None):
     """Test RMSE against η, one column per system, one line per model that ran; returns the Figure.
 
-    Top row: test RMSE (its scale changes with η, the targets being observations at that η); bottom
-    row: RMSE relative to the best model at the same η, which shows the ranking at every η.
+    Top row: test RMSE (its scale changes with η, the targets being observations at that η) and the
+    reference forecasts of ``baselines`` in grey; bottom row: RMSE relative to the best model at the
+    same η, which shows the ranking at every η.
     """
+    baselines = baselines if baselines is not None else pd.DataFrame(columns=BASELINE_COLUMNS)
     summary = summarize(results)
     ran = summary[summary["status"] == STATUS_OK].copy()
     ran["relative"] = relative_to_best(ran)
@@ -125,12 +148,16 @@ def plot_figure5(results: pd.DataFrame):
                 top.fill_between(curve["eta"], curve["rmse_min"], curve["rmse_max"], color=color, alpha=0.15, linewidth=0)
             top.plot(curve["eta"], curve["rmse_mean"], color=color, marker=MARKERS[model], label=MODEL_LABELS[model])
             bottom.plot(curve["eta"], curve["relative"], color=color, marker=MARKERS[model])
-        if len(panel):
-            span = panel["rmse_mean"].max() / max(panel["rmse_mean"].min(), 1e-300)
-            if span > LOG_Y_SPAN:
+        reference = baselines[baselines["system"] == system].sort_values("eta")
+        for name, curve in reference.groupby("baseline", sort=False):
+            top.plot(curve["eta"], curve["test_rmse"], color="0.5", linewidth=1.0, zorder=1, **BASELINE_STYLES[name])
+        values = pd.concat([panel["rmse_mean"], panel["rmse_max"], reference["test_rmse"]])
+        if len(values):
+            if values.max() / max(values.min(), 1e-300) > LOG_Y_SPAN:
                 top.set_yscale("log")
             else:
-                top.set_ylim(0, panel["rmse_max"].max() * 1.12)
+                top.set_ylim(0, values.max() * 1.12)
+        if len(panel):
             bottom.set_ylim(1 - 0.04 * (panel["relative"].max() - 1) - 1e-3, None)
         bottom.axhline(1.0, color="0.45", linestyle=":", linewidth=1.0, zorder=0)
         bottom.set_xticks(etas)
@@ -142,9 +169,11 @@ def plot_figure5(results: pd.DataFrame):
     axes[1, 0].set_ylabel("RMSE / best at $\\eta$")
 
     handles = [Line2D([], [], color=MODEL_COLORS[m], marker=MARKERS[m], label=MODEL_LABELS[m]) for m in models]
+    handles += [Line2D([], [], color="0.5", linewidth=1.0, label=BASELINE_LABELS[b], **BASELINE_STYLES[b])
+                for b in dict.fromkeys(baselines["baseline"])]  # fmt: skip
     missing = not_run_models(summary)
     note = "; ".join(f"not run ({reason}): {', '.join(MODEL_LABELS[m] for m in ms)}" for reason, ms in missing.items())
-    legend = fig.legend(handles=handles, loc="outside lower center", ncol=max(len(handles), 1), frameon=False,
+    legend = fig.legend(handles=handles, loc="outside lower center", ncol=min(max(len(handles), 1), 3), frameon=False,
                         title=note or None, title_fontsize=6.5)  # fmt: skip
     legend.get_title().set_color("0.35")
     seeds = f"mean over {n_seeds} seeds, band min–max" if n_seeds > 1 else "one seed"
@@ -161,11 +190,12 @@ def _cell(mean: float, std: float, count: int, best: bool) -> str:
     return text + ("*" if best else "")
 
 
-def results_table(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def results_table(results: pd.DataFrame, baselines: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(tidy CSV table, wide LaTeX table) of test RMSE per (system, η, model).
 
     The wide table has one row per (system, model) and one column per η; "not run" where the model
-    did not run, * on the lowest mean RMSE of each (system, η).
+    did not run, * on the lowest mean RMSE of each (system, η) among the models; then, per system,
+    the reference forecasts of ``baselines``.
     """
     tidy = summarize(results)
     best = tidy[tidy["status"] == STATUS_OK].groupby(["system", "eta"])["rmse_mean"].transform("min")
@@ -178,7 +208,14 @@ def results_table(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             key = f"eta = {r['eta']:g}"
             row[key] = _cell(r["rmse_mean"], r["rmse_std"], r["n_seeds"], bool(is_best[i])) if r["status"] == STATUS_OK else r["status"]
         wide.append(row)
-    return tidy, pd.DataFrame(wide)
+    if baselines is not None:
+        for (system, name), group in baselines.groupby(["system", "baseline"], sort=False):
+            row = {"system": SYSTEM_LABELS.get(system, system), "model": BASELINE_LABELS[name]}
+            row.update({f"eta = {r.eta:g}": f"{r.test_rmse:#.3g}" for r in group.itertuples()})
+            wide.append(row)
+    order = {label: i for i, label in enumerate(dict.fromkeys(SYSTEM_LABELS.get(s, s) for s in tidy["system"]))}
+    wide = pd.DataFrame(wide)
+    return tidy, wide.sort_values("system", key=lambda col: col.map(order), kind="stable").reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,8 +223,9 @@ def results_table(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 # ---------------------------------------------------------------------------------------------
 def cli_figure5(args: argparse.Namespace) -> None:
     results = read_results(args.results)
-    save_figure(plot_figure5(results), args.figure)
-    tidy, wide = results_table(results)
+    baselines = read_baselines(args.baselines) if args.baselines is not None else None
+    save_figure(plot_figure5(results, baselines), args.figure)
+    tidy, wide = results_table(results, baselines)
     source = read_json(meta_path(args.results)) if meta_path(args.results).exists() else {}
     write_table(args.table_csv, tidy, meta=provenance(source.get("config"), source.get("seed"), source=str(args.results)))
     missing = not_run_models(tidy)
@@ -196,7 +234,8 @@ def cli_figure5(args: argparse.Namespace) -> None:
         args.table_tex, wide,
         caption=("Test RMSE of one-step forecasts of observations mixing a continuous (weight 1 - eta) and a "
                  "symbolic (weight eta) view of the same trajectories (mean ± std over seeds where several; "
-                 "* lowest per column)." + (f" {note}." if note else "")),
+                 "* lowest per column among the models)." + (REFERENCE_NOTE if baselines is not None else "")
+                 + (f" {note}." if note else "")),
         label="tab:eta-performance",
     )  # fmt: skip
     print(wide.to_string(index=False))
@@ -205,6 +244,7 @@ def cli_figure5(args: argparse.Namespace) -> None:
 def register(subparsers) -> None:
     p = subparsers.add_parser("plot-figure5", help="E3: Figure 5 (test RMSE vs eta) and its table from results.csv")
     p.add_argument("--results", type=Path, required=True, help="results/<run>/eta_performance/results.csv")
+    p.add_argument("--baselines", type=Path, help="results/<run>/eta_performance/baselines.csv (grey reference lines)")
     p.add_argument("--figure", type=Path, required=True, help="figure stem (writes STEM.pdf and STEM.png)")
     p.add_argument("--table-csv", type=Path, required=True)
     p.add_argument("--table-tex", type=Path, required=True)
