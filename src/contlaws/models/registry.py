@@ -75,7 +75,6 @@ def _schema_defaults(node: Mapping[str, Any]) -> dict:
     return out
 
 
-# Options of this module the schema does not list (yet); schema defaults win once it does.
 def resolve_model_cfg(model_cfg: Mapping[str, Any] | None) -> dict:
     """The ``model`` section with every missing key set to its schema default; unknown keys are errors."""
     defaults = _schema_defaults(schema()["properties"]["model"])
