@@ -5,6 +5,10 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
+# GPU rules (resources: gpu=1) run on CPU where there is no GPU; there the one-GPU cap of the default
+# profile would serialize them, so a CPU-only machine lets as many run as it has cores.
+GPUS ?= $(shell nvidia-smi -L 2>/dev/null | grep -c GPU)
+GPU_SLOTS := $(if $(filter 0,$(GPUS)),$(CORES),$(GPUS))
 export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
@@ -23,13 +27,13 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 replicate: venv
-	$(BIN)/snakemake --configfile config/quick.yaml --cores $(CORES)
+	$(BIN)/snakemake --configfile config/quick.yaml --cores $(CORES) --resources gpu=$(GPU_SLOTS)
 
 paper: venv
-	$(BIN)/snakemake --cores all
+	$(BIN)/snakemake --cores all --resources gpu=$(GPU_SLOTS)
 
 report: venv
-	$(BIN)/snakemake --configfile config/quick.yaml --cores $(CORES) --report results/quick/report.html
+	$(BIN)/snakemake --configfile config/quick.yaml --cores $(CORES) --resources gpu=$(GPU_SLOTS) --report results/quick/report.html
 
 test: venv
 	$(BIN)/python -m pytest -q

@@ -74,11 +74,14 @@ def test_unknown_and_unavailable_models():
 
 
 def test_missing_keys_take_schema_defaults(quick_config):
-    # the validated config has every default filled by the schema: resolving its partial
-    # `model` section must give exactly the same values
+    # config validation fills every default from the schema: resolving a partial `model` section
+    # must give exactly the values validation gives for the same partial section
+    from contlaws.config import validate_config
+
     given = {"d_model": quick_config["model"]["d_model"], "n_layers": quick_config["model"]["n_layers"]}
     resolved = resolve_model_cfg(given)
-    for key, value in quick_config["model"].items():
+    validated = validate_config({**quick_config, "model": dict(given)})["model"]
+    for key, value in validated.items():
         if isinstance(value, dict):
             assert {k: resolved[key][k] for k in value} == value, key
         else:

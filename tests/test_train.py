@@ -320,7 +320,8 @@ def test_evaluate_classification_against_full_pass():
 def test_settings_from_config(quick_config):
     cfg = quick_config
     settings = settings_from_config(cfg, "s6", None, seed=3)
-    assert (settings.epochs, settings.batch_size, settings.lr) == (cfg["train"]["epochs"], 32, cfg["train"]["lr"])
+    s6_batch = cfg["train"]["batch_size_per_model"]["s6"]
+    assert (settings.epochs, settings.batch_size, settings.lr) == (cfg["train"]["epochs"], s6_batch, cfg["train"]["lr"])
     assert settings.seed == 3 and settings.eval_max_elements == cfg["train"]["eval_max_elements"]
     assert settings_from_config(cfg, "s4d", "refinement_trained").batch_size == cfg["train"]["batch_size"]
     cfg["refinement_trained"]["epochs"] = 2
