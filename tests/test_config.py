@@ -8,10 +8,9 @@ import sys
 
 import pytest
 import yaml
+from conftest import REPO
 
 from contlaws.config import ConfigError, fmt_num, load_config, validate_config
-
-from conftest import REPO
 
 
 def raw(name="quick.yaml"):

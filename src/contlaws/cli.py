@@ -13,8 +13,8 @@ import importlib
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from contlaws import __version__
 from contlaws.config import ConfigError, load_config
@@ -71,7 +71,7 @@ def set_threads(cfg_or_n) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(n))
     torch = sys.modules.get("torch")
     if torch is None:
-        import torch  # noqa: F811  (imported lazily: plain data commands do not need it)
+        import torch
     torch.set_num_threads(n)
 
 

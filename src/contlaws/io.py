@@ -23,10 +23,11 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from functools import lru_cache
+from collections.abc import Iterator, Mapping
+from functools import cache
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -158,15 +159,14 @@ def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: Ma
     meta = dict(meta)
     meta["checksum"] = checksum
     meta_arr = np.frombuffer(dumps_json(meta).encode("utf-8"), dtype=np.uint8)
-    with atomic_path(path) as tmp:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-            for name in sorted(arrays) + [META_KEY]:
-                arr = meta_arr if name == META_KEY else arrays[name]
-                buf = io.BytesIO()
-                np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
-                info = zipfile.ZipInfo(name + ".npy", date_time=_ZIP_EPOCH)
-                info.external_attr = 0o644 << 16
-                zf.writestr(info, buf.getvalue())
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name in sorted(arrays) + [META_KEY]:
+            arr = meta_arr if name == META_KEY else arrays[name]
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+            info = zipfile.ZipInfo(name + ".npy", date_time=_ZIP_EPOCH)
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, buf.getvalue())
     return checksum
 
 
@@ -206,7 +206,7 @@ def read_npz_meta(path: str | os.PathLike) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # Provenance
 # ---------------------------------------------------------------------------------------------
-@lru_cache(maxsize=None)
+@cache
 def git_commit() -> str:
     """The repository's HEAD commit (with ``-dirty`` if tracked files changed), or ``unknown``.
 
@@ -229,7 +229,7 @@ def git_commit() -> str:
         return "unknown"
 
 
-@lru_cache(maxsize=None)
+@cache
 def package_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in TRACKED_PACKAGES:

@@ -12,9 +12,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from contlaws.io import atomic_path, write_text  # noqa: E402
+from contlaws.io import atomic_path, write_text
 
 # Fixed PDF metadata and hash salt: matplotlib otherwise embeds the current date.
 os.environ.setdefault("SOURCE_DATE_EPOCH", "0")
@@ -113,7 +113,9 @@ def write_latex_table(path: str | os.PathLike, df, caption: str, label: str, flo
 
 
 def _tex(value) -> str:
-    text = str(value)
-    for a, b in (("\\", "\\textbackslash{}"), ("_", "\\_"), ("%", "\\%"), ("&", "\\&"), ("#", "\\#")):
-        text = text.replace(a, b)
-    return text
+    """Escape LaTeX specials outside math mode; ``$...$`` segments (e.g. ``$\\pm$``) pass through."""
+    parts = str(value).split("$")
+    for i in range(0, len(parts), 2):  # even parts are outside $...$
+        for a, b in (("\\", "\\textbackslash{}"), ("_", "\\_"), ("%", "\\%"), ("&", "\\&"), ("#", "\\#")):
+            parts[i] = parts[i].replace(a, b)
+    return "$".join(parts)
