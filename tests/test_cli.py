@@ -37,7 +37,7 @@ def test_config_error_exits_2_with_one_line(tmp_path):
     bad.write_text("run_name: x\n")
     proc = subprocess.run(
         [sys.executable, "-m", "contlaws", "provenance", "--config", str(bad), "--out", str(tmp_path / "p.yaml")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, check=False,
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: invalid configuration") and "missing required key" in proc.stderr
