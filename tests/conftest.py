@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -23,3 +25,14 @@ def quick_config():
     from contlaws.config import load_config
 
     return load_config(REPO / "config" / "quick.yaml")
+
+
+def make_tar_gz(members: dict[str, bytes]) -> bytes:
+    """A .tar.gz archive (bytes) holding ``members`` (name -> content), for download/unpack fixtures."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()

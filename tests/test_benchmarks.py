@@ -5,10 +5,8 @@ written here in the real formats, stand-in generators, prepared task splits. No 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import pickle
-import tarfile
 import threading
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import make_tar_gz
 from PIL import Image
 
 from contlaws import cli
@@ -39,16 +38,6 @@ def run_cli(*argv) -> int:
 
 def md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
-
-
-def make_tar_gz(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 # ------------------------------------------------------------------------------------------------

@@ -4,16 +4,15 @@
 
 from __future__ import annotations
 
-import io
 import os
 import shlex
 import shutil
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import yaml
+from conftest import make_tar_gz
 
 from contlaws import cli
 from contlaws.data import fetch
@@ -94,16 +93,6 @@ def _bench_parser():
     return parser
 
 
-def _tar_gz(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def test_dvc_repro_fetch_lra_pins_archive_and_shares_it_through_a_remote(tmp_path):
     # `contlaws` on PATH for DVC's subprocess, registering only the bench commands
     bin_dir = tmp_path / "bin"
@@ -117,7 +106,7 @@ def test_dvc_repro_fetch_lra_pins_archive_and_shares_it_through_a_remote(tmp_pat
     mirror.mkdir()
     tsv = tmp_path / "basic.tsv"
     listops.write_tsv(tsv, list(listops.generate_examples(4, seed=0, max_length=60)))
-    archive = _tar_gz({f"lra_release/listops-1000/basic_{s}.tsv": tsv.read_bytes() for s in ("train", "val", "test")})
+    archive = make_tar_gz({f"lra_release/listops-1000/basic_{s}.tsv": tsv.read_bytes() for s in ("train", "val", "test")})
     (mirror / "lra_release.gz").write_bytes(archive)
     env = dvc_env(bin_dir) | {sources.MIRROR_ENV: str(mirror)}
 
@@ -140,7 +129,7 @@ def test_dvc_repro_fetch_lra_pins_archive_and_shares_it_through_a_remote(tmp_pat
     assert (raw / "basic_train.tsv").read_bytes() == before
 
     # a changed upstream archive is refused against the pinned checksum
-    (mirror / "lra_release.gz").write_bytes(_tar_gz({"lra_release/listops-1000/basic_train.tsv": b"changed"}))
+    (mirror / "lra_release.gz").write_bytes(make_tar_gz({"lra_release/listops-1000/basic_train.tsv": b"changed"}))
     (repo / "data/benchmarks/downloads/lra_release.gz").unlink()
     failed = run("dvc repro -f -q fetch_lra", repo, env, check=False)
     assert failed.returncode != 0 and "checksum mismatch" in failed.stderr + failed.stdout

@@ -293,7 +293,7 @@ def test_plot_rejects_a_wrong_table(tmp_path):
 
     bad = tmp_path / "bad.csv"
     bad.write_text("system,tau\n0,0.5\n")
-    with pytest.raises(DataFileError, match="bad.csv.*missing columns"):
+    with pytest.raises(DataFileError, match="bad.csv.*lacks column"):
         read_errors(bad)
     with pytest.raises(DataFileError, match="absent.csv"):
         read_errors(tmp_path / "absent.csv")

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from contlaws.io import DataFileError
+from contlaws.io import DataFileError, read_result_csv
 
 VERDICTS = ("supported", "not supported", "inconclusive")
 
@@ -76,17 +76,7 @@ def combine(parts: Sequence[str]) -> str:
 
 def read_csv_input(inputs: Mapping[str, Path], name: str, columns: Sequence[str]) -> pd.DataFrame:
     """The CSV given as ``name``; DataFileError naming the file when it is unreadable or lacks columns."""
-    path = Path(inputs[name])
-    try:
-        df = pd.read_csv(path)
-    except FileNotFoundError:
-        raise DataFileError(f"{path}: input '{name}' not found") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataFileError(f"{path}: input '{name}' is not a readable CSV ({err})") from None
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise DataFileError(f"{path}: input '{name}' lacks column(s) {', '.join(missing)}")
-    return df
+    return read_result_csv(Path(inputs[name]), columns, what=f"input '{name}'", allow_empty=True)
 
 
 def _r(x: float, digits: int = 4) -> float | None:

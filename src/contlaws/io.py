@@ -264,3 +264,32 @@ def provenance(config: Mapping[str, Any] | None = None, seed: int | None = None,
         record["config"] = to_jsonable(config)
     record.update(to_jsonable(extra))
     return record
+
+
+def read_result_csv(path: str | os.PathLike, columns=(), what: str = "results file", hint: str = "", allow_empty: bool = False):
+    """A result CSV as a DataFrame, its ``columns`` checked; :class:`DataFileError` naming the file.
+
+    Args:
+        path: the CSV.
+        columns: columns that must be present.
+        what: what the file is, for messages ("results file", "input 'errors'").
+        hint: appended to the not-found message (e.g. which command makes the file).
+        allow_empty: accept a table with a header but no rows.
+    Empty strings stay empty strings (not NaN), so text columns such as a "not run" reason read back
+    as written.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        df = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except FileNotFoundError:
+        raise DataFileError(f"{path}: {what} not found{f' ({hint})' if hint else ''}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataFileError(f"{path}: {what} is not a readable CSV ({err})") from None
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataFileError(f"{path}: {what} lacks column(s) {', '.join(missing)}")
+    if df.empty and not allow_empty:
+        raise DataFileError(f"{path}: {what} has no rows")
+    return df

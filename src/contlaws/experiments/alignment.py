@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from contlaws.io import DataFileError, provenance, read_json, write_table
+from contlaws.io import DataFileError, provenance, read_json, read_result_csv, write_table
 
 log = logging.getLogger(__name__)
 
@@ -282,16 +282,7 @@ def rho_upper_bound(rho: float, n: int, alpha: float) -> float:
 # Command line
 # ---------------------------------------------------------------------------------------------
 def read_csv(path: Path, columns: Sequence[str], what: str) -> pd.DataFrame:
-    try:
-        df = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    except FileNotFoundError:
-        raise DataFileError(f"{path}: {what} not found") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataFileError(f"{path}: {what} is not a readable CSV ({err})") from None
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise DataFileError(f"{path}: {what} lacks column(s) {', '.join(missing)}")
-    return df
+    return read_result_csv(path, columns, what=what, allow_empty=True)
 
 
 def cli_tc_table(args: argparse.Namespace) -> None:

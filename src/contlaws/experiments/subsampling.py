@@ -241,9 +241,8 @@ NOT_REACHED = "not reached"
 
 def read_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame]:
     """(summary, metrics) of one run folder; DataFileError naming the file when incomplete."""
-    import pandas as pd
 
-    from contlaws.io import DataFileError, read_json
+    from contlaws.io import DataFileError, read_json, read_result_csv
 
     run_dir = Path(run_dir)
     summary = read_json(run_dir / "summary.json")
@@ -252,15 +251,7 @@ def read_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame]:
         raise DataFileError(f"{run_dir / 'summary.json'}: not the summary of a finished `contlaws subsample-train` run "
                             f"of this version (missing {', '.join(missing) or 'experiment'}); delete {run_dir} to retrain")
     path = run_dir / "metrics.csv"
-    try:
-        metrics = pd.read_csv(path)
-    except FileNotFoundError:
-        raise DataFileError(f"{path}: metrics of the run not found") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise DataFileError(f"{path}: not a readable CSV ({err})") from None
-    missing = [c for c in CURVE_COLUMNS if c not in metrics.columns]
-    if missing:
-        raise DataFileError(f"{path}: lacks column(s) {', '.join(missing)}")
+    metrics = read_result_csv(path, CURVE_COLUMNS, what="metrics of the run")
     if len(metrics) != summary["epochs"]:
         raise DataFileError(f"{path}: {len(metrics)} epochs, but the summary says {summary['epochs']}")
     return summary, metrics

@@ -30,7 +30,7 @@ from contlaws.experiments.refinement_trained import (
     MODELS,
     sort_runs,
 )
-from contlaws.io import DataFileError, meta_path, provenance, read_json, write_table
+from contlaws.io import DataFileError, meta_path, provenance, read_json, read_result_csv, write_table
 from contlaws.plots.style import MODEL_COLORS, MODEL_LABELS, SYSTEM_LABELS, save_figure, write_latex_table
 
 LINESTYLES = {"zoh": "-", "bilinear": (0, (4, 2))}
@@ -44,17 +44,7 @@ LOG_Y_SPAN = 20.0
 def read_table(path: str | Path, columns) -> pd.DataFrame:
     """A result CSV with the given columns; DataFileError naming the file when missing or malformed."""
     path = Path(path)
-    try:
-        df = pd.read_csv(path)
-    except FileNotFoundError:
-        raise DataFileError(f"{path}: results file not found (run `contlaws refinement-trained-aggregate` first)") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataFileError(f"{path}: not a readable CSV ({err})") from None
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise DataFileError(f"{path}: missing columns {missing}")
-    if df.empty:
-        raise DataFileError(f"{path}: no rows")
+    df = read_result_csv(path, columns, hint="run `contlaws refinement-trained-aggregate` first")
     bad = df[~df["model"].isin(MODELS) | ~df["discretization"].isin(DISCRETIZATIONS)]
     if len(bad):
         raise DataFileError(f"{path}: unknown model/discretization in row {bad.index[0] + 2}")

@@ -24,7 +24,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from contlaws.experiments.eta_performance import BASELINE_COLUMNS, BASELINES, COLUMNS, STATUS_OK
-from contlaws.io import DataFileError, meta_path, provenance, read_json, write_table
+from contlaws.io import DataFileError, meta_path, provenance, read_json, read_result_csv, write_table
 from contlaws.plots.style import MODEL_COLORS, MODEL_LABELS, SYSTEM_LABELS, save_figure, write_latex_table
 
 MARKERS = {"s4d": "o", "s6": "s", "transformer": "^", "linear_attention": "v", "mamba2": "D", "gla": "P",
@@ -39,17 +39,7 @@ REFERENCE_NOTE = " Last value, window mean: forecasts without training (the last
 def read_results(path: str | Path) -> pd.DataFrame:
     """results.csv with its columns checked; DataFileError naming the file when missing or malformed."""
     path = Path(path)
-    try:
-        df = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    except FileNotFoundError:
-        raise DataFileError(f"{path}: results file not found (run `contlaws eta-gather` first)") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataFileError(f"{path}: not a readable CSV ({err})") from None
-    missing = [c for c in COLUMNS if c not in df.columns]
-    if missing:
-        raise DataFileError(f"{path}: missing columns {missing}")
-    if df.empty:
-        raise DataFileError(f"{path}: no rows")
+    df = read_result_csv(path, COLUMNS, hint="run `contlaws eta-gather` first")
     unknown = sorted(set(df["model"]) - set(MODEL_LABELS))
     if unknown:
         raise DataFileError(f"{path}: unknown model(s) {unknown}")
@@ -60,15 +50,10 @@ def read_results(path: str | Path) -> pd.DataFrame:
 def read_baselines(path: str | Path) -> pd.DataFrame:
     """baselines.csv with its columns and baseline names checked."""
     path = Path(path)
-    try:
-        df = pd.read_csv(path)
-    except FileNotFoundError:
-        raise DataFileError(f"{path}: reference-forecast table not found (run `contlaws eta-gather --baselines-out`)") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataFileError(f"{path}: not a readable CSV ({err})") from None
-    missing = [c for c in BASELINE_COLUMNS if c not in df.columns]
-    if missing or not set(df["baseline"]) <= set(BASELINES):
-        raise DataFileError(f"{path}: not a reference-forecast table (missing columns {missing} or unknown baselines)")
+    df = read_result_csv(path, BASELINE_COLUMNS, what="reference-forecast table",
+                         hint="run `contlaws eta-gather --baselines-out`", allow_empty=True)
+    if not set(df["baseline"]) <= set(BASELINES):
+        raise DataFileError(f"{path}: unknown baselines {sorted(set(df['baseline']) - set(BASELINES))}")
     return df
 
 

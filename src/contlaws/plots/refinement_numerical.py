@@ -24,7 +24,7 @@ from matplotlib.colors import Normalize
 from matplotlib.ticker import FixedLocator, LogLocator, NullFormatter
 
 from contlaws.experiments.refinement_numerical import DISCRETIZATIONS, ERROR_COLUMNS, MODELS, convergence_orders
-from contlaws.io import DataFileError, meta_path, provenance, read_json, write_table
+from contlaws.io import DataFileError, meta_path, provenance, read_json, read_result_csv, write_table
 from contlaws.plots.style import save_figure, write_latex_table
 
 REQUIRED_COLUMNS = (
@@ -40,17 +40,7 @@ GUIDE_STYLES = {1: (0, (4, 2)), 2: (0, (1, 1.5))}  # dash pattern of the slope-1
 def read_errors(path: str | Path) -> pd.DataFrame:
     """The E1 error table; raises DataFileError naming the file if it is missing or malformed."""
     path = Path(path)
-    try:
-        df = pd.read_csv(path)
-    except FileNotFoundError:
-        raise DataFileError(f"{path}: results file not found (run `contlaws refine-numerical` first)") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataFileError(f"{path}: not a readable CSV ({err})") from None
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise DataFileError(f"{path}: missing columns {missing}; expected the output of `contlaws refine-numerical`")
-    if df.empty:
-        raise DataFileError(f"{path}: no rows")
+    df = read_result_csv(path, REQUIRED_COLUMNS, hint="run `contlaws refine-numerical` first")
     bad = df[~df["model"].isin(MODELS) | ~df["discretization"].isin(DISCRETIZATIONS)]
     if len(bad):
         raise DataFileError(f"{path}: unknown model/discretization in row {bad.index[0] + 2}")
