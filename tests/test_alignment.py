@@ -22,7 +22,6 @@ from contlaws.experiments.alignment import (
     continuity_alignment,
     critical_rho,
     dataset_labels,
-    rho_upper_bound,
     spearman,
     tc_table,
 )
@@ -81,14 +80,6 @@ def test_critical_rho_matches_published_table():
     assert stats.t.sf(t, n - 2) == pytest.approx(0.05, abs=1e-9)
 
 
-def test_rho_upper_bound_properties():
-    assert np.isnan(rho_upper_bound(0.5, 3, 0.05))
-    bounds = [rho_upper_bound(0.2, n, 0.05) for n in (6, 12, 50, 500)]
-    assert all(b > 0.2 for b in bounds) and np.all(np.diff(bounds) < 0) and bounds[-1] < 0.3
-    assert rho_upper_bound(0.2, 50, 0.01) > rho_upper_bound(0.2, 50, 0.05)
-    assert rho_upper_bound(-1.0, 10, 0.05) < -0.99 and rho_upper_bound(1.0, 10, 0.05) == pytest.approx(1.0)
-
-
 # ---------------------------------------------------------------------------------------------
 # Tables
 # ---------------------------------------------------------------------------------------------
@@ -141,15 +132,17 @@ def tc_frame(values):
     return pd.DataFrame(rows, columns=TC_COLUMNS)
 
 
-def eta_results(rmse):
-    """E3 results from {(system, eta, model): [rmse per seed]}; None marks a model that did not run."""
+def eta_results(rmse, not_learned=()):
+    """E3 results from {(system, eta, model): [rmse per seed]}; None marks a model that did not run, and the
+    (system, eta, model) keys in ``not_learned`` ran but lost to their gate."""
     rows = []
     for (system, eta, model), values in rmse.items():
         for seed, value in enumerate(values):
             ok = value is not None
             rows.append({"system": system, "eta": eta, "model": model, "seed": seed, "status": "ok" if ok else "not run",
                          "reason": "" if ok else "needs CUDA", "test_rmse": value if ok else np.nan,
-                         "test_mae": value if ok else np.nan, "n": 10 if ok else 0})  # fmt: skip
+                         "test_mae": value if ok else np.nan, "n": 10 if ok else 0,
+                         "learned": ok and (system, eta, model) not in not_learned})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -166,11 +159,43 @@ def test_alignment_table_uses_best_reference_and_seed_means():
     assert list(table.columns) == ALIGNMENT_COLUMNS and len(table) == 2
     first, second = table.iloc[0], table.iloc[1]
     assert first["reference_model"] == "transformer" and first["rmse_reference"] == pytest.approx(4.0)
-    assert first["advantage_s4d"] == pytest.approx(np.log(4.0 / 2.0)) and first["advantage_s6"] == pytest.approx(0.0)
+    # paired by seed: mean of ln(ref_s / model_s), not the ratio of seed means
+    assert first["advantage_s4d"] == pytest.approx((np.log(5.0 / 1.0) + np.log(3.0 / 3.0)) / 2)
+    assert first["advantage_s6"] == pytest.approx((np.log(5.0 / 4.0) + np.log(3.0 / 4.0)) / 2)
     assert second["reference_model"] == "linear_attention"  # the transformer did not run there
     assert second["advantage_s4d"] == pytest.approx(np.log(0.5)) and np.isnan(second["advantage_s6"])
+    assert first["advantage_s4d_se"] == pytest.approx(np.std([np.log(5.0), np.log(1.0)], ddof=1) / np.sqrt(2))
+    assert first["n_seeds_s4d"] == 2 and first["note"] == "" and "s6 did not run" in second["note"]
     no_reference = alignment_table(tc, results[results["model"].isin(["s4d", "s6"])])
     assert no_reference["advantage_s4d"].isna().all() and (no_reference["reference_model"] == "").all()
+    assert (no_reference["note"].str.contains("no attention baseline learned")).all()
+
+
+def test_alignment_counts_only_models_that_learned():
+    """A model below its gate is left out: the reference falls back to the other baseline, S4D's advantage is NaN."""
+    tc = tc_frame({("vdp", 0.0): 0.9999})
+    rmse = {("vdp", 0.0, "s4d"): [1.0, 1.0], ("vdp", 0.0, "s6"): [2.0, 2.0], ("vdp", 0.0, "transformer"): [0.5, 0.5],
+            ("vdp", 0.0, "linear_attention"): [4.0, 4.0]}  # fmt: skip
+    every = alignment_table(tc, eta_results(rmse)).iloc[0]
+    assert every["reference_model"] == "transformer" and every["advantage_s4d"] == pytest.approx(np.log(0.5))
+    gated = alignment_table(tc, eta_results(rmse, not_learned={("vdp", 0.0, "transformer")})).iloc[0]
+    assert gated["reference_model"] == "linear_attention" and gated["advantage_s4d"] == pytest.approx(np.log(4.0))
+    no_s4d = alignment_table(tc, eta_results(rmse, not_learned={("vdp", 0.0, "s4d")})).iloc[0]
+    assert np.isnan(no_s4d["advantage_s4d"]) and "s4d did not learn" in no_s4d["note"]
+    assert no_s4d["n_seeds_s4d"] == 0 and no_s4d["advantage_s6"] == pytest.approx(np.log(0.25))
+
+
+def test_bootstrap_rho_is_seeded_and_brackets_rho():
+    from contlaws.experiments.alignment import bootstrap_rho
+
+    tc = np.linspace(0.5, 0.99, 12)
+    advantages = [np.array([t, t + 0.01, t - 0.01]) for t in tc]  # perfectly ordered, tiny seed noise
+    boot = bootstrap_rho(tc, advantages, 300, seed=3)
+    assert np.array_equal(boot, bootstrap_rho(tc, advantages, 300, seed=3)) and 250 < len(boot) <= 300
+    assert np.quantile(boot, 0.05) > 0.9  # seed noise far below the spacing: every replicate stays ordered
+    noisy = [np.array([0.0, 1.0, -1.0]) + 0.01 * t for t in tc]  # seed noise swamps the trend
+    wide = bootstrap_rho(tc, noisy, 300, seed=3)
+    assert np.quantile(wide, 0.05) < 0 < np.quantile(wide, 0.95)
 
 
 def test_continuity_alignment_reads_d_at_tau1():
@@ -216,37 +241,68 @@ def test_c3_verdicts(tmp_path, quick_config):
     assert rec["verdict"] == "inconclusive" and rec["numbers"]["part_b_separation"] == "inconclusive"
 
 
-def c4_verdict(tmp_path, tc, advantage, config):
-    path = tmp_path / "alignment.csv"
+def c4_verdict(tmp_path, tc, advantage, config, seeds=3, seed_noise=0.01, learned=None):
+    """C4 on a constructed alignment: dataset i has TC tc[i] and per-seed advantages advantage[i] ± seed_noise."""
+    from contlaws.experiments.alignment import ALIGNMENT_COLUMNS, SEED_ADVANTAGE_COLUMNS
+
     n = len(tc)
-    pd.DataFrame({"system": ["vdp"] * n, "eta": np.linspace(0, 1, n), "tc": tc, "tc_stderr": 1e-4, "rmse_s4d": 1.0,
-                  "rmse_s6": 1.0, "reference_model": "transformer", "rmse_reference": 1.0, "advantage_s4d": advantage,
-                  "advantage_s6": -np.asarray(advantage)}).to_csv(path, index=False)  # fmt: skip
-    return evaluate_claim("C4", {"alignment": path}, config)
+    learned = np.ones(n, dtype=bool) if learned is None else np.asarray(learned)
+    offsets = seed_noise * (np.arange(seeds) - (seeds - 1) / 2)
+    rows, seed_rows = [], []
+    for i in range(n):
+        eta = i / max(n - 1, 1)
+        per_seed = advantage[i] + offsets if learned[i] else np.array([])
+        se = per_seed.std(ddof=1) / np.sqrt(seeds) if len(per_seed) > 1 else np.nan
+        rows.append({"system": "vdp", "eta": eta, "tc": tc[i], "tc_stderr": 1e-4, "rmse_s4d": 1.0, "rmse_s6": 1.0,
+                     "reference_model": "transformer", "rmse_reference": 1.0,
+                     "advantage_s4d": per_seed.mean() if len(per_seed) else np.nan, "advantage_s4d_se": se,
+                     "n_seeds_s4d": len(per_seed), "advantage_s6": -advantage[i], "advantage_s6_se": se,
+                     "n_seeds_s6": seeds, "note": "" if learned[i] else "s4d did not learn"})  # fmt: skip
+        seed_rows += [{"system": "vdp", "eta": eta, "tc": tc[i], "model": "s4d", "reference_model": "transformer",
+                       "seed": k, "advantage": a} for k, a in enumerate(per_seed)]  # fmt: skip
+    paths = {"alignment": tmp_path / "alignment.csv", "advantages_by_seed": tmp_path / "seeds.csv"}
+    pd.DataFrame(rows, columns=ALIGNMENT_COLUMNS).to_csv(paths["alignment"], index=False)
+    pd.DataFrame(seed_rows, columns=SEED_ADVANTAGE_COLUMNS).to_csv(paths["advantages_by_seed"], index=False)
+    return evaluate_claim("C4", paths, config)
 
 
-def test_c4_verdicts(tmp_path, quick_config):
-    tc = np.linspace(0.9, 0.999, 6)
-    rec = c4_verdict(tmp_path, tc, np.linspace(-0.2, 0.3, 6), quick_config)  # perfectly aligned, n = 6
+def test_c4_positive_control_supported(tmp_path, quick_config):
+    tc = np.linspace(0.5, 0.999, 20)
+    rec = c4_verdict(tmp_path, tc, np.linspace(-0.2, 0.3, 20), quick_config)  # aligned, 3 seeds each
     assert rec["verdict"] == "supported", rec["explanation"]
-    assert rec["numbers"]["rho"] == 1.0 and rec["numbers"]["p_one_sided"] == pytest.approx(1 / 720, abs=1e-4)
-    assert rec["numbers"]["rho_s6_for_contrast"] == -1.0 and rec["numbers"]["s4d_ahead"] == "3 of 6"
+    assert rec["numbers"]["rho"] == 1.0 and rec["numbers"]["rho_bootstrap_low"] > 0.9
+    assert rec["numbers"]["rho_s6_for_contrast"] == -1.0 and rec["numbers"]["min_paired_seeds"] == 3
+    assert rec["thresholds"] == {"rank_correlation_min": 0.3, "rank_correlation_alpha": 0.05, "min_seeds": 3,
+                                 "bootstrap_samples": quick_config["claims"]["bootstrap_samples"]}  # fmt: skip
 
-    neighbours_swapped = np.array([2, 1, 4, 3, 6, 5], dtype=float)  # rho = 1 - 6·6/(6·35) = 0.8286, the critical value
-    rec = c4_verdict(tmp_path, tc, neighbours_swapped, quick_config)
-    assert rec["numbers"]["rho"] == pytest.approx(1 - 36 / 210, abs=1e-4) and rec["numbers"]["p_one_sided"] <= 0.05
-    assert rec["verdict"] == "supported"
-    weak = np.array([3, 1, 2, 5, 6, 4], dtype=float)  # rho = 1 - 6·12/210 = 0.657: right sign, not significant
+
+def test_c4_negative_controls(tmp_path, quick_config):
+    tc = np.linspace(0.5, 0.999, 20)
+    advantage = np.linspace(-0.2, 0.3, 20)
+    shuffled_tc = np.random.default_rng(0).permutation(tc)  # the TC column shuffled: no alignment left
+    rec = c4_verdict(tmp_path, shuffled_tc, advantage, quick_config)
+    assert rec["verdict"] != "supported", rec["explanation"]
+    assert abs(rec["numbers"]["rho"]) < 0.5 and rec["numbers"]["rho_bootstrap_low"] < 0
+    rec = c4_verdict(tmp_path, tc, -advantage, quick_config)  # anti-aligned
+    assert rec["verdict"] == "not supported" and rec["numbers"]["rho_bootstrap_high"] < 0.3
+    # aligned means but seed noise larger than the trend: the bootstrap interval keeps it open
+    rec = c4_verdict(tmp_path, tc, advantage, quick_config, seed_noise=2.0)
+    assert rec["verdict"] == "inconclusive" and rec["numbers"]["rho"] == 1.0, rec["explanation"]
+    # one seed per run: nothing counts
+    rec = c4_verdict(tmp_path, tc, advantage, quick_config, seeds=1)
+    assert rec["verdict"] == "inconclusive" and "only n = 0" in rec["explanation"]
+    # S4D below its gate on all but three datasets: too few left
+    rec = c4_verdict(tmp_path, tc, advantage, quick_config, learned=np.arange(20) < 3)
+    assert rec["verdict"] == "inconclusive" and rec["numbers"]["n_excluded"] == 17
+    assert rec["details"]["excluded"]["vdp/eta=1"] == "s4d did not learn"
+
+
+def test_c4_small_n_needs_significance(tmp_path, quick_config):
+    tc = np.linspace(0.9, 0.999, 6)
+    weak = np.array([3, 1, 2, 5, 6, 4], dtype=float)  # rho = 0.657: right sign, not significant at n = 6
     rec = c4_verdict(tmp_path, tc, weak, quick_config)
     assert rec["numbers"]["rho"] == pytest.approx(1 - 72 / 210, abs=1e-4) and rec["verdict"] == "inconclusive"
-    assert "too small to decide" in rec["explanation"] and rec["numbers"]["rho_needed_for_significance"] == pytest.approx(0.8286, abs=1e-3)
-
-    many = np.linspace(0.5, 0.999, 20)
-    rec = c4_verdict(tmp_path, many, -many, quick_config)  # anti-aligned, n = 20
-    assert rec["verdict"] == "not supported" and rec["numbers"]["rho_upper_bound"] < 0.3
-    rec = c4_verdict(tmp_path, tc[:3], [0.0, 1.0, 2.0], quick_config)
-    assert rec["verdict"] == "inconclusive" and "only n = 3" in rec["explanation"]
-    assert rec["thresholds"] == {"rank_correlation_min": 0.3, "rank_correlation_alpha": 0.05}
+    assert rec["numbers"]["rho_needed_for_significance"] == pytest.approx(0.8286, abs=1e-3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,11 +347,12 @@ def test_alignment_cli_and_figure(tmp_path, quick_config):
     eta_results(rmse).to_csv(results_csv, index=False)
     out = tmp_path / "alignment.csv"
     assert main(["alignment", "--config", str(config), "--task-continuity", str(tc_csv), "--eta-results",
-                 str(results_csv), "--out", str(out)]) == 0  # fmt: skip
+                 str(results_csv), "--out", str(out), "--seeds-out", str(tmp_path / "seeds.csv")]) == 0  # fmt: skip
     table = pd.read_csv(out)
     assert spearman(table["tc"], table["advantage_s4d"])["rho"] == pytest.approx(-1.0)  # S4D gains where TC is low here
     assert main(["alignment", "--config", str(config), "--task-continuity", str(tc_csv), "--eta-results",
-                 str(results_csv), "--out", str(tmp_path / "b.csv"), "--model-continuity", str(tc_csv)]) == 2  # fmt: skip
+                 str(results_csv), "--out", str(tmp_path / "b.csv"), "--seeds-out", str(tmp_path / "s.csv"),
+                 "--model-continuity", str(tc_csv)]) == 2  # fmt: skip
     assert not (tmp_path / "b.csv").exists()
 
     fig = plot_alignment(table)

@@ -73,6 +73,7 @@ rule alignment_tables:
         model_continuity=rules.refinement_trained_tables.output.continuity,
     output:
         alignment=f"{AL_DIR}/alignment.csv",
+        seeds=f"{AL_DIR}/advantages_by_seed.csv",
         continuity=f"{AL_DIR}/tc_model_continuity.csv",
     log:
         f"{LOGS}/alignment/tables.log",
@@ -84,7 +85,7 @@ rule alignment_tables:
     shell:
         "contlaws alignment --config {params.config} --task-continuity {input.task_continuity}"
         " --eta-results {input.eta_results} --model-continuity {input.model_continuity}"
-        " --out {output.alignment} --continuity-out {output.continuity} > {log} 2>&1"
+        " --out {output.alignment} --seeds-out {output.seeds} --continuity-out {output.continuity} > {log} 2>&1"
 
 
 rule alignment_plot:
@@ -128,6 +129,7 @@ rule claim_c4:
     """C4: task continuity aligns with the continuous model's relative performance (Spearman rho)."""
     input:
         alignment=rules.alignment_tables.output.alignment,
+        seeds=rules.alignment_tables.output.seeds,
     output:
         f"{RESULTS}/claims/C4.json",
     log:
@@ -139,7 +141,7 @@ rule claim_c4:
         CONDA_ENV
     shell:
         "contlaws claims evaluate C4 --config {params.config} --inputs alignment={input.alignment}"
-        " --out {output} > {log} 2>&1"
+        " advantages_by_seed={input.seeds} --out {output} > {log} 2>&1"
 
 
 TASK_CONTINUITY_TARGETS = list(rules.task_continuity_table.output)

@@ -33,7 +33,7 @@ import itertools
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +61,9 @@ BENCHMARK_LABELS = {"listops_synth": "ListOps (generated stand-in)", "pathfinder
 TC_COLUMNS = ["family", "dataset", "system", "eta", "tau", "task", "input_kind", "metric", "tc", "tc_stderr",
               "n_sequences", "n_excluded"]  # fmt: skip
 ALIGNMENT_COLUMNS = ["system", "eta", "tc", "tc_stderr", "rmse_s4d", "rmse_s6", "reference_model", "rmse_reference",
-                     "advantage_s4d", "advantage_s6"]  # fmt: skip
+                     "advantage_s4d", "advantage_s4d_se", "n_seeds_s4d", "advantage_s6", "advantage_s6_se",
+                     "n_seeds_s6", "note"]  # fmt: skip
+SEED_ADVANTAGE_COLUMNS = ["system", "eta", "tc", "model", "reference_model", "seed", "advantage"]
 CONTINUITY_COLUMNS = ["system", "tc", "discretization", "d_tau1_s4d", "d_tau1_s6", "order_s4d", "order_s6", "gap"]
 
 
@@ -138,34 +140,115 @@ def tc_latex_rows(tc: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 # Alignment with performance and with model continuity
 # ---------------------------------------------------------------------------------------------
+def learned_runs(results: pd.DataFrame) -> pd.DataFrame:
+    """The E3 runs that count: trained here (status ok) and past their learning gate (``learned``).
+
+    A run below its gate (no better than repeating the last observation) has learned nothing about
+    the task, so no advantage may rest on it (spec E3, issue "a result must be able to fail").
+    """
+    ok = results["status"] == "ok"
+    learned = results["learned"].astype(str).str.lower().isin(["true", "1"]) if "learned" in results else ok
+    return results[ok & learned]
+
+
 def seed_mean_rmse(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean test RMSE over the seeds that ran, per (system, η, model); only models that ran."""
-    ok = results[results["status"] == "ok"]
-    return ok.groupby(["system", "eta", "model"], sort=False)["test_rmse"].mean().reset_index()
+    """Mean test RMSE over the learned seeds, per (system, η, model); only models that ran and learned."""
+    return learned_runs(results).groupby(["system", "eta", "model"], sort=False)["test_rmse"].mean().reset_index()
 
 
-def alignment_table(tc: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+def paired_advantages(by_seed: Mapping[str, pd.Series], model: str, reference: str) -> pd.Series:
+    """A_s = ln(RMSE_ref,s / RMSE_model,s) for every seed s where both runs learned (paired by seed)."""
+    if model not in by_seed or reference not in by_seed:
+        return pd.Series(dtype=float)
+    both = by_seed[model].index.intersection(by_seed[reference].index)
+    return np.log(by_seed[reference][both] / by_seed[model][both])
+
+
+def mean_and_stderr(values: pd.Series) -> tuple[float, float]:
+    """Mean and its standard error (sample std / sqrt k, k ≥ 2; NaN SE for one value, NaNs for none)."""
+    k = len(values)
+    if k == 0:
+        return math.nan, math.nan
+    mean = float(values.mean())
+    return mean, float(values.std(ddof=1) / math.sqrt(k)) if k >= 2 else math.nan
+
+
+def alignment_tables(tc: pd.DataFrame, results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per (system, η) of the η family: TC and the continuous models' relative performance.
+
+    Only runs that learned count (:func:`learned_runs`). The reference is the attention baseline
+    with the lowest seed-mean RMSE among its learned runs; the advantage of S4D (S6) is the mean over
+    seeds of the per-seed A_s = ln(RMSE_ref,s / RMSE_model,s), paired by seed, with its standard
+    error; ``n_seeds_<model>`` counts the pairs.
 
     Args:
         tc: the task-continuity table (:func:`tc_table`); its ``forecasting`` rows are used.
-        results: E3 results (:data:`contlaws.experiments.eta_performance.COLUMNS`).
+        results: E3 results (:data:`contlaws.experiments.eta_performance.COLUMNS`, with ``learned``).
     Returns:
-        :data:`ALIGNMENT_COLUMNS`; advantages are NaN where S4D (S6) or every reference model did not run.
+        the summary (:data:`ALIGNMENT_COLUMNS`; advantages NaN where S4D (S6) or every reference
+        model did not run or did not learn, ``note`` says which) and the per-seed advantages
+        (:data:`SEED_ADVANTAGE_COLUMNS`, one row per paired seed and model).
     """
-    rmse = seed_mean_rmse(results).set_index(["system", "eta", "model"])["test_rmse"]
-    rows = []
+    runs = learned_runs(results)
+    ran = results[results["status"] == "ok"]
+    rows, seed_rows = [], []
     for r in tc[tc["family"] == "forecasting"].itertuples(index=False):
-        by_model = {m: float(rmse.get((r.system, r.eta, m), math.nan)) for m in (*REFERENCE_MODELS, CONTINUOUS_MODEL, CONTRAST_MODEL)}
-        refs = {m: by_model[m] for m in REFERENCE_MODELS if math.isfinite(by_model[m])}
-        reference = min(refs, key=refs.get) if refs else ""
-        rmse_ref = refs.get(reference, math.nan)
-        rmse_s4d, rmse_s6 = by_model[CONTINUOUS_MODEL], by_model[CONTRAST_MODEL]
-        rows.append({"system": r.system, "eta": r.eta, "tc": r.tc, "tc_stderr": r.tc_stderr, "rmse_s4d": rmse_s4d,
-                     "rmse_s6": rmse_s6, "reference_model": reference, "rmse_reference": rmse_ref,
-                     "advantage_s4d": math.log(rmse_ref / rmse_s4d) if refs and math.isfinite(rmse_s4d) else math.nan,
-                     "advantage_s6": math.log(rmse_ref / rmse_s6) if refs and math.isfinite(rmse_s6) else math.nan})  # fmt: skip
-    return pd.DataFrame(rows, columns=ALIGNMENT_COLUMNS)
+        here = runs[(runs["system"] == r.system) & np.isclose(runs["eta"].astype(float), r.eta)]
+        by_seed = {m: g.set_index("seed")["test_rmse"].astype(float) for m, g in here.groupby("model", sort=False)}
+        means = {m: float(by_seed[m].mean()) for m in REFERENCE_MODELS if m in by_seed}
+        reference = min(means, key=means.get) if means else ""
+        row = {"system": r.system, "eta": r.eta, "tc": r.tc, "tc_stderr": r.tc_stderr, "reference_model": reference,
+               "rmse_reference": means.get(reference, math.nan)}  # fmt: skip
+        notes = []
+        for model in (CONTINUOUS_MODEL, CONTRAST_MODEL):
+            row[f"rmse_{model}"] = float(by_seed[model].mean()) if model in by_seed else math.nan
+            pairs = paired_advantages(by_seed, model, reference)
+            row[f"advantage_{model}"], row[f"advantage_{model}_se"] = mean_and_stderr(pairs)
+            row[f"n_seeds_{model}"] = len(pairs)
+            seed_rows += [{"system": r.system, "eta": r.eta, "tc": r.tc, "model": model, "reference_model": reference,
+                           "seed": int(seed), "advantage": float(a)} for seed, a in pairs.items()]  # fmt: skip
+            if model not in by_seed:
+                trained = ((ran["system"] == r.system) & np.isclose(ran["eta"].astype(float), r.eta)
+                           & (ran["model"] == model)).any()  # fmt: skip
+                notes.append(f"{model} {'did not learn' if trained else 'did not run'}")
+        if not reference:
+            notes.append("no attention baseline learned")
+        row["note"] = "; ".join(notes)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=ALIGNMENT_COLUMNS), pd.DataFrame(seed_rows, columns=SEED_ADVANTAGE_COLUMNS)
+
+
+def alignment_table(tc: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+    """The summary of :func:`alignment_tables`."""
+    return alignment_tables(tc, results)[0]
+
+
+def bootstrap_rho(tc: np.ndarray, advantages: Sequence[np.ndarray], n_boot: int, seed: int) -> np.ndarray:
+    """Spearman ρ(TC, mean advantage) under a two-level bootstrap: datasets, then seeds within each.
+
+    Each replicate draws n datasets with replacement and, for every drawn dataset, its per-seed
+    advantages with replacement; ρ is computed on the replicate's (TC, mean advantage) pairs.
+    Replicates where ρ is undefined (a constant side, e.g. one dataset drawn n times) are dropped.
+
+    Args:
+        tc: (n,) TC per dataset; advantages: n arrays of per-seed advantages A_s.
+        n_boot: replicates; seed: the generator's seed (same inputs and seed -> same replicates).
+    Returns:
+        (≤ n_boot,) finite ρ of the replicates.
+    """
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(seed)
+    n = len(tc)
+    out = np.empty(n_boot)
+    for b in range(n_boot):
+        pick = rng.integers(0, n, size=n)
+        adv = np.array([rng.choice(advantages[i], size=len(advantages[i])).mean() for i in pick])
+        x, y = rankdata(tc[pick]), rankdata(adv)
+        x, y = x - x.mean(), y - y.mean()
+        scale = math.sqrt((x @ x) * (y @ y))
+        out[b] = x @ y / scale if scale > 0 else math.nan
+    return out[np.isfinite(out)]
 
 
 def continuity_alignment(tc: pd.DataFrame, continuity: pd.DataFrame) -> pd.DataFrame:
@@ -264,20 +347,6 @@ def critical_rho(n: int, alpha: float) -> float:
     return float(t / math.sqrt(n - 2 + t * t))
 
 
-def rho_upper_bound(rho: float, n: int, alpha: float) -> float:
-    """One-sided (1 − α) upper confidence bound of Spearman's ρ (Fisher z, Bonett–Wright variance).
-
-    z = atanh ρ has standard error sqrt((1 + ρ²/2)/(n − 3)); NaN for n < 4.
-    """
-    if n < 4 or not math.isfinite(rho):
-        return math.nan
-    from scipy.stats import norm
-
-    r = min(max(rho, -1 + 1e-12), 1 - 1e-12)
-    se = math.sqrt((1 + r * r / 2) / (n - 3))
-    return math.tanh(math.atanh(r) + norm.ppf(1 - alpha) * se)
-
-
 # ---------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------
@@ -314,12 +383,13 @@ def cli_alignment(args: argparse.Namespace) -> None:
     cfg = config_from_args(args)
     tc = read_csv(args.task_continuity, TC_COLUMNS, "task-continuity table")
     results = read_csv(args.eta_results, RESULT_COLUMNS, "E3 results")
-    table = alignment_table(tc, results)
+    table, per_seed = alignment_tables(tc, results)
     section = {k: cfg[k] for k in ("seed", "task_continuity", "eta_performance")}
     record = provenance(section, cfg["seed"], task_continuity=str(args.task_continuity), eta_results=str(args.eta_results),
                         continuous_model=CONTINUOUS_MODEL, reference_models=list(REFERENCE_MODELS),
                         advantage="ln(RMSE_ref / RMSE_model), RMSE_ref the lowest seed-mean RMSE among reference models")  # fmt: skip
     write_table(args.out, table, meta=record)
+    write_table(args.seeds_out, per_seed, meta=record)
     stats = spearman(table["tc"], table["advantage_s4d"])
     print(table.to_string(index=False))
     print(f"Spearman rho(TC, advantage of S4D) = {stats['rho']:.3f} (n {stats['n']}, one-sided p {stats['p_greater']:.3g})")
@@ -350,5 +420,7 @@ def register(subparsers) -> None:
     p.add_argument("--eta-results", type=Path, required=True, help="results/<run>/eta_performance/results.csv")
     p.add_argument("--model-continuity", type=Path, help="results/<run>/refinement_trained/model_continuity.csv")
     p.add_argument("--out", type=Path, required=True, help="alignment table CSV (one row per system and eta)")
+    p.add_argument("--seeds-out", type=Path, required=True,
+                   help="per-seed advantages CSV (one row per system, eta, model and paired seed; claim C4 reads it)")
     p.add_argument("--continuity-out", type=Path, help="with --model-continuity: TC vs model continuity CSV")
     p.set_defaults(func=cli_alignment)

@@ -91,6 +91,10 @@ def plot_performance(ax, table: pd.DataFrame) -> list:
             ax.plot(rows["tc"], y, color=color, linewidth=0.8, alpha=0.5, zorder=1)
             ax.scatter(rows["tc"], y, marker=marker, s=26, zorder=2, linewidths=1.0, edgecolors=color,
                        facecolors=color if filled else "white")  # fmt: skip
+            se = rows.get(f"advantage_{model}_se")
+            if se is not None and np.isfinite(se).any():  # 2 standard errors over paired seeds
+                ax.errorbar(rows["tc"], y, yerr=2 * se.fillna(0.0), fmt="none", ecolor=color, elinewidth=0.7,
+                            capsize=1.5, alpha=0.7, zorder=1)  # fmt: skip
         for r in rows.itertuples(index=False):
             if np.isfinite(r.advantage_s4d):
                 ax.annotate(f"$\\eta$={r.eta:g}", (r.tc, r.advantage_s4d), xytext=(4, 3), textcoords="offset points",
