@@ -153,11 +153,13 @@ def continuity_summary(continuity: pd.DataFrame, model: str, min_runs: int) -> d
 
 
 def amplitude_growth(sweep: pd.DataFrame, model: str, min_runs: int) -> dict[str, dict]:
-    """Per (system, discretization) of ``model``'s learned runs: how d(τ = 1) grows with the input amplitude.
+    """Per (system, discretization) of ``model``'s learned runs: how d(τ = 1) grows with the input amplitude a.
 
-    growth G = geometric mean over seeds of d(τ=1, a_max) / d(τ=1, a_min) (τ = 1: the largest
-    refinement distance, where the discretization error is largest); ``d_by_amplitude`` is the
-    seed-mean d(τ = 1) per a. None when fewer than two amplitudes or ``min_runs`` learned seeds.
+    ``exponent`` q: least-squares slope of log d(τ=1, a) against log a over the swept amplitudes,
+    mean over learned seeds (d ∝ a^q; τ = 1 is the largest refinement distance). A model whose
+    discretization error scales with its input like its output spread has q ≈ 0; S6, whose step
+    Δ grows with the input, has q > 0. ``growth`` = d(a_max)/d(a_min) (geometric mean over seeds)
+    for reading. None when fewer than two amplitudes or ``min_runs`` learned seeds.
     """
     out = {}
     rows = sweep[(sweep["model"] == model) & np.isclose(sweep["tau"], 1.0)]
@@ -167,12 +169,16 @@ def amplitude_growth(sweep: pd.DataFrame, model: str, min_runs: int) -> dict[str
         amplitudes = sorted(group["amplitude"].unique())
         entry = {"runs": len(seeds), "amplitudes": [float(a) for a in amplitudes],
                  "d_by_amplitude": {f"{a:g}": _r(v, 6) for a, v in group.groupby("amplitude")["d"].mean().items()}}  # fmt: skip
-        if len(seeds) < min_runs or len(amplitudes) < 2:
-            entry.update(growth=None, why=f"{len(seeds)} learned run(s) ({min_runs} needed), {len(amplitudes)} amplitude(s) (2 needed)")
+        per_seed = group.pivot_table(index="seed", columns="amplitude", values="d") if len(group) else pd.DataFrame()
+        usable = per_seed[(per_seed > 0).all(axis=1) & np.isfinite(per_seed).all(axis=1)] if len(per_seed) else per_seed
+        if len(seeds) < min_runs or len(amplitudes) < 2 or len(usable) < max(1, min_runs):
+            entry.update(exponent=None, growth=None,
+                         why=f"{len(seeds)} learned run(s) ({min_runs} needed), {len(amplitudes)} amplitude(s) (2 needed)")
         else:
-            per_seed = group.pivot_table(index="seed", columns="amplitude", values="d")
-            ratio = per_seed[amplitudes[-1]] / per_seed[amplitudes[0]]
-            entry.update(growth=_r(float(np.exp(np.log(ratio).mean()))), why="")
+            log_a = np.log(np.asarray(amplitudes, dtype=float))
+            slopes = [np.polyfit(log_a, np.log(row.to_numpy(dtype=float)), 1)[0] for _, row in usable.iterrows()]
+            ratio = usable[amplitudes[-1]] / usable[amplitudes[0]]
+            entry.update(exponent=_r(float(np.mean(slopes))), growth=_r(float(np.exp(np.log(ratio).mean()))), why="")
         out[_key(system, method)] = entry
     return out
 
@@ -230,12 +236,12 @@ def evaluate_c1(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         levels) is ≥ ``claims.s4_order_min``; inconclusive when no order could be fitted.
     (b) E1, every discretization and amplitude: |p_S4 − nominal| ≤ ``claims.s4_numerical_order_tol``
         for the orders of both error measures; nominal is set by the input hold (:func:`nominal_s4_order`).
-    (c) E2 amplitude sweep: trained S4D's d(τ = 1) grows by at most ``claims.s4d_amplitude_growth_max``
-        from the smallest to the largest input amplitude, on every system and discretization.
+    (c) E2 amplitude sweep: trained S4D's d(τ = 1) grows at most like a^q, q = ``claims.s4d_amplitude_exponent_max``,
+        with the input amplitude a (:func:`amplitude_growth`), on every system and discretization.
     """
     thr = cfg["claims"]
     order_min, tol = float(thr["s4_order_min"]), float(thr["s4_numerical_order_tol"])
-    growth_max, min_runs = float(thr["s4d_amplitude_growth_max"]), int(thr["min_learned_runs"])
+    exponent_max, min_runs = float(thr["s4d_amplitude_exponent_max"]), int(thr["min_learned_runs"])
     hold = cfg["refinement_numerical"].get("input_hold", "left")
     nominal = nominal_s4_order(hold)
 
@@ -261,22 +267,24 @@ def evaluate_c1(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     sweep = read_csv_input(inputs, "amplitude_sweep", ["system", "model", "discretization", "seed", "amplitude", "tau",
                                                        "d", "learned"])  # fmt: skip
     growth = amplitude_growth(sweep, "s4d", min_runs)
-    per_pair_c = {k: "inconclusive" if v["growth"] is None else ("supported" if v["growth"] <= growth_max else "not supported")
-                  for k, v in growth.items()}  # fmt: skip
+    per_pair_c = {k: "inconclusive" if v["exponent"] is None else
+                  ("supported" if v["exponent"] <= exponent_max else "not supported") for k, v in growth.items()}  # fmt: skip
     part_c = combine(list(per_pair_c.values())) if per_pair_c else "inconclusive"
 
     verdict = combine([part_a, part_b, part_c])
     s6 = continuity_summary(continuity, "s6", min_runs)
     s6_growth = amplitude_growth(sweep, "s6", min_runs)
     s4_orders = [v["order"] for v in trained.values() if v["order"] is not None]
-    s4_growths = [v["growth"] for v in growth.values() if v["growth"] is not None]
+    s4_exponents = [v["exponent"] for v in growth.values() if v["exponent"] is not None]
     learned_pairs = sum(v["runs"] >= min_runs for v in trained.values())
     numbers = {
         "e2_s4d_learned_pairs": f"{learned_pairs} of {len(trained)}",
         "e2_s4d_order_min": _r(min(s4_orders)) if s4_orders else None,
         "e2_s4d_all_decreasing": all(bool(v["decreasing"]) for v in trained.values()) if trained else None,
         "e2_s4d_d_tau1_max": _r(max((v["d"].get("1", math.nan) for v in trained.values() if v["d"]), default=math.nan), 6),
-        "e2_s4d_amplitude_growth_max": _r(max(s4_growths)) if s4_growths else None,
+        "e2_s4d_amplitude_exponent_max": _r(max(s4_exponents)) if s4_exponents else None,
+        "e2_s6_amplitude_exponent_for_contrast": _r(min((v["exponent"] for v in s6_growth.values() if v["exponent"] is not None),
+                                                        default=math.nan)),  # fmt: skip
         "e2_s6_order_min_for_contrast": _r(min((v["order"] for v in s6.values() if v["order"] is not None), default=math.nan)),
         "e1_s4_order_max_deviation": _r(deviation),
         "e1_s4_nominal_order": nominal,
@@ -296,12 +304,13 @@ def evaluate_c1(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         f"(b) Discretized S4 (E1): convergence orders must be within {tol} of {nominal} (the order of the "
         f"'{hold}' input hold, for ZOH and bilinear alike) at every amplitude: {part_b} "
         f"(largest deviation {numbers['e1_s4_order_max_deviation']}). (c) Amplitude sweep (E2, evaluation only): "
-        f"S4D's d(tau=1) may grow at most {growth_max}x from the smallest to the largest input amplitude: {part_c} "
-        f"(largest growth {numbers['e2_s4d_amplitude_growth_max']}). Verdict: {verdict}."
+        f"S4D's d(tau=1) may grow at most like a^{exponent_max} with the input amplitude a (log-log slope over the "
+        f"swept amplitudes): {part_c} (largest exponent {numbers['e2_s4d_amplitude_exponent_max']}; S6 for contrast "
+        f"{numbers['e2_s6_amplitude_exponent_for_contrast']}). Verdict: {verdict}."
     )
     return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
             "thresholds": {"s4_order_min": order_min, "s4_numerical_order_tol": tol,
-                           "s4d_amplitude_growth_max": growth_max, "min_learned_runs": min_runs}}  # fmt: skip
+                           "s4d_amplitude_exponent_max": exponent_max, "min_learned_runs": min_runs}}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -320,8 +329,8 @@ def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     (a) E1, each discretization: at the finest τ, the per-system ratio of S6's relative max error at
         the largest amplitude to that at the smallest; its median over the random systems must be
         ≥ ``claims.s6_amplitude_ratio_min`` (median and range recorded; S4's for contrast).
-    (b) E2 amplitude sweep: trained S6's d(τ = 1) grows by at least ``claims.s6_amplitude_growth_min``
-        from the smallest to the largest input amplitude: supported when on every system and
+    (b) E2 amplitude sweep: trained S6's d(τ = 1) grows at least like a^q, q = ``claims.s6_amplitude_exponent_min``,
+        with the input amplitude a (:func:`amplitude_growth`): supported when on every system and
         discretization, not supported when on none, inconclusive when mixed or too few learned runs.
     (c) E2 degradation: per seed where both learned, S6's relative RMSE increase away from τ = 1
         (mean over τ ≠ 1 of rmse(τ)/rmse(1) − 1, pooled standardized RMSE) minus S4D's; the mean
@@ -331,7 +340,7 @@ def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     from contlaws.experiments.refinement_numerical import amplitude_ratio_summary, amplitude_ratios
 
     thr = cfg["claims"]
-    ratio_min, growth_min = float(thr["s6_amplitude_ratio_min"]), float(thr["s6_amplitude_growth_min"])
+    ratio_min, exponent_min = float(thr["s6_amplitude_ratio_min"]), float(thr["s6_amplitude_exponent_min"])
     min_runs, min_seeds, se_factor = int(thr["min_learned_runs"]), int(thr["paired_min_seeds"]), float(thr["paired_se"])
 
     e1 = read_csv_input(inputs, "numerical_errors", ["system", "model", "discretization", "amplitude", "tau", "rel_max_error"])
@@ -357,8 +366,8 @@ def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     sweep = read_csv_input(inputs, "amplitude_sweep", ["system", "model", "discretization", "seed", "amplitude", "tau",
                                                        "d", "learned"])  # fmt: skip
     growth = amplitude_growth(sweep, "s6", min_runs)
-    per_pair_b = {k: "inconclusive" if v["growth"] is None else ("supported" if v["growth"] >= growth_min else "not supported")
-                  for k, v in growth.items()}  # fmt: skip
+    per_pair_b = {k: "inconclusive" if v["exponent"] is None else
+                  ("supported" if v["exponent"] >= exponent_min else "not supported") for k, v in growth.items()}  # fmt: skip
     part_b = combine_across(list(per_pair_b.values()))
 
     errors = read_csv_input(inputs, "errors", ["system", "model", "discretization", "seed", "tau", "rmse", "learned"])
@@ -376,7 +385,7 @@ def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
 
     verdict = combine([part_a, part_b, part_c])
     s4_e1 = {k: v for k, v in e1_summary.items() if k.startswith("s4/")}
-    s6_growths = [v["growth"] for v in growth.values() if v["growth"] is not None]
+    s6_exponents = [v["exponent"] for v in growth.values() if v["exponent"] is not None]
     s4_growth = amplitude_growth(sweep, "s4d", min_runs)
     numbers = {
         "e1_s6_amplitude_ratio_median": _r(min(v["median"] for v in s6_e1.values())) if s6_e1 else None,
@@ -384,9 +393,9 @@ def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
                                         if s6_e1 else None),  # fmt: skip
         "e1_s6_n_systems": max((v["n_systems"] for v in s6_e1.values()), default=0),
         "e1_s4_amplitude_ratio_median": _r(max(v["median"] for v in s4_e1.values())) if s4_e1 else None,
-        "e2_s6_amplitude_growth_min": _r(min(s6_growths)) if s6_growths else None,
-        "e2_s4d_amplitude_growth_max": _r(max((v["growth"] for v in s4_growth.values() if v["growth"] is not None),
-                                              default=math.nan)),  # fmt: skip
+        "e2_s6_amplitude_exponent_min": _r(min(s6_exponents)) if s6_exponents else None,
+        "e2_s4d_amplitude_exponent_max": _r(max((v["exponent"] for v in s4_growth.values() if v["exponent"] is not None),
+                                                default=math.nan)),  # fmt: skip
         "e2_s6_minus_s4d_increase": ", ".join(f"{k} {v['mean']} ± {v['se']} (n={v['n_seeds']})" for k, v in comparison.items()) or None,
         "part_a_numerical": part_a,
         "part_b_amplitude": part_b,
@@ -402,20 +411,21 @@ def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     }
     e1_text = "; ".join(f"{k} median {v['median']}, range {v['min']}-{v['max']} over {v['n_systems']} systems"
                         for k, v in e1_summary.items()) or "no data"  # fmt: skip
-    s6_text = ", ".join(f"{k} {v['growth']}" for k, v in growth.items()) or "n/a"
-    s4_text = ", ".join(f"{k} {v['growth']}" for k, v in s4_growth.items()) or "n/a"
+    s6_text = ", ".join(f"{k} {v['exponent']} (x{v['growth']})" for k, v in growth.items()) or "n/a"
+    s4_text = ", ".join(f"{k} {v['exponent']} (x{v['growth']})" for k, v in s4_growth.items()) or "n/a"
     c_text = "; ".join(f"{k}: {v['why']}" for k, v in comparison.items()) or "no pairs"
     explanation = (
         f"(a) Discretized S6 (E1): per random system, error at the largest amplitude / error at the smallest at the "
         f"finest tau; the median over systems must be >= {ratio_min} for every discretization: {part_a} ({e1_text}). "
-        f"(b) Trained S6, amplitude sweep (learned runs only): d(tau=1) must grow >= {growth_min}x from the smallest to "
-        f"the largest input amplitude on every system: {part_b} (growth {s6_text}; S4D for contrast {s4_text}). "
+        f"(b) Trained S6, amplitude sweep (learned runs only): d(tau=1) must grow at least like a^{exponent_min} with "
+        f"the input amplitude a on every system: {part_b} (exponent and growth over the sweep {s6_text}; S4D for "
+        f"contrast {s4_text}). "
         f"(c) Trained S6 vs S4D: relative RMSE increase away from tau = 1, S6 minus S4D paired by seed, must exceed "
         f"{se_factor:g} standard errors over >= {min_seeds} seeds where both learned: {part_c} ({c_text}). "
         f"Verdict: {verdict}."
     )
     return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
-            "thresholds": {"s6_amplitude_ratio_min": ratio_min, "s6_amplitude_growth_min": growth_min,
+            "thresholds": {"s6_amplitude_ratio_min": ratio_min, "s6_amplitude_exponent_min": exponent_min,
                            "min_learned_runs": min_runs, "paired_min_seeds": min_seeds, "paired_se": se_factor}}  # fmt: skip
 
 

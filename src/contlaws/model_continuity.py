@@ -64,6 +64,7 @@ DEFAULT_EVAL_MAX_ELEMENTS = 2**24  # the engine's default (train.eval_max_elemen
 # The formulas
 # ---------------------------------------------------------------------------------------------
 MIN_ORDER_LEVELS = 3  # successive differences a fitted order needs (no two-point slopes)
+SPREAD_RTOL = 1e-9  # spread below this fraction of the outputs' RMS counts as 0 (a constant predictor)
 
 
 def prediction_spread(reference: np.ndarray) -> float:
@@ -73,7 +74,9 @@ def prediction_spread(reference: np.ndarray) -> float:
     has s = 0: it carries no information about the trajectories, so nothing it does is "small".
     """
     ref = np.asarray(reference, dtype=np.float64).reshape(len(reference), -1)  # (N d_out)
-    return float(np.sqrt(np.mean((ref - ref.mean(axis=0)) ** 2)))
+    spread = float(np.sqrt(np.mean((ref - ref.mean(axis=0)) ** 2)))
+    # A spread at rounding level of the outputs' size is a constant predictor.
+    return 0.0 if spread <= SPREAD_RTOL * float(np.sqrt(np.mean(ref**2))) else spread
 
 
 def rms_difference(outputs: np.ndarray, reference: np.ndarray) -> float:

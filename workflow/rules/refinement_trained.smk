@@ -122,10 +122,11 @@ rule figure4_plot:
         f"{LOGS}/refinement_trained/figure4.log",
     params:
         stem=lambda wildcards, output: output.pdf.removesuffix(".pdf"),
+        gate=CFG["gates"]["e2_rmse_ratio"],
     conda:
         CONDA_ENV
     shell:
-        "contlaws plot-figure4 --errors {input.errors} --figure {params.stem}"
+        "contlaws plot-figure4 --errors {input.errors} --figure {params.stem} --gate-ratio {params.gate}"
         " --table-csv {output.table_csv} --table-tex {output.table_tex} > {log} 2>&1"
 
 
