@@ -189,6 +189,18 @@ def test_c1_counts_only_learned_runs(tmp_path, quick_config):
     assert "0 learned run(s)" in rec["explanation"]
 
 
+def test_c1_leaves_out_a_system_whose_model_did_not_learn(tmp_path, quick_config, s4d_tables):
+    """One system's S4D below its gate: the verdict rests on the other system, and the record says which was left out."""
+    continuity, sweep = (df.copy() for df in s4d_tables)
+    for df in (continuity, sweep):
+        df.loc[(df["system"] == "dho") & (df["model"] == "s4d"), "learned"] = False
+    paths = write(tmp_path, model_continuity=continuity, amplitude_sweep=sweep, numerical_orders=orders_table())
+    rec = evaluate_claim("C1", paths, quick_config)
+    assert rec["verdict"] == "supported", rec["explanation"]
+    assert list(rec["details"]["e2_excluded_not_learned"]) == ["dho/zoh"]
+    assert rec["numbers"]["e2_s4d_learned_pairs"] == "1 of 2"
+
+
 @pytest.mark.parametrize("case", ["E1 order off nominal", "average hold expects order 2", "threshold from config"])
 def test_c1_other_parts_not_supported(tmp_path, quick_config, s4d_tables, case):
     continuity, sweep = s4d_tables

@@ -256,8 +256,12 @@ def evaluate_c1(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     continuity = read_csv_input(inputs, "model_continuity", ["system", "model", "discretization", "seed", "tau", "d",
                                                              "order", "learned"])  # fmt: skip
     trained = continuity_summary(continuity, "s4d", min_runs)
+    # Pairs (system, discretization) without enough learned runs carry no evidence: left out, listed.
+    excluded = {k: v["why"] for k, v in trained.items() if v["runs"] < min_runs}
     per_pair_a = {}
     for key, v in trained.items():
+        if key in excluded:
+            continue
         if v["order"] is None:
             per_pair_a[key] = "inconclusive"
         else:
@@ -276,7 +280,8 @@ def evaluate_c1(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
                                                        "d", "learned"])  # fmt: skip
     growth = amplitude_growth(sweep, "s4d", min_runs)
     per_pair_c = {k: "inconclusive" if v["exponent"] is None else
-                  ("supported" if v["exponent"] <= exponent_max else "not supported") for k, v in growth.items()}  # fmt: skip
+                  ("supported" if v["exponent"] <= exponent_max else "not supported")
+                  for k, v in growth.items() if v["runs"] >= min_runs}  # fmt: skip
     part_c = combine(list(per_pair_c.values())) if per_pair_c else "inconclusive"
 
     verdict = combine([part_a, part_b, part_c])
@@ -301,9 +306,12 @@ def evaluate_c1(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         "part_c_amplitude": part_c,
     }
     details = {"e1_input_hold": hold, "e2_s4d": trained, "e2_s4d_parts": per_pair_a, "e2_s4d_amplitude": growth,
+               "e2_excluded_not_learned": excluded,
                "e2_s6_for_contrast": s6, "e2_s6_amplitude_for_contrast": s6_growth,
                "e1_s4_orders_max_error_rmse": numerical}  # fmt: skip
     why_a = "; ".join(f"{k}: {v['why']}" for k, v in trained.items() if v.get("why")) or "none"
+    if not per_pair_a:
+        why_a += " (no S4D system/discretization with enough learned runs)"
     explanation = (
         f"Only runs that passed the E2 learning gate count ({numbers['e2_s4d_learned_pairs']} S4D system/discretization "
         f"pairs with >= {min_runs} learned run(s)). (a) Trained S4D (E2): d(tau) must fall at every refinement step tau "
@@ -375,8 +383,10 @@ def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     sweep = read_csv_input(inputs, "amplitude_sweep", ["system", "model", "discretization", "seed", "amplitude", "tau",
                                                        "d", "learned"])  # fmt: skip
     growth = amplitude_growth(sweep, "s6", min_runs)
+    excluded = {k: v["why"] for k, v in growth.items() if v["runs"] < min_runs}
     per_pair_b = {k: "inconclusive" if v["exponent"] is None else
-                  ("supported" if v["exponent"] >= exponent_min else "not supported") for k, v in growth.items()}  # fmt: skip
+                  ("supported" if v["exponent"] >= exponent_min else "not supported")
+                  for k, v in growth.items() if k not in excluded}  # fmt: skip
     part_b = combine_across(list(per_pair_b.values()))
 
     errors = read_csv_input(inputs, "errors", ["system", "model", "discretization", "seed", "tau", "rmse", "learned"])
@@ -390,7 +400,9 @@ def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
             **paired_difference(s6_runs, s4_runs, min_seeds, se_factor),
             "s6_by_seed": {k: _r(v) for k, v in s6_runs.items()}, "s4d_by_seed": {k: _r(v) for k, v in s4_runs.items()},
         }  # fmt: skip
-    part_c = combine_across([v["verdict"] for v in comparison.values()])
+    # A pair where S6 and S4D never both learned carries no evidence: left out, listed.
+    excluded.update({k: v["why"] for k, v in comparison.items() if v["n_seeds"] == 0})
+    part_c = combine_across([v["verdict"] for k, v in comparison.items() if v["n_seeds"] > 0])
 
     verdict = combine([part_a, part_b, part_c])
     s4_e1 = {k: v for k, v in e1_summary.items() if k.startswith("s4/")}
@@ -417,6 +429,7 @@ def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         "e2_s6_amplitude": growth,
         "e2_s4d_amplitude_for_contrast": s4_growth,
         "e2_relative_rmse_increase": comparison,
+        "e2_excluded_not_learned": excluded,
     }
     e1_text = "; ".join(f"{k} median {v['median']}, range {v['min']}-{v['max']} over {v['n_systems']} systems"
                         for k, v in e1_summary.items()) or "no data"  # fmt: skip
@@ -431,7 +444,7 @@ def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         f"contrast {s4_text}). "
         f"(c) Trained S6 vs S4D: relative RMSE increase away from tau = 1, S6 minus S4D paired by seed, must exceed "
         f"{se_factor:g} standard errors over >= {min_seeds} seeds where both learned: {part_c} ({c_text}). "
-        f"Verdict: {verdict}."
+        f"Left out as not learned: {'; '.join(f'{k} ({v})' for k, v in excluded.items()) or 'none'}. Verdict: {verdict}."
     )
     return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
             "thresholds": {"s6_amplitude_ratio_min": ratio_min, "s6_amplitude_exponent_min": exponent_min,
