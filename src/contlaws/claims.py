@@ -417,7 +417,8 @@ def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         "e2_s6_amplitude_exponent_min": _r(min(s6_exponents)) if s6_exponents else None,
         "e2_s4d_amplitude_exponent_max": _r(max((v["exponent"] for v in s4_growth.values() if v["exponent"] is not None),
                                                 default=math.nan)),  # fmt: skip
-        "e2_s6_minus_s4d_increase": ", ".join(f"{k} {v['mean']} ± {v['se']} (n={v['n_seeds']})" for k, v in comparison.items()) or None,
+        "e2_s6_minus_s4d_increase": ", ".join(f"{k} {v['mean']} ± {v['se'] if v['se'] is not None else 'n/a'} SE (n={v['n_seeds']})"
+                                              for k, v in comparison.items()) or None,  # fmt: skip
         "part_a_numerical": part_a,
         "part_b_amplitude": part_b,
         "part_c_degradation": part_c,
