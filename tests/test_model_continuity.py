@@ -13,7 +13,8 @@ from contlaws.data.sets import ArrayDataset
 from contlaws.io import DataFileError
 from contlaws.model_continuity import (
     PooledLayer,
-    continuity_order,
+    continuity_from_outputs,
+    fit_order,
     model_continuity,
     parse_tau_path,
 )
@@ -44,12 +45,15 @@ def refined_inputs(taus, batch: int, channels: int, channels_first: bool, start_
 
 
 def numpy_d_and_order(outputs: dict[float, np.ndarray]) -> tuple[dict[float, float], float]:
-    """The spec's formula written out directly."""
-    tau_ref = min(outputs)
-    ref = outputs[tau_ref].ravel()
-    d = {t: np.sqrt(np.sum((o.ravel() - ref) ** 2)) / np.sqrt(np.sum(ref**2)) for t, o in outputs.items()}
-    fit = [t for t in d if tau_ref < t <= 1]
-    slope = np.polyfit(np.log(fit), np.log([d[t] for t in fit]), 1)[0]
+    """The definitions written out directly: d against the finest grid in units of the reference's
+    spread over samples; the order from the successive differences over τ ≤ 1."""
+    taus = sorted(outputs)
+    ref = outputs[taus[0]]
+    spread = np.sqrt(np.mean((ref - ref.mean(axis=0, keepdims=True)) ** 2))
+    d = {t: np.sqrt(np.mean((outputs[t] - ref) ** 2)) / spread for t in taus}
+    coarse = [t for t in taus[1:] if t <= 1]
+    delta = [np.sqrt(np.mean((outputs[t] - outputs[taus[taus.index(t) - 1]]) ** 2)) / spread for t in coarse]
+    slope = np.polyfit(np.log(coarse), np.log(delta), 1)[0] if len(coarse) >= 3 else np.nan
     return d, slope
 
 
@@ -70,7 +74,70 @@ def test_agrees_with_numpy_formula_on_a_callable():
     for t in taus:
         assert result.d[t] == pytest.approx(d[t], rel=1e-6, abs=1e-12)
     assert result.order == pytest.approx(order, rel=1e-6)
-    assert result.d[0.125] == 0.0
+    assert result.order == pytest.approx(1.5, rel=1e-6)  # successive differences of c·τ^1.5 on a geometric grid
+    assert result.d[0.125] == 0.0 and result.order_note == ""
+    assert result.spread == pytest.approx(np.sqrt(np.mean((outputs[0.125] - outputs[0.125].mean(0)) ** 2)))
+
+
+def test_normalized_by_the_spread_not_the_mean():
+    """Adding a constant to every prediction changes neither d nor the order (the old ‖f‖ normalizer did)."""
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=(20, 2))
+    outputs = {t: base + 0.05 * t * rng.normal(size=(20, 2)) for t in (1.0, 0.5, 0.25, 0.125)}
+    shifted = {t: v + 1000.0 for t, v in outputs.items()}
+    a, b = continuity_from_outputs(outputs), continuity_from_outputs(shifted)
+    for t in outputs:
+        assert a.d[t] == pytest.approx(b.d[t], rel=1e-9, abs=1e-12)
+
+
+def test_near_constant_predictor_does_not_look_continuous():
+    """A predictor that ignores its input (output ≈ label mean + tiny input-dependent part) moves by
+    the same absolute amount as a good one: small against its mean, large against its spread."""
+    rng = np.random.default_rng(2)
+    label_mean = np.array([5.0, -3.0])
+    informative = rng.normal(size=(50, 2))
+    drift = {t: 0.02 * t * np.ones((50, 2)) for t in (1.0, 0.5, 0.25, 0.125)}  # the same τ-drift for both
+    good = continuity_from_outputs({t: label_mean + informative + drift[t] for t in drift})
+    flat = continuity_from_outputs({t: label_mean + 1e-3 * informative + drift[t] for t in drift})
+    assert good.d[1.0] < 0.05
+    assert flat.d[1.0] > 5.0  # 1000× the good model's: not continuous in any useful sense
+    # the old normalizer (Frobenius norm including the mean) called both nearly equal
+    old = np.linalg.norm(drift[1.0] - drift[0.125]) / np.linalg.norm(label_mean + 1e-3 * informative + drift[0.125])
+    assert old < 0.01
+    constant = continuity_from_outputs({t: np.tile(label_mean + drift[t][0], (50, 1)) for t in drift})
+    assert constant.spread == 0 and math.isinf(constant.d[1.0])
+
+
+@pytest.mark.parametrize("p", [0.5, 1.0, 2.0])
+def test_order_fit_recovers_an_analytic_power_law(p):
+    """f_τ = f* + c·τ^p on τ = 1 … 1/16 (four differences): the fitted order is p exactly."""
+    rng = np.random.default_rng(3)
+    limit, c = rng.normal(size=(8, 3)), rng.normal(size=(8, 3))
+    result = continuity_from_outputs({2.0**-k: limit + c * 2.0 ** (-k * p) for k in range(5)})
+    assert result.order == pytest.approx(p, rel=1e-9)
+    assert fit_order({1.0: 3.0, 0.5: 3.0 * 2**-p, 0.25: 3.0 * 4**-p})[0] == pytest.approx(p)
+
+
+def test_order_needs_three_levels_and_says_why():
+    order, note = fit_order({1.0: 0.3, 0.5: 0.1})
+    assert math.isnan(order) and "needs 3 refinement levels" in note and "got 2" in note
+    order, note = fit_order({1.0: 0.3, 0.5: 0.0, 0.25: 0.01})  # a zero difference carries no slope
+    assert math.isnan(order) and "got 2" in note
+    result = continuity_from_outputs({t: np.full((3, 1), t) + np.arange(3.0)[:, None] for t in (1.0, 0.5, 0.25)})
+    assert math.isnan(result.order) and result.order_note
+    assert set(result.delta) == {0.5, 1.0}  # differences above τ = 1 are not part of the fit
+
+
+def test_model_without_tau_has_no_positive_order():
+    """An S4D called with τ = 1 on refined inputs sees a slowed-down signal: its outputs do not
+    converge and the fitted order is near 0 (a two-point slope against τ_min gave it ≈ 1.6)."""
+    torch.manual_seed(0)
+    layer = PooledLayer(S4D(4, d_state=4, a_imag_init="lin", dt_min=0.01, dt_max=0.1).double())
+    inputs = refined_inputs([2.0**-k for k in range(5)], batch=3, channels=4, channels_first=True)
+    with_tau = model_continuity(layer, inputs)
+    without = model_continuity(lambda x, tau: layer(x, 1.0), inputs)
+    assert 0.8 < with_tau.order < 1.3 and with_tau.d[1.0] < 0.1
+    assert abs(without.order) < 0.3 and without.d[1.0] > 1.0
 
 
 @pytest.mark.parametrize("method", ["zoh", "bilinear"])
@@ -82,9 +149,9 @@ def test_s4d_layer_converges_at_first_order(method):
     result = model_continuity(PooledLayer(layer), refined_inputs(taus, batch=3, channels=4, channels_first=True))
     values = [result.d[t] for t in sorted(taus)]
     assert values[0] == 0 and all(np.diff(values) > 0), values  # monotone toward the finest grid
-    assert result.d[1.0] < 0.05
-    # First order; the fit against τ_min rather than the limit steepens it a little (about 1.15 here).
-    assert 0.9 < result.order < 1.4, result.order
+    assert result.d[1.0] < 0.1  # in units of the outputs' spread over the batch
+    # First order (successive differences: no bias from measuring against τ_min).
+    assert 0.9 < result.order < 1.15, result.order
 
 
 @pytest.mark.parametrize("method", ["zoh", "bilinear"])
@@ -102,7 +169,7 @@ def test_pooled_s4d_convolution_is_second_order_for_inputs_starting_at_zero(meth
 def test_s6_adapter_pools_over_time_axis_one():
     torch.manual_seed(2)
     layer = S6(5, d_state=4, dt_rank=2, backend="torch").double().eval()
-    taus = [1.0, 0.5, 0.25]
+    taus = [1.0, 0.5, 0.25, 0.125]
     inputs = refined_inputs(taus, batch=2, channels=5, channels_first=False)  # (B L D)
     result = model_continuity(PooledLayer(layer), inputs)
     with torch.no_grad():
@@ -111,12 +178,6 @@ def test_s6_adapter_pools_over_time_axis_one():
     for t in taus:
         assert result.d[t] == pytest.approx(d[t], rel=1e-6, abs=1e-12)
     assert result.order == pytest.approx(order, rel=1e-6)
-
-
-def test_order_ignores_points_above_one_and_the_reference():
-    d = {0.25: 0.0, 0.5: 0.1, 1.0: 0.4, 2.0: 50.0}
-    assert continuity_order(d, 0.25) == pytest.approx(2.0)
-    assert math.isnan(continuity_order({0.5: 0.0, 1.0: 0.3}, 0.5))
 
 
 def _dataset(n, length, **meta):
@@ -161,7 +222,8 @@ def test_cli_on_engine_checkpoint(tmp_path, tiny_refinement_run):
     assert set(got) == set(d)
     for t in d:
         assert got[t] == pytest.approx(d[t], rel=1e-4, abs=1e-7)
-    assert record["order"] == pytest.approx(order, rel=1e-3)
+    assert np.isfinite(order) and record["order"] == pytest.approx(order, rel=1e-3)
+    assert record["label_standardization"]["mean"] and record["spread"] > 0
     assert record["tau_ref"] == min(d) and record["n"] == run["n_test"]
     assert "git_commit" in record["provenance"]
     # A missing data file is a clear error, exit status 2.
@@ -169,14 +231,15 @@ def test_cli_on_engine_checkpoint(tmp_path, tiny_refinement_run):
 
 
 def make_tiny_refinement_run(root, model="s4d", system="vdp"):
-    """A 1-epoch model trained by `contlaws train` at τ = 1 and test sets at τ = 1, ½, ¼ (tiny sizes)."""
+    """A 1-epoch model trained by `contlaws train --experiment refinement_trained` (standardized labels)
+    at τ = 1 and test sets at τ = 1, ½, ¼, ⅛ (tiny sizes)."""
     from contlaws.cli import main
     from contlaws.config import load_config
     from contlaws.data.regression import make_regression_split
     from contlaws.io import save_npz, write_json
 
     overrides = {
-        "regression": {"n_train": 24, "n_val": 8, "n_test": 6, "length": 32, "dt": 0.32, "taus": [1, 0.5, 0.25]},
+        "regression": {"n_train": 24, "n_val": 8, "n_test": 6, "length": 32, "dt": 0.32, "taus": [1, 0.5, 0.25, 0.125]},
         "model": {"d_model": 8, "n_layers": 1},
         "train": {"epochs": 1, "batch_size": 8, "batch_size_per_model": {"s6": 8}},
     }
@@ -186,13 +249,14 @@ def make_tiny_refinement_run(root, model="s4d", system="vdp"):
     config = root / "config.json"
     write_json(config, cfg)
     paths = {}
-    for tau, split in [(1, "train"), (1, "val"), (1, "test"), (0.5, "test"), (0.25, "test")]:
+    for tau, split in [(1, "train"), (1, "val"), (1, "test"), (0.5, "test"), (0.25, "test"), (0.125, "test")]:
         arrays, meta = make_regression_split(cfg, system, tau, split)
         paths[(tau, split)] = root / f"{system}_tau{tau}_{split}.npz"
         save_npz(paths[(tau, split)], arrays, meta)
     out = root / f"{model}_run"
     status = main(["train", "--config", str(config), "--model", model, "--train", str(paths[(1, "train")]),
-                   "--val", str(paths[(1, "val")]), "--out", str(out), "--seed", "3"])  # fmt: skip
+                   "--val", str(paths[(1, "val")]), "--out", str(out), "--seed", "3",
+                   "--experiment", "refinement_trained"])  # fmt: skip
     assert status == 0
     tests = {float(t): p for (t, s), p in paths.items() if s == "test"}
     return {"config": config, "checkpoint": out / "best.pt", "tests": tests, "n_test": 6, "cfg": cfg}

@@ -250,6 +250,26 @@ def test_s4_is_amplitude_independent_and_s6_is_not(small_errors):
         assert np.all(s6[5.0].to_numpy() > 2 * s6[0.0].to_numpy())
 
 
+def test_amplitude_ratio_per_system_with_median_and_range(small_errors):
+    """The S6 amplitude ratio is reported per system (it depends on the draw), with its median and range."""
+    ratios = e1.amplitude_ratios(small_errors)
+    a_min, a_max = small_errors["amplitude"].min(), small_errors["amplitude"].max()
+    tau = small_errors["tau"].min()
+    for system in small_errors["system"].unique():
+        sel = (small_errors["model"] == "s6") & (small_errors["discretization"] == "zoh") & (small_errors["tau"] == tau)
+        rows = small_errors[sel & (small_errors["system"] == system)].set_index("amplitude")["rel_max_error"]
+        got = ratios[(ratios["model"] == "s6") & (ratios["discretization"] == "zoh") & (ratios["system"] == system)
+                     & (ratios["tau"] == tau)]["ratio"].iloc[0]  # fmt: skip
+        assert got == pytest.approx(rows[a_max] / rows[a_min])
+    summary = e1.amplitude_ratio_summary(ratios)
+    row = summary[(summary["model"] == "s6") & (summary["discretization"] == "zoh") & (summary["tau"] == tau)].iloc[0]
+    per_system = ratios[(ratios["model"] == "s6") & (ratios["discretization"] == "zoh") & (ratios["tau"] == tau)]["ratio"]
+    assert row["median"] == pytest.approx(per_system.median()) and row["min"] == per_system.min()
+    assert row["max"] == per_system.max() and row["n_systems"] == small_errors["system"].nunique()
+    s4 = ratios[ratios["model"] == "s4"]["ratio"]
+    np.testing.assert_allclose(s4, 1.0, rtol=1e-6)  # linear S4: no amplitude dependence on any system
+
+
 def test_grid_validation_names_the_key():
     with pytest.raises(ConfigError, match=r"refinement_numerical\.tau_log2\[1\]"):
         e1.check_grids([-5, -4.5], -10)
@@ -279,13 +299,16 @@ def test_compute_is_deterministic_and_plot_writes_outputs(tmp_path, small_config
 
     out = tmp_path / "plot"
     args = argparse.Namespace(results=paths[0], figure=out / "fig", orders_csv=out / "orders.csv",
-                              orders_tex=out / "orders.tex", metric="rel_max_error")
+                              orders_tex=out / "orders.tex", metric="rel_max_error", ratios_csv=out / "ratios.csv")
     e1.cmd_plot(args)
-    for name in ("fig.pdf", "fig.png", "orders.csv", "orders.csv.meta.json", "orders.tex"):
+    for name in ("fig.pdf", "fig.png", "orders.csv", "orders.csv.meta.json", "orders.tex", "ratios.csv"):
         assert (out / name).stat().st_size > 0, name
     orders = pd.read_csv(out / "orders.csv")
     assert len(orders) == 2 * 2 * 3
     assert "\\begin{tabular}" in (out / "orders.tex").read_text()
+    ratios = pd.read_csv(out / "ratios.csv")
+    assert len(ratios) == 2 * 2 * 2  # model x discretization x system, at the finest tau
+    assert {"ratio", "median", "min", "max", "n_systems"} <= set(ratios.columns)
 
 
 def test_plot_rejects_a_wrong_table(tmp_path):

@@ -1,4 +1,5 @@
-"""E2 trained refinement: evaluate-refinement vs direct computation, batch partition, tables, Figure 4, rules."""
+"""E2 trained refinement: standardized labels, evaluate-refinement vs direct computation, learning gate,
+amplitude sweep, batch partition, tables, Figure 4, rules."""
 
 from __future__ import annotations
 
@@ -14,10 +15,14 @@ from test_model_continuity import make_tiny_refinement_run
 
 from contlaws.cli import main
 from contlaws.data.sets import load_split
+from contlaws.data.regression import LabelStandardization, checkpoint_standardization
 from contlaws.experiments.refinement_trained import (
     CONTINUITY_COLUMNS,
     ERROR_COLUMNS,
+    SWEEP_COLUMNS,
     evaluate_refinement,
+    label_errors,
+    learned_gate,
     evaluation_mem_mb,
     refined_test_arguments,
     refined_test_inputs,
@@ -46,47 +51,125 @@ def direct_outputs(model, path, tau, batch):
 
 
 def test_cli_rows_match_direct_computation(tmp_path, tiny_run):
-    errors_csv, cont_csv = tmp_path / "errors.csv", tmp_path / "continuity.csv"
+    errors_csv, cont_csv, sweep_csv = tmp_path / "errors.csv", tmp_path / "continuity.csv", tmp_path / "sweep.csv"
     tests = [f"{t}={p}" for t, p in tiny_run["tests"].items()]
     status = main(["evaluate-refinement", "--config", str(tiny_run["config"]), "--checkpoint", str(tiny_run["checkpoint"]),
-                   "--test", *tests, "--out", str(errors_csv), "--continuity-out", str(cont_csv)])  # fmt: skip
+                   "--test", *tests, "--out", str(errors_csv), "--continuity-out", str(cont_csv),
+                   "--sweep-out", str(sweep_csv)])  # fmt: skip
     assert status == 0
-    errors, cont = pd.read_csv(errors_csv), pd.read_csv(cont_csv)
+    errors, cont, sweep = pd.read_csv(errors_csv), pd.read_csv(cont_csv), pd.read_csv(sweep_csv)
     assert list(errors.columns) == ERROR_COLUMNS and list(cont.columns) == CONTINUITY_COLUMNS
-    assert sorted(errors["tau"]) == sorted(tiny_run["tests"])
+    assert list(sweep.columns) == SWEEP_COLUMNS and sorted(sweep["amplitude"].unique()) == [1.0, 4.0, 16.0]
+    assert set(errors["label"]) == {"omega", "zeta", "pooled"}
+    assert sorted(errors["tau"].unique()) == sorted(tiny_run["tests"])
     assert set(errors["system"]) == {"dho"} and set(errors["model"]) == {"s6"}
     assert set(errors["discretization"]) == {"zoh"} and set(errors["seed"]) == {3} and set(errors["readout"]) == {"c"}
 
-    model, _ = load_model(tiny_run["checkpoint"])
+    model, checkpoint = load_model(tiny_run["checkpoint"])
+    stats = checkpoint_standardization(checkpoint)
     outputs = {}
     for tau, path in tiny_run["tests"].items():
         out, y = direct_outputs(model, path, tau, batch=tiny_run["n_test"])
+        z = (y - np.array(stats.mean)) / np.array(stats.std)  # labels in training-standardized units
         outputs[tau] = out
-        row = errors[errors["tau"] == tau].iloc[0]
-        assert row["rmse"] == pytest.approx(np.sqrt(np.mean((out - y) ** 2)), rel=1e-5)
-        assert row["mae"] == pytest.approx(np.mean(np.abs(out - y)), rel=1e-5)
-        assert row["n"] == tiny_run["n_test"]
+        rows = errors[errors["tau"] == tau].set_index("label")
+        for j, name in enumerate(("omega", "zeta")):
+            assert rows.loc[name, "rmse"] == pytest.approx(np.sqrt(np.mean((out[:, j] - z[:, j]) ** 2)), rel=1e-5)
+            assert rows.loc[name, "train_mean_rmse"] == pytest.approx(np.sqrt(np.mean(z[:, j] ** 2)), rel=1e-5)
+        assert rows.loc["pooled", "rmse"] == pytest.approx(np.sqrt(np.mean((out - z) ** 2)), rel=1e-5)
+        assert rows.loc["pooled", "mae"] == pytest.approx(np.mean(np.abs(out - z)), rel=1e-5)
+        assert (rows["n"] == tiny_run["n_test"]).all()
+    at_1 = errors[(errors["tau"] == 1.0) & (errors["label"] == "pooled")].iloc[0]
+    gate = tiny_run["cfg"]["gates"]["e2_rmse_ratio"]
+    assert bool(at_1["learned"]) == (at_1["rmse"] <= gate * at_1["train_mean_rmse"])
+    assert errors["learned"].nunique() == 1 and cont["learned"].nunique() == 1
     ref = outputs[min(outputs)]
+    spread = np.sqrt(np.mean((ref - ref.mean(axis=0)) ** 2))
     for tau, out in outputs.items():
         d = cont.loc[cont["tau"] == tau, "d"].iloc[0]
-        assert d == pytest.approx(np.linalg.norm(out - ref) / np.linalg.norm(ref), rel=1e-4, abs=1e-7)
+        assert d == pytest.approx(np.sqrt(np.mean((out - ref) ** 2)) / spread, rel=1e-4, abs=1e-7)
+    assert np.allclose(sweep.loc[sweep["amplitude"] == 1.0, "d"].to_numpy(), cont["d"].to_numpy())
+
+
+def test_standardization_uses_the_training_split_only(tiny_run):
+    """Per-component mean/std of the training labels, recorded in the checkpoint; the round trip is exact."""
+    from contlaws.data.sets import load_split as load
+
+    _, checkpoint = load_model(tiny_run["checkpoint"])
+    stats = checkpoint_standardization(checkpoint)
+    train_dir = tiny_run["tests"][1.0].parent
+    y_train = load(train_dir / "dho_tau1_train.npz").y.astype(np.float64)
+    y_val = load(train_dir / "dho_tau1_val.npz").y.astype(np.float64)
+    assert np.allclose(stats.mean, y_train.mean(axis=0)) and np.allclose(stats.std, y_train.std(axis=0))
+    assert not np.allclose(stats.mean, y_val.mean(axis=0))  # not the validation (or pooled) statistics
+    assert stats.std[0] > 5 * stats.std[1]  # omega's spread dwarfs zeta's: why each component is scaled
+    z = stats.apply(y_train)
+    assert np.allclose(z.mean(axis=0), 0, atol=1e-5) and np.allclose(z.std(axis=0), 1, atol=1e-5)
+    assert np.allclose(stats.invert(z), y_train, rtol=1e-6)
+    assert LabelStandardization.from_dict(stats.to_dict()) == stats
+    # A component without spread keeps std 1 (no division by zero); wrong widths are refused.
+    flat = LabelStandardization.fit(np.array([[1.0, 2.0], [1.0, 4.0]]))
+    assert flat.std == (1.0, 1.0) and flat.mean == (1.0, 3.0)
+    with pytest.raises(ValueError, match="components"):
+        flat.apply(np.zeros((3, 3)))
+
+
+def test_checkpoint_without_standardization_is_refused(tmp_path, tiny_run):
+    import torch as _torch
+
+    checkpoint = _torch.load(tiny_run["checkpoint"], weights_only=True)
+    checkpoint["provenance"].pop("label_standardization")
+    old = tmp_path / "old.pt"
+    _torch.save(checkpoint, old)
+    tests = [f"{t}={p}" for t, p in tiny_run["tests"].items()]
+    assert main(["evaluate-refinement", "--checkpoint", str(old), "--test", *tests, "--out", str(tmp_path / "e.csv")]) == 2
+
+
+def test_learned_gate():
+    rows = pd.DataFrame({"tau": [1.0, 1.0, 0.5], "label": ["mu", "pooled", "pooled"], "rmse": [0.3, 0.3, 0.9],
+                         "train_mean_rmse": [1.0, 1.0, 1.0]})  # fmt: skip
+    assert learned_gate(rows, 0.5) and not learned_gate(rows, 0.25)
+    with pytest.raises(ValueError, match="tau = 1"):
+        learned_gate(rows[rows["tau"] != 1.0], 0.5)
+    # The trivial predictor itself (all zeros in standardized units) has ratio 1: never learned.
+    rec = label_errors(np.zeros((4, 1)), np.array([[1.0], [-1.0], [2.0], [-2.0]]), ["mu"])
+    assert rec[-1]["label"] == "pooled" and rec[-1]["rmse_ratio"] == pytest.approx(1.0)
 
 
 def test_same_batch_partition_at_every_tau(tiny_refinement_s4d):
     """S4D's channel norm mixes a batch: every τ must use the batch sized for the longest set."""
     run = tiny_refinement_s4d
-    model, _ = load_model(run["checkpoint"])
+    model, checkpoint = load_model(run["checkpoint"])
+    stats = checkpoint_standardization(checkpoint)
     tests = {t: load_split(p) for t, p in run["tests"].items()}
     longest, width = max(ds.length for ds in tests.values()), 8
     batch = 4  # 6 test rows -> batches of 4 and 2 at every τ
-    errors, _ = evaluate_refinement(model, tests, eval_max_elements=batch * longest * width, progress=False)
+    result = evaluate_refinement(model, tests, stats, amplitudes=(1.0,), eval_max_elements=batch * longest * width,
+                                 progress=False)  # fmt: skip
+    errors = result.errors[result.errors["label"] == "pooled"]
     for tau, path in run["tests"].items():
         out, y = direct_outputs(model, path, tau, batch=batch)
-        assert errors.loc[errors["tau"] == tau, "rmse"].iloc[0] == pytest.approx(np.sqrt(np.mean((out - y) ** 2)), rel=1e-5)
+        z = stats.apply(y)
+        assert errors.loc[errors["tau"] == tau, "rmse"].iloc[0] == pytest.approx(np.sqrt(np.mean((out - z) ** 2)), rel=1e-5)
     # The partition matters (so the test above can fail): one whole batch gives other numbers at τ = 1.
     out_whole, y = direct_outputs(model, run["tests"][1.0], 1.0, batch=run["n_test"])
     out_split, _ = direct_outputs(model, run["tests"][1.0], 1.0, batch=batch)
     assert not np.allclose(out_whole, out_split, rtol=1e-6, atol=0)
+
+
+def test_amplitude_sweep_scales_the_inputs(tiny_refinement_s4d):
+    """The sweep at a evaluates the model on a·x (checked against a direct call)."""
+    run = tiny_refinement_s4d
+    model, checkpoint = load_model(run["checkpoint"])
+    tests = {t: load_split(p) for t, p in run["tests"].items()}
+    result = evaluate_refinement(model, tests, checkpoint_standardization(checkpoint), amplitudes=(4.0,),
+                                 eval_max_elements=2**24, progress=False)  # fmt: skip
+    assert sorted(result.continuity) == [1.0, 4.0]
+    with torch.no_grad():
+        scaled = {t: model(4.0 * ds.get_batch(np.arange(len(ds)))[0], tau=t).double().numpy() for t, ds in tests.items()}
+    ref = scaled[min(scaled)]
+    spread = np.sqrt(np.mean((ref - ref.mean(axis=0)) ** 2))
+    assert result.continuity[4.0].d[1.0] == pytest.approx(np.sqrt(np.mean((scaled[1.0] - ref) ** 2)) / spread, rel=1e-4)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +177,8 @@ def tiny_refinement_s4d(tmp_path_factory):
     return make_tiny_refinement_run(tmp_path_factory.mktemp("tiny_s4d"), model="s4d", system="vdp")
 
 
-def synthetic_errors(seeds=(0, 1)):
+def synthetic_errors(seeds=(0, 1), not_learned=()):
+    """errors.csv rows: two labels and pooled per τ; (system, model) pairs in ``not_learned`` fail the gate."""
     rng = np.random.default_rng(0)
     rows = []
     for system in ("vdp", "dho"):
@@ -102,33 +186,43 @@ def synthetic_errors(seeds=(0, 1)):
             for method in ("zoh", "bilinear"):
                 for seed in seeds:
                     base = rng.uniform(0.1, 0.2)
+                    learned = (system, model) not in not_learned
                     for tau in (2.0, 1.0, 0.5, 0.25):
                         growth = 0.01 if model == "s4d" else 0.5
-                        rmse = base * (1 + growth * abs(np.log2(tau)) * rng.uniform(0.5, 1.5))
-                        rows.append({"system": system, "model": model, "discretization": method, "seed": seed,
-                                     "tau": tau, "rmse": rmse, "mae": 0.8 * rmse, "n": 10, "readout": "c"})  # fmt: skip
+                        rmse = base * (1 + growth * abs(np.log2(tau)) * rng.uniform(0.5, 1.5)) * (1 if learned else 6)
+                        for label, scale in (("a", 0.9), ("b", 1.1), ("pooled", 1.0)):
+                            rows.append({"system": system, "model": model, "discretization": method, "seed": seed,
+                                         "tau": tau, "label": label, "rmse": scale * rmse, "mae": 0.8 * scale * rmse,
+                                         "train_mean_rmse": 1.0, "rmse_ratio": scale * rmse, "n": 10, "readout": "c",
+                                         "learned": learned})  # fmt: skip
     return pd.DataFrame(rows)
 
 
 def test_tables_average_over_seeds():
-    errors = synthetic_errors()
+    errors = synthetic_errors(not_learned={("dho", "s6")})
     tidy, wide = rmse_table(errors)
-    sel = (errors["system"] == "dho") & (errors["model"] == "s6") & (errors["discretization"] == "bilinear")
+    pooled = errors[errors["label"] == "pooled"]
+    sel = (pooled["system"] == "dho") & (pooled["model"] == "s6") & (pooled["discretization"] == "bilinear")
     for tau in (2.0, 0.25):
-        values = errors.loc[sel & (errors["tau"] == tau), "rmse"]
+        values = pooled.loc[sel & (pooled["tau"] == tau), "rmse"]
         row = tidy[(tidy["system"] == "dho") & (tidy["model"] == "s6") & (tidy["discretization"] == "bilinear")
-                   & (tidy["tau"] == tau)].iloc[0]  # fmt: skip
+                   & (tidy["tau"] == tau) & (tidy["label"] == "pooled")].iloc[0]  # fmt: skip
         assert row["rmse_mean"] == pytest.approx(values.mean())
         assert row["rmse_std"] == pytest.approx(values.std())
-        assert row["n_seeds"] == 2
-    assert len(wide) == 8 and {"1/4", "1/2", "1", "2"} <= set(wide.columns)
-    rel = relative_to_tau1(errors)
+        assert row["n_seeds"] == 2 and row["n_learned"] == 0 and row["train_mean_rmse"] == 1.0
+    assert set(tidy["label"]) == {"a", "b", "pooled"}
+    assert len(wide) == 8 + 2 and {"1/4", "1/2", "1", "2"} <= set(wide.columns)  # + one train-mean row per system
+    assert (wide["model"] == "train mean").sum() == 2
+    assert wide["model"].str.endswith("\u2020").sum() == 2  # dho S6 (zoh, bilinear) marked as not learned
+    rel = relative_to_tau1(pooled)
     assert np.allclose(rel.loc[rel["tau"] == 1.0, "rmse_rel"], 1.0)
 
-    cont = errors.rename(columns={"rmse": "d"}).assign(order=lambda df: df["seed"] + 1.0, tau_ref=0.25)
+    cont = pooled.rename(columns={"rmse": "d"}).assign(order=lambda df: df["seed"] + 1.0, tau_ref=0.25, delta=0.1,
+                                                       order_note="", spread=1.0)  # fmt: skip
     tidy_c, wide_c = continuity_table(cont[CONTINUITY_COLUMNS])
     assert np.allclose(tidy_c["order_mean"], 1.5) and np.allclose(tidy_c["order_std"], np.std([1.0, 2.0], ddof=1))
     assert "d(1/4)" not in wide_c.columns and "d(1/2)" in wide_c.columns  # the reference column is left out
+    assert wide_c["model"].str.endswith("\u2020").sum() == 2 and not tidy_c.loc[tidy_c["model"] == "s6", "learned"].all()
 
 
 def test_plot_and_cli(tmp_path):
@@ -142,8 +236,13 @@ def test_plot_and_cli(tmp_path):
     assert stem.with_suffix(".png").stat().st_size > 10_000 and stem.with_suffix(".pdf").exists()
     tex = (tmp_path / "t.tex").read_text()
     assert "\\begin{tabular}" in tex and "Van der Pol" in tex
-    fig = plot_figure4(errors)
+    fig = plot_figure4(errors, gate_ratio=0.5)
     assert len(fig.axes) == 4  # two systems x (RMSE, relative RMSE)
+    grey = [line for line in fig.axes[0].get_lines() if line.get_color() == "0.5"]
+    assert len(grey) == 2 and np.allclose(grey[0].get_ydata(), 1.0) and np.allclose(grey[1].get_ydata(), 0.5)
+    fig = plot_figure4(synthetic_errors(seeds=(0,), not_learned={("dho", "s6")}))
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert any(t.startswith("not learned: S6") for t in texts)
     # A table without the needed columns is a clear error naming the file.
     errors.drop(columns=["rmse"]).to_csv(path, index=False)
     with pytest.raises(DataFileError, match="errors.csv"):
@@ -156,6 +255,7 @@ def test_aggregate_orders_rows_and_rejects_bad_tables(tmp_path):
     from contlaws.experiments.refinement_trained import aggregate, sort_runs
 
     errors = synthetic_errors(seeds=(0,))
+    errors = errors[errors["label"] == "pooled"]
     parts = []
     for i, (_, group) in enumerate(errors.groupby(["system", "model", "discretization"])):
         parts.append(tmp_path / f"run{i}.csv")

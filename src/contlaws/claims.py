@@ -15,6 +15,7 @@ workflow/schemas/config.schema.yaml); docs/claims.md states each test in words.
 
     contlaws claims evaluate C1 --config results/quick/config.resolved.json \\
         --inputs model_continuity=results/quick/refinement_trained/model_continuity.csv \\
+                 amplitude_sweep=results/quick/refinement_trained/amplitude_sweep.csv \\
                  numerical_orders=results/quick/refinement_numerical/orders.csv \\
         --out results/quick/claims/C1.json
     contlaws claims list                     # ids, statements, expected inputs
@@ -102,37 +103,125 @@ def nominal_s4_order(input_hold: str) -> int:
     return {"left": 1, "average": 2}[input_hold]
 
 
-def s4_continuity_summary(continuity: pd.DataFrame, model: str = "s4d") -> dict[str, dict]:
-    """Per (system, discretization) of ``model``: seed-mean d(τ), mean order, whether d falls with τ."""
+def learned_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of runs that passed their learning gate (column ``learned``; CSV text "True"/"False" accepted)."""
+    flags = df["learned"].map(lambda v: v if isinstance(v, (bool, np.bool_)) else str(v).strip().lower() == "true")
+    return df[flags.astype(bool)]
+
+
+def combine_across(parts: Sequence[str]) -> str:
+    """Verdict of a part tested on several (system, discretization) pairs: supported when every pair
+    is, not supported when none is (and none is inconclusive), inconclusive otherwise (mixed, or no pairs)."""
+    if parts and all(p == "supported" for p in parts):
+        return "supported"
+    if parts and all(p == "not supported" for p in parts):
+        return "not supported"
+    return "inconclusive"
+
+
+def continuity_summary(continuity: pd.DataFrame, model: str, min_runs: int) -> dict[str, dict]:
+    """Per (system, discretization) of ``model``'s learned runs: seed-mean d(τ), mean order, trend, verdict inputs.
+
+    ``decreasing``: the seed-mean d falls at every step down in τ ≤ 1 (toward d(τ_ref) = 0).
+    ``order``: mean over seeds of the fitted order p (NaN orders left out; None when none is finite,
+    ``order_note`` then says why). ``runs``: learned seeds; ``not_learned``: seeds that failed the gate.
+    """
     out = {}
     rows = continuity[continuity["model"] == model]
     for (system, method), group in rows.groupby(["system", "discretization"], sort=False):
+        all_seeds = sorted(group["seed"].unique())
+        group = learned_rows(group)
+        seeds = sorted(group["seed"].unique())
+        entry = {"runs": len(seeds), "not_learned": [int(s) for s in all_seeds if s not in seeds]}
+        if len(seeds) < min_runs:
+            out[_key(system, method)] = {**entry, "d": {}, "order": None, "decreasing": None,
+                                         "why": f"{len(seeds)} learned run(s), {min_runs} needed"}  # fmt: skip
+            continue
         d = group.groupby("tau")["d"].mean().sort_index()  # increasing τ
-        below = d[d.index <= 1.0]  # τ_ref first (d = 0), then up to τ = 1
+        below = d[d.index <= 1.0]
         orders = group.groupby("seed")["order"].first()
-        out[_key(system, method)] = {
+        notes = group.groupby("seed")["order_note"].first().dropna() if "order_note" in group else pd.Series(dtype=str)
+        finite = orders[np.isfinite(orders)]
+        entry.update({
             "d": {f"{t:g}": _r(v, 6) for t, v in d.items()},
-            # None when fewer than two τ in (τ_ref, 1] (no trend to fit).
-            "order": _r(orders.mean()) if len(below) >= 3 and orders.notna().any() else None,
-            # d falls as τ falls (toward τ_ref, where it is 0): every step down in τ lowers d.
+            "order": _r(finite.mean()) if len(finite) else None,
+            "order_by_seed": {int(k): _r(v) for k, v in orders.items()},
             "decreasing": bool(len(below) >= 3 and np.all(np.diff(below.to_numpy()) > 0)),
-        }
+            "why": "" if len(finite) else (str(notes.iloc[0]) if len(notes) else "no finite order"),
+        })  # fmt: skip
+        out[_key(system, method)] = entry
     return out
 
 
-def relative_rmse_increase(errors: pd.DataFrame) -> dict[str, float]:
-    """Per (model, system, discretization): mean over seeds and τ ≠ 1 of rmse(τ)/rmse(1) − 1."""
+def amplitude_growth(sweep: pd.DataFrame, model: str, min_runs: int) -> dict[str, dict]:
+    """Per (system, discretization) of ``model``'s learned runs: how its non-convergence grows with the input amplitude a.
+
+    The measure is d at the finest compared level, d(τ₁) with τ₁ the smallest τ above τ_min: what is
+    left of the model's τ-dependence next to the finest grid. ``exponent`` q: least-squares slope of
+    log d(τ₁, a) against log a over the swept amplitudes, mean over learned seeds (d ∝ a^q). A model
+    whose discretization error scales with its input like its output spread has q ≈ 0; S6, whose
+    step Δ grows with the input, has q > 0. (At τ = 1, far from τ_min, S6's d saturates at the
+    spread of its outputs for large a and stops growing, so the finest level is where convergence is
+    judged.) ``growth`` = d(τ₁, a_max)/d(τ₁, a_min) (geometric mean over seeds) for reading. None
+    when fewer than two amplitudes or ``min_runs`` learned seeds.
+    """
     out = {}
-    for (model, system, method), group in errors.groupby(["model", "system", "discretization"], sort=False):
-        by_seed = []
-        for _, run in group.groupby("seed"):
-            at_1 = run.loc[np.isclose(run["tau"], 1.0), "rmse"]
-            away = run.loc[~np.isclose(run["tau"], 1.0), "rmse"]
-            if len(at_1) and len(away):
-                by_seed.append(float((away / at_1.iloc[0] - 1.0).mean()))
-        if by_seed:
-            out[_key(model, system, method)] = float(np.mean(by_seed))
+    rows = sweep[sweep["model"] == model]
+    for (system, method), group in rows.groupby(["system", "discretization"], sort=False):
+        group = learned_rows(group)
+        seeds = sorted(group["seed"].unique())
+        taus = sorted(group["tau"].unique())
+        tau_fine = taus[1] if len(taus) >= 2 else math.nan
+        group = group[np.isclose(group["tau"], tau_fine)]
+        amplitudes = sorted(group["amplitude"].unique())
+        entry = {"runs": len(seeds), "tau": _r(tau_fine, 8), "amplitudes": [float(a) for a in amplitudes],
+                 "d_by_amplitude": {f"{a:g}": _r(v, 6) for a, v in group.groupby("amplitude")["d"].mean().items()}}  # fmt: skip
+        per_seed = group.pivot_table(index="seed", columns="amplitude", values="d") if len(group) else pd.DataFrame()
+        usable = per_seed[(per_seed > 0).all(axis=1) & np.isfinite(per_seed).all(axis=1)] if len(per_seed) else per_seed
+        if len(seeds) < min_runs or len(amplitudes) < 2 or len(usable) < max(1, min_runs):
+            entry.update(exponent=None, growth=None,
+                         why=f"{len(seeds)} learned run(s) ({min_runs} needed), {len(amplitudes)} amplitude(s) (2 needed)")
+        else:
+            log_a = np.log(np.asarray(amplitudes, dtype=float))
+            slopes = [np.polyfit(log_a, np.log(row.to_numpy(dtype=float)), 1)[0] for _, row in usable.iterrows()]
+            ratio = usable[amplitudes[-1]] / usable[amplitudes[0]]
+            entry.update(exponent=_r(float(np.mean(slopes))), growth=_r(float(np.exp(np.log(ratio).mean()))), why="")
+        out[_key(system, method)] = entry
     return out
+
+
+def relative_rmse_increase_by_seed(errors: pd.DataFrame) -> dict[tuple[str, str, str], dict[int, float]]:
+    """Per (model, system, discretization) and learned seed: mean over τ ≠ 1 of rmse(τ)/rmse(1) − 1 (pooled RMSE)."""
+    pooled = errors[errors["label"] == "pooled"] if "label" in errors else errors
+    pooled = learned_rows(pooled)
+    out: dict[tuple[str, str, str], dict[int, float]] = {}
+    for (model, system, method, seed), run in pooled.groupby(["model", "system", "discretization", "seed"], sort=False):
+        at_1 = run.loc[np.isclose(run["tau"], 1.0), "rmse"]
+        away = run.loc[~np.isclose(run["tau"], 1.0), "rmse"]
+        if len(at_1) and len(away):
+            out.setdefault((model, system, method), {})[int(seed)] = float((away / at_1.iloc[0] - 1.0).mean())
+    return out
+
+
+def paired_difference(a: Mapping[int, float], b: Mapping[int, float], min_seeds: int, se_factor: float) -> dict:
+    """Paired-by-seed comparison of a − b: mean, standard error, and the part's verdict.
+
+    supported when mean > se_factor·SE, not supported when mean < −se_factor·SE, inconclusive
+    otherwise or with fewer than ``min_seeds`` seeds common to both (SE = sample std / sqrt(n)).
+    """
+    seeds = sorted(set(a) & set(b))
+    diffs = np.array([a[s] - b[s] for s in seeds])
+    if len(seeds) < max(2, min_seeds):
+        return {"verdict": "inconclusive", "n_seeds": len(seeds), "mean": _r(diffs.mean()) if len(seeds) else None,
+                "se": None, "why": f"{len(seeds)} seed(s) where both learned, {max(2, min_seeds)} needed"}  # fmt: skip
+    mean, se = float(diffs.mean()), float(diffs.std(ddof=1) / math.sqrt(len(diffs)))
+    if mean > se_factor * se:
+        verdict, why = "supported", f"mean {mean:.4g} > {se_factor:g} SE ({se:.3g})"
+    elif mean < -se_factor * se:
+        verdict, why = "not supported", f"mean {mean:.4g} < -{se_factor:g} SE ({se:.3g})"
+    else:
+        verdict, why = "inconclusive", f"|mean| {abs(mean):.4g} within {se_factor:g} SE ({se:.3g})"
+    return {"verdict": verdict, "n_seeds": len(seeds), "mean": _r(mean), "se": _r(se), "why": why}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,29 +230,43 @@ def relative_rmse_increase(errors: pd.DataFrame) -> dict[str, float]:
 @claim(
     "C1",
     "Model continuity is convergence under temporal refinement, and S4 is continuous.",
-    inputs=("model_continuity", "numerical_orders"),
+    inputs=("model_continuity", "amplitude_sweep", "numerical_orders"),
 )
 def evaluate_c1(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
-    """C1: trained S4D outputs converge as τ → 0 and discretized S4 converges at its nominal order.
+    """C1: trained S4D outputs converge as τ → 0, whatever the input amplitude; discretized S4 converges at its nominal order.
 
-    (a) E2, every system and discretization of the trained S4D: the seed-mean d(τ) falls at every
-        step down in τ ≤ 1 and its order p ≥ ``claims.s4_order_min``.
+    Only runs that passed the E2 learning gate (column ``learned``) count; a (system,
+    discretization) with fewer than ``claims.min_learned_runs`` of them is inconclusive.
+
+    (a) E2 trained S4D, every system and discretization: the seed-mean d(τ) falls at every step down
+        in τ ≤ 1 and the fitted order p (log-log slope of the successive differences over ≥ 3
+        levels) is ≥ ``claims.s4_order_min``; inconclusive when no order could be fitted.
     (b) E1, every discretization and amplitude: |p_S4 − nominal| ≤ ``claims.s4_numerical_order_tol``
-        for the orders of both error measures; nominal is set by the input hold
-        (:func:`nominal_s4_order`). This also makes S4's convergence amplitude-independent.
+        for the orders of both error measures; nominal is set by the input hold (:func:`nominal_s4_order`).
+    (c) E2 amplitude sweep: trained S4D's d at the finest compared level grows at most like a^q,
+        q = ``claims.s4d_amplitude_exponent_max``, with the input amplitude a (:func:`amplitude_growth`),
+        on every system and discretization.
     """
     thr = cfg["claims"]
     order_min, tol = float(thr["s4_order_min"]), float(thr["s4_numerical_order_tol"])
+    exponent_max, min_runs = float(thr["s4d_amplitude_exponent_max"]), int(thr["min_learned_runs"])
     hold = cfg["refinement_numerical"].get("input_hold", "left")
     nominal = nominal_s4_order(hold)
 
-    continuity = read_csv_input(inputs, "model_continuity", ["system", "model", "discretization", "seed", "tau", "d", "order"])
-    trained = s4_continuity_summary(continuity, "s4d")
-    if not trained or any(v["order"] is None for v in trained.values()):
-        part_a = "inconclusive"  # no S4D runs, or too few τ ≤ 1 for a trend
-    else:
-        ok = [v["decreasing"] and v["order"] >= order_min for v in trained.values()]
-        part_a = "supported" if all(ok) else "not supported"
+    continuity = read_csv_input(inputs, "model_continuity", ["system", "model", "discretization", "seed", "tau", "d",
+                                                             "order", "learned"])  # fmt: skip
+    trained = continuity_summary(continuity, "s4d", min_runs)
+    # Pairs (system, discretization) without enough learned runs carry no evidence: left out, listed.
+    excluded = {k: v["why"] for k, v in trained.items() if v["runs"] < min_runs}
+    per_pair_a = {}
+    for key, v in trained.items():
+        if key in excluded:
+            continue
+        if v["order"] is None:
+            per_pair_a[key] = "inconclusive"
+        else:
+            per_pair_a[key] = "supported" if v["decreasing"] and v["order"] >= order_min else "not supported"
+    part_a = combine(list(per_pair_a.values())) if per_pair_a else "inconclusive"
 
     orders = read_csv_input(inputs, "numerical_orders", ["model", "discretization", "amplitude", "order_max_error", "order_rmse"])
     s4 = orders[orders["model"] == "s4"]
@@ -173,29 +276,57 @@ def evaluate_c1(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     deviation = float(np.abs(s4[["order_max_error", "order_rmse"]].to_numpy() - nominal).max()) if len(s4) else math.nan
     part_b = "inconclusive" if not len(s4) else ("supported" if deviation <= tol else "not supported")
 
-    verdict = combine([part_a, part_b])
-    s6 = s4_continuity_summary(continuity, "s6")
+    sweep = read_csv_input(inputs, "amplitude_sweep", ["system", "model", "discretization", "seed", "amplitude", "tau",
+                                                       "d", "learned"])  # fmt: skip
+    growth = amplitude_growth(sweep, "s4d", min_runs)
+    per_pair_c = {k: "inconclusive" if v["exponent"] is None else
+                  ("supported" if v["exponent"] <= exponent_max else "not supported")
+                  for k, v in growth.items() if v["runs"] >= min_runs}  # fmt: skip
+    part_c = combine(list(per_pair_c.values())) if per_pair_c else "inconclusive"
+
+    verdict = combine([part_a, part_b, part_c])
+    s6 = continuity_summary(continuity, "s6", min_runs)
+    s6_growth = amplitude_growth(sweep, "s6", min_runs)
     s4_orders = [v["order"] for v in trained.values() if v["order"] is not None]
+    s4_exponents = [v["exponent"] for v in growth.values() if v["exponent"] is not None]
+    learned_pairs = sum(v["runs"] >= min_runs for v in trained.values())
     numbers = {
+        "e2_s4d_learned_pairs": f"{learned_pairs} of {len(trained)}",
         "e2_s4d_order_min": _r(min(s4_orders)) if s4_orders else None,
-        "e2_s4d_all_decreasing": all(v["decreasing"] for v in trained.values()) if trained else None,
-        "e2_s4d_d_tau1_max": _r(max((v["d"].get("1", math.nan) for v in trained.values()), default=math.nan), 6),
-        "e2_s6_d_tau1_min": _r(min((v["d"].get("1", math.nan) for v in s6.values()), default=math.nan), 6),
+        "e2_s4d_all_decreasing": all(bool(v["decreasing"]) for v in trained.values()) if trained else None,
+        "e2_s4d_d_tau1_max": _r(max((v["d"].get("1", math.nan) for v in trained.values() if v["d"]), default=math.nan), 6),
+        "e2_s4d_amplitude_exponent_max": _r(max(s4_exponents)) if s4_exponents else None,
+        "e2_s6_amplitude_exponent_for_contrast": _r(min((v["exponent"] for v in s6_growth.values() if v["exponent"] is not None),
+                                                        default=math.nan)),  # fmt: skip
+        "e2_s6_order_min_for_contrast": _r(min((v["order"] for v in s6.values() if v["order"] is not None), default=math.nan)),
         "e1_s4_order_max_deviation": _r(deviation),
         "e1_s4_nominal_order": nominal,
         "part_a_trained": part_a,
         "part_b_numerical": part_b,
+        "part_c_amplitude": part_c,
     }
-    details = {"e1_input_hold": hold, "e2_s4d": trained, "e2_s6_for_contrast": s6, "e1_s4_orders_max_error_rmse": numerical}
+    details = {"e1_input_hold": hold, "e2_s4d": trained, "e2_s4d_parts": per_pair_a, "e2_s4d_amplitude": growth,
+               "e2_excluded_not_learned": excluded,
+               "e2_s6_for_contrast": s6, "e2_s6_amplitude_for_contrast": s6_growth,
+               "e1_s4_orders_max_error_rmse": numerical}  # fmt: skip
+    why_a = "; ".join(f"{k}: {v['why']}" for k, v in trained.items() if v.get("why")) or "none"
+    if not per_pair_a:
+        why_a += " (no S4D system/discretization with enough learned runs)"
     explanation = (
-        f"(a) Trained S4D (E2): d(tau) must fall at every refinement step tau <= 1 with order >= {order_min} on every "
-        f"system and discretization: {part_a} (smallest order {numbers['e2_s4d_order_min']}). "
+        f"Only runs that passed the E2 learning gate count ({numbers['e2_s4d_learned_pairs']} S4D system/discretization "
+        f"pairs with >= {min_runs} learned run(s)). (a) Trained S4D (E2): d(tau) must fall at every refinement step tau "
+        f"<= 1 and its fitted order (slope of the successive differences over >= 3 levels) be >= {order_min} on every "
+        f"system and discretization: {part_a} (smallest order {numbers['e2_s4d_order_min']}; missing: {why_a}). "
         f"(b) Discretized S4 (E1): convergence orders must be within {tol} of {nominal} (the order of the "
         f"'{hold}' input hold, for ZOH and bilinear alike) at every amplitude: {part_b} "
-        f"(largest deviation {numbers['e1_s4_order_max_deviation']}). Verdict: {verdict}."
+        f"(largest deviation {numbers['e1_s4_order_max_deviation']}). (c) Amplitude sweep (E2, evaluation only): "
+        f"S4D's d at the finest compared tau may grow at most like a^{exponent_max} with the input amplitude a (log-log slope over the "
+        f"swept amplitudes): {part_c} (largest exponent {numbers['e2_s4d_amplitude_exponent_max']}; S6 for contrast "
+        f"{numbers['e2_s6_amplitude_exponent_for_contrast']}). Verdict: {verdict}."
     )
     return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
-            "thresholds": {"s4_order_min": order_min, "s4_numerical_order_tol": tol}}  # fmt: skip
+            "thresholds": {"s4_order_min": order_min, "s4_numerical_order_tol": tol,
+                           "s4d_amplitude_exponent_max": exponent_max, "min_learned_runs": min_runs}}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,70 +335,121 @@ def evaluate_c1(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
 @claim(
     "C2",
     "S6 (the core of Mamba) is not reliably continuous: it is sensitive to input amplitude and its selective step.",
-    inputs=("numerical_errors", "errors"),
+    inputs=("numerical_errors", "errors", "amplitude_sweep"),
 )
 def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
-    """C2: S6's numerical error grows with amplitude, and trained S6 degrades more than S4D away from τ = 1.
+    """C2: S6's error grows with the input amplitude (E1 and trained), and trained S6 degrades more than S4D.
 
-    (a) E1, each discretization: at the finest τ, the mean-over-systems relative max error of S6 at
-        the largest amplitude divided by that at the smallest is ≥ ``claims.s6_amplitude_ratio_min``
-        (a continuous model has ratio ≈ 1 there; S4's is reported for contrast).
-    (b) E2, each system and discretization: S6's mean relative RMSE increase away from τ = 1,
-        mean over τ ≠ 1 of rmse(τ)/rmse(1) − 1, exceeds S4D's. Supported when it does on every
-        pair, not supported when on none, inconclusive when mixed.
+    Only E2 runs that passed the learning gate count.
+
+    (a) E1, each discretization: at the finest τ, the per-system ratio of S6's relative max error at
+        the largest amplitude to that at the smallest; its median over the random systems must be
+        ≥ ``claims.s6_amplitude_ratio_min`` (median and range recorded; S4's for contrast).
+    (b) E2 amplitude sweep: trained S6's d at the finest compared level grows at least like a^q,
+        q = ``claims.s6_amplitude_exponent_min``, with the input amplitude a (:func:`amplitude_growth`):
+        supported when on every system and
+        discretization, not supported when on none, inconclusive when mixed or too few learned runs.
+    (c) E2 degradation: per seed where both learned, S6's relative RMSE increase away from τ = 1
+        (mean over τ ≠ 1 of rmse(τ)/rmse(1) − 1, pooled standardized RMSE) minus S4D's; the mean
+        difference must exceed ``claims.paired_se`` standard errors over ≥ ``claims.paired_min_seeds``
+        seeds (below −that: not supported; else inconclusive). Combined over pairs as (b).
     """
-    ratio_min = float(cfg["claims"]["s6_amplitude_ratio_min"])
-    e1 = read_csv_input(inputs, "numerical_errors", ["model", "discretization", "amplitude", "tau", "rel_max_error"])
-    mean = e1.groupby(["model", "discretization", "tau", "amplitude"])["rel_max_error"].mean()
-    ratios: dict[str, dict[str, float]] = {}
-    for (model, method), series in mean.groupby(level=["model", "discretization"], sort=False):
-        table = series.droplevel(["model", "discretization"]).unstack("amplitude").sort_index()  # rows τ, cols a
-        by_tau = table[table.columns.max()] / table[table.columns.min()]
-        ratios[_key(model, method)] = {f"{t:g}": _r(v) for t, v in by_tau.items()}
-    finest = {k: v[min(v, key=float)] for k, v in ratios.items()}
-    s6_ratios = {k: v for k, v in finest.items() if k.startswith("s6/")}
-    if not s6_ratios or e1["amplitude"].nunique() < 2:
+    from contlaws.experiments.refinement_numerical import amplitude_ratio_summary, amplitude_ratios
+
+    thr = cfg["claims"]
+    ratio_min, exponent_min = float(thr["s6_amplitude_ratio_min"]), float(thr["s6_amplitude_exponent_min"])
+    min_runs, min_seeds, se_factor = int(thr["min_learned_runs"]), int(thr["paired_min_seeds"]), float(thr["paired_se"])
+
+    e1 = read_csv_input(inputs, "numerical_errors", ["system", "model", "discretization", "amplitude", "tau", "rel_max_error"])
+    finest_tau = e1["tau"].min() if len(e1) else math.nan
+    e1_finest = e1[np.isclose(e1["tau"], finest_tau)] if len(e1) else e1
+    ratios = amplitude_ratios(e1_finest) if len(e1) and e1["amplitude"].nunique() >= 2 else pd.DataFrame()
+    summary = amplitude_ratio_summary(ratios) if len(ratios) else pd.DataFrame()
+    e1_summary = {
+        _key(r.model, r.discretization): {"median": _r(r.median), "min": _r(r.min), "max": _r(r.max), "n_systems": int(r.n_systems)}
+        for r in summary.itertuples()
+    }  # fmt: skip
+    e1_per_system = {
+        _key(model, method): {str(int(r.system)) if str(r.system).isdigit() else str(r.system): _r(r.ratio)
+                              for r in group.itertuples()}
+        for (model, method), group in (ratios.groupby(["model", "discretization"], sort=False) if len(ratios) else [])
+    }  # fmt: skip
+    s6_e1 = {k: v for k, v in e1_summary.items() if k.startswith("s6/")}
+    if not s6_e1:
         part_a = "inconclusive"
     else:
-        part_a = "supported" if all(v >= ratio_min for v in s6_ratios.values()) else "not supported"
+        part_a = "supported" if all(v["median"] >= ratio_min for v in s6_e1.values()) else "not supported"
 
-    errors = read_csv_input(inputs, "errors", ["system", "model", "discretization", "seed", "tau", "rmse"])
-    increase = relative_rmse_increase(errors)
+    sweep = read_csv_input(inputs, "amplitude_sweep", ["system", "model", "discretization", "seed", "amplitude", "tau",
+                                                       "d", "learned"])  # fmt: skip
+    growth = amplitude_growth(sweep, "s6", min_runs)
+    excluded = {k: v["why"] for k, v in growth.items() if v["runs"] < min_runs}
+    per_pair_b = {k: "inconclusive" if v["exponent"] is None else
+                  ("supported" if v["exponent"] >= exponent_min else "not supported")
+                  for k, v in growth.items() if k not in excluded}  # fmt: skip
+    part_b = combine_across(list(per_pair_b.values()))
+
+    errors = read_csv_input(inputs, "errors", ["system", "model", "discretization", "seed", "tau", "rmse", "learned"])
+    increase = relative_rmse_increase_by_seed(errors)
+    pairs = sorted({(system, method) for _, system, method in
+                    errors[["model", "system", "discretization"]].drop_duplicates().itertuples(index=False)})  # fmt: skip
     comparison = {}
-    for key, s6_value in increase.items():
-        model, system, method = key.split("/")
-        s4_value = increase.get(_key("s4d", system, method))
-        if model == "s6" and s4_value is not None:
-            comparison[_key(system, method)] = {"s6": _r(s6_value), "s4d": _r(s4_value), "s6_worse": s6_value > s4_value}
-    worse = [v["s6_worse"] for v in comparison.values()]
-    part_b = "inconclusive" if not worse else ("supported" if all(worse) else "not supported" if not any(worse) else "inconclusive")
+    for system, method in pairs:
+        s6_runs, s4_runs = increase.get(("s6", system, method), {}), increase.get(("s4d", system, method), {})
+        comparison[_key(system, method)] = {
+            **paired_difference(s6_runs, s4_runs, min_seeds, se_factor),
+            "s6_by_seed": {k: _r(v) for k, v in s6_runs.items()}, "s4d_by_seed": {k: _r(v) for k, v in s4_runs.items()},
+        }  # fmt: skip
+    # A pair where S6 and S4D never both learned carries no evidence: left out, listed.
+    excluded.update({k: v["why"] for k, v in comparison.items() if v["n_seeds"] == 0})
+    part_c = combine_across([v["verdict"] for k, v in comparison.items() if v["n_seeds"] > 0])
 
-    verdict = combine([part_a, part_b])
-    s4_ratios = [v for k, v in finest.items() if k.startswith("s4/")]
+    verdict = combine([part_a, part_b, part_c])
+    s4_e1 = {k: v for k, v in e1_summary.items() if k.startswith("s4/")}
+    s6_exponents = [v["exponent"] for v in growth.values() if v["exponent"] is not None]
+    s4_growth = amplitude_growth(sweep, "s4d", min_runs)
     numbers = {
-        "e1_s6_amplitude_ratio_min": _r(min(s6_ratios.values())) if s6_ratios else None,
-        "e1_s4_amplitude_ratio_max": _r(max(s4_ratios)) if s4_ratios else None,
-        "e2_s6_worse_than_s4d": f"{sum(worse)} of {len(worse)}",
-        "e2_s6_rmse_increase_min": _r(min((v["s6"] for v in comparison.values()), default=math.nan)),
-        "e2_s4d_rmse_increase_max": _r(max((v["s4d"] for v in comparison.values()), default=math.nan)),
+        "e1_s6_amplitude_ratio_median": _r(min(v["median"] for v in s6_e1.values())) if s6_e1 else None,
+        "e1_s6_amplitude_ratio_range": (f"{min(v['min'] for v in s6_e1.values()):.3g}-{max(v['max'] for v in s6_e1.values()):.3g}"
+                                        if s6_e1 else None),  # fmt: skip
+        "e1_s6_n_systems": max((v["n_systems"] for v in s6_e1.values()), default=0),
+        "e1_s4_amplitude_ratio_median": _r(max(v["median"] for v in s4_e1.values())) if s4_e1 else None,
+        "e2_s6_amplitude_exponent_min": _r(min(s6_exponents)) if s6_exponents else None,
+        "e2_s4d_amplitude_exponent_max": _r(max((v["exponent"] for v in s4_growth.values() if v["exponent"] is not None),
+                                                default=math.nan)),  # fmt: skip
+        "e2_s6_minus_s4d_increase": ", ".join(f"{k} {v['mean']} ± {v['se'] if v['se'] is not None else 'n/a'} SE (n={v['n_seeds']})"
+                                              for k, v in comparison.items()) or None,  # fmt: skip
         "part_a_numerical": part_a,
-        "part_b_trained": part_b,
+        "part_b_amplitude": part_b,
+        "part_c_degradation": part_c,
     }
     details = {
-        "e1_amplitude_ratio_at_finest_tau": finest,
-        "e1_amplitude_ratio_by_tau": ratios,
+        "e1_amplitude_ratio_at_finest_tau": e1_summary,
+        "e1_amplitude_ratio_per_system": e1_per_system,
+        "e1_finest_tau": _r(finest_tau, 8),
+        "e2_s6_amplitude": growth,
+        "e2_s4d_amplitude_for_contrast": s4_growth,
         "e2_relative_rmse_increase": comparison,
+        "e2_excluded_not_learned": excluded,
     }
+    e1_text = "; ".join(f"{k} median {v['median']}, range {v['min']}-{v['max']} over {v['n_systems']} systems"
+                        for k, v in e1_summary.items()) or "no data"  # fmt: skip
+    s6_text = ", ".join(f"{k} {v['exponent']} (x{v['growth']})" for k, v in growth.items()) or "n/a"
+    s4_text = ", ".join(f"{k} {v['exponent']} (x{v['growth']})" for k, v in s4_growth.items()) or "n/a"
+    c_text = "; ".join(f"{k}: {v['why']}" for k, v in comparison.items()) or "no pairs"
     explanation = (
-        f"(a) Discretized S6 (E1): error at the largest amplitude / error at the smallest, at the finest tau, "
-        f"must be >= {ratio_min} for every discretization: {part_a} (smallest ratio "
-        f"{numbers['e1_s6_amplitude_ratio_min']}; S4 for contrast: "
-        f"{', '.join(f'{k} {v}' for k, v in finest.items() if k.startswith('s4/')) or 'n/a'}). "
-        f"(b) Trained S6 vs S4D (E2): mean relative RMSE increase away from tau = 1 larger for S6 on "
-        f"{numbers['e2_s6_worse_than_s4d']} system/discretization pairs: {part_b}. Verdict: {verdict}."
+        f"(a) Discretized S6 (E1): per random system, error at the largest amplitude / error at the smallest at the "
+        f"finest tau; the median over systems must be >= {ratio_min} for every discretization: {part_a} ({e1_text}). "
+        f"(b) Trained S6, amplitude sweep (learned runs only): d at the finest compared tau must grow at least like a^{exponent_min} with "
+        f"the input amplitude a on every system: {part_b} (exponent and growth over the sweep {s6_text}; S4D for "
+        f"contrast {s4_text}). "
+        f"(c) Trained S6 vs S4D: relative RMSE increase away from tau = 1, S6 minus S4D paired by seed, must exceed "
+        f"{se_factor:g} standard errors over >= {min_seeds} seeds where both learned: {part_c} ({c_text}). "
+        f"Left out as not learned: {'; '.join(f'{k} ({v})' for k, v in excluded.items()) or 'none'}. Verdict: {verdict}."
     )
     return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
-            "thresholds": {"s6_amplitude_ratio_min": ratio_min}}  # fmt: skip
+            "thresholds": {"s6_amplitude_ratio_min": ratio_min, "s6_amplitude_exponent_min": exponent_min,
+                           "min_learned_runs": min_runs, "paired_min_seeds": min_seeds, "paired_se": se_factor}}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,28 +3,39 @@
 For a model f, inputs x_τ that sample the same trajectories at τ times the training step, and the
 finest grid τ_min of the set:
 
-    d(τ) = ‖f_τ(x_τ) − f_τmin(x_τmin)‖ / ‖f_τmin(x_τmin)‖          (Frobenius norms over samples × outputs)
+    d(τ) = RMS_{i,j}(f_τ(x_τ) − f_τmin(x_τmin)) / s,   s² = mean_{i,j} (f_τmin,ij − mean_i f_τmin,ij)²
 
-f_τ is f with every internal step Δ multiplied by τ. Outputs are time averages over the same physical
-window at every τ (mean pool), so they are comparable. A model is continuous on a task when
-d(τ) → 0 as τ → 0; the empirical order p is the least-squares slope of log d against log τ over
-τ ≤ 1, τ ≠ τ_min (d(τ_min) = 0 by construction).
+(i samples, j outputs). s is the spread of the reference predictions over the trajectories, pooled
+over outputs: a predictor that barely depends on its input has a tiny s, so it cannot look
+continuous just because its outputs sit near a large mean (normalizing by ‖f_τmin‖, as before,
+let a near-constant predictor score d ≈ 0). f_τ is f with every internal step Δ multiplied by τ.
+Outputs are time averages over the same physical window at every τ (mean pool), so they are
+comparable. For E2 regressors the outputs are standardized labels (train statistics per component),
+so every component weighs alike. A model is continuous on a task when d(τ) → 0 as τ → 0.
+
+The empirical order p is the least-squares slope of log δ(τ) against log τ, where
+δ(τ_k) = RMS(f_τk − f_τk+1)/s is the difference between neighbouring refinement levels
+(τ_k ≤ 1). For f_τ = f* + c·τ^p on a geometric grid δ is exactly ∝ τ^p, so the fit is unbiased;
+a slope of d(τ) against the finest grid is not (d(τ_min) = 0 forces a positive slope on any
+τ-dependent output, and a first-order map scores log₂ 3 ≈ 1.58 from τ ∈ {1, ½} against ¼). The fit
+needs :data:`MIN_ORDER_LEVELS` (3) differences, i.e. four grid levels τ ≤ 1; with fewer the order
+is NaN and ``order_note`` says why.
 
 Code names -> symbols:
 
     tau, taus        τ            sampling step / training step
     tau_ref          τ_min        the finest grid, the stand-in for the continuous limit
     outputs[τ]       f_τ(x_τ)     (N, d_out) model outputs, rows = the same trajectories at every τ
-    d[τ]             d(τ)         relative deviation from the finest-grid output
-    order            p            slope of log d(τ) against log τ
+    spread           s            RMS spread of f_τmin(x_τmin) over samples, pooled over outputs
+    d[τ]             d(τ)         deviation from the finest-grid output, in units of s
+    delta[τ]         δ(τ)         deviation from the next finer level, in units of s
+    order            p            slope of log δ(τ) against log τ
 
 Works on any registry model (``model(x, tau=τ) -> (B, d_out)``), on any callable with that
 signature, and on the bare S4D / S6 layers through :class:`PooledLayer` (time mean of the layer
-output). Two facts the numbers reflect (docs/claims.md): d(τ) is measured against τ_min, not the
-true limit, so slopes fitted close to τ_min come out steeper than the true order (for p = 1 and
-τ ∈ {1, ½} against τ_min = ¼ the fit gives log₂ 3 ≈ 1.58); and a layer fed point samples u(t_k)
-converges at order 1 whatever its discretization (ZOH or bilinear), because the input sampling and
-the D·u skip term are first-order accurate.
+output). A layer fed point samples u(t_k) converges at order 1 whatever its discretization (ZOH or
+bilinear), because the input sampling and the D·u skip term are first-order accurate
+(docs/claims.md).
 """
 
 from __future__ import annotations
@@ -50,35 +61,83 @@ DEFAULT_EVAL_MAX_ELEMENTS = 2**24  # the engine's default (train.eval_max_elemen
 
 
 # ---------------------------------------------------------------------------------------------
-# The two formulas
+# The formulas
 # ---------------------------------------------------------------------------------------------
-def relative_deviation(outputs: np.ndarray, reference: np.ndarray) -> float:
-    """d = ‖outputs − reference‖ / ‖reference‖ (Frobenius norms, float64).
+MIN_ORDER_LEVELS = 3  # successive differences a fitted order needs (no two-point slopes)
+SPREAD_RTOL = 1e-9  # spread below this fraction of the outputs' RMS counts as 0 (a constant predictor)
 
-    Args:
-        outputs, reference: (N, d_out) predictions for the same N trajectories.
+
+def prediction_spread(reference: np.ndarray) -> float:
+    """s = RMS deviation of the predictions from their mean over samples, pooled over outputs.
+
+    s² = mean over i, j of (f_ij − mean_i f_ij)² for (N, d_out) predictions f. A constant predictor
+    has s = 0: it carries no information about the trajectories, so nothing it does is "small".
     """
+    ref = np.asarray(reference, dtype=np.float64).reshape(len(reference), -1)  # (N d_out)
+    spread = float(np.sqrt(np.mean((ref - ref.mean(axis=0)) ** 2)))
+    # A spread at rounding level of the outputs' size is a constant predictor.
+    return 0.0 if spread <= SPREAD_RTOL * float(np.sqrt(np.mean(ref**2))) else spread
+
+
+def rms_difference(outputs: np.ndarray, reference: np.ndarray) -> float:
+    """RMS over samples and outputs of outputs − reference (both (N, d_out))."""
     outputs = np.asarray(outputs, dtype=np.float64)
     reference = np.asarray(reference, dtype=np.float64)
     if outputs.shape != reference.shape:
         raise ValueError(f"outputs {outputs.shape} and reference {reference.shape} differ in shape")
-    scale = np.linalg.norm(reference)
-    if scale == 0:
-        raise ValueError("the reference outputs are all zero; d(τ) is undefined")
-    return float(np.linalg.norm(outputs - reference) / scale)
+    return float(np.sqrt(np.mean((outputs - reference) ** 2)))
 
 
-def continuity_order(d: Mapping[float, float], tau_ref: float, tau_max: float = 1.0) -> float:
-    """Empirical order p: least-squares slope of log d(τ) against log τ over τ_ref < τ ≤ tau_max.
+def relative_deviation(outputs: np.ndarray, reference: np.ndarray, spread: float | None = None) -> float:
+    """d = RMS(outputs − reference) / s, s = :func:`prediction_spread` of the reference.
 
-    Points with d = 0 (an exactly τ-independent model) carry no slope and are left out; NaN when
-    fewer than two points remain.
+    Normalizing by the spread of the predictions (not their norm, which includes their mean) means a
+    near-constant predictor cannot look continuous: its small changes are large against its tiny
+    spread. When s = 0 (a constant reference), d is inf if the outputs differ and NaN if they do not.
+
+    Args:
+        outputs, reference: (N, d_out) predictions for the same N trajectories.
+        spread: s, when already computed.
     """
-    points = [(t, v) for t, v in d.items() if tau_ref < t <= tau_max and v > 0 and math.isfinite(v)]
-    if len(points) < 2:
-        return float("nan")
-    log_tau, log_d = np.log([t for t, _ in points]), np.log([v for _, v in points])
-    return float(np.polyfit(log_tau, log_d, 1)[0])
+    diff = rms_difference(outputs, reference)
+    s = prediction_spread(reference) if spread is None else float(spread)
+    if s == 0:
+        return math.inf if diff > 0 else math.nan
+    return diff / s
+
+
+def fit_order(values: Mapping[float, float], min_levels: int = MIN_ORDER_LEVELS) -> tuple[float, str]:
+    """Least-squares slope p of log value against log τ, and why it is NaN ("" when fitted).
+
+    Args:
+        values: {τ: e(τ)} with e(τ) ≈ C·τ^p; zero, negative and non-finite values are left out.
+        min_levels: fewest points a fit may use (a two-point slope is not a fit).
+    """
+    points = [(t, v) for t, v in values.items() if v > 0 and math.isfinite(v)]
+    if len(points) < min_levels:
+        usable = ", ".join(f"{t:g}" for t, _ in points) or "none"
+        return math.nan, f"order needs {min_levels} refinement levels with a nonzero difference, got {len(points)} ({usable})"
+    log_tau, log_v = np.log([t for t, _ in points]), np.log([v for _, v in points])
+    return float(np.polyfit(log_tau, log_v, 1)[0]), ""
+
+
+def successive_differences(
+    outputs_by_tau: Mapping[float, np.ndarray], spread: float, tau_max: float = 1.0
+) -> dict[float, float]:
+    """δ(τ_k) = RMS(f_τk(x_τk) − f_τk+1(x_τk+1)) / s for every τ_k ≤ tau_max but the finest, τ_k+1 the next finer.
+
+    For outputs f_τ = f* + c·τ^p and a geometric grid τ_k+1 = τ_k/r, δ(τ_k) = ‖c‖·(1 − r^−p)·τ_k^p / s:
+    a pure power law whose log-log slope is exactly p. (d(τ) against the finest grid is not one: for
+    p = 1 and τ ∈ {1, ½} against τ_min = ¼ its slope is log₂ 3 ≈ 1.58, and any τ-dependent output gets
+    a positive slope because d(τ_min) = 0 by construction.)
+    """
+    taus = sorted(outputs_by_tau)
+    out = {}
+    for coarse, fine in zip(taus[1:], taus[:-1]):
+        if coarse <= tau_max:
+            diff = rms_difference(outputs_by_tau[coarse], outputs_by_tau[fine])
+            out[coarse] = diff / spread if spread > 0 else (math.inf if diff > 0 else math.nan)
+    return out
 
 
 @dataclass(frozen=True)
@@ -87,19 +146,28 @@ class ModelContinuity:
 
     Attributes:
         d: {τ: d(τ)} for every τ given (d[tau_ref] = 0), keys in increasing order.
-        order: empirical order p (:func:`continuity_order`), NaN if fewer than two usable τ ≤ 1.
+        delta: {τ: δ(τ)}, successive differences (:func:`successive_differences`) for τ_ref < τ ≤ tau_max.
+        order: empirical order p, the log-log slope of δ(τ) (:func:`fit_order`); NaN with ``order_note``
+            saying why when fewer than :data:`MIN_ORDER_LEVELS` levels are usable.
+        order_note: "" when the order was fitted, else the reason it is NaN.
         tau_ref: τ_min, the grid every output is compared with.
+        spread: s, the RMS spread of the reference predictions over samples (the normalizer of d).
         n: trajectories compared.
     """
 
     d: dict[float, float]
+    delta: dict[float, float]
     order: float
+    order_note: str
     tau_ref: float
+    spread: float
     n: int
 
-    def rows(self) -> list[dict[str, float]]:
-        """One record per τ: tau, d, order, tau_ref (the result CSV's columns)."""
-        return [{"tau": t, "d": v, "order": self.order, "tau_ref": self.tau_ref} for t, v in self.d.items()]
+    def rows(self) -> list[dict[str, Any]]:
+        """One record per τ: tau, d, delta (NaN where undefined), order, order_note, tau_ref, spread."""
+        return [{"tau": t, "d": v, "delta": self.delta.get(t, math.nan), "order": self.order,
+                 "order_note": self.order_note, "tau_ref": self.tau_ref, "spread": self.spread}
+                for t, v in self.d.items()]  # fmt: skip
 
 
 def continuity_from_outputs(outputs_by_tau: Mapping[float, np.ndarray], tau_max: float = 1.0) -> ModelContinuity:
@@ -107,10 +175,15 @@ def continuity_from_outputs(outputs_by_tau: Mapping[float, np.ndarray], tau_max:
     if len(outputs_by_tau) < 2:
         raise ValueError(f"model continuity needs outputs at two or more τ, got {sorted(outputs_by_tau)}")
     taus = sorted(float(t) for t in outputs_by_tau)
-    outputs = {float(t): np.asarray(v).reshape(len(v), -1) for t, v in outputs_by_tau.items()}
+    outputs = {float(t): np.asarray(v, dtype=np.float64).reshape(len(v), -1) for t, v in outputs_by_tau.items()}
     reference = outputs[taus[0]]
-    d = {t: relative_deviation(outputs[t], reference) for t in taus}
-    return ModelContinuity(d=d, order=continuity_order(d, taus[0], tau_max), tau_ref=taus[0], n=len(reference))
+    spread = prediction_spread(reference)
+    d = {t: relative_deviation(outputs[t], reference, spread) for t in taus}
+    d[taus[0]] = 0.0
+    delta = successive_differences(outputs, spread, tau_max)
+    order, note = fit_order(delta)
+    return ModelContinuity(d=d, delta=delta, order=order, order_note=note, tau_ref=taus[0], spread=spread,
+                           n=len(reference))  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,9 +236,10 @@ def _row_size(data) -> int:
 
 @torch.no_grad()
 def predict(
-    model, data, tau: float, *, batch_size: int, device: str | torch.device | None = None, n: int | None = None
+    model, data, tau: float, *, batch_size: int, device: str | torch.device | None = None, n: int | None = None,
+    amplitude: float = 1.0,
 ) -> np.ndarray:
-    """Outputs of ``model`` at step factor τ on the first ``n`` rows of ``data``, as (n, d_out) float64.
+    """Outputs of ``model`` at step factor τ on the first ``n`` rows of ``data`` (inputs × ``amplitude``), (n, d_out) float64.
 
     Args:
         model: a module or callable ``f(x, tau) -> (B, ...)``; modules run in eval mode.
@@ -173,6 +247,7 @@ def predict(
         batch_size: rows per call; keep it the same at every τ (the authors' S4D channel-norm
             mixes a batch, so the partition must not change with τ).
         device: where inputs go (default: the module's device, else CPU).
+        amplitude: a, the factor the inputs are scaled by (E2's amplitude sweep; 1 = as recorded).
     """
     fn = _as_callable(model)
     was_training = isinstance(model, nn.Module) and model.training
@@ -185,6 +260,7 @@ def predict(
     chunks = []
     for start in range(0, n, batch_size):
         x = _batch_inputs(data, np.arange(start, min(n, start + batch_size)))
+        x = x if amplitude == 1.0 else x * amplitude  # the amplitude sweep: inputs scaled by a
         chunks.append(fn(x.to(device), float(tau)).reshape(len(x), -1).double().cpu().numpy())
     if isinstance(model, nn.Module):
         model.train(was_training)
@@ -288,7 +364,10 @@ def tau_path_map(pairs: list[tuple[float, Path]], option: str) -> dict[float, Pa
 def format_table(result: ModelContinuity) -> str:
     lines = [f"{'tau':>10}  {'d(tau)':>12}"]
     lines += [f"{t:>10.6g}  {v:>12.6g}" + ("  (reference)" if t == result.tau_ref else "") for t, v in result.d.items()]
-    lines.append(f"order p = {result.order:.4g} (log-log fit over {result.tau_ref:g} < tau <= 1), n = {result.n}")
+    lines[0] += f"  {'delta(tau)':>12}"
+    lines[1:] = [line + (f"  {result.delta[t]:>12.6g}" if t in result.delta else "") for line, t in zip(lines[1:], result.d)]
+    fit = f"{result.order:.4g}" if math.isfinite(result.order) else f"n/a ({result.order_note})"
+    lines.append(f"order p = {fit} (log-log fit of delta over tau <= 1), spread s = {result.spread:.4g}, n = {result.n}")
     return "\n".join(lines)
 
 
@@ -312,8 +391,11 @@ def cli_model_continuity(args: argparse.Namespace) -> None:
             "checkpoint": str(args.checkpoint),
             "model_name": checkpoint["model_name"],
             "data": {str(t): str(p) for t, p in sorted(paths.items())},
-            "d": [{"tau": t, "d": v} for t, v in result.d.items()],
+            "d": [{"tau": t, "d": v, "delta": result.delta.get(t)} for t, v in result.d.items()],
             "order": result.order,
+            "order_note": result.order_note,
+            "spread": result.spread,
+            "label_standardization": checkpoint["provenance"].get("label_standardization"),
             "tau_ref": result.tau_ref,
             "n": result.n,
             "provenance": provenance(checkpoint["provenance"].get("config"), checkpoint["settings"].get("seed")),
@@ -326,9 +408,11 @@ def register(subparsers) -> None:
         "model-continuity",
         help="model continuity d(tau) and its order for a trained checkpoint on refined test sets",
         description=(
-            "d(tau) = |f_tau(x_tau) - f_taumin(x_taumin)| / |f_taumin(x_taumin)| for a checkpoint written by "
-            "`contlaws train`, on test sets of the same trajectories sampled at several tau, and the "
-            "log-log order p over tau <= 1."
+            "d(tau) = RMS(f_tau(x_tau) - f_taumin(x_taumin)) / s, s the RMS spread of f_taumin(x_taumin) over "
+            "samples, for a checkpoint written by `contlaws train`, on test sets of the same trajectories "
+            "sampled at several tau; and the order p, the log-log slope of the differences between "
+            "neighbouring tau <= 1 (needs four tau <= 1). Outputs are in the model's label units "
+            "(standardized labels for E2 checkpoints)."
         ),
     )
     p.add_argument("--checkpoint", type=Path, required=True, help="best.pt / last.pt written by `contlaws train`")

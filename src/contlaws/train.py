@@ -625,6 +625,14 @@ def cli_train(args: argparse.Namespace) -> int:
         return 0
     meta = {"config": cfg, "model": args.model, "discretization": args.discretization,
             "experiment": args.experiment, "train": str(args.train), "val": str(args.val)}  # fmt: skip
+    if args.experiment == "refinement_trained" and train_ds.task == "regression":
+        # E2 labels as z = (y − mean)/std per component, statistics of the training split only;
+        # recorded in the checkpoint (provenance.label_standardization) for evaluation.
+        from contlaws.data.regression import LabelStandardization, standardized_dataset
+
+        stats = LabelStandardization.fit(train_ds.y)
+        train_ds, val_ds = standardized_dataset(train_ds, stats), standardized_dataset(val_ds, stats)
+        meta["label_standardization"] = stats.to_dict()
     try:
         summary = fit(model, train_ds, val_ds, out_dir, settings, meta=meta,
                       restart_on_mismatch=args.restart_on_mismatch)

@@ -34,6 +34,7 @@ rule refine_numerical_plot:
             category="E1: numerical refinement",
         ),
         orders_tex=f"{RESULTS}/refinement_numerical/orders.tex",
+        ratios_csv=f"{RESULTS}/refinement_numerical/amplitude_ratios.csv",
     log:
         f"{LOGS}/refinement_numerical/plot.log",
     params:
@@ -42,7 +43,7 @@ rule refine_numerical_plot:
         CONDA_ENV
     shell:
         "contlaws refine-numerical-plot --results {input.csv} --figure {params.stem}"
-        " --orders-csv {output.orders_csv} --orders-tex {output.orders_tex} > {log} 2>&1"
+        " --orders-csv {output.orders_csv} --orders-tex {output.orders_tex} --ratios-csv {output.ratios_csv} > {log} 2>&1"
 
 
 REFINEMENT_NUMERICAL_TARGETS = list(rules.refine_numerical_plot.output)

@@ -50,20 +50,22 @@ rule train_refinement:
 
 
 rule evaluate_refinement:
-    """Test RMSE/MAE and model continuity d(tau) of one trained model at every tau."""
+    """Test RMSE/MAE (per label, standardized, beside the train-mean predictor's), the learning gate, and
+    model continuity d(tau) of one trained model at every tau and input amplitude a."""
     input:
         unpack(partial(refined_test_inputs, RT_TAUS, regression_files)),
         summary=rules.train_refinement.output.summary,
     output:
         errors=f"{RT_RUN}/errors.csv",
         continuity=f"{RT_RUN}/model_continuity.csv",
+        sweep=f"{RT_RUN}/amplitude_sweep.csv",
     wildcard_constraints:
         **RT_WILDCARDS,
     log:
         f"{LOGS}/refinement_trained/evaluate_{{system}}_{{model}}_{{disc}}_seed{{seed}}.log",
     params:
         config=RESOLVED,
-        settings=RT_SETTINGS,
+        settings=settings("refinement_trained", "regression", "model", "train", "gates"),
         tests=lambda wildcards, input: refined_test_arguments(RT_TAUS, input),
         checkpoint=lambda wildcards, input: str(Path(input.summary).with_name("best.pt")),
     threads: CFG["threads"]
@@ -76,27 +78,31 @@ rule evaluate_refinement:
         CONDA_ENV
     shell:
         "contlaws evaluate-refinement --config {params.config} --checkpoint {params.checkpoint}"
-        " --test {params.tests} --out {output.errors} --continuity-out {output.continuity} > {log} 2>&1"
+        " --test {params.tests} --out {output.errors} --continuity-out {output.continuity}"
+        " --sweep-out {output.sweep} > {log} 2>&1"
 
 
 rule refinement_trained_tables:
-    """All runs' errors and model continuity in two tables."""
+    """All runs' errors, model continuity and amplitude sweep in three tables."""
     input:
         errors=run_files(CFG, RT_DIR, "errors.csv"),
         continuity=run_files(CFG, RT_DIR, "model_continuity.csv"),
+        sweep=run_files(CFG, RT_DIR, "amplitude_sweep.csv"),
     output:
         errors=f"{RT_DIR}/errors.csv",
         continuity=f"{RT_DIR}/model_continuity.csv",
+        sweep=f"{RT_DIR}/amplitude_sweep.csv",
     log:
         f"{LOGS}/refinement_trained/tables.log",
     params:
         config=RESOLVED,
-        settings=RT_SETTINGS,
+        settings=settings("refinement_trained", "regression", "model", "train", "gates"),
     conda:
         CONDA_ENV
     shell:
         "contlaws refinement-trained-aggregate --config {params.config} --errors {input.errors}"
-        " --continuity {input.continuity} --errors-out {output.errors} --continuity-out {output.continuity} > {log} 2>&1"
+        " --continuity {input.continuity} --sweep {input.sweep} --errors-out {output.errors}"
+        " --continuity-out {output.continuity} --sweep-out {output.sweep} > {log} 2>&1"
 
 
 rule figure4_plot:
@@ -116,10 +122,11 @@ rule figure4_plot:
         f"{LOGS}/refinement_trained/figure4.log",
     params:
         stem=lambda wildcards, output: output.pdf.removesuffix(".pdf"),
+        gate=CFG["gates"]["e2_rmse_ratio"],
     conda:
         CONDA_ENV
     shell:
-        "contlaws plot-figure4 --errors {input.errors} --figure {params.stem}"
+        "contlaws plot-figure4 --errors {input.errors} --figure {params.stem} --gate-ratio {params.gate}"
         " --table-csv {output.table_csv} --table-tex {output.table_tex} > {log} 2>&1"
 
 
@@ -147,6 +154,7 @@ rule claim_c1:
     """C1: model continuity = convergence under refinement; S4 is continuous (docs/claims.md)."""
     input:
         model_continuity=rules.refinement_trained_tables.output.continuity,
+        amplitude_sweep=rules.refinement_trained_tables.output.sweep,
         numerical_orders=f"{RESULTS}/refinement_numerical/orders.csv",
     output:
         f"{RESULTS}/claims/C1.json",
@@ -159,7 +167,7 @@ rule claim_c1:
         CONDA_ENV
     shell:
         "contlaws claims evaluate C1 --config {params.config} --inputs model_continuity={input.model_continuity}"
-        " numerical_orders={input.numerical_orders} --out {output} > {log} 2>&1"
+        " amplitude_sweep={input.amplitude_sweep} numerical_orders={input.numerical_orders} --out {output} > {log} 2>&1"
 
 
 rule claim_c2:
@@ -167,6 +175,7 @@ rule claim_c2:
     input:
         numerical_errors=f"{RESULTS}/refinement_numerical/errors.csv",
         errors=rules.refinement_trained_tables.output.errors,
+        amplitude_sweep=rules.refinement_trained_tables.output.sweep,
     output:
         f"{RESULTS}/claims/C2.json",
     log:
@@ -178,11 +187,15 @@ rule claim_c2:
         CONDA_ENV
     shell:
         "contlaws claims evaluate C2 --config {params.config} --inputs numerical_errors={input.numerical_errors}"
-        " errors={input.errors} --out {output} > {log} 2>&1"
+        " errors={input.errors} amplitude_sweep={input.amplitude_sweep} --out {output} > {log} 2>&1"
 
 
 FIG4_TARGETS = list(rules.figure4_plot.output)
-MODEL_CONTINUITY_TARGETS = [rules.refinement_trained_tables.output.continuity, *rules.model_continuity_table.output]
+MODEL_CONTINUITY_TARGETS = [
+    rules.refinement_trained_tables.output.continuity,
+    rules.refinement_trained_tables.output.sweep,
+    *rules.model_continuity_table.output,
+]
 
 
 rule fig4:

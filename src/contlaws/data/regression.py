@@ -216,3 +216,71 @@ def make_regression_split(
         "provenance": provenance(section, seed),
     }
     return arrays, meta
+
+
+# ---------------------------------------------------------------------------------------------
+# Label standardization (spec E2, "Decision (revised)")
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LabelStandardization:
+    """Per-component affine map of the labels, z = (y − mean) / std, fitted on the training split.
+
+    DHO's labels (ω, ζ) differ tenfold in spread; standardizing each component makes the MSE loss
+    and the pooled RMSE weigh them alike. Training, evaluation and ``contlaws model-continuity``
+    use the statistics stored in the checkpoint (``provenance.label_standardization``).
+
+    Attributes:
+        mean, std: one value per label component k (std of the training labels, ddof 0).
+    """
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @classmethod
+    def fit(cls, labels: np.ndarray) -> LabelStandardization:
+        """Statistics of (n, k) training labels; a component with zero spread keeps std 1."""
+        y = np.asarray(labels, dtype=np.float64).reshape(len(labels), -1)  # (n k)
+        if len(y) == 0:
+            raise ValueError("cannot standardize labels of an empty split")
+        std = y.std(axis=0)
+        return cls(tuple(float(v) for v in y.mean(axis=0)), tuple(float(s) if s > 0 else 1.0 for s in std))
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> LabelStandardization:
+        return cls(tuple(float(v) for v in record["mean"]), tuple(float(v) for v in record["std"]))
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"mean": list(self.mean), "std": list(self.std)}
+
+    def apply(self, labels: np.ndarray) -> np.ndarray:
+        """y -> z = (y − mean)/std, (n, k) float32."""
+        y = np.asarray(labels, dtype=np.float64).reshape(len(labels), -1)
+        if y.shape[1] != len(self.mean):
+            raise ValueError(f"labels have {y.shape[1]} components, the standardization {len(self.mean)}")
+        return ((y - np.asarray(self.mean)) / np.asarray(self.std)).astype(np.float32)
+
+    def invert(self, standardized: np.ndarray) -> np.ndarray:
+        """z -> y = z·std + mean, (n, k) float64."""
+        z = np.asarray(standardized, dtype=np.float64).reshape(len(standardized), -1)
+        return z * np.asarray(self.std) + np.asarray(self.mean)
+
+
+def standardized_dataset(dataset, stats: LabelStandardization):
+    """A copy of a regression :class:`contlaws.data.sets.ArrayDataset` with labels z = (y − mean)/std.
+
+    The inputs are shared, not copied; the meta records the statistics used.
+    """
+    from contlaws.data.sets import ArrayDataset
+
+    if getattr(dataset, "task", None) != "regression" or not hasattr(dataset, "y"):
+        raise ValueError(f"{getattr(dataset, 'path', None) or 'dataset'}: label standardization needs a regression "
+                         "split held as arrays (x, y)")  # fmt: skip
+    meta = {**dataset.meta, "label_standardization": stats.to_dict()}
+    return ArrayDataset(dataset.x, stats.apply(dataset.y), task="regression", input_kind=dataset.input_kind,
+                        d_input=dataset.d_input, d_output=dataset.d_output, meta=meta, path=dataset.path)  # fmt: skip
+
+
+def checkpoint_standardization(checkpoint: Mapping[str, Any]) -> LabelStandardization | None:
+    """The label statistics a model was trained with (None when it was trained on raw labels)."""
+    record = (checkpoint.get("provenance") or {}).get("label_standardization")
+    return LabelStandardization.from_dict(record) if record else None

@@ -1,13 +1,23 @@
 """E2: trained S4D / S6 regressors evaluated under temporal refinement (paper Figure 4).
 
-A model trained at τ = 1 (``contlaws train --experiment refinement_trained``) is called with every τ
-of ``regression.taus`` on the test set regenerated at that τ (same trajectories, step dt·τ, length
-L/τ). Per run this writes
+A model trained at τ = 1 (``contlaws train --experiment refinement_trained``, labels standardized
+per component with the training split's mean and std, recorded in the checkpoint) is called with
+every τ of ``regression.taus`` on the test set regenerated at that τ (same trajectories, step dt·τ,
+length L/τ). Per run this writes
 
-* the test errors: one row per τ with columns system, model, discretization, seed, tau, rmse, mae,
-  n, readout (RMSE and MAE pooled over all outputs, as the engine's :func:`contlaws.train.evaluate`);
-* the model continuity: one row per τ with columns system, model, discretization, seed, tau, d,
-  order, tau_ref (:mod:`contlaws.model_continuity`, from the same outputs).
+* the test errors (``errors.csv``): one row per τ and label component, plus one with label
+  ``pooled``: rmse, mae in standardized label units; ``train_mean_rmse``, the RMSE of the trivial
+  predictor "the training split's mean label" on the same test split (= RMS of the standardized
+  test labels); ``rmse_ratio`` = rmse / train_mean_rmse; ``learned`` (the same on every row of a
+  run) = pooled rmse at τ = 1 ≤ ``gates.e2_rmse_ratio`` × pooled train_mean_rmse;
+* the model continuity (``model_continuity.csv``): one row per τ with d(τ), δ(τ), the order p and
+  why it is missing (``order_note``), τ_ref, the spread s (:mod:`contlaws.model_continuity`), and
+  ``learned``;
+* the amplitude sweep (``amplitude_sweep.csv``): the same with the inputs scaled by every a of
+  ``refinement_trained.amplitudes`` (evaluation only, no retraining): the trained-model analogue of
+  E1's amplitude axis. A model with a fixed step (S4D) is linear up to its nonlinearities, its
+  discretization error scales with the input like its spread, so d(τ) should not grow with a; S6's
+  step Δ = softplus(·)·τ grows with the input, so its d(τ) should.
 
 ``readout`` is the S6 readout (``c``: y = C_t·h_t + D·x, ``sum``: the authors' Σ_n h_t); S4D always
 reads out through C and is labelled ``c``. Every τ is evaluated with the same partition into
@@ -15,7 +25,7 @@ batches (sized for the longest sequence), because the authors' S4D channel-norm 
 batch and its output would otherwise change with the batch size rather than with τ.
 
 ``contlaws refinement-trained-aggregate`` concatenates the per-run files into the experiment's
-``errors.csv`` and ``model_continuity.csv``.
+``errors.csv``, ``model_continuity.csv`` and ``amplitude_sweep.csv``.
 
 Snakemake imports this module (rule helpers, :func:`evaluation_mem_mb`) every time it builds the
 DAG, so torch and pandas are imported inside the functions that need them.
@@ -27,23 +37,32 @@ import argparse
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from contlaws.io import DataFileError, meta_path, provenance, read_json, write_table
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
+
+    from contlaws.data.regression import LabelStandardization
 
     from contlaws.model_continuity import ModelContinuity
 
 log = logging.getLogger(__name__)
 
 KEYS = ["system", "model", "discretization", "seed"]
-ERROR_COLUMNS = KEYS + ["tau", "rmse", "mae", "n", "readout"]
-CONTINUITY_COLUMNS = KEYS + ["tau", "d", "order", "tau_ref"]
+# errors.csv: one row per (run, τ, label) with label one of the system's label names or "pooled".
+ERROR_COLUMNS = KEYS + ["tau", "label", "rmse", "mae", "train_mean_rmse", "rmse_ratio", "n", "readout", "learned"]
+CONTINUITY_COLUMNS = KEYS + ["tau", "d", "delta", "order", "order_note", "tau_ref", "spread", "learned"]
+SWEEP_COLUMNS = KEYS + ["amplitude"] + CONTINUITY_COLUMNS[len(KEYS):]
+POOLED = "pooled"
 MODELS = ("s4d", "s6")
 DISCRETIZATIONS = ("zoh", "bilinear")
+DEFAULT_GATE_RATIO = 0.5  # gates.e2_rmse_ratio
+DEFAULT_AMPLITUDES = (1.0, 4.0, 16.0)  # refinement_trained.amplitudes
 
 # Evaluation memory model (MB) for the rule's mem_mb: interpreter + torch, working memory per
 # element of a batch (batch·L·d_model; measured 35 B for S4D, 54 B for S6 at d_model 128, 4 layers),
@@ -68,37 +87,104 @@ def run_labels(checkpoint: Mapping[str, Any], system: str) -> dict[str, Any]:
     }
 
 
-def evaluate_refinement(
-    model, tests: Mapping[float, Any], *, device: str = "cpu", eval_max_elements: int = 2**24, progress: bool = True
-) -> tuple[pd.DataFrame, ModelContinuity]:
-    """Test errors of ``model`` at every τ and its model continuity, from one pass over the sets.
+def label_errors(outputs: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> list[dict[str, float]]:
+    """RMSE and MAE per label component and pooled, and the train-mean predictor's RMSE beside them.
 
     Args:
-        model: a trained registry model (``model(x, tau=τ) -> (B, d_out)``).
-        tests: {τ: SequenceDataset}, refined test sets of the same trajectories.
-        eval_max_elements: batches of B rows with B·L_max·d_model ≤ this, L_max the longest set.
+        outputs, labels: (N, k) predictions and labels, both standardized with the training
+            statistics, so the train-mean predictor is 0 and its RMSE is RMS(labels).
+        names: the k label names.
     Returns:
-        (errors with columns tau, rmse, mae, n in increasing τ, :class:`ModelContinuity`).
+        k + 1 records (label, rmse, mae, train_mean_rmse, rmse_ratio), the pooled one last.
+    """
+    import numpy as np
+
+    outputs = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1)  # (N k)
+    labels = np.asarray(labels, dtype=np.float64).reshape(outputs.shape)
+    err = outputs - labels
+    rows = []
+    for name, e, z in [*zip(names, err.T, labels.T), (POOLED, err.ravel(), labels.ravel())]:
+        rmse, mean_rmse = float(np.sqrt(np.mean(e**2))), float(np.sqrt(np.mean(z**2)))
+        rows.append({"label": name, "rmse": rmse, "mae": float(np.mean(np.abs(e))), "train_mean_rmse": mean_rmse,
+                     "rmse_ratio": rmse / mean_rmse if mean_rmse > 0 else math.nan})  # fmt: skip
+    return rows
+
+
+def learned_gate(errors: pd.DataFrame, gate_ratio: float) -> bool:
+    """learned = pooled RMSE at τ = 1 ≤ gate_ratio × the train-mean predictor's pooled RMSE (same split)."""
+    import numpy as np
+
+    at_1 = errors[(errors["label"] == POOLED) & np.isclose(errors["tau"], 1.0)]
+    if at_1.empty:
+        raise ValueError("the learning gate needs the errors at tau = 1 (add 1 to regression.taus)")
+    row = at_1.iloc[0]
+    return bool(row["rmse"] <= gate_ratio * row["train_mean_rmse"])
+
+
+@dataclass
+class RefinementEvaluation:
+    """What :func:`evaluate_refinement` measures for one trained model.
+
+    Attributes:
+        errors: rows tau, label, rmse, mae, train_mean_rmse, rmse_ratio, n (labels then "pooled" per τ).
+        continuity: {amplitude a: :class:`ModelContinuity` with inputs scaled by a}; a = 1 is the
+            model continuity proper.
+    """
+
+    errors: pd.DataFrame
+    continuity: dict[float, ModelContinuity]
+
+
+def evaluate_refinement(
+    model,
+    tests: Mapping[float, Any],
+    standardization: LabelStandardization,
+    *,
+    amplitudes: Sequence[float] = DEFAULT_AMPLITUDES,
+    device: str = "cpu",
+    eval_max_elements: int = 2**24,
+    progress: bool = True,
+) -> RefinementEvaluation:
+    """Test errors of ``model`` at every τ, and its model continuity at every input amplitude a.
+
+    Args:
+        model: a trained registry model (``model(x, tau=τ) -> (B, d_out)``) whose outputs are
+            standardized labels.
+        tests: {τ: SequenceDataset}, refined test sets of the same trajectories (raw labels).
+        standardization: the training split's label statistics (from the checkpoint).
+        amplitudes: the factors a the inputs are scaled by for the amplitude sweep (evaluation only;
+            1 is always included and gives the test errors).
+        eval_max_elements: batches of B rows with B·L_max·d_model ≤ this, L_max the longest set;
+            the same partition at every τ (the authors' S4D channel norm mixes a batch).
     """
     import pandas as pd
     from tqdm import tqdm
 
-    from contlaws.model_continuity import check_refined_sets, continuity_from_outputs
-    from contlaws.train import eval_batch_size, evaluate, model_width
+    from contlaws.model_continuity import check_refined_sets, continuity_from_outputs, predict
+    from contlaws.train import eval_batch_size, model_width
 
     check_refined_sets(tests)
     width = model_width(model)
     batch = eval_batch_size(max(ds.length for ds in tests.values()), width, eval_max_elements)
-    rows, outputs = [], {}
-    for tau in tqdm(sorted(tests), desc="tau", disable=not progress):
-        ds = tests[tau]
-        # The engine sizes batches as max_elements // (L·width); this bound gives `batch` at every τ.
-        metrics = evaluate(model, ds, tau=tau, device=device, eval_max_elements=batch * ds.length * width,
-                           return_outputs=True)  # fmt: skip
-        outputs[tau] = metrics.pop("outputs")
-        rows.append({"tau": tau, "rmse": metrics["rmse"], "mae": metrics["mae"], "n": metrics["n"]})
-        log.info("tau %g: rmse %.4g mae %.4g (n %d, batch %d)", tau, metrics["rmse"], metrics["mae"], metrics["n"], batch)
-    return pd.DataFrame(rows), continuity_from_outputs(outputs)
+    sweep = sorted({1.0, *(float(a) for a in amplitudes)})
+    names = next(iter(tests.values())).meta.get("label_names") or [f"y{j}" for j in range(tests[min(tests)].d_output)]
+    rows, continuity = [], {}
+    for amplitude in sweep:
+        outputs = {}
+        for tau in tqdm(sorted(tests), desc=f"a={amplitude:g} tau", disable=not progress):
+            ds = tests[tau]
+            outputs[tau] = predict(model, ds, tau, batch_size=batch, device=device, amplitude=amplitude)  # (N k)
+            if amplitude == 1.0:
+                labels = standardization.apply(ds.y)  # (N k) in training-standardized units
+                for rec in label_errors(outputs[tau], labels, names):
+                    rows.append({"tau": tau, **rec, "n": len(ds)})
+                pooled = rows[-1]
+                log.info("tau %g: rmse %.4g (train mean %.4g) (n %d, batch %d)", tau, pooled["rmse"],
+                         pooled["train_mean_rmse"], len(ds), batch)  # fmt: skip
+        continuity[amplitude] = continuity_from_outputs(outputs)
+        log.info("a = %g: d(tau) %s, order %.4g", amplitude,
+                 {t: round(v, 4) for t, v in continuity[amplitude].d.items()}, continuity[amplitude].order)  # fmt: skip
+    return RefinementEvaluation(pd.DataFrame(rows), continuity)
 
 
 def evaluation_mem_mb(cfg: Mapping[str, Any]) -> int:
@@ -182,6 +268,7 @@ def cli_evaluate(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from contlaws.cli import UserError, config_from_args, set_threads
+    from contlaws.data.regression import checkpoint_standardization
     from contlaws.data.sets import load_split
     from contlaws.model_continuity import tau_path_map
     from contlaws.train import load_model, resolve_device
@@ -194,23 +281,37 @@ def cli_evaluate(args: argparse.Namespace) -> None:
     if checkpoint["model_name"] not in MODELS:
         raise UserError(f"{args.checkpoint}: model {checkpoint['model_name']!r} does not take a step factor tau "
                         f"(refinement needs one of {', '.join(MODELS)})")  # fmt: skip
+    standardization = checkpoint_standardization(checkpoint)
+    if standardization is None:
+        raise DataFileError(f"{args.checkpoint}: no label standardization recorded (trained before E2 labels were "
+                            "standardized); delete its run folder and train again")  # fmt: skip
     tests = {tau: load_split(path) for tau, path in sorted(paths.items())}
     systems = {str(ds.meta.get("system")) for ds in tests.values()}
     max_elements = cfg["train"]["eval_max_elements"] if cfg else checkpoint["settings"]["eval_max_elements"]
-    errors, continuity = evaluate_refinement(model, tests, device=device, eval_max_elements=max_elements)
+    amplitudes = args.amplitudes or (cfg["refinement_trained"]["amplitudes"] if cfg else DEFAULT_AMPLITUDES)
+    gate_ratio = args.gate_ratio or (cfg["gates"]["e2_rmse_ratio"] if cfg else DEFAULT_GATE_RATIO)
+    result = evaluate_refinement(model, tests, standardization, amplitudes=amplitudes, device=device,
+                                 eval_max_elements=max_elements)  # fmt: skip
 
     labels = run_labels(checkpoint, systems.pop())
-    errors = errors.assign(**labels)[ERROR_COLUMNS]
-    cont = pd.DataFrame(continuity.rows()).assign(**{k: labels[k] for k in KEYS})[CONTINUITY_COLUMNS]
+    learned = learned_gate(result.errors, gate_ratio)
+    errors = result.errors.assign(**labels, learned=learned)[ERROR_COLUMNS]
+    sweep = pd.concat([pd.DataFrame(c.rows()).assign(amplitude=a) for a, c in result.continuity.items()])
+    sweep = sweep.assign(**{k: labels[k] for k in KEYS}, learned=learned)[SWEEP_COLUMNS]
+    cont = sweep[sweep["amplitude"] == 1.0][CONTINUITY_COLUMNS]
     record = provenance(
         checkpoint["provenance"].get("config"), labels["seed"], checkpoint=str(args.checkpoint),
         tests={str(t): str(p) for t, p in sorted(paths.items())}, batch_partition="same at every tau",
+        label_standardization=standardization.to_dict(), gate_ratio=gate_ratio, amplitudes=list(map(float, amplitudes)),
     )  # fmt: skip
     write_table(args.out, errors, meta=record)
     if args.continuity_out:
         write_table(args.continuity_out, cont, meta=record)
+    if args.sweep_out:
+        write_table(args.sweep_out, sweep, meta=record)
     print(errors.to_string(index=False))
-    print(f"model continuity order p = {continuity.order:.4g} (tau_ref {continuity.tau_ref:g})")
+    print(sweep.to_string(index=False))
+    print(f"learned (pooled RMSE at tau = 1 <= {gate_ratio} x train-mean RMSE): {learned}")
 
 
 def cli_aggregate(args: argparse.Namespace) -> None:
@@ -218,9 +319,11 @@ def cli_aggregate(args: argparse.Namespace) -> None:
 
     cfg = config_from_args(args)
     systems = cfg["refinement_trained"]["systems"]
-    section = {k: cfg[k] for k in ("seed", "refinement_trained", "regression", "model", "train")}
-    for paths, columns, out in ((args.errors, ERROR_COLUMNS, args.errors_out),
-                                (args.continuity, CONTINUITY_COLUMNS, args.continuity_out)):  # fmt: skip
+    section = {k: cfg[k] for k in ("seed", "refinement_trained", "regression", "model", "train", "gates")}
+    tables = [(args.errors, ERROR_COLUMNS, args.errors_out), (args.continuity, CONTINUITY_COLUMNS, args.continuity_out)]
+    if args.sweep:
+        tables.append((args.sweep, SWEEP_COLUMNS, args.sweep_out))
+    for paths, columns, out in tables:
         df = sort_runs(aggregate(paths, columns), systems)
         inputs = sorted(str(p) for p in paths)
         commits = sorted({str(read_json(meta_path(p)).get("git_commit")) for p in paths if meta_path(p).exists()})
@@ -237,8 +340,9 @@ def register(subparsers) -> None:
         help="E2: test errors and model continuity of a trained S4D/S6 at every refinement factor tau",
         description=(
             "Call the checkpoint's model with each tau on the test set regenerated at that tau; write one "
-            "row per tau (system, model, discretization, seed, tau, rmse, mae, n, readout) to --out and, "
-            "with --continuity-out, d(tau) and its order (system, model, discretization, seed, tau, d, order, tau_ref)."
+            "row per tau and label component (plus 'pooled') with RMSE/MAE in standardized label units and the "
+            "train-mean predictor's RMSE beside them to --out; with --continuity-out d(tau) and its order; with "
+            "--sweep-out the same with the inputs scaled by each amplitude a."
         ),
     )
     add_config_argument(p, required=False)
@@ -247,6 +351,11 @@ def register(subparsers) -> None:
                    help="refined test sets of the same trajectories, e.g. 1=vdp_tau1_test.npz 0.5=vdp_tau0.5_test.npz")
     p.add_argument("--out", type=Path, required=True, help="per-tau errors CSV")
     p.add_argument("--continuity-out", type=Path, help="per-tau model continuity CSV")
+    p.add_argument("--sweep-out", type=Path, help="per-(amplitude, tau) model continuity CSV (amplitude sweep)")
+    p.add_argument("--amplitudes", type=float, nargs="+",
+                   help="input scale factors a of the sweep (default: refinement_trained.amplitudes, else 1 4 16)")
+    p.add_argument("--gate-ratio", type=float,
+                   help="learned when RMSE(tau=1) <= this x train-mean RMSE (default: gates.e2_rmse_ratio, else 0.5)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: train.device of --config, else cpu")
     p.add_argument("--threads", type=int, default=1, help="torch threads without --config (default 1)")
     p.set_defaults(func=cli_evaluate)
@@ -260,4 +369,6 @@ def register(subparsers) -> None:
     p.add_argument("--continuity", type=Path, nargs="+", required=True, help="per-run model continuity CSVs")
     p.add_argument("--errors-out", type=Path, required=True)
     p.add_argument("--continuity-out", type=Path, required=True)
+    p.add_argument("--sweep", type=Path, nargs="+", help="per-run amplitude-sweep CSVs")
+    p.add_argument("--sweep-out", type=Path)
     p.set_defaults(func=cli_aggregate)

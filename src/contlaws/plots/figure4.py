@@ -3,12 +3,16 @@
 Reads only the tables written by ``contlaws refinement-trained-aggregate``, so restyling never
 retrains or re-evaluates anything:
 
-* ``errors.csv`` (system, model, discretization, seed, tau, rmse, mae, n, readout) ->
-  the figure (test RMSE against τ, log τ axis, one panel per system, S4D vs S6, ZOH solid and
-  bilinear dashed, τ = 1 marked; lines = mean over seeds, band = min–max over seeds) and the RMSE
-  table (CSV + LaTeX);
-* ``model_continuity.csv`` (system, model, discretization, seed, tau, d, order, tau_ref) -> the
-  model-continuity table: d(τ) per τ and the order p (CSV + LaTeX).
+* ``errors.csv`` (system, model, discretization, seed, tau, label, rmse, mae, train_mean_rmse,
+  rmse_ratio, n, readout, learned; RMSE in standardized label units, one row per label component
+  and one ``pooled``) -> the figure (pooled test RMSE against τ, log τ axis, one panel per system,
+  S4D vs S6, ZOH solid and bilinear dashed, τ = 1 marked; lines = mean over seeds, band = min–max
+  over seeds; in grey the train-mean predictor's RMSE, the trivial reference, and the learning gate
+  at ``gates.e2_rmse_ratio`` times it; models that did not learn drawn faint and marked "not
+  learned") and the RMSE table (CSV per label + LaTeX pooled, with the train-mean row);
+* ``model_continuity.csv`` (system, model, discretization, seed, tau, d, delta, order, order_note,
+  tau_ref, spread, learned) -> the model-continuity table: d(τ) per τ and the order p (CSV + LaTeX),
+  models that did not learn marked.
 """
 
 from __future__ import annotations
@@ -39,6 +43,25 @@ METHOD_LABELS = {"zoh": "ZOH", "bilinear": "bilinear"}
 GROUP = ["system", "model", "discretization"]
 # A log RMSE axis once a panel's curves span more than this factor (else linear reads better).
 LOG_Y_SPAN = 20.0
+REFERENCE_STYLE = {"color": "0.5", "linewidth": 1.0, "zorder": 1}
+GATE_STYLE = {"color": "0.5", "linewidth": 0.8, "linestyle": ":", "zorder": 1}
+NOT_LEARNED_ALPHA = 0.35
+NOT_LEARNED_MARK = "\u2020"  # † after a model that did not pass its learning gate
+
+
+def pooled(errors: pd.DataFrame) -> pd.DataFrame:
+    """The pooled-over-labels rows of errors.csv."""
+    return errors[errors["label"] == "pooled"].reset_index(drop=True)
+
+
+def _flag(values: pd.Series) -> pd.Series:
+    return values.map(lambda v: v if isinstance(v, (bool, np.bool_)) else str(v).strip().lower() == "true").astype(bool)
+
+
+def learned_by_group(df: pd.DataFrame) -> dict[tuple, bool]:
+    """(system, model, discretization) -> True when every seed passed its learning gate."""
+    flags = df.assign(learned=_flag(df["learned"])).groupby(GROUP, sort=False)["learned"].all()
+    return {tuple(k): bool(v) for k, v in flags.items()}
 
 
 def read_table(path: str | Path, columns) -> pd.DataFrame:
@@ -74,22 +97,30 @@ def relative_to_tau1(errors: pd.DataFrame) -> pd.DataFrame:
     return errors.assign(rmse_rel=errors["rmse"].to_numpy() / ref)
 
 
-def _draw_curves(ax, stats: pd.DataFrame, banded: bool) -> None:
-    """One line per (model, discretization); seed bands only on the main discretization (less clutter)."""
+def _draw_curves(ax, stats: pd.DataFrame, banded: bool, learned: dict[tuple, bool]) -> None:
+    """One line per (model, discretization); seed bands only on the main discretization (less clutter);
+    models that did not pass their learning gate faint."""
     main = next(m for m in DISCRETIZATIONS if m in set(stats["discretization"]))
-    for (model, method), curve in stats.groupby(["model", "discretization"], sort=False):
+    for (system, model, method), curve in stats.groupby(GROUP, sort=False):
         color = MODEL_COLORS[model]
+        alpha = 1.0 if learned.get((system, model, method), True) else NOT_LEARNED_ALPHA
         if banded and method == main:
-            ax.fill_between(curve["tau"], curve["min"], curve["max"], color=color, alpha=0.15, linewidth=0)
+            ax.fill_between(curve["tau"], curve["min"], curve["max"], color=color, alpha=0.15 * alpha, linewidth=0)
         ax.plot(curve["tau"], curve["mean"], color=color, linestyle=LINESTYLES[method], marker=MARKERS[method],
-                markerfacecolor=color if method == "zoh" else "white", markeredgewidth=1.0)  # fmt: skip
+                markerfacecolor=color if method == "zoh" else "white", markeredgewidth=1.0, alpha=alpha)  # fmt: skip
 
 
-def plot_figure4(errors: pd.DataFrame):
-    """Top row: test RMSE against τ, one panel per system; bottom row: the same relative to τ = 1.
+def plot_figure4(errors: pd.DataFrame, gate_ratio: float | None = None):
+    """Top row: pooled test RMSE against τ, one panel per system, with the train-mean predictor's RMSE
+    (grey, solid) and the learning gate ``gate_ratio`` × it (grey, dotted); bottom row: RMSE relative to τ = 1.
 
+    Args:
+        errors: errors.csv (all labels; the pooled rows are drawn).
     Returns the matplotlib Figure.
     """
+    errors = pooled(errors) if "label" in errors else errors
+    learned = learned_by_group(errors)
+    reference = errors.groupby(["system", "tau"], sort=False)["train_mean_rmse"].mean().reset_index()
     stats = seed_stats(errors, "rmse")
     relative = seed_stats(relative_to_tau1(errors), "rmse_rel")
     systems = list(dict.fromkeys(stats["system"]))
@@ -102,13 +133,23 @@ def plot_figure4(errors: pd.DataFrame):
     for col, system in enumerate(systems):
         top, bottom = axes[0, col], axes[1, col]
         panel = stats[stats["system"] == system]
-        _draw_curves(top, panel, n_seeds > 1)
-        if panel["mean"].max() / max(panel["mean"].min(), 1e-300) > LOG_Y_SPAN:
+        _draw_curves(top, panel, n_seeds > 1, learned)
+        ref = reference[reference["system"] == system].sort_values("tau")
+        top.plot(ref["tau"], ref["train_mean_rmse"], **REFERENCE_STYLE)
+        if gate_ratio:
+            top.plot(ref["tau"], gate_ratio * ref["train_mean_rmse"], **GATE_STYLE)
+        values = pd.concat([panel["mean"], ref["train_mean_rmse"]])
+        if values.max() / max(values.min(), 1e-300) > LOG_Y_SPAN:
             top.set_yscale("log")
         else:
-            top.set_ylim(0, panel["max"].max() * 1.12)
+            top.set_ylim(0, max(panel["max"].max(), ref["train_mean_rmse"].max()) * 1.12)
+        failed = [MODEL_LABELS[m] + (f" {METHOD_LABELS[d]}" if len(set(panel["discretization"])) > 1 else "")
+                  for (sy, m, d), ok in learned.items() if sy == system and not ok]  # fmt: skip
         top.set_title(SYSTEM_LABELS.get(system, system))
-        _draw_curves(bottom, relative[relative["system"] == system], n_seeds > 1)
+        if failed:
+            top.text(0.02, 0.02, "not learned: " + ", ".join(failed), transform=top.transAxes, fontsize=6.5,
+                     color="0.3", ha="left", va="bottom")  # fmt: skip
+        _draw_curves(bottom, relative[relative["system"] == system], n_seeds > 1, learned)
         bottom.axhline(1.0, color="0.45", linewidth=0.8, zorder=0)
         bottom.set_xlabel(r"refinement factor $\tau$")
         for ax in (top, bottom):
@@ -122,7 +163,7 @@ def plot_figure4(errors: pd.DataFrame):
         low = min(1.0, relative["min"].min())
         pad = 0.08 * (rel_top - low)
         axes[1, 0].set_ylim(low - pad, rel_top + pad)
-    axes[0, 0].set_ylabel("test RMSE")
+    axes[0, 0].set_ylabel("test RMSE (standardized)")
     axes[1, 0].set_ylabel(r"RMSE / RMSE at $\tau = 1$")
     ax = axes[0, 0]
     ax.set_xscale("log", base=2)
@@ -139,7 +180,10 @@ def plot_figure4(errors: pd.DataFrame):
                                       marker=MARKERS[method], markeredgewidth=1.0,
                                       markerfacecolor=MODEL_COLORS[model] if method == "zoh" else "white",
                                       label=f"{MODEL_LABELS[model]} {METHOD_LABELS[method]}"))  # fmt: skip
-    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False)
+    handles.append(Line2D([], [], label="train-mean label (no training)", **REFERENCE_STYLE))
+    if gate_ratio:
+        handles.append(Line2D([], [], label=f"learning gate ({gate_ratio:g} × train mean)", **GATE_STYLE))
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), frameon=False)
     main = METHOD_LABELS[next(m for m in DISCRETIZATIONS if m in set(errors["discretization"]))]
     seeds = f"mean over {n_seeds} seeds, band min–max ({main})" if n_seeds > 1 else "one seed"
     fig.suptitle(f"Trained at $\\tau = 1$, tested on the same trajectories sampled every $\\tau \\cdot \\delta$ ({seeds})",
@@ -161,17 +205,45 @@ def _row_labels(key) -> dict[str, str]:
 
 
 def rmse_table(errors: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(tidy CSV table, wide LaTeX table) of test RMSE and MAE per τ, mean and std over seeds."""
-    rmse, mae = seed_stats(errors, "rmse"), seed_stats(errors, "mae")
-    tidy = rmse[GROUP + ["tau"]].assign(
-        rmse_mean=rmse["mean"], rmse_std=rmse["std"], mae_mean=mae["mean"], mae_std=mae["std"], n_seeds=rmse["count"],
-        rmse_ratio_to_tau1=rmse["mean"] / _at_tau1(rmse),
-    )  # fmt: skip
+    """(tidy CSV table, wide LaTeX table) of test RMSE per τ, mean and std over seeds.
+
+    The CSV has one row per (system, model, discretization, τ, label) with the train-mean
+    predictor's RMSE and how many seeds learned; the LaTeX table shows the pooled RMSE, a
+    "train mean" row per system and marks models that did not learn with a dagger.
+    """
+    rows = []
+    for label, part in errors.groupby("label", sort=False):
+        rmse, mae = seed_stats(part, "rmse"), seed_stats(part, "mae")
+        ref = seed_stats(part, "train_mean_rmse")
+        learned = part.assign(learned=_flag(part["learned"])).groupby(GROUP + ["tau"], sort=False)["learned"].sum()
+        rows.append(rmse[GROUP + ["tau"]].assign(
+            label=label, rmse_mean=rmse["mean"], rmse_std=rmse["std"], mae_mean=mae["mean"], mae_std=mae["std"],
+            train_mean_rmse=ref["mean"], rmse_ratio_to_train_mean=rmse["mean"] / ref["mean"], n_seeds=rmse["count"],
+            n_learned=[int(learned.get(tuple(k), 0)) for k in rmse[GROUP + ["tau"]].itertuples(index=False)],
+            rmse_ratio_to_tau1=rmse["mean"] / _at_tau1(rmse),
+        ))  # fmt: skip
+    tidy = pd.concat(rows, ignore_index=True)
+    tidy = sort_runs(tidy, list(dict.fromkeys(errors["system"])))
+    order = {name: i for i, name in enumerate(dict.fromkeys(errors["label"]))}
+    tidy = tidy.sort_values(["system", "model", "discretization", "tau", "label"],
+                            key=lambda c: c.map(order) if c.name == "label" else c.map(
+                                {v: i for i, v in enumerate(dict.fromkeys(tidy[c.name]))}),
+                            kind="stable").reset_index(drop=True)  # fmt: skip
+    part = pooled(errors)
+    rmse = seed_stats(part, "rmse")
+    learned = learned_by_group(part)
     wide = []
-    for key, group in rmse.groupby(GROUP, sort=False):
-        row = _row_labels(key)
-        row.update({f"{tau_label(t)}": _cell(m, s, c) for t, m, s, c in
-                    zip(group["tau"], group["mean"], group["std"], group["count"])})  # fmt: skip
+    for system, per_system in rmse.groupby("system", sort=False):
+        for key, group in per_system.groupby(GROUP, sort=False):
+            row = _row_labels(key)
+            if not learned.get(key, True):
+                row["model"] += NOT_LEARNED_MARK
+            row.update({f"{tau_label(t)}": _cell(m, s, c) for t, m, s, c in
+                        zip(group["tau"], group["mean"], group["std"], group["count"])})  # fmt: skip
+            wide.append(row)
+        ref = part[part["system"] == system].groupby("tau")["train_mean_rmse"].mean()
+        row = {"system": SYSTEM_LABELS.get(system, system), "model": "train mean", "discretization": "--"}
+        row.update({f"{tau_label(t)}": f"{v:.3g}" for t, v in ref.items()})
         wide.append(row)
     return tidy, pd.DataFrame(wide)
 
@@ -185,15 +257,19 @@ def _at_tau1(stats: pd.DataFrame) -> pd.Series:
 def continuity_table(continuity: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(tidy CSV table, wide LaTeX table) of d(τ) per τ and the order p, mean and std over seeds."""
     d = seed_stats(continuity, "d")
+    learned = learned_by_group(continuity)
     orders = continuity.groupby(GROUP + ["seed"], sort=False)["order"].first().groupby(GROUP, sort=False)
     order_stats = orders.agg(["mean", "std", "count"]).fillna({"std": 0.0})
     tidy = d[GROUP + ["tau"]].assign(d_mean=d["mean"], d_std=d["std"], n_seeds=d["count"])
     tidy["order_mean"] = [order_stats.loc[tuple(k), "mean"] for k in tidy[GROUP].itertuples(index=False)]
     tidy["order_std"] = [order_stats.loc[tuple(k), "std"] for k in tidy[GROUP].itertuples(index=False)]
     tidy["tau_ref"] = continuity.groupby(GROUP)["tau_ref"].first().reindex(pd.MultiIndex.from_frame(tidy[GROUP])).to_numpy()
+    tidy["learned"] = [learned.get(tuple(k), False) for k in tidy[GROUP].itertuples(index=False)]
     wide = []
     for key, group in d.groupby(GROUP, sort=False):
         row = _row_labels(key)
+        if not learned.get(key, True):
+            row["model"] += NOT_LEARNED_MARK
         tau_ref = group["tau"].min()
         row.update({f"d({tau_label(t)})": _cell(m, s, c) for t, m, s, c in
                     zip(group["tau"], group["mean"], group["std"], group["count"]) if t != tau_ref})  # fmt: skip
@@ -213,15 +289,17 @@ def _source_meta(path: Path, **extra) -> dict:
 
 def cli_figure4(args: argparse.Namespace) -> None:
     errors = read_table(args.errors, ERROR_COLUMNS)
-    save_figure(plot_figure4(errors), args.figure)
+    save_figure(plot_figure4(errors, args.gate_ratio), args.figure)
     tidy, wide = rmse_table(errors)
     write_table(args.table_csv, tidy, meta=_source_meta(args.errors))
     readouts = ", ".join(sorted(errors.loc[errors["model"] == "s6", "readout"].astype(str).unique())) or "none"
     write_latex_table(
         args.table_tex, wide,
-        caption=("Test RMSE of regressors trained at $\\tau = 1$ and evaluated on the same test trajectories sampled "
+        caption=("Test RMSE (labels standardized with the training split's mean and std per component, pooled over "
+                 "components) of regressors trained at $\\tau = 1$ and evaluated on the same test trajectories sampled "
                  f"every $\\tau\\cdot\\delta$; columns: refinement factor $\\tau$ (mean $\\pm$ std over seeds where "
-                 f"several). S6 readout: {readouts}."),
+                 "several). Train mean: the RMSE of predicting the training split's mean label. "
+                 f"{NOT_LEARNED_MARK}: did not learn (RMSE at $\\tau = 1$ above the gate). S6 readout: {readouts}."),
         label="tab:refinement-trained-rmse",
     )  # fmt: skip
     print(tidy.to_string(index=False))
@@ -233,10 +311,11 @@ def cli_continuity_table(args: argparse.Namespace) -> None:
     write_table(args.table_csv, tidy, meta=_source_meta(args.continuity))
     write_latex_table(
         args.table_tex, wide,
-        caption=("Model continuity $d(\\tau) = \\|f_\\tau(x_\\tau) - f_{\\tau_{\\min}}(x_{\\tau_{\\min}})\\| / "
-                 "\\|f_{\\tau_{\\min}}(x_{\\tau_{\\min}})\\|$ of the trained regressors on the test trajectories, and "
-                 "its empirical order $p$ (log-log slope over $\\tau_{\\min} < \\tau \\le 1$); $\\tau_{\\min}$ is the "
-                 "finest grid (mean $\\pm$ std over seeds where several)."),
+        caption=("Model continuity $d(\\tau)$ = RMS of $f_\\tau(x_\\tau) - f_{\\tau_{\\min}}(x_{\\tau_{\\min}})$ divided by "
+                 "the RMS spread of $f_{\\tau_{\\min}}(x_{\\tau_{\\min}})$ over the test trajectories, and the empirical "
+                 "order $p$ (log-log slope of the differences between neighbouring $\\tau \\le 1$, at least three); "
+                 "$\\tau_{\\min}$ is the finest grid (mean $\\pm$ std over seeds where several). "
+                 f"{NOT_LEARNED_MARK}: did not learn (no claim counts it)."),
         label="tab:model-continuity",
     )  # fmt: skip
     print(tidy.to_string(index=False))
@@ -248,6 +327,7 @@ def register(subparsers) -> None:
     p.add_argument("--figure", type=Path, required=True, help="figure stem (writes STEM.pdf and STEM.png)")
     p.add_argument("--table-csv", type=Path, required=True)
     p.add_argument("--table-tex", type=Path, required=True)
+    p.add_argument("--gate-ratio", type=float, help="draw the learning gate at this times the train-mean RMSE (gates.e2_rmse_ratio)")
     p.set_defaults(func=cli_figure4)
 
     p = subparsers.add_parser("table-model-continuity", help="E2: model-continuity table from model_continuity.csv")
