@@ -272,7 +272,7 @@ def test_c4_positive_control_supported(tmp_path, quick_config):
     assert rec["verdict"] == "supported", rec["explanation"]
     assert rec["numbers"]["rho"] == 1.0 and rec["numbers"]["rho_bootstrap_low"] > 0.9
     assert rec["numbers"]["rho_s6_for_contrast"] == -1.0 and rec["numbers"]["min_paired_seeds"] == 3
-    assert rec["thresholds"] == {"rank_correlation_min": 0.3, "rank_correlation_alpha": 0.05, "min_seeds": 3,
+    assert rec["thresholds"] == {"rank_correlation_min": 0.3, "rank_correlation_alpha": 0.05, "paired_min_seeds": 3,
                                  "bootstrap_samples": quick_config["claims"]["bootstrap_samples"]}  # fmt: skip
 
 

@@ -550,7 +550,7 @@ def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     """C4: Spearman ρ between TC and A = ln(RMSE_ref / RMSE_S4D) over the E3 datasets.
 
     A dataset counts when S4D and an attention baseline both learned there (past their E3 gate) on
-    at least ``claims.min_seeds`` paired seeds. ρ comes with a two-level bootstrap interval
+    at least ``claims.paired_min_seeds`` paired seeds. ρ comes with a two-level bootstrap interval
     (datasets, then seeds within a dataset; ``claims.bootstrap_samples`` replicates, seeded by the
     run's seed): its one-sided bounds at level 1 − α are the α and 1 − α quantiles.
 
@@ -565,7 +565,7 @@ def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     claims_cfg = cfg["claims"]
     rho_min = float(claims_cfg["rank_correlation_min"])
     alpha = float(claims_cfg.get("rank_correlation_alpha", C4_DEFAULT_ALPHA))
-    min_seeds = int(claims_cfg["min_seeds"])
+    min_seeds = int(claims_cfg["paired_min_seeds"])
     n_boot = int(claims_cfg["bootstrap_samples"])
     table = read_csv_input(inputs, "alignment", ["system", "eta", "tc", "reference_model", "advantage_s4d",
                                                   "advantage_s4d_se", "n_seeds_s4d", "advantage_s6", "note"])  # fmt: skip
@@ -637,7 +637,7 @@ def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         f"{numbers['s4d_behind_beyond_2se']}. {verdict.capitalize()}: {why}. S6 for contrast: rho = {numbers['rho_s6_for_contrast']}."
     )
     return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
-            "thresholds": {"rank_correlation_min": rho_min, "rank_correlation_alpha": alpha, "min_seeds": min_seeds,
+            "thresholds": {"rank_correlation_min": rho_min, "rank_correlation_alpha": alpha, "paired_min_seeds": min_seeds,
                            "bootstrap_samples": n_boot}}  # fmt: skip
 
 
