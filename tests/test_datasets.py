@@ -121,7 +121,8 @@ def test_eta_zero_is_the_continuous_projection_and_eta_one_only_codebook_vectors
     W, Q = zero["W"].astype(np.float64), zero["Q"].astype(np.float64)
     np.testing.assert_allclose(np.linalg.norm(W, axis=0), 1, rtol=1e-6)
     np.testing.assert_allclose(Q.T @ Q, np.eye(16), atol=1e-6)
-    np.testing.assert_array_equal(zero["symbols"], reference_symbols(zero["state"], meta["bins_per_component"], meta["length"]))
+    expected_symbols = reference_symbols(zero["state"], meta["bins_per_component"], meta["length"])
+    np.testing.assert_array_equal(zero["symbols"], expected_symbols)
 
     inputs, targets = forecast_observations(zero)
     obs0 = np.concatenate([inputs, targets], axis=1)  # (n 50 16)

@@ -154,7 +154,8 @@ def test_experiment_overrides_touch_e3_only(quick_config):
     merged = experiment_config(cfg)
     assert merged["model"]["dropout"] == 0.0 and merged["train"]["lr"] == 0.5
     assert merged["model"]["d_model"] == quick_config["model"]["d_model"]
-    assert cfg["model"]["dropout"] == quick_config["model"]["dropout"] and cfg["train"]["lr"] == quick_config["train"]["lr"]
+    assert cfg["model"]["dropout"] == quick_config["model"]["dropout"]  # the shared sections are untouched
+    assert cfg["train"]["lr"] == quick_config["train"]["lr"]
 
 
 def test_every_position_targets_for_a_longer_horizon(tiny_eta):
@@ -241,7 +242,8 @@ def baselines_frame():
     """Reference forecasts: last value at 0.1·base, window mean at 1.5·base (base as in results_frame)."""
     base = {"vdp": 1.0, "dho": 0.2}
     rows = [{"system": s, "eta": e, "baseline": b, "test_rmse": f * base[s], "test_mae": f * base[s], "n": 10}
-            for s in base for e in (0.0, 0.5, 1.0) for b, f in (("last_value", 0.1), ("linear_extrapolation", 0.12), ("window_mean", 1.5))]  # fmt: skip
+            for s in base for e in (0.0, 0.5, 1.0)
+            for b, f in (("last_value", 0.1), ("linear_extrapolation", 0.12), ("window_mean", 1.5))]  # fmt: skip
     return pd.DataFrame(rows, columns=BASELINE_COLUMNS)
 
 

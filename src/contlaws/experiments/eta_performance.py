@@ -95,7 +95,9 @@ def readout_setup(cfg: Mapping[str, Any], train_ds, val_ds) -> tuple[dict, Any, 
         return cfg, train_ds, val_ds, {}
     for ds in (train_ds, val_ds):
         if not hasattr(ds, "with_targets"):
-            raise DataFileError(f"{ds.path}: eta_performance.readout 'causal' needs a forecasting split, got {type(ds).__name__}")
+            raise DataFileError(
+                f"{ds.path}: eta_performance.readout 'causal' needs a forecasting split, got {type(ds).__name__}"
+            )
     options = {"causal": True}
     if cfg["eta_performance"].get("increment", False):
         options["increment"] = True
@@ -346,7 +348,8 @@ def register(subparsers) -> None:
     p.add_argument("--test", type=Path, required=True, help="forecasting test split (.npz)")
     p.add_argument("--runs", type=Path, nargs="+", required=True, metavar="DIR", help="training output folders")
     p.add_argument("--out", type=Path, required=True, help="per-split results CSV")
-    p.add_argument("--baselines-out", type=Path, help="also write the reference forecasts (last value, linear extrapolation, window mean)")
+    p.add_argument("--baselines-out", type=Path,
+                   help="also write the reference forecasts (last value, linear extrapolation, window mean)")  # fmt: skip
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override train.device")
     p.set_defaults(func=cli_evaluate)
 

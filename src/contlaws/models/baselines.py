@@ -42,7 +42,8 @@ class TransformerLayer(nn.Module):
         """x: (B, L, D) -> (B, L, D); tau is ignored."""
         if not self.causal:
             return self.block(x)
-        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1], device=x.device, dtype=x.dtype)  # (L L) -inf above diagonal
+        # (L L): 0 on and below the diagonal, -inf above (position t attends to s <= t)
+        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1], device=x.device, dtype=x.dtype)
         return self.block(x, src_mask=mask, is_causal=True)
 
 

@@ -36,7 +36,8 @@ LOG_Y_SPAN = 20.0
 BASELINE_STYLES = {"last_value": {"linestyle": (0, (4, 2)), "marker": "_"},
                    "linear_extrapolation": {"linestyle": "-.", "marker": "_"},
                    "window_mean": {"linestyle": ":", "marker": "_"}}  # fmt: skip
-BASELINE_LABELS = {"last_value": "last value (no training)", "linear_extrapolation": "linear extrapolation (no training)",
+BASELINE_LABELS = {"last_value": "last value (no training)",
+                   "linear_extrapolation": "linear extrapolation (no training)",
                    "window_mean": "window mean (no training)"}  # fmt: skip
 REFERENCE_NOTE = (" Last value, linear extrapolation, window mean: forecasts without training (the last input; "
                   "2 x last - previous; the mean of the input window).")  # fmt: skip
