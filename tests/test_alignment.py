@@ -149,7 +149,8 @@ def eta_results(rmse):
             ok = value is not None
             rows.append({"system": system, "eta": eta, "model": model, "seed": seed, "status": "ok" if ok else "not run",
                          "reason": "" if ok else "needs CUDA", "test_rmse": value if ok else np.nan,
-                         "test_mae": value if ok else np.nan, "n": 10 if ok else 0})  # fmt: skip
+                         "test_mae": value if ok else np.nan, "n": 10 if ok else 0,
+                         "gate_rmse": 2 * value if ok else np.nan, "learned": ok})  # fmt: skip (E3 gate columns)
     return pd.DataFrame(rows)
 
 
