@@ -95,7 +95,7 @@ def test_noise_grid_needs_whole_tau_ratios(tiny_cfg):
 # ---------------------------------------------------------------------------------------------
 # Forecasting sets (E3)
 # ---------------------------------------------------------------------------------------------
-def reference_symbols(state: np.ndarray, bins: int) -> np.ndarray:
+def reference_symbols(state: np.ndarray, bins: int, length: int) -> np.ndarray:
     """Per-trajectory binning written as a plain loop (the authors' formulation)."""
     n, t, d = state.shape
     out = np.zeros((n, t), dtype=np.int64)
@@ -103,7 +103,7 @@ def reference_symbols(state: np.ndarray, bins: int) -> np.ndarray:
         code = np.zeros(t, dtype=np.int64)
         for c in range(d):
             s = state[i, :, c].astype(np.float64)
-            lo, hi = s.min(), s.max()
+            lo, hi = s[:length].min(), s[:length].max()  # bin edges from the input window only
             b = np.clip(np.floor(bins * (s - lo) / (hi - lo)), 0, bins - 1).astype(np.int64)
             code = code * bins + b
         out[i] = code
@@ -121,7 +121,8 @@ def test_eta_zero_is_the_continuous_projection_and_eta_one_only_codebook_vectors
     W, Q = zero["W"].astype(np.float64), zero["Q"].astype(np.float64)
     np.testing.assert_allclose(np.linalg.norm(W, axis=0), 1, rtol=1e-6)
     np.testing.assert_allclose(Q.T @ Q, np.eye(16), atol=1e-6)
-    np.testing.assert_array_equal(zero["symbols"], reference_symbols(zero["state"], meta["bins_per_component"]))
+    expected_symbols = reference_symbols(zero["state"], meta["bins_per_component"], meta["length"])
+    np.testing.assert_array_equal(zero["symbols"], expected_symbols)
 
     inputs, targets = forecast_observations(zero)
     obs0 = np.concatenate([inputs, targets], axis=1)  # (n 50 16)
@@ -282,3 +283,20 @@ def test_classification_files_load_as_tokens_or_continuous(tmp_path):
     save_npz(unknown, {"x": np.zeros((1, 2))}, {"kind": "mystery"})
     with pytest.raises(DataFileError, match="unknown.npz: unknown dataset kind 'mystery'"):
         load_split(unknown)
+
+
+def test_symbol_bins_come_from_the_input_window_only():
+    """No look-ahead: the forecast target does not move the bin edges of the inputs; a target outside
+    the input window's range falls in an end bin."""
+    from contlaws.data.forecasting import quantize
+
+    rng = np.random.default_rng(5)
+    state = rng.uniform(-1, 1, size=(3, 21, 2)).astype(np.float32)  # L = 20 inputs + 1 target
+    base = quantize(state, 4, length=20)
+    future = state.copy()
+    future[:, 20] = [[50.0, -50.0], [-50.0, 50.0], [0.0, 0.0]]  # far outside the input range
+    moved = quantize(future, 4, length=20)
+    np.testing.assert_array_equal(moved[:, :20], base[:, :20])
+    assert moved[:, 20].tolist() == [4 * 3 + 0, 4 * 0 + 3, moved[2, 20]]  # clipped to the end bins
+    # The old whole-window edges would have been moved by the target: the leak this guards against.
+    assert (quantize(future, 4)[:, :20] != base[:, :20]).any()

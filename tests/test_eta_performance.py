@@ -16,8 +16,11 @@ from contlaws.experiments.eta_performance import (
     BASELINE_COLUMNS,
     COLUMNS,
     evaluate_runs,
+    experiment_config,
     gather,
     gather_baselines,
+    learned_gate,
+    readout_setup,
     reference_forecasts,
 )
 from contlaws.io import DataFileError, read_json, write_json
@@ -48,11 +51,14 @@ def tiny_eta(tmp_path_factory):
         arrays, meta = make_forecasting_split(cfg, "vdp", 0.5, split)
         paths[split] = root / f"vdp_eta0.5_{split}.npz"
         save_npz(paths[split], arrays, meta)
+    mean_pool_config = root / "config_mean_pool.json"
+    write_json(mean_pool_config, {**cfg, "eta_performance": {**cfg["eta_performance"], "readout": "mean_pool"}})
     runs = {}
-    for model in ("s4d", "mamba2"):
+    for model, config_path in (("s4d", config), ("mamba2", config), ("s4d_mean_pool", mean_pool_config)):
         runs[model] = root / f"{model}_seed4"
-        status = main(["train", "--config", str(config), "--model", model, "--train", str(paths["train"]), "--val",
-                       str(paths["val"]), "--out", str(runs[model]), "--seed", "4", "--experiment", "eta_performance"])  # fmt: skip
+        status = main(["train", "--config", str(config_path), "--model", model.removesuffix("_mean_pool"), "--train",
+                       str(paths["train"]), "--val", str(paths["val"]), "--out", str(runs[model]), "--seed", "4",
+                       "--experiment", "eta_performance"])  # fmt: skip
         assert status == 0
     return {"root": root, "config": config, "paths": paths, "runs": runs, "cfg": cfg}
 
@@ -64,13 +70,37 @@ def test_cli_rows_match_direct_computation(tmp_path, tiny_eta):
                    "--runs", *runs, "--out", str(out), "--baselines-out", str(baselines)])  # fmt: skip
     assert status == 0
     reference = pd.read_csv(baselines)
-    assert list(reference.columns) == BASELINE_COLUMNS and reference["baseline"].tolist() == ["last_value", "window_mean"]
+    assert list(reference.columns) == BASELINE_COLUMNS
+    assert reference["baseline"].tolist() == ["last_value", "linear_extrapolation", "window_mean"]
     rows = pd.read_csv(out, keep_default_na=False, na_values=[""])
     assert list(rows.columns) == COLUMNS and len(rows) == 2
 
-    # Direct: batches of 3 rows (the config's eval_max_elements; the authors' S4D channel norm averages
-    # over a batch, so the partition matters), numpy metrics over all outputs.
+    # Direct: the causal forecaster's output at the last position against obs[L], numpy metrics.
     model, _ = load_model(tiny_eta["runs"]["s4d"] / "best.pt")
+    assert model.readout == "causal" and model.increment
+    test = load_split(tiny_eta["paths"]["test"])
+    x, y = test.get_batch(np.arange(len(test)))
+    with torch.no_grad():
+        err = model(x, tau=1.0)[:, -1].double().numpy() - y.double().numpy()
+    ok = rows[rows["model"] == "s4d"].iloc[0]
+    assert (ok["system"], ok["eta"], ok["seed"], ok["status"], ok["n"]) == ("vdp", 0.5, 4, "ok", 10)
+    assert ok["test_rmse"] == pytest.approx(np.sqrt(np.mean(err**2)), rel=1e-5)
+    assert ok["test_mae"] == pytest.approx(np.mean(np.abs(err)), rel=1e-5)
+    last_value = reference.set_index("baseline").loc["last_value", "test_rmse"]
+    assert ok["gate_rmse"] == pytest.approx(last_value, rel=1e-12)
+    assert bool(ok["learned"]) == (ok["test_rmse"] <= last_value)
+
+    missing = rows[rows["model"] == "mamba2"].iloc[0]
+    assert missing["status"] == "not run" and missing["reason"].startswith("needs CUDA")
+    assert np.isnan(missing["test_rmse"]) and np.isnan(missing["test_mae"]) and missing["n"] == 0
+    assert not bool(missing["learned"])
+
+
+def test_mean_pool_variant_is_tested_on_its_only_output(tiny_eta):
+    """readout mean_pool (the authors'): trained on obs[L] alone; batches of 3 (the config's
+    eval_max_elements; the authors' S4D channel norm averages over a batch, so the partition matters)."""
+    model, _ = load_model(tiny_eta["runs"]["s4d_mean_pool"] / "best.pt")
+    assert model.readout == "mean_pool" and model.layers[0].layer.channel_norm
     test = load_split(tiny_eta["paths"]["test"])
     errs = []
     with torch.no_grad():
@@ -78,18 +108,75 @@ def test_cli_rows_match_direct_computation(tmp_path, tiny_eta):
             x, y = test.get_batch(np.arange(start, min(len(test), start + 3)))
             errs.append(model(x, tau=1.0).double().numpy() - y.double().numpy())
     err = np.concatenate(errs)
-    ok = rows[rows["model"] == "s4d"].iloc[0]
-    assert (ok["system"], ok["eta"], ok["seed"], ok["status"], ok["n"]) == ("vdp", 0.5, 4, "ok", 10)
-    assert ok["test_rmse"] == pytest.approx(np.sqrt(np.mean(err**2)), rel=1e-5)
-    assert ok["test_mae"] == pytest.approx(np.mean(np.abs(err)), rel=1e-5)
+    rows = evaluate_runs([tiny_eta["runs"]["s4d_mean_pool"]], tiny_eta["paths"]["test"], eval_max_elements=8 * 24 * 3,
+                         gate_rmse=1e-9)  # fmt: skip
+    assert rows["test_rmse"].iloc[0] == pytest.approx(np.sqrt(np.mean(err**2)), rel=1e-5)
+    assert not rows["learned"].iloc[0]  # an impossible gate fails it
 
-    missing = rows[rows["model"] == "mamba2"].iloc[0]
-    assert missing["status"] == "not run" and missing["reason"].startswith("needs CUDA")
-    assert np.isnan(missing["test_rmse"]) and np.isnan(missing["test_mae"]) and missing["n"] == 0
+
+def test_learning_gate_positive_and_negative():
+    assert learned_gate(0.09, 0.1, 0.0) and learned_gate(0.1, 0.1, 0.0)  # no worse than the last value
+    assert not learned_gate(0.1001, 0.1, 0.0)
+    assert learned_gate(0.104, 0.1, 0.05) and not learned_gate(0.106, 0.1, 0.05)
+    assert not learned_gate(float("nan"), 0.1, 0.0) and not learned_gate(0.05, float("nan"), 0.0)
+
+
+def test_causal_training_uses_every_position(tiny_eta):
+    """Per-position targets obs[t+1] for every input position t; the engine's loss averages all of them."""
+    from contlaws.train import training_loss
+
+    cfg = tiny_eta["cfg"]
+    train = load_split(tiny_eta["paths"]["train"])
+    run_cfg, train_all, _, options = readout_setup(cfg, train, train)
+    assert options == {"causal": True, "increment": True}
+    x, y_last = train.get_batch(np.arange(4))
+    x2, y_all = train_all.get_batch(np.arange(4))
+    torch.testing.assert_close(x2, x)
+    assert y_all.shape == (4, train.length, 16)
+    torch.testing.assert_close(y_all[:, :-1], x[:, 1:])  # target of position t is the input at t + 1
+    torch.testing.assert_close(y_all[:, -1], y_last)  # the last position's target is the test target
+    outputs = torch.zeros(4, train.length, 16, requires_grad=True)
+    loss = training_loss("regression", outputs, y_all)
+    assert loss.item() == pytest.approx(float((y_all.double() ** 2).mean()), rel=1e-6)
+    loss.backward()
+    assert (outputs.grad.abs().sum(dim=(0, 2)) > 0).all()  # every position receives a gradient
+
+    mean_pool_cfg = {**cfg, "eta_performance": {**cfg["eta_performance"], "readout": "mean_pool"}}
+    _, same, _, none = readout_setup(mean_pool_cfg, train, train)
+    assert same is train and none == {}
+    with pytest.raises(ValueError, match="eta_performance.readout"):
+        readout_setup({**cfg, "eta_performance": {**cfg["eta_performance"], "readout": "x"}}, train, train)
+
+
+def test_experiment_overrides_touch_e3_only(quick_config):
+    cfg = dict(quick_config, eta_performance={**quick_config["eta_performance"], "model": {"dropout": 0.0},
+                                              "train": {"lr": 0.5}})  # fmt: skip
+    merged = experiment_config(cfg)
+    assert merged["model"]["dropout"] == 0.0 and merged["train"]["lr"] == 0.5
+    assert merged["model"]["d_model"] == quick_config["model"]["d_model"]
+    assert cfg["model"]["dropout"] == quick_config["model"]["dropout"]  # the shared sections are untouched
+    assert cfg["train"]["lr"] == quick_config["train"]["lr"]
+
+
+def test_every_position_targets_for_a_longer_horizon(tiny_eta):
+    from contlaws.data.forecasting import forecast_observations
+    from contlaws.io import load_npz
+
+    arrays, _ = load_npz(tiny_eta["paths"]["test"])
+    arrays = dict(arrays, horizon=np.array([3]))  # the same window read with L' = T - 3
+    inputs, last = forecast_observations(arrays)
+    _, every = forecast_observations(arrays, targets="every_position")
+    obs = np.concatenate([inputs, last], axis=1)  # (n T D)
+    length = inputs.shape[1]
+    assert every.shape == (len(obs), length, 3, 16)
+    for k in range(3):
+        np.testing.assert_array_equal(every[:, :, k], obs[:, 1 + k : length + 1 + k])
+    np.testing.assert_array_equal(every[:, -1], last)
 
 
 def test_reference_forecasts_match_direct_computation(tiny_eta):
-    """last value and window mean from the raw compact arrays (state, symbols, W, Q), not the dataset class."""
+    """last value, linear extrapolation and window mean from the raw compact arrays (state, symbols, W, Q),
+    not the dataset class."""
     from contlaws.io import load_npz
 
     arrays, _ = load_npz(tiny_eta["paths"]["test"])
@@ -99,7 +186,8 @@ def test_reference_forecasts_match_direct_computation(tiny_eta):
     obs = (1 - eta) * cont + eta * disc
     length = obs.shape[1] - int(arrays["horizon"][0])
     x, y = obs[:, :length], obs[:, length:]
-    expected = {"last_value": x[:, -1:, :] - y, "window_mean": x.mean(axis=1, keepdims=True) - y}
+    expected = {"last_value": x[:, -1:, :] - y, "linear_extrapolation": 2 * x[:, -1:, :] - x[:, -2:-1, :] - y,
+                "window_mean": x.mean(axis=1, keepdims=True) - y}  # fmt: skip
     rows = reference_forecasts(tiny_eta["paths"]["test"], batch_size=3).set_index("baseline")
     for name, err in expected.items():
         assert rows.loc[name, "test_rmse"] == pytest.approx(np.sqrt(np.mean(err**2)), rel=1e-5)
@@ -138,11 +226,15 @@ def results_frame(seeds=(0,), missing=("mamba2",)):
                     if model in missing:
                         rows.append({"system": system, "eta": eta, "model": model, "seed": seed, "status": "not run",
                                      "reason": "needs CUDA (none available) and package mamba-ssm (not installed)",
-                                     "test_rmse": np.nan, "test_mae": np.nan, "n": 0})  # fmt: skip
+                                     "test_rmse": np.nan, "test_mae": np.nan, "n": 0, "gate_rmse": np.nan,
+                                     "learned": False})  # fmt: skip
                     else:
                         rmse = base[system] * factor[model] * (1 + eta) * (1 + 0.1 * seed)
+                        learned = not (model == "s6" and seed == 2)  # S6 seed 2 lost to the last value
+                        gate = rmse * (1.5 if learned else 0.9)
                         rows.append({"system": system, "eta": eta, "model": model, "seed": seed, "status": "ok", "reason": "",
-                                     "test_rmse": rmse, "test_mae": 0.8 * rmse, "n": 10})  # fmt: skip
+                                     "test_rmse": rmse, "test_mae": 0.8 * rmse, "n": 10, "gate_rmse": gate,
+                                     "learned": learned})  # fmt: skip
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -150,7 +242,8 @@ def baselines_frame():
     """Reference forecasts: last value at 0.1·base, window mean at 1.5·base (base as in results_frame)."""
     base = {"vdp": 1.0, "dho": 0.2}
     rows = [{"system": s, "eta": e, "baseline": b, "test_rmse": f * base[s], "test_mae": f * base[s], "n": 10}
-            for s in base for e in (0.0, 0.5, 1.0) for b, f in (("last_value", 0.1), ("window_mean", 1.5))]  # fmt: skip
+            for s in base for e in (0.0, 0.5, 1.0)
+            for b, f in (("last_value", 0.1), ("linear_extrapolation", 0.12), ("window_mean", 1.5))]  # fmt: skip
     return pd.DataFrame(rows, columns=BASELINE_COLUMNS)
 
 
@@ -178,7 +271,8 @@ def test_gather_orders_rows_and_keeps_not_run(tmp_path):
         parts.append(tmp_path / f"baselines{i}.csv")
         group.to_csv(parts[-1], index=False)
     out = gather_baselines(parts, ["vdp", "dho"])
-    assert out["system"].tolist()[:6] == ["vdp"] * 6 and out["baseline"].tolist()[:2] == ["last_value", "window_mean"]
+    assert out["system"].tolist()[:9] == ["vdp"] * 9
+    assert out["baseline"].tolist()[:3] == ["last_value", "linear_extrapolation", "window_mean"]
     with pytest.raises(DataFileError, match="appears twice"):
         gather_baselines([parts[0], parts[0]], ["vdp", "dho"])
 
@@ -195,6 +289,15 @@ def test_table_statistics_and_best_marks():
     assert all(str(v).endswith("*") for v in marked.filter(like="eta").to_numpy().ravel())
     assert not any(str(v).endswith("*") for v in wide[wide["model"] == "S4D"].filter(like="eta").to_numpy().ravel())
     assert set(wide[wide["model"] == "Mamba-2"].filter(like="eta").to_numpy().ravel()) == {"not run"}
+    # S6 lost to the last value at one seed: not learned, a dagger in every column; the others learned.
+    assert all(str(v).endswith("†") for v in wide[wide["model"] == "S6"].filter(like="eta").to_numpy().ravel())
+    assert not any("†" in str(v) for v in wide[wide["model"] == "S4D"].filter(like="eta").to_numpy().ravel())
+    s6 = tidy[tidy["model"] == "s6"]
+    assert (s6["n_learned"] == 2).all() and not s6["learned"].any() and tidy[tidy["model"] == "s4d"]["learned"].all()
+    fig = plot_figure5(frame, baselines_frame())
+    hollow = [line for line in fig.axes[0].lines if line.get_markerfacecolor() == "white"]  # (1, 1, 1, 1) -> "white"
+    assert hollow and all(line.get_marker() == "s" for line in hollow)  # S6's marker, nobody else's
+    assert "hollow: did not learn (lost to last value)" in {t.get_text() for t in fig.legends[0].get_texts()}
     assert short_reason("needs CUDA (none available) and package x (not installed)") == "needs CUDA"
     # A model that ran on some seeds only counts those seeds.
     partial = frame.copy()
@@ -211,7 +314,8 @@ def test_figure_and_cli_are_reproducible(tmp_path):
     legend_title = fig.legends[0].get_title().get_text()
     assert "not run (needs CUDA): Mamba-2" in legend_title
     assert {t.get_text() for t in fig.legends[0].get_texts()} == {
-        "S4D", "S6", "Transformer", "last value (no training)", "window mean (no training)"}
+        "S4D", "S6", "Transformer", "last value (no training)", "linear extrapolation (no training)",
+        "window mean (no training)"}
     top = fig.axes[0]
     assert top.get_yscale() == "log"  # last value at 0.1, window mean at 3 (span 30 > LOG_Y_SPAN)
     outputs = []

@@ -223,3 +223,77 @@ def test_library_no_weight_decay_marks_are_respected():
     model.extra = nn.ParameterList([marked])
     groups = {g["name"]: g for g in optimizer_param_groups(model, 1e-3, 0.01, SMALL)}
     assert [id(p) for p in groups["no_decay"]["params"]] == [id(marked)]
+
+
+# ---------------------------------------------------------------------------------------------
+# E3 causal forecaster (build_model(causal=True))
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", CPU_MODELS)
+@pytest.mark.parametrize("increment", [False, True])
+def test_causal_forecaster_outputs_depend_on_the_past_only(name, increment):
+    """Perturb the inputs after step t: the outputs at steps <= t do not move, later ones do."""
+    torch.manual_seed(11)
+    model = build_model(name, d_input=3, d_output=6, model_cfg=SMALL, causal=True, increment=increment).eval()
+    x = torch.randn(4, 40, 3)
+    changed = x.clone()
+    changed[:, 25:] += torch.randn(4, 15, 3)
+    out, out_changed = model(x), model(changed)
+    assert out.shape == (4, 40, 6)
+    torch.testing.assert_close(out_changed[:, :25], out[:, :25], rtol=1e-5, atol=1e-5)
+    assert (out_changed[:, 25:] - out[:, 25:]).abs().max() > 1e-3
+    # and the other samples of the batch do not matter either
+    torch.testing.assert_close(model(x[:1]), out[:1], rtol=1e-5, atol=1e-5)
+
+
+def test_causal_mode_builds_causal_layers_and_mean_pool_mode_keeps_the_authors():
+    causal = build_model("s4d", d_input=2, d_output=2, model_cfg=SMALL, causal=True)
+    authors = build_model("s4d", d_input=2, d_output=2, model_cfg=SMALL)
+    assert [layer.layer.channel_norm for layer in causal.layers] == [False, False]
+    assert [layer.layer.channel_norm for layer in authors.layers] == [True, True]
+    assert causal.readout == "causal" and authors.readout == "mean_pool" and causal.build_kwargs["causal"] is True
+    assert "causal" not in authors.build_kwargs  # E2/E5 checkpoints keep their build_kwargs
+    transformer = build_model("transformer", d_input=2, d_output=2, model_cfg=SMALL, causal=True)
+    assert transformer.positional_encoding and all(layer.causal for layer in transformer.layers)
+    assert build_model(**causal.build_kwargs).readout == "causal"
+    with pytest.raises(ValueError, match="stride 1"):
+        causal(torch.randn(1, 8, 2), stride=2)
+    with pytest.raises(ValueError, match="increment needs readout 'causal'"):
+        build_model("s4d", d_input=2, d_output=2, model_cfg=SMALL, increment=True)
+
+
+def test_authors_s4d_channel_norm_is_not_causal():
+    """The authors' norm divides by a mean over batch and time: future steps and other samples leak."""
+    from contlaws.models.s4d import S4D
+
+    torch.manual_seed(12)
+    layer = S4D(8, channel_norm=True).eval()
+    u = torch.randn(2, 8, 30)
+    changed = u.clone()
+    changed[:, :, 20:] *= 5.0
+    assert (layer(changed)[:, :, :20] - layer(u)[:, :, :20]).abs().max() > 1e-3  # the future changes the past
+    assert (layer(u[:1]) - layer(u)[:1]).abs().max() > 1e-4  # another sample changes this one
+    layer.channel_norm = False
+    torch.testing.assert_close(layer(changed)[:, :, :20], layer(u)[:, :, :20])
+
+
+def test_causal_transformer_is_not_permutation_invariant():
+    torch.manual_seed(13)
+    x = torch.randn(2, 12, 3)
+    perm = torch.randperm(12)
+    model = build_model("transformer", d_input=3, d_output=2, model_cfg=SMALL, causal=True).eval()
+    last = model(x)[:, -1]
+    assert (model(x[:, perm])[:, -1] - last).abs().max() > 1e-3
+    # masked attention without positions would still be order-blind at the last step within a set of
+    # equal prefixes; the positions make even a swap of the first two steps visible
+    swapped = x.clone()
+    swapped[:, [0, 1]] = x[:, [1, 0]]
+    assert (model(swapped)[:, -1] - last).abs().max() > 1e-4
+
+
+def test_increment_output_is_the_input_plus_the_decoder():
+    torch.manual_seed(14)
+    model = build_model("s4d", d_input=3, d_output=6, model_cfg=SMALL, causal=True, increment=True).eval()
+    plain = build_model("s4d", d_input=3, d_output=6, model_cfg=SMALL, causal=True).eval()
+    plain.load_state_dict(model.state_dict())
+    x = torch.randn(2, 10, 3)
+    torch.testing.assert_close(model(x), plain(x) + torch.cat([x, x], dim=-1))  # horizon 2: x_t repeated

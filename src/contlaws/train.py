@@ -603,6 +603,11 @@ def cli_train(args: argparse.Namespace) -> int:
 
     train_ds, val_ds = load_split(args.train), load_split(args.val)
     check_splits(train_ds, val_ds)
+    build_options: dict = {}
+    if args.experiment == "eta_performance":  # E3: the causal forecaster trains on every position
+        from contlaws.experiments.eta_performance import readout_setup
+
+        cfg, train_ds, val_ds, build_options = readout_setup(cfg, train_ds, val_ds)
     overrides = {"seed": args.seed, "task": train_ds.task}
     overrides.update({k: v for k, v in (("epochs", args.epochs), ("device", args.device)) if v is not None})
     try:
@@ -619,6 +624,7 @@ def cli_train(args: argparse.Namespace) -> int:
             input_kind=train_ds.input_kind,
             vocab_size=getattr(train_ds, "vocab_size", None) or train_ds.meta.get("vocab_size"),
             discretization=args.discretization,
+            **build_options,
         )
     except ModelUnavailable as err:
         write_not_run(out_dir, args.model, err.reason, cfg, args.seed)

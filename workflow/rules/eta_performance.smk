@@ -12,7 +12,7 @@ ETA_RUN = f"{ETA_SPLIT}/{{model}}_seed{{seed}}"  # one training run
 # retrain the others), but the data, model and engine settings and the experiment's epochs.
 ETA_TRAIN_SETTINGS = json.dumps(
     {"seed": CFG["seed"], "forecasting": CFG["forecasting"], "model": CFG["model"], "train": CFG["train"],
-     "eta_performance.epochs": ETA.get("epochs")},
+     "eta_performance": {k: v for k, v in ETA.items() if k not in ("systems", "models", "seeds")}},
     sort_keys=True,
 )  # fmt: skip
 ETA_WILDCARDS = {"model": "|".join(ETA["models"]), "seed": r"\d+"}
@@ -61,6 +61,7 @@ rule eta_evaluate:
     params:
         config=RESOLVED,
         settings=ETA_TRAIN_SETTINGS,
+        gate=json.dumps(CFG["gates"]["e3_margin"]),
         runs=lambda wildcards, input: " ".join(str(Path(p).parent) for p in input.summaries),
     threads: CFG["threads"]
     resources:

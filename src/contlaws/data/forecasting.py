@@ -4,7 +4,8 @@ For a latent state s_t (x_t, v_t), or x_t for OU, of one trajectory:
 
     cont_t = s_t · W                   W: (d, obs_dim) Gaussian (seed + 101), columns of unit norm
     symbol_t = per-trajectory bins     each component cut into b equal bins over its own min–max
-                                       over the whole window; symbol = 4·x_bin + v_bin (b = 4), OU: 16 bins of x
+                                       over the input window s[0:L] only (later states clipped to the
+                                       end bins: no look-ahead); symbol = 4·x_bin + v_bin (b = 4), OU: 16 bins of x
     disc_t = Q[:, symbol_t]            Q: orthogonal factor of QR of a Gaussian obs_dim × obs_dim (seed + 202)
     obs_t = (1 − η)·cont_t + η·disc_t  η = 0 continuous, η = 1 a piecewise-constant symbol stream
 
@@ -65,20 +66,25 @@ def bins_per_component(obs_dim: int, state_dim: int) -> int:
     return b
 
 
-def quantize(state: np.ndarray, bins: int) -> np.ndarray:
-    """Per-trajectory symbols: each component in ``bins`` equal bins over its own min–max over time.
+def quantize(state: np.ndarray, bins: int, length: int | None = None) -> np.ndarray:
+    """Per-trajectory symbols: each component in ``bins`` equal bins over its own min–max.
 
     Bin = clip(floor(bins·(s − min)/(max − min)), 0, bins − 1) (the maximum falls in the top bin, a
     constant component in bin 0); symbol = Σ_c bin_c · bins^(d−1−c), i.e. 4·x_bin + v_bin.
+    min and max are taken over the first ``length`` steps (the input window s[0:L]) only, so the
+    forecast target never shapes the bins of the inputs (no look-ahead); later steps outside that
+    range fall in the end bins.
 
     Args:
         state: (n, T, d).
+        length: steps that define the bin edges (default all T).
     Returns:
         (n, T) uint8 symbols in 0 .. bins^d − 1.
     """
     state = state.astype(np.float64)
-    lo = state.min(axis=1, keepdims=True)  # (n 1 d)
-    width = state.max(axis=1, keepdims=True) - lo
+    window = state[:, :length] if length is not None else state  # (n L d)
+    lo = window.min(axis=1, keepdims=True)  # (n 1 d)
+    width = window.max(axis=1, keepdims=True) - lo
     width = np.where(width > 0, width, 1.0)
     component_bins = np.clip(np.floor(bins * (state - lo) / width), 0, bins - 1).astype(np.int64)  # (n T d)
     weights = bins ** np.arange(state.shape[2] - 1, -1, -1)  # (d,) e.g. [4, 1]
@@ -103,8 +109,11 @@ def mix_observations(state: np.ndarray, symbols: np.ndarray, W: np.ndarray, Q: n
     return np.float32(1.0 - eta) * cont + np.float32(eta) * disc
 
 
+TARGETS = ("last", "every_position")
+
+
 def forecast_observations(
-    arrays: Mapping[str, np.ndarray], idx: np.ndarray | None = None
+    arrays: Mapping[str, np.ndarray], idx: np.ndarray | None = None, targets: str = "last"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Inputs and targets of forecasting samples, materialized from a file's compact arrays.
 
@@ -112,15 +121,25 @@ def forecast_observations(
         arrays: the arrays of a forecasting file (``state``, ``symbols``, ``W``, ``Q``, ``eta``,
             ``horizon``), e.g. from :func:`contlaws.io.load_npz`.
         idx: sample indices (default: all).
+        targets: "last" (the forecast after the whole input window) or "every_position" (the
+            causal forecaster's training targets: position t forecasts obs[t+1 : t+1+horizon]).
     Returns:
-        inputs (b, L, D) float32 = obs[0:L]; targets (b, horizon, D) float32 = obs[L:L + horizon].
+        inputs (b, L, D) float32 = obs[0:L]; targets: "last" (b, horizon, D) = obs[L:L + horizon],
+        "every_position" (b, L, horizon, D) with [:, t, k] = obs[t + 1 + k] (so [:, L−1] is the
+        "last" target).
     """
+    if targets not in TARGETS:
+        raise ValueError(f"targets must be one of {TARGETS}, got {targets!r}")
     state, symbols = arrays["state"], arrays["symbols"]
     if idx is not None:
         idx = np.asarray(idx, dtype=np.int64)
         state, symbols = state[idx], symbols[idx]
     obs = mix_observations(state, symbols, arrays["W"], arrays["Q"], np.asarray(arrays["eta"]).item())  # (b T D)
-    length = obs.shape[1] - np.asarray(arrays["horizon"]).item()
+    horizon = int(np.asarray(arrays["horizon"]).item())
+    length = obs.shape[1] - horizon
+    if targets == "every_position":
+        shifted = np.stack([obs[:, 1 + k : length + 1 + k] for k in range(horizon)], axis=2)  # (b L horizon D)
+        return obs[:, :length], shifted
     return obs[:, :length], obs[:, length:]
 
 
@@ -174,7 +193,7 @@ def make_forecasting_split(
     state, params, settings, info = simulate_latent(cfg, system, split)
     bins = bins_per_component(obs_dim, settings.state_dim)
     state32 = state.astype(np.float32)
-    symbols = quantize(state32, bins)  # from the stored float32 state, so files are self-consistent
+    symbols = quantize(state32, bins, length)  # from the stored float32 state; edges from obs[0:L] only
     arrays = {
         "state": state32,
         "symbols": symbols,

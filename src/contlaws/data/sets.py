@@ -17,7 +17,9 @@ Every split file (written with :func:`contlaws.io.save_npz`) loads as a :class:`
 * ``regression`` (E2): arrays ``x`` (N, L, 1) float32 and ``y`` (N, k) float32 labels;
 * ``forecasting`` (E3): compact arrays (latent state, symbols, W, Q, η); the 16-dimensional
   observations are materialized per batch by :func:`contlaws.data.forecasting.forecast_observations`,
-  the target is obs[L:L + horizon] flattened to (horizon·D,);
+  the target is obs[L:L + horizon] flattened to (horizon·D,), or, in the view
+  ``with_targets("every_position")`` (E3 causal forecaster), obs[t+1 : t+1+horizon] for every input
+  position t, (L, horizon·D);
 * ``classification`` (benchmarks): ``x`` (N, L) int64 tokens or (N, L, C) float32, ``y`` (N,) int64;
   meta ``n_classes``, ``input_kind`` and, for tokens, ``vocab_size``.
 
@@ -100,18 +102,26 @@ class ForecastingDataset(SequenceDataset):
     task = "regression"
     input_kind = "continuous"
 
-    def __init__(self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], path: str | Path | None = None):
+    def __init__(self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], path: str | Path | None = None,
+                 targets: str = "last"):
         super().__init__(len(arrays["state"]), meta, path)
         self.arrays = dict(arrays)
+        self.targets = targets
         self.horizon = int(np.asarray(arrays["horizon"]).item())
         self.obs_dim = int(arrays["Q"].shape[0])
         self.length = int(arrays["state"].shape[1]) - self.horizon
         self.d_input = self.obs_dim
         self.d_output = self.horizon * self.obs_dim
 
+    def with_targets(self, targets: str) -> ForecastingDataset:
+        """The same split with targets "last" ((b, horizon·D): obs[L:L+horizon]) or "every_position"
+        ((b, L, horizon·D): obs[t+1 : t+1+horizon] at each position t, the causal forecaster's loss)."""
+        return ForecastingDataset(self.arrays, self.meta, self.path, targets=targets)
+
     def get_batch(self, idx):
-        inputs, targets = forecast_observations(self.arrays, idx)  # (b L D), (b H D)
-        return torch.from_numpy(inputs), torch.from_numpy(targets.reshape(len(targets), -1))
+        inputs, targets = forecast_observations(self.arrays, idx, self.targets)  # (b L D), (b [L] H D)
+        flat = targets.reshape(*targets.shape[:-2], -1)  # (b H·D) or (b L H·D)
+        return torch.from_numpy(inputs), torch.from_numpy(np.ascontiguousarray(flat))
 
 
 def _require(arrays: Mapping[str, np.ndarray], names: tuple[str, ...], path: Path, kind: str) -> None:

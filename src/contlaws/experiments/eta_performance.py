@@ -8,19 +8,32 @@ tested here on the test split of the same (system, η):
     test_rmse = sqrt(mean (ŷ − y)²)       pooled over the N test samples × horizon·D outputs
     test_mae  = mean |ŷ − y|              the same pool
 
+Readout (``eta_performance.readout``, see :func:`readout_setup`):
+
+* ``causal`` (default): every layer causal, the decoder at every position; the output at position t
+  forecasts obs[t+1 : t+1+horizon]; training and validation losses are the MSE over every position
+  (targets obs[1 : L+horizon]); the test forecast ŷ is the output at the last position L−1, i.e. the
+  forecast of obs[L : L+horizon] from the whole input window, the same forecast the trivial ones make.
+* ``mean_pool`` (the authors'): mean over time, then the decoder; the Transformer has no mask and
+  no positions (order-blind). Trained and tested on obs[L : L+horizon] only.
+
+Learning gate: ``gate_rmse`` is the last-value RMSE on the same test split, and a model ``learned``
+when test_rmse ≤ gate_rmse·(1 + ``gates.e3_margin``) (default margin 0: no worse than repeating the
+last observation). A row that did not learn carries no evidence about η.
+
 Code names -> symbols: ``eta`` η (0 continuous, 1 a piecewise-constant symbol stream), ``n`` N.
 
 A model that cannot run on this machine (CUDA-only baselines on a CPU) has a ``summary.json`` with
 ``status: "not run"`` and a ``reason`` written by the engine; it becomes a row with that status and
 reason and empty metrics, never a silent gap. Rows (one per system, η, model, seed):
 
-    system, eta, model, seed, status, reason, test_rmse, test_mae, n
+    system, eta, model, seed, status, reason, test_rmse, test_mae, n, gate_rmse, learned
 
-Two reference forecasts that need no training put the numbers in scale (``baselines.csv``, columns
-:data:`BASELINE_COLUMNS`): ``last_value`` predicts ŷ = obs_{L−1} (persistence: nothing changes) and
-``window_mean`` predicts the mean of the input window, the forecast of a mean-pooled model that has
-learned nothing about the order of its inputs. A trained model near ``window_mean`` has not learned
-the task.
+Three reference forecasts that need no training put the numbers in scale (``baselines.csv``,
+columns :data:`BASELINE_COLUMNS`): ``last_value`` predicts ŷ_{L+k} = obs_{L−1} (persistence),
+``linear_extrapolation`` ŷ_{L+k} = obs_{L−1} + (k+1)·(obs_{L−1} − obs_{L−2}) (for horizon 1:
+2·obs_{L−1} − obs_{L−2}), and ``window_mean`` the mean of the input window, the forecast of a
+mean-pooled model that has learned nothing about the order of its inputs.
 
 ``contlaws eta-evaluate`` tests every run trained on one (system, η) split and writes its rows (and
 the reference forecasts); ``contlaws eta-gather`` concatenates them into
@@ -30,6 +43,7 @@ the reference forecasts); ``contlaws eta-gather`` concatenates them into
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -43,11 +57,73 @@ from contlaws.io import DataFileError, provenance, read_json, read_npz_meta, wri
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["system", "eta", "model", "seed", "status", "reason", "test_rmse", "test_mae", "n"]
+COLUMNS = ["system", "eta", "model", "seed", "status", "reason", "test_rmse", "test_mae", "n", "gate_rmse", "learned"]
 BASELINE_COLUMNS = ["system", "eta", "baseline", "test_rmse", "test_mae", "n"]
-BASELINES = ("last_value", "window_mean")
+BASELINES = ("last_value", "linear_extrapolation", "window_mean")
+GATE_BASELINE = "last_value"
+READOUTS = ("causal", "mean_pool")
 STATUS_OK = "ok"
 STATUS_NOT_RUN = "not run"
+
+
+def experiment_config(cfg: Mapping[str, Any]) -> dict:
+    """The config an E3 training runs with: ``eta_performance.model`` and ``eta_performance.train``
+    (optional) merged over the shared ``model`` and ``train`` sections, so E3 can be tuned without
+    changing E2 or E5."""
+    out = copy.deepcopy(dict(cfg))
+    exp = cfg["eta_performance"]
+    for section in ("model", "train"):
+        out[section] = {**out[section], **copy.deepcopy(exp.get(section, {}))}
+    return out
+
+
+def readout_setup(cfg: Mapping[str, Any], train_ds, val_ds) -> tuple[dict, Any, Any, dict]:
+    """Config, datasets and ``build_model`` options of an E3 training (``contlaws train --experiment
+    eta_performance``).
+
+    Returns ``(cfg, train_ds, val_ds, options)``: the config with :func:`experiment_config`'s
+    overrides; for ``eta_performance.readout`` "causal" both splits switch to per-position targets
+    (``with_targets("every_position")``, so the engine's MSE and validation RMSE run over every
+    position) and the model is built with ``causal=True`` (and ``increment`` when
+    ``eta_performance.increment``); "mean_pool" keeps the datasets (target obs[L:L+horizon]).
+    """
+    cfg = experiment_config(cfg)
+    readout = cfg["eta_performance"].get("readout", "causal")
+    if readout not in READOUTS:
+        raise ValueError(f"key 'eta_performance.readout' = {readout!r}: must be one of {READOUTS}")
+    if readout == "mean_pool":
+        return cfg, train_ds, val_ds, {}
+    for ds in (train_ds, val_ds):
+        if not hasattr(ds, "with_targets"):
+            raise DataFileError(
+                f"{ds.path}: eta_performance.readout 'causal' needs a forecasting split, got {type(ds).__name__}"
+            )
+    options = {"causal": True}
+    if cfg["eta_performance"].get("increment", False):
+        options["increment"] = True
+    return cfg, train_ds.with_targets("every_position"), val_ds.with_targets("every_position"), options
+
+
+def last_position_forecast(model):
+    """A causal forecaster seen as a last-window forecaster: output (B, L, d_output) -> (B, d_output)
+    at position L−1 (the forecast of obs[L : L+horizon] from the whole input window)."""
+    import torch
+
+    class LastPositionForecast(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module):
+            super().__init__()
+            self.model = inner
+            self.build_kwargs = getattr(inner, "build_kwargs", {})  # evaluation batch sizing reads d_model here
+
+        def forward(self, x: torch.Tensor, tau: float = 1.0, stride: int = 1) -> torch.Tensor:
+            return self.model(x, tau=tau, stride=stride)[:, -1]  # (B d_output)
+
+    return LastPositionForecast(model)
+
+
+def learned_gate(test_rmse: float, gate_rmse: float, margin: float) -> bool:
+    """E3 learning gate: test_rmse ≤ gate_rmse·(1 + margin); False for a missing (NaN) metric."""
+    return bool(math.isfinite(test_rmse) and math.isfinite(gate_rmse) and test_rmse <= gate_rmse * (1.0 + margin))
 
 
 def run_labels(summary: Mapping[str, Any], path: Path) -> tuple[str, int]:
@@ -61,7 +137,8 @@ def run_labels(summary: Mapping[str, Any], path: Path) -> tuple[str, int]:
 def not_run_row(system: str, eta: float, model: str, seed: int, reason: str) -> dict[str, Any]:
     """A results row for a model that was not trained or cannot be tested here (metrics empty)."""
     return {"system": system, "eta": eta, "model": model, "seed": seed, "status": STATUS_NOT_RUN,
-            "reason": reason, "test_rmse": math.nan, "test_mae": math.nan, "n": 0}  # fmt: skip
+            "reason": reason, "test_rmse": math.nan, "test_mae": math.nan, "n": 0, "gate_rmse": math.nan,
+            "learned": False}  # fmt: skip
 
 
 def test_split_labels(path: Path) -> tuple[str, float]:
@@ -79,8 +156,14 @@ def evaluate_runs(
     *,
     device: str = "cpu",
     eval_max_elements: int = 2**24,
+    gate_rmse: float = math.nan,
+    margin: float = 0.0,
 ) -> pd.DataFrame:
     """Test RMSE and MAE of every run folder on one forecasting test split.
+
+    A causal forecaster (checkpoint built with ``causal=True``) is tested on its output at the last
+    position (:func:`last_position_forecast`), a mean-pool model on its only output; both against
+    obs[L : L+horizon].
 
     Args:
         run_dirs: output folders of ``contlaws train`` (``summary.json``, and ``best.pt`` when the
@@ -88,6 +171,8 @@ def evaluate_runs(
         test_path: the forecasting test split (.npz).
         device: where to evaluate ("cpu", "cuda").
         eval_max_elements: evaluation batch bound (``train.eval_max_elements``).
+        gate_rmse: the last-value RMSE on ``test_path`` (recorded, and the learning gate).
+        margin: ``gates.e3_margin``.
     Returns:
         One row per run with :data:`COLUMNS`.
     """
@@ -114,18 +199,24 @@ def evaluate_runs(
             rows.append(not_run_row(system, eta, model_name, seed, f"trained, but cannot be tested here: {err.reason}"))
             continue
         test = test if test is not None else load_split(test_path)
+        if getattr(model, "readout", "mean_pool") == "causal":
+            model = last_position_forecast(model)
         metrics = evaluate(model, test, tau=1.0, device=device, eval_max_elements=eval_max_elements)
+        learned = learned_gate(metrics["rmse"], gate_rmse, margin)
         rows.append({"system": system, "eta": eta, "model": model_name, "seed": seed, "status": STATUS_OK,
-                     "reason": "", "test_rmse": metrics["rmse"], "test_mae": metrics["mae"], "n": metrics["n"]})  # fmt: skip
-        log.info("%s seed %d: test rmse %.4g mae %.4g (n %d)", model_name, seed, metrics["rmse"], metrics["mae"], metrics["n"])
+                     "reason": "", "test_rmse": metrics["rmse"], "test_mae": metrics["mae"], "n": metrics["n"],
+                     "gate_rmse": gate_rmse, "learned": learned})  # fmt: skip
+        log.info("%s seed %d: test rmse %.4g mae %.4g (n %d); last value %.4g: %s", model_name, seed, metrics["rmse"],
+                 metrics["mae"], metrics["n"], gate_rmse, "learned" if learned else "DID NOT LEARN")  # fmt: skip
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def reference_forecasts(test_path: Path, batch_size: int = 256) -> pd.DataFrame:
     """Test RMSE and MAE of the :data:`BASELINES` on one forecasting test split (no model).
 
-    Every forecast is repeated over the horizon: ŷ_{L+h} = obs_{L−1} (last_value) or
-    mean_t obs_t over t < L (window_mean). Metrics are pooled over all N·horizon·D outputs.
+    ŷ_{L+k} = obs_{L−1} (last_value), obs_{L−1} + (k+1)·(obs_{L−1} − obs_{L−2})
+    (linear_extrapolation), mean_t obs_t over t < L (window_mean), for k = 0..horizon−1. Metrics
+    are pooled over all N·horizon·D outputs.
 
     Returns:
         One row per baseline with :data:`BASELINE_COLUMNS`.
@@ -140,8 +231,14 @@ def reference_forecasts(test_path: Path, batch_size: int = 256) -> pd.DataFrame:
         x, y = test.get_batch(np.arange(start, min(len(test), start + batch_size)))
         x, y = x.double().numpy(), y.double().numpy()  # (b L D), (b H·D)
         horizon = y.shape[1] // x.shape[2]
-        for name, forecast in (("last_value", x[:, -1]), ("window_mean", x.mean(axis=1))):  # (b D)
-            err = np.tile(forecast, horizon) - y  # (b H·D)
+        steps = np.arange(1, horizon + 1)[None, :, None]  # (1 H 1): k + 1
+        forecasts = {
+            "last_value": np.repeat(x[:, None, -1], horizon, axis=1),  # (b H D)
+            "linear_extrapolation": x[:, None, -1] + steps * (x[:, None, -1] - x[:, None, -2]),
+            "window_mean": np.repeat(x.mean(axis=1)[:, None], horizon, axis=1),
+        }
+        for name, forecast in forecasts.items():
+            err = forecast.reshape(len(x), -1) - y  # (b H·D)
             sums[name] += (np.square(err).sum(), np.abs(err).sum())
         count += y.size
     return pd.DataFrame([{"system": system, "eta": eta, "baseline": name, "test_rmse": float(np.sqrt(sq / count)),
@@ -180,6 +277,7 @@ def gather(paths: Sequence[Path], systems: Sequence[str], models: Sequence[str])
     """Concatenate per-split result CSVs into one table (checked columns, fixed order, no duplicates)."""
     out = read_parts(paths, COLUMNS, ["system", "eta", "model", "seed"])
     out["reason"] = out["reason"].fillna("")
+    out["learned"] = out["learned"].map(lambda v: str(v).strip().lower() == "true").astype(bool)
     return sort_results(out, systems, models)
 
 
@@ -201,13 +299,16 @@ def cli_evaluate(args: argparse.Namespace) -> None:
     cfg = config_from_args(args)
     set_threads(cfg)
     device = str(resolve_device(args.device or cfg["train"]["device"]))
-    rows = evaluate_runs(args.runs, args.test, device=device, eval_max_elements=cfg["train"]["eval_max_elements"])
-    baselines = reference_forecasts(args.test) if args.baselines_out is not None else None
+    baselines = reference_forecasts(args.test)
+    gate = float(baselines.set_index("baseline").loc[GATE_BASELINE, "test_rmse"])
+    rows = evaluate_runs(args.runs, args.test, device=device, eval_max_elements=cfg["train"]["eval_max_elements"],
+                         gate_rmse=gate, margin=float(cfg["gates"]["e3_margin"]))  # fmt: skip
     section = {k: cfg[k] for k in ("seed", "eta_performance", "forecasting", "model", "train")}
+    section["gates.e3_margin"] = cfg["gates"]["e3_margin"]
     record = provenance(section, cfg["seed"], test=str(args.test), runs=[str(r) for r in args.runs])
     write_table(args.out, rows, meta=record)
     print(rows.to_string(index=False))
-    if baselines is not None:
+    if args.baselines_out is not None:
         write_table(args.baselines_out, baselines, meta=record)
         print(baselines.to_string(index=False))
 
@@ -222,11 +323,16 @@ def cli_gather(args: argparse.Namespace) -> None:
     df = gather(args.inputs, exp["systems"], exp["models"])
     baselines = gather_baselines(args.baselines, exp["systems"]) if args.baselines else None
     section = {k: cfg[k] for k in ("seed", "eta_performance", "forecasting", "model", "train")}
+    section["gates.e3_margin"] = cfg["gates"]["e3_margin"]
     write_table(args.out, df, meta=provenance(section, cfg["seed"], inputs=sorted(str(p) for p in args.inputs)))
     if baselines is not None:
         write_table(args.baselines_out, baselines, meta=provenance(section, cfg["seed"], inputs=sorted(map(str, args.baselines))))
     counts = df["status"].value_counts().to_dict()
     log.info("wrote %s: %d rows (%s)", args.out, len(df), ", ".join(f"{v} {k}" for k, v in counts.items()))
+    failed = df[(df["status"] == STATUS_OK) & ~df["learned"]]
+    for row in failed.itertuples():
+        log.warning("did not learn: %s eta %g %s seed %d: test rmse %.4g > last value %.4g", row.system, row.eta,
+                    row.model, row.seed, row.test_rmse, row.gate_rmse)  # fmt: skip
 
 
 def register(subparsers) -> None:
@@ -242,7 +348,8 @@ def register(subparsers) -> None:
     p.add_argument("--test", type=Path, required=True, help="forecasting test split (.npz)")
     p.add_argument("--runs", type=Path, nargs="+", required=True, metavar="DIR", help="training output folders")
     p.add_argument("--out", type=Path, required=True, help="per-split results CSV")
-    p.add_argument("--baselines-out", type=Path, help="also write the reference forecasts (last value, window mean)")
+    p.add_argument("--baselines-out", type=Path,
+                   help="also write the reference forecasts (last value, linear extrapolation, window mean)")  # fmt: skip
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override train.device")
     p.set_defaults(func=cli_evaluate)
 

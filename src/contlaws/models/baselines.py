@@ -2,8 +2,10 @@
 ``tau`` only to share the interface with S4D/S6: they have no notion of a time step and ignore it.
 
 CPU-capable, pure PyTorch:
-- :class:`TransformerLayer`: one encoder layer (8 heads, FF 512, GELU, post-norm), no mask and
-  no positional encoding, as the authors (a sinusoidal encoding is a wrapper option).
+- :class:`TransformerLayer`: one encoder layer (8 heads, FF 512, GELU, post-norm). The authors use
+  no mask and no positional encoding (order-blind: with a mean readout the model is
+  permutation-invariant); ``causal=True`` adds the causal mask (position t attends to s <= t), the E3
+  causal forecaster's setting, with sinusoidal positions added by the wrapper.
 - :class:`CausalLinearAttention`: softmax replaced by the feature map φ(x) = elu(x) + 1,
   y_t = φ(q_t)ᵀ S_t / φ(q_t)ᵀ z_t with S_t = Σ_{s≤t} φ(k_s) v_sᵀ, z_t = Σ_{s≤t} φ(k_s), in chunked form.
 
@@ -22,17 +24,27 @@ from torch import nn
 
 
 class TransformerLayer(nn.Module):
-    """Transformer encoder layer (self-attention + GELU feed-forward, post-norm), no mask."""
+    """Transformer encoder layer (self-attention + GELU feed-forward, post-norm).
 
-    def __init__(self, d_model: int, n_heads: int = 8, d_ff: int = 512, dropout: float = 0.1):
+    Args:
+        causal: mask attention to earlier and current positions (the output at t depends on x_{<=t}
+            only); False (the authors') attends everywhere.
+    """
+
+    def __init__(self, d_model: int, n_heads: int = 8, d_ff: int = 512, dropout: float = 0.1, causal: bool = False):
         super().__init__()
+        self.causal = causal
         self.block = nn.TransformerEncoderLayer(
             d_model, n_heads, dim_feedforward=d_ff, dropout=dropout, activation="gelu", batch_first=True
         )
 
     def forward(self, x: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
         """x: (B, L, D) -> (B, L, D); tau is ignored."""
-        return self.block(x)
+        if not self.causal:
+            return self.block(x)
+        # (L L): 0 on and below the diagonal, -inf above (position t attends to s <= t)
+        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1], device=x.device, dtype=x.dtype)
+        return self.block(x, src_mask=mask, is_causal=True)
 
 
 def sinusoidal_positions(length: int, d_model: int, device=None, dtype=None) -> torch.Tensor:

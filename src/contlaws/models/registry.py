@@ -99,6 +99,8 @@ def build_model(
     vocab_size: int | None = None,
     discretization: str | None = None,
     readout: str | None = None,
+    causal: bool = False,
+    increment: bool = False,
 ) -> SequenceModel:
     """A :class:`SequenceModel` with ``model_cfg["n_layers"]`` layers of type ``name``.
 
@@ -108,6 +110,15 @@ def build_model(
         model_cfg: the resolved config's ``model`` section (missing keys: schema defaults).
         input_kind, vocab_size: "continuous" or "tokens" (with the vocabulary size).
         discretization, readout: override model.s4d/s6.discretization and model.s6.readout.
+        causal: the E3 causal forecaster: every layer causal and the decoder at every position
+            (wrapper readout "causal", output (B, L, d_output)). S4D then runs without the authors'
+            channel norm (it divides by a mean over batch and time, so the output at t would depend
+            on later steps and on the other samples), the Transformer gets a causal mask and
+            sinusoidal positions; S6, linear attention and the CUDA-only baselines (Mamba-2/3, GLA,
+            linear attention, Gated DeltaNet: recurrent or causally masked layers) are causal as
+            they are.
+        increment: (with ``causal``) the decoder predicts the change from the current input (see
+            :class:`SequenceModel`).
     Raises:
         ValueError for an unknown name, ModelUnavailable where a CUDA-only baseline cannot run.
     """
@@ -120,6 +131,8 @@ def build_model(
     if name == "s4d":
         s4d_cfg = {k: v for k, v in cfg["s4d"].items() if k not in S4D_OPTIM_KEYS}
         s4d_cfg["discretization"] = discretization or s4d_cfg["discretization"]
+        if causal:
+            s4d_cfg["channel_norm"] = False  # the authors' norm mixes time steps and samples (not causal)
         layers = [ChannelsFirst(S4D(d, dropout=dropout, **s4d_cfg)) for _ in range(n_layers)]
     elif name == "s6":
         s6_cfg = dict(cfg["s6"], discretization=discretization or cfg["s6"]["discretization"])
@@ -127,7 +140,7 @@ def build_model(
         layers = [S6(d, **s6_cfg) for _ in range(n_layers)]
     elif name == "transformer":
         t_cfg = cfg["transformer"]
-        layers = [TransformerLayer(d, t_cfg["n_heads"], t_cfg["d_ff"], dropout) for _ in range(n_layers)]
+        layers = [TransformerLayer(d, t_cfg["n_heads"], t_cfg["d_ff"], dropout, causal=causal) for _ in range(n_layers)]
     elif name == "linear_attention":
         layers = [CausalLinearAttention(d, cfg["linear_attention"]["n_heads"]) for _ in range(n_layers)]
     else:
@@ -142,7 +155,9 @@ def build_model(
         input_kind=input_kind,
         vocab_size=vocab_size,
         time_aware=name in TIME_AWARE,
-        positional_encoding=name == "transformer" and cfg["transformer"]["positional_encoding"],
+        positional_encoding=name == "transformer" and (causal or cfg["transformer"]["positional_encoding"]),
+        readout="causal" if causal else "mean_pool",
+        increment=increment,
     )
     model.build_kwargs = {
         "name": name,
@@ -154,6 +169,10 @@ def build_model(
         "discretization": discretization,
         "readout": readout,
     }
+    if causal:  # only when set, so checkpoints of the other experiments keep their build_kwargs
+        model.build_kwargs["causal"] = True
+    if increment:
+        model.build_kwargs["increment"] = True
     return model
 
 

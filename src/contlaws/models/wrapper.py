@@ -4,7 +4,13 @@
     [optional temporal subsampling: mean over windows of `stride` steps; layers then see τ·stride]
     n_layers × residual block:  z = layer(norm(x) if prenorm else x, τ); z = dropout(z); x = x + z;
                                 x = norm(x) unless prenorm
-    mean over time -> decoder Linear(d, d) -> GELU -> Linear(d, d_output)
+    readout "mean_pool" (E2, E5, the authors' E3):  mean over time -> decoder -> (B, d_output)
+    readout "causal" (E3 default):                   decoder at every position -> (B, L, d_output)
+    decoder = Linear(d, d) -> GELU -> Linear(d, d_output)
+
+With readout "causal" the output at position t is a function of x_{<=t} only, provided every layer
+is causal (the registry builds them so: S4D without the authors' channel norm, a masked Transformer
+with positions); in E3 it is the forecast of obs_{t+1} (horizon 1) or obs_{t+1 .. t+h}.
 
 The mean over time is what makes outputs comparable across τ: it is a time average over a fixed
 physical window, whatever the number of samples. Dropout drops features (elementwise), never whole
@@ -21,6 +27,7 @@ from torch import nn
 from contlaws.models.baselines import sinusoidal_positions
 
 INPUT_KINDS = ("continuous", "tokens")
+READOUTS = ("mean_pool", "causal")
 
 
 def mean_pool_time(x: torch.Tensor, stride: int) -> torch.Tensor:
@@ -70,6 +77,11 @@ class SequenceModel(nn.Module):
         vocab_size: embedding size for tokens.
         time_aware: whether the layers consume τ (S4D, S6) or ignore it (attention baselines).
         positional_encoding: add a sinusoidal position encoding after the encoder (transformer option).
+        readout: "mean_pool" (mean over time, then the decoder: (B, d_output)) or "causal" (the
+            decoder at every position: (B, L, d_output); stride must be 1).
+        increment: (causal readout, continuous input with d_output a multiple of d_input) the
+            decoder predicts the change from the current input: output_t = x_t (repeated over the
+            horizon) + decoder(h_t). A model whose decoder outputs 0 is the last-value forecast.
 
     Attributes set by :func:`contlaws.models.registry.build_model`: ``build_kwargs`` (its exact
     keyword arguments, so ``build_model(**model.build_kwargs)`` rebuilds the architecture).
@@ -88,8 +100,16 @@ class SequenceModel(nn.Module):
         vocab_size: int | None = None,
         time_aware: bool = True,
         positional_encoding: bool = False,
+        readout: str = "mean_pool",
+        increment: bool = False,
     ):
         super().__init__()
+        if readout not in READOUTS:
+            raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
+        if increment and (readout != "causal" or input_kind != "continuous" or d_output % d_input):
+            raise ValueError("increment needs readout 'causal', continuous input and d_output a multiple of d_input, "
+                             f"got readout {readout!r}, input {input_kind!r}, d_input {d_input}, d_output {d_output}")
+        self.readout, self.increment = readout, increment
         if input_kind not in INPUT_KINDS:
             raise ValueError(f"input_kind must be one of {INPUT_KINDS}, got {input_kind!r}")
         if input_kind == "tokens":
@@ -116,11 +136,14 @@ class SequenceModel(nn.Module):
                 the encoder (for continuous input the same as pooling the raw input, the encoder
                 being affine), and the layers see τ·stride.
         Returns:
-            (B, d_output).
+            (B, d_output) for readout "mean_pool", (B, L, d_output) for readout "causal".
         """
         self._check_input(x)
+        inputs = x
         if int(stride) != stride or stride < 1:
             raise ValueError(f"stride must be a positive integer, got {stride}")
+        if self.readout == "causal" and stride != 1:
+            raise ValueError(f"readout 'causal' forecasts every input step and needs stride 1, got {stride}")
         x = mean_pool_time(self.encoder(x), int(stride))  # (B L' D)
         if self.positional_encoding:
             x = x + sinusoidal_positions(x.shape[1], x.shape[2], x.device, x.dtype)
@@ -130,6 +153,11 @@ class SequenceModel(nn.Module):
             x = x + dropout(z)
             if not self.prenorm:
                 x = norm(x)
+        if self.readout == "causal":
+            out = self.decoder(x)  # (B L d_output): position t forecasts from x_{<=t}
+            if self.increment:
+                out = out + inputs.repeat(1, 1, self.d_output // self.d_input)  # x_t repeated over the horizon
+            return out
         return self.decoder(x.mean(dim=1))  # (B d_output)
 
     def _check_input(self, x: torch.Tensor) -> None:

@@ -4,12 +4,14 @@ Reads only ``results/<run>/eta_performance/results.csv`` and ``baselines.csv``
 (:mod:`contlaws.experiments.eta_performance`), so restyling never retrains anything:
 
 * the figure: one column per system; top, test RMSE (mean over seeds; band min–max when several)
-  against η, one line per model that ran, and in grey the two reference forecasts that need no
-  training (last value, window mean); bottom, each model's RMSE relative to the best model at that
-  η. The legend names the models that did not run and why;
-* the table: a tidy CSV (system, eta, model, status, reason, n_seeds, rmse/mae mean, std, min, max)
-  and a LaTeX table (rows system × model and the reference forecasts, one column per η, the best
-  model per column marked *).
+  against η, one line per model that ran, and in grey the three reference forecasts that need no
+  training (last value, linear extrapolation, window mean); bottom, each model's RMSE relative to
+  the best model at that η. A hollow marker is a (system, η, model) that did not learn (some seed
+  lost to the last value, the learning gate of results.csv). The legend names the models that did
+  not run and why;
+* the table: a tidy CSV (system, eta, model, status, reason, n_seeds, n_learned, learned, rmse/mae
+  mean, std, min, max) and a LaTeX table (rows system × model and the reference forecasts, one
+  column per η, the best model per column marked *, a model that did not learn marked †).
 """
 
 from __future__ import annotations
@@ -31,9 +33,16 @@ MARKERS = {"s4d": "o", "s6": "s", "transformer": "^", "linear_attention": "v", "
            "fla_linear_attention": "X", "gated_deltanet": "*", "mamba3": "d"}  # fmt: skip
 # A log RMSE axis once a panel's curves span more than this factor (else linear from 0 reads better).
 LOG_Y_SPAN = 20.0
-BASELINE_STYLES = {"last_value": {"linestyle": (0, (4, 2)), "marker": "_"}, "window_mean": {"linestyle": ":", "marker": "_"}}
-BASELINE_LABELS = {"last_value": "last value (no training)", "window_mean": "window mean (no training)"}
-REFERENCE_NOTE = " Last value, window mean: forecasts without training (the last input; the mean of the input window)."
+BASELINE_STYLES = {"last_value": {"linestyle": (0, (4, 2)), "marker": "_"},
+                   "linear_extrapolation": {"linestyle": "-.", "marker": "_"},
+                   "window_mean": {"linestyle": ":", "marker": "_"}}  # fmt: skip
+BASELINE_LABELS = {"last_value": "last value (no training)",
+                   "linear_extrapolation": "linear extrapolation (no training)",
+                   "window_mean": "window mean (no training)"}  # fmt: skip
+REFERENCE_NOTE = (" Last value, linear extrapolation, window mean: forecasts without training (the last input; "
+                  "2 x last - previous; the mean of the input window).")  # fmt: skip
+NOT_LEARNED_MARK = "†"
+NOT_LEARNED_NOTE = f" {NOT_LEARNED_MARK}: did not learn (some seed's test RMSE above the last value's)."
 
 
 def read_results(path: str | Path) -> pd.DataFrame:
@@ -44,6 +53,7 @@ def read_results(path: str | Path) -> pd.DataFrame:
     if unknown:
         raise DataFileError(f"{path}: unknown model(s) {unknown}")
     df["reason"] = df["reason"].fillna("")
+    df["learned"] = df["learned"].map(lambda v: str(v).strip().lower() == "true").astype(bool)
     return df
 
 
@@ -64,16 +74,19 @@ def short_reason(reason: str) -> str:
 
 
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
-    """Per (system, η, model): status, reason, n_seeds and RMSE/MAE mean, std (0 for one seed), min, max.
+    """Per (system, η, model): status, reason, n_seeds, n_learned, learned and RMSE/MAE mean, std (0
+    for one seed), min, max.
 
-    A (system, η, model) counts as ok when at least one seed ran; its statistics use those seeds.
+    A (system, η, model) counts as ok when at least one seed ran; its statistics use those seeds;
+    ``learned`` when every seed that ran passed its learning gate.
     """
     rows = []
     for (system, eta, model), group in results.groupby(["system", "eta", "model"], sort=False):
         ok = group[group["status"] == STATUS_OK]
         row = {"system": system, "eta": eta, "model": model,
                "status": STATUS_OK if len(ok) else group["status"].iloc[0],
-               "reason": "" if len(ok) else group["reason"].iloc[0], "n_seeds": len(ok)}  # fmt: skip
+               "reason": "" if len(ok) else group["reason"].iloc[0], "n_seeds": len(ok),
+               "n_learned": int(ok["learned"].sum()), "learned": bool(len(ok)) and bool(ok["learned"].all())}  # fmt: skip
         for metric in ("rmse", "mae"):
             values = ok[f"test_{metric}"].to_numpy(dtype=float)
             row[f"{metric}_mean"] = values.mean() if len(values) else np.nan
@@ -131,8 +144,14 @@ def plot_figure5(results: pd.DataFrame, baselines: pd.DataFrame | None = None):
             color = MODEL_COLORS[model]
             if n_seeds > 1:
                 top.fill_between(curve["eta"], curve["rmse_min"], curve["rmse_max"], color=color, alpha=0.15, linewidth=0)
-            top.plot(curve["eta"], curve["rmse_mean"], color=color, marker=MARKERS[model], label=MODEL_LABELS[model])
-            bottom.plot(curve["eta"], curve["relative"], color=color, marker=MARKERS[model])
+            top.plot(curve["eta"], curve["rmse_mean"], color=color, label=MODEL_LABELS[model])
+            bottom.plot(curve["eta"], curve["relative"], color=color)
+            for learned, points in curve.groupby("learned"):  # filled: learned; hollow: lost to the last value
+                face = color if learned else "white"
+                top.plot(points["eta"], points["rmse_mean"], linestyle="none", marker=MARKERS[model], color=color,
+                         markerfacecolor=face)  # fmt: skip
+                bottom.plot(points["eta"], points["relative"], linestyle="none", marker=MARKERS[model], color=color,
+                            markerfacecolor=face)  # fmt: skip
         reference = baselines[baselines["system"] == system].sort_values("eta")
         for name, curve in reference.groupby("baseline", sort=False):
             top.plot(curve["eta"], curve["test_rmse"], color="0.5", linewidth=1.0, zorder=1, **BASELINE_STYLES[name])
@@ -156,6 +175,9 @@ def plot_figure5(results: pd.DataFrame, baselines: pd.DataFrame | None = None):
     handles = [Line2D([], [], color=MODEL_COLORS[m], marker=MARKERS[m], label=MODEL_LABELS[m]) for m in models]
     handles += [Line2D([], [], color="0.5", linewidth=1.0, label=BASELINE_LABELS[b], **BASELINE_STYLES[b])
                 for b in dict.fromkeys(baselines["baseline"])]  # fmt: skip
+    if len(ran) and not ran["learned"].all():
+        handles.append(Line2D([], [], color="0.3", marker="o", markerfacecolor="white", linestyle="none",
+                              label="hollow: did not learn (lost to last value)"))  # fmt: skip
     missing = not_run_models(summary)
     note = "; ".join(f"not run ({reason}): {', '.join(MODEL_LABELS[m] for m in ms)}" for reason, ms in missing.items())
     legend = fig.legend(handles=handles, loc="outside lower center", ncol=min(max(len(handles), 1), 3), frameon=False,
@@ -170,17 +192,17 @@ def plot_figure5(results: pd.DataFrame, baselines: pd.DataFrame | None = None):
 # ---------------------------------------------------------------------------------------------
 # Table
 # ---------------------------------------------------------------------------------------------
-def _cell(mean: float, std: float, count: int, best: bool) -> str:
+def _cell(mean: float, std: float, count: int, best: bool, learned: bool = True) -> str:
     text = f"{mean:#.3g}" + (f" ± {std:.1g}" if count > 1 else "")
-    return text + ("*" if best else "")
+    return text + ("*" if best else "") + ("" if learned else NOT_LEARNED_MARK)
 
 
 def results_table(results: pd.DataFrame, baselines: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(tidy CSV table, wide LaTeX table) of test RMSE per (system, η, model).
 
     The wide table has one row per (system, model) and one column per η; "not run" where the model
-    did not run, * on the lowest mean RMSE of each (system, η) among the models; then, per system,
-    the reference forecasts of ``baselines``.
+    did not run, * on the lowest mean RMSE of each (system, η) among the models, † on a model that
+    did not learn; then, per system, the reference forecasts of ``baselines``.
     """
     tidy = summarize(results)
     best = tidy[tidy["status"] == STATUS_OK].groupby(["system", "eta"])["rmse_mean"].transform("min")
@@ -191,7 +213,8 @@ def results_table(results: pd.DataFrame, baselines: pd.DataFrame | None = None) 
         row = {"system": SYSTEM_LABELS.get(system, system), "model": MODEL_LABELS[model]}
         for i, r in group.iterrows():
             key = f"eta = {r['eta']:g}"
-            row[key] = _cell(r["rmse_mean"], r["rmse_std"], r["n_seeds"], bool(is_best[i])) if r["status"] == STATUS_OK else r["status"]
+            row[key] = (_cell(r["rmse_mean"], r["rmse_std"], r["n_seeds"], bool(is_best[i]), bool(r["learned"]))
+                        if r["status"] == STATUS_OK else r["status"])  # fmt: skip
         wide.append(row)
     if baselines is not None:
         for (system, name), group in baselines.groupby(["system", "baseline"], sort=False):
@@ -220,6 +243,7 @@ def cli_figure5(args: argparse.Namespace) -> None:
         caption=("Test RMSE of one-step forecasts of observations mixing a continuous (weight 1 - eta) and a "
                  "symbolic (weight eta) view of the same trajectories (mean ± std over seeds where several; "
                  "* lowest per column among the models)." + (REFERENCE_NOTE if baselines is not None else "")
+                 + (NOT_LEARNED_NOTE if not tidy.loc[tidy["status"] == STATUS_OK, "learned"].all() else "")
                  + (f" {note}." if note else "")),
         label="tab:eta-performance",
     )  # fmt: skip
