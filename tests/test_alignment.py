@@ -289,6 +289,10 @@ def test_c4_negative_controls(tmp_path, quick_config):
     # aligned means but seed noise larger than the trend: the bootstrap interval keeps it open
     rec = c4_verdict(tmp_path, tc, advantage, quick_config, seed_noise=2.0)
     assert rec["verdict"] == "inconclusive" and rec["numbers"]["rho"] == 1.0, rec["explanation"]
+    # the authors' mean-pool readout: the Transformer reference is permutation-invariant
+    authors = {**quick_config, "eta_performance": {**quick_config["eta_performance"], "readout": "mean_pool"}}
+    rec = c4_verdict(tmp_path, tc, advantage, authors)
+    assert rec["verdict"] == "inconclusive" and "order-blind" in rec["explanation"]
     # one seed per run: nothing counts
     rec = c4_verdict(tmp_path, tc, advantage, quick_config, seeds=1)
     assert rec["verdict"] == "inconclusive" and "only n = 0" in rec["explanation"]

@@ -588,7 +588,13 @@ def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     low, high = (float(np.quantile(boot, alpha)), float(np.quantile(boot, 1 - alpha))) if len(boot) else (math.nan, math.nan)
     needed = critical_rho(n, alpha) if n >= 3 else math.nan
 
-    if n < C4_MIN_N or not math.isfinite(rho):
+    readout = cfg["eta_performance"]["readout"]
+    if readout != "causal":
+        # The authors' readout (mean over time) with a Transformer without mask or positions is
+        # permutation-invariant: an order-blind reference says nothing about continuity.
+        verdict = "inconclusive"
+        why = f"E3 ran with eta_performance.readout = {readout!r}: the attention reference is order-blind"
+    elif n < C4_MIN_N or not math.isfinite(rho):
         verdict = "inconclusive"
         why = (f"only n = {n} datasets where S4D and an attention baseline both learned on at least {min_seeds} "
                f"paired seeds (at least {C4_MIN_N} needed; {len(excluded)} excluded)")  # fmt: skip
