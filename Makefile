@@ -13,7 +13,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
 
-.PHONY: venv replicate paper test lint report clean-quick
+.PHONY: venv replicate evidence paper test lint report clean-quick
 
 venv: $(VENV)/.installed
 
@@ -28,6 +28,10 @@ $(VENV)/.installed: pyproject.toml
 
 replicate: venv
 	$(BIN)/snakemake --configfile config/quick.yaml --cores $(CORES) --resources gpu=$(GPU_SLOTS)
+
+# Evidence scale (config/evidence.yaml): every system, the full eta grid, three seeds; <= 2 h on 2 cores.
+evidence: venv
+	$(BIN)/snakemake --configfile config/evidence.yaml --cores $(CORES) --resources gpu=$(GPU_SLOTS)
 
 paper: venv
 	$(BIN)/snakemake --cores all --resources gpu=$(GPU_SLOTS)
