@@ -175,7 +175,17 @@ def majority_fraction(dataset) -> float:
     return float(np.bincount(labels.numpy()).max() / len(dataset))
 
 
-def train_settings(cfg: Mapping[str, Any], mode: str, seed: int):
+def task_batch_size(sub: Mapping[str, Any], task: str | None) -> int:
+    """``subsampling.batch_size_per_task[task]`` if set, else ``subsampling.batch_size``.
+
+    Small real sets (GunPoint: 40 training series) get a few optimizer steps per epoch only at a
+    smaller batch.
+    """
+    per_task = sub.get("batch_size_per_task") or {}
+    return int(per_task.get(task, sub["batch_size"])) if task is not None else int(sub["batch_size"])
+
+
+def train_settings(cfg: Mapping[str, Any], mode: str, seed: int, task: str | None = None):
     """:class:`contlaws.train.TrainSettings` of one E5 run (staged cosine with warmup and restarts)."""
     from contlaws.train import TrainSettings
 
@@ -183,7 +193,7 @@ def train_settings(cfg: Mapping[str, Any], mode: str, seed: int):
     stages = stage_plan(int(sub["n_stages"]), int(sub["epochs_per_stage"]), mode)
     return TrainSettings(
         epochs=sum(e for e, _ in stages),
-        batch_size=int(sub["batch_size"]),
+        batch_size=task_batch_size(sub, task),
         lr=float(sub["lr"]),
         weight_decay=float(sub["weight_decay"]),
         warmup_epochs=float(sub["warmup_epochs"]),
@@ -227,7 +237,7 @@ def run(cfg: Mapping[str, Any], task: str, mode: str, seed: int, train: Path, va
                                                         datasets["train"].d_output):  # fmt: skip
             raise UserError(f"{ds.path} and {train} differ in input kind, width or classes")
     try:
-        settings = train_settings(cfg, mode, seed)
+        settings = train_settings(cfg, mode, seed, task)
     except ValueError as err:
         raise UserError(f"invalid subsampling settings: {err}") from None
 
