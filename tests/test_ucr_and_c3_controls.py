@@ -108,9 +108,9 @@ def test_prepared_ucr_splits(tmp_path, quick_config, monkeypatch):
     monkeypatch.setitem(ucr.SETS, "GunPoint", ucr.UCRSet("GunPoint", 1, 16, 2, 10, 6))
     parts = {split: tasks.prepare("gunpoint", quick_config, split, raw_dir=raw / "GunPoint") for split in tasks.SPLITS}
     sizes = {split: len(a["y"]) for split, (a, _) in parts.items()}
-    assert sizes == {"train": 8, "val": 2, "test": 6}
+    assert sizes == {"train": 10, "val": 3, "test": 3}  # train = TRAIN, val/test = halves of TEST
     x_train = parts["train"][0]["x"]
-    assert x_train.shape == (8, 16, 1) and x_train.dtype == np.float32
+    assert x_train.shape == (10, 16, 1) and x_train.dtype == np.float32
     assert abs(float(x_train.mean())) < 1e-5 and float(x_train.std()) == pytest.approx(1.0, rel=1e-4)
     assert parts["test"][1]["ucr_wheel_sha256"] == ucr.AEON_SHA256 and parts["test"][1]["benchmark"] == "gunpoint"
 

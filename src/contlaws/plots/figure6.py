@@ -12,8 +12,11 @@ and writes
 * the figure: one column per task; top row validation accuracy against wall-clock seconds, bottom
   row against epoch (stages shaded and labelled with their stride s), subsampled vs full
   resolution; open markers are epochs trained and validated on subsampled input. The dashed line
-  is the baseline's best validation accuracy; stars mark where each run first reaches it. Several
-  seeds: thin lines per seed, a thick line for their mean.
+  is the baseline's best validation accuracy; stars mark where each run first reaches it. The
+  dotted grey line is the majority class (the learning gate's trivial reference, test split); a
+  task whose runs did not learn (``learned`` false) has its title in red with "NOT LEARNED" and the
+  runs concerned. Titles give the label from the measured TC and the TC. Several seeds: thin lines
+  per seed, a thick line for their mean.
 """
 
 from __future__ import annotations
