@@ -430,15 +430,6 @@ def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
 # ---------------------------------------------------------------------------------------------
 # C5
 # ---------------------------------------------------------------------------------------------
-# A baseline counts as having learned a task when its best validation accuracy exceeds the chance
-# level c (majority class) by this many binomial standard errors sqrt(c(1 − c)/n_val).
-CHANCE_MARGIN_SE = 2.0
-
-
-def above_chance(accuracy: float, chance: float, n_val: int) -> bool:
-    return accuracy > chance + CHANCE_MARGIN_SE * math.sqrt(chance * (1.0 - chance) / n_val)
-
-
 def timing_margin(noise: float) -> float:
     """Relative speed-up margin within which C5 calls wall-clock differences noise.
 
