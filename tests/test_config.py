@@ -144,3 +144,15 @@ def test_resolved_json_config_roundtrips(tmp_path):
     path = tmp_path / "resolved.json"
     path.write_text(dumps_json(cfg))
     assert load_config(path) == cfg
+
+
+def test_a_key_given_twice_is_refused(tmp_path, repo_root):
+    """YAML keeps the last of two equal keys silently; a config (or the schema) with one is refused."""
+    from contlaws.config import ConfigError, load_config, read_yaml
+
+    text = (repo_root / "config" / "quick.yaml").read_text() + "\nseed: 1\n"
+    path = tmp_path / "twice.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="key 'seed' appears twice"):
+        load_config(path)
+    assert read_yaml((repo_root / "workflow" / "schemas" / "config.schema.yaml").read_text())["type"] == "object"

@@ -255,7 +255,10 @@ def test_cli_runs_resume_plot_and_claim(tiny_cfg, splits, tmp_path):
 
     record = evaluate_claim("C5", {"table": figs / "table.csv", "curves": figs / "curves_timing.csv"}, tiny_cfg)
     assert record["claim"] == "C5" and record["verdict"] in ("supported", "not supported", "inconclusive")
-    assert record["numbers"]["continuous_runs"] == 1
+    assert {"majority_accuracy", "learned", "learned_subsampled", "task_continuity", "n_test"} <= set(table.columns)
+    assert 0 < table.loc[0, "majority_accuracy"] < 1 and table.loc[0, "n_test"] == N_TEST
+    # one seed: below claims.paired_min_seeds, so whatever the runs did the claim cannot be decided
+    assert record["verdict"] == "inconclusive"
 
 
 def test_refuses_a_split_of_another_task(tiny_cfg, splits, tmp_path):
@@ -266,27 +269,40 @@ def test_refuses_a_split_of_another_task(tiny_cfg, splits, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------
-# Table and C5 on hand-made curves
+# Table and C5 on hand-made curves (three seeds unless said otherwise)
 # ------------------------------------------------------------------------------------------------
-def hand_curves(sub_acc, base_acc, sub_seconds, base_seconds, task="digits", continuity="continuous"):
+def hand_curves(sub_acc, base_acc, sub_seconds, base_seconds, task="digits", continuity="continuous", seed=0):
     rows = []
     for mode, accs, seconds in (("subsampled", sub_acc, sub_seconds), ("baseline", base_acc, base_seconds)):
         for i, (acc, sec) in enumerate(zip(accs, seconds)):
-            rows.append({"task": task, "continuity": continuity, "mode": mode, "seed": 0, "epoch": i + 1,
+            rows.append({"task": task, "continuity": continuity, "mode": mode, "seed": seed, "epoch": i + 1,
                          "stage": 1 + i // 4, "stride": 1, "lr": 0.0, "val_accuracy": acc,
                          "epoch_seconds": sec, "cumulative_seconds": float(np.sum(seconds[: i + 1]))})  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def hand_runs(curves, test_sub, test_base):
+def hand_runs(curves, test_sub, test_base, majority=0.5, n_test=200, tc=0.99):
     runs = []
+    seed = int(curves["seed"].iloc[0])
     for mode, test in (("subsampled", test_sub), ("baseline", test_base)):
         c = curves[curves["mode"] == mode]
-        runs.append({"task": c["task"].iloc[0], "continuity": c["continuity"].iloc[0], "mode": mode, "seed": 0,
+        runs.append({"task": c["task"].iloc[0], "continuity": c["continuity"].iloc[0], "mode": mode, "seed": seed,
                      "test_accuracy": test, "test_accuracy_best_val": test, "epochs": len(c), "n_val": 200,
-                     "val_chance_accuracy": 0.5,
+                     "val_chance_accuracy": 0.5, "task_continuity": tc, "majority_accuracy": majority,
+                     "n_test": n_test, "learned": ss.learned_gate(test, majority, n_test, 2.0),
                      "total_seconds": c["cumulative_seconds"].iloc[-1]})  # fmt: skip
     return pd.DataFrame(runs)
+
+
+def seeded(sub_acc, base_acc, tests, sub_seconds=None, base_seconds=None, **kw):
+    """Curves and runs of several seeds: ``tests`` = [(test_sub, test_base), ...] one per seed."""
+    run_kw = {k: kw.pop(k) for k in ("majority", "n_test", "tc") if k in kw}
+    curves, runs = [], []
+    for seed, (t_sub, t_base) in enumerate(tests):
+        c = hand_curves(sub_acc, base_acc, sub_seconds or SECONDS_SUB, base_seconds or SECONDS_BASE, seed=seed, **kw)
+        curves.append(c)
+        runs.append(hand_runs(c, t_sub, t_base, **run_kw))
+    return pd.concat(curves, ignore_index=True), pd.concat(runs, ignore_index=True)
 
 
 def c5_verdict(curves, runs, cfg, tmp_path):
@@ -298,62 +314,86 @@ def c5_verdict(curves, runs, cfg, tmp_path):
 
 SECONDS_SUB = [1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0]  # cheap coarse stage, then full resolution
 SECONDS_BASE = [2.0] * 8
+SUB_FAST = [0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.9, 0.9]
+BASE = [0.2, 0.4, 0.6, 0.7, 0.8, 0.85, 0.88, 0.86]
+
+
+def test_learned_gate_is_two_binomial_standard_errors_above_majority():
+    se = np.sqrt(0.5 * 0.5 / 200)  # 0.0354
+    assert not ss.learned_gate(0.5 + 2 * se - 1e-9, 0.5, 200, 2.0)
+    assert ss.learned_gate(0.5 + 2 * se + 1e-9, 0.5, 200, 2.0)
+    assert ss.learned_gate(0.51, 0.5, 200, 0.0) and not ss.learned_gate(0.5, 0.5, 200, 0.0)
 
 
 def test_speed_table_and_c5_supported(quick_config, tmp_path):
-    curves = hand_curves([0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.9, 0.9], [0.2, 0.4, 0.6, 0.7, 0.8, 0.85, 0.88, 0.86],
-                         SECONDS_SUB, SECONDS_BASE)  # fmt: skip
-    table, record = c5_verdict(curves, hand_runs(curves, 0.9, 0.9), quick_config, tmp_path)
+    """Positive control: three learned seeds, the subsampled run reaches the target sooner and is as accurate."""
+    curves, runs = seeded(SUB_FAST, BASE, [(0.90, 0.90), (0.91, 0.90), (0.90, 0.89)])
+    table, record = c5_verdict(curves, runs, quick_config, tmp_path)
     row = table.iloc[0]
     assert row["best_val_accuracy_baseline"] == 0.88 and row["epoch_best_baseline"] == 7
     assert row["reached_baseline_best"] == "yes" and row["epoch_reached_subsampled"] == 6
     assert row["time_to_reach_baseline_seconds"] == 14.0 and row["time_to_reach_subsampled_seconds"] == 8.0
     assert row["speedup_to_reach_seconds"] == pytest.approx(14 / 8)
     assert row["speedup_total_seconds"] == pytest.approx(16 / 12)
-    assert record["verdict"] == "supported"
+    assert bool(row["learned"]) and row["majority_accuracy"] == 0.5
+    assert record["verdict"] == "supported", record["explanation"]
+    assert record["details"]["tasks"]["digits"]["seeds_learned"] == 3
     assert record["timing"]["noise"] == 0.0 and record["timing"]["margin"] == ss.MIN_TIMING_NOISE
 
 
-def test_c5_not_reached_or_less_accurate_is_not_supported(quick_config, tmp_path):
-    base = [0.2, 0.4, 0.6, 0.7, 0.8, 0.85, 0.88, 0.86]
-    curves = hand_curves([0.3, 0.5, 0.7, 0.8, 0.85, 0.86, 0.87, 0.87], base, SECONDS_SUB, SECONDS_BASE)
-    table, record = c5_verdict(curves, hand_runs(curves, 0.9, 0.9), quick_config, tmp_path)
-    assert table.iloc[0]["reached_baseline_best"] == "no" and table.iloc[0]["speedup_to_reach_seconds"] == ss.NOT_REACHED
+def test_c5_subsampled_worse_is_not_supported(quick_config, tmp_path):
+    """Negative controls: a subsampled run that is clearly less accurate, or never reaches the target."""
+    curves, runs = seeded(SUB_FAST, BASE, [(0.80, 0.90), (0.82, 0.91), (0.81, 0.90)])
+    _, record = c5_verdict(curves, runs, quick_config, tmp_path)
     assert record["verdict"] == "not supported"
-    tol = quick_config["claims"]["subsample_accuracy_tol"]
-    curves = hand_curves([0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.9, 0.9], base, SECONDS_SUB, SECONDS_BASE)
-    _, record = c5_verdict(curves, hand_runs(curves, 0.9 - 2 * tol, 0.9), quick_config, tmp_path)
-    assert record["verdict"] == "not supported"
+    assert record["details"]["tasks"]["digits"]["accuracy"] == "worse"
+    slow = [0.3, 0.5, 0.7, 0.8, 0.85, 0.86, 0.87, 0.87]  # never reaches the baseline's best 0.88
+    curves, runs = seeded(slow, BASE, [(0.90, 0.90)] * 3)
+    table, record = c5_verdict(curves, runs, quick_config, tmp_path)
+    assert (table["reached_baseline_best"] == "no").all() and record["verdict"] == "not supported"
+    assert record["timing"]["tasks"]["digits"]["speed"] == "slower"
+
+
+def test_c5_differences_within_two_standard_errors_are_inconclusive(quick_config, tmp_path):
+    # mean difference -0.0067 (beyond tol 0.01? no) with SE 0.0145: neither worse nor shown to be no worse
+    curves, runs = seeded(SUB_FAST, BASE, [(0.87, 0.90), (0.92, 0.90), (0.89, 0.90)])
+    _, record = c5_verdict(curves, runs, quick_config, tmp_path)
+    assert record["details"]["tasks"]["digits"]["accuracy"] == "unresolved"
+    assert record["verdict"] == "inconclusive"
+
+
+def test_c5_needs_three_learned_seeds(quick_config, tmp_path):
+    curves, runs = seeded(SUB_FAST, BASE, [(0.90, 0.90), (0.91, 0.90)])
+    _, record = c5_verdict(curves, runs, quick_config, tmp_path)
+    assert record["verdict"] == "inconclusive" and "2 of 2 seeds learned" in record["details"]["tasks"]["digits"]["reason"]
+    # runs at the majority class did not learn: they never count, whatever their curves say
+    curves, runs = seeded(SUB_FAST, BASE, [(0.52, 0.53)] * 3)
+    table, record = c5_verdict(curves, runs, quick_config, tmp_path)
+    assert not table["learned"].any()
+    assert record["verdict"] == "inconclusive" and "only 0 of 3" in record["details"]["tasks"]["digits"]["reason"]
 
 
 def test_c5_within_timing_noise_is_inconclusive(quick_config, tmp_path):
     # reaches the target one epoch before the baseline, but epoch times jitter by ±25 %
     noisy = [2.0, 2.5, 1.5, 2.0, 2.5, 1.5, 2.0, 2.0]
-    curves = hand_curves([0.2, 0.4, 0.6, 0.7, 0.8, 0.88, 0.88, 0.88], [0.2, 0.4, 0.6, 0.7, 0.8, 0.85, 0.88, 0.86],
-                         noisy, noisy)  # fmt: skip
-    table, record = c5_verdict(curves, hand_runs(curves, 0.9, 0.9), quick_config, tmp_path)
+    curves, runs = seeded([0.2, 0.4, 0.6, 0.7, 0.8, 0.88, 0.88, 0.88], BASE, [(0.9, 0.9)] * 3, noisy, noisy)
+    table, record = c5_verdict(curves, runs, quick_config, tmp_path)
     noise = np.median([np.std(s, ddof=1) / np.mean(s) for s in ([2.5, 1.5, 2.0], [2.5, 1.5, 2.0, 2.0])])
     assert record["timing"]["noise"] == pytest.approx(noise, abs=1e-4)
     assert 1 < table.iloc[0]["speedup_to_reach_seconds"] < 1 + 2 * noise
     assert record["verdict"] == "inconclusive"
 
 
-def test_c5_ignores_discrete_tasks(quick_config, tmp_path):
-    curves = hand_curves([0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.9, 0.9], [0.2, 0.4, 0.6, 0.7, 0.8, 0.85, 0.88, 0.86],
-                         SECONDS_SUB, SECONDS_BASE)  # fmt: skip
-    discrete = hand_curves([0.1] * 8, [0.2, 0.3, 0.4, 0.5, 0.5, 0.5, 0.5, 0.5], SECONDS_SUB, SECONDS_BASE,
-                           task="listops_synth", continuity="discrete")  # fmt: skip
-    runs = pd.concat([hand_runs(curves, 0.9, 0.9), hand_runs(discrete, 0.1, 0.5)], ignore_index=True)
-    _, record = c5_verdict(pd.concat([curves, discrete], ignore_index=True), runs, quick_config, tmp_path)
+def test_c5_ignores_tasks_labelled_discrete(quick_config, tmp_path):
+    curves, runs = seeded(SUB_FAST, BASE, [(0.9, 0.9)] * 3)
+    d_curves, d_runs = seeded([0.1] * 8, [0.2, 0.3, 0.4, 0.5, 0.5, 0.5, 0.5, 0.5], [(0.3, 0.5)] * 3,
+                              task="listops_synth", continuity="discrete", majority=0.1, tc=0.4)  # fmt: skip
+    _, record = c5_verdict(pd.concat([curves, d_curves], ignore_index=True),
+                           pd.concat([runs, d_runs], ignore_index=True), quick_config, tmp_path)  # fmt: skip
     assert record["verdict"] == "supported"
-    assert record["details"]["runs"]["listops_synth/seed0"]["reached"] is False
+    assert record["details"]["tasks"]["listops_synth"]["verdict"] == "not supported"  # reported, not counted
+    assert record["details"]["parts"] == {"digits": "supported"}
 
 
-def test_c5_baseline_at_chance_is_inconclusive(quick_config, tmp_path):
-    # chance 0.5 on 200 examples: 2 standard errors = 0.0707; 0.56 is not clearly above chance
-    curves = hand_curves([0.5, 0.5, 0.52, 0.55, 0.56, 0.56, 0.56, 0.56], [0.5, 0.5, 0.5, 0.52, 0.55, 0.56, 0.5, 0.5],
-                         SECONDS_SUB, SECONDS_BASE)  # fmt: skip
-    _, record = c5_verdict(curves, hand_runs(curves, 0.55, 0.55), quick_config, tmp_path)
-    assert record["details"]["runs"]["digits/seed0"]["reached"] is True
-    assert record["details"]["runs"]["digits/seed0"]["baseline_above_chance"] is False
-    assert record["verdict"] == "inconclusive"
+def test_collect_runs_labels_tasks_by_measured_tc():
+    assert ss.continuity_label(0.81, 0.8) == "continuous" and ss.continuity_label(0.79, 0.8) == "discrete"

@@ -70,7 +70,7 @@ def smooth_signals(n: int, length: int, channels: int, cycles: int, seed: int = 
 @pytest.mark.parametrize("stride", [2, 3, 4, 7, 16, 40])
 def test_refinement_residual_matches_np_interp(length, stride):
     x = np.random.default_rng(length * 100 + stride).standard_normal((4, length, 3))
-    res = task_continuity(x, strides=(stride,), normalize=False)
+    res = task_continuity(x, strides=(stride,), normalize=False, standardize="none")
     want = np.mean([1 - reference_residual(xi, stride) for xi in x])
     np.testing.assert_allclose(res.curve[stride], want, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(res.residual[stride], 1 - want, rtol=1e-10, atol=1e-12)
@@ -79,7 +79,7 @@ def test_refinement_residual_matches_np_interp(length, stride):
 @pytest.mark.parametrize("lag", [2, 3, 16])
 def test_first_difference_matches_loop(lag):
     x = np.random.default_rng(lag).standard_normal((5, 37, 2)).cumsum(1)
-    res = task_continuity(x, metric="first_difference", strides=(lag,))
+    res = task_continuity(x, metric="first_difference", strides=(lag,), standardize="none")
     np.testing.assert_allclose(res.curve[lag], np.mean([1 - reference_first_difference(xi, lag) for xi in x]), rtol=1e-10)
     np.testing.assert_allclose(res.score, np.mean([1 - reference_first_difference(xi, 1) for xi in x]), rtol=1e-10)
 
@@ -137,11 +137,11 @@ def test_piecewise_constant_symbol_streams_lie_in_between_and_order_by_run_lengt
 def test_invariant_to_affine_rescaling_and_channel_rotation(metric):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((40, 50, 4)).cumsum(1)
-    base = task_continuity(x, metric=metric)
+    base = task_continuity(x, metric=metric, standardize="none")
     scale, offset = -3.7, rng.normal(size=4) * 1e3  # scalar scale, per-channel offset
     rotation = np.linalg.qr(rng.standard_normal((4, 4)))[0]
-    for y in (scale * x + offset, x @ rotation):
-        other = task_continuity(y, metric=metric)
+    for y in (scale * x + offset, x @ rotation):  # rotations mix channels: only without standardization
+        other = task_continuity(y, metric=metric, standardize="none")
         np.testing.assert_allclose(other.score, base.score, rtol=1e-9)
         np.testing.assert_allclose(list(other.curve.values()), list(base.curve.values()), rtol=1e-9)
     tokens = rng.integers(0, 9, (30, 60))
@@ -207,19 +207,63 @@ def test_streaming_equals_one_shot():
 
 
 # ---------------------------------------------------------------------------------------------
+# Channel standardization
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("metric", sorted(METRICS))
+def test_rescaling_one_channel_does_not_change_tc(metric):
+    rng = np.random.default_rng(31)
+    smooth = smooth_signals(30, 64, 1, cycles=2, seed=31)  # (30 64 1) nearly 1
+    noise = rng.standard_normal((30, 64, 1))  # (30 64 1) about 0
+    x = np.concatenate([smooth, noise], axis=2)  # (30 64 2)
+    base = task_continuity(x, metric=metric)
+    for scale in ((1000.0, 1.0), (1.0, 1000.0), (1e-3, 7.0)):
+        other = task_continuity(x * np.array(scale), metric=metric)
+        np.testing.assert_allclose(other.score, base.score, rtol=1e-9)
+        np.testing.assert_allclose(list(other.curve.values()), list(base.curve.values()), rtol=1e-9)
+    # Without standardization the loud channel dominates: the failure the default prevents.
+    loud_smooth = task_continuity(x * np.array((1000.0, 1.0)), metric=metric, standardize="none").score
+    loud_noise = task_continuity(x * np.array((1.0, 1000.0)), metric=metric, standardize="none").score
+    assert loud_smooth > 0.9 and abs(loud_noise) < 0.1
+    assert loud_noise + 0.2 < base.score < loud_smooth - 0.2  # both channels count
+
+
+def test_standardization_equals_scoring_channels_divided_by_their_pooled_std():
+    rng = np.random.default_rng(32)
+    x = rng.standard_normal((25, 40, 3)).cumsum(1) * np.array([1.0, 50.0, 0.01])  # (25 40 3)
+    centered = x - x.mean(1, keepdims=True)
+    sigma = np.sqrt((centered**2).sum((0, 1)) / (25 * 39))  # pooled within-sequence std per channel
+    want = task_continuity(x / sigma, standardize="none")
+    got = task_continuity(x)
+    np.testing.assert_allclose(got.score, want.score, rtol=1e-10)
+    streamed = TaskContinuityAccumulator("refinement", (2, 4, 8, 16))
+    for lo in range(0, 25, 4):  # the weights use the whole dataset, not each batch
+        streamed.update(x[lo : lo + 4])
+    np.testing.assert_allclose(streamed.result().score, want.score, rtol=1e-10)
+
+
+def test_single_channel_and_tokens_are_unchanged_by_standardization():
+    rng = np.random.default_rng(33)
+    x = rng.standard_normal((10, 30)).cumsum(1)
+    assert task_continuity(x).score == pytest.approx(task_continuity(x, standardize="none").score, rel=1e-12)
+    tokens = rng.integers(0, 4, (10, 30))
+    a = task_continuity(tokens, input_kind="tokens")
+    assert a.score == pytest.approx(task_continuity(tokens, input_kind="tokens", standardize="none").score, rel=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
 # Inputs: variable lengths, tokens, images, constants
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("metric", sorted(METRICS))
 def test_variable_lengths_list_padded_and_per_sequence_agree(metric):
     rng = np.random.default_rng(7)
     seqs = [rng.standard_normal((n, 3)).cumsum(0) for n in (40, 3, 17, 33, 21, 9)]
-    as_list = task_continuity(seqs, metric=metric, strides=(2, 4, 5))
+    as_list = task_continuity(seqs, metric=metric, strides=(2, 4, 5), standardize="none")
     padded = np.full((6, 40, 3), 1e6)  # garbage padding must not matter
     for i, s in enumerate(seqs):
         padded[i, : len(s)] = s
     lengths = np.array([len(s) for s in seqs])
-    as_padded = task_continuity(padded, lengths=lengths, metric=metric, strides=(2, 4, 5))
-    one_by_one = [task_continuity(s[None], metric=metric, strides=(2, 4, 5)) for s in seqs]
+    as_padded = task_continuity(padded, lengths=lengths, metric=metric, strides=(2, 4, 5), standardize="none")
+    one_by_one = [task_continuity(s[None], metric=metric, strides=(2, 4, 5), standardize="none") for s in seqs]
     for res in (as_list, as_padded):
         np.testing.assert_allclose(res.score, np.mean([r.score for r in one_by_one]), rtol=1e-10)
         for s in (2, 4, 5):
@@ -237,7 +281,7 @@ def test_onehot_tokens_closed_form_equals_explicit_onehot_and_orthogonal_embeddi
     lengths = rng.integers(2, 42, size=60)
     strides = (2, 3, 8)
     closed = task_continuity(tokens, lengths=lengths, input_kind="tokens", vocab_size=vocab, metric=metric, strides=strides)
-    explicit = task_continuity(np.eye(vocab)[tokens], lengths=lengths, metric=metric, strides=strides)
+    explicit = task_continuity(np.eye(vocab)[tokens], lengths=lengths, metric=metric, strides=strides, standardize="none")
     rotation = np.linalg.qr(rng.standard_normal((vocab, vocab)))[0]
     embedded = task_continuity(tokens, lengths=lengths, input_kind="tokens", embedding=rotation, metric=metric, strides=strides)
     for other in (explicit, embedded):
@@ -251,7 +295,7 @@ def test_general_embedding_equals_continuous_on_embedded_values():
     tokens = rng.integers(0, 5, (20, 30))
     matrix = rng.standard_normal((5, 3))
     got = task_continuity(tokens, input_kind="tokens", embedding=matrix)
-    np.testing.assert_allclose(got.score, task_continuity(matrix[tokens]).score, rtol=1e-12)
+    np.testing.assert_allclose(got.score, task_continuity(matrix[tokens], standardize="none").score, rtol=1e-12)
 
 
 def test_images_are_scanned_row_by_row():

@@ -470,12 +470,15 @@ def eta_family_tc(tc: pd.DataFrame) -> dict[str, pd.Series]:
 def evaluate_c3(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     """C3: on the E3 family obs = (1 − η)·cont + η·disc, TC falls with η and TC(0) − TC(1) is large.
 
-    (a) For every system, TC is strictly decreasing over the η grid (needs at least two η).
+    (a) For every system, TC decreases at every step of the η grid by more than ``claims.c3_se``
+        combined standard errors sqrt(SE_k² + SE_{k+1}²) (needs at least two η); a family whose η adds
+        no discontinuity (flat TC) or whose order is shuffled fails it.
     (b) For every system, TC(η = 0) − TC(η = 1) ≥ ``claims.tc_separation_min`` (needs both ends).
     The smallest step between neighbouring η is reported in units of its standard error, to show
     whether the ordering is resolved beyond sampling noise.
     """
     sep_min = float(cfg["claims"]["tc_separation_min"])
+    n_se = float(cfg["claims"].get("c3_se", 2.0))
     tc = read_csv_input(inputs, "task_continuity", ["family", "dataset", "system", "eta", "tc", "tc_stderr"])
     family = eta_family_tc(tc)
     stderr = tc[tc["family"] == "forecasting"].set_index(["system", "eta"])["tc_stderr"]
@@ -489,7 +492,7 @@ def evaluate_c3(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         separation = float(values[np.isclose(etas, 0.0)][0] - values[np.isclose(etas, 1.0)][0]) if ends else math.nan
         per_system[system] = {
             "tc": {f"{e:g}": _r(v, 6) for e, v in zip(etas, values)},
-            "strictly_decreasing": bool(len(values) >= 2 and np.all(drops > 0)),
+            "strictly_decreasing": bool(len(values) >= 2 and np.all(drops > np.nan_to_num(n_se * noise, nan=0.0))),
             "smallest_drop": _r(drops.min(), 6) if len(drops) else None,
             "smallest_drop_in_stderr": _r((drops / noise).min(), 2) if len(drops) and np.all(noise > 0) else None,
             "separation": _r(separation, 6),
@@ -523,14 +526,15 @@ def evaluate_c3(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     }
     details = {"eta_family": per_system, "other_datasets": {r.dataset: _r(r.tc, 6) for r in benchmarks.itertuples()}}
     explanation = (
-        f"(a) On the E3 family obs = (1 - eta) cont + eta disc, TC must fall strictly at every step of the eta grid "
+        f"(a) On the E3 family obs = (1 - eta) cont + eta disc, TC must fall at every step of the eta grid by more "
+        f"than {n_se:g} combined standard errors "
         f"for every system ({numbers['systems']} systems, {numbers['etas_per_system']} eta values): {part_a} "
         f"(smallest drop {numbers['smallest_drop']}). (b) TC(eta=0) - TC(eta=1) must be >= {sep_min} for every "
         f"system: {part_b} (smallest separation {numbers['separation_min']}; TC(eta=0) >= {numbers['tc_eta0_min']}, "
         f"TC(eta=1) <= {numbers['tc_eta1_max']}). Verdict: {verdict}."
     )
     return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
-            "thresholds": {"tc_separation_min": sep_min}}  # fmt: skip
+            "thresholds": {"tc_separation_min": sep_min, "c3_se": n_se}}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -650,15 +654,6 @@ def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
 # ---------------------------------------------------------------------------------------------
 # C5
 # ---------------------------------------------------------------------------------------------
-# A baseline counts as having learned a task when its best validation accuracy exceeds the chance
-# level c (majority class) by this many binomial standard errors sqrt(c(1 − c)/n_val).
-CHANCE_MARGIN_SE = 2.0
-
-
-def above_chance(accuracy: float, chance: float, n_val: int) -> bool:
-    return accuracy > chance + CHANCE_MARGIN_SE * math.sqrt(chance * (1.0 - chance) / n_val)
-
-
 def timing_margin(noise: float) -> float:
     """Relative speed-up margin within which C5 calls wall-clock differences noise.
 
@@ -670,6 +665,54 @@ def timing_margin(noise: float) -> float:
     return max(MIN_TIMING_NOISE, 2.0 * noise) if math.isfinite(noise) else 0.2
 
 
+def paired_mean_se(values: Sequence[float]) -> tuple[float, float]:
+    """Mean of per-seed paired differences and its standard error sd/sqrt(n) (NaN SE for n < 2)."""
+    arr = np.asarray(values, dtype=float)
+    if arr.size == 0:
+        return math.nan, math.nan
+    se = float(arr.std(ddof=1) / math.sqrt(arr.size)) if arr.size > 1 else math.nan
+    return float(arr.mean()), se
+
+
+def c5_task_verdict(differences: Sequence[float], log_speedups: Sequence[float], tol: float, n_se: float,
+                    margin: float) -> tuple[str, str, str, str]:  # fmt: skip
+    """(verdict, accuracy part, speed part, reason) of one continuous task from its learned seeds.
+
+    Accuracy (paired by seed, d = subsampled − baseline test accuracy): *worse* when mean(d) + k·SE <
+    −tol (below the tolerance beyond k standard errors), *no worse* when mean(d) − k·SE ≥ −tol, else
+    unresolved. Speed (log of t_baseline / t_subsampled per seed, −inf when the subsampled run never
+    reached the target): *faster* when every seed reached it and mean − k·SE > ln(1 + m), *slower*
+    when mean + k·SE < −ln(1 + m) or most seeds never reached it, else unresolved. The task is not
+    supported when worse or slower, supported when no worse and faster, inconclusive otherwise.
+    """
+    mean_d, se_d = paired_mean_se(differences)
+    if mean_d + n_se * se_d < -tol:
+        accuracy = "worse"
+    elif mean_d - n_se * se_d >= -tol:
+        accuracy = "no worse"
+    else:
+        accuracy = "unresolved"
+    logs = np.asarray(log_speedups, dtype=float)
+    reached = np.isfinite(logs)
+    bound = math.log1p(margin)
+    if reached.sum() * 2 < logs.size:
+        speed = "slower"
+    elif not reached.all():
+        speed = "unresolved"
+    else:
+        mean_s, se_s = paired_mean_se(logs)
+        speed = "faster" if mean_s - n_se * se_s > bound else "slower" if mean_s + n_se * se_s < -bound else "unresolved"
+    if accuracy == "worse" or speed == "slower":
+        verdict = "not supported"
+    elif accuracy == "no worse" and speed == "faster":
+        verdict = "supported"
+    else:
+        verdict = "inconclusive"
+    reason = (f"accuracy {accuracy} (mean paired difference {mean_d:+.4f} ± {se_d:.4f} SE, tolerance {tol}), "
+              f"speed {speed}")  # fmt: skip
+    return verdict, accuracy, speed, reason
+
+
 @claim(
     "C5",
     "On continuous tasks, coarse-to-fine subsampled training reaches the full-resolution accuracy in less "
@@ -677,83 +720,84 @@ def timing_margin(noise: float) -> float:
     inputs=("table", "curves"),
 )
 def evaluate_c5(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
-    """C5: per continuous task and seed (E5 table), the subsampled run reaches the baseline's best
-    validation accuracy sooner, and its final test accuracy trails by at most ``claims.subsample_accuracy_tol``.
+    """C5 on the E5 table: per task labelled continuous by its measured TC, paired by seed.
 
-    A (task, seed) pair is inconclusive when the baseline did not learn the task (best validation
-    accuracy not :func:`above_chance`: there is nothing to reach); otherwise not supported when the
-    target is never reached, the accuracy trails by more than the tolerance, or the speed-up
-    t_baseline/t_subsampled is below 1/(1 + m); supported when the speed-up exceeds 1 + m;
-    inconclusive in between, m being :func:`timing_margin` of the timing noise measured on the
-    runs' own epoch times. Tasks whose benchmark is discrete are
-    reported for contrast only. Wall-clock numbers go to ``timing`` (not ``numbers``), so the claims
-    table stays byte-identical across reruns unless a verdict changes.
+    Only (task, seed) pairs where both runs learned (``learned``: test accuracy above the majority
+    class by ``gates.e5_se`` binomial SEs) count; a continuous task with fewer than
+    ``claims.paired_min_seeds`` such seeds is inconclusive (reason recorded). Per task,
+    :func:`c5_task_verdict` with k = ``claims.paired_se``, tol = ``claims.subsample_accuracy_tol`` and m =
+    :func:`timing_margin` of the timing noise measured on the runs' own epoch times. The claim
+    combines the tasks (any not supported -> not supported; all supported -> supported); with no
+    continuous task it is inconclusive. Tasks labelled discrete are reported for contrast only.
+    Wall-clock numbers go to ``timing`` (not ``numbers``), so the claims table stays byte-identical
+    across reruns unless a verdict changes.
     """
-    from contlaws.experiments.subsampling import NOT_REACHED, timing_noise
+    from contlaws.experiments.subsampling import timing_noise
 
-    tol = float(cfg["claims"]["subsample_accuracy_tol"])
-    table = read_csv_input(inputs, "table", ["task", "continuity", "seed", "test_accuracy_difference",
-                                             "reached_baseline_best", "epoch_reached_subsampled",
-                                             "epoch_best_baseline", "speedup_to_reach_seconds",
-                                             "best_val_accuracy_baseline", "val_chance_accuracy", "n_val"])  # fmt: skip
+    claims_cfg = cfg["claims"]
+    tol = float(claims_cfg["subsample_accuracy_tol"])
+    min_seeds = int(claims_cfg["paired_min_seeds"])
+    n_se = float(claims_cfg["paired_se"])
+    table = read_csv_input(inputs, "table", ["task", "continuity", "task_continuity", "seed", "learned",
+                                             "test_accuracy_difference", "test_accuracy_subsampled",
+                                             "test_accuracy_baseline", "majority_accuracy",
+                                             "reached_baseline_best", "speedup_to_reach_seconds"])  # fmt: skip
     curves = read_csv_input(inputs, "curves", ["task", "mode", "seed", "stage", "epoch", "epoch_seconds"])
     noise = timing_noise(curves)
     margin = timing_margin(noise)
+    learned_col = table["learned"].map(lambda v: v if isinstance(v, bool) else str(v).strip().lower() == "true")
 
-    parts, per_run, timing = {}, {}, {}
-    for row in table.itertuples():
-        key = _key(row.task, f"seed{row.seed}")
-        reached = row.reached_baseline_best == "yes"
-        accuracy_ok = row.test_accuracy_difference >= -tol - 1e-12
-        speedup = float(row.speedup_to_reach_seconds) if reached else math.nan
-        learned = above_chance(row.best_val_accuracy_baseline, row.val_chance_accuracy, row.n_val)
-        if not learned:
-            part = "inconclusive"
-        elif not reached or not accuracy_ok or speedup < 1.0 / (1.0 + margin):
-            part = "not supported"
-        elif speedup > 1.0 + margin:
-            part = "supported"
-        else:
-            part = "inconclusive"
-        per_run[key] = {
-            "continuity": row.continuity,
-            "baseline_above_chance": learned,
-            "test_accuracy_difference": _r(row.test_accuracy_difference),
-            "reached": reached,
-            "epoch_reached": None if row.epoch_reached_subsampled == NOT_REACHED else int(row.epoch_reached_subsampled),
-            "epoch_best_baseline": int(row.epoch_best_baseline),
+    parts, per_task, timing = {}, {}, {}
+    for task, rows in table.groupby("task", sort=False):
+        ok = rows[learned_col[rows.index]]
+        continuity = str(rows["continuity"].iloc[0])
+        reached = ok["reached_baseline_best"] == "yes"
+        logs = [math.log(float(v)) if r else -math.inf for v, r in zip(ok["speedup_to_reach_seconds"], reached)]
+        record = {
+            "continuity": continuity,
+            "task_continuity": _r(float(rows["task_continuity"].iloc[0])),
+            "seeds": len(rows),
+            "seeds_learned": len(ok),
+            "test_accuracy_subsampled_mean": _r(rows["test_accuracy_subsampled"].mean()),
+            "test_accuracy_baseline_mean": _r(rows["test_accuracy_baseline"].mean()),
+            "majority_accuracy": _r(rows["majority_accuracy"].mean()),
         }
-        timing[key] = {"speedup_to_reach": _r(speedup), "verdict": part}
-        if row.continuity == "continuous":
-            parts[key] = part
-    verdict = combine(list(parts.values()))
-    differences = [per_run[k]["test_accuracy_difference"] for k in parts]
+        if len(ok) < min_seeds:
+            verdict, reason = "inconclusive", f"only {len(ok)} of {len(rows)} seeds learned (both runs); {min_seeds} needed"
+            accuracy = speed = "not evaluated"
+        else:
+            verdict, accuracy, speed, reason = c5_task_verdict(ok["test_accuracy_difference"].tolist(), logs, tol, n_se, margin)
+        mean_d, se_d = paired_mean_se(ok["test_accuracy_difference"].tolist())
+        record.update(verdict=verdict, accuracy=accuracy, reason=reason,
+                      test_accuracy_difference_mean=_r(mean_d), test_accuracy_difference_se=_r(se_d),
+                      reached=f"{int(reached.sum())} of {len(ok)}")  # fmt: skip
+        per_task[task] = record
+        timing[task] = {"speed": speed, "speedups": [_r(math.exp(v)) if math.isfinite(v) else None for v in logs]}
+        if continuity == "continuous":
+            parts[task] = verdict
+    verdict = combine(list(parts.values())) if parts else "inconclusive"
     numbers = {
-        "continuous_runs": len(parts),
-        "continuous_baseline_above_chance": f"{sum(per_run[k]['baseline_above_chance'] for k in parts)} of {len(parts)}",
-        "continuous_reached": f"{sum(per_run[k]['reached'] for k in parts)} of {len(parts)}",
-        "continuous_test_accuracy_difference_min": min(differences) if differences else None,
-        "continuous_verdicts": ", ".join(f"{list(parts.values()).count(v)} {v}" for v in VERDICTS),
+        "continuous_tasks": len(parts),
+        "continuous_task_verdicts": ", ".join(f"{list(parts.values()).count(v)} {v}" for v in VERDICTS),
+        "continuous_seeds_learned": {t: per_task[t]["seeds_learned"] for t in parts},
+        "test_accuracy_difference_mean": {t: per_task[t]["test_accuracy_difference_mean"] for t in parts},
     }
-    details = {"parts": parts, "runs": per_run}
-    speedups = {k: timing[k]["speedup_to_reach"] for k in parts}
+    reasons = "; ".join(f"{t}: {per_task[t]['verdict']} ({per_task[t]['reason']})" for t in parts)
     explanation = (
-        f"Continuous tasks ({', '.join(parts) or 'none in this run'}): where the baseline learned the task "
-        f"(best validation accuracy {CHANCE_MARGIN_SE:g} standard errors above chance; "
-        f"{numbers['continuous_baseline_above_chance']}), the subsampled run must reach the "
-        f"full-resolution run's best validation accuracy with a wall-clock speed-up above 1 + m and a final test "
-        f"accuracy at most {tol} below it. Timing noise {noise:.3f} (median relative spread of epoch times within "
-        f"a stage), margin m = {margin:.3f}: speed-ups within [1/(1+m), 1+m] are inconclusive. Reached "
-        f"{numbers['continuous_reached']}; speed-ups {speedups}; smallest accuracy difference "
-        f"{numbers['continuous_test_accuracy_difference_min']}. Verdict: {verdict}."
+        f"Tasks labelled continuous by their measured TC (>= task_continuity.continuous_min): "
+        f"{', '.join(parts) or 'none in this run, so the claim is inconclusive'}. Per task, only seeds where both "
+        f"runs learned (test accuracy > majority class + gates.e5_se binomial SEs) count, at least {min_seeds}; "
+        f"differences are paired by seed and count only beyond {n_se:g} standard errors: the subsampled run must be "
+        f"no worse than the baseline by more than {tol} and reach the baseline's best validation accuracy with a "
+        f"speed-up above 1 + m (timing noise {noise:.3f}, m = {margin:.3f}). {reasons}. Verdict: {verdict}."
     )
     return {
         "verdict": verdict,
         "numbers": numbers,
-        "details": details,
-        "timing": {"noise": _r(noise), "margin": _r(margin), "runs": timing},
+        "details": {"parts": parts, "tasks": per_task},
+        "timing": {"noise": _r(noise), "margin": _r(margin), "tasks": timing},
         "explanation": explanation,
-        "thresholds": {"subsample_accuracy_tol": tol},
+        "thresholds": {"subsample_accuracy_tol": tol, "paired_min_seeds": min_seeds, "paired_se": n_se},
     }
 
 

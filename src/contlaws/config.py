@@ -26,11 +26,33 @@ class ConfigError(ValueError):
     """The configuration is invalid; the message names the key and the offending value."""
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a key given twice in one mapping (plain YAML keeps the last silently)."""
+
+
+def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def read_yaml(text: str) -> Any:
+    """YAML without code execution (safe loader) and without silently repeated keys."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
 @lru_cache(maxsize=1)
 def schema() -> dict:
     for path in SCHEMA_PATHS:
         if path.exists():
-            return yaml.safe_load(path.read_text())
+            return read_yaml(path.read_text())
     raise FileNotFoundError(f"config schema not found at any of {[str(p) for p in SCHEMA_PATHS]}")
 
 
@@ -117,7 +139,7 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
     try:
         text = path.read_text()
         # JSON through json (YAML 1.1 would read 1e-06 as a string); YAML otherwise.
-        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        raw = json.loads(text) if path.suffix == ".json" else read_yaml(text)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except (yaml.YAMLError, json.JSONDecodeError) as err:

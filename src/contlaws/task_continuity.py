@@ -46,6 +46,7 @@ from tqdm import tqdm
 from contlaws.io import DataFileError
 
 INPUT_KINDS = ("continuous", "tokens", "image")
+STANDARDIZE = ("channels", "none")  # channel scaling before scoring (see TaskContinuityAccumulator)
 DEFAULT_STRIDES = (2, 4, 8, 16)
 # Values (rows × time) processed per inner chunk: small enough that the float64 working copy and
 # its temporaries stay in cache, large enough that numpy's per-call overhead is small (measured
@@ -416,6 +417,12 @@ class TaskContinuityAccumulator:
         vocab_size: tokens only: ids must lie in [0, vocab_size) (checked when given).
         embedding: tokens only: (V, d) matrix; tokens are embedded instead of one-hot.
         normalize: TC = 1 − r/r̄ (i.i.d. noise → 0) if True, the literal 1 − r if False.
+        standardize: ``channels`` (default): every channel of continuous/image input is divided by
+            its standard deviation over the dataset (the within-sequence variance pooled over all
+            sequences seen, see :func:`channel_weights`), so rescaling one channel does not change
+            TC; ``none``: channels are summed as they are (each weighs by its variance). Single-channel
+            input and tokens are unaffected. Per-channel sums are kept per sequence until
+            :meth:`result` (memory: (strides + 1) × d float64 per multichannel sequence).
     """
 
     def __init__(
@@ -427,8 +434,13 @@ class TaskContinuityAccumulator:
         vocab_size: int | None = None,
         embedding: np.ndarray | None = None,
         normalize: bool = True,
+        standardize: str = "channels",
     ):
         self.metric = get_metric(metric)
+        if standardize not in STANDARDIZE:
+            raise ValueError(f"standardize must be one of {', '.join(STANDARDIZE)}, got {standardize!r}")
+        # One-hot (and embedded) tokens are categories of equal weight already: never rescaled.
+        self.standardize = standardize if input_kind != "tokens" else "none"
         self.strides = _check_strides(strides)
         self.evaluated = tuple(dict.fromkeys((self.metric.score_stride, *self.strides)))
         if input_kind not in INPUT_KINDS:
@@ -456,6 +468,9 @@ class TaskContinuityAccumulator:
         self._count = np.zeros(n, dtype=np.int64)
         self.n_seen = 0
         self.n_constant = 0
+        # Multichannel input under standardize="channels": per-sequence, per-channel sums kept until
+        # result() (the channel weights depend on the whole dataset).
+        self._deferred: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     # -- input handling --------------------------------------------------------------------------
     def _as_batch(self, batch, lengths) -> tuple[np.ndarray, np.ndarray]:
@@ -509,22 +524,31 @@ class TaskContinuityAccumulator:
         else:
             width = batch.shape[2] if batch.ndim == 3 else 1
         chunk = max(1, CHUNK_VALUES // max(1, batch.shape[1] * width))
-        centered_sq = np.empty(n)
-        numerators = np.empty((len(self.evaluated), n))
+        per_channel = self.standardize == "channels" and width > 1 and self.input_kind != "tokens"
+        k = width if per_channel else 1
+        centered_sq = np.empty((n, k))  # (n k): k = d channels kept apart, or 1 (summed)
+        numerators = np.empty((len(self.evaluated), n, k))  # (S n k)
         for lo in range(0, n, chunk):
             hi = min(lo + chunk, n)
-            centered_sq[lo:hi], numerators[:, lo:hi] = self._chunk_sums(batch[lo:hi], lengths[lo:hi], self.n_seen + lo)
-        self._accumulate(centered_sq, numerators, lengths)
+            c, num = self._chunk_sums(batch[lo:hi], lengths[lo:hi], self.n_seen + lo)  # (n' d), (S n' d)
+            centered_sq[lo:hi] = c if per_channel else c.sum(-1, keepdims=True)
+            numerators[:, lo:hi] = num if per_channel else num.sum(-1, keepdims=True)
+        if per_channel:
+            self._deferred.append((centered_sq, numerators, lengths))
+        else:
+            self._accumulate(centered_sq[:, 0], numerators[:, :, 0], lengths)
         self.n_seen += n
 
     def _chunk_sums(self, batch: np.ndarray, lengths: np.ndarray, first_index: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per sequence: ‖x − mean‖² (n,) and the metric's numerator at every evaluated stride (S, n)."""
+        """Per sequence and channel: ‖x_c − mean‖² (n, d) and the metric's numerator at every
+        evaluated stride (S, n, d) (one-hot tokens: d = 1, the sums over the vocabulary)."""
         metric = self.metric
         n = batch.shape[0]
         if self.input_kind == "tokens" and self.embedding is None:
             tokens = np.where(np.arange(batch.shape[1]) < lengths[:, None], batch, -1).astype(np.int64)  # (n L)
             centered_sq = onehot_centered_sq(tokens, lengths)
-            return centered_sq, np.stack([metric.onehot_numerator(tokens, lengths, s) for s in self.evaluated])
+            numerators = np.stack([metric.onehot_numerator(tokens, lengths, s) for s in self.evaluated])  # (S n)
+            return centered_sq[:, None], numerators[:, :, None]
         if self.embedding is not None:
             batch = self.embedding[np.where(np.arange(batch.shape[1]) < lengths[:, None], batch, 0)]  # (n L d)
         rows, row_lengths = continuous_rows(batch, lengths, self._work)  # (n*d L)
@@ -532,22 +556,22 @@ class TaskContinuityAccumulator:
         sum_sq = np.einsum("rl,rl->r", rows, rows)
         total = rows.sum(1)
         # ‖x − mean‖² per channel from the first-sample-shifted values, then summed over channels.
-        per_channel = sum_sq - total * total / np.maximum(row_lengths, 1)
-        centered_sq = np.maximum(per_channel, 0.0).reshape(n, width).sum(1)
-        if not np.all(np.isfinite(centered_sq)):
-            bad = first_index + int(np.flatnonzero(~np.isfinite(centered_sq))[0])
+        per_channel = np.maximum(sum_sq - total * total / np.maximum(row_lengths, 1), 0.0).reshape(n, width)  # (n d)
+        if not np.all(np.isfinite(per_channel)):
+            bad = first_index + int(np.flatnonzero(~np.isfinite(per_channel).all(1))[0])
             raise ValueError(f"sequence {bad} contains NaN or infinite values")
-        # A non-constant sequence has a positive centered sum; a value lost in rounding (huge offset,
+        # A non-constant channel has a positive centered sum; a value lost in rounding (huge offset,
         # tiny spread) is recomputed with the two-pass formula. Constant rows are exactly 0 here.
-        constant = (sum_sq == 0).reshape(n, width).all(1)
-        suspicious = (~constant) & (centered_sq <= 1e-12 * sum_sq.reshape(n, width).sum(1))
+        sum_sq = sum_sq.reshape(n, width)
+        constant = sum_sq == 0  # (n d)
+        suspicious = ((~constant) & (per_channel <= 1e-12 * sum_sq)).any(1)  # (n,)
         if np.any(suspicious):
-            centered_sq[suspicious] = _two_pass_centered_sq(rows, row_lengths, n, width, suspicious)
-        centered_sq[constant] = 0.0
+            per_channel[suspicious] = _two_pass_centered_sq(rows, row_lengths, n, width, suspicious)
+        per_channel[constant] = 0.0
         numerators = np.stack(
-            [metric.continuous_numerator(rows, row_lengths, s, self._work).reshape(n, width).sum(1) for s in self.evaluated]
-        )
-        return centered_sq, numerators
+            [metric.continuous_numerator(rows, row_lengths, s, self._work).reshape(n, width) for s in self.evaluated]
+        )  # (S n d)
+        return per_channel, numerators
 
     def _accumulate(self, centered_sq: np.ndarray, numerators: np.ndarray, lengths: np.ndarray) -> None:
         """Fold one batch's per-sequence TC into the running count, mean and sum of squared deviations."""
@@ -573,6 +597,11 @@ class TaskContinuityAccumulator:
 
     def result(self) -> TaskContinuity:
         """The averages over every sequence seen so far (NaN where no sequence qualified)."""
+        if self._deferred:  # multichannel, standardized: weigh the channels now that the dataset is known
+            weights = channel_weights([c for c, _, _ in self._deferred], [ln for _, _, ln in self._deferred])
+            for centered_sq, numerators, lengths in self._deferred:
+                self._accumulate(centered_sq @ weights, numerators @ weights, lengths)  # (n,), (S n)
+            self._deferred = []
         count = self._count.astype(np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean_tc = np.where(count > 0, self._mean_tc, np.nan)
@@ -593,6 +622,30 @@ class TaskContinuityAccumulator:
             normalized=self.normalize,
             input_kind=self.input_kind + (" (embedded)" if self.embedding is not None else ""),
         )
+
+
+def channel_weights(centered_sq: Sequence[np.ndarray], lengths: Sequence[np.ndarray]) -> np.ndarray:
+    """Weights w_c = 1 / σ_c² that standardize channel c over a dataset.
+
+    σ_c² = Σ_i ‖x_ic − mean_t(x_ic)‖² / Σ_i (L_i − 1): the within-sequence variance of channel c
+    pooled over all sequences i (the quantity the TC denominator sums). Dividing channel c by σ_c
+    is the same as weighting its squared norms by w_c, so r_s = Σ_c w_c‖x_c − I_s x_c‖² /
+    Σ_c w_c‖x_c − mean x_c‖². A channel that is constant in every sequence gets weight 0. The
+    weights are rescaled to mean 1 (r_s does not depend on their overall scale).
+
+    Args:
+        centered_sq: per batch, (n, d) centered squared norms per sequence and channel.
+        lengths: per batch, (n,) true sequence lengths.
+    Returns:
+        (d,) float64 weights.
+    """
+    total = sum(c.sum(0) for c in centered_sq)  # (d,)
+    dof = float(sum(np.maximum(ln - 1, 0).sum() for ln in lengths))
+    variance = total / max(dof, 1.0)
+    weights = np.zeros_like(variance)
+    positive = variance > 0
+    weights[positive] = 1.0 / variance[positive]
+    return weights / weights[positive].mean() if positive.any() else weights
 
 
 def continuous_rows(batch: np.ndarray, lengths: np.ndarray, work: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -627,7 +680,7 @@ def _two_pass_centered_sq(rows, row_lengths, n, width, which) -> np.ndarray:
     inside = np.arange(rows.shape[1]) < length[..., None]
     mean = r.sum(-1) / np.maximum(length, 1)
     centered = (r - mean[..., None]) * inside
-    return np.einsum("ndl,ndl->n", centered, centered)
+    return np.einsum("ndl,ndl->nd", centered, centered)  # (n' d)
 
 
 def pad_sequences(sequences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -659,13 +712,14 @@ def task_continuity(
     embedding: np.ndarray | None = None,
     normalize: bool = True,
     batch_size: int = 4096,
+    standardize: str = "channels",
 ) -> TaskContinuity:
     """Task continuity of sequences held in memory (or in a memory-mapped array).
 
     Args:
         x: (N, L) or (N, L, d) values, (N, L) token ids, (N, H, W[, C]) images, or a list of
             (L_i[, d]) arrays of different lengths.
-        metric, strides, input_kind, vocab_size, embedding, normalize: see
+        metric, strides, input_kind, vocab_size, embedding, normalize, standardize: see
             :class:`TaskContinuityAccumulator`.
         lengths: (N,) true lengths of a padded ``x`` (values past a length are ignored).
         batch_size: sequences per update (bounds memory for memory-mapped ``x``).
@@ -673,7 +727,8 @@ def task_continuity(
         :class:`TaskContinuity`.
     """
     acc = TaskContinuityAccumulator(
-        metric, strides, input_kind=input_kind, vocab_size=vocab_size, embedding=embedding, normalize=normalize
+        metric, strides, input_kind=input_kind, vocab_size=vocab_size, embedding=embedding, normalize=normalize,
+        standardize=standardize,
     )
     if isinstance(x, (list, tuple)):
         if lengths is not None:
@@ -783,6 +838,7 @@ def score_dataset(
     max_sequences: int = 0,
     batch_size: int = 1024,
     progress: bool = False,
+    standardize: str = "channels",
 ) -> TaskContinuity:
     """Task continuity of a dataset, streamed in batches (memory: one batch).
 
@@ -797,7 +853,7 @@ def score_dataset(
         max_sequences: score only the first N rows (0 = all).
         batch_size: rows read per batch.
         progress: show a progress bar on stderr.
-        metric, strides, vocab_size, embedding, normalize: see :class:`TaskContinuityAccumulator`.
+        metric, strides, vocab_size, embedding, normalize, standardize: see :class:`TaskContinuityAccumulator`.
     Returns:
         :class:`TaskContinuity`.
     Raises:
@@ -813,7 +869,8 @@ def score_dataset(
     if vocab_size is None and input_kind == "tokens" and embedding is None:
         vocab_size = vocab
     acc = TaskContinuityAccumulator(
-        metric, strides, input_kind=input_kind, vocab_size=vocab_size, embedding=embedding, normalize=normalize
+        metric, strides, input_kind=input_kind, vocab_size=vocab_size, embedding=embedding, normalize=normalize,
+        standardize=standardize,
     )
     total = len(source)
     limit = total if max_sequences == 0 else min(total, max_sequences)
@@ -909,6 +966,7 @@ def cmd_task_continuity(args: argparse.Namespace) -> int:
             max_sequences=max_sequences,
             batch_size=args.batch_size,
             progress=True,
+            standardize=args.standardize or settings.get("standardize", "channels"),
         )
     except ValueError as err:
         raise UserError(f"{args.path} (array {args.key!r}): {err}") from None
@@ -942,6 +1000,8 @@ def register(subparsers) -> None:
     p.add_argument("--vocab-size", type=int, default=None, help="tokens: check ids are below this")
     p.add_argument("--max-sequences", type=int, default=None, metavar="N", help="score the first N sequences (0 = all)")
     p.add_argument("--batch-size", type=int, default=1024, help="sequences read per batch (default: %(default)s)")
+    p.add_argument("--standardize", choices=STANDARDIZE, default=None,
+                   help="channels: divide each channel by its dataset standard deviation (default, or the config's); none: sum as is")
     p.add_argument("--raw", action="store_true", help="refinement: report 1 − r instead of the noise-normalized 1 − r/r̄")
     p.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write the result with provenance as JSON")
     add_config_argument(p, required=False)

@@ -16,6 +16,8 @@ from contlaws.data.benchmarks.registry import (  # noqa: E402
     GENERATED_TASKS,
     REAL_TASKS,
     TASKS,
+    UCR_RAW,
+    UCR_TASKS,
     benchmark_paths,
     data_settings,
     fetch_message,
@@ -105,6 +107,39 @@ rule bench_prepare_real:
     resources:
         # Path-X: 160k x 16384 float32 pixels (10.5 GB) for the train split, plus the write buffer
         mem_mb=lambda wildcards: 32000 if wildcards.task == "pathx" else 8000,
+    conda:
+        CONDA_ENV
+    shell:
+        "contlaws bench prepare {wildcards.task} --config {params.config} --split {wildcards.split}"
+        " --raw {params.raw} --out {output.npz} > {log} 2>&1"
+
+
+rule bench_fetch_ucr:
+    """UCR/UEA .ts files from the aeon wheel (pip download of a pinned version, sha256-checked; aeon is not installed)."""
+    output:
+        raw=directory(str(UCR_RAW)),
+    log:
+        f"{LOGS}/benchmarks/fetch_ucr.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "contlaws bench fetch-ucr --out {output.raw} > {log} 2>&1"
+
+
+rule bench_prepare_ucr:
+    """One split of a UCR/UEA set as a classification .npz (train/val from the archive's TRAIN, test = TEST)."""
+    input:
+        raw=ancient(str(UCR_RAW)),
+    output:
+        npz=f"{BENCH}/{{task}}_{{split}}.npz",
+    log:
+        f"{LOGS}/benchmarks/prepare_{{task}}_{{split}}.log",
+    wildcard_constraints:
+        task="|".join(UCR_TASKS),
+    params:
+        config=RESOLVED,
+        settings=lambda wildcards: data_settings(CFG, wildcards.task),
+        raw=lambda wildcards: real_raw_dir(wildcards.task),
     conda:
         CONDA_ENV
     shell:

@@ -18,6 +18,8 @@ SUB_TRAIN_SETTINGS = json.dumps(
     {
         "seed": CFG["seed"],
         "subsampling": SUB,
+        # the summary records the train split's measured TC (the label threshold is applied later)
+        "task_continuity": {k: v for k, v in CFG["task_continuity"].items() if k != "continuous_min"},
         "train": {k: CFG["train"][k] for k in ("grad_clip", "device", "eval_max_elements")},
     },
     sort_keys=True,
@@ -83,14 +85,14 @@ rule subsample_plot:
         f"{LOGS}/subsampling/plot.log",
     params:
         config=RESOLVED,
-        settings=settings("subsampling"),
+        settings=settings("subsampling", "task_continuity", "gates"),
         runs=lambda wildcards, input: [str(Path(p).parent) for p in input.summaries],
         stem=lambda wildcards, output: output.pdf.removesuffix(".pdf"),
     conda:
         CONDA_ENV
     shell:
         "contlaws subsample-plot {params.runs} --figure {params.stem} --curves {output.curves}"
-        " --table-csv {output.table_csv} --table-tex {output.table_tex} > {log} 2>&1"
+        " --table-csv {output.table_csv} --table-tex {output.table_tex} --config {params.config} > {log} 2>&1"
 
 
 rule claim_c5:
@@ -104,7 +106,7 @@ rule claim_c5:
         f"{LOGS}/claims/C5.log",
     params:
         config=RESOLVED,
-        settings=settings("claims", "subsampling"),
+        settings=settings("claims", "subsampling", "task_continuity", "gates"),
     conda:
         CONDA_ENV
     shell:

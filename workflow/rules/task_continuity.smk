@@ -6,7 +6,8 @@
 #
 # One job per dataset scores its train split (`contlaws task-continuity`) into a small JSON named
 # <family>/<name>.json: forecasting/<system>_eta<eta> (E3), regression/<system>_tau1 (E2),
-# benchmarks/<task> (subsampling.tasks, plus the scikit-learn digits, real data that needs no network).
+# benchmarks/<task> (subsampling.tasks, plus the scikit-learn digits and the UCR/UEA sets of the
+# pinned aeon wheel: real data that needs no benchmark download).
 
 TC_DIR = f"{RESULTS}/task_continuity"
 AL_DIR = f"{RESULTS}/alignment"
@@ -18,7 +19,11 @@ TC_DATASETS = {
         for eta in CFG["forecasting"]["etas"]
     },
     **{f"regression/{system}_tau1": regression_files(system, 1, ("train",))[0] for system in CFG["systems"]},
-    **{f"benchmarks/{task}": benchmark_files(task)[0] for task in dict.fromkeys([*CFG["subsampling"]["tasks"], "digits"])},
+    # the E5 tasks, digits and every UCR/UEA set of the pinned aeon wheel (real data, fetched in seconds)
+    **{
+        f"benchmarks/{task}": benchmark_files(task)[0]
+        for task in dict.fromkeys([*CFG["subsampling"]["tasks"], "digits", *UCR_TASKS])
+    },
 }
 TC_RECORDS = [f"{TC_DIR}/{name}.json" for name in TC_DATASETS]
 

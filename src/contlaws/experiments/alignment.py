@@ -58,6 +58,8 @@ BENCHMARK_LABELS = {"listops_synth": "ListOps (generated stand-in)", "pathfinder
                     "digits": "Digits (scikit-learn, pixel sequence)", "listops": "ListOps (LRA)",
                     "aan": "Retrieval (LRA, AAN)", "pathfinder32": "Pathfinder-32 (LRA)", "pathx": "Path-X (LRA)",
                     "imdb": "Text (IMDB)", "cifar10": "Image (CIFAR-10, grayscale)"}  # fmt: skip
+BENCHMARK_LABELS.update({"gunpoint": "GunPoint (UCR)", "arrowhead": "ArrowHead (UCR)", "osuleaf": "OSULeaf (UCR)",
+                         "acsf1": "ACSF1 (UCR)", "basicmotions": "BasicMotions (UEA, 6 channels)"})  # real sets, aeon wheel
 TC_COLUMNS = ["family", "dataset", "system", "eta", "tau", "task", "input_kind", "metric", "tc", "tc_stderr",
               "n_sequences", "n_excluded"]  # fmt: skip
 ALIGNMENT_COLUMNS = ["system", "eta", "tc", "tc_stderr", "rmse_s4d", "rmse_s6", "reference_model", "rmse_reference",

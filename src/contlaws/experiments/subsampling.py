@@ -79,6 +79,8 @@ def check_tasks(sub: Mapping[str, Any]) -> None:
     from contlaws.data.benchmarks.registry import get_task
 
     for task in sub["tasks"]:
+        if get_task(task).source == "ucr":  # real data from a pinned wheel: allowed at every scale
+            continue
         builtin = get_task(task).source == "builtin"
         if builtin != (sub["source"] == "builtin"):
             kind = "a built-in stand-in" if builtin else "a fetched benchmark"
@@ -128,6 +130,43 @@ def build_classifier(sub: Mapping[str, Any], dataset):
     return model
 
 
+def majority_test_accuracy(train, test) -> float:
+    """E5 learning gate's trivial reference: accuracy on ``test`` of always predicting the most
+    frequent class of ``train`` (ties: the smallest class index)."""
+    import numpy as np
+
+    _, y_train = train.get_batch(np.arange(len(train)))
+    _, y_test = test.get_batch(np.arange(len(test)))
+    majority = int(np.bincount(y_train.numpy()).argmax())
+    return float(np.mean(y_test.numpy() == majority))
+
+
+def learned_gate(accuracy: float, majority: float, n_test: int, n_se: float) -> bool:
+    """True when ``accuracy`` > majority + n_se · sqrt(majority (1 − majority) / n_test) (binomial SE)."""
+    se = math.sqrt(max(majority * (1.0 - majority), 0.0) / max(int(n_test), 1))
+    return bool(accuracy > majority + n_se * se)
+
+
+def measured_tc(cfg: Mapping[str, Any], train_path: Path) -> dict:
+    """Task continuity of the training split at the resolution the model sees (stride 1 input).
+
+    Returns {score, stderr, curve, n_sequences} with the config's task_continuity settings.
+    """
+    from contlaws.task_continuity import score_dataset
+
+    tc_cfg = cfg.get("task_continuity", {})
+    res = score_dataset(train_path, metric=tc_cfg.get("metric", "refinement"), strides=tc_cfg.get("strides", (2, 4, 8, 16)),
+                        max_sequences=int(tc_cfg.get("max_sequences", 0)), normalize=bool(tc_cfg.get("normalize", True)),
+                        standardize=tc_cfg.get("standardize", "channels"))  # fmt: skip
+    return {"score": res.score, "stderr": res.stderr, "curve": {str(k): v for k, v in res.curve.items()},
+            "n_sequences": res.n_sequences, "metric": res.metric}  # fmt: skip
+
+
+def continuity_label(tc: float, continuous_min: float) -> str:
+    """``continuous`` when the measured TC is at least ``task_continuity.continuous_min``, else ``discrete``."""
+    return "continuous" if tc >= continuous_min else "discrete"
+
+
 def majority_fraction(dataset) -> float:
     """Validation accuracy of always predicting the most frequent class (chance level)."""
     import numpy as np
@@ -136,7 +175,17 @@ def majority_fraction(dataset) -> float:
     return float(np.bincount(labels.numpy()).max() / len(dataset))
 
 
-def train_settings(cfg: Mapping[str, Any], mode: str, seed: int):
+def task_batch_size(sub: Mapping[str, Any], task: str | None) -> int:
+    """``subsampling.batch_size_per_task[task]`` if set, else ``subsampling.batch_size``.
+
+    Small real sets (GunPoint: 40 training series) get a few optimizer steps per epoch only at a
+    smaller batch.
+    """
+    per_task = sub.get("batch_size_per_task") or {}
+    return int(per_task.get(task, sub["batch_size"])) if task is not None else int(sub["batch_size"])
+
+
+def train_settings(cfg: Mapping[str, Any], mode: str, seed: int, task: str | None = None):
     """:class:`contlaws.train.TrainSettings` of one E5 run (staged cosine with warmup and restarts)."""
     from contlaws.train import TrainSettings
 
@@ -144,7 +193,7 @@ def train_settings(cfg: Mapping[str, Any], mode: str, seed: int):
     stages = stage_plan(int(sub["n_stages"]), int(sub["epochs_per_stage"]), mode)
     return TrainSettings(
         epochs=sum(e for e, _ in stages),
-        batch_size=int(sub["batch_size"]),
+        batch_size=task_batch_size(sub, task),
         lr=float(sub["lr"]),
         weight_decay=float(sub["weight_decay"]),
         warmup_epochs=float(sub["warmup_epochs"]),
@@ -188,7 +237,7 @@ def run(cfg: Mapping[str, Any], task: str, mode: str, seed: int, train: Path, va
                                                         datasets["train"].d_output):  # fmt: skip
             raise UserError(f"{ds.path} and {train} differ in input kind, width or classes")
     try:
-        settings = train_settings(cfg, mode, seed)
+        settings = train_settings(cfg, mode, seed, task)
     except ValueError as err:
         raise UserError(f"invalid subsampling settings: {err}") from None
 
@@ -212,7 +261,10 @@ def run(cfg: Mapping[str, Any], task: str, mode: str, seed: int, train: Path, va
         mode=mode,
         seed=int(seed),
         stages=[list(s) for s in settings.stage_plan()],
-        continuity=datasets["train"].meta.get("continuity", "unknown"),
+        continuity=datasets["train"].meta.get("continuity", "unknown"),  # nominal; the table labels by TC
+        task_continuity=measured_tc(cfg, Path(train)),
+        majority_accuracy=majority_test_accuracy(datasets["train"], datasets["test"]),
+        n_test=len(datasets["test"]),
         n_val=len(datasets["val"]),
         val_chance_accuracy=majority_fraction(datasets["val"]),
         n_parameters=sum(p.numel() for p in model.parameters()),
@@ -246,7 +298,8 @@ def read_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame]:
 
     run_dir = Path(run_dir)
     summary = read_json(run_dir / "summary.json")
-    missing = [k for k in ("test", "n_val", "val_chance_accuracy") if k not in summary]
+    missing = [k for k in ("test", "n_val", "val_chance_accuracy", "task_continuity", "majority_accuracy", "n_test")
+               if k not in summary]
     if summary.get("experiment") != "subsampling" or missing:
         raise DataFileError(f"{run_dir / 'summary.json'}: not the summary of a finished `contlaws subsample-train` run "
                             f"of this version (missing {', '.join(missing) or 'experiment'}); delete {run_dir} to retrain")
@@ -257,8 +310,12 @@ def read_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame]:
     return summary, metrics
 
 
-def collect_runs(run_dirs) -> tuple[pd.DataFrame, pd.DataFrame]:
+def collect_runs(run_dirs, continuous_min: float = 0.8, gate_se: float = 2.0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-epoch curves of every run and one row per run with its test accuracy.
+
+    ``continuity`` is the label from the measured TC of the task's training split (at least
+    ``continuous_min``: continuous); ``learned`` is the E5 gate: test accuracy > majority_accuracy +
+    ``gate_se`` binomial standard errors on n_test.
 
     Returns:
         curves: task, continuity, mode, seed + the metrics.csv columns, by run (tasks in the order
@@ -271,12 +328,16 @@ def collect_runs(run_dirs) -> tuple[pd.DataFrame, pd.DataFrame]:
     curves, runs, task_order = [], [], {}
     for run_dir in run_dirs:
         summary, metrics = read_run(run_dir)
-        key = {"task": summary["benchmark"], "continuity": summary["continuity"], "mode": summary["mode"],
+        tc = float(summary["task_continuity"]["score"])
+        key = {"task": summary["benchmark"], "continuity": continuity_label(tc, continuous_min), "mode": summary["mode"],
                "seed": int(summary["seed"])}  # fmt: skip
         task_order.setdefault(key["task"], len(task_order))
         curves.append(metrics.assign(**key)[[*RUN_KEYS, *metrics.columns]])
         runs.append({**key, "test_accuracy": summary["test"]["accuracy"],
                      "test_accuracy_best_val": summary["test_best_val"]["accuracy"],
+                     "task_continuity": tc, "majority_accuracy": float(summary["majority_accuracy"]),
+                     "n_test": int(summary["n_test"]),
+                     "learned": learned_gate(summary["test"]["accuracy"], summary["majority_accuracy"], summary["n_test"], gate_se),
                      "n_val": int(summary["n_val"]), "val_chance_accuracy": float(summary["val_chance_accuracy"]),
                      "epochs": int(summary["epochs"]), "total_seconds": float(summary["total_seconds"])})  # fmt: skip
     runs_df = pd.DataFrame(runs)
@@ -354,6 +415,12 @@ def speed_table(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
             "epochs": int(run["baseline"]["epochs"]),
             "n_val": int(run["baseline"]["n_val"]),
             "val_chance_accuracy": float(run["baseline"]["val_chance_accuracy"]),
+            "task_continuity": _g(run["baseline"]["task_continuity"]),
+            "n_test": int(run["baseline"]["n_test"]),
+            "majority_accuracy": float(run["baseline"]["majority_accuracy"]),
+            "learned_subsampled": bool(run["subsampled"]["learned"]),
+            "learned_baseline": bool(run["baseline"]["learned"]),
+            "learned": bool(run["subsampled"]["learned"] and run["baseline"]["learned"]),
             "test_accuracy_subsampled": float(run["subsampled"]["test_accuracy"]),
             "test_accuracy_baseline": float(run["baseline"]["test_accuracy"]),
             "test_accuracy_difference": float(run["subsampled"]["test_accuracy"] - run["baseline"]["test_accuracy"]),
@@ -420,4 +487,6 @@ def register(subparsers) -> None:
     p.add_argument("--curves", type=Path, required=True, help="per-epoch curves of every run (CSV, wall clock)")
     p.add_argument("--table-csv", type=Path, required=True, help="per task and seed: accuracy, time, speed-up (CSV)")
     p.add_argument("--table-tex", type=Path, required=True, help="the same table in LaTeX")
+    p.add_argument("--config", type=Path, default=None,
+                   help="pipeline config: task_continuity.continuous_min and gates.e5_se (default: the schema's defaults)")
     p.set_defaults(func=cmd_plot)

@@ -12,8 +12,11 @@ and writes
 * the figure: one column per task; top row validation accuracy against wall-clock seconds, bottom
   row against epoch (stages shaded and labelled with their stride s), subsampled vs full
   resolution; open markers are epochs trained and validated on subsampled input. The dashed line
-  is the baseline's best validation accuracy; stars mark where each run first reaches it. Several
-  seeds: thin lines per seed, a thick line for their mean.
+  is the baseline's best validation accuracy; stars mark where each run first reaches it. The
+  dotted grey line is the majority class (the learning gate's trivial reference, test split); a
+  task whose runs did not learn (``learned`` false) has its title in red with "NOT LEARNED" and the
+  runs concerned. Titles give the label from the measured TC and the TC. Several seeds: thin lines
+  per seed, a thick line for their mean.
 """
 
 from __future__ import annotations
@@ -38,7 +41,12 @@ MODE_LABELS = {"subsampled": "subsampled, coarse to fine", "baseline": "full res
 TASK_LABELS = {
     "pathfinder_synth": "Pathfinder (generated)",
     "listops_synth": "ListOps (generated)",
-    "digits": "Digits (8x8, upsampled)",
+    "digits": "Digits (8x8)",
+    "gunpoint": "GunPoint (UCR)",
+    "arrowhead": "ArrowHead (UCR)",
+    "osuleaf": "OSULeaf (UCR)",
+    "acsf1": "ACSF1 (UCR)",
+    "basicmotions": "BasicMotions (UEA)",
     "listops": "ListOps",
     "aan": "Retrieval (AAN)",
     "pathfinder32": "Pathfinder",
@@ -66,7 +74,7 @@ def shade_stages(ax, curve: pd.DataFrame) -> None:
                 ha="center", va="bottom", fontsize=7, color="#555555")  # fmt: skip
 
 
-def plot_task(ax_time, ax_epoch, curves: pd.DataFrame, target: float) -> None:
+def plot_task(ax_time, ax_epoch, curves: pd.DataFrame, target: float, majority: float | None = None) -> None:
     """Both panels of one task: accuracy vs seconds (top) and vs epoch (bottom)."""
     shade_stages(ax_epoch, curves[curves["mode"] == "subsampled"])
     several = curves["seed"].nunique() > 1
@@ -91,6 +99,8 @@ def plot_task(ax_time, ax_epoch, curves: pd.DataFrame, target: float) -> None:
                 ax.plot(hit[x], 100 * hit["val_accuracy"], marker="*", ms=9, color=color, mec="black", mew=0.5, zorder=5)
     for ax in (ax_time, ax_epoch):
         ax.axhline(100 * target, color="#444444", lw=0.8, ls=(0, (4, 2)), zorder=1)
+        if majority is not None:  # the learning gate's trivial reference (majority class, test split)
+            ax.axhline(100 * majority, color="#999999", lw=0.8, ls=":", zorder=1)
     ax_time.set_xlim(left=0)
 
 
@@ -103,9 +113,16 @@ def plot_figure6(curves: pd.DataFrame, table: pd.DataFrame):
         # the seed-mean of the baseline's best validation accuracy (one seed: exactly its best)
         target = float(table.loc[table["task"] == task, "best_val_accuracy_baseline"].mean())
         ax_time, ax_epoch = axes[0, j], axes[1, j]
-        plot_task(ax_time, ax_epoch, task_curves, target)
+        rows = table[table["task"] == task]
+        majority = float(rows["majority_accuracy"].mean())
+        plot_task(ax_time, ax_epoch, task_curves, target, majority)
         continuity = task_curves["continuity"].iloc[0]
-        ax_time.set_title(f"{TASK_LABELS.get(task, task)}\n({continuity} task)")
+        tc = float(rows["task_continuity"].iloc[0])
+        failed = [f"{m[:3]}. s{int(seed)}" for m in ("subsampled", "baseline") for seed, ok in zip(rows["seed"], rows[f"learned_{m}"]) if not ok]
+        title = f"{TASK_LABELS.get(task, task)}\n({continuity}, TC = {tc:.2f})"
+        if failed:
+            title += f"\nNOT LEARNED: {', '.join(failed)}"
+        ax_time.set_title(title, color="#b00000" if failed else "black", fontsize=8 if failed else None)
         ax_time.set_xlabel("wall-clock time (s)")
         ax_epoch.set_xlabel("epoch")
         epochs = int(task_curves["epoch"].max())
@@ -119,7 +136,7 @@ def plot_figure6(curves: pd.DataFrame, table: pd.DataFrame):
         ax_time.text(0.98, 0.04, note, transform=ax_time.transAxes, ha="right", va="bottom", fontsize=7,
                      bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "#bbbbbb", "lw": 0.5})  # fmt: skip
         for ax in (ax_time, ax_epoch):
-            low = 100 * task_curves["val_accuracy"].min()
+            low = min(100 * task_curves["val_accuracy"].min(), 100 * majority)
             ax.set_ylim(max(0.0, low - 5), min(100.0, 100 * task_curves["val_accuracy"].max() + 8))
     axes[0, 0].set_ylabel("validation accuracy (%)")
     axes[1, 0].set_ylabel("validation accuracy (%)")
@@ -128,6 +145,7 @@ def plot_figure6(curves: pd.DataFrame, table: pd.DataFrame):
         Line2D([], [], color=MODE_COLORS["subsampled"], lw=MODE_WIDTHS["subsampled"], marker="o", ms=3, label=f"{MODE_LABELS['subsampled']} (stride s = {strides})"),
         Line2D([], [], color=MODE_COLORS["baseline"], lw=MODE_WIDTHS["baseline"], marker="o", ms=3, label=MODE_LABELS["baseline"]),
         Line2D([], [], color="#444444", lw=0.8, ls=(0, (4, 2)), label="best validation accuracy at full resolution"),
+        Line2D([], [], color="#999999", lw=0.8, ls=":", label="majority class (test split; learning gate)"),
         Line2D([], [], ls="none", marker="o", ms=3.2, mfc="white", mec="#555555", mew=0.9,
                label="epoch on subsampled input (s > 1)"),
         Line2D([], [], ls="none", marker="*", ms=9, mfc="#999999", mec="black", mew=0.5,
@@ -152,6 +170,8 @@ def latex_rows(table: pd.DataFrame) -> pd.DataFrame:
         {
             "task": [TASK_LABELS.get(t, t) for t in table["task"]],
             "seed": table["seed"].astype(str),
+            "TC": [f"{float(v):.2f}" for v in table["task_continuity"]],
+            "majority (%)": [f"{100 * v:.1f}" for v in table["majority_accuracy"]],
             "test acc. sub. (%)": [f"{100 * v:.1f}" for v in table["test_accuracy_subsampled"]],
             "test acc. full (%)": [f"{100 * v:.1f}" for v in table["test_accuracy_baseline"]],
             "time sub. (s)": [seconds(v) for v in table["total_subsampled_seconds"]],
@@ -159,12 +179,21 @@ def latex_rows(table: pd.DataFrame) -> pd.DataFrame:
             "to target sub. (s)": [seconds(v) for v in table["time_to_reach_subsampled_seconds"]],
             "to target full (s)": [seconds(v) for v in table["time_to_reach_baseline_seconds"]],
             "speed-up": [ratio(v) for v in table["speedup_to_reach_seconds"]],
+            "learned (sub./full)": [f"{'yes' if a else 'NO'}/{'yes' if b else 'NO'}"
+                                    for a, b in zip(table["learned_subsampled"], table["learned_baseline"])],
         }
     )
 
 
 def main(args: argparse.Namespace) -> None:
-    curves, runs = collect_runs(args.runs)
+    continuous_min, gate_se = 0.8, 2.0  # the schema's defaults of task_continuity.continuous_min and gates.e5_se
+    if getattr(args, "config", None) is not None:
+        from contlaws.config import load_config
+
+        cfg = load_config(args.config)
+        continuous_min = float(cfg["task_continuity"]["continuous_min"])
+        gate_se = float(cfg.get("gates", {}).get("e5_se", gate_se))
+    curves, runs = collect_runs(args.runs, continuous_min=continuous_min, gate_se=gate_se)
     table = speed_table(curves, runs)
     meta = provenance(runs=[str(r) for r in args.runs])
     write_table(args.curves, curves, meta=meta)
@@ -172,8 +201,10 @@ def main(args: argparse.Namespace) -> None:
     write_latex_table(
         args.table_tex,
         latex_rows(table),
-        caption="Temporal subsampling (paper Figure 6): final test accuracy at stride 1, training time, and time "
-        "to reach the full-resolution run's best validation accuracy (target).",
+        caption="Temporal subsampling (paper Figure 6): task continuity TC of the training split, final test "
+        "accuracy at stride 1 next to the majority class, training time, time to reach the full-resolution run's "
+        "best validation accuracy (target), and whether each run learned (test accuracy more than the configured "
+        "number of binomial standard errors above the majority class).",
         label="tab:subsampling",
     )
     save_figure(plot_figure6(curves, table), args.figure)

@@ -3,6 +3,7 @@
     contlaws bench fetch {lra,imdb,cifar10} --out data/benchmarks/raw/<source>     (DVC stages)
     contlaws bench generate {listops_synth,pathfinder_synth} --config C --out DIR  (stand-in raw files)
     contlaws bench prepare TASK --config C --split train|val|test --out PATH.npz
+    contlaws bench fetch-ucr --out data/benchmarks/raw/ucr [--wheel W.whl]         (UCR sets, pinned aeon wheel)
     contlaws bench tasks                                                            (list the tasks)
 """
 
@@ -24,6 +25,14 @@ log = logging.getLogger(__name__)
 def cmd_fetch(args: argparse.Namespace) -> None:
     sources.fetch(args.source, args.out, archive=args.archive, url=args.url, md5=args.md5,
                   dvc_lock=args.dvc_lock, progress=not args.no_progress)
+
+
+def cmd_fetch_ucr(args: argparse.Namespace) -> None:
+    from contlaws.data.benchmarks import ucr
+
+    with atomic_directory(args.out) as tmp:
+        written = ucr.main_fetch(tmp, cache=args.cache, wheel=args.wheel, sha256=args.sha256)
+    log.info("extracted %d .ts files of %s into %s", len(written), ", ".join(ucr.SETS), args.out)
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
@@ -70,6 +79,15 @@ def register(subparsers) -> None:
     p.add_argument("--dvc-lock", type=Path, default=Path("dvc.lock"), help="dvc.lock to read a pinned md5 from")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_fetch)
+
+    from contlaws.data.benchmarks import ucr
+
+    p = sub.add_parser("fetch-ucr", help="fetch the pinned aeon wheel (pip download, no install), verify, extract UCR .ts files")
+    p.add_argument("--out", type=Path, required=True, help="directory (replaced atomically): <out>/<Name>/<Name>_{TRAIN,TEST}.ts")
+    p.add_argument("--wheel", type=Path, help="use this wheel file instead of downloading (its sha256 is still checked)")
+    p.add_argument("--cache", type=Path, help=f"keep the downloaded {ucr.AEON_WHEEL} here (default: a temporary folder)")
+    p.add_argument("--sha256", default=ucr.AEON_SHA256, help="expected sha256 of the wheel (default: the pinned one)")
+    p.set_defaults(func=cmd_fetch_ucr)
 
     p = sub.add_parser("generate", help="write the raw files of a built-in stand-in (LRA formats)")
     p.add_argument("task", choices=["listops_synth", "pathfinder_synth"])

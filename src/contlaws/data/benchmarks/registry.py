@@ -36,18 +36,29 @@ TASKS: dict[str, Task] = {
              "generated ListOps (LRA grammar and TSV format)"),
         Task("pathfinder_synth", "builtin", "continuous", "continuous", 2, None, (*_SIZES, "image_size"),
              "generated pathfinder-style images (LRA folder layout)"),
-        Task("digits", "builtin", "continuous", "continuous", 10, None, (*_SIZES, "image_size"),
-             "scikit-learn 8x8 digits, bilinearly upsampled to image_size"),
+        Task("digits", "builtin", "continuous", "continuous", 10, None, _SIZES,
+             "scikit-learn 8x8 digits at their native resolution (64 steps)"),
         Task("listops", "lra", "tokens", "discrete", 10, "lra/listops-1000", (), "LRA ListOps"),
         Task("aan", "lra", "tokens", "discrete", 2, "lra/tsv_data", (), "LRA Retrieval (AAN), byte level"),
         Task("pathfinder32", "lra", "continuous", "continuous", 2, "lra/pathfinder32", (), "LRA Pathfinder 32x32"),
         Task("pathx", "lra", "continuous", "continuous", 2, "lra/pathfinder128", (), "LRA Path-X 128x128"),
         Task("imdb", "imdb", "tokens", "discrete", 2, "imdb", (), "IMDB reviews (LRA Text), byte level"),
         Task("cifar10", "cifar10", "continuous", "continuous", 10, "cifar10", (), "CIFAR-10 grayscale (LRA Image)"),
+        # UCR/UEA sets from the pinned aeon wheel (ucr.py); nominal continuity "continuous" (sensor
+        # series), the E5 label comes from the measured TC.
+        Task("gunpoint", "ucr", "continuous", "continuous", 2, "ucr/GunPoint", (), "UCR GunPoint (1 x 150)"),
+        Task("arrowhead", "ucr", "continuous", "continuous", 3, "ucr/ArrowHead", (), "UCR ArrowHead (1 x 251)"),
+        Task("osuleaf", "ucr", "continuous", "continuous", 6, "ucr/OSULeaf", (), "UCR OSULeaf (1 x 427)"),
+        Task("acsf1", "ucr", "continuous", "continuous", 10, "ucr/ACSF1", (), "UCR ACSF1 (1 x 1460)"),
+        Task("basicmotions", "ucr", "continuous", "continuous", 4, "ucr/BasicMotions", (), "UEA BasicMotions (6 x 100)"),
     ]
 }
 BUILTIN_TASKS = tuple(name for name, t in TASKS.items() if t.source == "builtin")
-REAL_TASKS = tuple(name for name, t in TASKS.items() if t.source != "builtin")
+# Real benchmarks fetched by DVC stages (fetch_<source> in dvc.yaml).
+REAL_TASKS = tuple(name for name, t in TASKS.items() if t.source not in ("builtin", "ucr"))
+# Real UCR/UEA sets, extracted from the pinned aeon wheel by the Snakemake rule bench_fetch_ucr.
+UCR_TASKS = tuple(name for name, t in TASKS.items() if t.source == "ucr")
+UCR_RAW = REAL_ROOT / "ucr"
 GENERATED_TASKS = ("listops_synth", "pathfinder_synth")  # stand-ins with raw files (`contlaws bench generate`)
 
 
@@ -64,6 +75,9 @@ def real_raw_dir(task: str, root: str | Path = REAL_ROOT) -> Path:
 
 def missing_raw_message(task: str, raw: Path) -> str:
     t = get_task(task)
+    if t.source == "ucr":
+        return (f"{raw}: UCR files of '{task}' not found; extract them with `contlaws bench fetch-ucr --out {UCR_RAW}` "
+                "(or `snakemake --cores 1 {UCR_RAW}`)")
     if t.source == "builtin":
         return f"{raw}: stand-in files for '{task}' not found; create them with `contlaws bench generate {task}`"
     return (

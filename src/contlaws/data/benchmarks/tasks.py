@@ -15,13 +15,14 @@ and a meta record ``{"kind": "classification", "task": "classification", "input_
 |---|---|---|---|
 | ``listops_synth`` | generated TSV | ``listops_max_length`` | the generated train/val/test files |
 | ``pathfinder_synth`` | generated PNGs + metadata | ``image_size``² | in order: n_train, n_val, n_test |
-| ``digits`` | scikit-learn ``load_digits`` | ``image_size``² | seeded: n_train, n_val, n_test |
+| ``digits`` | scikit-learn ``load_digits`` | 64 (native 8x8) | seeded: n_train, n_val, n_test |
 | ``listops`` | LRA ``listops-1000`` | 2000 | the release's train/val/test |
 | ``aan`` | LRA ``tsv_data`` | 2 x 4000 | the release's train/eval/test |
 | ``pathfinder32`` | LRA ``pathfinder32`` | 1024 | seeded 80/10/10 (as LRA/S4) |
 | ``pathx`` | LRA ``pathfinder128`` | 16384 | seeded 80/10/10 |
 | ``imdb`` | ``aclImdb`` | 4096 | val = seeded 10% of train; test = test |
 | ``cifar10`` | CIFAR-10 python | 1024 (gray) | val = last 10% of train (as LRA); test = test |
+| ``gunpoint`` ... ``basicmotions`` | UCR ``.ts`` from the aeon wheel | 100-1460 | train = TRAIN; val, test = seeded halves of TEST |
 
 AAN pairs are stored as one row per pair: document 1 padded to 4000 tokens, then document 2
 (``meta["pair_length"]``), so a dual encoder splits ``x`` in halves. Real tasks use the full splits;
@@ -37,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from contlaws.config import ConfigError
-from contlaws.data.benchmarks import aan, cifar, digits, imdb, listops, pathfinder
+from contlaws.data.benchmarks import aan, cifar, digits, imdb, listops, pathfinder, ucr
 from contlaws.data.benchmarks.common import BYTE_VOCAB_SIZE, pad_sequences, split_by_counts, split_by_fractions
 from contlaws.data.benchmarks.registry import (  # noqa: F401  (re-exported: the task table lives there)
     BUILTIN_TASKS,
@@ -46,6 +47,7 @@ from contlaws.data.benchmarks.registry import (  # noqa: F401  (re-exported: the
     REAL_TASKS,
     SPLITS,
     TASKS,
+    UCR_TASKS,
     Task,
     get_task,
     missing_raw_message,
@@ -153,7 +155,7 @@ def _read_pathfinder_synth(raw, cfg, split, limit=None):
 
 
 def _read_digits(raw, cfg, split, limit=None):
-    size = int(cfg["subsampling"]["image_size"])
+    size = digits.NATIVE_SIDE  # native 8x8: upsampling would make the task look smoother than it is
     x, y = digits.load(size)
     counts = split_counts(cfg)
     if sum(counts.values()) > len(y):
@@ -163,6 +165,28 @@ def _read_digits(raw, cfg, split, limit=None):
         )
     keep = split_by_counts(len(y), list(counts.values()), seed=int(cfg["seed"]))[SPLITS.index(split)]
     return {"x": x[keep], "y": y[keep]}, {"sequence_length": size * size, "n_channels": 1, "image_size": size}
+
+
+def _read_ucr(raw, cfg, split, limit=None):
+    """A UCR/UEA set: train = the archive's TRAIN; val and test = a seeded half each of its TEST.
+
+    The archive's training sets are small (GunPoint: 50 series); carving a validation split out of
+    them would leave fewer to learn from and a validation set of about ten series, too few for E5's
+    time-to-target. Values are standardized per channel with the mean and standard deviation of
+    TRAIN (over all its series and time steps), so every channel reaches the model at unit scale.
+    """
+    name = raw.name
+    train, test = ucr.read_set(raw.parent, name)
+    half_val, half_test = split_by_fractions(len(test.y), (0.5, 0.5), seed=int(cfg["seed"]))
+    mean = train.x.mean(axis=(0, 1))  # (C,)
+    std = train.x.std(axis=(0, 1))
+    std[std == 0] = 1.0
+    source = {"train": (train, np.arange(len(train.y))), "val": (test, half_val), "test": (test, half_test)}
+    ts, keep = source[split]
+    x = ((ts.x[keep] - mean) / std).astype(np.float32)  # (N L C)
+    extra = {"sequence_length": x.shape[1], "n_channels": x.shape[2], "ucr_name": name, "classes": ts.classes,
+             "ucr_wheel": ucr.AEON_WHEEL, "ucr_wheel_sha256": ucr.AEON_SHA256}  # fmt: skip
+    return {"x": x, "y": ts.y[keep]}, extra
 
 
 READERS = {
@@ -175,6 +199,7 @@ READERS = {
     "pathx": _read_pathfinder_real,
     "imdb": _read_imdb,
     "cifar10": _read_cifar10,
+    **{name: _read_ucr for name in UCR_TASKS},
 }
 
 
@@ -219,7 +244,7 @@ def prepare(
         **extra,
         "provenance": provenance(
             settings, seed=int(cfg["seed"]), raw_dir=None if raw is None else raw.as_posix(), limit=limit,
-            raw_dvc_md5=None if raw is None or t.source == "builtin" else pinned_md5_prefix("dvc.lock", raw),
+            raw_dvc_md5=None if raw is None or t.source in ("builtin", "ucr") else pinned_md5_prefix("dvc.lock", raw),
         ),
     }
     return arrays, meta

@@ -1,0 +1,292 @@
+"""UCR/UEA time-series classification sets, read from the ``.ts`` files that the ``aeon`` wheel ships.
+
+Real continuous-valued tasks that need no benchmark download: the wheel of the ``aeon`` toolkit on
+PyPI carries a few UCR/UEA archive sets as ``.ts`` text files under ``aeon/datasets/data/``. The
+wheel is fetched with pip by pinned version and checked against a pinned sha256
+(:func:`fetch_wheel`); aeon is never installed or imported (it constrains pandas). The ``.ts`` files
+are extracted from the zip (:func:`extract_sets`) and parsed by :func:`read_ts`, a small strict
+reader of the equal-length ``.ts`` format (it never executes anything from the file).
+
+The ``.ts`` format (sktime/aeon): ``#`` comment lines, then ``@key value`` header lines, then
+``@data`` and one series per line: the channels separated by ``:``, the values of a channel by
+``,``, the class label last. This reader accepts equal-length series without time stamps or
+missing values, and checks every line against the header (channels, length, labels).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from contlaws.io import DataFileError
+
+# The pinned wheel: aeon 1.6.0, pure-Python wheel of 6,421,000 bytes (PyPI).
+AEON_VERSION = "1.6.0"
+AEON_WHEEL = f"aeon-{AEON_VERSION}-py3-none-any.whl"
+AEON_SHA256 = "d05227086706f80111ac5fee8de4d5d3115bb3bcfd1c786c8629393055816409"
+MEMBER_ROOT = "aeon/datasets/data"  # where the wheel keeps the sets: <root>/<Name>/<Name>_{TRAIN,TEST}.ts
+
+
+@dataclass(frozen=True)
+class UCRSet:
+    """One UCR/UEA set: its archive name and the sizes the reader must find (a check on the file)."""
+
+    name: str  # archive name, e.g. GunPoint (file stem <name>_TRAIN.ts)
+    n_channels: int
+    length: int
+    n_classes: int
+    n_train: int
+    n_test: int
+
+
+# The equal-length sets of the pinned wheel long enough for three stages of strides 4, 2, 1.
+SETS: dict[str, UCRSet] = {
+    s.name: s
+    for s in [
+        UCRSet("GunPoint", 1, 150, 2, 50, 150),
+        UCRSet("ArrowHead", 1, 251, 3, 36, 175),
+        UCRSet("OSULeaf", 1, 427, 6, 200, 242),
+        UCRSet("ACSF1", 1, 1460, 10, 100, 100),
+        UCRSet("BasicMotions", 6, 100, 4, 40, 40),
+    ]
+}
+
+
+def sha256_of(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_wheel(path: str | Path, sha256: str = AEON_SHA256) -> None:
+    """DataFileError unless the file's sha256 is the pinned one."""
+    got = sha256_of(path)
+    if got != sha256:
+        raise DataFileError(f"{path}: sha256 {got} does not match the pinned {sha256} ({AEON_WHEEL}); "
+                            "delete it and fetch again")
+
+
+def fetch_wheel(dest: str | Path, version: str = AEON_VERSION, sha256: str = AEON_SHA256) -> Path:
+    """Download the pinned aeon wheel with pip (``pip download aeon==VERSION --no-deps``) into ``dest``.
+
+    Nothing is installed. The hash is verified here, after the download. Returns the wheel's path.
+    """
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    wheel = dest / f"aeon-{version}-py3-none-any.whl"
+    if not wheel.exists():
+        cmd = [sys.executable, "-m", "pip", "download", f"aeon=={version}", "--no-deps", "--only-binary", ":all:",
+               "--disable-pip-version-check", "-d", str(dest)]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0 or not wheel.exists():
+            raise DataFileError(f"could not download {wheel.name} with `{' '.join(cmd)}`:\n{done.stderr.strip()}")
+    verify_wheel(wheel, sha256)
+    return wheel
+
+
+def extract_sets(wheel: str | Path, out: str | Path, names=tuple(SETS), sha256: str | None = AEON_SHA256) -> list[Path]:
+    """Copy ``<Name>/<Name>_{TRAIN,TEST}.ts`` of every set in ``names`` from the wheel into ``out``.
+
+    Only those members are read (no path from the archive is used as a destination), so a crafted
+    archive cannot write elsewhere. ``sha256`` None skips the hash check (tests' fixture wheels).
+    Returns the written paths.
+    """
+    if sha256 is not None:
+        verify_wheel(wheel, sha256)
+    out = Path(out)
+    written = []
+    try:
+        archive = zipfile.ZipFile(wheel)
+    except (OSError, zipfile.BadZipFile) as err:
+        raise DataFileError(f"{wheel}: not a readable wheel/zip ({err})") from None
+    with archive:
+        members = set(archive.namelist())
+        for name in names:
+            for split in ("TRAIN", "TEST"):
+                member = f"{MEMBER_ROOT}/{name}/{name}_{split}.ts"
+                if member not in members:
+                    raise DataFileError(f"{wheel}: has no member {member}")
+                target = out / name / f"{name}_{split}.ts"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_suffix(".ts.tmp")
+                with archive.open(member) as src, open(tmp, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                tmp.replace(target)
+                written.append(target)
+    return written
+
+
+# ------------------------------------------------------------------------------------------------
+# The .ts reader
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class TSFile:
+    """A parsed equal-length ``.ts`` file: x (N, L, C) float64, y (N,) int64 indices into ``classes``."""
+
+    x: np.ndarray
+    y: np.ndarray
+    classes: list[str]
+    header: dict[str, str]
+
+
+_BOOL = {"true": True, "false": False}
+
+
+def _header_bool(path, header, key, lineno) -> bool:
+    value = header.get(key)
+    if value is None:
+        raise DataFileError(f"{path}: header key @{key} is missing (needed before @data, line {lineno})")
+    word = value.split()[0].lower() if value.split() else ""
+    if word not in _BOOL:
+        raise DataFileError(f"{path}: @{key} must be true or false, got {value!r}")
+    return _BOOL[word]
+
+
+def read_ts(path: str | Path) -> TSFile:
+    """Parse an equal-length, time-stamp-free, complete ``.ts`` classification file.
+
+    Raises:
+        DataFileError naming the file and line for anything this reader does not accept: a missing or
+        malformed header key, a series of the wrong length or number of channels, a value that is not
+        a finite number (missing values ``?`` included), an unknown class label, no data.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataFileError(f"{path}: cannot read ({err})") from None
+    header: dict[str, str] = {}
+    rows: list[np.ndarray] = []
+    labels: list[int] = []
+    in_data = False
+    n_channels = length = None
+    declared = "@seriesLength is"
+    classes: list[str] = []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if not in_data:
+            if not line.startswith("@"):
+                raise DataFileError(f"{path}:{lineno}: expected a header line '@key value' before @data, got {line[:40]!r}")
+            key, _, value = line[1:].partition(" ")
+            key = key.lower()
+            if key == "data":
+                n_channels, length, classes = _check_header(path, header, lineno)
+                in_data = True
+                continue
+            if key in header:
+                raise DataFileError(f"{path}:{lineno}: header key @{key} given twice")
+            header[key] = value.strip()
+            continue
+        *channels, label = line.split(":")
+        if len(channels) != n_channels:
+            raise DataFileError(f"{path}:{lineno}: {len(channels)} channel(s), the header says {n_channels}")
+        if label.strip() not in classes:
+            raise DataFileError(f"{path}:{lineno}: class label {label.strip()!r} is not one of @classLabel {classes}")
+        if length is None:  # not declared: the first series sets it
+            length = len(channels[0].split(","))
+            declared = "the first series has"
+        else:
+            declared = declared if rows else "@seriesLength is"
+        series = np.empty((length, n_channels))
+        for c, field in enumerate(channels):
+            parts = field.split(",")
+            if len(parts) != length:
+                raise DataFileError(f"{path}:{lineno}: channel {c} has {len(parts)} values, {declared} {length}")
+            try:
+                values = [float(v) for v in parts]
+            except ValueError:
+                bad = next(v for v in parts if not _is_float(v))
+                raise DataFileError(f"{path}:{lineno}: channel {c}: {bad.strip()!r} is not a number") from None
+            if not all(math.isfinite(v) for v in values):
+                raise DataFileError(f"{path}:{lineno}: channel {c} holds a NaN or infinite value")
+            series[:, c] = values
+        rows.append(series)
+        labels.append(classes.index(label.strip()))
+    if not in_data:
+        raise DataFileError(f"{path}: no @data line")
+    if not rows:
+        raise DataFileError(f"{path}: no series after @data")
+    x = np.stack(rows)  # (N L C)
+    return TSFile(x=x, y=np.asarray(labels, dtype=np.int64), classes=classes, header=header)
+
+
+def _is_float(v: str) -> bool:
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_header(path: Path, header: dict[str, str], lineno: int) -> tuple[int, int | None, list[str]]:
+    """(channels, length or None if not declared, class labels) from the header; DataFileError for what the reader does not support."""
+    where = f"{path}:{lineno}"
+    if _header_bool(path, header, "timestamps", lineno):
+        raise DataFileError(f"{where}: @timeStamps true is not supported")
+    if header.get("missing", "false").lower() != "false":
+        raise DataFileError(f"{where}: @missing {header['missing']} is not supported")
+    # @equalLength and @seriesLength may be absent (ArrowHead): then every series must still have the
+    # length of the first one.
+    if "equallength" in header and not _header_bool(path, header, "equallength", lineno):
+        raise DataFileError(f"{where}: @equalLength false is not supported (series must have one length)")
+    univariate = _header_bool(path, header, "univariate", lineno)
+    if univariate:
+        n_channels = 1
+    else:
+        try:
+            n_channels = int(header["dimensions"])
+        except (KeyError, ValueError):
+            raise DataFileError(f"{where}: a multivariate file needs @dimensions <int>") from None
+    length = None
+    if "serieslength" in header:
+        try:
+            length = int(header["serieslength"])
+        except ValueError:
+            raise DataFileError(f"{where}: @seriesLength must be an integer, got {header['serieslength']!r}") from None
+    label = header.get("classlabel", "").split()
+    if not label or label[0].lower() != "true" or len(label) < 3:
+        raise DataFileError(f"{where}: @classLabel true <label> <label> ... is required (a classification file)")
+    if n_channels < 1 or (length is not None and length < 1):
+        raise DataFileError(f"{where}: @dimensions and @seriesLength must be positive")
+    return n_channels, length, label[1:]
+
+
+def read_set(raw_dir: str | Path, name: str) -> tuple[TSFile, TSFile]:
+    """(train, test) of set ``name`` from ``raw_dir/<name>/<name>_{TRAIN,TEST}.ts``, checked against :data:`SETS`."""
+    raw_dir = Path(raw_dir)
+    train = read_ts(raw_dir / name / f"{name}_TRAIN.ts")
+    test = read_ts(raw_dir / name / f"{name}_TEST.ts")
+    if train.classes != test.classes:
+        raise DataFileError(f"{raw_dir / name}: TRAIN and TEST list different classes ({train.classes} vs {test.classes})")
+    if train.x.shape[1:] != test.x.shape[1:]:
+        raise DataFileError(f"{raw_dir / name}: TRAIN and TEST series differ in shape {train.x.shape[1:]} vs {test.x.shape[1:]}")
+    expected = SETS.get(name)
+    if expected is not None:
+        got = (train.x.shape[2], train.x.shape[1], len(train.classes), len(train.y), len(test.y))
+        want = (expected.n_channels, expected.length, expected.n_classes, expected.n_train, expected.n_test)
+        if got != want:
+            raise DataFileError(f"{raw_dir / name}: (channels, length, classes, n_train, n_test) = {got}, expected {want}")
+    return train, test
+
+
+def main_fetch(out: str | Path, cache: str | Path | None = None, wheel: str | Path | None = None,
+               sha256: str = AEON_SHA256, names=tuple(SETS)) -> list[Path]:  # fmt: skip
+    """Fetch (or take ``wheel``), verify and extract the sets into ``out``; returns the written files."""
+    if wheel is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = fetch_wheel(cache or tmp, sha256=sha256)
+            return extract_sets(path, out, names, sha256=sha256)
+    return extract_sets(wheel, out, names, sha256=sha256)
