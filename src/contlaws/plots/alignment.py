@@ -142,7 +142,7 @@ def plot_alignment(table: pd.DataFrame, cont: pd.DataFrame | None = None):
     refs = ", ".join(MODEL_LABELS.get(m, m) for m in dict.fromkeys(table["reference_model"].dropna()) if m)
     legend = fig.legend(handles=models + handles, loc="outside lower center", ncol=len(models) + len(handles),
                         frameon=False, title_fontsize=6.5,
-                        title=f"ref = the best attention baseline that ran ({refs or 'none'}); above 0: the model beats it")  # fmt: skip
+                        title=f"ref = the best attention baseline that learned ({refs or 'none'}); above 0: the model beats it; bars: 2 SE over paired seeds")  # fmt: skip
     legend.get_title().set_color("0.35")
     return fig
 
