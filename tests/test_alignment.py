@@ -299,7 +299,7 @@ def test_c4_negative_controls(tmp_path, quick_config):
     # S4D below its gate on all but three datasets: too few left
     rec = c4_verdict(tmp_path, tc, advantage, quick_config, learned=np.arange(20) < 3)
     assert rec["verdict"] == "inconclusive" and rec["numbers"]["n_excluded"] == 17
-    assert rec["details"]["excluded"]["vdp/eta=1"] == "s4d did not learn"
+    assert rec["details"]["excluded"]["vdp/eta=1"] == "0 paired seed(s) where S4D and the reference learned, 3 needed; s4d did not learn"
 
 
 def test_c4_small_n_needs_significance(tmp_path, quick_config):

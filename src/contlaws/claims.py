@@ -578,8 +578,8 @@ def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     finite = np.isfinite(table["tc"]) & np.isfinite(table["advantage_s4d"])
     enough = table["n_seeds_s4d"] >= min_seeds
     usable = table[finite & enough].reset_index(drop=True)
-    excluded = {_key(r.system, f"eta={r.eta:g}"): (r.note or f"{int(r.n_seeds_s4d)} paired seed(s), {min_seeds} needed")
-                for r in table[~(finite & enough)].itertuples()}  # fmt: skip
+    excluded = {_key(r.system, f"eta={r.eta:g}"): "; ".join(filter(None, [f"{int(r.n_seeds_s4d)} paired seed(s) where S4D "
+                f"and the reference learned, {min_seeds} needed", r.note])) for r in table[~(finite & enough)].itertuples()}  # fmt: skip
     n = len(usable)
     stats = spearman(usable["tc"], usable["advantage_s4d"])
     contrast = spearman(table["tc"], table["advantage_s6"])
