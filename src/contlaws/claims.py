@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from contlaws.io import DataFileError, read_result_csv
+from contlaws.stats import mean_and_stderr
 
 VERDICTS = ("supported", "not supported", "inconclusive")
 
@@ -214,7 +215,7 @@ def paired_difference(a: Mapping[int, float], b: Mapping[int, float], min_seeds:
     if len(seeds) < max(2, min_seeds):
         return {"verdict": "inconclusive", "n_seeds": len(seeds), "mean": _r(diffs.mean()) if len(seeds) else None,
                 "se": None, "why": f"{len(seeds)} seed(s) where both learned, {max(2, min_seeds)} needed"}  # fmt: skip
-    mean, se = float(diffs.mean()), float(diffs.std(ddof=1) / math.sqrt(len(diffs)))
+    mean, se = mean_and_stderr(diffs)
     if mean > se_factor * se:
         verdict, why = "supported", f"mean {mean:.4g} > {se_factor:g} SE ({se:.3g})"
     elif mean < -se_factor * se:
@@ -665,15 +666,6 @@ def timing_margin(noise: float) -> float:
     return max(MIN_TIMING_NOISE, 2.0 * noise) if math.isfinite(noise) else 0.2
 
 
-def paired_mean_se(values: Sequence[float]) -> tuple[float, float]:
-    """Mean of per-seed paired differences and its standard error sd/sqrt(n) (NaN SE for n < 2)."""
-    arr = np.asarray(values, dtype=float)
-    if arr.size == 0:
-        return math.nan, math.nan
-    se = float(arr.std(ddof=1) / math.sqrt(arr.size)) if arr.size > 1 else math.nan
-    return float(arr.mean()), se
-
-
 def c5_task_verdict(differences: Sequence[float], log_speedups: Sequence[float], tol: float, n_se: float,
                     margin: float) -> tuple[str, str, str, str]:  # fmt: skip
     """(verdict, accuracy part, speed part, reason) of one continuous task from its learned seeds.
@@ -685,7 +677,7 @@ def c5_task_verdict(differences: Sequence[float], log_speedups: Sequence[float],
     when mean + k·SE < −ln(1 + m) or most seeds never reached it, else unresolved. The task is not
     supported when worse or slower, supported when no worse and faster, inconclusive otherwise.
     """
-    mean_d, se_d = paired_mean_se(differences)
+    mean_d, se_d = mean_and_stderr(differences)
     if mean_d + n_se * se_d < -tol:
         accuracy = "worse"
     elif mean_d - n_se * se_d >= -tol:
@@ -700,7 +692,7 @@ def c5_task_verdict(differences: Sequence[float], log_speedups: Sequence[float],
     elif not reached.all():
         speed = "unresolved"
     else:
-        mean_s, se_s = paired_mean_se(logs)
+        mean_s, se_s = mean_and_stderr(logs)
         speed = "faster" if mean_s - n_se * se_s > bound else "slower" if mean_s + n_se * se_s < -bound else "unresolved"
     if accuracy == "worse" or speed == "slower":
         verdict = "not supported"
@@ -767,7 +759,7 @@ def evaluate_c5(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
             accuracy = speed = "not evaluated"
         else:
             verdict, accuracy, speed, reason = c5_task_verdict(ok["test_accuracy_difference"].tolist(), logs, tol, n_se, margin)
-        mean_d, se_d = paired_mean_se(ok["test_accuracy_difference"].tolist())
+        mean_d, se_d = mean_and_stderr(ok["test_accuracy_difference"].tolist())
         record.update(verdict=verdict, accuracy=accuracy, reason=reason,
                       test_accuracy_difference_mean=_r(mean_d), test_accuracy_difference_se=_r(se_d),
                       reached=f"{int(reached.sum())} of {len(ok)}")  # fmt: skip

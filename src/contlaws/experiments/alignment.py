@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from contlaws.io import DataFileError, provenance, read_json, read_result_csv, write_table
+from contlaws.stats import mean_and_stderr
 
 log = logging.getLogger(__name__)
 
@@ -164,15 +165,6 @@ def paired_advantages(by_seed: Mapping[str, pd.Series], model: str, reference: s
         return pd.Series(dtype=float)
     both = by_seed[model].index.intersection(by_seed[reference].index)
     return np.log(by_seed[reference][both] / by_seed[model][both])
-
-
-def mean_and_stderr(values: pd.Series) -> tuple[float, float]:
-    """Mean and its standard error (sample std / sqrt k, k ≥ 2; NaN SE for one value, NaNs for none)."""
-    k = len(values)
-    if k == 0:
-        return math.nan, math.nan
-    mean = float(values.mean())
-    return mean, float(values.std(ddof=1) / math.sqrt(k)) if k >= 2 else math.nan
 
 
 def alignment_tables(tc: pd.DataFrame, results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,0 +1,26 @@
+"""Statistics shared by the experiments and the claims (one definition of each).
+
+    mean_and_stderr(values) -> (mean, SE)     SE = sample std (ddof 1) / sqrt(n)
+
+Used for per-seed quantities paired by seed: C2(c)'s degradation differences, the C4 advantages of
+:mod:`contlaws.experiments.alignment`, C5's accuracy differences and log speed-ups.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+
+def mean_and_stderr(values: Iterable[float]) -> tuple[float, float]:
+    """Mean and its standard error sd/sqrt(n) with the sample std (ddof 1).
+
+    Returns (NaN, NaN) for no values and (mean, NaN) for one: a single seed has no spread.
+    """
+    arr = np.asarray(list(values), dtype=float)
+    if arr.size == 0:
+        return math.nan, math.nan
+    se = float(arr.std(ddof=1) / math.sqrt(arr.size)) if arr.size > 1 else math.nan
+    return float(arr.mean()), se
