@@ -56,3 +56,13 @@ def test_provenance_has_no_timestamps_and_records_versions():
     assert rec["packages"]["numpy"] == np.__version__
     assert "git_commit" in rec
     assert rec == io.provenance({"a": 1}, seed=3)
+
+
+def test_as_flags_reads_bools_and_csv_text():
+    import pandas as pd
+
+    from contlaws.io import as_flags
+
+    assert as_flags(pd.Series([True, False])).tolist() == [True, False]
+    assert as_flags(pd.Series(["True", "False", " true ", "nan"])).tolist() == [True, False, True, False]
+    assert as_flags(pd.Series([], dtype=object)).dtype == bool

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from contlaws.io import DataFileError, read_result_csv
+from contlaws.io import DataFileError, as_flags, read_result_csv
 from contlaws.stats import mean_and_stderr
 
 VERDICTS = ("supported", "not supported", "inconclusive")
@@ -106,8 +106,7 @@ def nominal_s4_order(input_hold: str) -> int:
 
 def learned_rows(df: pd.DataFrame) -> pd.DataFrame:
     """Rows of runs that passed their learning gate (column ``learned``; CSV text "True"/"False" accepted)."""
-    flags = df["learned"].map(lambda v: v if isinstance(v, (bool, np.bool_)) else str(v).strip().lower() == "true")
-    return df[flags.astype(bool)]
+    return df[as_flags(df["learned"])]
 
 
 def combine_across(parts: Sequence[str]) -> str:
@@ -737,7 +736,7 @@ def evaluate_c5(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     curves = read_csv_input(inputs, "curves", ["task", "mode", "seed", "stage", "epoch", "epoch_seconds"])
     noise = timing_noise(curves)
     margin = timing_margin(noise)
-    learned_col = table["learned"].map(lambda v: v if isinstance(v, bool) else str(v).strip().lower() == "true")
+    learned_col = as_flags(table["learned"])
 
     parts, per_task, timing = {}, {}, {}
     for task, rows in table.groupby("task", sort=False):

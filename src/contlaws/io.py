@@ -266,6 +266,12 @@ def provenance(config: Mapping[str, Any] | None = None, seed: int | None = None,
     return record
 
 
+def as_flags(values: pd.Series) -> pd.Series:
+    """A boolean column as bools, whether it holds bools or the text "True"/"False" of a CSV
+    (e.g. the ``learned`` column of every trained result table)."""
+    return values.map(lambda v: v if isinstance(v, (bool, np.bool_)) else str(v).strip().lower() == "true").astype(bool)
+
+
 def read_result_csv(path: str | os.PathLike, columns=(), what: str = "results file", hint: str = "", allow_empty: bool = False):
     """A result CSV as a DataFrame, its ``columns`` checked; :class:`DataFileError` naming the file.
 

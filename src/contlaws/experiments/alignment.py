@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from contlaws.io import DataFileError, provenance, read_json, read_result_csv, write_table
+from contlaws.io import DataFileError, as_flags, provenance, read_json, read_result_csv, write_table
 from contlaws.stats import mean_and_stderr
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ def learned_runs(results: pd.DataFrame) -> pd.DataFrame:
     the task, so no advantage may rest on it (spec E3, issue "a result must be able to fail").
     """
     ok = results["status"] == "ok"
-    learned = results["learned"].astype(str).str.lower().isin(["true", "1"])  # bool, or text from a CSV
+    learned = as_flags(results["learned"])
     return results[ok & learned]
 
 

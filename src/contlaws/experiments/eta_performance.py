@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from contlaws.io import DataFileError, provenance, read_json, read_npz_meta, write_table
+from contlaws.io import DataFileError, as_flags, provenance, read_json, read_npz_meta, write_table
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +277,7 @@ def gather(paths: Sequence[Path], systems: Sequence[str], models: Sequence[str])
     """Concatenate per-split result CSVs into one table (checked columns, fixed order, no duplicates)."""
     out = read_parts(paths, COLUMNS, ["system", "eta", "model", "seed"])
     out["reason"] = out["reason"].fillna("")
-    out["learned"] = out["learned"].map(lambda v: str(v).strip().lower() == "true").astype(bool)
+    out["learned"] = as_flags(out["learned"])
     return sort_results(out, systems, models)
 
 

@@ -34,7 +34,7 @@ from contlaws.experiments.refinement_trained import (
     MODELS,
     sort_runs,
 )
-from contlaws.io import DataFileError, meta_path, provenance, read_json, read_result_csv, write_table
+from contlaws.io import DataFileError, as_flags, meta_path, provenance, read_json, read_result_csv, write_table
 from contlaws.plots.style import MODEL_COLORS, MODEL_LABELS, SYSTEM_LABELS, save_figure, write_latex_table
 
 LINESTYLES = {"zoh": "-", "bilinear": (0, (4, 2))}
@@ -54,13 +54,9 @@ def pooled(errors: pd.DataFrame) -> pd.DataFrame:
     return errors[errors["label"] == "pooled"].reset_index(drop=True)
 
 
-def _flag(values: pd.Series) -> pd.Series:
-    return values.map(lambda v: v if isinstance(v, (bool, np.bool_)) else str(v).strip().lower() == "true").astype(bool)
-
-
 def learned_by_group(df: pd.DataFrame) -> dict[tuple, bool]:
     """(system, model, discretization) -> True when every seed passed its learning gate."""
-    flags = df.assign(learned=_flag(df["learned"])).groupby(GROUP, sort=False)["learned"].all()
+    flags = df.assign(learned=as_flags(df["learned"])).groupby(GROUP, sort=False)["learned"].all()
     return {tuple(k): bool(v) for k, v in flags.items()}
 
 
@@ -215,7 +211,7 @@ def rmse_table(errors: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     for label, part in errors.groupby("label", sort=False):
         rmse, mae = seed_stats(part, "rmse"), seed_stats(part, "mae")
         ref = seed_stats(part, "train_mean_rmse")
-        learned = part.assign(learned=_flag(part["learned"])).groupby(GROUP + ["tau"], sort=False)["learned"].sum()
+        learned = part.assign(learned=as_flags(part["learned"])).groupby(GROUP + ["tau"], sort=False)["learned"].sum()
         rows.append(rmse[GROUP + ["tau"]].assign(
             label=label, rmse_mean=rmse["mean"], rmse_std=rmse["std"], mae_mean=mae["mean"], mae_std=mae["std"],
             train_mean_rmse=ref["mean"], rmse_ratio_to_train_mean=rmse["mean"] / ref["mean"], n_seeds=rmse["count"],

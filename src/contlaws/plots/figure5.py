@@ -26,7 +26,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from contlaws.experiments.eta_performance import BASELINE_COLUMNS, BASELINES, COLUMNS, STATUS_OK
-from contlaws.io import DataFileError, meta_path, provenance, read_json, read_result_csv, write_table
+from contlaws.io import DataFileError, as_flags, meta_path, provenance, read_json, read_result_csv, write_table
 from contlaws.plots.style import MODEL_COLORS, MODEL_LABELS, SYSTEM_LABELS, save_figure, write_latex_table
 
 MARKERS = {"s4d": "o", "s6": "s", "transformer": "^", "linear_attention": "v", "mamba2": "D", "gla": "P",
@@ -53,7 +53,7 @@ def read_results(path: str | Path) -> pd.DataFrame:
     if unknown:
         raise DataFileError(f"{path}: unknown model(s) {unknown}")
     df["reason"] = df["reason"].fillna("")
-    df["learned"] = df["learned"].map(lambda v: str(v).strip().lower() == "true").astype(bool)
+    df["learned"] = as_flags(df["learned"])
     return df
 
 
