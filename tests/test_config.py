@@ -155,4 +155,4 @@ def test_a_key_given_twice_is_refused(tmp_path, repo_root):
     path.write_text(text)
     with pytest.raises(ConfigError, match="key 'seed' appears twice"):
         load_config(path)
-    assert read_yaml((repo_root / "workflow" / "schemas" / "config.schema.yaml").read_text())["type"] == "object"
+    assert read_yaml((repo_root / "src" / "contlaws" / "config.schema.yaml").read_text())["type"] == "object"

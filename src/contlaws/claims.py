@@ -11,7 +11,7 @@ under its id, the statement it tests and the named input files it reads. It retu
 
 and :func:`evaluate_claim` adds the claim id, its statement, the input files (path and sha256) and
 provenance. Thresholds come only from the config section ``claims`` (defaults and descriptions in
-workflow/schemas/config.schema.yaml); docs/claims.md states each test in words.
+src/contlaws/config.schema.yaml); docs/claims.md states each test in words.
 
     contlaws claims evaluate C1 --config results/quick/config.resolved.json \\
         --inputs model_continuity=results/quick/refinement_trained/model_continuity.csv \\

@@ -1,7 +1,8 @@
 """Pipeline configuration: load, fill defaults, validate against one schema.
 
-The schema lives in ``workflow/schemas/config.schema.yaml`` (the package is installed editable from
-the checkout, see the Makefile). The same
+The package carries what it reads: the schema is ``contlaws/config.schema.yaml`` and the paper-scale
+config is ``contlaws/paper.yaml`` (``config/config.yaml`` in the repository is a link to it), so a
+non-editable install works outside the checkout. The same
 function validates the config when Snakemake builds the DAG and in every CLI command, so an invalid
 value stops the run before any job starts, with a message naming the key and the bad value.
 """
@@ -18,8 +19,10 @@ from typing import Any
 import jsonschema
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_PATHS = (REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml",)
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout (meaningful only for an editable install)
+PACKAGE_DIR = Path(__file__).resolve().parent
+SCHEMA_PATHS = (PACKAGE_DIR / "config.schema.yaml",)
+PAPER_CONFIG = PACKAGE_DIR / "paper.yaml"  # the paper-scale settings; config/config.yaml links here
 
 
 class ConfigError(ValueError):

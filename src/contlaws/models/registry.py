@@ -4,7 +4,7 @@
     build_model("s6", ..., discretization="bilinear")                            # a variant
     rebuilt = build_model(**model.build_kwargs)                                  # from a checkpoint
 
-Missing ``model_cfg`` keys take the defaults of ``workflow/schemas/config.schema.yaml`` (the one
+Missing ``model_cfg`` keys take the defaults of ``src/contlaws/config.schema.yaml`` (the one
 source of defaults). CUDA-only baselines raise :class:`ModelUnavailable` where they cannot run;
 :func:`availability` says why without importing anything that would fail.
 """
