@@ -8,6 +8,11 @@ CORES ?= 2
 # GPU rules (resources: gpu=1) run on CPU where there is no GPU; there the one-GPU cap of the default
 # profile would serialize them, so a CPU-only machine lets as many run as it has cores.
 GPUS ?= $(shell nvidia-smi -L 2>/dev/null | grep -c GPU)
+# Where pip takes torch (pinned 2.13.0) from. Empty: the default index (PyPI). PyPI's Linux wheels are
+# CUDA builds, right for a GPU machine. On a CPU-only machine take the CPU build instead:
+#   make venv TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# (or a CUDA-specific index, e.g. .../whl/cu126). Applies when .venv is created: remove .venv to switch.
+TORCH_INDEX ?=
 GPU_SLOTS := $(if $(filter 0,$(GPUS)),$(CORES),$(GPUS))
 export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
@@ -21,9 +26,10 @@ $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# torch first and pinned: a CPU machine takes the 2.13.0 CPU build, never a CUDA download
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# torch first and pinned, from TORCH_INDEX if given: the install below then finds it satisfied
+	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) torch==2.13.0
+	# the library, plus the workflow engine (Snakemake, SLURM executor, DVC) and the test tools
+	$(BIN)/python -m pip install --quiet -e '.[pipeline,test]'
 	touch $@
 
 replicate: venv

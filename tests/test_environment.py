@@ -1,12 +1,20 @@
-"""The conda route (environment.yml) and the pip route (pyproject.toml) install the same dependencies."""
+"""Install routes: pip (pyproject.toml, the Makefile's venv) and conda (environment.yml) install the same
+dependencies; the workflow engine is an extra; the torch index is explicit; `--sdm conda` runs every job
+in the environment that environment.yml creates."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
 
 import yaml
 from conftest import REPO
+
+PIPELINE_PACKAGES = {"snakemake", "snakemake-executor-plugin-slurm", "dvc"}
 
 
 def _name(req: str) -> str:
@@ -15,10 +23,12 @@ def _name(req: str) -> str:
 
 def test_environment_yml_matches_pyproject():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    wanted = {r.strip() for r in project["dependencies"]} | {r.strip() for r in project["optional-dependencies"]["test"]}
+    extras = project["optional-dependencies"]
+    wanted = {r.strip() for r in [*project["dependencies"], *extras["pipeline"], *extras["test"]]}
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
-    listed = {r.strip() for r in pip_section if not r.startswith("-e")}
+    listed = {r.strip() for r in pip_section if not r.startswith("-")}  # not pip options such as `-e .`
+    assert "-e ." in pip_section, "environment.yml must install this checkout"
     assert listed == wanted, f"only in environment.yml: {listed - wanted}; only in pyproject: {wanted - listed}"
     assert any(d.startswith("python=3.11") for d in env["dependencies"] if isinstance(d, str))
 
@@ -30,3 +40,119 @@ def test_torch_is_pinned_and_gpu_packages_are_optional():
     core = {_name(r) for r in project["dependencies"]}
     assert not core & {"mamba-ssm", "flash-linear-attention", "causal-conv1d", "triton"}
     assert {"mamba-ssm", "flash-linear-attention"} <= {_name(r) for r in project["optional-dependencies"]["gpu"]}
+
+
+def test_workflow_engine_is_an_extra_not_a_dependency():
+    """`pip install contlaws` gives the library and CLI; Snakemake, its SLURM plugin and DVC come with
+    the `pipeline` extra (tests/test_packaging.py checks the library never imports them)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert not {_name(r) for r in project["dependencies"]} & PIPELINE_PACKAGES
+    assert {_name(r) for r in project["optional-dependencies"]["pipeline"]} == PIPELINE_PACKAGES
+    makefile = (REPO / "Makefile").read_text()
+    assert "-e '.[pipeline,test]'" in makefile, "make venv must install the pipeline and test extras"
+
+
+# ---------------------------------------------------------------------------------------------
+# Where torch comes from: `make venv TORCH_INDEX=...` (checked with `make -n`, nothing is installed)
+# ---------------------------------------------------------------------------------------------
+def _make_venv_commands(tmp_path: Path, *variables: str) -> list[str]:
+    venv = tmp_path / "venv"  # does not exist, so make plans the whole install
+    proc = subprocess.run(
+        ["make", "-n", "-C", str(REPO), "venv", f"VENV={venv}", "PYTHON=python3", *variables],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
+def _torch_install(commands: list[str]) -> str:
+    lines = [c for c in commands if re.search(r"pip install .*torch==2\.13\.0", c)]
+    assert len(lines) == 1, commands
+    return lines[0]
+
+
+def test_make_venv_takes_torch_from_the_default_index_unless_told(tmp_path):
+    line = _torch_install(_make_venv_commands(tmp_path))
+    assert "--index-url" not in line and "--extra-index-url" not in line
+    commands = _make_venv_commands(tmp_path)
+    # torch first, so the editable install finds it satisfied and never resolves another build
+    assert commands.index(line) < next(i for i, c in enumerate(commands) if "-e '.[pipeline,test]'" in c)
+
+
+def test_make_venv_cpu_route_uses_the_torch_index_given(tmp_path):
+    cpu = "https://download.pytorch.org/whl/cpu"
+    line = _torch_install(_make_venv_commands(tmp_path, f"TORCH_INDEX={cpu}"))
+    assert f"--index-url {cpu}" in line
+    readme = (REPO / "README.md").read_text()
+    assert f"make venv TORCH_INDEX={cpu}" in readme, "the README must document the CPU route"
+
+
+# ---------------------------------------------------------------------------------------------
+# The conda route: rules name the environment environment.yml creates; `--sdm conda` activates it
+# ---------------------------------------------------------------------------------------------
+FAKE_CONDA = """#!/bin/sh
+# Stand-in for conda: answers what Snakemake asks before it activates a named environment.
+case "$1" in
+  --version) echo "conda 24.7.1" ;;
+  info) echo '{{"conda_prefix": "{prefix}", "platform": "linux-64"}}' ;;
+  env) printf 'name: contlaws\ndependencies: []\n' ;;
+  config) echo '{{"get": {{"channel_priority": "strict"}}}}' ;;
+  *) echo "fake conda: unexpected arguments: $*" >&2; exit 1 ;;
+esac
+"""
+# `source <prefix>/bin/activate NAME`, as conda's: puts the environment's bin first on PATH
+FAKE_ACTIVATE = """echo "$1" >> "{prefix}/activations.log"
+export PATH="{prefix}/envs/$1/bin:$PATH"
+"""
+# the environment's `contlaws`: records that a job called it, then runs the real one
+FAKE_ENV_CONTLAWS = """#!/bin/sh
+echo "$*" >> "{prefix}/calls.log"
+exec "{python}" -m contlaws "$@"
+"""
+
+
+def _conda_env_name_of_rules() -> str:
+    common = (REPO / "workflow" / "rules" / "common.smk").read_text()
+    match = re.search(r'^CONDA_ENV = "([^"]+)"', common, re.MULTILINE)
+    assert match, "workflow/rules/common.smk must set CONDA_ENV"
+    return match.group(1)
+
+
+def test_rules_name_the_environment_that_environment_yml_creates():
+    env_name = _conda_env_name_of_rules()
+    assert env_name == yaml.safe_load((REPO / "environment.yml").read_text())["name"]
+    # a name, not a file: Snakemake copies an env file into .snakemake/conda/, where `-e .` breaks
+    assert not env_name.endswith((".yml", ".yaml")) and "/" not in env_name
+    for rules in (REPO / "workflow" / "rules").glob("*.smk"):
+        assert not re.search(r"conda:\s*\n\s*[\"']", rules.read_text()), f"{rules.name}: use CONDA_ENV"
+
+
+def test_sdm_conda_runs_each_job_in_the_named_environment(tmp_path):
+    prefix = tmp_path / "conda"
+    env_bin = prefix / "envs" / "contlaws" / "bin"
+    env_bin.mkdir(parents=True)
+    (prefix / "bin").mkdir()
+    for path, text in [
+        (prefix / "bin" / "conda", FAKE_CONDA),
+        (prefix / "bin" / "activate", FAKE_ACTIVATE),
+        (env_bin / "contlaws", FAKE_ENV_CONTLAWS),
+    ]:
+        path.write_text(text.format(prefix=prefix, python=sys.executable))
+        path.chmod(0o755)
+    config = yaml.safe_load((REPO / "config" / "quick.yaml").read_text())
+    config["regression"] = {**config.get("regression", {}), "n_train": 8, "n_val": 4, "n_test": 4}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    target = f"data/{config['run_name']}/regression/vdp_tau1_val.npz"
+    env = {**os.environ, "PATH": f"{prefix / 'bin'}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", target, "--snakefile", REPO / "Snakefile", "--directory", tmp_path / "work",
+         "--cores", "1", "--sdm", "conda", "--configfile", tmp_path / "config.yaml"],
+        capture_output=True, text=True, timeout=300, env=env, check=False,
+    )  # fmt: skip
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-4000:]
+    assert "Activating conda environment: contlaws" in log
+    assert (prefix / "activations.log").read_text().split() == ["contlaws"]
+    calls = (prefix / "calls.log").read_text().splitlines()
+    assert len(calls) == 1 and calls[0].startswith("data generate regression"), calls
+    assert (tmp_path / "work" / target).is_file()

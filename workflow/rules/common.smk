@@ -30,9 +30,11 @@ if not Path(RESOLVED).exists() or Path(RESOLVED).read_text() != _resolved_text:
     write_text(RESOLVED, _resolved_text)
 
 
-# Every rule names the project's one software environment (used with --software-deployment-method
-# conda; the Makefile's venv is the default route). Paths are relative to workflow/rules/.
-CONDA_ENV = "../../environment.yml"
+# Every rule names the project's one software environment, used only with `--sdm conda`: the *named*
+# conda environment that `conda env create -f environment.yml` makes (its `name:`). Not the file
+# itself: Snakemake would copy environment.yml into .snakemake/conda/, where its `-e .` no longer
+# points at this checkout. Without `--sdm conda` jobs run in the environment snakemake runs in.
+CONDA_ENV = "contlaws"
 
 
 def settings(*sections):
