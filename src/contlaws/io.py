@@ -211,11 +211,16 @@ def git_commit() -> str:
     """The repository's HEAD commit (with ``-dirty`` if tracked files changed), or ``unknown``.
 
     ``CONTLAWS_GIT_COMMIT`` overrides it (for installs outside a checkout, e.g. cluster copies).
+    An installed (non-editable) package is not a checkout: ``unknown``, not the commit of whatever
+    repository its site-packages happens to sit in.
     """
     env = os.environ.get("CONTLAWS_GIT_COMMIT")
     if env:
         return env
-    root = Path(__file__).resolve().parents[2]
+    package = Path(__file__).resolve().parent
+    root = package.parents[1]
+    if package != root / "src" / "contlaws" or not (root / "pyproject.toml").is_file():
+        return "unknown"
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
