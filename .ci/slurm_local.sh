@@ -5,6 +5,9 @@
 #   .ci/slurm_local.sh start     write /etc/slurm/slurm.conf, start munged, slurmctld, slurmd, wait for an idle node
 #   .ci/slurm_local.sh stop      stop the daemons this script started, by their recorded process ids
 #   .ci/slurm_local.sh status    exit 0 when all three daemons are running, and print sinfo
+#   .ci/slurm_local.sh uninstall stop, remove the config files this script wrote and its state, and
+#                                apt-get purge exactly the packages its `install` added (none if SLURM
+#                                was there before)
 #
 # Every command is idempotent. The cluster: one node `localhost` (CPUs = this machine's, RealMemory from
 # /proc/meminfo, one pretend GPU), one partition `debug` (Default=YES), no accounting (job status comes
@@ -14,8 +17,12 @@
 set -euo pipefail
 
 BASE="${CONTLAWS_SLURM_DIR:-/var/tmp/contlaws-slurm}"  # state, spool and logs
-PIDS="/run/contlaws-slurm"                              # recorded daemon pids (tmpfs: gone after a reboot)
-CONF=/etc/slurm/slurm.conf
+PIDS="${CONTLAWS_SLURM_PIDS:-/run/contlaws-slurm}"      # recorded daemon pids (tmpfs: gone after a reboot)
+ETC="${CONTLAWS_SLURM_ETC:-/etc/slurm}"                 # this and the next: only tests of this script change them
+POLICY_RC="${CONTLAWS_SLURM_POLICY_RC:-/usr/sbin/policy-rc.d}"
+CONF="$ETC/slurm.conf"
+# the packages `install` added (one per line), kept where a reboot does not lose it; `uninstall` purges them
+ADDED="$BASE/added-packages"
 MARKER="# written by contlaws .ci/slurm_local.sh"
 PARTITION=debug
 DAEMONS=(munged slurmctld slurmd)                       # start order; stopped in reverse
@@ -42,16 +49,26 @@ cmd_install() {
     command -v apt-get >/dev/null || die "apt-get not found (this script supports Debian/Ubuntu only)"
     export DEBIAN_FRONTEND=noninteractive
     # keep the packages' init scripts from starting daemons at install time (`start` runs them itself)
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod +x /usr/sbin/policy-rc.d
-        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    if [ ! -e "$POLICY_RC" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$POLICY_RC"
+        chmod +x "$POLICY_RC"
+        trap 'rm -f "$POLICY_RC"' EXIT
     fi
     timeout -k 10 300 apt-get update -qq || die "apt-get update failed (no network to the Debian mirror?)"
+    mkdir -p "$BASE"
+    installed_packages | sort >"$BASE/packages-before"
     timeout -k 10 600 apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null \
         || die "apt-get install ${PACKAGES[*]} failed"
+    # record what this install added (the packages and their dependencies), for `uninstall`
+    installed_packages | sort | comm -13 "$BASE/packages-before" - >>"$ADDED"
+    rm -f "$BASE/packages-before"
     installed || die "packages installed but some SLURM/munge commands are still missing"
     say "installed: $(slurmctld -V)"
+}
+
+# Names of the installed Debian packages, one per line.
+installed_packages() {
+    dpkg-query -W -f='${binary:Package} ${db:Status-Status}\n' | awk '$2 == "installed" {print $1}'
 }
 
 # The pid recorded for daemon $1, if that process is still alive and is that daemon.
@@ -67,7 +84,7 @@ running_pid() {
 
 write_config() {
     local file
-    for file in "$CONF" /etc/slurm/gres.conf; do
+    for file in "$CONF" "$ETC/gres.conf"; do
         if [ -f "$file" ] && ! grep -qxF "$MARKER" "$file"; then
             die "$file exists and was not written by this script; refusing to overwrite it"
         fi
@@ -76,7 +93,7 @@ write_config() {
     cpus="$(nproc)"
     # slurmd drains a node whose RealMemory exceeds what it detects: declare 90% of MemTotal.
     mem_mb="$(awk '/^MemTotal:/ {printf "%d", $2 / 1024 * 0.9}' /proc/meminfo)"
-    mkdir -p /etc/slurm "$BASE/state" "$BASE/spool" "$BASE/log"
+    mkdir -p "$ETC" "$BASE/state" "$BASE/spool" "$BASE/log"
     cat >"$CONF.tmp" <<EOF
 $MARKER
 # One-node test cluster; see the header of .ci/slurm_local.sh.
@@ -110,7 +127,7 @@ NodeName=localhost CPUs=$cpus RealMemory=$mem_mb Gres=gpu:1 State=UNKNOWN
 PartitionName=$PARTITION Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 EOF
     mv "$CONF.tmp" "$CONF"
-    printf '%s\nNodeName=localhost Name=gpu File=/dev/null\n' "$MARKER" >/etc/slurm/gres.conf
+    printf '%s\nNodeName=localhost Name=gpu File=/dev/null\n' "$MARKER" >"$ETC/gres.conf"
 }
 
 ensure_munge_key() {
@@ -215,10 +232,33 @@ cmd_status() {
     return "$missing"
 }
 
+cmd_uninstall() {
+    require_root
+    cmd_stop
+    local file
+    for file in "$CONF" "$ETC/gres.conf"; do
+        if [ -f "$file" ] && grep -qxF "$MARKER" "$file"; then
+            rm -f "$file"
+        fi
+    done
+    rmdir "$ETC" 2>/dev/null || true  # only if nothing else is left in it
+    if [ -s "$ADDED" ]; then
+        export DEBIAN_FRONTEND=noninteractive
+        # shellcheck disable=SC2046  # one package name per line
+        timeout -k 10 600 apt-get purge -y -qq $(sort -u "$ADDED") >/dev/null \
+            || die "apt-get purge $(sort -u "$ADDED" | tr '\n' ' ')failed"
+        say "purged what install added: $(sort -u "$ADDED" | tr '\n' ' ')"
+    else
+        say "install added no packages here (SLURM was already installed): nothing to purge"
+    fi
+    rm -rf "$BASE" "$PIDS"
+}
+
 case "${1:-}" in
     install) cmd_install ;;
     start) cmd_start ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
-    *) echo "usage: $0 {install|start|stop|status}" >&2; exit 2 ;;
+    uninstall) cmd_uninstall ;;
+    *) echo "usage: $0 {install|start|stop|status|uninstall}" >&2; exit 2 ;;
 esac

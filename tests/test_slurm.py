@@ -2,8 +2,12 @@
 
 The SLURM test (marker ``slurm``) installs and starts SLURM with ``.ci/slurm_local.sh`` (root and apt
 needed), then runs ``snakemake --workflow-profile profiles/slurm --configfile <quick, smaller>`` for the
-files in :data:`SLURM_TARGETS`: every job goes through sbatch, job status through squeue. Without root
-or a reachable Debian mirror it is skipped, unless ``CONTLAWS_REQUIRE_SLURM=1`` (CI), where it fails.
+files in :data:`SLURM_TARGETS`: every job goes through sbatch, job status through squeue. It changes the
+machine (apt packages, daemons, /etc/slurm), so it runs only when asked: ``CONTLAWS_TEST_SLURM=1``
+(``.ci/run`` sets it); then it fails if it cannot run (no root, no Debian mirror). Otherwise it is
+skipped and says how to enable it. Afterwards it stops the daemons it started and purges the packages
+it installed (``slurm_local.sh uninstall``): a SLURM left installed makes every later ``snakemake``
+call wait about 9 s on ``scontrol``.
 
 Every subprocess runs under ``timeout -k``: a stuck executor ignores SIGTERM.
 """
@@ -48,6 +52,7 @@ CONFIG_OVERRIDES = {
     "train": {"epochs": 1},
 }
 
+RUN_SLURM_TEST = "CONTLAWS_TEST_SLURM"  # set to 1 to let the test install and start SLURM
 SNAKEMAKE_TIMEOUT_S = 600  # the whole SLURM run; a healthy one takes well under a minute per job
 SCRIPT_TIMEOUT_S = 900  # install (apt-get) or start
 
@@ -147,6 +152,14 @@ def _slurm_installed() -> bool:
     return all(shutil.which(c) for c in ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "srun"))
 
 
+def slurm_opt_in_missing() -> str | None:
+    """Why the SLURM test must not change this machine (it was not asked to), or None if it was."""
+    if os.environ.get(RUN_SLURM_TEST) == "1":
+        return None
+    return (f"installs and starts a local SLURM (apt-get as root, daemons, /etc/slurm): "
+            f"set {RUN_SLURM_TEST}=1 to run it (.ci/run does); it removes what it installed afterwards")  # fmt: skip
+
+
 def slurm_unavailable_reason() -> str | None:
     """Why a local SLURM cannot be installed and started here, or None if it can."""
     if sys.platform != "linux":
@@ -180,22 +193,30 @@ def _run(cmd: list[str], timeout_s: int, **kwargs) -> subprocess.CompletedProces
 
 @pytest.fixture(scope="module")
 def slurm_cluster():
-    """A running one-node SLURM (partition `debug`); stopped afterwards if this fixture started it."""
+    """A running one-node SLURM (partition `debug`). Afterwards the machine is as before: daemons this
+    fixture started are stopped, and packages it installed are purged."""
+    not_asked = slurm_opt_in_missing()
+    if not_asked:
+        pytest.skip(not_asked)
     reason = slurm_unavailable_reason()
     if reason:
-        if os.environ.get("CONTLAWS_REQUIRE_SLURM") == "1":
-            pytest.fail(f"CONTLAWS_REQUIRE_SLURM=1 but {reason}")
-        pytest.skip(reason)
+        pytest.fail(f"{RUN_SLURM_TEST}=1 but {reason}")
+    installed_before = _slurm_installed()
     install = _run(["bash", SLURM_SCRIPT, "install"], SCRIPT_TIMEOUT_S)
-    assert install.returncode == 0, f"slurm_local.sh install failed:\n{install.stdout}\n{install.stderr}"
-    already_running = _run(["bash", SLURM_SCRIPT, "status"], 30).returncode == 0
     try:
-        start = _run(["bash", SLURM_SCRIPT, "start"], SCRIPT_TIMEOUT_S)
-        assert start.returncode == 0, f"slurm_local.sh start failed:\n{start.stdout}\n{start.stderr}"
-        yield
+        assert install.returncode == 0, f"slurm_local.sh install failed:\n{install.stdout}\n{install.stderr}"
+        already_running = _run(["bash", SLURM_SCRIPT, "status"], 30).returncode == 0
+        try:
+            start = _run(["bash", SLURM_SCRIPT, "start"], SCRIPT_TIMEOUT_S)
+            assert start.returncode == 0, f"slurm_local.sh start failed:\n{start.stdout}\n{start.stderr}"
+            yield
+        finally:
+            if not already_running:  # stops the daemons by their recorded process ids
+                _run(["bash", SLURM_SCRIPT, "stop"], 120)
     finally:
-        if not already_running:  # stops the daemons by their recorded process ids
-            _run(["bash", SLURM_SCRIPT, "stop"], 120)
+        if not installed_before:  # purges exactly the packages `install` added, and its config and state
+            removed = _run(["bash", SLURM_SCRIPT, "uninstall"], SCRIPT_TIMEOUT_S)
+            assert removed.returncode == 0, f"slurm_local.sh uninstall failed:\n{removed.stdout}\n{removed.stderr}"
 
 
 @pytest.fixture()
@@ -394,3 +415,108 @@ def test_default_profile_runs_one_gpu_job_at_a_time(private_tmp):
     # control: with two GPUs declared the same jobs do overlap, so the check above can fail
     (_, end1), (start2, _) = _gpu_job_intervals(tmp_path / "two_gpus", ["--resources", "gpu=2"])
     assert start2 < end1
+
+
+# ---------------------------------------------------------------------------------------------
+# slurm_local.sh install/uninstall leave the machine as they found it (stand-in apt-get and dpkg)
+# ---------------------------------------------------------------------------------------------
+FAKE_APT_GET = """#!/bin/bash
+# Stand-in apt-get: `install` adds the packages (and one dependency) to the fake package database and
+# creates the SLURM commands; `purge` removes them again. Every call is logged.
+set -e
+db="$FAKE_ROOT/dpkg-db"
+echo "$*" >>"$FAKE_ROOT/apt-get.log"
+action="$1"; shift
+packages=(); for arg in "$@"; do [[ "$arg" == -* ]] || packages+=("$arg"); done
+case "$action" in
+  update) ;;
+  install)
+    for p in "${packages[@]}" libfake-dependency; do grep -qx "$p" "$db" || echo "$p" >>"$db"; done
+    mkdir -p "$FAKE_ROOT/slurm-bin"
+    for c in munged slurmctld slurmd sbatch squeue sinfo scontrol srun; do
+      printf '#!/bin/sh\\necho slurm-fake\\n' >"$FAKE_ROOT/slurm-bin/$c"; chmod +x "$FAKE_ROOT/slurm-bin/$c"
+    done ;;
+  purge)
+    for p in "${packages[@]}"; do grep -vx "$p" "$db" >"$db.new" || true; mv "$db.new" "$db"; done
+    rm -rf "$FAKE_ROOT/slurm-bin" ;;
+  *) exit 1 ;;
+esac
+"""
+FAKE_DPKG_QUERY = """#!/bin/sh
+awk '{print $1 " installed"}' "$FAKE_ROOT/dpkg-db"
+"""
+SCRIPT_TOOLS = ("bash", "awk", "sort", "comm", "grep", "rm", "rmdir", "mkdir", "mv", "cat", "tr", "chmod", "timeout")
+
+
+def _fake_debian(root: Path, preinstalled: list[str], slurm_present: bool) -> dict[str, str]:
+    """A PATH with the script's tools, a stand-in apt-get/dpkg-query/id, and nothing else, so the
+    machine's own SLURM (if any) is invisible; the script's paths all point under ``root``."""
+    tools = root / "tools"
+    tools.mkdir(parents=True)
+    for name in SCRIPT_TOOLS:
+        (tools / name).symlink_to(shutil.which(name))
+    for name, text in [("apt-get", FAKE_APT_GET), ("dpkg-query", FAKE_DPKG_QUERY), ("id", "#!/bin/sh\necho 0\n")]:
+        (tools / name).write_text(text)
+        (tools / name).chmod(0o755)
+    (root / "dpkg-db").write_text("".join(f"{p}\n" for p in preinstalled))
+    if slurm_present:
+        _ok_run(["env", f"PATH={tools}", f"FAKE_ROOT={root}", tools / "apt-get", "install", "slurmctld"])
+        (root / "apt-get.log").unlink()
+    return {
+        "PATH": f"{tools}{os.pathsep}{root / 'slurm-bin'}",
+        "FAKE_ROOT": str(root),
+        "CONTLAWS_SLURM_DIR": str(root / "state"),
+        "CONTLAWS_SLURM_PIDS": str(root / "pids"),
+        "CONTLAWS_SLURM_ETC": str(root / "etc"),
+        "CONTLAWS_SLURM_POLICY_RC": str(root / "policy-rc.d"),
+    }
+
+
+def _ok_run(cmd, env=None) -> subprocess.CompletedProcess:
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=60, env=env, check=False)
+    assert proc.returncode == 0, f"{cmd}: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def test_slurm_script_uninstall_purges_exactly_what_install_added(tmp_path):
+    env = _fake_debian(tmp_path, preinstalled=["bash", "libmunge2"], slurm_present=False)
+    _ok_run(["bash", SLURM_SCRIPT, "install"], env)
+    db = (tmp_path / "dpkg-db").read_text().split()
+    assert {"slurmctld", "slurmd", "munge", "slurm-client", "libfake-dependency"} <= set(db)
+    assert not (tmp_path / "policy-rc.d").exists(), "the install-time policy-rc.d must be removed again"
+    # a config this script wrote (its marker) and one it did not
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "slurm.conf").write_text("# written by contlaws .ci/slurm_local.sh\nClusterName=x\n")
+    (tmp_path / "etc" / "gres.conf").write_text("# the admin's own\n")
+    _ok_run(["bash", SLURM_SCRIPT, "uninstall"], env)
+    purge = [line.split() for line in (tmp_path / "apt-get.log").read_text().splitlines() if line.startswith("purge")]
+    assert len(purge) == 1
+    purged = {arg for arg in purge[0][1:] if not arg.startswith("-")}
+    assert purged == {"slurmctld", "slurmd", "munge", "slurm-client", "libfake-dependency"}  # not libmunge2, bash
+    assert (tmp_path / "dpkg-db").read_text().split() == ["bash", "libmunge2"]
+    assert not (tmp_path / "etc" / "slurm.conf").exists() and (tmp_path / "etc" / "gres.conf").exists()
+    assert not (tmp_path / "state").exists()
+    # idempotent: nothing left to purge
+    _ok_run(["bash", SLURM_SCRIPT, "uninstall"], env)
+    assert sum(line.startswith("purge") for line in (tmp_path / "apt-get.log").read_text().splitlines()) == 1
+
+
+def test_slurm_script_never_purges_a_slurm_it_did_not_install(tmp_path):
+    env = _fake_debian(tmp_path, preinstalled=["bash"], slurm_present=True)
+    before = (tmp_path / "dpkg-db").read_text()
+    _ok_run(["bash", SLURM_SCRIPT, "install"], env)  # already installed: nothing to do
+    _ok_run(["bash", SLURM_SCRIPT, "uninstall"], env)
+    log = tmp_path / "apt-get.log"
+    assert not log.exists() or "purge" not in log.read_text()
+    assert (tmp_path / "dpkg-db").read_text() == before
+
+
+def test_slurm_test_is_opt_in(monkeypatch):
+    """Without CONTLAWS_TEST_SLURM=1 the SLURM test is skipped before it touches the machine, and says
+    how to enable it."""
+    monkeypatch.delenv(RUN_SLURM_TEST, raising=False)
+    assert f"set {RUN_SLURM_TEST}=1" in slurm_opt_in_missing()
+    monkeypatch.setenv(RUN_SLURM_TEST, "0")
+    assert slurm_opt_in_missing()
+    monkeypatch.setenv(RUN_SLURM_TEST, "1")
+    assert slurm_opt_in_missing() is None
