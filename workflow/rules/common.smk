@@ -30,9 +30,9 @@ if not Path(RESOLVED).exists() or Path(RESOLVED).read_text() != _resolved_text:
     write_text(RESOLVED, _resolved_text)
 
 
-# Every rule names the project's one software environment, used only with `--sdm conda`: the *named*
-# conda environment that `conda env create -f environment.yml` makes (its `name:`). Not the file
-# itself: Snakemake would copy environment.yml into .snakemake/conda/, where its `-e .` no longer
+# The software environment of every job, used only with `--sdm conda`. It is the *named* conda
+# environment that `conda env create -f environment.yml` makes (its `name`), not the file itself,
+# because Snakemake would copy environment.yml into .snakemake/conda/, where its `-e .` no longer
 # points at this checkout. Without `--sdm conda` jobs run in the environment snakemake runs in.
 CONDA_ENV = "contlaws"
 
