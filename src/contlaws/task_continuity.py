@@ -520,6 +520,9 @@ class TaskContinuityAccumulator:
         n = batch.shape[0]
         if n == 0:
             return
+        if batch.shape[1] == 0:  # sequences without a single sample: nothing to measure, all excluded
+            self.n_seen += n
+            return
         if self.embedding is not None:
             width = self.embedding.shape[1]
         else:
@@ -531,7 +534,9 @@ class TaskContinuityAccumulator:
         numerators = np.empty((len(self.evaluated), n, k))  # (S n k)
         for lo in range(0, n, chunk):
             hi = min(lo + chunk, n)
-            c, num = self._chunk_sums(batch[lo:hi], lengths[lo:hi], self.n_seen + lo)  # (n' d), (S n' d)
+            # Overflow of huge values is not warned about: _chunk_sums checks its sums and says so.
+            with np.errstate(over="ignore", invalid="ignore"):
+                c, num = self._chunk_sums(batch[lo:hi], lengths[lo:hi], self.n_seen + lo)  # (n' d), (S n' d)
             centered_sq[lo:hi] = c if per_channel else c.sum(-1, keepdims=True)
             numerators[:, lo:hi] = num if per_channel else num.sum(-1, keepdims=True)
         if per_channel:
