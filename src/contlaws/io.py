@@ -53,13 +53,17 @@ def refuse_output_over_input(output: str | os.PathLike | None, inputs, option: s
     """Raise :class:`OutputFileError` if writing ``output`` would replace one of ``inputs``.
 
     Paths are compared after resolving symbolic links and ``..``; when both exist, also by device and
-    inode (:func:`os.path.samefile`), which catches hard links. ``None`` entries are ignored, so
-    optional options can be passed as they are. ``option`` names the output on the command line.
+    inode (:func:`os.path.samefile`), which catches hard links. ``inputs`` may hold lists of paths
+    (an option taking several) and ``None`` (an option not given), so options can be passed as they
+    are. ``option`` names the output on the command line.
     """
     if output is None:
         return
     out = Path(output)
+    flat = []
     for given in inputs:
+        flat.extend(given if isinstance(given, (list, tuple)) else [given])
+    for given in flat:
         if given is None:
             continue
         inp = Path(given)
