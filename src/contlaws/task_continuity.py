@@ -884,6 +884,7 @@ def score_dataset(
     batch_size: int = 1024,
     progress: bool = False,
     standardize: str = "channels",
+    check_strides: bool = False,
 ) -> TaskContinuity:
     """Task continuity of a dataset, streamed in batches (memory: one batch).
 
@@ -898,6 +899,8 @@ def score_dataset(
         max_sequences: score only the first N rows (0 = all).
         batch_size: rows read per batch.
         progress: show a progress bar on stderr.
+        check_strides: refuse (ValueError) a stride not below the longest sequence length instead of
+            scoring it (see :func:`check_strides_fit`); the CLI sets it.
         metric, strides, vocab_size, embedding, normalize, standardize: see :class:`TaskContinuityAccumulator`.
     Returns:
         :class:`TaskContinuity`.
@@ -932,7 +935,8 @@ def score_dataset(
     if total == 0:
         raise ValueError(f"no sequences to score (array of shape {tuple(np.shape(source))})" if hasattr(source, "shape")
                          else "no sequences to score (the dataset is empty)")
-    check_strides_fit(acc.strides, acc.max_length, acc.metric)
+    if check_strides:
+        check_strides_fit(acc.strides, acc.max_length, acc.metric)
     return acc.result()
 
 
@@ -1036,6 +1040,7 @@ def cmd_task_continuity(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             progress=True,
             standardize=args.standardize or settings.get("standardize", "channels"),
+            check_strides=True,
         )
     except ValueError as err:
         raise UserError(f"{args.path} (array {args.key!r}): {err}") from None
