@@ -300,3 +300,81 @@ def test_symbol_bins_come_from_the_input_window_only():
     assert moved[:, 20].tolist() == [4 * 3 + 0, 4 * 0 + 3, moved[2, 20]]  # clipped to the end bins
     # The old whole-window edges would have been moved by the target: the leak this guards against.
     assert (quantize(future, 4)[:, :20] != base[:, :20]).any()
+
+
+# ---------------------------------------------------------------------------------------------
+# Arrays checked at load: a bad split is refused naming the file, the array, expected vs found
+# ---------------------------------------------------------------------------------------------
+def regression_arrays(n=5, length=12):
+    rng = np.random.default_rng(3)
+    return {"x": rng.standard_normal((n, length, 1)).astype(np.float32), "y": rng.standard_normal((n, 2)).astype(np.float32)}
+
+
+def with_nan(a):
+    a = a.copy()
+    a[2] = np.nan
+    return a
+
+
+def with_inf(a):
+    a = a.copy()
+    a[-1, 0] = np.inf
+    return a
+
+
+REG = regression_arrays()
+TOKENS = {"x": np.random.default_rng(4).integers(0, 10, (6, 12)), "y": np.array([0, 1, 2, 0, 1, 2])}
+TOKEN_META = {"kind": "classification", "input_kind": "tokens", "n_classes": 3, "vocab_size": 10}
+FC_META = {"kind": "forecasting"}
+
+
+@pytest.mark.parametrize(
+    "arrays, meta, message",
+    [
+        ({**REG, "x": REG["x"][:, :, 0]}, {"kind": "regression"},
+         "regression array 'x' must be (N, L, d) inputs; found shape (5, 12), dtype float32"),
+        ({**REG, "y": REG["y"][:-1]}, {"kind": "regression"},
+         "regression array 'y' has 4 samples but 'x' has 5 (found shape (4, 2), dtype float32)"),
+        ({"x": REG["x"][:0], "y": REG["y"][:0]}, {"kind": "regression"},
+         "regression array 'x' has no samples (found shape (0, 12, 1), dtype float32)"),
+        ({**REG, "x": np.full(REG["x"].shape, "a")}, {"kind": "regression"},
+         "regression array 'x' must hold numbers ((N, L, d) inputs); found shape (5, 12, 1), dtype <U1"),
+        ({**REG, "x": with_nan(REG["x"])}, {"kind": "regression"},
+         "regression array 'x' holds NaN or infinite values (1 of 5 rows, the first at row 2)"),
+        ({**REG, "y": with_inf(REG["y"])}, {"kind": "regression"},
+         "regression array 'y' holds NaN or infinite values (1 of 5 rows, the first at row 4)"),
+        ({**TOKENS, "x": TOKENS["x"] + 0.5}, TOKEN_META,
+         "classification array 'x' must hold integers ((N, L) integer token ids); found shape (6, 12), dtype float64"),
+        ({**TOKENS, "y": TOKENS["y"] + 1}, TOKEN_META,
+         "classification array 'y' holds class ids 1..3, outside 0..2 (meta n_classes = 3)"),
+        ({**TOKENS, "y": TOKENS["y"][:, None]}, TOKEN_META,
+         "classification array 'y' must be (N,) class ids; found shape (6, 1)"),
+    ],
+    ids=["x-2d", "x-y-mismatch", "zero-rows", "string-x", "nan-x", "inf-y", "float-tokens", "label-range", "y-2d"],
+)
+def test_bad_arrays_are_refused_at_load_naming_file_and_array(tmp_path, arrays, meta, message):
+    path = tmp_path / "split.npz"
+    save_npz(path, arrays, meta)  # a valid file with a valid checksum: only its contents are wrong
+    with pytest.raises(DataFileError) as err:
+        load_split(path)
+    assert str(err.value).startswith(f"{path}: {message}")
+
+
+def test_forecasting_split_with_nan_state_is_refused(tiny_cfg, tmp_path):
+    arrays, meta = make_forecasting_split(tiny_cfg, "vdp", 0.5, "test")
+    arrays["state"] = arrays["state"].copy()
+    arrays["state"][1, 4, 0] = np.nan
+    save_npz(tmp_path / "fc.npz", arrays, meta)
+    with pytest.raises(DataFileError, match=r"fc\.npz: forecasting array 'state' holds NaN or infinite values \(1 of 7 rows, the first at row 1\)"):
+        load_split(tmp_path / "fc.npz")
+
+
+@pytest.mark.parametrize("case", ["x-2d", "string-x", "zero-rows"])
+def test_task_continuity_reports_bad_split_arrays_without_traceback(tmp_path, capsys, case):
+    arrays = {"x-2d": {**REG, "x": REG["x"][:, :, 0]}, "string-x": {**REG, "x": np.full(REG["x"].shape, "a")},
+              "zero-rows": {"x": REG["x"][:0], "y": REG["y"][:0]}}[case]
+    save_npz(tmp_path / "bad.npz", arrays, {"kind": "regression"})
+    assert main(["task-continuity", str(tmp_path / "bad.npz"), "--json", str(tmp_path / "tc.json")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "bad.npz: regression array 'x'" in err
+    assert not (tmp_path / "tc.json").exists()

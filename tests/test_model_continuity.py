@@ -230,6 +230,25 @@ def test_cli_on_engine_checkpoint(tmp_path, tiny_refinement_run):
     assert main(["model-continuity", "--checkpoint", str(run["checkpoint"]), "--data", args[0], "0.1=nope.npz"]) == 2
 
 
+def test_cli_refuses_json_over_its_checkpoint_or_data(tmp_path, tiny_refinement_run, capsys):
+    """`--json` naming the checkpoint or a test set used to overwrite it with the JSON record."""
+    import os
+
+    from contlaws.cli import main
+
+    run = tiny_refinement_run
+    args = [f"{t}={p}" for t, p in run["tests"].items()]
+    first_data = next(iter(run["tests"].values()))
+    link = tmp_path / "same_checkpoint.pt"
+    os.link(run["checkpoint"], link)
+    before = {p: p.read_bytes() for p in (run["checkpoint"], first_data)}
+    for output, named in ((run["checkpoint"], run["checkpoint"]), (first_data, first_data), (link, run["checkpoint"])):
+        assert main(["model-continuity", "--checkpoint", str(run["checkpoint"]), "--data", *args, "--json", str(output)]) == 2
+        err = capsys.readouterr().err
+        assert f"error: {output}: --json is the input {named}; writing it would destroy the input" in err
+    assert all(p.read_bytes() == data for p, data in before.items())
+
+
 def make_tiny_refinement_run(root, model="s4d", system="vdp"):
     """A 1-epoch model trained by `contlaws train --experiment refinement_trained` (standardized labels)
     at τ = 1 and test sets at τ = 1, ½, ¼, ⅛ (tiny sizes)."""

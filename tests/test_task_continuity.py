@@ -456,4 +456,149 @@ def test_cli_errors_name_the_file_and_key(tmp_path, capsys):
     assert "floats.npy" in capsys.readouterr().err
     (tmp_path / "bad.npy").write_bytes(b"not an array")
     assert main(["task-continuity", str(tmp_path / "bad.npy")]) == 2
-    assert "bad.npy: cannot read array" in capsys.readouterr().err
+    assert "bad.npy: not a valid .npy file" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad inputs to the CLI: one line naming the file, exit status 2, no output written
+# ---------------------------------------------------------------------------------------------
+def run_refused(tmp_path, capsys, path, *options) -> str:
+    """Run `contlaws task-continuity PATH --json OUT [options]`, assert it refused without writing
+    OUT and without a traceback; return the error line."""
+    from contlaws.cli import main
+
+    out = tmp_path / "out" / "tc.json"
+    assert main(["task-continuity", str(path), "--json", str(out), *options]) == 2
+    printed = capsys.readouterr().err
+    assert "Traceback" not in printed and "Warning" not in printed
+    err = printed.strip().splitlines()[-1]  # (the progress bar, if any, ends in a carriage return)
+    assert err.startswith("error: ") and not out.exists() and not out.parent.exists()
+    return err
+
+
+def contlaws_regression_file(path, **replace):
+    """A small contlaws regression split (valid checksum) with arrays replaced by ``replace``."""
+    rng = np.random.default_rng(20)
+    arrays = {"x": rng.standard_normal((6, 16, 1)).astype(np.float32).cumsum(1), "y": rng.standard_normal((6, 2)).astype(np.float32)}
+    arrays.update(replace)
+    save_npz(path, arrays, {"kind": "regression", "system": "vdp", "tau": 1.0})
+    return path
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "folder"])
+def test_cli_unreadable_npz_in_the_pipeline_rule_is_one_line(tmp_path, capsys, damage):
+    """The task_continuity rule runs `task-continuity DATA --config … --json OUT` on a dataset file."""
+    good = contlaws_regression_file(tmp_path / "good.npz")
+    bad = tmp_path / "vdp_tau1_train.npz"
+    if damage == "truncated":
+        bad.write_bytes(good.read_bytes()[:300])
+    elif damage == "empty":
+        bad.write_bytes(b"")
+    else:
+        bad.mkdir()
+    err = run_refused(tmp_path, capsys, bad, "--config", "config/quick.yaml")
+    want = "is a folder, not a data file" if damage == "folder" else "not a readable .npz archive (empty, truncated or corrupt?"
+    assert f"vdp_tau1_train.npz: {want}" in err
+
+
+def test_cli_truncated_user_npz_is_one_line(tmp_path, capsys):
+    np.savez(tmp_path / "mine.npz", x=np.random.default_rng(21).standard_normal((20, 32)))
+    data = (tmp_path / "mine.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    assert "cut.npz: not a readable .npz archive" in run_refused(tmp_path, capsys, tmp_path / "cut.npz")
+
+
+def test_cli_text_file_named_npy_is_not_a_npy_and_pickle_is_never_suggested(tmp_path, capsys):
+    (tmp_path / "table.npy").write_text("1,2,3\n4,5,6\n")
+    err = run_refused(tmp_path, capsys, tmp_path / "table.npy")
+    assert "table.npy: not a valid .npy file (no readable NumPy header" in err
+    assert "pickle" not in err and "unsafely" not in err
+    np.save(tmp_path / "objects.npy", np.array([[{"a": 1}, 2]], dtype=object), allow_pickle=True)
+    err = run_refused(tmp_path, capsys, tmp_path / "objects.npy")
+    assert "objects.npy: the array holds Python objects" in err and "pickle" not in err
+
+
+def test_cli_empty_array_is_refused_not_nan(tmp_path, capsys):
+    np.save(tmp_path / "none.npy", np.zeros((0, 50)))
+    assert "none.npy (array 'x'): no sequences to score (array of shape (0, 50))" in run_refused(tmp_path, capsys, tmp_path / "none.npy")
+    np.save(tmp_path / "blank.npy", np.zeros((4, 0)))
+    assert "blank.npy (array 'x'): every sequence is empty (length 0)" in run_refused(tmp_path, capsys, tmp_path / "blank.npy")
+
+
+@pytest.mark.parametrize("metric, unit", [("refinement", "stride"), ("first_difference", "lag")])
+def test_cli_strides_not_below_the_sequence_length_are_refused(tmp_path, capsys, metric, unit):
+    np.save(tmp_path / "short.npy", smooth_signals(5, 20, 1, cycles=2))
+    err = run_refused(tmp_path, capsys, tmp_path / "short.npy", "--metric", metric, "--strides", "2", "20", "500")
+    assert f"short.npy (array 'x'): {unit}s 20, 500 are not below the sequence length L = 20" in err
+    from contlaws.cli import main
+
+    assert main(["task-continuity", str(tmp_path / "short.npy"), "--metric", metric, "--strides", "2", "19"]) == 0
+
+
+def test_cli_huge_values_are_not_reported_as_nan(tmp_path, capsys):
+    huge = smooth_signals(3, 32, 1, cycles=2) * 1e300
+    np.save(tmp_path / "huge.npy", huge)
+    err = run_refused(tmp_path, capsys, tmp_path / "huge.npy")
+    assert "huge.npy (array 'x'): sequence 0 has values too large to score (largest magnitude" in err
+    assert "NaN" not in err
+    huge[1, 5] = np.nan  # a real NaN is still called one (sequence 0 is fine at a smaller scale)
+    huge[0] /= 1e300
+    np.save(tmp_path / "nan.npy", huge)
+    assert "nan.npy (array 'x'): sequence 1 contains NaN or infinite values" in run_refused(tmp_path, capsys, tmp_path / "nan.npy")
+
+
+def test_cli_contlaws_dataset_with_nan_is_refused_at_load_naming_file_and_array(tmp_path, capsys):
+    x = np.random.default_rng(22).standard_normal((6, 16, 1)).astype(np.float32)
+    x[4, 3, 0] = np.nan
+    path = contlaws_regression_file(tmp_path / "vdp_tau1_train.npz", x=x)
+    err = run_refused(tmp_path, capsys, path, "--config", "config/quick.yaml")
+    assert "vdp_tau1_train.npz: regression array 'x' holds NaN or infinite values (1 of 6 rows, the first at row 4)" in err
+
+
+def test_cli_refuses_json_over_its_input(tmp_path, capsys, monkeypatch):
+    import os
+
+    from contlaws.cli import main
+    from contlaws.config import REPO_ROOT, load_config
+
+    monkeypatch.chdir(tmp_path)
+    np.save("x.npy", smooth_signals(4, 32, 1, cycles=2))
+    before = (tmp_path / "x.npy").read_bytes()
+    os.link("x.npy", "hard.npy")
+    for output in ("x.npy", "./sub/../x.npy", "hard.npy"):
+        assert main(["task-continuity", "x.npy", "--json", output]) == 2
+        assert "--json is the input x.npy; writing it would destroy the input" in capsys.readouterr().err
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps(load_config(REPO_ROOT / "config" / "quick.yaml")))
+    config_bytes = config.read_bytes()
+    assert main(["task-continuity", "x.npy", "--config", str(config), "--json", str(config)]) == 2
+    assert "--json is the input" in capsys.readouterr().err
+    assert (tmp_path / "x.npy").read_bytes() == before and config.read_bytes() == config_bytes
+
+
+def test_cli_read_only_output_folder_is_one_line(tmp_path, capsys, monkeypatch):
+    import errno
+    import os
+    import tempfile
+
+    from contlaws.cli import main
+
+    np.save(tmp_path / "x.npy", smooth_signals(4, 32, 1, cycles=2))
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        probe = folder / "probe"
+        try:
+            probe.write_text("")
+            probe.unlink()  # root: modes do not stop writes, so the OS refusal is simulated
+            monkeypatch.setattr(tempfile, "mkstemp", lambda *a, **k: (_ for _ in ()).throw(
+                OSError(errno.EROFS, os.strerror(errno.EROFS), str(folder))))
+            reason = os.strerror(errno.EROFS)
+        except PermissionError:
+            reason = os.strerror(errno.EACCES)
+        assert main(["task-continuity", str(tmp_path / "x.npy"), "--json", str(folder / "tc.json")]) == 2
+        assert f"ro/tc.json: cannot write the output file: {reason}" in capsys.readouterr().err
+        assert list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o755)

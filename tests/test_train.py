@@ -209,6 +209,41 @@ def test_divergence_stops_without_best_checkpoint(tmp_path, monkeypatch, capsys)
     assert "error: training diverged" in err and "epoch 1, step " in err
 
 
+def test_full_disk_while_saving_a_checkpoint_is_one_line_and_leaves_no_partial_file(tmp_path, monkeypatch, capsys):
+    import errno
+    import pathlib
+
+    real_write = pathlib.Path.write_bytes
+
+    def full_disk(self, data):
+        if self.name.startswith(".last.pt."):  # the first checkpoint written: half of it fits
+            real_write(self, data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(self, data)
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", full_disk)
+    out = tmp_path / "run"
+    status = run_cli_in_process(monkeypatch, cli_args(tiny_config(tmp_path, epochs=1), *write_splits(tmp_path), out))
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err
+    assert f"error: {out / 'last.pt'}: cannot write the output file: No space left on device" in err
+    assert not any(".tmp" in p.name for p in out.iterdir()) and not (out / "last.pt").exists()
+
+
+def test_nan_in_the_data_is_refused_at_load_not_reported_as_divergence(tmp_path, monkeypatch, capsys):
+    """A dataset holding NaN (with a valid checksum) used to train, diverge and say "lower train.lr"."""
+    train, val = write_splits(tmp_path)
+    arrays = sine_arrays(96, 0)
+    arrays["x"][7, 3, 0] = np.nan
+    save_npz(train, arrays, {"kind": "regression"})
+    out = tmp_path / "run"
+    status = run_cli_in_process(monkeypatch, cli_args(tiny_config(tmp_path, epochs=1), train, val, out))
+    err = capsys.readouterr().err
+    assert status == 2 and "diverged" not in err and "lr" not in err
+    assert f"error: {train}: regression array 'x' holds NaN or infinite values (1 of 96 rows, the first at row 7)" in err
+    assert not out.exists() or not any(out.iterdir())
+
+
 # ------------------------------------------------------------------------------------------------
 # Schedules and stages
 # ------------------------------------------------------------------------------------------------

@@ -839,8 +839,9 @@ def parse_named_path(text: str) -> tuple[str, Path]:
 
 def cli_evaluate(args: argparse.Namespace) -> None:
     from contlaws.cli import config_from_args
-    from contlaws.io import provenance, write_json
+    from contlaws.io import provenance, refuse_output_over_input, write_json
 
+    refuse_output_over_input(args.out, [args.config, [path for _, path in args.inputs]], "--out")
     cfg = config_from_args(args)
     record = evaluate_claim(args.claim, dict(args.inputs), cfg)
     record["provenance"] = provenance({"seed": cfg["seed"], "claims": cfg["claims"]}, cfg["seed"], run_name=cfg["run_name"])

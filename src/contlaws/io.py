@@ -14,6 +14,7 @@ Every file the project writes goes through this module so that
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -42,6 +43,39 @@ class DataFileError(RuntimeError):
     """A data or result file is missing, truncated, corrupt or fails its checksum."""
 
 
+class OutputFileError(DataFileError):
+    """An output cannot be written where asked: the path is one of the command's own inputs, or the
+    folder is read-only, the disk is full, a parent is not a folder, ... (the CLI reports it like any
+    :class:`DataFileError`: one line naming the path, exit status 2)."""
+
+
+def refuse_output_over_input(output: str | os.PathLike | None, inputs, option: str = "output") -> None:
+    """Raise :class:`OutputFileError` if writing ``output`` would replace one of ``inputs``.
+
+    Paths are compared after resolving symbolic links and ``..``; when both exist, also by device and
+    inode (:func:`os.path.samefile`), which catches hard links. ``inputs`` may hold lists of paths
+    (an option taking several) and ``None`` (an option not given), so options can be passed as they
+    are. ``option`` names the output on the command line.
+    """
+    if output is None:
+        return
+    out = Path(output)
+    flat = []
+    for given in inputs:
+        flat.extend(given if isinstance(given, (list, tuple)) else [given])
+    for given in flat:
+        if given is None:
+            continue
+        inp = Path(given)
+        same = out.resolve() == inp.resolve()
+        if not same and out.exists() and inp.exists():
+            with contextlib.suppress(OSError):
+                same = os.path.samefile(out, inp)
+        if same:
+            raise OutputFileError(f"{out}: {option} is the input {inp}; writing it would destroy the input "
+                                  "(choose another output path)")
+
+
 # ---------------------------------------------------------------------------------------------
 # Atomic writes
 # ---------------------------------------------------------------------------------------------
@@ -50,12 +84,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds.
 
     The temporary file keeps the final suffix (some writers, e.g. matplotlib, pick the format from
-    it). On any exception the temporary file is removed and ``path`` is left untouched.
+    it). On any exception the temporary file is removed and ``path`` is left untouched. An
+    operating-system error while creating, writing or renaming the file (read-only folder, no
+    permission, disk full, a parent that is a file, ...) is raised as :class:`OutputFileError` naming
+    ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
-    os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+        os.close(fd)
+    except OSError as err:
+        raise _output_error(path, err) from None
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -64,10 +104,24 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as err:
+        # Never leave the temporary file behind (a failed unlink must not hide the original error).
+        with contextlib.suppress(OSError):
             tmp_path.unlink()
+        if isinstance(err, OSError) and err.errno is not None:
+            raise _output_error(path, err) from None
         raise
+
+
+def _output_error(path: Path, err: OSError) -> OutputFileError:
+    """``err`` (raised while writing ``path``) as a one-line :class:`OutputFileError` naming ``path``."""
+    reason = err.strerror or errno.errorcode.get(err.errno or 0, "") or str(err)
+    where = f" ({err.filename})" if err.filename and Path(err.filename).parent != path.parent else ""
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if err.errno in (errno.EEXIST, errno.ENOTDIR) and blocking is not None:  # mkdir of a parent ran into a file
+        reason, where = "a parent of it is a file, not a folder", f" ({blocking})"
+    hint = {errno.ENOSPC: "; free some space", errno.EDQUOT: "; free some space"}.get(err.errno, "")
+    return OutputFileError(f"{path}: cannot write the output file: {reason}{where}{hint}")
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -121,9 +175,14 @@ def write_table(path: str | os.PathLike, df, meta: Mapping[str, Any] | None = No
     """
     path = Path(path)
     text = df.to_csv(index=False, float_format=float_format, lineterminator="\n")
-    write_text(path, text)
-    if meta is not None:
-        write_json(meta_path(path), meta)
+    if meta is None:
+        write_text(path, text)
+        return
+    # Both files are written before either is renamed into place, so a write that fails (disk full)
+    # leaves neither a new table without its provenance nor a partial file.
+    with atomic_path(path) as tmp_table, atomic_path(meta_path(path)) as tmp_meta:
+        tmp_table.write_bytes(text.encode("utf-8"))
+        tmp_meta.write_bytes(dumps_json(meta).encode("utf-8"))
 
 
 def meta_path(path: str | os.PathLike) -> Path:
@@ -179,6 +238,8 @@ def load_npz(path: str | os.PathLike, verify: bool = True) -> tuple[dict[str, np
     path = Path(path)
     if not path.exists():
         raise DataFileError(f"{path}: dataset file not found (generate it with `contlaws data generate` or snakemake)")
+    if path.is_dir():
+        raise DataFileError(f"{path}: is a folder, not a dataset file")
     try:
         with np.load(path, allow_pickle=False) as z:
             names = list(z.files)

@@ -374,9 +374,10 @@ def format_table(result: ModelContinuity) -> str:
 def cli_model_continuity(args: argparse.Namespace) -> None:
     from contlaws.cli import set_threads
     from contlaws.data.sets import load_split
-    from contlaws.io import provenance, write_json
+    from contlaws.io import provenance, refuse_output_over_input, write_json
     from contlaws.train import load_model
 
+    refuse_output_over_input(args.json, [args.checkpoint, *(path for _, path in args.data)], "--json")
     set_threads(args.threads)
     paths = tau_path_map(args.data, "--data")
     model, checkpoint = load_model(args.checkpoint, device=args.device)

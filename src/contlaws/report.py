@@ -14,7 +14,7 @@ import pandas as pd
 import yaml
 
 from contlaws.cli import add_config_argument, config_from_args
-from contlaws.io import provenance, read_json, to_jsonable, write_table, write_text
+from contlaws.io import provenance, read_json, refuse_output_over_input, to_jsonable, write_table, write_text
 
 VERDICT_MARK = {"supported": "supported", "not supported": "NOT supported", "inconclusive": "inconclusive"}
 
@@ -62,10 +62,13 @@ def claims_markdown(df: pd.DataFrame) -> str:
 
 
 def _cmd_provenance(args: argparse.Namespace) -> None:
+    refuse_output_over_input(args.out, [args.config], "--out")
     write_provenance(config_from_args(args), args.out)
 
 
 def _cmd_claims_table(args: argparse.Namespace) -> None:
+    for option, output in (("--out-csv", args.out_csv), ("--out-md", args.out_md)):
+        refuse_output_over_input(output, [args.inputs], option)
     df = claims_table(args.inputs)
     write_table(args.out_csv, df, meta=provenance())
     write_text(args.out_md, claims_markdown(df))

@@ -468,6 +468,7 @@ class TaskContinuityAccumulator:
         self._count = np.zeros(n, dtype=np.int64)
         self.n_seen = 0
         self.n_constant = 0
+        self.max_length = 0  # longest sequence seen (score_dataset checks the strides against it)
         # Multichannel input under standardize="channels": per-sequence, per-channel sums kept until
         # result() (the channel weights depend on the whole dataset).
         self._deferred: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -519,6 +520,9 @@ class TaskContinuityAccumulator:
         n = batch.shape[0]
         if n == 0:
             return
+        if batch.shape[1] == 0:  # sequences without a single sample: nothing to measure, all excluded
+            self.n_seen += n
+            return
         if self.embedding is not None:
             width = self.embedding.shape[1]
         else:
@@ -530,7 +534,9 @@ class TaskContinuityAccumulator:
         numerators = np.empty((len(self.evaluated), n, k))  # (S n k)
         for lo in range(0, n, chunk):
             hi = min(lo + chunk, n)
-            c, num = self._chunk_sums(batch[lo:hi], lengths[lo:hi], self.n_seen + lo)  # (n' d), (S n' d)
+            # Overflow of huge values is not warned about: _chunk_sums checks its sums and says so.
+            with np.errstate(over="ignore", invalid="ignore"):
+                c, num = self._chunk_sums(batch[lo:hi], lengths[lo:hi], self.n_seen + lo)  # (n' d), (S n' d)
             centered_sq[lo:hi] = c if per_channel else c.sum(-1, keepdims=True)
             numerators[:, lo:hi] = num if per_channel else num.sum(-1, keepdims=True)
         if per_channel:
@@ -538,6 +544,7 @@ class TaskContinuityAccumulator:
         else:
             self._accumulate(centered_sq[:, 0], numerators[:, :, 0], lengths)
         self.n_seen += n
+        self.max_length = max(self.max_length, int(lengths.max()))
 
     def _chunk_sums(self, batch: np.ndarray, lengths: np.ndarray, first_index: int) -> tuple[np.ndarray, np.ndarray]:
         """Per sequence and channel: ‖x_c − mean‖² (n, d) and the metric's numerator at every
@@ -558,8 +565,7 @@ class TaskContinuityAccumulator:
         # ‖x − mean‖² per channel from the first-sample-shifted values, then summed over channels.
         per_channel = np.maximum(sum_sq - total * total / np.maximum(row_lengths, 1), 0.0).reshape(n, width)  # (n d)
         if not np.all(np.isfinite(per_channel)):
-            bad = first_index + int(np.flatnonzero(~np.isfinite(per_channel).all(1))[0])
-            raise ValueError(f"sequence {bad} contains NaN or infinite values")
+            raise _non_finite_error(batch, lengths, per_channel, first_index)
         # A non-constant channel has a positive centered sum; a value lost in rounding (huge offset,
         # tiny spread) is recomputed with the two-pass formula. Constant rows are exactly 0 here.
         sum_sq = sum_sq.reshape(n, width)
@@ -571,6 +577,8 @@ class TaskContinuityAccumulator:
         numerators = np.stack(
             [metric.continuous_numerator(rows, row_lengths, s, self._work).reshape(n, width) for s in self.evaluated]
         )  # (S n d)
+        if not np.all(np.isfinite(numerators)):  # finite values whose residuals overflow
+            raise _non_finite_error(batch, lengths, numerators.transpose(1, 0, 2).reshape(n, -1), first_index)
         return per_channel, numerators
 
     def _accumulate(self, centered_sq: np.ndarray, numerators: np.ndarray, lengths: np.ndarray) -> None:
@@ -622,6 +630,17 @@ class TaskContinuityAccumulator:
             normalized=self.normalize,
             input_kind=self.input_kind + (" (embedded)" if self.embedding is not None else ""),
         )
+
+
+def _non_finite_error(batch: np.ndarray, lengths: np.ndarray, sums: np.ndarray, first_index: int) -> ValueError:
+    """The error for the first sequence whose per-sequence ``sums`` (n, k) are not finite: NaN or
+    infinite input values, or finite values so large that their squares overflow float64."""
+    i = int(np.flatnonzero(~np.isfinite(sums).all(1))[0])
+    values = np.asarray(batch[i, : lengths[i]], dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        return ValueError(f"sequence {first_index + i} contains NaN or infinite values")
+    return ValueError(f"sequence {first_index + i} has values too large to score (largest magnitude "
+                      f"{np.abs(values).max():.3g}; sums of their squares overflow float64): rescale the data")
 
 
 def channel_weights(centered_sq: Sequence[np.ndarray], lengths: Sequence[np.ndarray]) -> np.ndarray:
@@ -758,9 +777,13 @@ def open_array(path: str | Path, key: str = "x") -> np.ndarray:
     path = Path(path)
     if not path.exists():
         raise DataFileError(f"{path}: file not found")
+    if path.is_dir():
+        raise DataFileError(f"{path}: is a folder, not a data file")
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
+            with open(path, "rb") as f:
+                _read_npy_header(f, path)
             return np.load(path, mmap_mode="r", allow_pickle=False)
         if suffix == ".npz":
             return _open_npz_member(path, key)
@@ -771,9 +794,31 @@ def open_array(path: str | Path, key: str = "x") -> np.ndarray:
     raise DataFileError(f"{path}: unsupported file type {suffix!r} (expected .npy or .npz)")
 
 
+def _read_npy_header(f, path: Path, key: str | None = None) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, fortran order, dtype) from the .npy header at the position of ``f`` (a .npy file, or
+    member ``key`` of an .npz); DataFileError naming ``path`` (and ``key``) if there is no valid
+    header or the array holds Python objects (which are never loaded)."""
+    what = "not a valid .npy file" if key is None else f"array {key!r} is not a valid .npy array"
+    try:
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
+    except (ValueError, EOFError) as err:
+        raise DataFileError(f"{path}: {what} (no readable NumPy header: {err}); "
+                            "write arrays with numpy.save or numpy.savez") from None
+    if dtype.hasobject:
+        holder = "the array" if key is None else f"array {key!r}"
+        raise DataFileError(f"{path}: {holder} holds Python objects (dtype {dtype}); only numeric arrays are supported")
+    return shape, fortran, dtype
+
+
 def npz_keys(path: Path) -> list[str]:
-    with zipfile.ZipFile(path) as zf:
-        return [n[: -len(".npy")] for n in zf.namelist() if n.endswith(".npy")]
+    """Names of the arrays in an .npz; DataFileError naming the file if it is not a readable zip."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return [n[: -len(".npy")] for n in zf.namelist() if n.endswith(".npy")]
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        raise DataFileError(f"{path}: not a readable .npz archive (empty, truncated or corrupt? {type(err).__name__}: {err})") from None
 
 
 def _open_npz_member(path: Path, key: str) -> np.ndarray:
@@ -785,6 +830,8 @@ def _open_npz_member(path: Path, key: str) -> np.ndarray:
         info = zf.getinfo(key + ".npy")
         if info.compress_type != zipfile.ZIP_STORED:
             with zf.open(info) as f:
+                _read_npy_header(f, path, key)
+            with zf.open(info) as f:
                 return np.lib.format.read_array(f, allow_pickle=False)
     with open(path, "rb") as f:
         f.seek(info.header_offset)
@@ -794,19 +841,17 @@ def _open_npz_member(path: Path, key: str) -> np.ndarray:
         name_len = int.from_bytes(local[26:28], "little")
         extra_len = int.from_bytes(local[28:30], "little")
         f.seek(info.header_offset + 30 + name_len + extra_len)
-        version = np.lib.format.read_magic(f)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = read_header(f)
+        shape, fortran, dtype = _read_npy_header(f, path, key)
         offset = f.tell()
-    if dtype.hasobject:
-        raise DataFileError(f"{path}: array {key!r} holds Python objects; not supported")
+    if offset + int(np.prod(shape)) * dtype.itemsize > path.stat().st_size:
+        raise DataFileError(f"{path}: array {key!r} of shape {shape} runs past the end of the file (truncated?)")
     if int(np.prod(shape)) == 0:
         return np.zeros(shape, dtype=dtype)
     return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
 
 
 def _is_contlaws_dataset(path: Path) -> bool:
-    return path.suffix.lower() == ".npz" and path.exists() and "__meta__" in npz_keys(path)
+    return path.suffix.lower() == ".npz" and path.is_file() and "__meta__" in npz_keys(path)
 
 
 def split_side_by_side(x: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -839,6 +884,7 @@ def score_dataset(
     batch_size: int = 1024,
     progress: bool = False,
     standardize: str = "channels",
+    check_strides: bool = False,
 ) -> TaskContinuity:
     """Task continuity of a dataset, streamed in batches (memory: one batch).
 
@@ -853,6 +899,8 @@ def score_dataset(
         max_sequences: score only the first N rows (0 = all).
         batch_size: rows read per batch.
         progress: show a progress bar on stderr.
+        check_strides: refuse (ValueError) a stride not below the longest sequence length instead of
+            scoring it (see :func:`check_strides_fit`); the CLI sets it.
         metric, strides, vocab_size, embedding, normalize, standardize: see :class:`TaskContinuityAccumulator`.
     Returns:
         :class:`TaskContinuity`.
@@ -884,7 +932,31 @@ def score_dataset(
             else:
                 acc.update(*split_side_by_side(x, np.asarray(lengths[idx])))
             bar.update(len(idx))
+    if total == 0:
+        raise ValueError(f"no sequences to score (array of shape {tuple(np.shape(source))})" if hasattr(source, "shape")
+                         else "no sequences to score (the dataset is empty)")
+    if check_strides:
+        check_strides_fit(acc.strides, acc.max_length, acc.metric)
     return acc.result()
+
+
+def check_strides_fit(strides: Iterable[int], max_length: int, metric: Metric) -> None:
+    """ValueError unless every stride is below the longest sequence length L.
+
+    Why: refinement keeps samples 0, s, 2s, … and the last, so every s ≥ L − 1 keeps only the first
+    and last sample and gives the same TC (a curve of repeated values, not a measurement);
+    first_difference has no pair at a lag ≥ L.
+    """
+    unit = "lag" if metric.name == "first_difference" else "stride"
+    if max_length == 0:
+        raise ValueError("every sequence is empty (length 0); nothing to score")
+    too_long = [s for s in strides if s >= max_length]
+    if too_long:
+        why = ("no pair of samples is that far apart" if unit == "lag"
+               else f"every stride >= L - 1 = {max_length - 1} keeps only the first and last sample and gives the same TC")
+        named = f"{unit} {too_long[0]} is" if len(too_long) == 1 else f"{unit}s {', '.join(map(str, too_long))} are"
+        raise ValueError(f"{named} not below the sequence length L = {max_length} (the longest sequence): {why}; "
+                         f"use {unit}s below {max_length}")
 
 
 def _read_lengths(path: Path, lengths_key: str | None, n: int) -> np.ndarray | None:
@@ -943,8 +1015,9 @@ def format_summary(result: TaskContinuity, source: str) -> str:
 
 def cmd_task_continuity(args: argparse.Namespace) -> int:
     from contlaws.cli import UserError, config_from_args
-    from contlaws.io import provenance, write_json
+    from contlaws.io import provenance, refuse_output_over_input, write_json
 
+    refuse_output_over_input(args.json, [args.path, args.config], "--json")
     settings: Mapping[str, Any] = {}
     cfg = None
     if args.config is not None:
@@ -967,6 +1040,7 @@ def cmd_task_continuity(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             progress=True,
             standardize=args.standardize or settings.get("standardize", "channels"),
+            check_strides=True,
         )
     except ValueError as err:
         raise UserError(f"{args.path} (array {args.key!r}): {err}") from None

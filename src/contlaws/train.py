@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import logging
 import math
 import random
@@ -313,8 +314,13 @@ def evaluate(
 # Checkpoints
 # ------------------------------------------------------------------------------------------------
 def save_checkpoint(path: str | Path, checkpoint: Mapping[str, Any]) -> None:
+    # Serialized in memory first: torch names the archive inside after the file it writes to (here a
+    # random temporary name), so the bytes only repeat this way; and a failed write (disk full) is
+    # then an OSError, which atomic_path reports naming the checkpoint, not torch's RuntimeError.
+    buffer = io.BytesIO()
+    torch.save(dict(checkpoint), buffer)
     with atomic_path(path) as tmp:
-        torch.save(dict(checkpoint), tmp)
+        tmp.write_bytes(buffer.getvalue())
 
 
 def read_checkpoint(path: str | Path) -> dict:

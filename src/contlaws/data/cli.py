@@ -22,10 +22,11 @@ log = logging.getLogger(__name__)
 def cmd_generate_regression(args: argparse.Namespace) -> int:
     from contlaws.cli import UserError, config_from_args
     from contlaws.data.regression import make_regression_split
-    from contlaws.io import save_npz
+    from contlaws.io import refuse_output_over_input, save_npz
 
     if not (math.isfinite(args.tau) and args.tau > 0):
         raise UserError(f"--tau must be a positive number, got {args.tau}")
+    refuse_output_over_input(args.out, [args.config], "--out")
     cfg = config_from_args(args)
     arrays, meta = make_regression_split(cfg, args.system, args.tau, args.split)
     checksum = save_npz(args.out, arrays, meta)
@@ -36,10 +37,11 @@ def cmd_generate_regression(args: argparse.Namespace) -> int:
 def cmd_generate_forecasting(args: argparse.Namespace) -> int:
     from contlaws.cli import UserError, config_from_args
     from contlaws.data.forecasting import make_forecasting_split
-    from contlaws.io import save_npz
+    from contlaws.io import refuse_output_over_input, save_npz
 
     if not 0.0 <= args.eta <= 1.0:
         raise UserError(f"--eta must lie in [0, 1], got {args.eta}")
+    refuse_output_over_input(args.out, [args.config], "--out")
     cfg = config_from_args(args)
     arrays, meta = make_forecasting_split(cfg, args.system, args.eta, args.split)
     checksum = save_npz(args.out, arrays, meta)

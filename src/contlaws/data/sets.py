@@ -130,36 +130,84 @@ def _require(arrays: Mapping[str, np.ndarray], names: tuple[str, ...], path: Pat
         raise DataFileError(f"{path}: {kind} file lacks array(s) {', '.join(missing)}")
 
 
+# dtype kinds accepted per role: numbers (float, signed or unsigned integer) or integers only
+_NUMERIC, _INTEGER = "fiu", "iu"
+
+
+def _check_array(where: Path, kind: str, name: str, arr: np.ndarray, shape: str, ndim: tuple[int, ...],
+                 dtypes: str = _NUMERIC, rows: int | None = None) -> np.ndarray:
+    """``arr`` if it is usable as array ``name`` of a ``kind`` file, else :class:`DataFileError`
+    naming the file and the array, with the expected ``shape`` (text) and what was found.
+
+    Checks, in order: number of dimensions, dtype kind, at least one row (or exactly ``rows``),
+    and, for floats, only finite values. Every array is read whole at load (for its checksum)
+    already, so the checks cost one more pass at most.
+    """
+    arr = np.asarray(arr)
+    found = f"found shape {arr.shape}, dtype {arr.dtype}"
+    if arr.ndim not in ndim:
+        raise DataFileError(f"{where}: {kind} array {name!r} must be {shape}; {found}")
+    if arr.dtype.kind not in dtypes:
+        wanted = "integers" if dtypes == _INTEGER else "numbers"
+        raise DataFileError(f"{where}: {kind} array {name!r} must hold {wanted} ({shape}); {found}")
+    if rows is None and len(arr) == 0:
+        raise DataFileError(f"{where}: {kind} array {name!r} has no samples ({found})")
+    if rows is not None and len(arr) != rows:
+        raise DataFileError(f"{where}: {kind} array {name!r} has {len(arr)} samples but 'x' has {rows} ({found})")
+    if arr.dtype.kind == "f":
+        finite = np.isfinite(arr.reshape(len(arr), -1)).all(1) if arr.ndim > 1 else np.isfinite(arr)
+        if not finite.all():
+            first = int(np.flatnonzero(~finite)[0])
+            raise DataFileError(f"{where}: {kind} array {name!r} holds NaN or infinite values ({int((~finite).sum())} "
+                                f"of {len(arr)} rows, the first at row {first}); the file cannot be used as data")
+    return arr
+
+
 def regression_dataset(arrays, meta, path=None) -> ArrayDataset:
-    _require(arrays, ("x", "y"), Path(path or "<memory>"), "regression")
-    x = np.asarray(arrays["x"], dtype=np.float32)
-    y = np.asarray(arrays["y"], dtype=np.float32)
+    where = Path(path or "<memory>")
+    _require(arrays, ("x", "y"), where, "regression")
+    x = _check_array(where, "regression", "x", arrays["x"], "(N, L, d) inputs", (3,))
+    y = _check_array(where, "regression", "y", arrays["y"], "(N, k) labels", (2,), rows=len(x))
+    x, y = np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.float32)
     return ArrayDataset(x, y, task="regression", input_kind="continuous", d_input=x.shape[2],
                         d_output=y.shape[1], meta=meta, path=path)
 
 
 def forecasting_dataset(arrays, meta, path=None) -> ForecastingDataset:
-    _require(arrays, ("state", "symbols", "W", "Q", "eta", "horizon"), Path(path or "<memory>"), "forecasting")
+    where = Path(path or "<memory>")
+    _require(arrays, ("state", "symbols", "W", "Q", "eta", "horizon"), where, "forecasting")
+    state = _check_array(where, "forecasting", "state", arrays["state"], "(N, T, d) latent states", (3,))
+    _check_array(where, "forecasting", "symbols", arrays["symbols"], "(N, T) symbol ids", (2,), _INTEGER, rows=len(state))
+    for name in ("W", "Q", "eta", "horizon"):
+        _check_array(where, "forecasting", name, arrays[name], "numbers", (1, 2, 3))
+    horizon = int(np.asarray(arrays["horizon"]).ravel()[0])
+    if not 1 <= horizon < state.shape[1]:
+        raise DataFileError(f"{where}: forecasting horizon {horizon} leaves no input window in sequences of "
+                            f"{state.shape[1]} steps (array 'state' of shape {state.shape})")
     return ForecastingDataset(arrays, meta, path)
 
 
 def classification_dataset(arrays, meta, path=None) -> ArrayDataset:
     where = Path(path or "<memory>")
     _require(arrays, ("x", "y"), where, "classification")
-    x, y = arrays["x"], np.asarray(arrays["y"], dtype=np.int64)
+    x = _check_array(where, "classification", "x", arrays["x"], "(N, L) token ids or (N, L, C) values", (2, 3))
+    y = _check_array(where, "classification", "y", arrays["y"], "(N,) class ids", (1,), _INTEGER, rows=len(x))
     try:
         n_classes = int(meta["n_classes"])
         if x.ndim == 2:
+            _check_array(where, "classification", "x", x, "(N, L) integer token ids", (2,), _INTEGER)
             input_kind, d_input, x = "tokens", int(meta["vocab_size"]), np.asarray(x, dtype=np.int64)
-        elif x.ndim == 3:
-            input_kind, d_input, x = "continuous", x.shape[2], np.asarray(x, dtype=np.float32)
         else:
-            raise DataFileError(f"{where}: classification x must be (N, L) tokens or (N, L, C), got shape {x.shape}")
+            input_kind, d_input, x = "continuous", x.shape[2], np.asarray(x, dtype=np.float32)
     except KeyError as err:
         raise DataFileError(f"{where}: classification meta lacks key {err}") from None
     declared = meta.get("input_kind", input_kind)
     if declared != input_kind:
         raise DataFileError(f"{where}: meta input_kind {declared!r} does not match x of shape {x.shape}")
+    if y.min() < 0 or y.max() >= n_classes:
+        raise DataFileError(f"{where}: classification array 'y' holds class ids {y.min()}..{y.max()}, "
+                            f"outside 0..{n_classes - 1} (meta n_classes = {n_classes})")
+    y = np.asarray(y, dtype=np.int64)
     return ArrayDataset(x, y, task="classification", input_kind=input_kind, d_input=d_input,
                         d_output=n_classes, meta=meta, path=path)
 

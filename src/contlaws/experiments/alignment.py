@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from contlaws.io import DataFileError, as_flags, provenance, read_json, read_result_csv, write_table
+from contlaws.io import DataFileError, as_flags, provenance, read_json, read_result_csv, refuse_output_over_input, write_table
 from contlaws.stats import mean_and_stderr
 
 log = logging.getLogger(__name__)
@@ -352,6 +352,8 @@ def cli_tc_table(args: argparse.Namespace) -> None:
     from contlaws.cli import config_from_args
     from contlaws.plots.style import write_latex_table
 
+    for option, output in (("--out-csv", args.out_csv), ("--out-tex", args.out_tex)):
+        refuse_output_over_input(output, [args.inputs, args.config], option)
     cfg = config_from_args(args)
     tc = tc_table(args.inputs)
     section = {k: cfg[k] for k in ("seed", "task_continuity", "forecasting", "regression")}
@@ -371,6 +373,8 @@ def cli_alignment(args: argparse.Namespace) -> None:
     from contlaws.cli import UserError, config_from_args
     from contlaws.experiments.eta_performance import COLUMNS as RESULT_COLUMNS
 
+    for option, output in (("--out", args.out), ("--seeds-out", args.seeds_out), ("--continuity-out", args.continuity_out)):
+        refuse_output_over_input(output, [args.task_continuity, args.eta_results, args.model_continuity, args.config], option)
     if (args.model_continuity is None) != (args.continuity_out is None):
         raise UserError("--model-continuity and --continuity-out go together (input and output of the TC vs "
                         "model-continuity table)")  # fmt: skip

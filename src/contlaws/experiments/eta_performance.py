@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from contlaws.io import DataFileError, as_flags, provenance, read_json, read_npz_meta, write_table
+from contlaws.io import DataFileError, as_flags, provenance, read_json, read_npz_meta, refuse_output_over_input, write_table
 
 log = logging.getLogger(__name__)
 
@@ -296,6 +296,8 @@ def cli_evaluate(args: argparse.Namespace) -> None:
     from contlaws.cli import config_from_args, set_threads
     from contlaws.train import resolve_device
 
+    for option, output in (("--out", args.out), ("--baselines-out", args.baselines_out)):
+        refuse_output_over_input(output, [args.test, args.config], option)
     cfg = config_from_args(args)
     set_threads(cfg)
     device = str(resolve_device(args.device or cfg["train"]["device"]))
@@ -316,6 +318,8 @@ def cli_evaluate(args: argparse.Namespace) -> None:
 def cli_gather(args: argparse.Namespace) -> None:
     from contlaws.cli import UserError, config_from_args
 
+    for option, output in (("--out", args.out), ("--baselines-out", args.baselines_out)):
+        refuse_output_over_input(output, [args.inputs, args.baselines, args.config], option)
     cfg = config_from_args(args)
     exp = cfg["eta_performance"]
     if (args.baselines is None) != (args.baselines_out is None):

@@ -466,8 +466,9 @@ def amplitude_ratio_summary(ratios: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 def cmd_compute(args: argparse.Namespace) -> None:
     from contlaws.cli import config_from_args
-    from contlaws.io import provenance, write_table
+    from contlaws.io import provenance, refuse_output_over_input, write_table
 
+    refuse_output_over_input(args.out, [args.config], "--out")
     cfg = config_from_args(args)
     settings = cfg["refinement_numerical"]
     hold = settings.get("input_hold", "left")
@@ -478,8 +479,11 @@ def cmd_compute(args: argparse.Namespace) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
+    from contlaws.io import refuse_output_over_input
     from contlaws.plots.refinement_numerical import main
 
+    for option, output in (("--orders-csv", args.orders_csv), ("--orders-tex", args.orders_tex), ("--ratios-csv", args.ratios_csv)):
+        refuse_output_over_input(output, [args.results], option)
     main(args)
 
 

@@ -271,7 +271,11 @@ def cli_evaluate(args: argparse.Namespace) -> None:
     from contlaws.data.regression import checkpoint_standardization
     from contlaws.data.sets import load_split
     from contlaws.model_continuity import tau_path_map
+    from contlaws.io import refuse_output_over_input
     from contlaws.train import load_model, resolve_device
+
+    for option, output in (("--out", args.out), ("--continuity-out", args.continuity_out), ("--sweep-out", args.sweep_out)):
+        refuse_output_over_input(output, [args.checkpoint, [path for _, path in args.test], args.config], option)
 
     cfg = config_from_args(args) if args.config else None
     set_threads(cfg if cfg else args.threads)
@@ -316,7 +320,10 @@ def cli_evaluate(args: argparse.Namespace) -> None:
 
 def cli_aggregate(args: argparse.Namespace) -> None:
     from contlaws.cli import config_from_args
+    from contlaws.io import refuse_output_over_input
 
+    for option, output in (("--errors-out", args.errors_out), ("--continuity-out", args.continuity_out), ("--sweep-out", args.sweep_out)):
+        refuse_output_over_input(output, [args.errors, args.continuity, args.sweep, args.config], option)
     cfg = config_from_args(args)
     systems = cfg["refinement_trained"]["systems"]
     section = {k: cfg[k] for k in ("seed", "refinement_trained", "regression", "model", "train", "gates")}

@@ -451,8 +451,11 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
+    from contlaws.io import refuse_output_over_input
     from contlaws.plots.figure6 import main
 
+    for option, output in (("--curves", args.curves), ("--table-csv", args.table_csv), ("--table-tex", args.table_tex)):
+        refuse_output_over_input(output, [args.config], option)
     main(args)
 
 

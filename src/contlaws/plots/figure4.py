@@ -34,7 +34,16 @@ from contlaws.experiments.refinement_trained import (
     MODELS,
     sort_runs,
 )
-from contlaws.io import DataFileError, as_flags, meta_path, provenance, read_json, read_result_csv, write_table
+from contlaws.io import (
+    DataFileError,
+    as_flags,
+    meta_path,
+    provenance,
+    read_json,
+    read_result_csv,
+    refuse_output_over_input,
+    write_table,
+)
 from contlaws.plots.style import MODEL_COLORS, MODEL_LABELS, SYSTEM_LABELS, save_figure, write_latex_table
 
 LINESTYLES = {"zoh": "-", "bilinear": (0, (4, 2))}
@@ -284,6 +293,8 @@ def _source_meta(path: Path, **extra) -> dict:
 
 
 def cli_figure4(args: argparse.Namespace) -> None:
+    for option, output in (("--table-csv", args.table_csv), ("--table-tex", args.table_tex)):
+        refuse_output_over_input(output, [args.errors], option)
     errors = read_table(args.errors, ERROR_COLUMNS)
     save_figure(plot_figure4(errors, args.gate_ratio), args.figure)
     tidy, wide = rmse_table(errors)
@@ -302,6 +313,8 @@ def cli_figure4(args: argparse.Namespace) -> None:
 
 
 def cli_continuity_table(args: argparse.Namespace) -> None:
+    for option, output in (("--table-csv", args.table_csv), ("--table-tex", args.table_tex)):
+        refuse_output_over_input(output, [args.continuity], option)
     continuity = read_table(args.continuity, CONTINUITY_COLUMNS)
     tidy, wide = continuity_table(continuity)
     write_table(args.table_csv, tidy, meta=_source_meta(args.continuity))

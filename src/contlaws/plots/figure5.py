@@ -26,7 +26,16 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from contlaws.experiments.eta_performance import BASELINE_COLUMNS, BASELINES, COLUMNS, STATUS_OK
-from contlaws.io import DataFileError, as_flags, meta_path, provenance, read_json, read_result_csv, write_table
+from contlaws.io import (
+    DataFileError,
+    as_flags,
+    meta_path,
+    provenance,
+    read_json,
+    read_result_csv,
+    refuse_output_over_input,
+    write_table,
+)
 from contlaws.plots.style import MODEL_COLORS, MODEL_LABELS, SYSTEM_LABELS, save_figure, write_latex_table
 
 MARKERS = {"s4d": "o", "s6": "s", "transformer": "^", "linear_attention": "v", "mamba2": "D", "gla": "P",
@@ -230,6 +239,8 @@ def results_table(results: pd.DataFrame, baselines: pd.DataFrame | None = None) 
 # Command line
 # ---------------------------------------------------------------------------------------------
 def cli_figure5(args: argparse.Namespace) -> None:
+    for option, output in (("--table-csv", args.table_csv), ("--table-tex", args.table_tex)):
+        refuse_output_over_input(output, [args.results, args.baselines], option)
     results = read_results(args.results)
     baselines = read_baselines(args.baselines) if args.baselines is not None else None
     save_figure(plot_figure5(results, baselines), args.figure)

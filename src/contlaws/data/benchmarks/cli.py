@@ -17,7 +17,7 @@ from pathlib import Path
 from contlaws.cli import UserError, add_config_argument, config_from_args
 from contlaws.data.benchmarks import listops, pathfinder, sources, tasks
 from contlaws.data.fetch import atomic_directory
-from contlaws.io import save_npz
+from contlaws.io import refuse_output_over_input, save_npz
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
+    refuse_output_over_input(args.out, [args.config], "--out")
     cfg = config_from_args(args)
     arrays, meta = tasks.prepare(args.task, cfg, args.split, raw_dir=args.raw, limit=args.limit)
     save_npz(args.out, arrays, meta)
