@@ -70,23 +70,27 @@ _INSPECT_JS = r"""
         try { await img.decode(); } catch (e) { rec.decode_error = String(e); }
         rec.image = {natural_width: img.naturalWidth, natural_height: img.naturalHeight, box: box(img)};
       }
-    } else if (entry.mime_type === "text/html") {
-      app.setView({content: "html", contentPath: entry.data_uri, resultPath: path});
-      const fr = await until(() => document.querySelector("iframe"), 3000);
-      if (fr) {
-        await until(() => fr.contentDocument && fr.contentDocument.readyState === "complete"
-                           && fr.contentDocument.body && fr.contentDocument.body.innerText.length > 0, 3000);
-        const doc = fr.contentDocument;
-        rec.frame = {box: box(fr), text: doc && doc.body ? doc.body.innerText : null,
-                     tables: doc ? Array.from(doc.querySelectorAll("table")).map(
-                         t => ({rows: Array.from(t.rows).map(r => Array.from(r.cells).map(c => c.innerText.trim())),
-                                box: box(t)})) : []};
-      }
     }
     out.results[path] = rec;
   }
   return out;
 })()
+"""
+
+
+# Runs inside an HTML result's frame (a data: URL, so the report page itself may not read it).
+_FRAME_JS = r"""
+new Promise(resolve => { const t0 = Date.now();
+  (function poll() {
+    if ((document.readyState === "complete" && document.body && document.body.innerText.length > 0)
+        || Date.now() - t0 > 5000) {
+      const box = el => { const b = el.getBoundingClientRect(); return {width: b.width, height: b.height}; };
+      resolve({text: document.body ? document.body.innerText : null,
+               tables: Array.from(document.querySelectorAll("table")).map(t => ({
+                 rows: Array.from(t.rows).map(r => Array.from(r.cells).map(c => c.innerText.trim())),
+                 box: box(t)}))});
+    } else setTimeout(poll, 50);
+  })(); })
 """
 
 
@@ -127,9 +131,10 @@ class Chromium:
             "--remote-debugging-pipe",
             "about:blank",
         ]
-        # The protocol pipe must be descriptors 3 (commands in) and 4 (replies out) of the browser.
+        # The protocol pipe must be descriptors 3 (commands in) and 4 (replies out) of the browser (bash:
+        # dash cannot redirect from a descriptor above 9).
         self.proc = subprocess.Popen(
-            ["sh", "-c", f'exec "$0" "$@" 3<&{cmd_r} 4>&{resp_w}', executable, *args],
+            ["bash", "-c", f'exec "$0" "$@" 3<&{cmd_r} 4>&{resp_w}', executable, *args],
             pass_fds=(cmd_r, resp_w),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -229,12 +234,26 @@ class Chromium:
         self.send("Page.navigate", {"url": url})
         self.wait_event("Page.loadEventFired")
 
-    def evaluate(self, expression: str, timeout_s: float | None = None):
-        reply = self.send("Runtime.evaluate", {"expression": expression, "awaitPromise": True,
-                                               "returnByValue": True}, timeout_s=timeout_s)
+    def evaluate(self, expression: str, timeout_s: float | None = None, context_id: int | None = None):
+        params = {"expression": expression, "awaitPromise": True, "returnByValue": True}
+        if context_id is not None:
+            params["contextId"] = context_id
+        reply = self.send("Runtime.evaluate", params, timeout_s=timeout_s)
         if "exceptionDetails" in reply:
             raise BrowserError(f"script failed in the page: {_exception_text(reply['exceptionDetails'])}")
         return reply["result"].get("value")
+
+    def child_frame(self, url_prefix: str, timeout_s: float = 10.0) -> str:
+        """The id of the (last) child frame of the page whose URL starts with ``url_prefix``."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            tree = self.send("Page.getFrameTree")["frameTree"]
+            frames = [c["frame"] for c in tree.get("childFrames", []) if c["frame"]["url"].startswith(url_prefix)]
+            if frames:
+                return frames[-1]["id"]
+            if time.monotonic() > deadline:
+                raise BrowserError(f"no frame showing {url_prefix}...")
+            time.sleep(0.1)
 
     def screenshot(self, path: Path, full_page: bool = False) -> None:
         params: dict = {"format": "png"}
@@ -284,14 +303,22 @@ def inspect_report(report: Path, screenshots: Path | None = None, executable: st
             Path(screenshots).mkdir(parents=True, exist_ok=True)
             browser.screenshot(Path(screenshots) / "landing.png")
         seen = browser.evaluate(_INSPECT_JS, timeout_s=120)
-        if screenshots is not None:
-            # the claims page, as a reader reaches it from the menu, for a person to look at
-            for path, rec in seen["results"].items():
-                if rec["name"] == "claims.html":
-                    browser.evaluate(f"app.showResultInfo({json.dumps(path)}); "
-                                     f"app.setView({{content: 'html', contentPath: results[{json.dumps(path)}].data_uri,"
-                                     f" resultPath: {json.dumps(path)}}}); new Promise(r => setTimeout(r, 500))")
-                    browser.screenshot(Path(screenshots) / "claims.png")
+        # An HTML result opens in a frame, as a click on it does; its content is read inside that frame.
+        for path, rec in seen["results"].items():
+            if rec["mime"] != "text/html":
+                continue
+            p = json.dumps(path)
+            browser.evaluate(f"app.showResultInfo({p}); app.setView({{content: 'html', "
+                             f"contentPath: results[{p}].data_uri, resultPath: {p}}}); "
+                             "new Promise(r => setTimeout(r, 200))")
+            frame_id = browser.child_frame("data:text/html")
+            context = browser.send("Page.createIsolatedWorld", {"frameId": frame_id})["executionContextId"]
+            rec["frame"] = browser.evaluate(_FRAME_JS, context_id=context)
+            rec["frame"]["box"] = browser.evaluate(
+                "(() => { const b = document.querySelector('iframe').getBoundingClientRect();"
+                " return {width: b.width, height: b.height}; })()")
+            if screenshots is not None:
+                browser.screenshot(Path(screenshots) / f"{Path(rec['name']).stem}.png")
         seen["errors"] = browser.page_errors()
     return seen
 
@@ -299,7 +326,7 @@ def inspect_report(report: Path, screenshots: Path | None = None, executable: st
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("report", type=Path)
-    ap.add_argument("--screenshots", type=Path, help="folder for landing.png and claims.png")
+    ap.add_argument("--screenshots", type=Path, help="folder for landing.png and claims.png (one per HTML result)")
     args = ap.parse_args(argv)
     seen = inspect_report(args.report, args.screenshots)
     summary = {
