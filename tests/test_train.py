@@ -349,6 +349,34 @@ def test_cli_run_outputs_and_best_checkpoint_reloads(tmp_path, monkeypatch):
     assert rmse == pytest.approx(metrics["val_rmse"][summary["best_epoch"] - 1], rel=1e-5)
 
 
+def classification_set(n: int, seed: int) -> ArrayDataset:
+    """The sine set with a class label: frequency above or below 1.25."""
+    a = sine_arrays(n, seed)
+    y = (a["y"][:, 0] > 1.25).astype(np.int64)
+    return ArrayDataset(a["x"], y, task="classification", input_kind="continuous", d_input=1, d_output=2, meta={})
+
+
+@pytest.mark.parametrize(
+    "task, make_set, d_output, column, pick",
+    [("regression", regression_set, 1, "val_rmse", np.argmin), ("classification", classification_set, 2,
+                                                                "val_accuracy", np.argmax)],
+)
+def test_best_checkpoint_is_the_epoch_with_the_best_validation_metric(tmp_path, task, make_set, d_output, column,
+                                                                      pick):
+    # The best epoch is argmin(val_rmse) + 1 (argmax(val_accuracy) + 1), the first one on a tie;
+    # best.pt holds that epoch's weights. (Checking only that best.pt, summary and metrics.csv agree
+    # with each other passes when the selection picks the worst epoch.)
+    seed_everything(0)
+    train, val = make_set(96, 0), make_set(32, 1)
+    summary = fit(SpyModel(d_output=d_output), train, val, tmp_path,
+                  small_settings(epochs=6, lr=3e-2, task=task))  # fmt: skip
+    values = pd.read_csv(tmp_path / "metrics.csv")[column].to_numpy()
+    assert len(set(values)) > 1, f"{column} constant over epochs: the test cannot tell best from worst"
+    expected = int(pick(values)) + 1
+    assert summary["best_epoch"] == expected and summary["best_metric"] == pytest.approx(values[expected - 1])
+    assert read_checkpoint(tmp_path / "best.pt")["epoch"] == expected
+
+
 def test_unavailable_model_writes_not_run_summary(tmp_path, monkeypatch, caplog):
     from contlaws.models import registry
 
