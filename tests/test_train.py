@@ -209,6 +209,40 @@ def test_divergence_stops_without_best_checkpoint(tmp_path, monkeypatch, capsys)
     assert "error: training diverged" in err and "epoch 1, step " in err
 
 
+class BlowsUpAtStep(SpyModel):
+    """SpyModel whose output becomes infinite at one training step (1-based) and stays so."""
+
+    def __init__(self, bad_step: int):
+        super().__init__()
+        self.bad_step = bad_step
+        self.training_calls = 0
+
+    def forward(self, x, tau: float = 1.0, stride: int = 1):
+        out = super().forward(x, tau=tau, stride=stride)
+        if self.training:
+            self.training_calls += 1
+            if self.training_calls >= self.bad_step:
+                return out * float("inf")
+        return out
+
+
+def test_divergence_is_reported_at_the_first_non_finite_loss(tmp_path):
+    # 64 samples in batches of 16: 4 steps per epoch; step 6 is batch 2 of epoch 2. The per-step check
+    # must stop there, naming the loss, before the optimizer step (the validation check at the end
+    # of the epoch would fire too, but later and without the loss or the step).
+    train, val = regression_set(64, 0), regression_set(16, 1)
+    seed_everything(0)
+    with pytest.raises(TrainingDiverged) as raised:
+        fit(BlowsUpAtStep(6), train, val, tmp_path, small_settings(epochs=3))
+    message = str(raised.value)
+    assert "loss = inf" in message or "loss = nan" in message, message
+    assert "epoch 2, step 6 (batch 2 of 4 in the epoch)" in message, message
+    last = read_checkpoint(tmp_path / "last.pt")
+    assert last["epoch"] == 1 and last["step"] == 4  # epoch 2 was not committed
+    assert all(torch.isfinite(v).all() for v in last["model_state"].values())
+    assert not (tmp_path / "summary.json").exists()
+
+
 # ------------------------------------------------------------------------------------------------
 # Schedules and stages
 # ------------------------------------------------------------------------------------------------
