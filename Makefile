@@ -18,7 +18,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
 
-.PHONY: venv replicate evidence paper test lint report clean-quick
+.PHONY: venv replicate evidence paper test lint report report-check clean-quick
 
 venv: $(VENV)/.installed
 
@@ -44,6 +44,14 @@ paper: venv
 
 report: venv
 	$(BIN)/snakemake --configfile config/quick.yaml --cores $(CORES) --resources gpu=$(GPU_SLOTS) --report results/quick/report.html
+
+# The quick report as a reader sees it, in headless Chromium (tests/test_report_browser.py): the claims
+# table on the landing page, every figure rendered with its caption, the claims/result-table/provenance
+# pages shown inline, no console error. Needs chromium (Debian: apt-get install chromium); screenshots
+# are left in results/quick/report-screenshots/.
+report-check: replicate report
+	CONTLAWS_REQUIRE_REPORT_CHECK=1 CONTLAWS_REPORT_SCREENSHOTS=results/quick/report-screenshots \
+		$(BIN)/python -m pytest -q -m browser tests/test_report_browser.py
 
 test: venv
 	$(BIN)/python -m pytest -q

@@ -14,6 +14,10 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "browser: opens the HTML report in headless Chromium (make report-check)")
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO

@@ -119,3 +119,44 @@ def test_every_system_has_regression_and_forecasting_settings():
     assert set(REGRESSION_SETTINGS) == set(FORECASTING_SETTINGS) == set(dynamics.SYSTEMS)
     with pytest.raises(ValueError, match="unknown system"):
         dynamics.get_system("lorenz")
+
+
+# The right-hand sides against the equations as written in the spec (table of systems), at points
+# computed by hand. The solver tests integrate the package's own `field`, so they check the
+# integrator, not the equation; a sign error in a stiffness or damping term passes them.
+def _field(system, t, state, **params):
+    y = np.array(state, dtype=float)[:, None]  # (d 1): one trajectory
+    return system.field(t, y, {k: np.array([v]) for k, v in params.items()})[:, 0]
+
+
+def test_van_der_pol_field_is_x2_minus_mu_1_minus_x_squared_x1_plus_x():
+    # x'' − μ(1 − x²)x' + x = 0 at x = 2, v = 3, μ = 0.5: v' = 0.5·(1 − 4)·3 − 2 = −6.5
+    vdp = dynamics.VanDerPol()
+    assert _field(vdp, 0.0, (2.0, 3.0), mu=0.5) == pytest.approx([3.0, -6.5])
+    # x = 0.5, v = −1, μ = 2: v' = 2·0.75·(−1) − 0.5 = −2.0
+    assert _field(vdp, 7.0, (0.5, -1.0), mu=2.0) == pytest.approx([-1.0, -2.0])
+
+
+def test_duffing_field_is_the_forced_duffing_equation():
+    # x'' + d x' + αx + βx³ = γ cos(ωt), α = −1, β = 1, d = 0.1, ω = 1.2
+    duffing = dynamics.Duffing(alpha=-1.0, beta=1.0, damping=0.1, omega=1.2)
+    # t = 0, x = 2, v = 3, γ = 0.5: v' = 0.5 − 0.3 + 2 − 8 = −5.8
+    assert _field(duffing, 0.0, (2.0, 3.0), gamma=0.5) == pytest.approx([3.0, -5.8])
+    # cos(ωt) = 1/2, x = −1, v = 0, γ = 0.4: v' = 0.2 − 0 − 1 + 1 = 0.2 (both stiffness signs matter)
+    t = (np.pi / 3) / 1.2
+    assert _field(duffing, t, (-1.0, 0.0), gamma=0.4) == pytest.approx([0.0, 0.2])
+    # x = 0.5 with a positive linear stiffness α = 2, β = 0, no forcing: v' = −1
+    linear = dynamics.Duffing(alpha=2.0, beta=0.0, damping=0.0, omega=1.2)
+    assert _field(linear, 0.0, (0.5, 0.0), gamma=0.0) == pytest.approx([0.0, -1.0])
+
+
+def test_damped_oscillator_field_is_x2_plus_2_zeta_omega_x1_plus_omega_squared_x():
+    # ω = 2, ζ = 0.1, x = 1, v = 3: v' = −2·0.1·2·3 − 4·1 = −5.2
+    dho = dynamics.DampedOscillator()
+    assert _field(dho, 0.0, (1.0, 3.0), omega=2.0, zeta=0.1) == pytest.approx([3.0, -5.2])
+
+
+def test_ornstein_uhlenbeck_drift_is_minus_theta_x_and_diffusion_sigma():
+    ou = dynamics.OrnsteinUhlenbeck()
+    assert _field(ou, 0.0, (2.0,), theta=1.5, sigma=0.01) == pytest.approx([-3.0])
+    assert ou.diffusion({"sigma": np.array([0.01])}) == pytest.approx([0.01])

@@ -219,6 +219,27 @@ def test_staged_run_tau_strides_and_learning_rate(tiny_cfg, splits, tmp_path):
     assert saved["n_val"] == N_VAL and saved["val_chance_accuracy"] == max(np.mean(val_labels), 1 - np.mean(val_labels))
 
 
+def test_reported_test_scores_are_those_of_the_saved_weights(tiny_cfg, splits, tmp_path):
+    # test_best_val must be best.pt evaluated on the test split at stride 1, and test the final
+    # weights (last.pt); nothing else compared the reported number with the saved checkpoint.
+    from contlaws.data.sets import load_split
+    from contlaws.train import evaluate, load_model
+
+    out = tmp_path / "run"
+    summary = ss.run(tiny_cfg, "pathfinder_synth", "baseline", 0, splits["train"], splits["val"], splits["test"], out)
+    n_epochs = len(pd.read_csv(out / "metrics.csv"))
+    assert summary["best_epoch"] < n_epochs, "best epoch is the last one: best and final weights coincide"
+    test = load_split(splits["test"])
+    for key, checkpoint in (("test_best_val", "best.pt"), ("test", "last.pt")):
+        model, _ = load_model(out / checkpoint)
+        expected = evaluate(model, test, stride=1)
+        reported = read_json(out / "summary.json")[key]
+        assert reported["n"] == N_TEST and reported["stride"] == 1
+        assert reported["accuracy"] == pytest.approx(expected["accuracy"], abs=1e-12), key
+        assert reported["loss"] == pytest.approx(expected["loss"], rel=1e-6), key
+    assert summary["test_best_val"]["loss"] != pytest.approx(summary["test"]["loss"], rel=1e-6)
+
+
 def cli_train(cfg_path, splits, out, mode):
     return cli.main(["subsample-train", "--config", str(cfg_path), "--task", "pathfinder_synth", "--mode", mode,
                      "--seed", "0", "--train", str(splits["train"]), "--val", str(splits["val"]),

@@ -244,6 +244,40 @@ def test_nan_in_the_data_is_refused_at_load_not_reported_as_divergence(tmp_path,
     assert not out.exists() or not any(out.iterdir())
 
 
+class BlowsUpAtStep(SpyModel):
+    """SpyModel whose output becomes infinite at one training step (1-based) and stays so."""
+
+    def __init__(self, bad_step: int):
+        super().__init__()
+        self.bad_step = bad_step
+        self.training_calls = 0
+
+    def forward(self, x, tau: float = 1.0, stride: int = 1):
+        out = super().forward(x, tau=tau, stride=stride)
+        if self.training:
+            self.training_calls += 1
+            if self.training_calls >= self.bad_step:
+                return out * float("inf")
+        return out
+
+
+def test_divergence_is_reported_at_the_first_non_finite_loss(tmp_path):
+    # 64 samples in batches of 16: 4 steps per epoch; step 6 is batch 2 of epoch 2. The per-step check
+    # must stop there, naming the loss, before the optimizer step (the validation check at the end
+    # of the epoch would fire too, but later and without the loss or the step).
+    train, val = regression_set(64, 0), regression_set(16, 1)
+    seed_everything(0)
+    with pytest.raises(TrainingDiverged) as raised:
+        fit(BlowsUpAtStep(6), train, val, tmp_path, small_settings(epochs=3))
+    message = str(raised.value)
+    assert "loss = inf" in message or "loss = nan" in message, message
+    assert "epoch 2, step 6 (batch 2 of 4 in the epoch)" in message, message
+    last = read_checkpoint(tmp_path / "last.pt")
+    assert last["epoch"] == 1 and last["step"] == 4  # epoch 2 was not committed
+    assert all(torch.isfinite(v).all() for v in last["model_state"].values())
+    assert not (tmp_path / "summary.json").exists()
+
+
 # ------------------------------------------------------------------------------------------------
 # Schedules and stages
 # ------------------------------------------------------------------------------------------------
@@ -382,6 +416,34 @@ def test_cli_run_outputs_and_best_checkpoint_reloads(tmp_path, monkeypatch):
     rmse = evaluate(model, load_split(val))["rmse"]
     assert rmse == pytest.approx(summary["best_metric"], rel=1e-6)
     assert rmse == pytest.approx(metrics["val_rmse"][summary["best_epoch"] - 1], rel=1e-5)
+
+
+def classification_set(n: int, seed: int) -> ArrayDataset:
+    """The sine set with a class label: frequency above or below 1.25."""
+    a = sine_arrays(n, seed)
+    y = (a["y"][:, 0] > 1.25).astype(np.int64)
+    return ArrayDataset(a["x"], y, task="classification", input_kind="continuous", d_input=1, d_output=2, meta={})
+
+
+@pytest.mark.parametrize(
+    "task, make_set, d_output, column, pick",
+    [("regression", regression_set, 1, "val_rmse", np.argmin), ("classification", classification_set, 2,
+                                                                "val_accuracy", np.argmax)],
+)
+def test_best_checkpoint_is_the_epoch_with_the_best_validation_metric(tmp_path, task, make_set, d_output, column,
+                                                                      pick):
+    # The best epoch is argmin(val_rmse) + 1 (argmax(val_accuracy) + 1), the first one on a tie;
+    # best.pt holds that epoch's weights. (Checking only that best.pt, summary and metrics.csv agree
+    # with each other passes when the selection picks the worst epoch.)
+    seed_everything(0)
+    train, val = make_set(96, 0), make_set(32, 1)
+    summary = fit(SpyModel(d_output=d_output), train, val, tmp_path,
+                  small_settings(epochs=6, lr=3e-2, task=task))  # fmt: skip
+    values = pd.read_csv(tmp_path / "metrics.csv")[column].to_numpy()
+    assert len(set(values)) > 1, f"{column} constant over epochs: the test cannot tell best from worst"
+    expected = int(pick(values)) + 1
+    assert summary["best_epoch"] == expected and summary["best_metric"] == pytest.approx(values[expected - 1])
+    assert read_checkpoint(tmp_path / "best.pt")["epoch"] == expected
 
 
 def test_unavailable_model_writes_not_run_summary(tmp_path, monkeypatch, caplog):

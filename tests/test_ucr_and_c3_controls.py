@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import zipfile
 
@@ -169,3 +170,23 @@ def test_c3_positive_and_negative_controls(tmp_path, quick_config):
         while np.all(np.diff(shuffled.loc[idx, "tc"].to_numpy()) < 0):  # a permutation that is still ordered
             shuffled.loc[idx, "tc"] = rng.permutation(shuffled.loc[idx, "tc"].to_numpy())
     assert c3(tmp_path, shuffled, quick_config)["numbers"]["part_a_ordering"] == "not supported"
+
+
+@pytest.mark.parametrize("stderr, c3_se", [(0.0, 2.0), (0.001, 0.0)])
+def test_c3_a_tie_between_neighbouring_etas_is_not_a_decrease(tmp_path, quick_config, stderr, c3_se):
+    # TC equal at eta = 0 and 0.5: the ordering must come out "not supported" (strict decrease), while
+    # the separation TC(0) - TC(1) stays large so part (b) alone would support the claim.
+    cfg = copy.deepcopy(quick_config)
+    cfg["claims"]["c3_se"] = c3_se
+
+    def table(tc_by_eta):
+        return pd.DataFrame([{"family": "forecasting", "dataset": f"{system}_eta{eta:g}", "system": system,
+                              "eta": eta, "tc": tc, "tc_stderr": stderr}
+                             for system in ("vdp", "dho") for eta, tc in tc_by_eta.items()])  # fmt: skip
+
+    decreasing = c3(tmp_path, table({0.0: 0.99, 0.5: 0.9, 1.0: 0.5}), cfg)
+    assert decreasing["verdict"] == "supported", decreasing["explanation"]
+    tie = c3(tmp_path, table({0.0: 0.99, 0.5: 0.99, 1.0: 0.5}), cfg)
+    assert tie["numbers"]["part_b_separation"] == "supported"
+    assert tie["numbers"]["part_a_ordering"] == "not supported" and tie["verdict"] == "not supported"
+    assert tie["numbers"]["all_strictly_decreasing"] is False and tie["numbers"]["smallest_drop"] == 0
