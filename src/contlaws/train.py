@@ -340,8 +340,36 @@ def load_model(checkpoint_path: str | Path, device: str | torch.device = "cpu") 
     if not checkpoint["build_kwargs"]:
         raise DataFileError(f"{checkpoint_path}: no build_kwargs (the model was not built by the registry)")
     model = build_model(**checkpoint["build_kwargs"])
+    check_state_fits(model, checkpoint, checkpoint_path)
     model.load_state_dict(checkpoint["model_state"])
+    # Only parameters are checked: buffers may hold -inf on purpose (attention masks).
+    bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+    if bad:
+        raise DataFileError(f"{checkpoint_path}: weights contain NaN or inf ({_first(bad)}); "
+                            "the training diverged or the file is damaged, train the model again")  # fmt: skip
     return model.to(device).eval(), checkpoint
+
+
+def _first(names: Sequence[str], k: int = 3) -> str:
+    return ", ".join(names[:k]) + (f" and {len(names) - k} more" if len(names) > k else "")
+
+
+def check_state_fits(model: torch.nn.Module, checkpoint: Mapping[str, Any], path: str | Path) -> None:
+    """Raise :class:`DataFileError` when the checkpoint's weights are not those of the model its
+    ``build_kwargs`` describe (e.g. S6 weights under an S4D name), naming the keys that differ."""
+    want = model.state_dict()
+    have = checkpoint["model_state"]
+    if not isinstance(have, Mapping):
+        raise DataFileError(f"{path}: model_state is not a dict of weights")
+    missing = [k for k in want if k not in have]
+    unexpected = [k for k in have if k not in want]
+    reshaped = [f"{k} {tuple(have[k].shape)} vs {tuple(v.shape)}" for k, v in want.items()
+                if k in have and getattr(have[k], "shape", None) != v.shape]  # fmt: skip
+    if missing or unexpected or reshaped:
+        parts = [f"{label}: {_first(keys)}" for label, keys in
+                 (("missing", missing), ("unexpected", unexpected), ("shape differs", reshaped)) if keys]  # fmt: skip
+        raise DataFileError(f"{path}: weights do not fit the {checkpoint['model_name']!r} model its build_kwargs "
+                            f"describe ({'; '.join(parts)}); the file was not written for this model")  # fmt: skip
 
 
 def run_identity(model: torch.nn.Module, settings: TrainSettings, train_ds, val_ds) -> dict:
