@@ -125,6 +125,48 @@ def test_checkpoint_without_standardization_is_refused(tmp_path, tiny_run):
     assert main(["evaluate-refinement", "--checkpoint", str(old), "--test", *tests, "--out", str(tmp_path / "e.csv")]) == 2
 
 
+def _nan_label_sets(run, tmp_path):
+    """The run's test sets with the label of sample 1 set to NaN (a valid checksum)."""
+    from contlaws.io import load_npz, save_npz
+
+    args = []
+    for tau, path in run["tests"].items():
+        arrays, meta = load_npz(path)
+        y = arrays["y"].copy()
+        y[1] = np.nan
+        save_npz(tmp_path / f"nan_label_{tau}.npz", {**arrays, "y": y}, {k: v for k, v in meta.items() if k != "checksum"})
+        args.append(f"{tau}={tmp_path / f'nan_label_{tau}.npz'}")
+    return args
+
+
+@pytest.mark.parametrize("case", ["NaN weights", "outputs overflow", "NaN labels"])
+def test_non_finite_metrics_are_refused(tmp_path, tiny_run, capfd, case):
+    """evaluate-refinement wrote NaN errors and exited 0; now: exit 2, one line naming the checkpoint, no tables."""
+    checkpoint = torch.load(tiny_run["checkpoint"], weights_only=True)
+    tests = [f"{t}={p}" for t, p in tiny_run["tests"].items()]
+    if case == "NaN weights":
+        for value in checkpoint["model_state"].values():
+            if value.is_floating_point():
+                value.fill_(float("nan"))
+        expected = "weights contain NaN or inf"
+    elif case == "outputs overflow":  # finite weights whose outputs are not
+        for name in ("decoder.0.weight", "decoder.2.weight"):
+            checkpoint["model_state"][name].fill_(3e38)
+        expected = "are NaN or inf for"
+    else:
+        tests = _nan_label_sets(tiny_run, tmp_path)
+        expected = f"test errors are NaN or inf at tau = 0.125 ({tmp_path / 'nan_label_0.125.npz'})"
+    path = tmp_path / "model.pt"
+    torch.save(checkpoint, path)
+    outs = [tmp_path / name for name in ("errors.csv", "continuity.csv", "sweep.csv")]
+    status = main(["evaluate-refinement", "--checkpoint", str(path), "--test", *tests, "--out", str(outs[0]),
+                   "--continuity-out", str(outs[1]), "--sweep-out", str(outs[2])])  # fmt: skip
+    err = capfd.readouterr().err
+    assert status == 2
+    assert f"error: {path}: " in err and expected in err and "Traceback" not in err
+    assert not any(out.exists() for out in outs)
+
+
 def test_learned_gate():
     rows = pd.DataFrame({"tau": [1.0, 1.0, 0.5], "label": ["mu", "pooled", "pooled"], "rmse": [0.3, 0.3, 0.9],
                          "train_mean_rmse": [1.0, 1.0, 1.0]})  # fmt: skip

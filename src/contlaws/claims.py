@@ -110,7 +110,8 @@ def non_finite(inputs: Mapping[str, Path], name: str, df: pd.DataFrame, column: 
     keys = [k for k in ROW_KEYS if k in df.columns and k != column]
     rows = df[bad].head(MAX_ROWS_SHOWN)
     # CSV line numbers count the header as line 1.
-    shown = [f"line {i + 2} ({', '.join(f'{k}={r[k]}' for k in keys)}: {r[column]})" for i, r in rows.iterrows()]
+    shown = [f"line {i + 2} ({', '.join(f'{k}={r[k]}' for k in keys if not pd.isna(r[k]) and str(r[k]) != '')}: "
+             f"{r[column]})" for i, r in rows.iterrows()]  # fmt: skip
     more = f" and {bad.sum() - len(rows)} more" if bad.sum() > len(rows) else ""
     return f"{inputs[name]} (input '{name}'): {column} is NaN, inf or not a number on {'; '.join(shown)}{more}"
 
