@@ -7,8 +7,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import pickle
+import stat
 import struct
+import tarfile
 import threading
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -204,6 +207,57 @@ def test_unpack_truncated_archive_names_it_and_keeps_old_output(tmp_path):
     with pytest.raises(DataFileError, match="t.tar.gz"):
         fetch.unpack_tar(archive, out, lambda rel: rel, progress=False)
     assert leftovers(out) == ["previous.txt"] and leftovers(tmp_path) == ["out", "t.tar.gz"]
+
+
+def test_unpacked_modes_follow_the_umask_not_the_archive(tmp_path):
+    """The output folder was 0700 (tempfile.mkdtemp), which locks the group out on a shared cluster
+    file system; members' own modes (setuid, exec, owner-only) must not carry over either."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        folder = tarfile.TarInfo("top/sub")
+        folder.type, folder.mode = tarfile.DIRTYPE, 0o700
+        tar.addfile(folder)
+        for name, mode in (("top/sub/run.sh", 0o4755), ("top/private.txt", 0o600)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = 3, mode
+            tar.addfile(info, io.BytesIO(b"abc"))
+    archive = tmp_path / "m.tar.gz"
+    archive.write_bytes(buf.getvalue())
+    for umask, dir_mode, file_mode in ((0o027, 0o750, 0o640), (0o002, 0o775, 0o664)):
+        out = tmp_path / f"out{umask:o}"
+        old = os.umask(umask)
+        try:
+            assert fetch.unpack_tar(archive, out, lambda rel: rel, progress=False) == 2
+        finally:
+            os.umask(old)
+        for path in (out, out / "top", out / "top" / "sub"):
+            assert stat.S_IMODE(path.stat().st_mode) == dir_mode, path
+        for path in (out / "top" / "sub" / "run.sh", out / "top" / "private.txt"):
+            assert stat.S_IMODE(path.stat().st_mode) == file_mode, path
+
+
+def test_fetch_onto_an_existing_file_refuses_before_downloading(tmp_path, monkeypatch):
+    """`bench fetch --out FILE` moved the file aside to .FILE.old-PID and blamed the archive ("corrupt or
+    truncated?"); now: one line naming the file, exit 2, the file untouched, nothing downloaded."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "cifar-10-python.tar.gz").write_bytes(make_tar_gz({"cifar-10-batches-py/test_batch": b"x"}))
+    digest = fetch.md5_file(mirror / "cifar-10-python.tar.gz")
+    monkeypatch.setenv(sources.MIRROR_ENV, str(mirror))
+    monkeypatch.chdir(tmp_path)
+    Path("notes.txt").write_text("precious")
+    assert run_cli("bench", "fetch", "cifar10", "--out", "notes.txt", "--md5", digest, "--no-progress") == 2
+    assert Path("notes.txt").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mirror", "notes.txt"]  # no .old copy, no download
+    with pytest.raises(DataFileError, match=r"notes.txt: exists and is not a folder; refusing to replace it"):
+        sources.fetch("cifar10", "notes.txt", md5=digest, progress=False)
+    with pytest.raises(DataFileError, match=r"notes.txt: exists and is not a folder"):
+        fetch.unpack_tar(mirror / "cifar-10-python.tar.gz", "notes.txt", lambda rel: rel, progress=False)
+    assert Path("notes.txt").read_text() == "precious"
+    # A folder from an earlier fetch is still replaced as before.
+    assert run_cli("bench", "fetch", "cifar10", "--out", "raw", "--md5", digest, "--no-progress") == 0
+    assert run_cli("bench", "fetch", "cifar10", "--out", "raw", "--md5", digest, "--no-progress") == 0
+    assert sorted(p.name for p in Path("raw").iterdir()) == ["FETCHED.json", "test_batch"]
 
 
 # ------------------------------------------------------------------------------------------------
