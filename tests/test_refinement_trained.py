@@ -334,3 +334,44 @@ def test_fig4_target_needs_no_other_experiment(repo_root):
     rules = {line.split()[0] for line in out.stdout.splitlines() if line and line.split()[-1].isdigit()}
     assert {"train_refinement", "evaluate_refinement", "refinement_trained_tables", "figure4_plot"} <= rules
     assert not rules & {"refine_numerical_compute", "claim_c1", "claim_c2", "model_continuity_table"}
+
+
+def test_deleting_best_pt_plans_the_training_job_again(repo_root, tmp_path):
+    """best.pt is a declared output of train_refinement and an input of evaluate_refinement: when the
+    evaluation has to run again and best.pt is gone, `snakemake -n` plans the training job first (before,
+    the evaluation deleted errors.csv and failed on the missing checkpoint, and nothing retrained).
+    Snakemake, like for temp() files, does not rebuild a missing intermediate while everything
+    downstream of it is present and up to date. Dry runs on a tree of placeholder files."""
+    import os
+
+    target = "results/quick/refinement_trained/vdp/s4d_zoh_seed0/errors.csv"
+
+    def snakemake(*args):
+        # The target goes first: --configfile and --quiet take several values and would swallow it.
+        out = subprocess.run([sys.executable, "-m", "snakemake", target, "-s", str(repo_root / "Snakefile"),
+                              "--directory", str(tmp_path), "--cores", "1", *args,
+                              "--configfile", str(repo_root / "config" / "quick.yaml")],
+                             capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+        assert out.returncode == 0, out.stderr[-2000:]
+        return out.stdout
+
+    # Every file of the target's DAG, each rule's outputs newer than its inputs (data, training, evaluation).
+    rows = [line.split("\t") for line in snakemake("--summary").splitlines()[1:] if "\t" in line]
+    age = {"train_refinement": 100, "evaluate_refinement": 0}
+    for path, _, rule, *_ in rows:
+        file = tmp_path / path
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text("placeholder")
+        stamp = 1_700_000_000 - age.get(rule, 200)
+        os.utime(file, (stamp, stamp))
+    assert {"train_refinement", "evaluate_refinement"} <= {row[2] for row in rows}
+
+    def planned():
+        out = snakemake("-n", "--quiet", "rules")
+        return {line.split()[0] for line in out.splitlines() if line and line.split()[-1].isdigit()} - {"total"}
+
+    assert not planned()  # the placeholder tree is up to date
+    (tmp_path / target).unlink()  # the evaluation must run again ...
+    assert planned() == {"evaluate_refinement"}
+    (tmp_path / target).with_name("best.pt").unlink()  # ... and its checkpoint is gone
+    assert planned() == {"train_refinement", "evaluate_refinement"}

@@ -17,7 +17,9 @@ The final test at stride 1 is the caller's job (load ``best.pt``, call :func:`ev
 
 Output folder of :func:`fit`:
 
-* ``last.pt``: end of every epoch (atomically); the resume point, everything to continue bit-exactly.
+* ``last.pt``: end of every epoch (atomically); the resume point, everything to continue bit-exactly,
+  and under ``best_checkpoint`` the content of ``best.pt`` (so a deleted ``best.pt`` is rewritten
+  on the next run: the pipeline declares it as an output, and Snakemake deletes outputs before a rerun).
 * ``best.pt``: on a better validation metric (val rmse min / val accuracy max); same content.
 * ``metrics.csv`` (+ ``.meta.json`` provenance): one row per epoch: epoch, stage (both from 1),
   stride, lr (base group, at the epoch's first step), train_loss, val_rmse/val_mae or
@@ -44,6 +46,7 @@ autotuning off. Timing columns (``*_seconds``) are wall clock and the only non-r
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import logging
 import math
@@ -312,6 +315,17 @@ def evaluate(
 # ------------------------------------------------------------------------------------------------
 # Checkpoints
 # ------------------------------------------------------------------------------------------------
+def _best_recoverable(last_path: Path, best_path: Path) -> bool:
+    """Whether a run resumed from ``last_path`` ends with a ``best.pt``: it exists, or ``last.pt``
+    holds a copy of it (checkpoints written before that copy was kept do not)."""
+    if best_path.exists():
+        return True
+    try:
+        return read_checkpoint(last_path).get("best_checkpoint") is not None
+    except DataFileError:
+        return True  # unreadable: the resume below reports it
+
+
 def save_checkpoint(path: str | Path, checkpoint: Mapping[str, Any]) -> None:
     with atomic_path(path) as tmp:
         torch.save(dict(checkpoint), tmp)
@@ -524,9 +538,20 @@ def fit(
             for name in ("last.pt", "best.pt", "metrics.csv"):
                 paths[name].unlink(missing_ok=True)
             meta_path(paths["metrics.csv"]).unlink(missing_ok=True)
+    if paths["last.pt"].exists() and not _best_recoverable(paths["last.pt"], paths["best.pt"]):
+        log.warning("%s is missing and %s (written before best copies were kept) cannot restore it: "
+                    "training again from the start", paths["best.pt"], paths["last.pt"])  # fmt: skip
+        for name in ("last.pt", "metrics.csv"):
+            paths[name].unlink(missing_ok=True)
+        meta_path(paths["metrics.csv"]).unlink(missing_ok=True)
+    best_checkpoint = None  # the content of best.pt, kept in last.pt
     if paths["last.pt"].exists():
         checkpoint = read_checkpoint(paths["last.pt"])
         check_resumable(checkpoint, identity, paths["last.pt"])
+        best_checkpoint = checkpoint.get("best_checkpoint")
+        if best_checkpoint is not None and not paths["best.pt"].exists():
+            log.info("restoring %s (epoch %d) from %s", paths["best.pt"], best_checkpoint["epoch"], paths["last.pt"])
+            save_checkpoint(paths["best.pt"], best_checkpoint)
         model.load_state_dict(checkpoint["model_state"])
         try:
             optimizer.load_state_dict(checkpoint["optimizer_state"])
@@ -577,7 +602,11 @@ def fit(
         if improved:
             save_checkpoint(paths["best.pt"], checkpoint)
         write_table(paths["metrics.csv"], pd.DataFrame(history), meta=record)
-        save_checkpoint(paths["last.pt"], checkpoint)  # last: the resume point commits the epoch
+        # last: the resume point commits the epoch. It carries best.pt's content (the same tensors
+        # when this epoch is the best, which torch.save stores once).
+        save_checkpoint(paths["last.pt"], {**checkpoint, "best_checkpoint": checkpoint if improved else best_checkpoint})
+        if improved:  # a copy: the model and optimizer tensors change in place in later epochs
+            best_checkpoint = copy.deepcopy(checkpoint)
         log.info("epoch %d/%d stride %d lr %.3g train_loss %.4g %s (%.1fs)%s", epoch + 1, settings.epochs, stride,
                  lr, train_loss, " ".join(f"{k} {v:.4g}" for k, v in val.items()), seconds,
                  " *" if improved else "")  # fmt: skip
