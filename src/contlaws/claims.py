@@ -125,7 +125,7 @@ def inconclusive_for_non_finite(problems: Sequence[str], thresholds: Mapping[str
         "details": {"non_finite": list(problems)},
         "explanation": ("Inconclusive: an input holds NaN or infinite values where the claim needs numbers, so no "
                         "verdict is computed (a mean would skip them silently). " + " ".join(problems)
-                        + ". Rerun or repair the job that wrote the table."),  # fmt: skip
+                        + ". Rerun or repair the job that wrote the table."),
         "thresholds": dict(thresholds),
     }
 

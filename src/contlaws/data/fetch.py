@@ -25,8 +25,8 @@ import hashlib
 import http.client
 import logging
 import os
-import shutil
 import secrets
+import shutil
 import tarfile
 import urllib.error
 import urllib.request
