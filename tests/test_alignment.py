@@ -310,6 +310,29 @@ def test_c4_small_n_needs_significance(tmp_path, quick_config):
     assert rec["numbers"]["rho_needed_for_significance"] == pytest.approx(0.8286, abs=1e-3)
 
 
+def test_c3_and_c4_non_finite_values_are_inconclusive_naming_the_rows(tmp_path, quick_config):
+    """A NaN TC was dropped from C3's ordering test and listed by C4 as "not enough paired seeds"."""
+    ordered = {("vdp", 0.0): 0.9999, ("vdp", 0.5): np.nan, ("vdp", 1.0): 0.94,
+               ("dho", 0.0): 0.99999, ("dho", 0.5): 0.987, ("dho", 1.0): 0.93}  # fmt: skip
+    rec = c3_verdict(tmp_path, ordered, quick_config)
+    assert rec["verdict"] == "inconclusive"
+    assert (f"{tmp_path / 'tc.csv'} (input 'task_continuity'): tc is NaN, inf or not a number on line 3 "
+            "(family=forecasting, dataset=forecasting/vdp_eta0.5, system=vdp, eta=0.5") in rec["explanation"]  # fmt: skip
+    rec = c3_verdict(tmp_path, {**ordered, ("vdp", 0.5): np.inf}, quick_config)
+    assert rec["verdict"] == "inconclusive" and "tc is NaN, inf or not a number on line 3 " in rec["explanation"]
+
+    tc = np.linspace(0.5, 0.999, 20)
+    tc[4] = np.nan
+    rec = c4_verdict(tmp_path, tc, np.linspace(-0.2, 0.3, 20), quick_config)
+    assert rec["verdict"] == "inconclusive" and rec["numbers"] == {"non_finite_inputs": 1}
+    assert f"{tmp_path / 'alignment.csv'} (input 'alignment'): tc is NaN, inf or not a number on line 6 " in rec["explanation"]
+    advantage = np.linspace(-0.2, 0.3, 20)
+    advantage[7] = np.inf
+    rec = c4_verdict(tmp_path, np.linspace(0.5, 0.999, 20), advantage, quick_config)
+    assert rec["verdict"] == "inconclusive" and "advantage_s4d is NaN, inf or not a number on line 9 " in rec["explanation"]
+    assert "(input 'advantages_by_seed'): advantage is NaN, inf or not a number" in rec["explanation"]
+
+
 # ---------------------------------------------------------------------------------------------
 # End to end on generated data: task-continuity CLI records -> table -> C3; figure; rules
 # ---------------------------------------------------------------------------------------------

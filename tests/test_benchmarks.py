@@ -5,8 +5,13 @@ written here in the real formats, stand-in generators, prepared task splits. No 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
 import pickle
+import stat
+import struct
+import tarfile
 import threading
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -202,6 +207,57 @@ def test_unpack_truncated_archive_names_it_and_keeps_old_output(tmp_path):
     with pytest.raises(DataFileError, match="t.tar.gz"):
         fetch.unpack_tar(archive, out, lambda rel: rel, progress=False)
     assert leftovers(out) == ["previous.txt"] and leftovers(tmp_path) == ["out", "t.tar.gz"]
+
+
+def test_unpacked_modes_follow_the_umask_not_the_archive(tmp_path):
+    """The output folder was 0700 (tempfile.mkdtemp), which locks the group out on a shared cluster
+    file system; members' own modes (setuid, exec, owner-only) must not carry over either."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        folder = tarfile.TarInfo("top/sub")
+        folder.type, folder.mode = tarfile.DIRTYPE, 0o700
+        tar.addfile(folder)
+        for name, mode in (("top/sub/run.sh", 0o4755), ("top/private.txt", 0o600)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = 3, mode
+            tar.addfile(info, io.BytesIO(b"abc"))
+    archive = tmp_path / "m.tar.gz"
+    archive.write_bytes(buf.getvalue())
+    for umask, dir_mode, file_mode in ((0o027, 0o750, 0o640), (0o002, 0o775, 0o664)):
+        out = tmp_path / f"out{umask:o}"
+        old = os.umask(umask)
+        try:
+            assert fetch.unpack_tar(archive, out, lambda rel: rel, progress=False) == 2
+        finally:
+            os.umask(old)
+        for path in (out, out / "top", out / "top" / "sub"):
+            assert stat.S_IMODE(path.stat().st_mode) == dir_mode, path
+        for path in (out / "top" / "sub" / "run.sh", out / "top" / "private.txt"):
+            assert stat.S_IMODE(path.stat().st_mode) == file_mode, path
+
+
+def test_fetch_onto_an_existing_file_refuses_before_downloading(tmp_path, monkeypatch):
+    """`bench fetch --out FILE` moved the file aside to .FILE.old-PID and blamed the archive ("corrupt or
+    truncated?"); now: one line naming the file, exit 2, the file untouched, nothing downloaded."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "cifar-10-python.tar.gz").write_bytes(make_tar_gz({"cifar-10-batches-py/test_batch": b"x"}))
+    digest = fetch.md5_file(mirror / "cifar-10-python.tar.gz")
+    monkeypatch.setenv(sources.MIRROR_ENV, str(mirror))
+    monkeypatch.chdir(tmp_path)
+    Path("notes.txt").write_text("precious")
+    assert run_cli("bench", "fetch", "cifar10", "--out", "notes.txt", "--md5", digest, "--no-progress") == 2
+    assert Path("notes.txt").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mirror", "notes.txt"]  # no .old copy, no download
+    with pytest.raises(DataFileError, match=r"notes.txt: exists and is not a folder; refusing to replace it"):
+        sources.fetch("cifar10", "notes.txt", md5=digest, progress=False)
+    with pytest.raises(DataFileError, match=r"notes.txt: exists and is not a folder"):
+        fetch.unpack_tar(mirror / "cifar-10-python.tar.gz", "notes.txt", lambda rel: rel, progress=False)
+    assert Path("notes.txt").read_text() == "precious"
+    # A folder from an earlier fetch is still replaced as before.
+    assert run_cli("bench", "fetch", "cifar10", "--out", "raw", "--md5", digest, "--no-progress") == 0
+    assert run_cli("bench", "fetch", "cifar10", "--out", "raw", "--md5", digest, "--no-progress") == 0
+    assert sorted(p.name for p in Path("raw").iterdir()) == ["FETCHED.json", "test_batch"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -406,6 +462,68 @@ def test_imdb_loader_order_and_bytes(tmp_path):
         assert [s.tolist() for s in seqs] == [[b + 1 for b in text] for text, _ in expected[split]]
     seqs, _ = imdb.read_split(tmp_path / "aclImdb", "train", max_length=3)
     assert max(len(s) for s in seqs) == 3
+
+
+def py2_cifar_batch(data: bytes, n: int, labels: list[int]) -> bytes:
+    """A batch pickled the way the CIFAR-10 python release was (Python 2 cPickle, protocol 2): str keys
+    and buffers (bytes with encoding="bytes"), numpy.core.multiarray._reconstruct, numpy.ndarray, numpy.dtype."""
+    def text(b: bytes) -> bytes:  # SHORT_BINSTRING
+        return b"U" + bytes([len(b)]) + b
+
+    out = b"\x80\x02}q\x00(" + text(b"data") + b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85"
+    out += text(b"b") + b"\x87R(K\x01M" + struct.pack("<H", n) + b"M" + struct.pack("<H", 3072) + b"\x86"
+    out += b"cnumpy\ndtype\n" + text(b"u1") + b"K\x00K\x01\x87R(K\x03" + text(b"|")
+    out += b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89T" + struct.pack("<I", len(data)) + data + b"tb"
+    out += text(b"labels") + b"](" + b"".join(b"K" + bytes([v]) for v in labels) + b"e"
+    return out + text(b"batch_label") + text(b"testing batch 1 of 1") + b"u."
+
+
+def test_cifar_reads_the_python2_release_format_without_plain_pickle(tmp_path):
+    data = np.arange(2 * 3072, dtype=np.int64).astype(np.uint8)
+    path = tmp_path / "test_batch"
+    path.write_bytes(py2_cifar_batch(data.tobytes(), 2, [3, 7]))
+    images, labels = cifar.read_batch(path)
+    assert labels.tolist() == [3, 7] and images.shape == (2, 32, 32, 3)
+    assert np.array_equal(images, data.reshape(2, 3, 32, 32).transpose(0, 2, 3, 1))
+
+
+class _CreatesAFile:
+    """A pickle payload: unpickling it calls open(marker, "w"), i.e. runs code named by the file."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return open, (str(self.marker), "w")
+
+
+@pytest.mark.parametrize("payload", ["open", "object array", "persistent id"])
+def test_cifar_batch_cannot_run_code(tmp_path, small_config, payload):
+    """A crafted batch in a --raw folder ran its payload with plain pickle.load; now it is refused
+    before anything it names is called, with a message naming the batch."""
+    raw = tmp_path / "raw"
+    write_cifar_fixture(raw, n=2)
+    marker = tmp_path / "PWNED"
+    if payload == "open":
+        batch = pickle.dumps({b"data": _CreatesAFile(marker), b"labels": [0]}, protocol=2)
+    elif payload == "object array":  # an object array unpickles its items: refused at the dtype
+        batch = pickle.dumps({b"data": np.array([_CreatesAFile(marker)], dtype=object), b"labels": [0]}, protocol=2)
+    else:
+        class Persistent(pickle.Pickler):
+            def persistent_id(self, obj):
+                return "x" if isinstance(obj, list) else None
+
+        buf = io.BytesIO()
+        Persistent(buf, protocol=2).dump({b"data": np.zeros((1, 3072), np.uint8), b"labels": [0]})
+        batch = buf.getvalue()
+    (raw / "test_batch").write_bytes(batch)
+    with pytest.raises(DataFileError, match=r"test_batch: not a CIFAR-10 python batch \(UnpicklingError: refusing"):
+        cifar.read_split(raw, "test")
+    assert not marker.exists()
+    _, cfg_path = small_config
+    out = tmp_path / "c.npz"
+    assert run_cli("bench", "prepare", "cifar10", "--config", cfg_path, "--split", "test", "--raw", raw, "--out", out) == 2
+    assert not marker.exists() and not out.exists()
 
 
 def test_cifar_loader_row_major_rgb_and_gray(tmp_path):

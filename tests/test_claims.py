@@ -320,3 +320,66 @@ def test_cli_writes_verdict_and_rejects_bad_inputs(tmp_path, repo_root, s4d_tabl
     assert main(args[:6] + ["wrong=" + str(paths["errors"]), "--out", str(out)]) == 2
     assert main(["claims", "evaluate", "C9", "--config", str(config), "--inputs", "a=b", "--out", str(out)]) == 2
     assert main(args[:7] + ["errors=" + str(tmp_path / "missing.csv"), args[8], "--out", str(out)]) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# NaN or infinite metrics: inconclusive, naming the file and rows, never a number or a crash
+# ---------------------------------------------------------------------------------------------
+def _s6_rmse_at_tau2(errors: pd.DataFrame) -> pd.Series:
+    return (errors["model"] == "s6") & (errors["system"] == "vdp") & (errors["seed"] == 0) & (errors["tau"] == 2.0)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_c2_one_non_finite_rmse_is_inconclusive_naming_it(tmp_path, quick_config, s4d_tables, bad):
+    """One S6 RMSE set to NaN used to leave C2 "supported" (pandas means skip NaN)."""
+    errors = trained_errors()
+    errors.loc[_s6_rmse_at_tau2(errors), "rmse"] = bad
+    paths = write(tmp_path, numerical_errors=numerical_errors(40.0), errors=errors, amplitude_sweep=s4d_tables[1])
+    rec = evaluate_claim("C2", paths, quick_config)
+    assert rec["verdict"] == "inconclusive"
+    line = int(np.flatnonzero(_s6_rmse_at_tau2(errors))[0]) + 2  # CSV line: header is line 1
+    assert f"{paths['errors']} (input 'errors'): rmse is NaN, inf or not a number on line {line} " in rec["explanation"]
+    assert "system=vdp, model=s6, discretization=zoh, seed=0, tau=2.0" in rec["explanation"]
+    assert rec["numbers"] == {"non_finite_inputs": 1} and len(rec["details"]["non_finite"]) == 1
+
+
+def test_c2_all_nan_rmse_is_inconclusive_not_a_crash(tmp_path, quick_config, s4d_tables, repo_root):
+    """Every RMSE NaN raised TypeError in C2(c); now inconclusive, through the CLI too (exit 0, verdict written)."""
+    errors = trained_errors().assign(rmse=np.nan)
+    paths = write(tmp_path, numerical_errors=numerical_errors(40.0), errors=errors, amplitude_sweep=s4d_tables[1])
+    rec = evaluate_claim("C2", paths, quick_config)
+    assert rec["verdict"] == "inconclusive" and "rmse is NaN, inf or not a number on line 2 " in rec["explanation"]
+    assert f"and {len(errors) - 5} more" in rec["explanation"]
+    out = tmp_path / "C2.json"
+    assert main(["claims", "evaluate", "C2", "--config", str(repo_root / "config" / "quick.yaml"),
+                 "--inputs", *(f"{k}={v}" for k, v in paths.items()), "--out", str(out)]) == 0  # fmt: skip
+    assert json.loads(out.read_text())["verdict"] == "inconclusive"
+
+
+def test_c1_nan_in_the_amplitude_sweep_or_an_e1_order_is_inconclusive(tmp_path, quick_config, s4d_tables):
+    continuity, sweep = s4d_tables
+    bad_sweep = sweep.copy()
+    row = bad_sweep.index[(bad_sweep["model"] == "s4d") & (bad_sweep["amplitude"] == 16.0)][3]
+    bad_sweep.loc[row, "d"] = np.nan
+    paths = write(tmp_path, model_continuity=continuity, amplitude_sweep=bad_sweep, numerical_orders=orders_table())
+    rec = evaluate_claim("C1", paths, quick_config)
+    assert rec["verdict"] == "inconclusive"
+    assert f"{paths['amplitude_sweep']} (input 'amplitude_sweep'): d is NaN, inf or not a number on line {row + 2} " in rec["explanation"]
+    orders = orders_table()
+    orders.loc[0, "order_rmse"] = np.inf
+    paths = write(tmp_path, model_continuity=continuity, amplitude_sweep=sweep, numerical_orders=orders)
+    rec = evaluate_claim("C1", paths, quick_config)
+    assert rec["verdict"] == "inconclusive" and "order_rmse is NaN, inf or not a number on line 2 " in rec["explanation"]
+
+
+def test_c1_an_order_that_could_not_be_fitted_stays_a_reason_not_a_failure(tmp_path, quick_config, s4d_tables):
+    """order is NaN by design when too few levels were fitted (order_note says why); without a note it is bad."""
+    continuity, sweep = s4d_tables
+    unexplained = continuity.assign(order=np.nan, order_note="")
+    paths = write(tmp_path, model_continuity=unexplained, amplitude_sweep=sweep, numerical_orders=orders_table())
+    rec = evaluate_claim("C1", paths, quick_config)
+    assert rec["verdict"] == "inconclusive" and "order is NaN, inf or not a number" in rec["explanation"]
+    explained = continuity.assign(order=np.nan, order_note="order needs 3 refinement levels")
+    paths = write(tmp_path, model_continuity=explained, amplitude_sweep=sweep, numerical_orders=orders_table())
+    rec = evaluate_claim("C1", paths, quick_config)
+    assert "non_finite_inputs" not in rec["numbers"] and rec["numbers"]["part_a_trained"] == "inconclusive"

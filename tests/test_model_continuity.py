@@ -284,3 +284,111 @@ def make_tiny_refinement_run(root, model="s4d", system="vdp"):
 @pytest.fixture(scope="module")
 def tiny_refinement_run(tmp_path_factory):
     return make_tiny_refinement_run(tmp_path_factory.mktemp("tiny_run"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad checkpoints, data and flags: one `error:` line naming the file or option, exit 2, no --json
+# ---------------------------------------------------------------------------------------------
+def _resaved(run, tmp_path, name, change):
+    """A copy of the tiny run's checkpoint with ``change(checkpoint)`` applied, saved as ``name``."""
+    checkpoint = torch.load(run["checkpoint"], weights_only=True)
+    change(checkpoint)
+    path = tmp_path / name
+    torch.save(checkpoint, path)
+    return path
+
+
+def _wider_sets(run, tmp_path):
+    """The tiny run's test sets with every input channel doubled (d_input 2 instead of 1)."""
+    from contlaws.io import load_npz, save_npz
+
+    args = []
+    for tau, path in run["tests"].items():
+        arrays, meta = load_npz(path)
+        arrays = {**arrays, "x": np.concatenate([arrays["x"], arrays["x"]], axis=-1)}
+        meta = {k: v for k, v in meta.items() if k != "checksum"} | {"d_input": 2}
+        save_npz(tmp_path / f"wide_{tau}.npz", arrays, meta)
+        args.append(f"{tau}={tmp_path / f'wide_{tau}.npz'}")
+    return args
+
+
+def _two_input_model(checkpoint):
+    from contlaws.models.registry import build_model
+
+    checkpoint["build_kwargs"]["d_input"] = 2
+    checkpoint["model_state"] = build_model(**checkpoint["build_kwargs"]).state_dict()
+
+
+def _s6_weights(checkpoint):
+    from contlaws.models.registry import build_model
+
+    checkpoint["model_state"] = build_model(**{**checkpoint["build_kwargs"], "name": "s6"}).state_dict()
+
+
+def _nan_weights(checkpoint):
+    for value in checkpoint["model_state"].values():
+        if value.is_floating_point():
+            value.fill_(float("nan"))
+
+
+def _bare_arrays(run, tmp_path):
+    from contlaws.data.sets import load_split
+
+    args = []
+    for tau, path in list(run["tests"].items())[:2]:
+        np.save(tmp_path / f"x_{tau}.npy", load_split(path).x)
+        args.append(f"{tau}={tmp_path / f'x_{tau}.npy'}")
+    return args
+
+
+# case -> (checkpoint change or None, data args maker or None, extra flags, text the message must hold)
+BAD_MODEL_CONTINUITY_INPUTS = {
+    "data has more input channels": (None, _wider_sets, [], "has 2 input channels but the model in {ckpt} was trained on 1"),
+    "model has more input channels": (_two_input_model, None, [], "has 1 input channels but the model in {ckpt} was trained on 2"),
+    "S6 weights under an S4D name": (_s6_weights, None, [], "{ckpt}: weights do not fit the 's4d' model"),
+    "NaN weights": (_nan_weights, None, [], "{ckpt}: weights contain NaN or inf"),
+    "bare .npy data": (None, _bare_arrays, [], "x_1.0.npy: not a .npz split file"),
+    "batch size 0": (None, None, ["--batch-size", "0"], "argument --batch-size: must be at least 1"),
+    "negative batch size": (None, None, ["--batch-size", "-1"], "argument --batch-size: must be at least 1"),
+    "max samples 0": (None, None, ["--max-samples", "0"], "argument --max-samples: must be at least 1"),
+    "threads 0": (None, None, ["--threads", "0"], "argument --threads: must be at least 1"),
+    "unknown device": (None, None, ["--device", "gpu0"], "argument --device: invalid choice"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_MODEL_CONTINUITY_INPUTS))
+def test_cli_refuses_bad_inputs_with_one_line(tmp_path, tiny_refinement_run, capfd, case):
+    """Each of these gave a traceback (or, for NaN weights, d = nan with exit 0) before."""
+    from contlaws.cli import main
+
+    change, make_data, flags, expected = BAD_MODEL_CONTINUITY_INPUTS[case]
+    run = tiny_refinement_run
+    checkpoint = _resaved(run, tmp_path, "model.pt", change) if change else run["checkpoint"]
+    data = make_data(run, tmp_path) if make_data else [f"{t}={p}" for t, p in run["tests"].items()]
+    out = tmp_path / "mc.json"
+    argv = ["model-continuity", "--checkpoint", str(checkpoint), "--data", *data, "--json", str(out), *flags]
+    try:
+        status = main(argv)
+    except SystemExit as stop:  # argparse refuses a flag with exit status 2
+        status = stop.code
+    err = capfd.readouterr().err
+    assert status == 2
+    assert expected.format(ckpt=checkpoint) in err
+    assert "Traceback" not in err and len([line for line in err.splitlines() if "error:" in line]) == 1
+    assert not out.exists()
+
+
+def test_non_finite_outputs_are_refused():
+    """A model whose outputs are NaN has no deviation to report: predict raises, naming τ and the rows."""
+    from contlaws.model_continuity import NonFiniteOutputs, predict
+
+    inputs = {t: torch.ones(3, round(4 / t), 1) for t in (1.0, 0.5)}
+
+    def nan_on_row_1(x, tau):
+        out = x.mean(dim=1)
+        out[1] = float("nan")
+        return out
+
+    with pytest.raises(NonFiniteOutputs, match=r"tau = 0.5 are NaN or inf for 1 of 3 rows \(first: row 1\)"):
+        model_continuity(nan_on_row_1, inputs)
+    assert predict(lambda x, tau: x.mean(dim=1), inputs[1.0], 1.0, batch_size=2).shape == (3, 1)

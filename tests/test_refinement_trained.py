@@ -125,6 +125,50 @@ def test_checkpoint_without_standardization_is_refused(tmp_path, tiny_run):
     assert main(["evaluate-refinement", "--checkpoint", str(old), "--test", *tests, "--out", str(tmp_path / "e.csv")]) == 2
 
 
+def _nan_label_sets(run, tmp_path):
+    """The run's test sets with the label of sample 1 set to NaN (a valid checksum)."""
+    from contlaws.io import load_npz, save_npz
+
+    args = []
+    for tau, path in run["tests"].items():
+        arrays, meta = load_npz(path)
+        y = arrays["y"].copy()
+        y[1] = np.nan
+        save_npz(tmp_path / f"nan_label_{tau}.npz", {**arrays, "y": y}, {k: v for k, v in meta.items() if k != "checksum"})
+        args.append(f"{tau}={tmp_path / f'nan_label_{tau}.npz'}")
+    return args
+
+
+@pytest.mark.parametrize("case", ["NaN weights", "outputs overflow", "NaN labels"])
+def test_non_finite_metrics_are_refused(tmp_path, tiny_run, capfd, case):
+    """evaluate-refinement wrote NaN errors and exited 0; now: exit 2, one line naming the checkpoint, no tables."""
+    checkpoint = torch.load(tiny_run["checkpoint"], weights_only=True)
+    tests = [f"{t}={p}" for t, p in tiny_run["tests"].items()]
+    if case == "NaN weights":
+        for value in checkpoint["model_state"].values():
+            if value.is_floating_point():
+                value.fill_(float("nan"))
+        expected = "weights contain NaN or inf"
+    elif case == "outputs overflow":  # finite weights whose outputs are not
+        for name in ("decoder.0.weight", "decoder.2.weight"):
+            checkpoint["model_state"][name].fill_(3e38)
+        expected = "are NaN or inf for"
+    else:
+        # refused when the split is loaded, naming the data file (not the checkpoint)
+        tests = _nan_label_sets(tiny_run, tmp_path)
+        expected = "regression array 'y' holds NaN or infinite values"
+    path = tmp_path / "model.pt"
+    torch.save(checkpoint, path)
+    outs = [tmp_path / name for name in ("errors.csv", "continuity.csv", "sweep.csv")]
+    status = main(["evaluate-refinement", "--checkpoint", str(path), "--test", *tests, "--out", str(outs[0]),
+                   "--continuity-out", str(outs[1]), "--sweep-out", str(outs[2])])  # fmt: skip
+    err = capfd.readouterr().err
+    assert status == 2
+    named = f"error: {tmp_path / 'nan_label_'}" if case == "NaN labels" else f"error: {path}: "
+    assert named in err and expected in err and "Traceback" not in err
+    assert not any(out.exists() for out in outs)
+
+
 def test_learned_gate():
     rows = pd.DataFrame({"tau": [1.0, 1.0, 0.5], "label": ["mu", "pooled", "pooled"], "rmse": [0.3, 0.3, 0.9],
                          "train_mean_rmse": [1.0, 1.0, 1.0]})  # fmt: skip
@@ -292,3 +336,44 @@ def test_fig4_target_needs_no_other_experiment(repo_root):
     rules = {line.split()[0] for line in out.stdout.splitlines() if line and line.split()[-1].isdigit()}
     assert {"train_refinement", "evaluate_refinement", "refinement_trained_tables", "figure4_plot"} <= rules
     assert not rules & {"refine_numerical_compute", "claim_c1", "claim_c2", "model_continuity_table"}
+
+
+def test_deleting_best_pt_plans_the_training_job_again(repo_root, tmp_path):
+    """best.pt is a declared output of train_refinement and an input of evaluate_refinement: when the
+    evaluation has to run again and best.pt is gone, `snakemake -n` plans the training job first (before,
+    the evaluation deleted errors.csv and failed on the missing checkpoint, and nothing retrained).
+    Snakemake, like for temp() files, does not rebuild a missing intermediate while everything
+    downstream of it is present and up to date. Dry runs on a tree of placeholder files."""
+    import os
+
+    target = "results/quick/refinement_trained/vdp/s4d_zoh_seed0/errors.csv"
+
+    def snakemake(*args):
+        # The target goes first: --configfile and --quiet take several values and would swallow it.
+        out = subprocess.run([sys.executable, "-m", "snakemake", target, "-s", str(repo_root / "Snakefile"),
+                              "--directory", str(tmp_path), "--cores", "1", *args,
+                              "--configfile", str(repo_root / "config" / "quick.yaml")],
+                             capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+        assert out.returncode == 0, out.stderr[-2000:]
+        return out.stdout
+
+    # Every file of the target's DAG, each rule's outputs newer than its inputs (data, training, evaluation).
+    rows = [line.split("\t") for line in snakemake("--summary").splitlines()[1:] if "\t" in line]
+    age = {"train_refinement": 100, "evaluate_refinement": 0}
+    for path, _, rule, *_ in rows:
+        file = tmp_path / path
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text("placeholder")
+        stamp = 1_700_000_000 - age.get(rule, 200)
+        os.utime(file, (stamp, stamp))
+    assert {"train_refinement", "evaluate_refinement"} <= {row[2] for row in rows}
+
+    def planned():
+        out = snakemake("-n", "--quiet", "rules")
+        return {line.split()[0] for line in out.splitlines() if line and line.split()[-1].isdigit()} - {"total"}
+
+    assert not planned()  # the placeholder tree is up to date
+    (tmp_path / target).unlink()  # the evaluation must run again ...
+    assert planned() == {"evaluate_refinement"}
+    (tmp_path / target).with_name("best.pt").unlink()  # ... and its checkpoint is gone
+    assert planned() == {"train_refinement", "evaluate_refinement"}

@@ -416,5 +416,20 @@ def test_c5_ignores_tasks_labelled_discrete(quick_config, tmp_path):
     assert record["details"]["parts"] == {"digits": "supported"}
 
 
+@pytest.mark.parametrize("column", ["test_accuracy_difference", "epoch_seconds"])
+def test_c5_non_finite_value_is_inconclusive_naming_the_row(quick_config, tmp_path, column):
+    """A NaN accuracy difference was skipped by the mean (the other two seeds decided the verdict)."""
+    curves, runs = seeded(SUB_FAST, BASE, [(0.90, 0.90), (0.91, 0.90), (0.90, 0.89)])
+    table = ss.speed_table(curves, runs)
+    frame, name = (table, "table") if column in table else (curves, "curves")
+    frame.loc[frame.index[1], column] = np.nan
+    table.to_csv(tmp_path / "table.csv", index=False)
+    curves.to_csv(tmp_path / "curves.csv", index=False)
+    record = evaluate_claim("C5", {"table": tmp_path / "table.csv", "curves": tmp_path / "curves.csv"}, quick_config)
+    assert record["verdict"] == "inconclusive"
+    assert f"{tmp_path / (name + '.csv')} (input '{name}'): {column} is NaN, inf or not a number on line 3 (task=digits" \
+        in record["explanation"]
+
+
 def test_collect_runs_labels_tasks_by_measured_tc():
     assert ss.continuity_label(0.81, 0.8) == "continuous" and ss.continuity_label(0.79, 0.8) == "discrete"

@@ -166,6 +166,38 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
     assert summary["status"] == "ok" and summary["best_metric"] == read_json(full / "summary.json")["best_metric"]
 
 
+def test_deleted_best_checkpoint_is_restored_from_last(tmp_path, monkeypatch):
+    """The pipeline declares best.pt, so Snakemake deletes it before rerunning the training job: the
+    rerun must end with the same best.pt (the best epoch's, not the last one's) from the copy last.pt
+    keeps; a last.pt without that copy (older runs) means training again from the start."""
+    import contlaws.train as engine
+
+    scripted = iter([0.5, 0.3, 0.4, 0.5, 0.3, 0.4])  # validation RMSE per epoch: the best is epoch 2 of 3
+    monkeypatch.setattr(engine, "evaluate", lambda *a, **k: {"rmse": next(scripted), "mae": 0.1})
+    train, val = regression_set(32, 0), regression_set(16, 1)
+    out = tmp_path / "run"
+    fit(SpyModel(), train, val, out, small_settings(epochs=3))
+    original = read_checkpoint(out / "best.pt")
+    assert original["epoch"] == 2 and read_checkpoint(out / "last.pt")["epoch"] == 3
+
+    (out / "best.pt").unlink()
+    assert fit(SpyModel(), train, val, out, small_settings(epochs=3))["best_epoch"] == 2  # nothing left to train
+    restored = read_checkpoint(out / "best.pt")
+    assert restored["epoch"] == 2 and restored["history"] == original["history"]
+    assert_same_state(restored["model_state"], original["model_state"])
+    assert restored["optimizer_state"]["state"][0]["step"] == original["optimizer_state"]["state"][0]["step"]
+    last_state = read_checkpoint(out / "last.pt")["model_state"]
+    assert any(not torch.equal(v, last_state[k]) for k, v in restored["model_state"].items())  # epoch 2, not 3
+
+    last = read_checkpoint(out / "last.pt")
+    del last["best_checkpoint"]  # a last.pt from before the copy was kept
+    torch.save(last, out / "last.pt")
+    (out / "best.pt").unlink()
+    assert fit(SpyModel(), train, val, out, small_settings(epochs=3))["best_epoch"] == 2  # trained again: 3 more epochs
+    assert next(scripted, None) is None
+    assert read_checkpoint(out / "best.pt")["epoch"] == 2
+
+
 def test_same_seed_same_metrics_and_weights(tmp_path):
     train, val = regression_set(64, 0), regression_set(32, 1)
 

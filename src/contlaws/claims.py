@@ -81,6 +81,55 @@ def read_csv_input(inputs: Mapping[str, Path], name: str, columns: Sequence[str]
     return read_result_csv(Path(inputs[name]), columns, what=f"input '{name}'", allow_empty=True)
 
 
+# Columns that name a row of a result table, in the order they are shown in a non-finite report.
+ROW_KEYS = ("task", "family", "dataset", "system", "model", "discretization", "mode", "seed", "eta", "amplitude", "tau",
+            "label", "stage", "epoch")  # fmt: skip
+MAX_ROWS_SHOWN = 5
+
+
+def non_finite(inputs: Mapping[str, Path], name: str, df: pd.DataFrame, column: str,
+               where: pd.Series | None = None, nan_ok: pd.Series | None = None) -> str | None:  # fmt: skip
+    """Why ``column`` of input ``name`` is unusable, or None: the rows (of ``where``, default all) whose
+    value is NaN, infinite or not a number, naming the file and the rows.
+
+    A claim must not turn such a value into a number: pandas means skip NaN, and comparisons with
+    NaN are False, so one NaN would silently change a verdict. ``nan_ok`` marks rows whose NaN is
+    part of the table's meaning (e.g. an order that could not be fitted, with its reason); an
+    infinite value is never accepted.
+    """
+    values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if nan_ok is not None:
+        # Only a real NaN (empty cell or "nan") is accepted there, not text that is no number at all.
+        is_nan = df[column].map(lambda v: (isinstance(v, float) and math.isnan(v)) or str(v).strip().lower() in ("nan", "", "<na>"))
+        bad &= ~(is_nan.to_numpy(dtype=bool) & nan_ok.to_numpy(dtype=bool))
+    if where is not None:
+        bad &= where.to_numpy(dtype=bool)
+    if not bad.any():
+        return None
+    keys = [k for k in ROW_KEYS if k in df.columns and k != column]
+    rows = df[bad].head(MAX_ROWS_SHOWN)
+    # CSV line numbers count the header as line 1.
+    shown = [f"line {i + 2} ({', '.join(f'{k}={r[k]}' for k in keys if not pd.isna(r[k]) and str(r[k]) != '')}: "
+             f"{r[column]})" for i, r in rows.iterrows()]  # fmt: skip
+    more = f" and {bad.sum() - len(rows)} more" if bad.sum() > len(rows) else ""
+    return f"{inputs[name]} (input '{name}'): {column} is NaN, inf or not a number on {'; '.join(shown)}{more}"
+
+
+def inconclusive_for_non_finite(problems: Sequence[str], thresholds: Mapping[str, Any]) -> dict:
+    """The verdict record of a claim whose inputs hold NaN or infinite metrics: inconclusive, the reason
+    naming each file, column and row (nothing is computed from the other rows)."""
+    return {
+        "verdict": "inconclusive",
+        "numbers": {"non_finite_inputs": len(problems)},
+        "details": {"non_finite": list(problems)},
+        "explanation": ("Inconclusive: an input holds NaN or infinite values where the claim needs numbers, so no "
+                        "verdict is computed (a mean would skip them silently). " + " ".join(problems)
+                        + ". Rerun or repair the job that wrote the table."),
+        "thresholds": dict(thresholds),
+    }
+
+
 def _r(x: float, digits: int = 4) -> float | None:
     """Round for the verdict record (None for NaN)."""
     return None if x is None or not math.isfinite(float(x)) else round(float(x), digits)
@@ -253,8 +302,31 @@ def evaluate_c1(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     hold = cfg["refinement_numerical"].get("input_hold", "left")
     nominal = nominal_s4_order(hold)
 
+    thresholds = {"s4_order_min": order_min, "s4_numerical_order_tol": tol,
+                  "s4d_amplitude_exponent_max": exponent_max, "min_learned_runs": min_runs}  # fmt: skip
+
     continuity = read_csv_input(inputs, "model_continuity", ["system", "model", "discretization", "seed", "tau", "d",
                                                              "order", "learned"])  # fmt: skip
+    orders = read_csv_input(inputs, "numerical_orders", ["model", "discretization", "amplitude", "order_max_error", "order_rmse"])
+    sweep = read_csv_input(inputs, "amplitude_sweep", ["system", "model", "discretization", "seed", "amplitude", "tau",
+                                                       "d", "learned"])  # fmt: skip
+    # An order is NaN by design when it could not be fitted, and then order_note says why.
+    order_explained = continuity["order_note"].astype("string").fillna("").str.strip() != "" if "order_note" in continuity \
+        else pd.Series(False, index=continuity.index)  # fmt: skip
+    problems = [p for p in (
+        non_finite(inputs, "model_continuity", continuity, "tau"),
+        non_finite(inputs, "model_continuity", continuity, "d"),
+        non_finite(inputs, "model_continuity", continuity, "order", nan_ok=order_explained),
+        non_finite(inputs, "numerical_orders", orders, "amplitude"),
+        non_finite(inputs, "numerical_orders", orders, "order_max_error"),
+        non_finite(inputs, "numerical_orders", orders, "order_rmse"),
+        non_finite(inputs, "amplitude_sweep", sweep, "amplitude"),
+        non_finite(inputs, "amplitude_sweep", sweep, "tau"),
+        non_finite(inputs, "amplitude_sweep", sweep, "d"),
+    ) if p]  # fmt: skip
+    if problems:
+        return inconclusive_for_non_finite(problems, thresholds)
+
     trained = continuity_summary(continuity, "s4d", min_runs)
     # Pairs (system, discretization) without enough learned runs carry no evidence: left out, listed.
     excluded = {k: v["why"] for k, v in trained.items() if v["runs"] < min_runs}
@@ -268,7 +340,6 @@ def evaluate_c1(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
             per_pair_a[key] = "supported" if v["decreasing"] and v["order"] >= order_min else "not supported"
     part_a = combine(list(per_pair_a.values())) if per_pair_a else "inconclusive"
 
-    orders = read_csv_input(inputs, "numerical_orders", ["model", "discretization", "amplitude", "order_max_error", "order_rmse"])
     s4 = orders[orders["model"] == "s4"]
     numerical = {
         _key(r.discretization, f"a={r.amplitude:g}"): [_r(r.order_max_error), _r(r.order_rmse)] for r in s4.itertuples()
@@ -276,8 +347,6 @@ def evaluate_c1(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     deviation = float(np.abs(s4[["order_max_error", "order_rmse"]].to_numpy() - nominal).max()) if len(s4) else math.nan
     part_b = "inconclusive" if not len(s4) else ("supported" if deviation <= tol else "not supported")
 
-    sweep = read_csv_input(inputs, "amplitude_sweep", ["system", "model", "discretization", "seed", "amplitude", "tau",
-                                                       "d", "learned"])  # fmt: skip
     growth = amplitude_growth(sweep, "s4d", min_runs)
     per_pair_c = {k: "inconclusive" if v["exponent"] is None else
                   ("supported" if v["exponent"] <= exponent_max else "not supported")
@@ -325,8 +394,7 @@ def evaluate_c1(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         f"{numbers['e2_s6_amplitude_exponent_for_contrast']}). Verdict: {verdict}."
     )
     return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
-            "thresholds": {"s4_order_min": order_min, "s4_numerical_order_tol": tol,
-                           "s4d_amplitude_exponent_max": exponent_max, "min_learned_runs": min_runs}}  # fmt: skip
+            "thresholds": thresholds}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -359,8 +427,20 @@ def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     thr = cfg["claims"]
     ratio_min, exponent_min = float(thr["s6_amplitude_ratio_min"]), float(thr["s6_amplitude_exponent_min"])
     min_runs, min_seeds, se_factor = int(thr["min_learned_runs"]), int(thr["paired_min_seeds"]), float(thr["paired_se"])
+    thresholds = {"s6_amplitude_ratio_min": ratio_min, "s6_amplitude_exponent_min": exponent_min,
+                  "min_learned_runs": min_runs, "paired_min_seeds": min_seeds, "paired_se": se_factor}  # fmt: skip
 
     e1 = read_csv_input(inputs, "numerical_errors", ["system", "model", "discretization", "amplitude", "tau", "rel_max_error"])
+    sweep = read_csv_input(inputs, "amplitude_sweep", ["system", "model", "discretization", "seed", "amplitude", "tau",
+                                                       "d", "learned"])  # fmt: skip
+    errors = read_csv_input(inputs, "errors", ["system", "model", "discretization", "seed", "tau", "rmse", "learned"])
+    problems = [p for p in (
+        *(non_finite(inputs, "numerical_errors", e1, c) for c in ("amplitude", "tau", "rel_max_error")),
+        *(non_finite(inputs, "amplitude_sweep", sweep, c) for c in ("amplitude", "tau", "d")),
+        *(non_finite(inputs, "errors", errors, c) for c in ("tau", "rmse")),
+    ) if p]  # fmt: skip
+    if problems:
+        return inconclusive_for_non_finite(problems, thresholds)
     finest_tau = e1["tau"].min() if len(e1) else math.nan
     e1_finest = e1[np.isclose(e1["tau"], finest_tau)] if len(e1) else e1
     ratios = amplitude_ratios(e1_finest) if len(e1) and e1["amplitude"].nunique() >= 2 else pd.DataFrame()
@@ -380,8 +460,6 @@ def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     else:
         part_a = "supported" if all(v["median"] >= ratio_min for v in s6_e1.values()) else "not supported"
 
-    sweep = read_csv_input(inputs, "amplitude_sweep", ["system", "model", "discretization", "seed", "amplitude", "tau",
-                                                       "d", "learned"])  # fmt: skip
     growth = amplitude_growth(sweep, "s6", min_runs)
     excluded = {k: v["why"] for k, v in growth.items() if v["runs"] < min_runs}
     per_pair_b = {k: "inconclusive" if v["exponent"] is None else
@@ -389,7 +467,6 @@ def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
                   for k, v in growth.items() if k not in excluded}  # fmt: skip
     part_b = combine_across(list(per_pair_b.values()))
 
-    errors = read_csv_input(inputs, "errors", ["system", "model", "discretization", "seed", "tau", "rmse", "learned"])
     increase = relative_rmse_increase_by_seed(errors)
     pairs = sorted({(system, method) for _, system, method in
                     errors[["model", "system", "discretization"]].drop_duplicates().itertuples(index=False)})  # fmt: skip
@@ -448,8 +525,7 @@ def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         f"Left out as not learned: {'; '.join(f'{k} ({v})' for k, v in excluded.items()) or 'none'}. Verdict: {verdict}."
     )
     return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
-            "thresholds": {"s6_amplitude_ratio_min": ratio_min, "s6_amplitude_exponent_min": exponent_min,
-                           "min_learned_runs": min_runs, "paired_min_seeds": min_seeds, "paired_se": se_factor}}  # fmt: skip
+            "thresholds": thresholds}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -480,6 +556,15 @@ def evaluate_c3(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     sep_min = float(cfg["claims"]["tc_separation_min"])
     n_se = float(cfg["claims"].get("c3_se", 2.0))
     tc = read_csv_input(inputs, "task_continuity", ["family", "dataset", "system", "eta", "tc", "tc_stderr"])
+    in_family = tc["family"] == "forecasting"
+    problems = [p for p in (
+        non_finite(inputs, "task_continuity", tc, "tc"),
+        non_finite(inputs, "task_continuity", tc, "eta", where=in_family),
+        # A standard error is NaN when a single sequence was scored (no spread); never infinite.
+        non_finite(inputs, "task_continuity", tc, "tc_stderr", where=in_family, nan_ok=pd.Series(True, index=tc.index)),
+    ) if p]  # fmt: skip
+    if problems:
+        return inconclusive_for_non_finite(problems, {"tc_separation_min": sep_min, "c3_se": n_se})
     family = eta_family_tc(tc)
     stderr = tc[tc["family"] == "forecasting"].set_index(["system", "eta"])["tc_stderr"]
 
@@ -574,6 +659,22 @@ def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     table = read_csv_input(inputs, "alignment", ["system", "eta", "tc", "reference_model", "advantage_s4d",
                                                   "advantage_s4d_se", "n_seeds_s4d", "advantage_s6", "note"])  # fmt: skip
     seeds = read_csv_input(inputs, "advantages_by_seed", ["system", "eta", "model", "seed", "advantage"])
+    thresholds = {"rank_correlation_min": rho_min, "rank_correlation_alpha": alpha, "paired_min_seeds": min_seeds,
+                  "bootstrap_samples": n_boot}  # fmt: skip
+    # An advantage is NaN by design where no seed paired (n_seeds 0), its SE where fewer than two did.
+    paired = pd.to_numeric(table["n_seeds_s4d"], errors="coerce")
+    problems = [p for p in (
+        non_finite(inputs, "alignment", table, "tc"),
+        non_finite(inputs, "alignment", table, "eta"),
+        non_finite(inputs, "alignment", table, "n_seeds_s4d"),
+        non_finite(inputs, "alignment", table, "advantage_s4d", nan_ok=paired < 1),
+        non_finite(inputs, "alignment", table, "advantage_s4d_se", nan_ok=paired < 2),
+        non_finite(inputs, "alignment", table, "advantage_s6", nan_ok=pd.Series(True, index=table.index)),
+        non_finite(inputs, "advantages_by_seed", seeds, "eta"),
+        non_finite(inputs, "advantages_by_seed", seeds, "advantage"),
+    ) if p]  # fmt: skip
+    if problems:
+        return inconclusive_for_non_finite(problems, thresholds)
     table["note"] = table["note"].astype("string").fillna("")
     finite = np.isfinite(table["tc"]) & np.isfinite(table["advantage_s4d"])
     enough = table["n_seeds_s4d"] >= min_seeds
@@ -647,8 +748,7 @@ def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         f"{numbers['s4d_behind_beyond_2se']}. {verdict.capitalize()}: {why}. S6 for contrast: rho = {numbers['rho_s6_for_contrast']}."
     )
     return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
-            "thresholds": {"rank_correlation_min": rho_min, "rank_correlation_alpha": alpha, "paired_min_seeds": min_seeds,
-                           "bootstrap_samples": n_boot}}  # fmt: skip
+            "thresholds": thresholds}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -734,6 +834,18 @@ def evaluate_c5(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
                                              "test_accuracy_baseline", "majority_accuracy",
                                              "reached_baseline_best", "speedup_to_reach_seconds"])  # fmt: skip
     curves = read_csv_input(inputs, "curves", ["task", "mode", "seed", "stage", "epoch", "epoch_seconds"])
+    thresholds = {"subsample_accuracy_tol": tol, "paired_min_seeds": min_seeds, "paired_se": n_se}
+    # speedup_to_reach_seconds is text ("not reached") where the subsampled run never reached the target.
+    reached_rows = table["reached_baseline_best"].astype(str) == "yes"
+    problems = [p for p in (
+        *(non_finite(inputs, "table", table, c) for c in ("task_continuity", "test_accuracy_difference",
+                                                         "test_accuracy_subsampled", "test_accuracy_baseline",
+                                                         "majority_accuracy")),
+        non_finite(inputs, "table", table, "speedup_to_reach_seconds", where=reached_rows),
+        non_finite(inputs, "curves", curves, "epoch_seconds"),
+    ) if p]  # fmt: skip
+    if problems:
+        return inconclusive_for_non_finite(problems, thresholds)
     noise = timing_noise(curves)
     margin = timing_margin(noise)
     learned_col = as_flags(table["learned"])
@@ -788,7 +900,7 @@ def evaluate_c5(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         "details": {"parts": parts, "tasks": per_task},
         "timing": {"noise": _r(noise), "margin": _r(margin), "tasks": timing},
         "explanation": explanation,
-        "thresholds": {"subsample_accuracy_tol": tol, "paired_min_seeds": min_seeds, "paired_se": n_se},
+        "thresholds": thresholds,
     }
 
 

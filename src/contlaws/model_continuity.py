@@ -210,6 +210,10 @@ class PooledLayer(nn.Module):
         return self.layer(x, tau).mean(dim=self.time_axis)  # (B H)
 
 
+class NonFiniteOutputs(ValueError):
+    """A model returned NaN or inf: there is no deviation or error to report (diverged or damaged weights)."""
+
+
 def _as_callable(model) -> Callable[[torch.Tensor, float], torch.Tensor]:
     if isinstance(model, nn.Module):
         return lambda x, tau: model(x, tau=tau)
@@ -264,7 +268,14 @@ def predict(
         chunks.append(fn(x.to(device), float(tau)).reshape(len(x), -1).double().cpu().numpy())
     if isinstance(model, nn.Module):
         model.train(was_training)
-    return np.concatenate(chunks)
+    out = np.concatenate(chunks)
+    # NaN would pass through every mean below and come out as d = nan with exit status 0.
+    bad_rows = np.flatnonzero(~np.isfinite(out).all(axis=1))
+    if len(bad_rows):
+        scaled = "" if amplitude == 1.0 else f" with inputs scaled by {amplitude:g}"
+        raise NonFiniteOutputs(f"the model's outputs at tau = {tau:g}{scaled} are NaN or inf for {len(bad_rows)} of "
+                               f"{len(out)} rows (first: row {bad_rows[0]})")  # fmt: skip
+    return out
 
 
 def check_refined_sets(datasets_by_tau: Mapping[float, Any]) -> int:
@@ -288,6 +299,42 @@ def check_refined_sets(datasets_by_tau: Mapping[float, Any]) -> int:
             where = getattr(datasets_by_tau[t], "path", None) or "the data"
             raise DataFileError(f"{where}: was made at tau = {m['tau']} but is given as tau = {t}")
     return next(iter(sizes.values()))
+
+
+def check_model_fits_data(checkpoint: Mapping[str, Any], datasets_by_tau: Mapping[float, Any], checkpoint_path) -> None:
+    """Raise :class:`DataFileError` when a data set's inputs are not what the checkpoint's model reads
+    (input kind, input channels, token vocabulary), naming both files."""
+    kwargs = checkpoint["build_kwargs"]
+    kind = kwargs.get("input_kind", "continuous")
+    for tau, ds in datasets_by_tau.items():
+        where = getattr(ds, "path", None) or f"the data at tau = {tau}"
+        ds_kind = getattr(ds, "input_kind", kind)
+        if ds_kind != kind:
+            raise DataFileError(f"{where}: has {ds_kind} inputs but the model in {checkpoint_path} reads {kind} inputs")
+        size, what = (kwargs.get("vocab_size"), "token vocabulary") if kind == "tokens" else (kwargs.get("d_input"), "input channels")
+        if size is not None and getattr(ds, "d_input", size) != size:
+            raise DataFileError(f"{where}: has {ds.d_input} {what} but the model in {checkpoint_path} "
+                                f"was trained on {size}")  # fmt: skip
+
+
+def require_npz(path: Path, option: str) -> None:
+    """Raise :class:`DataFileError` when an existing ``path`` is not a .npz archive (e.g. a bare .npy array)."""
+    import zipfile
+
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise DataFileError(f"{path}: not a .npz split file ({option} takes files written by `contlaws data` "
+                            "or `contlaws bench prepare`, not a bare array)")  # fmt: skip
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _describe(datasets_by_tau, values) -> str:
@@ -372,20 +419,27 @@ def format_table(result: ModelContinuity) -> str:
 
 
 def cli_model_continuity(args: argparse.Namespace) -> None:
-    from contlaws.cli import set_threads
+    from contlaws.cli import UserError, set_threads
     from contlaws.data.sets import load_split
     from contlaws.io import provenance, refuse_output_over_input, write_json
-    from contlaws.train import load_model
+    from contlaws.train import load_model, resolve_device
 
     refuse_output_over_input(args.json, [args.checkpoint, *(path for _, path in args.data)], "--json")
     set_threads(args.threads)
     paths = tau_path_map(args.data, "--data")
-    model, checkpoint = load_model(args.checkpoint, device=args.device)
+    device = resolve_device(args.device)
+    model, checkpoint = load_model(args.checkpoint, device=device)
+    for path in paths.values():
+        require_npz(path, "--data")
     datasets = {tau: load_split(path) for tau, path in sorted(paths.items())}
-    result = model_continuity(
-        model, datasets, batch_size=args.batch_size, max_samples=args.max_samples,
-        eval_max_elements=checkpoint["settings"].get("eval_max_elements", DEFAULT_EVAL_MAX_ELEMENTS),
-    )  # fmt: skip
+    check_model_fits_data(checkpoint, datasets, args.checkpoint)
+    try:
+        result = model_continuity(
+            model, datasets, batch_size=args.batch_size, max_samples=args.max_samples,
+            eval_max_elements=checkpoint["settings"].get("eval_max_elements", DEFAULT_EVAL_MAX_ELEMENTS),
+        )  # fmt: skip
+    except NonFiniteOutputs as err:
+        raise UserError(f"{args.checkpoint}: {err}; no continuity to report (diverged model or extreme input values?)") from None
     print(format_table(result))
     if args.json:
         record = {
@@ -420,8 +474,8 @@ def register(subparsers) -> None:
     p.add_argument("--data", type=parse_tau_path, nargs="+", required=True, metavar="TAU=PATH",
                    help="refined sets of the same trajectories, e.g. 1=vdp_tau1_test.npz 0.5=vdp_tau0.5_test.npz")
     p.add_argument("--json", type=Path, metavar="OUT", help="also write the result with provenance as JSON")
-    p.add_argument("--batch-size", type=int, help="rows per call at every tau (default: from eval_max_elements)")
-    p.add_argument("--max-samples", type=int, help="compare only the first N trajectories")
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--batch-size", type=positive_int, help="rows per call at every tau (default: from eval_max_elements)")
+    p.add_argument("--max-samples", type=positive_int, help="compare only the first N trajectories")
+    p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"), help="cpu (default), cuda or auto")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     p.set_defaults(func=cli_model_continuity)

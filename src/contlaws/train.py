@@ -17,7 +17,9 @@ The final test at stride 1 is the caller's job (load ``best.pt``, call :func:`ev
 
 Output folder of :func:`fit`:
 
-* ``last.pt``: end of every epoch (atomically); the resume point, everything to continue bit-exactly.
+* ``last.pt``: end of every epoch (atomically); the resume point, everything to continue bit-exactly,
+  and under ``best_checkpoint`` the content of ``best.pt`` (so a deleted ``best.pt`` is rewritten
+  on the next run: the pipeline declares it as an output, and Snakemake deletes outputs before a rerun).
 * ``best.pt``: on a better validation metric (val rmse min / val accuracy max); same content.
 * ``metrics.csv`` (+ ``.meta.json`` provenance): one row per epoch: epoch, stage (both from 1),
   stride, lr (base group, at the epoch's first step), train_loss, val_rmse/val_mae or
@@ -44,6 +46,7 @@ autotuning off. Timing columns (``*_seconds``) are wall clock and the only non-r
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import io
 import logging
@@ -313,6 +316,17 @@ def evaluate(
 # ------------------------------------------------------------------------------------------------
 # Checkpoints
 # ------------------------------------------------------------------------------------------------
+def _best_recoverable(last_path: Path, best_path: Path) -> bool:
+    """Whether a run resumed from ``last_path`` ends with a ``best.pt``: it exists, or ``last.pt``
+    holds a copy of it (checkpoints written before that copy was kept do not)."""
+    if best_path.exists():
+        return True
+    try:
+        return read_checkpoint(last_path).get("best_checkpoint") is not None
+    except DataFileError:
+        return True  # unreadable: the resume below reports it
+
+
 def save_checkpoint(path: str | Path, checkpoint: Mapping[str, Any]) -> None:
     # Serialized in memory first: torch names the archive inside after the file it writes to (here a
     # random temporary name), so the bytes only repeat this way; and a failed write (disk full) is
@@ -346,8 +360,36 @@ def load_model(checkpoint_path: str | Path, device: str | torch.device = "cpu") 
     if not checkpoint["build_kwargs"]:
         raise DataFileError(f"{checkpoint_path}: no build_kwargs (the model was not built by the registry)")
     model = build_model(**checkpoint["build_kwargs"])
+    check_state_fits(model, checkpoint, checkpoint_path)
     model.load_state_dict(checkpoint["model_state"])
+    # Only parameters are checked: buffers may hold -inf on purpose (attention masks).
+    bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+    if bad:
+        raise DataFileError(f"{checkpoint_path}: weights contain NaN or inf ({_first(bad)}); "
+                            "the training diverged or the file is damaged, train the model again")  # fmt: skip
     return model.to(device).eval(), checkpoint
+
+
+def _first(names: Sequence[str], k: int = 3) -> str:
+    return ", ".join(names[:k]) + (f" and {len(names) - k} more" if len(names) > k else "")
+
+
+def check_state_fits(model: torch.nn.Module, checkpoint: Mapping[str, Any], path: str | Path) -> None:
+    """Raise :class:`DataFileError` when the checkpoint's weights are not those of the model its
+    ``build_kwargs`` describe (e.g. S6 weights under an S4D name), naming the keys that differ."""
+    want = model.state_dict()
+    have = checkpoint["model_state"]
+    if not isinstance(have, Mapping):
+        raise DataFileError(f"{path}: model_state is not a dict of weights")
+    missing = [k for k in want if k not in have]
+    unexpected = [k for k in have if k not in want]
+    reshaped = [f"{k} {tuple(have[k].shape)} vs {tuple(v.shape)}" for k, v in want.items()
+                if k in have and getattr(have[k], "shape", None) != v.shape]  # fmt: skip
+    if missing or unexpected or reshaped:
+        parts = [f"{label}: {_first(keys)}" for label, keys in
+                 (("missing", missing), ("unexpected", unexpected), ("shape differs", reshaped)) if keys]  # fmt: skip
+        raise DataFileError(f"{path}: weights do not fit the {checkpoint['model_name']!r} model its build_kwargs "
+                            f"describe ({'; '.join(parts)}); the file was not written for this model")  # fmt: skip
 
 
 def run_identity(model: torch.nn.Module, settings: TrainSettings, train_ds, val_ds) -> dict:
@@ -502,9 +544,20 @@ def fit(
             for name in ("last.pt", "best.pt", "metrics.csv"):
                 paths[name].unlink(missing_ok=True)
             meta_path(paths["metrics.csv"]).unlink(missing_ok=True)
+    if paths["last.pt"].exists() and not _best_recoverable(paths["last.pt"], paths["best.pt"]):
+        log.warning("%s is missing and %s (written before best copies were kept) cannot restore it: "
+                    "training again from the start", paths["best.pt"], paths["last.pt"])  # fmt: skip
+        for name in ("last.pt", "metrics.csv"):
+            paths[name].unlink(missing_ok=True)
+        meta_path(paths["metrics.csv"]).unlink(missing_ok=True)
+    best_checkpoint = None  # the content of best.pt, kept in last.pt
     if paths["last.pt"].exists():
         checkpoint = read_checkpoint(paths["last.pt"])
         check_resumable(checkpoint, identity, paths["last.pt"])
+        best_checkpoint = checkpoint.get("best_checkpoint")
+        if best_checkpoint is not None and not paths["best.pt"].exists():
+            log.info("restoring %s (epoch %d) from %s", paths["best.pt"], best_checkpoint["epoch"], paths["last.pt"])
+            save_checkpoint(paths["best.pt"], best_checkpoint)
         model.load_state_dict(checkpoint["model_state"])
         try:
             optimizer.load_state_dict(checkpoint["optimizer_state"])
@@ -555,7 +608,11 @@ def fit(
         if improved:
             save_checkpoint(paths["best.pt"], checkpoint)
         write_table(paths["metrics.csv"], pd.DataFrame(history), meta=record)
-        save_checkpoint(paths["last.pt"], checkpoint)  # last: the resume point commits the epoch
+        # last: the resume point commits the epoch. It carries best.pt's content (the same tensors
+        # when this epoch is the best, which torch.save stores once).
+        save_checkpoint(paths["last.pt"], {**checkpoint, "best_checkpoint": checkpoint if improved else best_checkpoint})
+        if improved:  # a copy: the model and optimizer tensors change in place in later epochs
+            best_checkpoint = copy.deepcopy(checkpoint)
         log.info("epoch %d/%d stride %d lr %.3g train_loss %.4g %s (%.1fs)%s", epoch + 1, settings.epochs, stride,
                  lr, train_loss, " ".join(f"{k} {v:.4g}" for k, v in val.items()), seconds,
                  " *" if improved else "")  # fmt: skip

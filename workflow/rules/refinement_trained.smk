@@ -20,9 +20,10 @@ RT_TAUS = CFG["regression"]["taus"]
 RT_WILDCARDS = {"model": "s4d|s6", "disc": "zoh|bilinear", "seed": r"\d+"}
 
 
-# best.pt (and last.pt, metrics.csv) are written next to summary.json but not declared as outputs:
-# Snakemake deletes declared outputs before a rerun, and a run resumed from last.pt rewrites best.pt
-# only if a later epoch improves on it. summary.json is written last and marks a finished run.
+# best.pt is declared, so deleting it reruns the training job (the evaluation reads it). Snakemake
+# deletes declared outputs before a rerun; the trainer then restores best.pt from the copy last.pt
+# keeps and resumes (last.pt and metrics.csv stay undeclared, so a killed run resumes from them).
+# summary.json is written last and marks a finished run.
 rule train_refinement:
     """Train one S4D/S6 regressor at tau = 1 (engine: contlaws train; resumes from last.pt)."""
     input:
@@ -30,6 +31,7 @@ rule train_refinement:
         val=regression_files("{system}", 1, ("val",))[0],
     output:
         summary=f"{RT_RUN}/summary.json",
+        best=f"{RT_RUN}/best.pt",
     wildcard_constraints:
         **RT_WILDCARDS,
     log:
@@ -55,6 +57,7 @@ rule evaluate_refinement:
     input:
         unpack(partial(refined_test_inputs, RT_TAUS, regression_files)),
         summary=rules.train_refinement.output.summary,
+        checkpoint=rules.train_refinement.output.best,
     output:
         errors=f"{RT_RUN}/errors.csv",
         continuity=f"{RT_RUN}/model_continuity.csv",
@@ -67,7 +70,6 @@ rule evaluate_refinement:
         config=RESOLVED,
         settings=settings("refinement_trained", "regression", "model", "train", "gates"),
         tests=lambda wildcards, input: refined_test_arguments(RT_TAUS, input),
-        checkpoint=lambda wildcards, input: str(Path(input.summary).with_name("best.pt")),
     threads: CFG["threads"]
     resources:
         gpu=1,
@@ -77,7 +79,7 @@ rule evaluate_refinement:
     conda:
         CONDA_ENV
     shell:
-        "contlaws evaluate-refinement --config {params.config} --checkpoint {params.checkpoint}"
+        "contlaws evaluate-refinement --config {params.config} --checkpoint {input.checkpoint}"
         " --test {params.tests} --out {output.errors} --continuity-out {output.continuity}"
         " --sweep-out {output.sweep} > {log} 2>&1"
 

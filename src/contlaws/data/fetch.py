@@ -9,7 +9,10 @@ guarantees, in order:
   :class:`~contlaws.io.DataFileError` names the URL and both checksums; only a verified file is renamed
   onto ``dest``;
 * unpacking writes into a temporary sibling directory and renames it onto the output directory, so
-  a killed job never leaves a half-unpacked directory that looks finished.
+  a killed job never leaves a half-unpacked directory that looks finished; an output path that is
+  an existing file (not a folder) is refused before anything is downloaded or moved;
+* unpacked folders and files get the modes the user's umask gives new ones (0o777 / 0o666 minus
+  the umask), never the archive's: a shared cluster file system needs them readable by the group.
 
 A source can also be a plain local path (a team mirror on a shared file system); it is copied with
 the same checks. ``file://`` URLs are not accepted (see docs/benchmarks.md).
@@ -22,9 +25,9 @@ import hashlib
 import http.client
 import logging
 import os
+import secrets
 import shutil
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -196,12 +199,37 @@ def _safe_relative(name: str) -> PurePosixPath | None:
     return rel
 
 
+def require_folder_or_absent(out_dir: str | os.PathLike) -> None:
+    """Raise :class:`DataFileError` when ``out_dir`` exists and is not a folder: an output folder
+    replaces a previous output folder, never a file the user has there."""
+    out_dir = Path(out_dir)
+    if (out_dir.exists() or out_dir.is_symlink()) and not out_dir.is_dir():
+        raise DataFileError(f"{out_dir}: exists and is not a folder; refusing to replace it with unpacked files "
+                            "(move it away or give another output folder)")  # fmt: skip
+
+
+def _sibling_directory(out_dir: Path) -> Path:
+    """A new empty directory next to ``out_dir`` with the mode a plain mkdir gives (0o777 minus the
+    umask; tempfile.mkdtemp would make it 0o700, which then becomes the output folder's mode)."""
+    while True:
+        tmp = out_dir.with_name(f".{out_dir.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+        try:
+            tmp.mkdir()
+            return tmp
+        except FileExistsError:  # pragma: no cover (a name collision)
+            continue
+
+
 @contextlib.contextmanager
 def atomic_directory(out_dir: str | os.PathLike):
-    """Yield a temporary directory next to ``out_dir``; on success it replaces ``out_dir``."""
+    """Yield a temporary directory next to ``out_dir``; on success it replaces ``out_dir``.
+
+    Raises :class:`DataFileError` (before anything is written) when ``out_dir`` is an existing file.
+    """
     out_dir = Path(out_dir)
+    require_folder_or_absent(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    tmp = _sibling_directory(out_dir)
     try:
         yield tmp
         old = None
@@ -246,6 +274,8 @@ def unpack_tar(
                 if target is None or _safe_relative(str(target)) is None:
                     continue
                 path = tmp / Path(*target.parts)
+                # New folders and files take the umask's modes; the member's mode (setuid, exec
+                # bits, owner-only) is never applied.
                 path.parent.mkdir(parents=True, exist_ok=True)
                 with tar.extractfile(member) as src, open(path, "wb") as dst:
                     shutil.copyfileobj(src, dst, CHUNK_BYTES)

@@ -265,13 +265,14 @@ def sort_runs(df: pd.DataFrame, systems: Sequence[str] | None = None) -> pd.Data
 # Command line
 # ---------------------------------------------------------------------------------------------
 def cli_evaluate(args: argparse.Namespace) -> None:
+    import numpy as np
     import pandas as pd
 
     from contlaws.cli import UserError, config_from_args, set_threads
     from contlaws.data.regression import checkpoint_standardization
     from contlaws.data.sets import load_split
-    from contlaws.model_continuity import tau_path_map
     from contlaws.io import refuse_output_over_input
+    from contlaws.model_continuity import NonFiniteOutputs, check_model_fits_data, require_npz, tau_path_map
     from contlaws.train import load_model, resolve_device
 
     for option, output in (("--out", args.out), ("--continuity-out", args.continuity_out), ("--sweep-out", args.sweep_out)):
@@ -289,13 +290,25 @@ def cli_evaluate(args: argparse.Namespace) -> None:
     if standardization is None:
         raise DataFileError(f"{args.checkpoint}: no label standardization recorded (trained before E2 labels were "
                             "standardized); delete its run folder and train again")  # fmt: skip
+    for path in paths.values():
+        require_npz(path, "--test")
     tests = {tau: load_split(path) for tau, path in sorted(paths.items())}
+    check_model_fits_data(checkpoint, tests, args.checkpoint)
     systems = {str(ds.meta.get("system")) for ds in tests.values()}
     max_elements = cfg["train"]["eval_max_elements"] if cfg else checkpoint["settings"]["eval_max_elements"]
     amplitudes = args.amplitudes or (cfg["refinement_trained"]["amplitudes"] if cfg else DEFAULT_AMPLITUDES)
     gate_ratio = args.gate_ratio or (cfg["gates"]["e2_rmse_ratio"] if cfg else DEFAULT_GATE_RATIO)
-    result = evaluate_refinement(model, tests, standardization, amplitudes=amplitudes, device=device,
-                                 eval_max_elements=max_elements)  # fmt: skip
+    try:
+        result = evaluate_refinement(model, tests, standardization, amplitudes=amplitudes, device=device,
+                                     eval_max_elements=max_elements)  # fmt: skip
+    except NonFiniteOutputs as err:
+        raise UserError(f"{args.checkpoint}: {err}; nothing written (diverged model or extreme input values?)") from None
+    metrics = result.errors[["rmse", "mae", "train_mean_rmse"]]
+    bad = result.errors[~np.isfinite(metrics.to_numpy(dtype=float)).all(axis=1)]
+    if len(bad):  # finite outputs, so the labels of a test set are NaN or inf
+        where = ", ".join(f"tau = {t:g} ({paths[t]})" for t in sorted(set(bad["tau"])))
+        raise UserError(f"{args.checkpoint}: test errors are NaN or inf at {where}; check the labels of those "
+                        "test sets; nothing written")  # fmt: skip
 
     labels = run_labels(checkpoint, systems.pop())
     learned = learned_gate(result.errors, gate_ratio)

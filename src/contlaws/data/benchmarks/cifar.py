@@ -8,6 +8,11 @@ Sequence order: step t = r*32 + c is pixel (row r, column c), scanned row by row
 intensities / 255 in [0, 1]. ``grayscale=True`` (the LRA "Image" task, and the default of
 :mod:`~contlaws.data.benchmarks.tasks`) gives one channel with the ITU-R 601 luma weights that
 ``tf.image.rgb_to_grayscale`` uses in the LRA code; ``grayscale=False`` gives RGB channels in that order.
+
+The batches are read with :class:`BatchUnpickler`, which admits only the few globals a CIFAR batch
+refers to (numpy array and dtype reconstruction, and ``_codecs.encode`` for byte strings in pickles
+written by Python 3 at protocol 2), so a crafted batch cannot run code: a plain ``pickle.load``
+calls whatever the file names.
 """
 
 from __future__ import annotations
@@ -20,6 +25,60 @@ import numpy as np
 from contlaws.data.benchmarks.common import images_to_sequences
 from contlaws.io import DataFileError
 
+try:  # numpy >= 2
+    from numpy._core.multiarray import _reconstruct as _numpy_reconstruct
+except ImportError:  # pragma: no cover (numpy 1)
+    from numpy.core.multiarray import _reconstruct as _numpy_reconstruct
+
+
+def _reconstruct_array(cls, shape, typecode):
+    """numpy's ``_reconstruct`` for plain ndarrays only (the class comes from the pickle)."""
+    if cls is not np.ndarray:
+        raise pickle.UnpicklingError(f"refusing array class {cls!r}: not numpy.ndarray")
+    return _numpy_reconstruct(cls, shape, typecode)
+
+
+def _plain_dtype(spec, align=False, copy=True):
+    """numpy.dtype for fixed-size numbers and bytes only (an object dtype would unpickle arbitrary items)."""
+    dtype = np.dtype(spec, align, copy)
+    if dtype.hasobject or dtype.kind not in "biufcSUV":
+        raise pickle.UnpicklingError(f"refusing {dtype!r}: not a plain numeric dtype")
+    return dtype
+
+
+def _latin1_encode(text, encoding="utf-8"):
+    """``_codecs.encode`` as Python 3 pickles bytes at protocols < 3: latin-1 only."""
+    if not isinstance(text, str) or encoding.lower().replace("_", "-") not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"refusing _codecs.encode of {type(text).__name__} to {encoding!r}")
+    return text.encode("latin-1")
+
+
+# (module, name) a CIFAR batch may refer to -> what it gets instead. The release was pickled by
+# Python 2 at protocol 2 (numpy.core.multiarray); numpy >= 2 and Python 3 write the others.
+ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct_array,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct_array,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): _plain_dtype,
+    ("_codecs", "encode"): _latin1_encode,
+}
+
+
+class BatchUnpickler(pickle.Unpickler):
+    """An unpickler that builds dicts, lists, numbers, byte strings and plain numpy arrays, and
+    refuses every other global (so no callable named by the file is ever called)."""
+
+    def find_class(self, module: str, name: str):
+        try:
+            return ALLOWED_GLOBALS[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refusing {module}.{name}: a CIFAR-10 batch holds only arrays, "
+                                         "lists and byte strings (a crafted file?)") from None
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("refusing a persistent id: not a CIFAR-10 batch")
+
+
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_FILES = ("test_batch",)
 LUMA_WEIGHTS = np.array([0.2989, 0.5870, 0.1140])  # R, G, B (tf.image.rgb_to_grayscale)
@@ -31,12 +90,12 @@ def read_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            batch = pickle.load(f, encoding="bytes")
+            batch = BatchUnpickler(f, encoding="bytes").load()
         data = np.asarray(batch[b"data"], dtype=np.uint8)
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
     except FileNotFoundError:
         raise DataFileError(f"{path}: CIFAR-10 batch not found") from None
-    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as err:
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
         raise DataFileError(f"{path}: not a CIFAR-10 python batch ({type(err).__name__}: {err})") from None
     if data.ndim != 2 or data.shape[1] != 3 * SIDE * SIDE or len(labels) != len(data):
         raise DataFileError(f"{path}: data has shape {data.shape} with {len(labels)} labels; expected (N, 3072)")

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from contlaws.data.fetch import download, pinned_md5, strip_to_anchor, unpack_tar
+from contlaws.data.fetch import download, pinned_md5, require_folder_or_absent, strip_to_anchor, unpack_tar
 from contlaws.io import dumps_json
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,7 @@ def fetch(
     ``dvc.lock``: commit that file).
     """
     source = SOURCES[name]
+    require_folder_or_absent(out_dir)  # before a download of several GB, not after it
     archive = Path(archive) if archive is not None else source.archive
     expected = md5 or source.md5 or pinned_md5(dvc_lock, archive)
     if expected is None:
