@@ -28,6 +28,7 @@ wildcard_constraints:
     eta=r"[0-9][0-9.]*",
 
 
+include: "workflow/rules/run_config.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/refinement_numerical.smk"
 include: "workflow/rules/refinement_trained.smk"

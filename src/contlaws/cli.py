@@ -47,6 +47,7 @@ COMMANDS = {
     "claims": "contlaws.claims",
     "claims-table": "contlaws.report",
     "provenance": "contlaws.report",
+    "config": "contlaws.config",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
