@@ -5,13 +5,27 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from contlaws.config import ConfigError, config_diff, describe_diff, fmt_num, validate_config, write_snapshot  # noqa: E402
+from contlaws.config import (  # noqa: E402
+    PAPER_CONFIG,
+    ConfigError,
+    config_diff,
+    deep_merge,
+    describe_diff,
+    fmt_num,
+    read_config_file,
+    validate_config,
+    write_snapshot,
+)
 
 # Validate when the DAG is built: an invalid config stops here, before any job starts. The config is
-# config/config.yaml (the paper config) with every --configfile deep-merged over it, then --config;
-# validate_config reads number-like strings (Snakemake's `--config 'train={lr: 1e-3}'`) as numbers.
+# the paper config with every --configfile deep-merged over it, then --config (Snakemake merges them
+# over `configfile: config/config.yaml`; merging over the packaged paper config again is a no-op
+# then, and keeps every config an overlay of it when --directory runs elsewhere). validate_config
+# reads number-like strings (Snakemake's `--config 'train={lr: 1e-3}'`) as numbers.
 try:
-    CFG = validate_config(config, source="snakemake config (--configfile/--config)")
+    CFG = validate_config(
+        deep_merge(read_config_file(PAPER_CONFIG), config), source="snakemake config (--configfile/--config)"
+    )
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 config.update(CFG)
