@@ -166,9 +166,10 @@ CONTRADICTIONS = [
     ({"model": {"d_model": 32, "linear_attention": {"n_heads": 5}}}, "key 'model.linear_attention.n_heads' = 5: must divide model.d_model = 32"),
     ({"eta_performance": {"model": {"d_model": 100}}}, "key 'model.transformer.n_heads' = 8: must divide eta_performance.model.d_model = 100"),
     ({"model": {"d_model": 48, "mamba2": {"headdim": 32}}}, "key 'model.mamba2.headdim' = 32: must divide expand x model.d_model = 48"),
-    ({"regression": {"length": 10**9}}, "key 'regression.length' = 1000000000: the regression split at tau = 1: 20000 trajectories x 1000000000 samples"),
-    ({"regression": {"taus": [1, 1e-9]}}, "key 'regression.taus[1]' = 1e-09: the regression split at tau = 1e-09"),
+    ({"regression": {"length": 10**9}}, "key 'regression.length' = 1000000000: the largest regression split at tau = 1: 20000 trajectories x 1000000000 samples"),
+    ({"regression": {"taus": [1, 1e-9]}}, "key 'regression.taus[1]' = 1e-09: the regression test split at tau = 1e-09: 2000 trajectories x 1.024e+12 samples (length / tau)"),
     ({"forecasting": {"length": 10**7}}, "key 'forecasting.length' = 10000000"),
+    ({"refinement_numerical": {"reference_log2_step": -40, "tau_log2": [-3, -2]}}, "key 'refinement_numerical.reference_log2_step' = -40: the E1 reference input"),
 ]
 
 
@@ -179,7 +180,7 @@ def test_contradictions_are_refused_naming_the_key(tmp_path, overlay, needle):
     with pytest.raises(ConfigError) as exc:
         load_config(path)
     assert needle in str(exc.value)
-    if "split" in needle:
+    if "split" in needle or "E1" in needle:
         assert "GiB in memory" in str(exc.value) or "TiB in memory" in str(exc.value)
 
 

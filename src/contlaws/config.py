@@ -13,6 +13,7 @@ import argparse
 import copy
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -155,10 +156,11 @@ def coerce_to_schema(value: Any, node: Mapping[str, Any] | None = None, root: Ma
     if isinstance(value, dict):
         props = node.get("properties", {})
         extra = node.get("additionalProperties")
-        return {
-            k: coerce_to_schema(v, props[k], root) if k in props else coerce_to_schema(v, extra, root) if isinstance(extra, Mapping) else v
-            for k, v in value.items()
-        }
+        out = {}
+        for key, sub in value.items():
+            sub_node = props.get(key, extra if isinstance(extra, Mapping) else None)
+            out[key] = sub if sub_node is None else coerce_to_schema(sub, sub_node, root)
+        return out
     if isinstance(value, list):
         items = node.get("items")
         return [coerce_to_schema(v, items, root) for v in value] if isinstance(items, Mapping) else value
@@ -171,31 +173,65 @@ MAX_DATASET_BYTES = 32 * 2**30
 
 
 def _gib(n_bytes: float) -> str:
-    return f"{n_bytes / 2**30:.3g} GiB" if n_bytes < 2**40 else f"{n_bytes / 2**40:.3g} TiB"
+    if math.isinf(n_bytes):
+        return "more than any machine has"
+    return f"about {n_bytes / 2**30:.3g} GiB" if n_bytes < 2**40 else f"about {n_bytes / 2**40:.3g} TiB"
+
+
+def _size(*factors: float) -> float:
+    """The product of ``factors`` as a float; ``inf`` beyond float range (``length: 1e400``)."""
+    try:
+        out = 1.0
+        for f in factors:
+            out *= float(f)
+        return out
+    except OverflowError:
+        return math.inf
 
 
 def dataset_bytes(cfg: Mapping[str, Any]) -> list[tuple[str, float, str]]:
-    """Estimated in-memory size of the largest split of each generated dataset family.
+    """Estimated in-memory size of the largest split of each generated dataset family (and E1's input).
 
     Returns ``(key, bytes, what)`` triples: ``key`` is the config key to name in a message. Regression
     sets hold n × L/τ samples of the two-component state and the observation (float64, 24 bytes per
-    sample); forecasting sets n × (L + horizon) × (obs_dim + 2 state components) float64 values.
+    sample); forecasting sets n × (L + horizon) × (obs_dim + 2 state components) float64 values; E1
+    holds its reference input at every RK4 half step.
     """
     out = []
     reg = cfg.get("regression", {})
     if all(k in reg for k in ("n_train", "n_val", "n_test", "length", "taus")):
         n_max = max(int(reg["n_train"]), int(reg["n_val"]), int(reg["n_test"]))
+        length = int(reg["length"])
+        out.append((
+            "regression.length", _size(n_max, length, 24),
+            f"the largest regression split at tau = 1: {n_max} trajectories x {length} samples",
+        ))
         for i, tau in enumerate(reg["taus"]):
-            n = n_max if float(tau) == 1 else int(reg["n_test"])  # other taus: test split only
-            samples = max(1, round(int(reg["length"]) / float(tau)))
-            key = "regression.length" if float(tau) >= 1 else f"regression.taus[{i}]"
-            out.append((key, n * samples * 24.0, f"the regression split at tau = {float(tau):g}: {n} trajectories x {samples} samples (length / tau)"))
+            if float(tau) < 1:  # finer grids: test split only, length / tau samples
+                samples = _size(length, 1 / float(tau))
+                out.append((
+                    f"regression.taus[{i}]", _size(reg["n_test"], samples, 24),
+                    f"the regression test split at tau = {float(tau):g}: {reg['n_test']} trajectories x "
+                    f"{samples:.6g} samples (length / tau)",
+                ))
     fc = cfg.get("forecasting", {})
     if all(k in fc for k in ("n_train", "n_val", "n_test", "length")):
         n_max = max(int(fc["n_train"]), int(fc["n_val"]), int(fc["n_test"]))
         steps = int(fc["length"]) + int(fc.get("horizon", 1))
         values = int(fc.get("obs_dim", 16)) + 2
-        out.append(("forecasting.length", n_max * steps * values * 8.0, f"the largest forecasting split: {n_max} trajectories x {steps} steps x {values} values"))
+        out.append((
+            "forecasting.length", _size(n_max, steps, values, 8),
+            f"the largest forecasting split: {n_max} trajectories x {steps} steps x {values} values",
+        ))
+    e1 = cfg.get("refinement_numerical", {})
+    if all(k in e1 for k in ("n_systems", "amplitude_log2")):
+        # E1's RK4 reference holds its input at 2·2^-reference_log2_step + 1 half steps on [0, 1]
+        half_steps = _size(2, 2.0 ** min(-int(e1.get("reference_log2_step", -14)), 1000)) + 1
+        signals = int(e1["n_systems"]) * len(e1["amplitude_log2"])
+        out.append((
+            "refinement_numerical.reference_log2_step", _size(half_steps, signals, 8),
+            f"the E1 reference input: {half_steps:.6g} half steps x {signals} systems x amplitudes",
+        ))
     return out
 
 
@@ -212,21 +248,30 @@ def _semantic_checks(cfg: Mapping[str, Any]) -> list[str]:
         heads = model.get(layer, {}).get("n_heads")
         for width_key, width in widths.items():
             if heads and width % heads:
-                problems.append(f"key 'model.{layer}.n_heads' = {heads}: must divide {width_key} = {width} (each head gets d_model / n_heads channels)")
+                problems.append(
+                    f"key 'model.{layer}.n_heads' = {heads}: must divide {width_key} = {width} "
+                    "(each head gets d_model / n_heads channels)"
+                )
     mamba2 = model.get("mamba2", {})
     for width_key, width in widths.items():
         d_inner = int(mamba2.get("expand", 1)) * width
         headdim = min(int(mamba2.get("headdim", 128)), d_inner)
         if d_inner % headdim:
-            problems.append(f"key 'model.mamba2.headdim' = {mamba2.get('headdim')}: must divide expand x {width_key} = {d_inner}")
+            problems.append(
+                f"key 'model.mamba2.headdim' = {mamba2.get('headdim')}: must divide expand x {width_key} = {d_inner}"
+            )
+    too_large = set()
     for key, n_bytes, what in dataset_bytes(cfg):
+        if key.startswith("regression.taus") and "regression.length" in too_large:
+            continue  # the length is the cause; one message says so
         if not n_bytes <= MAX_DATASET_BYTES:
+            too_large.add(key)
             section, _, rest = key.partition(".")
             name, _, index = rest.partition("[")
             value = cfg[section][name] if not index else cfg[section][name][int(index.rstrip("]"))]
             problems.append(
-                f"key '{key}' = {value}: {what} would hold about {_gib(n_bytes)} in memory, above the "
-                f"{_gib(MAX_DATASET_BYTES)} one dataset may take (lower the length, the trajectory count or raise tau)"
+                f"key '{key}' = {value}: {what} would hold {_gib(n_bytes)} in memory, above the "
+                f"{MAX_DATASET_BYTES // 2**30} GiB one dataset may take (lower the length or the count, or raise tau or the step)"
             )
     for layer in ("s4d", "s6"):
         sub = cfg.get("model", {}).get(layer, {})
