@@ -77,6 +77,7 @@ def test_number_like_strings_are_numbers_only_where_the_schema_expects_one():
     assert isinstance(out["regression"]["length"], int)
     assert out["model"]["prenorm"] is True
     assert out["run_name"] == "123"  # a string where the schema wants one
+    assert validate_config({**cfg, "run_name": 2024})["run_name"] == "2024"  # Snakemake: `--config run_name=2024`
     with pytest.raises(ConfigError, match=r"model\.d_model"):
         validate_config(deep_merge(cfg, {"model": {"d_model": "wide"}}))
     with pytest.raises(ConfigError, match=r"train\.epochs"):

@@ -138,6 +138,8 @@ def _coerce_scalar(value: Any, types: list[str]) -> Any:
             return _BOOL_TEXT[text.lower()]
     elif isinstance(value, float) and "integer" in types and "number" not in types and value.is_integer():
         return int(value)  # `length: 1e6` (a float in YAML) where a count is expected
+    elif isinstance(value, int) and not isinstance(value, bool) and types == ["string"]:
+        return str(value)  # Snakemake reads `--config run_name=2024` as an int
     return value
 
 
