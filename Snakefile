@@ -2,8 +2,11 @@
 #
 #   snakemake --cores all                              paper scale (config/config.yaml)
 #   snakemake --configfile config/quick.yaml --cores 2 quick scale (what `make replicate` runs)
-#   snakemake <target>                                 one figure/table and only what it needs
+#   snakemake <target> --configfile config/quick.yaml  one figure/table and only what it needs
 #   snakemake --workflow-profile profiles/slurm        the same DAG on a SLURM cluster (docs/cluster.md)
+#
+# Targets go before the options: --configfile, --config and --resources take several values.
+# Every --configfile is an overlay of config/config.yaml (the paper config): README, "Settings".
 #
 # Rules live in workflow/rules/<topic>.smk and stay thin: each calls the `contlaws` CLI.
 # Where every output lands: see the README, section "Outputs".
@@ -28,6 +31,7 @@ wildcard_constraints:
     eta=r"[0-9][0-9.]*",
 
 
+include: "workflow/rules/run_config.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/refinement_numerical.smk"
 include: "workflow/rules/refinement_trained.smk"

@@ -34,13 +34,13 @@ def test_light_command_does_not_import_torch(tmp_path):
 
 def test_config_error_exits_2_with_one_line(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("run_name: x\n")
+    bad.write_text("run_name: x\nregression: {n_train: 0}\n")  # an overlay of the paper config with one bad value
     proc = subprocess.run(
         [sys.executable, "-m", "contlaws", "provenance", "--config", str(bad), "--out", str(tmp_path / "p.yaml")],
         capture_output=True, text=True, timeout=120, check=False,
     )
     assert proc.returncode == 2
-    assert proc.stderr.startswith("error: invalid configuration") and "missing required key" in proc.stderr
+    assert proc.stderr.startswith("error: invalid configuration") and "regression.n_train" in proc.stderr
     assert not (tmp_path / "p.yaml").exists()
 
 

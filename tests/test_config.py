@@ -7,14 +7,14 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 from conftest import REPO
 
-from contlaws.config import ConfigError, fmt_num, load_config, validate_config
+from contlaws.config import PAPER_CONFIG, ConfigError, deep_merge, fmt_num, load_config, read_config_file, validate_config
 
 
 def raw(name="quick.yaml"):
-    return yaml.safe_load((REPO / "config" / name).read_text())
+    """The config a scale runs with before defaults: its overlay merged over the paper config."""
+    return deep_merge(read_config_file(PAPER_CONFIG), read_config_file(REPO / "config" / name))
 
 
 def test_both_configs_validate_and_fill_defaults():
@@ -150,9 +150,9 @@ def test_a_key_given_twice_is_refused(tmp_path, repo_root):
     """YAML keeps the last of two equal keys silently; a config (or the schema) with one is refused."""
     from contlaws.config import ConfigError, load_config, read_yaml
 
-    text = (repo_root / "config" / "quick.yaml").read_text() + "\nseed: 1\n"
+    text = (repo_root / "config" / "quick.yaml").read_text() + "\nrun_name: again\n"
     path = tmp_path / "twice.yaml"
     path.write_text(text)
-    with pytest.raises(ConfigError, match="key 'seed' appears twice"):
+    with pytest.raises(ConfigError, match="key 'run_name' appears twice"):
         load_config(path)
     assert read_yaml((repo_root / "src" / "contlaws" / "config.schema.yaml").read_text())["type"] == "object"

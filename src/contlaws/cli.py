@@ -48,6 +48,7 @@ COMMANDS = {
     "claims-table": "contlaws.report",
     "provenance": "contlaws.report",
     "report-page": "contlaws.report",
+    "config": "contlaws.config",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 

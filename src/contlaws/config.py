@@ -9,8 +9,12 @@ value stops the run before any job starts, with a message naming the key and the
 
 from __future__ import annotations
 
+import argparse
 import copy
+import hashlib
 import json
+import math
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -45,9 +49,14 @@ def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode,
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
 
+# YAML 1.1 (PyYAML) reads a float only with a dot and a signed exponent, so `lr: 3e-3` or `1e6`
+# would load as the *string* "3e-3". Read the YAML 1.2 / JSON forms as floats too.
+_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+_UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789."))
+
 
 def read_yaml(text: str) -> Any:
-    """YAML without code execution (safe loader) and without silently repeated keys."""
+    """YAML without code execution (safe loader) and without silently repeated keys; 3e-3 is a float."""
     return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
@@ -100,9 +109,172 @@ def _describe(err: jsonschema.ValidationError) -> str:
     return f"key '{where}' = {value}: {err.message}"
 
 
+def _resolve_ref(node: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Follow a local ``$ref`` (``#/$defs/pos_int``); sibling keys (description, default) are kept."""
+    while isinstance(node, Mapping) and "$ref" in node:
+        target: Any = root
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        node = {**{k: v for k, v in node.items() if k != "$ref"}, **target}
+    return node
+
+
+_INT_TEXT = re.compile(r"^[-+]?[0-9]+$")
+_FLOAT_TEXT = re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$")
+_BOOL_TEXT = {"true": True, "false": False}
+
+
+def _coerce_scalar(value: Any, types: list[str]) -> Any:
+    """A number-like (or true/false) string where the schema expects a number (or boolean), converted."""
+    if isinstance(value, str):
+        text = value.strip()
+        if ("integer" in types or "number" in types) and _INT_TEXT.match(text):
+            return int(text)
+        if "number" in types and _FLOAT_TEXT.match(text):
+            return float(text)
+        if "integer" in types and _FLOAT_TEXT.match(text) and float(text).is_integer():
+            return int(float(text))  # 1e6 where a count is expected
+        if "boolean" in types and text.lower() in _BOOL_TEXT:
+            return _BOOL_TEXT[text.lower()]
+    elif isinstance(value, float) and "integer" in types and "number" not in types and value.is_integer():
+        return int(value)  # `length: 1e6` (a float in YAML) where a count is expected
+    elif isinstance(value, int) and not isinstance(value, bool) and types == ["string"]:
+        return str(value)  # Snakemake reads `--config run_name=2024` as an int
+    return value
+
+
+def coerce_to_schema(value: Any, node: Mapping[str, Any] | None = None, root: Mapping[str, Any] | None = None) -> Any:
+    """``value`` with number-like strings converted where the schema expects a number.
+
+    Snakemake reads ``--config 'train={lr: 1e-3}'`` with YAML's BaseLoader (every value a string)
+    and config files with YAML 1.1 (``3e-3`` a string); the same text through the CLI gives numbers.
+    Converting only where the schema asks for a number keeps both routes identical, and a value that
+    is not a number (``d_model: wide``) is still refused by the schema, naming the key.
+    """
+    root = schema() if root is None else root
+    node = _resolve_ref(root if node is None else node, root)
+    types = node.get("type", [])
+    types = [types] if isinstance(types, str) else list(types)
+    if isinstance(value, dict):
+        props = node.get("properties", {})
+        extra = node.get("additionalProperties")
+        out = {}
+        for key, sub in value.items():
+            sub_node = props.get(key, extra if isinstance(extra, Mapping) else None)
+            out[key] = sub if sub_node is None else coerce_to_schema(sub, sub_node, root)
+        return out
+    if isinstance(value, list):
+        items = node.get("items")
+        return [coerce_to_schema(v, items, root) for v in value] if isinstance(items, Mapping) else value
+    return _coerce_scalar(value, types)
+
+
+# The largest dataset one job may build: generation holds the whole split in memory (float64
+# trajectories), so a split over this size would end in a MemoryError (or swap) inside a job.
+MAX_DATASET_BYTES = 32 * 2**30
+
+
+def _gib(n_bytes: float) -> str:
+    if math.isinf(n_bytes):
+        return "more than any machine has"
+    return f"about {n_bytes / 2**30:.3g} GiB" if n_bytes < 2**40 else f"about {n_bytes / 2**40:.3g} TiB"
+
+
+def _size(*factors: float) -> float:
+    """The product of ``factors`` as a float; ``inf`` beyond float range (``length: 1e400``)."""
+    try:
+        out = 1.0
+        for f in factors:
+            out *= float(f)
+        return out
+    except OverflowError:
+        return math.inf
+
+
+def dataset_bytes(cfg: Mapping[str, Any]) -> list[tuple[str, float, str]]:
+    """Estimated in-memory size of the largest split of each generated dataset family (and E1's input).
+
+    Returns ``(key, bytes, what)`` triples: ``key`` is the config key to name in a message. Regression
+    sets hold n × L/τ samples of the two-component state and the observation (float64, 24 bytes per
+    sample); forecasting sets n × (L + horizon) × (obs_dim + 2 state components) float64 values; E1
+    holds its reference input at every RK4 half step.
+    """
+    out = []
+    reg = cfg.get("regression", {})
+    if all(k in reg for k in ("n_train", "n_val", "n_test", "length", "taus")):
+        n_max = max(int(reg["n_train"]), int(reg["n_val"]), int(reg["n_test"]))
+        length = int(reg["length"])
+        out.append((
+            "regression.length", _size(n_max, length, 24),
+            f"the largest regression split at tau = 1: {n_max} trajectories x {length} samples",
+        ))
+        for i, tau in enumerate(reg["taus"]):
+            if float(tau) < 1:  # finer grids: test split only, length / tau samples
+                samples = _size(length, 1 / float(tau))
+                out.append((
+                    f"regression.taus[{i}]", _size(reg["n_test"], samples, 24),
+                    f"the regression test split at tau = {float(tau):g}: {reg['n_test']} trajectories x "
+                    f"{samples:.6g} samples (length / tau)",
+                ))
+    fc = cfg.get("forecasting", {})
+    if all(k in fc for k in ("n_train", "n_val", "n_test", "length")):
+        n_max = max(int(fc["n_train"]), int(fc["n_val"]), int(fc["n_test"]))
+        steps = int(fc["length"]) + int(fc.get("horizon", 1))
+        values = int(fc.get("obs_dim", 16)) + 2
+        out.append((
+            "forecasting.length", _size(n_max, steps, values, 8),
+            f"the largest forecasting split: {n_max} trajectories x {steps} steps x {values} values",
+        ))
+    e1 = cfg.get("refinement_numerical", {})
+    if all(k in e1 for k in ("n_systems", "amplitude_log2")):
+        # E1's RK4 reference holds its input at 2·2^-reference_log2_step + 1 half steps on [0, 1]
+        half_steps = _size(2, 2.0 ** min(-int(e1.get("reference_log2_step", -14)), 1000)) + 1
+        signals = int(e1["n_systems"]) * len(e1["amplitude_log2"])
+        out.append((
+            "refinement_numerical.reference_log2_step", _size(half_steps, signals, 8),
+            f"the E1 reference input: {half_steps:.6g} half steps x {signals} systems x amplitudes",
+        ))
+    return out
+
+
 def _semantic_checks(cfg: Mapping[str, Any]) -> list[str]:
-    """Constraints a JSON schema cannot express."""
+    """Constraints a JSON schema cannot express (each message names the key and the value)."""
     problems = []
+    model = cfg.get("model", {})
+    # Attention heads split d_model evenly; E3 may override d_model (eta_performance.model.d_model).
+    widths = {"model.d_model": model.get("d_model", 128)}
+    e3_width = cfg.get("eta_performance", {}).get("model", {}).get("d_model")
+    if e3_width is not None:
+        widths["eta_performance.model.d_model"] = e3_width
+    for layer in ("transformer", "linear_attention"):
+        heads = model.get(layer, {}).get("n_heads")
+        for width_key, width in widths.items():
+            if heads and width % heads:
+                problems.append(
+                    f"key 'model.{layer}.n_heads' = {heads}: must divide {width_key} = {width} "
+                    "(each head gets d_model / n_heads channels)"
+                )
+    mamba2 = model.get("mamba2", {})
+    for width_key, width in widths.items():
+        d_inner = int(mamba2.get("expand", 1)) * width
+        headdim = min(int(mamba2.get("headdim", 128)), d_inner)
+        if d_inner % headdim:
+            problems.append(
+                f"key 'model.mamba2.headdim' = {mamba2.get('headdim')}: must divide expand x {width_key} = {d_inner}"
+            )
+    too_large = set()
+    for key, n_bytes, what in dataset_bytes(cfg):
+        if key.startswith("regression.taus") and "regression.length" in too_large:
+            continue  # the length is the cause; one message says so
+        if not n_bytes <= MAX_DATASET_BYTES:
+            too_large.add(key)
+            section, _, rest = key.partition(".")
+            name, _, index = rest.partition("[")
+            value = cfg[section][name] if not index else cfg[section][name][int(index.rstrip("]"))]
+            problems.append(
+                f"key '{key}' = {value}: {what} would hold {_gib(n_bytes)} in memory, above the "
+                f"{MAX_DATASET_BYTES // 2**30} GiB one dataset may take (lower the length or the count, or raise tau or the step)"
+            )
     for layer in ("s4d", "s6"):
         sub = cfg.get("model", {}).get(layer, {})
         if sub.get("dt_min", 0) >= sub.get("dt_max", 1):
@@ -124,7 +296,7 @@ def validate_config(cfg: Mapping[str, Any], source: str = "config") -> dict:
 
     ``source`` (a file name) is included in the error message.
     """
-    cfg = copy.deepcopy(dict(cfg))
+    cfg = coerce_to_schema(copy.deepcopy(dict(cfg)))
     validator = _Validator(schema())
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (list(map(str, e.absolute_path)), e.message))
     problems = [_describe(e) for e in errors]
@@ -136,8 +308,8 @@ def validate_config(cfg: Mapping[str, Any], source: str = "config") -> dict:
     return cfg
 
 
-def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict:
-    """Load a YAML (or JSON) config file, apply nested ``overrides``, fill defaults and validate."""
+def read_config_file(path: str | Path) -> dict:
+    """The mapping in one YAML (or JSON) config file, as written (no overlay, no defaults)."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -149,9 +321,55 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
         raise ConfigError(f"config file {path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {err}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path} must hold a mapping, got {type(raw).__name__}")
+    return raw
+
+
+def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict:
+    """The config a run uses: the paper config, ``path`` deep-merged over it, then ``overrides``.
+
+    Every config file is an overlay of the paper config (:data:`PAPER_CONFIG`), exactly as Snakemake
+    merges ``--configfile`` over ``configfile: config/config.yaml``: mappings merge key by key,
+    any other value (lists included) replaces the paper's. A complete file (a resolved config)
+    therefore loads unchanged. Defaults are filled from the schema and the result is validated.
+    """
+    merged = deep_merge(read_config_file(PAPER_CONFIG), read_config_file(path))
     if overrides:
-        raw = deep_merge(raw, overrides)
-    return validate_config(raw, source=str(path))
+        merged = deep_merge(merged, overrides)
+    return validate_config(merged, source=str(path))
+
+
+def paper_config() -> dict:
+    """The resolved paper-scale config (defaults filled)."""
+    return validate_config(read_config_file(PAPER_CONFIG), source=str(PAPER_CONFIG))
+
+
+def config_diff(cfg: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Every leaf setting of the resolved ``cfg`` that differs from the resolved paper config.
+
+    Returns ``{"train.lr": {"value": 0.003, "paper": 0.001}, ...}`` in key order; lists compare
+    whole; a key the paper config does not set has ``"paper": None``.
+    """
+    base = paper_config() if base is None else base
+    out: dict[str, dict[str, Any]] = {}
+
+    def walk(a: Any, b: Any, prefix: str) -> None:
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            for key in sorted(set(a) | set(b), key=str):
+                walk(a.get(key), b.get(key), f"{prefix}.{key}" if prefix else str(key))
+        elif a != b:
+            out[prefix] = {"value": a, "paper": b}
+
+    walk(cfg, base, "")
+    return out
+
+
+def describe_diff(diff: Mapping[str, Mapping[str, Any]], limit: int = 12) -> str:
+    """A short, printable list of the keys that differ from the paper config."""
+    if not diff:
+        return "the paper config, no key differs"
+    shown = [f"{key}={json.dumps(change['value'])}" for key, change in list(diff.items())[:limit]]
+    more = f" ... and {len(diff) - limit} more" if len(diff) > limit else ""
+    return f"{len(diff)} key(s) differ from the paper config: {', '.join(shown)}{more}"
 
 
 def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict:
@@ -162,6 +380,54 @@ def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict:
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def write_snapshot(cfg: Mapping[str, Any], folder: str | Path) -> Path:
+    """Write the resolved ``cfg`` to ``folder/configs/<sha256 prefix>.json`` once; return the path.
+
+    The name is the hash of the content, so a file is never rewritten with other settings: a job
+    given this path reads the settings it was scheduled with, whatever later DAG builds (a dry run
+    with another config, a second invocation) write beside it.
+    """
+    from contlaws.io import dumps_json, write_text
+
+    text = dumps_json(cfg)
+    path = Path(folder) / "configs" / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
+    if not path.is_file() or path.read_text() != text:  # absent, or damaged: its name fixes its content
+        write_text(path, text)
+    return path
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """``contlaws config``: the resolved config and the keys that differ from the paper config."""
+    from contlaws.io import write_json
+
+    for out in (args.resolved, args.diff):
+        if out is not None and out.resolve() == args.config.resolve():
+            raise ConfigError(f"output {out} is the input config file; choose another path")
+    cfg = load_config(args.config)
+    diff = config_diff(cfg)
+    if args.resolved:
+        write_json(args.resolved, cfg)
+    if args.diff:
+        write_json(args.diff, {"paper_config": PAPER_CONFIG.name, "differs": diff})
+    print(f"{args.config}: {len(diff)} key(s) differ from the paper config ({PAPER_CONFIG.name})")
+    for key, change in diff.items():
+        print(f"  {key}: {json.dumps(change['value'])}   (paper: {json.dumps(change['paper'])})")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "config",
+        help="resolve a config (the paper config with the file merged over it) and list the keys that differ",
+        description="Every config file is an overlay of the paper config (contlaws/paper.yaml): mappings "
+        "merge key by key, other values replace. Prints each key whose resolved value differs from the paper's.",
+    )
+    p.add_argument("--config", type=Path, required=True, help="config file (YAML/JSON), an overlay of the paper config")
+    p.add_argument("--resolved", type=Path, help="write the resolved config (defaults filled, JSON) here")
+    p.add_argument("--diff", type=Path, help="write the keys that differ from the paper config (JSON) here")
+    p.set_defaults(func=cmd_config)
 
 
 def fmt_num(x: float) -> str:

@@ -5,12 +5,27 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from contlaws.config import ConfigError, fmt_num, validate_config  # noqa: E402
-from contlaws.io import dumps_json, write_text  # noqa: E402
+from contlaws.config import (  # noqa: E402
+    PAPER_CONFIG,
+    ConfigError,
+    config_diff,
+    deep_merge,
+    describe_diff,
+    fmt_num,
+    read_config_file,
+    validate_config,
+    write_snapshot,
+)
 
-# Validate when the DAG is built: an invalid config stops here, before any job starts.
+# Validate when the DAG is built: an invalid config stops here, before any job starts. The config is
+# the paper config with every --configfile deep-merged over it, then --config (Snakemake merges them
+# over `configfile: config/config.yaml`; merging over the packaged paper config again is a no-op
+# then, and keeps every config an overlay of it when --directory runs elsewhere). validate_config
+# reads number-like strings (Snakemake's `--config 'train={lr: 1e-3}'`) as numbers.
 try:
-    CFG = validate_config(config, source="snakemake config (--configfile/--config)")
+    CFG = validate_config(
+        deep_merge(read_config_file(PAPER_CONFIG), config), source="snakemake config (--configfile/--config)"
+    )
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 config.update(CFG)
@@ -21,13 +36,15 @@ RESULTS = f"results/{RUN}"
 FIGS = f"figures/{RUN}"
 LOGS = f"logs/{RUN}"
 
-# The resolved config (defaults filled) is what every job reads. It is rewritten only when its
-# content changes. Reruns are triggered per job by its `settings` param (see settings() below), so
-# changing one experiment's settings does not rerun the others.
-RESOLVED = f"{RESULTS}/config.resolved.json"
-_resolved_text = dumps_json(CFG)
-if not Path(RESOLVED).exists() or Path(RESOLVED).read_text() != _resolved_text:
-    write_text(RESOLVED, _resolved_text)
+print(f"contlaws run '{RUN}': {describe_diff(config_diff(CFG))}", file=sys.stderr)
+
+# The settings every job reads: results/<run>/configs/<sha256 prefix of the content>.json, written
+# once and never rewritten. A job's command names the file of the DAG build that scheduled it, so a
+# later build with other settings (a dry run, another invocation) writes another file and cannot
+# change a job that is running or queued. The path is a Path, not a str: Snakemake tracks only params
+# of builtin types, so which file holds the settings never reruns a job by itself; the `settings`
+# param (below) reruns exactly the jobs whose sections changed.
+RESOLVED = write_snapshot(CFG, RESULTS)
 
 
 # The software environment of every job, used only with `--sdm conda`. It is the *named* conda
@@ -69,3 +86,4 @@ def dataset_targets():
 ALL_TARGETS = []
 # Each topic .smk adds the verdict files of its claims (results/<run>/claims/C*.json) here.
 CLAIM_FILES = []
+

@@ -1,0 +1,23 @@
+# The settings of the run as files: results/<run>/config.resolved.json and config.diff.json.
+
+
+rule resolved_config:
+    """The settings of this run (defaults filled) and every key that differs from the paper config.
+
+    Written by a job, so a dry run never touches them; rerun whenever any setting changes.
+    """
+    output:
+        resolved=f"{RESULTS}/config.resolved.json",
+        diff=f"{RESULTS}/config.diff.json",
+    log:
+        f"{LOGS}/config.log",
+    params:
+        config=RESOLVED,
+        settings=json.dumps(CFG, sort_keys=True),
+    conda:
+        CONDA_ENV
+    shell:
+        "contlaws config --config {params.config} --resolved {output.resolved} --diff {output.diff} > {log} 2>&1"
+
+
+ALL_TARGETS.append(f"{RESULTS}/config.resolved.json")
