@@ -28,7 +28,6 @@ def test_environment_yml_matches_pyproject():
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     listed = {r.strip() for r in pip_section if not r.startswith("-")}  # not pip options such as `-e .`
-    assert "-e ." in pip_section, "environment.yml must install this checkout"
     assert listed == wanted, f"only in environment.yml: {listed - wanted}; only in pyproject: {wanted - listed}"
     assert any(d.startswith("python=3.11") for d in env["dependencies"] if isinstance(d, str))
 
@@ -88,71 +87,87 @@ def test_make_venv_cpu_route_uses_the_torch_index_given(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# The conda route: rules name the environment environment.yml creates; `--sdm conda` activates it
+# The conda route: rules name environment.yml; `--sdm conda` creates it and its post-deploy script
+# installs this checkout into it (environment.yml itself lists only dependencies, because Snakemake
+# creates the environment from a copy under .snakemake/conda/, where a `-e .` would not be this checkout).
 # ---------------------------------------------------------------------------------------------
 FAKE_CONDA = """#!/bin/sh
-# Stand-in for conda: answers what Snakemake asks before it activates a named environment.
+# Stand-in for conda: answers what Snakemake asks, and `env create` makes a prefix whose bin holds a
+# recording `python` (the post-deploy script's pip) and the environment's `contlaws`.
+echo "$*" >> "{root}/conda.log"
 case "$1" in
   --version) echo "conda 24.7.1" ;;
-  info) echo '{{"conda_prefix": "{prefix}", "platform": "linux-64"}}' ;;
-  env) printf 'name: contlaws\ndependencies: []\n' ;;
+  info) echo '{{"conda_prefix": "{root}", "platform": "linux-64"}}' ;;
   config) echo '{{"get": {{"channel_priority": "strict"}}}}' ;;
+  clean) ;;
+  env)
+    while [ $# -gt 0 ]; do [ "$1" = "--prefix" ] && prefix="$2"; shift; done
+    mkdir -p "$prefix/bin" "$prefix/conda-meta"
+    printf '#!/bin/sh\necho "$*" >> "{root}/pip.log"\n' > "$prefix/bin/python"
+    printf '#!/bin/sh\necho "$*" >> "{root}/calls.log"\nexec "{python}" -m contlaws "$@"\n' > "$prefix/bin/contlaws"
+    chmod +x "$prefix/bin/python" "$prefix/bin/contlaws" ;;
   *) echo "fake conda: unexpected arguments: $*" >&2; exit 1 ;;
 esac
 """
-# `source <prefix>/bin/activate NAME`, as conda's: puts the environment's bin first on PATH
-FAKE_ACTIVATE = """echo "$1" >> "{prefix}/activations.log"
-export PATH="{prefix}/envs/$1/bin:$PATH"
-"""
-# the environment's `contlaws`: records that a job called it, then runs the real one
-FAKE_ENV_CONTLAWS = """#!/bin/sh
-echo "$*" >> "{prefix}/calls.log"
-exec "{python}" -m contlaws "$@"
+# `source <root>/bin/activate PREFIX`, as conda's: puts the environment's bin first on PATH
+FAKE_ACTIVATE = """echo "$1" >> "{root}/activations.log"
+export PATH="$1/bin:$PATH"
 """
 
 
-def _conda_env_name_of_rules() -> str:
+def test_rules_name_environment_yml_which_lists_dependencies_only():
     common = (REPO / "workflow" / "rules" / "common.smk").read_text()
     match = re.search(r'^CONDA_ENV = "([^"]+)"', common, re.MULTILINE)
     assert match, "workflow/rules/common.smk must set CONDA_ENV"
-    return match.group(1)
-
-
-def test_rules_name_the_environment_that_environment_yml_creates():
-    env_name = _conda_env_name_of_rules()
-    assert env_name == yaml.safe_load((REPO / "environment.yml").read_text())["name"]
-    # a name, not a file: Snakemake copies an env file into .snakemake/conda/, where `-e .` breaks
-    assert not env_name.endswith((".yml", ".yaml")) and "/" not in env_name
+    assert (REPO / "workflow" / "rules" / match.group(1)).resolve() == (REPO / "environment.yml").resolve()
+    pip = next(d for d in yaml.safe_load((REPO / "environment.yml").read_text())["dependencies"] if isinstance(d, dict))
+    assert not [line for line in pip["pip"] if line.startswith("-e")], "the checkout is installed by the post-deploy script"
+    assert (REPO / "environment.post-deploy.sh").is_file()
     for rules in (REPO / "workflow" / "rules").glob("*.smk"):
         assert not re.search(r"conda:\s*\n\s*[\"']", rules.read_text()), f"{rules.name}: use CONDA_ENV"
 
 
-def test_sdm_conda_runs_each_job_in_the_named_environment(tmp_path):
-    prefix = tmp_path / "conda"
-    env_bin = prefix / "envs" / "contlaws" / "bin"
-    env_bin.mkdir(parents=True)
-    (prefix / "bin").mkdir()
-    for path, text in [
-        (prefix / "bin" / "conda", FAKE_CONDA),
-        (prefix / "bin" / "activate", FAKE_ACTIVATE),
-        (env_bin / "contlaws", FAKE_ENV_CONTLAWS),
-    ]:
-        path.write_text(text.format(prefix=prefix, python=sys.executable))
-        path.chmod(0o755)
+def _tiny_config(tmp_path):
     config = yaml.safe_load((REPO / "config" / "quick.yaml").read_text())
     config["regression"] = {**config.get("regression", {}), "n_train": 8, "n_val": 4, "n_test": 4}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    target = f"data/{config['run_name']}/regression/vdp_tau1_val.npz"
-    env = {**os.environ, "PATH": f"{prefix / 'bin'}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.run(
+    return f"data/{config['run_name']}/regression/vdp_tau1_val.npz"
+
+
+def _snakemake(tmp_path, target, *extra, env):
+    return subprocess.run(
         [sys.executable, "-m", "snakemake", target, "--snakefile", REPO / "Snakefile", "--directory", tmp_path / "work",
-         "--cores", "1", "--sdm", "conda", "--configfile", tmp_path / "config.yaml"],
+         "--cores", "1", "--configfile", tmp_path / "config.yaml", *extra],
         capture_output=True, text=True, timeout=300, env=env, check=False,
     )  # fmt: skip
+
+
+def test_sdm_conda_creates_environment_yml_and_installs_this_checkout(tmp_path):
+    root = tmp_path / "conda"
+    (root / "bin").mkdir(parents=True)
+    for path, text in [(root / "bin" / "conda", FAKE_CONDA), (root / "bin" / "activate", FAKE_ACTIVATE)]:
+        path.write_text(text.format(root=root, python=sys.executable))
+        path.chmod(0o755)
+    target = _tiny_config(tmp_path)
+    env = {**os.environ, "PATH": f"{root / 'bin'}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = _snakemake(tmp_path, target, "--sdm", "conda", env=env)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]
-    assert "Activating conda environment: contlaws" in log
-    assert (prefix / "activations.log").read_text().split() == ["contlaws"]
-    calls = (prefix / "calls.log").read_text().splitlines()
+    created = [line for line in (root / "conda.log").read_text().splitlines() if line.startswith("env create")]
+    assert len(created) == 1 and "--file" in created[0], created
+    # the post-deploy script installed the checkout that holds the Snakefile, without touching its deps
+    pip = (root / "pip.log").read_text().split()
+    assert pip[:3] == ["-m", "pip", "install"] and "--no-deps" in pip and pip[-1] == str(REPO)
+    calls = (root / "calls.log").read_text().splitlines()
     assert len(calls) == 1 and calls[0].startswith("data generate regression"), calls
+    assert (tmp_path / "work" / target).is_file()
+
+
+def test_without_sdm_conda_jobs_run_where_conda_is_absent(tmp_path):
+    """The conda directive must cost nothing without --sdm conda (a *named* environment made
+    Snakemake call `conda env export` after every job, failing where conda is not installed)."""
+    target = _tiny_config(tmp_path)
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "conda").exists())
+    proc = _snakemake(tmp_path, target, env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{path}"})
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     assert (tmp_path / "work" / target).is_file()

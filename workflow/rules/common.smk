@@ -1,5 +1,6 @@
 # Shared helpers: validated config, output locations, wildcard constraints, target lists.
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -47,11 +48,12 @@ print(f"contlaws run '{RUN}': {describe_diff(config_diff(CFG))}", file=sys.stder
 RESOLVED = write_snapshot(CFG, RESULTS)
 
 
-# The software environment of every job, used only with `--sdm conda`. It is the *named* conda
-# environment that `conda env create -f environment.yml` makes (its `name`), not the file itself,
-# because Snakemake would copy environment.yml into .snakemake/conda/, where its `-e .` no longer
-# points at this checkout. Without `--sdm conda` jobs run in the environment snakemake runs in.
-CONDA_ENV = "contlaws"
+# The software environment of every job, used only with `--sdm conda` (a path relative to this
+# file). environment.yml lists the dependencies; environment.post-deploy.sh, which Snakemake runs in
+# the new environment, installs this checkout (found through CONTLAWS_CHECKOUT). A named environment
+# would not do: Snakemake then runs `conda env export` after every job, even without `--sdm conda`.
+CONDA_ENV = "../../environment.yml"
+os.environ["CONTLAWS_CHECKOUT"] = str(Path(workflow.basedir).resolve())
 
 
 def settings(*sections):
