@@ -142,7 +142,7 @@ def eta_results(rmse, not_learned=()):
             rows.append({"system": system, "eta": eta, "model": model, "seed": seed, "status": "ok" if ok else "not run",
                          "reason": "" if ok else "needs CUDA", "test_rmse": value if ok else np.nan,
                          "test_mae": value if ok else np.nan, "n": 10 if ok else 0,
-                         "gate_rmse": 2 * value if ok else np.nan,
+                         "gate_rmse": 2 * value if ok else np.nan, "gate_z": -3.0 if ok else np.nan,
                          "learned": ok and (system, eta, model) not in not_learned})  # fmt: skip
     return pd.DataFrame(rows)
 

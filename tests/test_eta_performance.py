@@ -20,6 +20,7 @@ from contlaws.experiments.eta_performance import (
     gather,
     gather_baselines,
     learned_gate,
+    paired_z,
     readout_setup,
     reference_forecasts,
 )
@@ -88,7 +89,11 @@ def test_cli_rows_match_direct_computation(tmp_path, tiny_eta):
     assert ok["test_mae"] == pytest.approx(np.mean(np.abs(err)), rel=1e-5)
     last_value = reference.set_index("baseline").loc["last_value", "test_rmse"]
     assert ok["gate_rmse"] == pytest.approx(last_value, rel=1e-12)
-    assert bool(ok["learned"]) == (ok["test_rmse"] <= last_value)
+    # The gate is paired over test samples: the model's and the last value's per-sample squared errors.
+    obs = x.double().numpy()[:, -1]
+    z = paired_z(np.mean(err**2, axis=1), np.mean((obs - y.double().numpy().reshape(len(x), -1)) ** 2, axis=1))
+    assert ok["gate_z"] == pytest.approx(z, rel=1e-4)
+    assert bool(ok["learned"]) == (ok["test_rmse"] <= last_value and z <= -2)  # gates.e3_se defaults to 2
 
     missing = rows[rows["model"] == "mamba2"].iloc[0]
     assert missing["status"] == "not run" and missing["reason"].startswith("needs CUDA")
@@ -119,6 +124,46 @@ def test_learning_gate_positive_and_negative():
     assert not learned_gate(0.1001, 0.1, 0.0)
     assert learned_gate(0.104, 0.1, 0.05) and not learned_gate(0.106, 0.1, 0.05)
     assert not learned_gate(float("nan"), 0.1, 0.0) and not learned_gate(0.05, float("nan"), 0.0)
+    assert learned_gate(0.09, 0.1, 0.0, -2.5, 2.0) and not learned_gate(0.09, 0.1, 0.0, -1.5, 2.0)
+    assert not learned_gate(0.09, 0.1, 0.0, float("nan"), 0.0)  # no paired evidence: not learned
+
+
+def rare_change_test_errors(n=2000, change_rate=0.03, seed=0):
+    """Per-sample squared errors of the last value on a symbol stream that changes on a few samples:
+    0 where the symbol stays, 2/16 (two orthonormal codewords over 16 outputs) where it changes."""
+    rng = np.random.default_rng(seed)
+    changed = rng.random(n) < change_rate
+    return changed, np.where(changed, 2 / 16, 0.0)
+
+
+def test_paired_gate_rejects_persistence_and_noise_level_wins():
+    """Negative controls (DHO η = 1 regime): a model that outputs zero increments *is* the last value
+    (d ≡ 0) and did not learn; a model whose errors on the changing samples are the last value's
+    times a random factor 1 ± 0.2 (no skill: E d = 0) beats the last value's RMSE on about half of
+    the test sets, but the paired gate passes it only at its nominal one-sided rate (2.3 % at 2 SE)."""
+    changed, last = rare_change_test_errors()
+    gate = float(np.sqrt(last.mean()))
+    z = paired_z(last, last)
+    assert np.isnan(z) and not learned_gate(gate, gate, 0.0, z, 2.0)
+    rng = np.random.default_rng(1)
+    rmse_wins = gate_passes = 0
+    trials = 200
+    for _ in range(trials):
+        model = last * (1 + rng.uniform(-0.2, 0.2, len(last)))
+        rmse = float(np.sqrt(model.mean()))
+        rmse_wins += learned_gate(rmse, gate, 0.0)  # the RMSE comparison alone (e3_se = 0)
+        gate_passes += learned_gate(rmse, gate, 0.0, paired_z(model, last), 2.0)
+    assert rmse_wins > 0.3 * trials  # the old gate: a coin flip
+    assert gate_passes <= 0.05 * trials
+
+
+def test_paired_gate_accepts_a_forecaster_that_anticipates_changes():
+    """Positive control: a forecaster that puts weight 0.5 on the next codeword where the symbol
+    changes (squared error ×1/4 there) and is exact elsewhere beats the last value beyond 2 SE."""
+    changed, last = rare_change_test_errors()
+    model = np.where(changed, last / 4, 0.0)
+    z = paired_z(model, last)
+    assert z < -5 and learned_gate(float(np.sqrt(model.mean())), float(np.sqrt(last.mean())), 0.0, z, 2.0)
 
 
 def test_causal_training_uses_every_position(tiny_eta):

@@ -61,7 +61,7 @@ rule eta_evaluate:
     params:
         config=RESOLVED,
         settings=ETA_TRAIN_SETTINGS,
-        gate=json.dumps(CFG["gates"]["e3_margin"]),
+        gate=json.dumps({k: CFG["gates"][k] for k in ("e3_margin", "e3_se")}),
         runs=lambda wildcards, input: " ".join(str(Path(p).parent) for p in input.summaries),
     threads: CFG["threads"]
     resources:

@@ -17,9 +17,15 @@ Readout (``eta_performance.readout``, see :func:`readout_setup`):
 * ``mean_pool`` (the authors'): mean over time, then the decoder; the Transformer has no mask and
   no positions (order-blind). Trained and tested on obs[L : L+horizon] only.
 
-Learning gate: ``gate_rmse`` is the last-value RMSE on the same test split, and a model ``learned``
-when test_rmse ≤ gate_rmse·(1 + ``gates.e3_margin``) (default margin 0: no worse than repeating the
-last observation). A row that did not learn carries no evidence about η.
+Learning gate: ``gate_rmse`` is the last-value RMSE on the same test split. Per test sample i, with
+e_i the model's and b_i the last value's squared error (mean over the horizon·D outputs),
+d_i = e_i − b_i, and ``gate_z`` = mean(d) / (std(d)/√N) is the paired z of the difference. A model
+``learned`` when test_rmse ≤ gate_rmse·(1 + ``gates.e3_margin``) **and** gate_z ≤ −``gates.e3_se``
+(default 2): its error is below the last value's by more than two paired standard errors, so a tie
+that noise tipped one way is not counted (where the symbol stream rarely changes, the last value is
+wrong on a few percent of test samples and the RMSE comparison alone is a coin flip). A model
+identical to the last value (d ≡ 0) has gate_z NaN and did not learn. A row that did not learn
+carries no evidence about η.
 
 Code names -> symbols: ``eta`` η (0 continuous, 1 a piecewise-constant symbol stream), ``n`` N.
 
@@ -27,7 +33,7 @@ A model that cannot run on this machine (CUDA-only baselines on a CPU) has a ``s
 ``status: "not run"`` and a ``reason`` written by the engine; it becomes a row with that status and
 reason and empty metrics, never a silent gap. Rows (one per system, η, model, seed):
 
-    system, eta, model, seed, status, reason, test_rmse, test_mae, n, gate_rmse, learned
+    system, eta, model, seed, status, reason, test_rmse, test_mae, n, gate_rmse, gate_z, learned
 
 Three reference forecasts that need no training put the numbers in scale (``baselines.csv``,
 columns :data:`BASELINE_COLUMNS`): ``last_value`` predicts ŷ_{L+k} = obs_{L−1} (persistence),
@@ -57,7 +63,8 @@ from contlaws.io import DataFileError, as_flags, provenance, read_json, read_npz
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["system", "eta", "model", "seed", "status", "reason", "test_rmse", "test_mae", "n", "gate_rmse", "learned"]
+COLUMNS = ["system", "eta", "model", "seed", "status", "reason", "test_rmse", "test_mae", "n", "gate_rmse", "gate_z",
+           "learned"]
 BASELINE_COLUMNS = ["system", "eta", "baseline", "test_rmse", "test_mae", "n"]
 BASELINES = ("last_value", "linear_extrapolation", "window_mean")
 GATE_BASELINE = "last_value"
@@ -121,9 +128,26 @@ def last_position_forecast(model):
     return LastPositionForecast(model)
 
 
-def learned_gate(test_rmse: float, gate_rmse: float, margin: float) -> bool:
-    """E3 learning gate: test_rmse ≤ gate_rmse·(1 + margin); False for a missing (NaN) metric."""
-    return bool(math.isfinite(test_rmse) and math.isfinite(gate_rmse) and test_rmse <= gate_rmse * (1.0 + margin))
+def paired_z(model_sq_err: np.ndarray, baseline_sq_err: np.ndarray) -> float:
+    """Paired z of the per-sample squared-error difference d = model − baseline: mean(d) / (std(d)/√N).
+
+    Negative: the model's errors are smaller. NaN when there is no spread to judge by (fewer than two
+    samples, or d ≡ 0: the model makes the baseline's forecast); −inf/+inf for a constant non-zero d.
+    """
+    d = np.asarray(model_sq_err, dtype=np.float64) - np.asarray(baseline_sq_err, dtype=np.float64)
+    if d.size < 2:
+        return math.nan
+    mean, sd = float(d.mean()), float(d.std(ddof=1))
+    if sd == 0.0:
+        return math.nan if mean == 0.0 else math.copysign(math.inf, mean)
+    return mean / (sd / math.sqrt(d.size))
+
+
+def learned_gate(test_rmse: float, gate_rmse: float, margin: float, gate_z: float = -math.inf, se: float = 0.0) -> bool:
+    """E3 learning gate: test_rmse ≤ gate_rmse·(1 + margin) and gate_z ≤ −se (the model beats the last
+    value by more than ``se`` paired standard errors); False for a missing (NaN) metric or z."""
+    return bool(math.isfinite(test_rmse) and math.isfinite(gate_rmse) and test_rmse <= gate_rmse * (1.0 + margin)
+                and not math.isnan(gate_z) and gate_z <= -se)  # fmt: skip
 
 
 def run_labels(summary: Mapping[str, Any], path: Path) -> tuple[str, int]:
@@ -138,7 +162,7 @@ def not_run_row(system: str, eta: float, model: str, seed: int, reason: str) -> 
     """A results row for a model that was not trained or cannot be tested here (metrics empty)."""
     return {"system": system, "eta": eta, "model": model, "seed": seed, "status": STATUS_NOT_RUN,
             "reason": reason, "test_rmse": math.nan, "test_mae": math.nan, "n": 0, "gate_rmse": math.nan,
-            "learned": False}  # fmt: skip
+            "gate_z": math.nan, "learned": False}  # fmt: skip
 
 
 def test_split_labels(path: Path) -> tuple[str, float]:
@@ -158,6 +182,7 @@ def evaluate_runs(
     eval_max_elements: int = 2**24,
     gate_rmse: float = math.nan,
     margin: float = 0.0,
+    gate_se: float = 0.0,
 ) -> pd.DataFrame:
     """Test RMSE and MAE of every run folder on one forecasting test split.
 
@@ -173,6 +198,8 @@ def evaluate_runs(
         eval_max_elements: evaluation batch bound (``train.eval_max_elements``).
         gate_rmse: the last-value RMSE on ``test_path`` (recorded, and the learning gate).
         margin: ``gates.e3_margin``.
+        gate_se: ``gates.e3_se``: paired standard errors by which the model must beat the last value
+            (per-sample squared errors on ``test_path``, see :func:`paired_z`).
     Returns:
         One row per run with :data:`COLUMNS`.
     """
@@ -182,6 +209,7 @@ def evaluate_runs(
 
     system, eta = test_split_labels(test_path)
     test = None  # loaded on first use: a split whose runs were all "not run" is never read
+    targets = last_value_sq_err = None
     rows = []
     for run_dir in run_dirs:
         summary_path = Path(run_dir) / "summary.json"
@@ -198,17 +226,35 @@ def evaluate_runs(
         except ModelUnavailable as err:  # trained elsewhere (a GPU machine), cannot be rebuilt here
             rows.append(not_run_row(system, eta, model_name, seed, f"trained, but cannot be tested here: {err.reason}"))
             continue
-        test = test if test is not None else load_split(test_path)
+        if test is None:
+            test = load_split(test_path)
+            targets, last_value_sq_err = last_value_errors(test)
         if getattr(model, "readout", "mean_pool") == "causal":
             model = last_position_forecast(model)
-        metrics = evaluate(model, test, tau=1.0, device=device, eval_max_elements=eval_max_elements)
-        learned = learned_gate(metrics["rmse"], gate_rmse, margin)
+        metrics = evaluate(model, test, tau=1.0, device=device, eval_max_elements=eval_max_elements, return_outputs=True)
+        model_sq_err = np.square(metrics["outputs"].reshape(len(targets), -1).astype(np.float64) - targets).mean(axis=1)
+        gate_z = paired_z(model_sq_err, last_value_sq_err)
+        learned = learned_gate(metrics["rmse"], gate_rmse, margin, gate_z, gate_se)
         rows.append({"system": system, "eta": eta, "model": model_name, "seed": seed, "status": STATUS_OK,
                      "reason": "", "test_rmse": metrics["rmse"], "test_mae": metrics["mae"], "n": metrics["n"],
-                     "gate_rmse": gate_rmse, "learned": learned})  # fmt: skip
-        log.info("%s seed %d: test rmse %.4g mae %.4g (n %d); last value %.4g: %s", model_name, seed, metrics["rmse"],
-                 metrics["mae"], metrics["n"], gate_rmse, "learned" if learned else "DID NOT LEARN")  # fmt: skip
+                     "gate_rmse": gate_rmse, "gate_z": gate_z, "learned": learned})  # fmt: skip
+        log.info("%s seed %d: test rmse %.4g mae %.4g (n %d); last value %.4g, paired z %.2f: %s", model_name, seed,
+                 metrics["rmse"], metrics["mae"], metrics["n"], gate_rmse, gate_z,
+                 "learned" if learned else "DID NOT LEARN")  # fmt: skip
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def last_value_errors(test, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Targets (N, horizon·D) float64 of a forecasting test split and the last value's per-sample
+    squared error (N,) (mean over the horizon·D outputs): the paired reference of the learning gate."""
+    targets, sq_err = [], []
+    for start in range(0, len(test), batch_size):
+        x, y = test.get_batch(np.arange(start, min(len(test), start + batch_size)))
+        x, y = x.double().numpy(), y.double().numpy().reshape(len(x), -1)  # (b L D), (b H·D)
+        horizon = y.shape[1] // x.shape[2]
+        targets.append(y)
+        sq_err.append(np.square(np.tile(x[:, -1], (1, horizon)) - y).mean(axis=1))
+    return np.concatenate(targets), np.concatenate(sq_err)
 
 
 def reference_forecasts(test_path: Path, batch_size: int = 256) -> pd.DataFrame:
@@ -304,9 +350,11 @@ def cli_evaluate(args: argparse.Namespace) -> None:
     baselines = reference_forecasts(args.test)
     gate = float(baselines.set_index("baseline").loc[GATE_BASELINE, "test_rmse"])
     rows = evaluate_runs(args.runs, args.test, device=device, eval_max_elements=cfg["train"]["eval_max_elements"],
-                         gate_rmse=gate, margin=float(cfg["gates"]["e3_margin"]))  # fmt: skip
+                         gate_rmse=gate, margin=float(cfg["gates"]["e3_margin"]),
+                         gate_se=float(cfg["gates"]["e3_se"]))  # fmt: skip
     section = {k: cfg[k] for k in ("seed", "eta_performance", "forecasting", "model", "train")}
     section["gates.e3_margin"] = cfg["gates"]["e3_margin"]
+    section["gates.e3_se"] = cfg["gates"]["e3_se"]
     record = provenance(section, cfg["seed"], test=str(args.test), runs=[str(r) for r in args.runs])
     write_table(args.out, rows, meta=record)
     print(rows.to_string(index=False))
@@ -328,6 +376,7 @@ def cli_gather(args: argparse.Namespace) -> None:
     baselines = gather_baselines(args.baselines, exp["systems"]) if args.baselines else None
     section = {k: cfg[k] for k in ("seed", "eta_performance", "forecasting", "model", "train")}
     section["gates.e3_margin"] = cfg["gates"]["e3_margin"]
+    section["gates.e3_se"] = cfg["gates"]["e3_se"]
     write_table(args.out, df, meta=provenance(section, cfg["seed"], inputs=sorted(str(p) for p in args.inputs)))
     if baselines is not None:
         write_table(args.baselines_out, baselines, meta=provenance(section, cfg["seed"], inputs=sorted(map(str, args.baselines))))
@@ -335,8 +384,8 @@ def cli_gather(args: argparse.Namespace) -> None:
     log.info("wrote %s: %d rows (%s)", args.out, len(df), ", ".join(f"{v} {k}" for k, v in counts.items()))
     failed = df[(df["status"] == STATUS_OK) & ~df["learned"]]
     for row in failed.itertuples():
-        log.warning("did not learn: %s eta %g %s seed %d: test rmse %.4g > last value %.4g", row.system, row.eta,
-                    row.model, row.seed, row.test_rmse, row.gate_rmse)  # fmt: skip
+        log.warning("did not learn: %s eta %g %s seed %d: test rmse %.4g, last value %.4g, paired z %.2f", row.system,
+                    row.eta, row.model, row.seed, row.test_rmse, row.gate_rmse, row.gate_z)  # fmt: skip
 
 
 def register(subparsers) -> None:
