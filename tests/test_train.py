@@ -428,6 +428,11 @@ def test_settings_from_config(quick_config):
     cfg["refinement_trained"]["epochs"] = 2
     assert settings_from_config(cfg, "s4d", "refinement_trained").epochs == 2
     assert settings_from_config(cfg, "s4d", "eta_performance").epochs == cfg["train"]["epochs"]
+    cfg["eta_performance"]["epochs"] = 5
+    cfg["eta_performance"]["epochs_per_model"] = {"transformer": 7}
+    assert settings_from_config(cfg, "transformer", "eta_performance").epochs == 7  # per model wins
+    assert settings_from_config(cfg, "s4d", "eta_performance").epochs == 5  # others: the section's epochs
+    assert settings_from_config(cfg, "transformer", "refinement_trained").epochs == 2  # E3 only
 
 
 def test_cli_run_outputs_and_best_checkpoint_reloads(tmp_path, monkeypatch):

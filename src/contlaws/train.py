@@ -165,7 +165,8 @@ def settings_from_config(
     Args:
         cfg: resolved (validated) config.
         model_name: picks the batch size (``train.batch_size_per_model``).
-        experiment: a config section whose ``epochs`` (if present) overrides ``train.epochs``.
+        experiment: a config section whose ``epochs`` (if present) overrides ``train.epochs``, and
+            whose ``epochs_per_model`` (if present) overrides both for ``model_name``.
         overrides: any :class:`TrainSettings` field (seed, task, schedule, stages, device, ...).
     """
     train = cfg["train"]
@@ -174,6 +175,7 @@ def settings_from_config(
         if not isinstance(cfg.get(experiment), Mapping):
             raise ConfigError(f"experiment '{experiment}' has no section in the config")
         epochs = cfg[experiment].get("epochs", epochs)
+        epochs = cfg[experiment].get("epochs_per_model", {}).get(model_name, epochs)
     settings = TrainSettings(
         epochs=int(epochs),
         batch_size=batch_size_for(cfg, model_name),
