@@ -53,7 +53,7 @@ RESOLVED = write_snapshot(CFG, RESULTS)
 # the new environment, installs this checkout (found through CONTLAWS_CHECKOUT). A named environment
 # would not do: Snakemake then runs `conda env export` after every job, even without `--sdm conda`.
 CONDA_ENV = "../../environment.yml"
-os.environ["CONTLAWS_CHECKOUT"] = str(Path(workflow.basedir).resolve())
+os.environ.update(CONTLAWS_CHECKOUT=str(Path(workflow.basedir).resolve()))  # read by the post-deploy script
 
 
 def settings(*sections):
