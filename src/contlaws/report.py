@@ -209,7 +209,9 @@ def _cmd_provenance(args: argparse.Namespace) -> None:
 
 
 def _cmd_claims_table(args: argparse.Namespace) -> None:
-    for option, output in (("--out-csv", args.out_csv), ("--out-md", args.out_md)):
+    outputs = (("--out-csv", args.out_csv), ("--out-md", args.out_md), ("--out-html", args.out_html),
+               ("--out-verdicts", args.out_verdicts))
+    for option, output in outputs:
         refuse_output_over_input(output, [args.inputs], option)
     df = claims_table(args.inputs)
     write_table(args.out_csv, df, meta=provenance())

@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 
 from contlaws.io import DataFileError, as_flags, provenance, read_json, read_npz_meta, refuse_output_over_input, write_table
+from contlaws.stats import paired_z
 
 log = logging.getLogger(__name__)
 
@@ -126,21 +127,6 @@ def last_position_forecast(model):
             return self.model(x, tau=tau, stride=stride)[:, -1]  # (B d_output)
 
     return LastPositionForecast(model)
-
-
-def paired_z(model_sq_err: np.ndarray, baseline_sq_err: np.ndarray) -> float:
-    """Paired z of the per-sample squared-error difference d = model − baseline: mean(d) / (std(d)/√N).
-
-    Negative: the model's errors are smaller. NaN when there is no spread to judge by (fewer than two
-    samples, or d ≡ 0: the model makes the baseline's forecast); −inf/+inf for a constant non-zero d.
-    """
-    d = np.asarray(model_sq_err, dtype=np.float64) - np.asarray(baseline_sq_err, dtype=np.float64)
-    if d.size < 2:
-        return math.nan
-    mean, sd = float(d.mean()), float(d.std(ddof=1))
-    if sd == 0.0:
-        return math.nan if mean == 0.0 else math.copysign(math.inf, mean)
-    return mean / (sd / math.sqrt(d.size))
 
 
 def learned_gate(test_rmse: float, gate_rmse: float, margin: float, gate_z: float = -math.inf, se: float = 0.0) -> bool:
