@@ -31,7 +31,9 @@ Code names -> symbols: ``eta`` η (0 continuous, 1 a piecewise-constant symbol s
 
 A model that cannot run on this machine (CUDA-only baselines on a CPU) has a ``summary.json`` with
 ``status: "not run"`` and a ``reason`` written by the engine; it becomes a row with that status and
-reason and empty metrics, never a silent gap. Rows (one per system, η, model, seed):
+reason and empty metrics, never a silent gap. A CUDA-only model whose package the workflow found
+absent is not trained at all (``--not-run``, :func:`untrained_rows`): its rows say "not run" with
+the reason :func:`contlaws.models.registry.availability` gives. Rows (one per system, η, model, seed):
 
     system, eta, model, seed, status, reason, test_rmse, test_mae, n, gate_rmse, gate_z, learned
 
@@ -59,6 +61,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from contlaws.gpu_packages import GPU_LAYERS
 from contlaws.io import DataFileError, as_flags, provenance, read_json, read_npz_meta, refuse_output_over_input, write_table
 from contlaws.stats import paired_z
 
@@ -149,6 +152,22 @@ def not_run_row(system: str, eta: float, model: str, seed: int, reason: str) -> 
     return {"system": system, "eta": eta, "model": model, "seed": seed, "status": STATUS_NOT_RUN,
             "reason": reason, "test_rmse": math.nan, "test_mae": math.nan, "n": 0, "gate_rmse": math.nan,
             "gate_z": math.nan, "learned": False}  # fmt: skip
+
+
+def untrained_rows(system: str, eta: float, models: Sequence[str], seeds: Sequence[int]) -> list[dict[str, Any]]:
+    """"not run" rows for models the workflow did not train because a package they need was absent
+    (``contlaws.gpu_packages``), with the reason the engine would have written (or, if they can run
+    here after all, that they were not trained)."""
+    from contlaws.models.registry import availability
+
+    rows = []
+    for model in models:
+        available, reason = availability(model)
+        if available:
+            reason = "not trained: its packages were not installed where snakemake built the workflow"
+        rows.extend(not_run_row(system, eta, model, int(seed), reason) for seed in seeds)
+        log.info("%s: not run (%s)", model, reason)
+    return rows
 
 
 def test_split_labels(path: Path) -> tuple[str, float]:
@@ -325,7 +344,7 @@ def gather_baselines(paths: Sequence[Path], systems: Sequence[str]) -> pd.DataFr
 # Command line
 # ---------------------------------------------------------------------------------------------
 def cli_evaluate(args: argparse.Namespace) -> None:
-    from contlaws.cli import config_from_args, set_threads
+    from contlaws.cli import UserError, config_from_args, set_threads
     from contlaws.train import resolve_device
 
     for option, output in (("--out", args.out), ("--baselines-out", args.baselines_out)):
@@ -335,9 +354,16 @@ def cli_evaluate(args: argparse.Namespace) -> None:
     device = str(resolve_device(args.device or cfg["train"]["device"]))
     baselines = reference_forecasts(args.test)
     gate = float(baselines.set_index("baseline").loc[GATE_BASELINE, "test_rmse"])
+    if not args.runs and not args.not_run:
+        raise UserError("nothing to evaluate: give --runs and/or --not-run")
     rows = evaluate_runs(args.runs, args.test, device=device, eval_max_elements=cfg["train"]["eval_max_elements"],
                          gate_rmse=gate, margin=float(cfg["gates"]["e3_margin"]),
                          gate_se=float(cfg["gates"]["e3_se"]))  # fmt: skip
+    if args.not_run:
+        system, eta = test_split_labels(args.test)
+        untrained = pd.DataFrame(untrained_rows(system, eta, args.not_run, cfg["eta_performance"]["seeds"]), columns=COLUMNS)
+        rows = sort_results(pd.concat([rows, untrained], ignore_index=True) if len(rows) else untrained,
+                            [system], cfg["eta_performance"]["models"])  # fmt: skip
     section = {k: cfg[k] for k in ("seed", "eta_performance", "forecasting", "model", "train")}
     section["gates.e3_margin"] = cfg["gates"]["e3_margin"]
     section["gates.e3_se"] = cfg["gates"]["e3_se"]
@@ -385,7 +411,9 @@ def register(subparsers) -> None:
     )  # fmt: skip
     add_config_argument(p)
     p.add_argument("--test", type=Path, required=True, help="forecasting test split (.npz)")
-    p.add_argument("--runs", type=Path, nargs="+", required=True, metavar="DIR", help="training output folders")
+    p.add_argument("--runs", type=Path, nargs="*", default=[], metavar="DIR", help="training output folders")
+    p.add_argument("--not-run", nargs="+", default=[], metavar="MODEL", choices=list(GPU_LAYERS),
+                   help="models not trained (a package they need is absent): 'not run' rows with the reason")  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="per-split results CSV")
     p.add_argument("--baselines-out", type=Path,
                    help="also write the reference forecasts (last value, linear extrapolation, window mean)")  # fmt: skip
