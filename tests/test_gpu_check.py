@@ -18,6 +18,7 @@ from contlaws.models.baselines import GPU_LAYERS
 def load_gpu_check():
     spec = importlib.util.spec_from_file_location("gpu_check", REPO / "benchmarks" / "gpu_check.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules["gpu_check"] = module  # its dataclass looks its module up there
     spec.loader.exec_module(module)
     return module
 
@@ -33,7 +34,7 @@ def dry_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("gpu") / "nested" / "gpu-check.md"  # the wrapper makes the folder
     env = {**os.environ, "PYTHON": sys.executable}
     proc = subprocess.run(["bash", "benchmarks/gpu_check.sh", str(out), "--dry-run"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+                          capture_output=True, text=True, timeout=900, check=False)  # fmt: skip
     return proc, out
 
 

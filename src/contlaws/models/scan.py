@@ -183,7 +183,7 @@ def _scan_forward_chunked(
     b = _split_chunks(Bx_bar, chunk, 0.0)  # (K T Bt D N)
     S = _cumulative_log_decays(a)  # (K T Bt D N)
     sigma = _decay_signs(a) if signed else None  # (K T Bt D N)
-    h = _intra_chunk_states(_segment_decays(S), b if sigma is None else b * sigma)  # (K T Bt D N), times σ_t
+    h = _intra_chunk_states(_segment_decays(S), b if sigma is None else b * sigma)  # (K T Bt D N), σ_t to come
     P = S.exp_()  # (K T Bt D N): |decay| from the sub-chunk start to t
     if sigma is not None:
         h.mul_(sigma)
