@@ -154,7 +154,8 @@ def compare_backends(shapes, parallel_chunks, repeats) -> list[str]:
                 times[name] = (min(old[0], fwd), min(old[1], fwd_bwd))
         for name, (fwd, fwd_bwd) in times.items():
             ratio = fwd_bwd / times["loop"][1]
-            rows.append(f"| {batch} | {length} | {d} | {n} | {name} | {1e3 * fwd:.1f} | {1e3 * fwd_bwd:.1f} | {ratio:.2f} |")
+            cells = (batch, length, d, n, name, f"{1e3 * fwd:.1f}", f"{1e3 * fwd_bwd:.1f}", f"{ratio:.2f}")
+            rows.append("| " + " | ".join(map(str, cells)) + " |")
             print(rows[-1], flush=True)
     return rows
 

@@ -308,7 +308,8 @@ def train_steps(name, shapes: Shapes, device, experiment: str, length: int, batc
     cfg = shapes.cfg
     lr, wd = (cfg["subsampling"]["lr"], cfg["subsampling"]["weight_decay"]) if experiment == "E5" else (
         cfg["train"]["lr"], cfg["train"]["weight_decay"])  # fmt: skip
-    optimizer = torch.optim.AdamW(optimizer_param_groups(model, lr, wd, shapes.e5_cfg if experiment == "E5" else shapes.model_cfg))
+    model_cfg = shapes.e5_cfg if experiment == "E5" else shapes.model_cfg
+    optimizer = torch.optim.AdamW(optimizer_param_groups(model, lr, wd, model_cfg))
     model.train()
 
     def step():
@@ -395,7 +396,8 @@ def run_checks(table: Table, shapes: Shapes) -> None:
         table.run("train", f"E3 {name} (causal)", shape_text(b, L, d),
                   lambda n=name, b=b: train_steps(n, shapes, device, "E3", L, b, n_e3))  # fmt: skip
     table.run("train", f"E5 s4d {E5_TASK}", shape_text(shapes.e5_batch, shapes.e5_length, shapes.e5_cfg["d_model"]),
-              lambda: train_steps("s4d", shapes, device, "E5", shapes.e5_length, shapes.e5_batch, E5_TRAIN))  # fmt: skip
+              lambda: train_steps("s4d", shapes, device, "E5", shapes.e5_length, shapes.e5_batch,
+                                  E5_TRAIN))  # fmt: skip
     for name in [n for n in e3_models if n in GPU_LAYERS]:
         b = shapes.batch(name)
         table.run("train", f"E3 {name} (causal)", shape_text(b, L, d),
@@ -419,7 +421,8 @@ def main(argv=None) -> int:
     p.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     p.add_argument("--tiny", action="store_true", help="tiny shapes, 2 steps (every row, seconds on a CPU)")
     p.add_argument("--dry-run", action="store_true", help="the same as --device cpu --tiny")
-    p.add_argument("--budget-s", type=float, default=420.0, help="rows that would start after this many seconds are skipped")
+    p.add_argument("--budget-s", type=float, default=420.0,
+                   help="rows that would start after this many seconds are skipped")  # fmt: skip
     args = p.parse_args(argv)
     if args.dry_run:
         args.device, args.tiny = "cpu", True

@@ -143,7 +143,8 @@ def test_s6_layer_gives_the_same_output_and_gradients_with_either_backend(discre
 def test_auto_backend_is_torch_on_cpu_and_chunked_on_cuda_without_the_kernel(monkeypatch):
     cpu_input, cuda_input = torch.zeros(1, 3, 4), SimpleNamespace(is_cuda=True)  # only .is_cuda is read
     assert S6(4).scan_backend(cpu_input) == "torch"
-    monkeypatch.setattr(s6_module, "cuda_scan_unavailable_reason", lambda: "mamba-ssm selective_scan_fn does not import")
+    missing = "mamba-ssm selective_scan_fn does not import"
+    monkeypatch.setattr(s6_module, "cuda_scan_unavailable_reason", lambda: missing)
     assert S6(4).scan_backend(cuda_input) == "chunked"
     with pytest.raises(RuntimeError, match="model.s6.backend.*does not import"):
         S6(4, backend="cuda").scan_backend(cuda_input)
