@@ -20,7 +20,8 @@ SUB_TRAIN_SETTINGS = json.dumps(
         "subsampling": SUB,
         # the summary records the train split's measured TC (the label threshold is applied later)
         "task_continuity": {k: v for k, v in CFG["task_continuity"].items() if k != "continuous_min"},
-        "train": {k: CFG["train"][k] for k in ("grad_clip", "device", "eval_max_elements")},
+        "train": {k: CFG["train"][k] for k in ("grad_clip", "device", "eval_max_elements", "max_steps_per_epoch")
+                  if k in CFG["train"]},
     },
     sort_keys=True,
 )

@@ -204,6 +204,7 @@ def train_settings(cfg: Mapping[str, Any], mode: str, seed: int, task: str | Non
         schedule="cosine_step_restarts",
         stages=stages,
         eval_max_elements=int(train["eval_max_elements"]),
+        max_steps_per_epoch=train.get("max_steps_per_epoch"),
     )
 
 
