@@ -61,7 +61,11 @@ def read_benchmark(path: Path) -> dict[str, float]:
     """The first row of a Snakemake benchmark file (tab-separated; ``s`` seconds, ``max_rss`` MB)."""
     with path.open(newline="") as f:
         row = next(csv.DictReader(f, delimiter="\t"))
-    return {"seconds": float(row["s"]), "max_rss_mb": float(row["max_rss"]) if row["max_rss"] not in ("-", "NA") else math.nan}
+    def number(key):
+        value = row.get(key)
+        return float(value) if value not in (None, "", "-", "NA") else math.nan
+
+    return {"seconds": number("s"), "cpu_seconds": number("cpu_time"), "max_rss_mb": number("max_rss")}
 
 
 def collect(workdir: Path, run: str) -> list[dict]:
@@ -71,20 +75,26 @@ def collect(workdir: Path, run: str) -> list[dict]:
         rule = path.parent.name
         groups[(rule, benchmark_key(rule, path.stem))].append(read_benchmark(path))
     steps: dict[tuple[str, str], list[float]] = defaultdict(list)
+    cpu_steps: dict[tuple[str, str], list[float]] = defaultdict(list)
     for rule, (pattern, key_of) in METRICS_GLOBS.items():
         for path in sorted((workdir / "results" / run).glob(pattern)):
             with path.open(newline="") as f:
                 for row in csv.DictReader(f):
                     if row.get("step_seconds") and int(row["stride"]) == 1:
                         steps[(rule, key_of(path))].append(float(row["step_seconds"]))
+                        if row.get("step_cpu_seconds"):
+                            cpu_steps[(rule, key_of(path))].append(float(row["step_cpu_seconds"]))
     rows = []
     for (rule, key), items in sorted(groups.items()):
         rss = [i["max_rss_mb"] for i in items if not math.isnan(i["max_rss_mb"])]
-        step = steps.get((rule, key))
+        cpu = [i["cpu_seconds"] for i in items if not math.isnan(i["cpu_seconds"])]
+        step, cpu_step = steps.get((rule, key)), cpu_steps.get((rule, key))
         rows.append({"rule": rule, "key": key, "jobs": len(items),
                      "seconds": round(statistics.median(i["seconds"] for i in items), 2),
+                     "cpu_seconds": round(statistics.median(cpu), 2) if cpu else "",
                      "max_rss_mb": round(max(rss), 1) if rss else "",
-                     "step_seconds": round(statistics.median(step), 3) if step else ""})  # fmt: skip
+                     "step_seconds": round(statistics.median(step), 3) if step else "",
+                     "step_cpu_seconds": round(statistics.median(cpu_step), 3) if cpu_step else ""})  # fmt: skip
     return rows
 
 
@@ -108,6 +118,10 @@ def _num(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
+def _first_number(*values) -> float:
+    return next((v for v in values if v is not None and not math.isnan(v)), math.nan)
+
+
 def training_rows(cfg: dict, measured: dict) -> list[dict]:
     rows = []
     for job in budget.training_jobs(cfg):
@@ -118,10 +132,11 @@ def training_rows(cfg: dict, measured: dict) -> list[dict]:
             "figure": budget.FIGURE_OF_RULE[job.rule], "rule": job.rule, "key": job.key, "runs": job.runs,
             "steps_per_run": job.steps_per_run, "steps": job.steps, "shape": f"{job.batch}x{job.length}x{job.d_model}",
             "gflop_per_step": budget.flops_per_step(job) / 1e9,
-            "cpu_s_per_step": m.get("step_seconds", math.nan), "peak_mb": m.get("max_rss_mb", math.nan),
+            "cpu_s_per_step": _first_number(m.get("step_cpu_seconds"), m.get("step_seconds")),
+            "wall_s_per_step": m.get("step_seconds", math.nan), "peak_mb": m.get("max_rss_mb", math.nan),
             "gpu_s_per_step": budget.gpu_seconds_per_step(job), "gpu_hours": train_s / 3600,
             "eval_gpu_hours": eval_s / 3600,
-            "cpu_hours": m.get("step_seconds", math.nan) * job.steps / 3600,
+            "cpu_hours": _first_number(m.get("step_cpu_seconds"), m.get("step_seconds")) * job.steps / 3600,
         })  # fmt: skip
     return rows
 
@@ -134,11 +149,13 @@ def report(cfg: dict, measured: dict, job_counts: dict[str, int] | None = None,
            f"{budget.GPU['achieved_fraction']} of peak, {budget.GPU['launch_seconds'] * 1e6:g} µs per kernel launch.",
            "", "### Trainings", "",
            "| figure | rule | model / task | runs | steps per run | steps | B x L x D | GFLOP per step | "
-           "CPU s per step (paper shapes) | peak MB (paper shapes) | GPU s per step (projected) | GPU h training | GPU h evaluation |",
-           "|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+           "CPU s per step (paper shapes) | wall s per step (paper shapes) | peak MB (paper shapes) | "
+           "GPU s per step (projected) | GPU h training | GPU h evaluation |",
+           "|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in rows:
         out.append(f"| {r['figure']} | {r['rule']} | {r['key']} | {r['runs']} | {r['steps_per_run']:,} | {r['steps']:,} | "
-                   f"{r['shape']} | {_num(r['gflop_per_step'])} | {_num(r['cpu_s_per_step'])} | {_num(r['peak_mb'], 4)} | "
+                   f"{r['shape']} | {_num(r['gflop_per_step'])} | {_num(r['cpu_s_per_step'])} | "
+                   f"{_num(r['wall_s_per_step'])} | {_num(r['peak_mb'], 4)} | "
                    f"{_num(r['gpu_s_per_step'])} | {_num(r['gpu_hours'])} | {_num(r['eval_gpu_hours'])} |")  # fmt: skip
     per_figure: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for r in rows:
@@ -148,7 +165,7 @@ def report(cfg: dict, measured: dict, job_counts: dict[str, int] | None = None,
         fig["cpu_hours"] += r["cpu_hours"] if not math.isnan(r["cpu_hours"]) else 0.0
         fig["unmeasured"] += math.isnan(r["cpu_hours"])
     out += ["", "### Per figure", "",
-            "| figure | optimizer steps | GPU hours (projected, one GPU) | CPU hours at the measured s/step (2 cores) |",
+            "| figure | optimizer steps | GPU hours (projected, one GPU) | CPU hours at the measured CPU s per step (one thread) |",
             "|---|---:|---:|---:|"]  # fmt: skip
     total = defaultdict(float)
     for name, fig in per_figure.items():

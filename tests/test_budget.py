@@ -112,14 +112,16 @@ def test_collect_reads_benchmark_files_and_step_times(tmp_path):
         (bench / rule / f"{stem}.tsv").write_text(header + f"{seconds}\t0:00:30\t{rss}\t1\t1\t1\t0\t0\t50\t10\n")
     run = tmp_path / "results" / "r" / "refinement_trained" / "vdp" / "s6_zoh_seed0"
     run.mkdir(parents=True)
-    (run / "metrics.csv").write_text("epoch,stride,step_seconds\n1,1,12.0\n2,1,13.0\n3,1,20.0\n")
+    (run / "metrics.csv").write_text("epoch,stride,step_seconds,step_cpu_seconds\n1,1,12.0,8.0\n2,1,13.0,9.0\n3,1,20.0,9.5\n")
     run = tmp_path / "results" / "r" / "subsampling" / "pathx" / "subsampled_seed0"
     run.mkdir(parents=True)
     (run / "metrics.csv").write_text("epoch,stride,step_seconds\n1,4,1.0\n2,2,2.0\n3,1,4.0\n")
     rows = {(r["rule"], r["key"]): r for r in script.collect(tmp_path, "r")}
     assert rows[("train_refinement", "s6")] == {"rule": "train_refinement", "key": "s6", "jobs": 2, "seconds": 35.5,
-                                                "max_rss_mb": 1700.0, "step_seconds": 13.0}  # fmt: skip
-    assert rows[("eta_train", "linear_attention")]["step_seconds"] == ""
+                                                "cpu_seconds": 10.0, "max_rss_mb": 1700.0, "step_seconds": 13.0,
+                                                "step_cpu_seconds": 9.0}  # fmt: skip
+    assert rows[("eta_train", "linear_attention")]["step_seconds"] == ""  # no metrics.csv
+    assert rows[("subsample_train", "pathx/subsampled")]["step_cpu_seconds"] == ""  # an older metrics.csv
     assert rows[("subsample_train", "pathx/subsampled")]["step_seconds"] == 4.0  # stride 1 epochs only
     assert rows[("claims", "")]["seconds"] == 2.0
     out = tmp_path / "measured.csv"
@@ -137,3 +139,12 @@ def test_report_totals_add_up(tiny):
     assert "| Figure 4 (E2) | 88 |" in text
     total = sum(r["steps"] for r in rows)
     assert f"| **whole study** | **{total:,}** |" in text
+
+
+def test_report_uses_the_measured_cpu_seconds_per_step(tiny):
+    script = load_script()
+    measured = {("train_refinement", "s6"): {"jobs": 1.0, "seconds": 30.0, "cpu_seconds": 20.0, "max_rss_mb": 1600.0,
+                                             "step_seconds": 13.0, "step_cpu_seconds": 2.0}}  # fmt: skip
+    row = next(r for r in script.training_rows(tiny, measured) if r["key"] == "s6")
+    assert (row["cpu_s_per_step"], row["wall_s_per_step"], row["peak_mb"]) == (2.0, 13.0, 1600.0)
+    assert row["cpu_hours"] == pytest.approx(2.0 * 56 / 3600)

@@ -36,7 +36,7 @@ from contlaws.train import (
     settings_from_config,
 )
 
-TIMING = ["epoch_seconds", "cumulative_seconds", "step_seconds"]
+TIMING = ["epoch_seconds", "cumulative_seconds", "step_seconds", "step_cpu_seconds"]
 # Runs the CLI with only the train subcommand registered (isolated from other topics' imports).
 CLI_DRIVER = (
     "import sys; import contlaws.cli as c; c.COMMAND_MODULES = ('contlaws.train',); sys.exit(c.main(sys.argv[1:]))"
@@ -387,6 +387,7 @@ def test_step_cap_limits_each_epoch_and_the_schedule_counts_capped_steps(tmp_pat
     np.testing.assert_allclose(metrics["lr"], np.array([1.0, 1.0, (1 + math.cos(math.pi * 2 / 4)) / 2]) * 3e-3,
                                rtol=1e-5)  # fmt: skip
     assert (metrics["step_seconds"] > 0).all() and (metrics["step_seconds"] <= metrics["epoch_seconds"]).all()
+    assert (metrics["step_cpu_seconds"] > 0).all()
     # the epoch loss is the mean over the 32 sequences seen (lr ~ 0 keeps the initial weights)
     seed_everything(0)
     frozen = SpyModel(dropout=0.0)

@@ -241,11 +241,12 @@ def training_jobs(cfg: Mapping[str, Any]) -> list[TrainingJob]:
 # ------------------------------------------------------------------------------------------------
 # Measurements of the paper-shapes run (benchmarks/paper_shapes_measured.csv)
 # ------------------------------------------------------------------------------------------------
-MEASURED_COLUMNS = ("rule", "key", "jobs", "seconds", "max_rss_mb", "step_seconds")
+MEASURED_COLUMNS = ("rule", "key", "jobs", "seconds", "cpu_seconds", "max_rss_mb", "step_seconds", "step_cpu_seconds")
 
 
 def read_measured(path: str | Path) -> dict[tuple[str, str], dict]:
-    """(rule, key) -> {jobs, seconds, max_rss_mb, step_seconds} (floats; NaN where not measured).
+    """(rule, key) -> {jobs, seconds, cpu_seconds, max_rss_mb, step_seconds, step_cpu_seconds} (floats; NaN
+    where not measured).
     A missing file gives an empty table (the rules then request floors and projections only)."""
     path = Path(path)
     if not path.exists():
@@ -254,7 +255,7 @@ def read_measured(path: str | Path) -> dict[tuple[str, str], dict]:
         rows = list(csv.DictReader(f))
     out = {}
     for row in rows:
-        out[(row["rule"], row["key"])] = {k: float(row[k]) if row[k] not in ("", None) else math.nan
+        out[(row["rule"], row["key"])] = {k: float(row[k]) if row.get(k) not in ("", None) else math.nan
                                           for k in MEASURED_COLUMNS[2:]}  # fmt: skip
     return out
 

@@ -600,12 +600,15 @@ def fit(
     for epoch in range(start_epoch, settings.epochs):
         stage, stride = settings.stage_of_epoch(epoch)
         lr = base_lr(optimizer)
-        began = time.perf_counter()
+        began, cpu_began = time.perf_counter(), time.process_time()
         step_before = step
         train_loss, step = train_epoch(model, train_ds, optimizer, scheduler, settings, epoch, stride, step, device)
-        # seconds per optimizer step (forward, backward, update; validation excluded): the number
-        # docs/paper-scale.md scales to paper-size runs
-        step_seconds = (time.perf_counter() - began) / max(1, step - step_before)
+        # seconds per optimizer step (forward, backward, update; validation excluded), wall clock and
+        # CPU time of this process (the latter barely changes when other jobs share the cores): the
+        # numbers docs/paper-scale.md scales to paper-size runs
+        n_steps = max(1, step - step_before)
+        step_seconds = (time.perf_counter() - began) / n_steps
+        step_cpu_seconds = (time.process_time() - cpu_began) / n_steps
         val = evaluate(model, val_ds, stride=stride, device=device, eval_max_elements=settings.eval_max_elements)
         seconds = time.perf_counter() - began
         cumulative += seconds
@@ -614,7 +617,8 @@ def fit(
             raise TrainingDiverged(f"training diverged: validation metrics {val} at epoch {epoch + 1}, step {step}")
         history.append({"epoch": epoch + 1, "stage": stage + 1, "stride": stride, "lr": lr,
                         "train_loss": train_loss, **val, "epoch_seconds": seconds,
-                        "cumulative_seconds": cumulative, "step_seconds": step_seconds})  # fmt: skip
+                        "cumulative_seconds": cumulative, "step_seconds": step_seconds,
+                        "step_cpu_seconds": step_cpu_seconds})  # fmt: skip
         improved = best is None or (val[metric] < best["value"] if mode == "min" else val[metric] > best["value"])
         if improved:
             best = {"metric": metric, "mode": mode, "value": val[metric], "epoch": epoch + 1}
@@ -642,9 +646,9 @@ def fit(
         save_checkpoint(paths["last.pt"], {**checkpoint, "best_checkpoint": checkpoint if improved else best_checkpoint})
         if improved:  # a copy: the model and optimizer tensors change in place in later epochs
             best_checkpoint = copy.deepcopy(checkpoint)
-        log.info("epoch %d/%d stride %d lr %.3g train_loss %.4g %s (%.1fs, %.3g s/step)%s", epoch + 1,
-                 settings.epochs, stride, lr, train_loss, " ".join(f"{k} {v:.4g}" for k, v in val.items()), seconds,
-                 step_seconds, " *" if improved else "")  # fmt: skip
+        log.info("epoch %d/%d stride %d lr %.3g train_loss %.4g %s (%.1fs; per step %.3g s, %.3g s CPU)%s",
+                 epoch + 1, settings.epochs, stride, lr, train_loss, " ".join(f"{k} {v:.4g}" for k, v in val.items()),
+                 seconds, step_seconds, step_cpu_seconds, " *" if improved else "")  # fmt: skip
 
     summary = {
         "status": "ok",

@@ -87,8 +87,8 @@ def dataset_targets():
 
 # Measurements and cluster requests (docs/paper-scale.md). Every rule that does work writes a Snakemake
 # benchmark file (wall seconds, max_rss in MB, ...) to logs/<run>/benchmarks/<rule>/<its log's name>.tsv.
-# Every rule requests `runtime` (minutes) and `mem_mb` from contlaws.budget: projections for one GPU
-# (trainings) and the paper-shapes measurements of benchmarks/paper_shapes_measured.csv scaled to this
+# Each of them requests `runtime` (minutes) and `mem_mb` from contlaws.budget, i.e. projections for one
+# GPU (trainings) and the paper-shapes measurements of benchmarks/paper_shapes_measured.csv scaled to this
 # config's counts, times the attempt, so a job killed at its time or memory limit is retried with twice,
 # then three times the request (profiles/slurm: retries).
 BENCHMARKS = f"{LOGS}/benchmarks"
