@@ -4,10 +4,11 @@
     python benchmarks/compute_budget.py report [--config config/config.yaml] [--measured ...] [--out docs/paper-scale.md]
 
 ``collect`` reads what `make paper-shapes` measured: the Snakemake benchmark file of every job
-(logs/<run>/benchmarks/<rule>/*.tsv: wall seconds ``s``, peak resident memory ``max_rss`` in MB)
-and the seconds per optimizer step of every training (``step_seconds`` in its metrics.csv, epochs at
+(logs/<run>/benchmarks/<rule>/*.tsv: wall seconds ``s``, CPU seconds ``cpu_time``, peak resident
+memory ``max_rss`` in MB, sampled), each training's exact peak (``peak_rss_mb`` in its summary.json)
+and seconds per optimizer step (``step_seconds``, ``step_cpu_seconds`` in its metrics.csv, epochs at
 stride 1), and writes one row per rule and key (model for E2/E3, task/mode for E5): jobs, median
-seconds, largest max_rss, median step_seconds.
+seconds and CPU seconds, largest peak memory, median seconds and CPU seconds per step.
 
 ``report`` writes the budget tables: per training kind, the optimizer steps at the config's scale
 (ceil(n_train / batch) x epochs x runs), the FLOPs per step, the measured CPU seconds and peak
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import re
 import statistics
@@ -84,9 +86,16 @@ def collect(workdir: Path, run: str) -> list[dict]:
                         steps[(rule, key_of(path))].append(float(row["step_seconds"]))
                         if row.get("step_cpu_seconds"):
                             cpu_steps[(rule, key_of(path))].append(float(row["step_cpu_seconds"]))
+    # a training's own peak (summary.json): Snakemake samples max_rss every 0.5 s, then every 30 s
+    peaks: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for rule, (pattern, key_of) in METRICS_GLOBS.items():
+        for path in sorted((workdir / "results" / run).glob(pattern.replace("metrics.csv", "summary.json"))):
+            peak = json.loads(path.read_text()).get("peak_rss_mb")
+            if peak is not None:
+                peaks[(rule, key_of(path))].append(float(peak))
     rows = []
     for (rule, key), items in sorted(groups.items()):
-        rss = [i["max_rss_mb"] for i in items if not math.isnan(i["max_rss_mb"])]
+        rss = [i["max_rss_mb"] for i in items if not math.isnan(i["max_rss_mb"])] + peaks.get((rule, key), [])
         cpu = [i["cpu_seconds"] for i in items if not math.isnan(i["cpu_seconds"])]
         step, cpu_step = steps.get((rule, key)), cpu_steps.get((rule, key))
         rows.append({"rule": rule, "key": key, "jobs": len(items),

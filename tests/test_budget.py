@@ -116,7 +116,13 @@ def test_collect_reads_benchmark_files_and_step_times(tmp_path):
     run = tmp_path / "results" / "r" / "subsampling" / "pathx" / "subsampled_seed0"
     run.mkdir(parents=True)
     (run / "metrics.csv").write_text("epoch,stride,step_seconds\n1,4,1.0\n2,2,2.0\n3,1,4.0\n")
+    (run.parent / "baseline_seed0").mkdir()
+    (run.parent / "baseline_seed0" / "summary.json").write_text('{"status": "ok", "peak_rss_mb": 7000.5}')
+    (run / "summary.json").write_text('{"status": "ok", "peak_rss_mb": 4000.0}')  # below the sampled 5000
+    (bench / "subsample_train" / "train_pathx_baseline_seed0.tsv").write_text(header + "9\t0:00:09\t900\t1\t1\t1\t0\t0\t50\t8\n")
     rows = {(r["rule"], r["key"]): r for r in script.collect(tmp_path, "r")}
+    assert rows[("subsample_train", "pathx/subsampled")]["max_rss_mb"] == 5000.0
+    assert rows[("subsample_train", "pathx/baseline")]["max_rss_mb"] == 7000.5  # the exact peak the sampling missed
     assert rows[("train_refinement", "s6")] == {"rule": "train_refinement", "key": "s6", "jobs": 2, "seconds": 35.5,
                                                 "cpu_seconds": 10.0, "max_rss_mb": 1700.0, "step_seconds": 13.0,
                                                 "step_cpu_seconds": 9.0}  # fmt: skip

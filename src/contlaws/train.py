@@ -52,6 +52,7 @@ import io
 import logging
 import math
 import random
+import resource
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -662,6 +663,9 @@ def fit(
         "epochs": settings.epochs,
         "steps": step,
         "total_seconds": cumulative,
+        # peak resident memory of this process so far (MB; Linux reports KB): exact, unlike the sampled
+        # max_rss of Snakemake's benchmark files (docs/paper-scale.md)
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "provenance": record,
     }
     write_json(paths["summary.json"], summary)
