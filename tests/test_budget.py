@@ -154,3 +154,14 @@ def test_report_uses_the_measured_cpu_seconds_per_step(tiny):
     row = next(r for r in script.training_rows(tiny, measured) if r["key"] == "s6")
     assert (row["cpu_s_per_step"], row["wall_s_per_step"], row["peak_mb"]) == (2.0, 13.0, 1600.0)
     assert row["cpu_hours"] == pytest.approx(2.0 * 56 / 3600)
+
+
+def test_data_jobs_request_memory_for_the_arrays_they_hold(tiny):
+    # forecasting train split: 50 x (16 + 1 horizon) x 16 channels float32; regression at tau 0.5: 100 x 16
+    assert budget.data_mb("forecasting_dataset", tiny, {"split": "train"}) == pytest.approx(50 * 17 * 16 * 4 / 2**20)
+    assert budget.data_mb("regression_dataset", tiny, {"split": "train", "tau": "0.5"}) == pytest.approx(100 * 16 * 4 / 2**20)
+    big = {**tiny, "forecasting": {**tiny["forecasting"], "n_train": 20000, "length": 1024}}
+    held = 20000 * 1025 * 16 * 4 / 2**20  # 1.25 GB
+    measured = {("forecasting_dataset", ""): {"seconds": 2.0, "max_rss_mb": 300.0}}
+    assert budget.other_request("forecasting_dataset", measured, 1.0, budget.data_mb("forecasting_dataset", big, {}))[1] \
+        == 500 * math.ceil((500 + 300 + 3 * held) / 500)

@@ -289,16 +289,33 @@ def training_request(job: TrainingJob, measured: Mapping) -> tuple[int, int]:
     return max(RUNTIME_FLOOR_MIN, math.ceil(minutes)), max(MEM_FLOOR_MB, 500 * math.ceil(mem / 500))
 
 
-def other_request(rule: str, measured: Mapping, scale: float = 1.0) -> tuple[int, int]:
-    """(runtime minutes, mem_mb) of a job that does not train: the paper-shapes measurement scaled by
-    ``scale`` (the ratio of its work at this config to the paper-shapes run), with margin."""
+def other_request(rule: str, measured: Mapping, scale: float = 1.0, data_mb: float = 0.0) -> tuple[int, int]:
+    """(runtime minutes, mem_mb) of a job that does not train: the paper-shapes seconds scaled by
+    ``scale`` (the ratio of its work at this config to the paper-shapes run), with margin; memory = the
+    paper-shapes peak (libraries, small arrays) + 500 MB + 3 copies of the ``data_mb`` it holds at this
+    config (the arrays it writes or reads whole)."""
     m = _measured(measured, rule)
     seconds, peak = m.get("seconds", math.nan), m.get("max_rss_mb", math.nan)
     seconds = 60.0 if math.isnan(seconds) else seconds
     peak = 1000.0 if math.isnan(peak) else peak
     minutes = RUNTIME_STARTUP_MIN + RUNTIME_MARGIN * seconds * scale / 60
-    mem = 500 + peak * max(1.0, scale ** 0.5)  # libraries do not grow with the data; arrays do
+    mem = 500 + peak + 3 * data_mb
     return max(RUNTIME_FLOOR_MIN, math.ceil(minutes)), max(MEM_FLOOR_MB, 500 * math.ceil(mem / 500))
+
+
+def data_mb(rule: str, cfg: Mapping[str, Any], wildcards: Mapping[str, str]) -> float:
+    """MB of the arrays a data job holds at ``cfg`` (float32): the split it generates or the test set it reads."""
+    split = wildcards.get("split", "train")
+    if rule == "regression_dataset":
+        reg = cfg["regression"]
+        tau = float(wildcards.get("tau", min(reg["taus"])))
+        return _data_mb(reg[f"n_{split}"], round(reg["length"] / tau), 1)
+    fc = cfg["forecasting"]
+    if rule == "forecasting_dataset":
+        return _data_mb(fc[f"n_{split}"], fc["length"] + fc.get("horizon", 1), fc.get("obs_dim", 16))
+    if rule == "eta_evaluate":
+        return _data_mb(fc["n_test"], fc["length"] + fc.get("horizon", 1), fc.get("obs_dim", 16))
+    return 0.0
 
 
 # Work of a non-training job at a config, relative to the paper-shapes run (same shapes, other counts).
@@ -336,7 +353,8 @@ class RuleCosts:
                     and (rule != "evaluate_refinement" or k == wildcards.get("model", k))]  # fmt: skip
             seconds = sum(gpu_seconds_evaluation(j, self.cfg) for j in jobs)
             minutes = max(RUNTIME_FLOOR_MIN, math.ceil(RUNTIME_STARTUP_MIN + RUNTIME_MARGIN * seconds / 60))
-            return minutes, other_request(rule, self.measured, work_scale(rule, self.cfg, self.shapes))[1]
+            scale = work_scale(rule, self.cfg, self.shapes)
+            return minutes, other_request(rule, self.measured, scale, data_mb(rule, self.cfg, wildcards))[1]
         if rule in TRAINING_RULES:
             key = (f"{wildcards.get('task')}/{wildcards.get('mode')}" if rule == "subsample_train"
                    else wildcards.get("model", ""))  # fmt: skip
@@ -344,7 +362,8 @@ class RuleCosts:
                 (j for (r, _), j in self.jobs.items() if r == rule), key=gpu_seconds_per_run, default=None)
             if job is not None:
                 return training_request(job, self.measured)
-        return other_request(rule, self.measured, work_scale(rule, self.cfg, self.shapes))
+        scale = work_scale(rule, self.cfg, self.shapes)
+        return other_request(rule, self.measured, scale, data_mb(rule, self.cfg, wildcards))
 
     def runtime(self, rule: str, wildcards: Mapping[str, str] | None = None) -> int:
         return self.request(rule, wildcards)[0]

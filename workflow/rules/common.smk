@@ -92,13 +92,11 @@ def dataset_targets():
 # config's counts, times the attempt, so a job killed at its time or memory limit is retried with twice,
 # then three times the request (profiles/slurm: retries).
 BENCHMARKS = f"{LOGS}/benchmarks"
+PAPER_SHAPES = Path(workflow.basedir) / "config" / "paper_shapes.yaml"
 COSTS = RuleCosts(
     CFG,
     read_measured(Path(workflow.basedir) / "benchmarks" / "paper_shapes_measured.csv"),
-    validate_config(
-        deep_merge(read_config_file(PAPER_CONFIG), read_config_file(Path(workflow.basedir) / "config" / "paper_shapes.yaml")),
-        source="config/paper_shapes.yaml",
-    ),
+    validate_config(deep_merge(read_config_file(PAPER_CONFIG), read_config_file(PAPER_SHAPES)), source=str(PAPER_SHAPES)),
 )
 
 
