@@ -178,7 +178,7 @@ def report(cfg: dict, measured: dict, job_counts: dict[str, int] | None = None,
             "|---|---:|---:|---:|"]  # fmt: skip
     total = defaultdict(float)
     for name, fig in per_figure.items():
-        note = f" ({int(fig['unmeasured'])} kinds not measured)" if fig["unmeasured"] else ""
+        note = f" ({int(fig['unmeasured'])} kind(s) not measured)" if fig["unmeasured"] else ""
         out.append(f"| {name} | {fig['steps']:,.0f} | {_num(fig['gpu_hours'])} | {_num(fig['cpu_hours'])}{note} |")
         for k in ("steps", "gpu_hours", "cpu_hours"):
             total[k] += fig[k]

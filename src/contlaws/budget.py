@@ -295,8 +295,9 @@ def other_request(rule: str, measured: Mapping, scale: float = 1.0, data_mb: flo
     paper-shapes peak (libraries, small arrays) + 500 MB + 3 copies of the ``data_mb`` it holds at this
     config (the arrays it writes or reads whole)."""
     m = _measured(measured, rule)
-    seconds, peak = m.get("seconds", math.nan), m.get("max_rss_mb", math.nan)
-    seconds = 60.0 if math.isnan(seconds) else seconds
+    # CPU seconds where measured: a cluster job has its cores to itself, the paper-shapes run may not have
+    seconds = next((v for v in (m.get("cpu_seconds"), m.get("seconds")) if v is not None and not math.isnan(v)), 60.0)
+    peak = m.get("max_rss_mb", math.nan)
     peak = 1000.0 if math.isnan(peak) else peak
     minutes = RUNTIME_STARTUP_MIN + RUNTIME_MARGIN * seconds * scale / 60
     mem = 500 + peak + 3 * data_mb
