@@ -21,7 +21,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
 
-.PHONY: venv replicate evidence paper test lint report report-check clean-quick
+.PHONY: venv replicate evidence paper paper-shapes test lint report report-check clean-quick
 
 venv: $(VENV)/.installed
 
@@ -45,6 +45,18 @@ evidence: venv
 
 paper: venv
 	$(BIN)/snakemake --cores all --resources gpu=$(GPU_SLOTS)
+
+# Paper shapes (config/paper_shapes.yaml): every job kind of the paper DAG once, at the paper's sequence
+# lengths, model and batch sizes, with tiny counts and 2 optimizer steps per epoch; CPU, offline. Runs in
+# its own folder (the benchmark archives there are small stand-ins of the real formats); each job's
+# seconds and peak memory land in $(SHAPES_DIR)/logs/paper_shapes/benchmarks/, gathered into
+# benchmarks/paper_shapes_measured.csv (docs/paper-scale.md: `compute_budget.py report` makes the tables).
+SHAPES_DIR ?= build/paper_shapes
+paper-shapes: venv
+	$(BIN)/python benchmarks/paper_shapes_data.py --workdir $(SHAPES_DIR)
+	$(BIN)/snakemake --snakefile Snakefile --directory $(SHAPES_DIR) --configfile $(abspath config/paper_shapes.yaml) \
+		--cores $(CORES) --resources gpu=$(GPU_SLOTS)
+	$(BIN)/python benchmarks/compute_budget.py collect --workdir $(SHAPES_DIR)
 
 report: venv
 	$(BIN)/snakemake --configfile config/quick.yaml --cores $(CORES) --resources gpu=$(GPU_SLOTS) --report results/quick/report.html

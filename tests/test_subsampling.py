@@ -253,14 +253,14 @@ def test_cli_runs_resume_plot_and_claim(tiny_cfg, splits, tmp_path):
     for mode, out in runs.items():
         assert cli_train(cfg_path, splits, out, mode) == 0
     first = read_json(runs["baseline"] / "summary.json")
-    first_metrics = pd.read_csv(runs["baseline"] / "metrics.csv").drop(columns=["epoch_seconds", "cumulative_seconds"])
+    first_metrics = pd.read_csv(runs["baseline"] / "metrics.csv").drop(columns=["epoch_seconds", "cumulative_seconds", "step_seconds", "step_cpu_seconds"])
     # the completion marker gone (a killed job), the run resumes from last.pt and ends the same
     (runs["baseline"] / "summary.json").unlink()
     assert cli_train(cfg_path, splits, runs["baseline"], "baseline") == 0
     again = read_json(runs["baseline"] / "summary.json")
     assert again["test"] == first["test"] and again["best_epoch"] == first["best_epoch"]
     pd.testing.assert_frame_equal(
-        pd.read_csv(runs["baseline"] / "metrics.csv").drop(columns=["epoch_seconds", "cumulative_seconds"]), first_metrics
+        pd.read_csv(runs["baseline"] / "metrics.csv").drop(columns=["epoch_seconds", "cumulative_seconds", "step_seconds", "step_cpu_seconds"]), first_metrics
     )
 
     figs = tmp_path / "figs"

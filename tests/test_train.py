@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -35,7 +36,7 @@ from contlaws.train import (
     settings_from_config,
 )
 
-TIMING = ["epoch_seconds", "cumulative_seconds"]
+TIMING = ["epoch_seconds", "cumulative_seconds", "step_seconds", "step_cpu_seconds"]
 # Runs the CLI with only the train subcommand registered (isolated from other topics' imports).
 CLI_DRIVER = (
     "import sys; import contlaws.cli as c; c.COMMAND_MODULES = ('contlaws.train',); sys.exit(c.main(sys.argv[1:]))"
@@ -369,6 +370,43 @@ def test_stage_strides_reach_model_and_lr_is_logged(tmp_path):
     np.testing.assert_allclose(metrics["lr"], np.array(first_step) * 3e-3, rtol=1e-5)
 
 
+def test_step_cap_limits_each_epoch_and_the_schedule_counts_capped_steps(tmp_path):
+    """max_steps_per_epoch: the first k batches of each epoch's order, in every stage; the lr schedule
+    and the global step count those steps; an uncapped run records no cap (same checkpoints as before)."""
+    train, val = regression_set(80, 0, length=32), regression_set(16, 1, length=32)  # 5 batches of 16
+    stages = [(1, 2), (2, 1)]
+    settings = small_settings(epochs=3, batch_size=16, schedule="cosine_step_restarts", stages=stages,
+                              warmup_epochs=0, max_steps_per_epoch=2)  # fmt: skip
+    model = SpyModel()
+    summary = fit(model, train, val, tmp_path / "capped", settings)
+    train_calls = [(stride, b) for training, stride, b in model.calls if training]
+    assert train_calls == [(2, 16)] * 2 + [(1, 16)] * 4  # 2 steps per epoch, strides of the stages
+    assert summary["steps"] == 6
+    metrics = pd.read_csv(tmp_path / "capped" / "metrics.csv")
+    # stage 2 has 2 epochs x 2 capped steps: at its second epoch's first step the cosine is at 2/4
+    np.testing.assert_allclose(metrics["lr"], np.array([1.0, 1.0, (1 + math.cos(math.pi * 2 / 4)) / 2]) * 3e-3,
+                               rtol=1e-5)  # fmt: skip
+    assert (metrics["step_seconds"] > 0).all() and (metrics["step_seconds"] <= metrics["epoch_seconds"]).all()
+    assert (metrics["step_cpu_seconds"] > 0).all()
+    # the epoch loss is the mean over the 32 sequences seen (lr ~ 0 keeps the initial weights)
+    seed_everything(0)
+    frozen = SpyModel(dropout=0.0)
+    initial = copy.deepcopy(frozen)
+    fit(frozen, train, val, tmp_path / "frozen", small_settings(epochs=1, lr=1e-12, max_steps_per_epoch=2))
+    seen = np.random.default_rng([0, 0]).permutation(80)[:32]
+    @torch.no_grad()
+    def mse(rows):
+        x, y = train.get_batch(rows)
+        return float(((initial(x) - y) ** 2).mean())
+    loss = pd.read_csv(tmp_path / "frozen" / "metrics.csv")["train_loss"].iloc[0]
+    assert loss == pytest.approx(mse(seen), rel=1e-5) and loss != pytest.approx(mse(np.arange(80)), rel=1e-3)
+    assert read_checkpoint(tmp_path / "capped" / "last.pt")["settings"]["max_steps_per_epoch"] == 2
+    fit(SpyModel(), train, val, tmp_path / "uncapped", small_settings(epochs=1))
+    assert "max_steps_per_epoch" not in read_checkpoint(tmp_path / "uncapped" / "last.pt")["settings"]
+    with pytest.raises(ValueError, match="max_steps_per_epoch must be positive"):
+        small_settings(max_steps_per_epoch=0)
+
+
 def test_stages_must_add_up_to_epochs():
     with pytest.raises(ValueError, match="do not add up"):
         small_settings(epochs=5, stages=[(2, 2), (2, 1)])
@@ -433,6 +471,9 @@ def test_settings_from_config(quick_config):
     assert settings_from_config(cfg, "transformer", "eta_performance").epochs == 7  # per model wins
     assert settings_from_config(cfg, "s4d", "eta_performance").epochs == 5  # others: the section's epochs
     assert settings_from_config(cfg, "transformer", "refinement_trained").epochs == 2  # E3 only
+    assert settings_from_config(cfg, "s4d", None).max_steps_per_epoch is None  # absent key: full epochs
+    cfg["train"]["max_steps_per_epoch"] = 3
+    assert settings_from_config(cfg, "s6", "eta_performance").max_steps_per_epoch == 3
 
 
 def test_cli_run_outputs_and_best_checkpoint_reloads(tmp_path, monkeypatch):

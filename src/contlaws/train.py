@@ -52,6 +52,7 @@ import io
 import logging
 import math
 import random
+import resource
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -112,6 +113,10 @@ class TrainSettings:
             k's stride goes to the model as ``stride=`` for training and validation.
         eval_max_elements: evaluation batch B is the largest with B·L·d_model ≤ this (memory bound
             for refined evaluation at long L).
+        max_steps_per_epoch: at most this many optimizer steps per epoch (the first batches of the
+            epoch's order), or None for a full pass. A shape check at tiny cost (config
+            ``train.max_steps_per_epoch``, config/paper_shapes.yaml); the schedule counts the capped
+            steps.
     """
 
     epochs: int
@@ -126,6 +131,7 @@ class TrainSettings:
     schedule: str = "cosine_epoch"
     stages: list[tuple[int, int]] | None = None
     eval_max_elements: int = DEFAULT_EVAL_MAX_ELEMENTS
+    max_steps_per_epoch: int | None = None
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -142,6 +148,21 @@ class TrainSettings:
                 raise ValueError(f"stages need positive epochs and strides, got {self.stages}")
             if sum(e for e, _ in self.stages) != self.epochs:
                 raise ValueError(f"stage epochs {self.stages} do not add up to epochs = {self.epochs}")
+        if self.max_steps_per_epoch is not None and int(self.max_steps_per_epoch) < 1:
+            raise ValueError(f"max_steps_per_epoch must be positive, got {self.max_steps_per_epoch}")
+
+    def as_record(self) -> dict:
+        """The fields as a dict for checkpoints and provenance; an unset step cap is left out, so
+        runs without one record (and resume) exactly as before the cap existed."""
+        record = dataclasses.asdict(self)
+        if record["max_steps_per_epoch"] is None:
+            del record["max_steps_per_epoch"]
+        return record
+
+    def steps_per_epoch(self, n_train: int) -> int:
+        """Optimizer steps of one epoch over ``n_train`` sequences (capped by max_steps_per_epoch)."""
+        steps = math.ceil(n_train / self.batch_size)
+        return steps if self.max_steps_per_epoch is None else min(steps, int(self.max_steps_per_epoch))
 
     def stage_plan(self) -> list[tuple[int, int]]:
         """[(epochs, stride), ...]; one stride-1 stage when ``stages`` is None."""
@@ -185,6 +206,7 @@ def settings_from_config(
         grad_clip=float(train.get("grad_clip", 0.0)),
         device=train.get("device", "auto"),
         eval_max_elements=int(train.get("eval_max_elements", DEFAULT_EVAL_MAX_ELEMENTS)),
+        max_steps_per_epoch=train.get("max_steps_per_epoch"),
     )
     return dataclasses.replace(settings, **overrides)
 
@@ -400,7 +422,7 @@ def run_identity(model: torch.nn.Module, settings: TrainSettings, train_ds, val_
     return {
         "model_name": build_kwargs.get("name", type(model).__name__),
         "build_kwargs": to_jsonable(build_kwargs),
-        "settings": to_jsonable({k: v for k, v in dataclasses.asdict(settings).items() if k != "device"}),
+        "settings": to_jsonable({k: v for k, v in settings.as_record().items() if k != "device"}),
         "data": {"n_train": len(train_ds), "n_val": len(val_ds), "length": int(train_ds.length)},
     }
 
@@ -453,7 +475,8 @@ def base_lr(optimizer: torch.optim.Optimizer) -> float:
 def train_epoch(
     model, dataset, optimizer, scheduler, settings: TrainSettings, epoch: int, stride: int, step: int, device
 ) -> tuple[float, int]:
-    """One pass over ``dataset`` in the order seeded by (seed, epoch); returns (mean loss, new global step).
+    """One pass over ``dataset`` in the order seeded by (seed, epoch), or its first
+    ``settings.max_steps_per_epoch`` batches; returns (mean loss over the sequences seen, new global step).
 
     Raises:
         TrainingDiverged: on a non-finite loss (before the optimizer step, so no NaN reaches the weights).
@@ -461,8 +484,8 @@ def train_epoch(
     model.train()
     n = len(dataset)
     order = np.random.default_rng([settings.seed, epoch]).permutation(n)
-    starts = range(0, n, settings.batch_size)
-    loss_sum = 0.0
+    starts = range(0, n, settings.batch_size)[: settings.steps_per_epoch(n)]
+    loss_sum, seen = 0.0, 0
     bar = tqdm(starts, desc=f"epoch {epoch + 1}/{settings.epochs} stride {stride}", file=sys.stderr,
                leave=False, mininterval=2.0)  # fmt: skip
     for i, start in enumerate(bar):
@@ -483,7 +506,8 @@ def train_epoch(
         scheduler.step()
         step += 1
         loss_sum += value * len(idx)
-    return loss_sum / n, step
+        seen += len(idx)
+    return loss_sum / seen, step
 
 
 def fit(
@@ -527,7 +551,7 @@ def fit(
     model.to(device)
     groups = list(param_groups) if param_groups is not None else default_param_groups(model, settings)
     optimizer = torch.optim.AdamW(groups, lr=settings.lr, weight_decay=settings.weight_decay)
-    steps_per_epoch = math.ceil(len(train_ds) / settings.batch_size)
+    steps_per_epoch = settings.steps_per_epoch(len(train_ds))
     stage_epochs = [e for e, _ in settings.stage_plan()]
     lr_factor = make_lr_factor(settings.schedule, steps_per_epoch, stage_epochs, settings.warmup_epochs)
     scheduler = make_scheduler(optimizer, lr_factor)
@@ -536,7 +560,7 @@ def fit(
     meta = dict(meta or {})
     config = meta.pop("config", None)
     identity = run_identity(model, settings, train_ds, val_ds)
-    record = provenance(config, settings.seed, **meta, settings=dataclasses.asdict(settings), data=identity["data"])
+    record = provenance(config, settings.seed, **meta, settings=settings.as_record(), data=identity["data"])
 
     if paths["last.pt"].exists() and restart_on_mismatch:
         try:
@@ -577,8 +601,15 @@ def fit(
     for epoch in range(start_epoch, settings.epochs):
         stage, stride = settings.stage_of_epoch(epoch)
         lr = base_lr(optimizer)
-        began = time.perf_counter()
+        began, cpu_began = time.perf_counter(), time.process_time()
+        step_before = step
         train_loss, step = train_epoch(model, train_ds, optimizer, scheduler, settings, epoch, stride, step, device)
+        # seconds per optimizer step (forward, backward, update; validation excluded), wall clock and
+        # CPU time of this process (the latter barely changes when other jobs share the cores): the
+        # numbers docs/paper-scale.md scales to paper-size runs
+        n_steps = max(1, step - step_before)
+        step_seconds = (time.perf_counter() - began) / n_steps
+        step_cpu_seconds = (time.process_time() - cpu_began) / n_steps
         val = evaluate(model, val_ds, stride=stride, device=device, eval_max_elements=settings.eval_max_elements)
         seconds = time.perf_counter() - began
         cumulative += seconds
@@ -587,7 +618,8 @@ def fit(
             raise TrainingDiverged(f"training diverged: validation metrics {val} at epoch {epoch + 1}, step {step}")
         history.append({"epoch": epoch + 1, "stage": stage + 1, "stride": stride, "lr": lr,
                         "train_loss": train_loss, **val, "epoch_seconds": seconds,
-                        "cumulative_seconds": cumulative})  # fmt: skip
+                        "cumulative_seconds": cumulative, "step_seconds": step_seconds,
+                        "step_cpu_seconds": step_cpu_seconds})  # fmt: skip
         improved = best is None or (val[metric] < best["value"] if mode == "min" else val[metric] > best["value"])
         if improved:
             best = {"metric": metric, "mode": mode, "value": val[metric], "epoch": epoch + 1}
@@ -600,7 +632,7 @@ def fit(
             "epoch": epoch + 1,
             "step": step,
             "best": best,
-            "settings": dataclasses.asdict(settings),
+            "settings": settings.as_record(),
             "rng": rng_state(),
             "cumulative_seconds": cumulative,
             "provenance": record,
@@ -615,9 +647,9 @@ def fit(
         save_checkpoint(paths["last.pt"], {**checkpoint, "best_checkpoint": checkpoint if improved else best_checkpoint})
         if improved:  # a copy: the model and optimizer tensors change in place in later epochs
             best_checkpoint = copy.deepcopy(checkpoint)
-        log.info("epoch %d/%d stride %d lr %.3g train_loss %.4g %s (%.1fs)%s", epoch + 1, settings.epochs, stride,
-                 lr, train_loss, " ".join(f"{k} {v:.4g}" for k, v in val.items()), seconds,
-                 " *" if improved else "")  # fmt: skip
+        log.info("epoch %d/%d stride %d lr %.3g train_loss %.4g %s (%.1fs; per step %.3g s, %.3g s CPU)%s",
+                 epoch + 1, settings.epochs, stride, lr, train_loss, " ".join(f"{k} {v:.4g}" for k, v in val.items()),
+                 seconds, step_seconds, step_cpu_seconds, " *" if improved else "")  # fmt: skip
 
     summary = {
         "status": "ok",
@@ -631,6 +663,9 @@ def fit(
         "epochs": settings.epochs,
         "steps": step,
         "total_seconds": cumulative,
+        # peak resident memory of this process so far (MB; Linux reports KB): exact, unlike the sampled
+        # max_rss of Snakemake's benchmark files (docs/paper-scale.md)
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "provenance": record,
     }
     write_json(paths["summary.json"], summary)

@@ -35,6 +35,8 @@ rule bench_generate:
     """Raw files of a generated stand-in, in the real benchmark's format (LRA TSV / image folders)."""
     output:
         raw=directory(f"{BENCH}/raw/{{standin}}"),
+    benchmark:
+        f"{BENCHMARKS}/bench_generate/generate_{{standin}}.tsv",
     log:
         f"{LOGS}/benchmarks/generate_{{standin}}.log",
     wildcard_constraints:
@@ -42,6 +44,9 @@ rule bench_generate:
     params:
         config=RESOLVED,
         settings=lambda wildcards: data_settings(CFG, wildcards.standin),
+    resources:
+        runtime=job_runtime("bench_generate"),
+        mem_mb=job_mem_mb("bench_generate"),
     conda:
         CONDA_ENV
     shell:
@@ -54,6 +59,8 @@ rule bench_prepare_builtin:
         raw=lambda wildcards: [f"{BENCH}/raw/{wildcards.task}"] if wildcards.task in GENERATED_TASKS else [],
     output:
         npz=f"{BENCH}/{{task}}_{{split}}.npz",
+    benchmark:
+        f"{BENCHMARKS}/bench_prepare_builtin/prepare_{{task}}_{{split}}.tsv",
     log:
         f"{LOGS}/benchmarks/prepare_{{task}}_{{split}}.log",
     wildcard_constraints:
@@ -62,6 +69,9 @@ rule bench_prepare_builtin:
         config=RESOLVED,
         settings=lambda wildcards: data_settings(CFG, wildcards.task),
         raw=lambda wildcards, input: f"--raw {input.raw}" if input.raw else "",
+    resources:
+        runtime=job_runtime("bench_prepare_builtin"),
+        mem_mb=job_mem_mb("bench_prepare_builtin"),
     conda:
         CONDA_ENV
     shell:
@@ -96,6 +106,8 @@ rule bench_prepare_real:
         ),
     output:
         npz=f"{BENCH}/{{task}}_{{split}}.npz",
+    benchmark:
+        f"{BENCHMARKS}/bench_prepare_real/prepare_{{task}}_{{split}}.tsv",
     log:
         f"{LOGS}/benchmarks/prepare_{{task}}_{{split}}.log",
     wildcard_constraints:
@@ -106,7 +118,8 @@ rule bench_prepare_real:
         raw=lambda wildcards: real_raw_dir(wildcards.task),
     resources:
         # Path-X: 160k x 16384 float32 pixels (10.5 GB) for the train split, plus the write buffer
-        mem_mb=lambda wildcards: 32000 if wildcards.task == "pathx" else 8000,
+        mem_mb=lambda wildcards, attempt: (32000 if wildcards.task == "pathx" else 8000) * attempt,
+        runtime=job_runtime("bench_prepare_real"),
     conda:
         CONDA_ENV
     shell:
@@ -118,8 +131,13 @@ rule bench_fetch_ucr:
     """UCR/UEA .ts files from the aeon wheel (pip download of a pinned version, sha256-checked; aeon is not installed)."""
     output:
         raw=directory(str(UCR_RAW)),
+    benchmark:
+        f"{BENCHMARKS}/bench_fetch_ucr/fetch_ucr.tsv",
     log:
         f"{LOGS}/benchmarks/fetch_ucr.log",
+    resources:
+        runtime=job_runtime("bench_fetch_ucr"),
+        mem_mb=job_mem_mb("bench_fetch_ucr"),
     conda:
         CONDA_ENV
     shell:
@@ -132,6 +150,8 @@ rule bench_prepare_ucr:
         raw=ancient(str(UCR_RAW)),
     output:
         npz=f"{BENCH}/{{task}}_{{split}}.npz",
+    benchmark:
+        f"{BENCHMARKS}/bench_prepare_ucr/prepare_{{task}}_{{split}}.tsv",
     log:
         f"{LOGS}/benchmarks/prepare_{{task}}_{{split}}.log",
     wildcard_constraints:
@@ -140,6 +160,9 @@ rule bench_prepare_ucr:
         config=RESOLVED,
         settings=lambda wildcards: data_settings(CFG, wildcards.task),
         raw=lambda wildcards: real_raw_dir(wildcards.task),
+    resources:
+        runtime=job_runtime("bench_prepare_ucr"),
+        mem_mb=job_mem_mb("bench_prepare_ucr"),
     conda:
         CONDA_ENV
     shell:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from contlaws.budget import RuleCosts, read_measured  # noqa: E402
 from contlaws.config import (  # noqa: E402
     PAPER_CONFIG,
     ConfigError,
@@ -82,6 +83,31 @@ def dataset_targets():
         for eta in CFG["forecasting"]["etas"]:
             out += forecasting_files(system, eta)
     return out
+
+
+# Measurements and cluster requests (docs/paper-scale.md). Every rule that does work writes a Snakemake
+# benchmark file (wall seconds, max_rss in MB, ...) to logs/<run>/benchmarks/<rule>/<its log's name>.tsv.
+# Each of them requests `runtime` (minutes) and `mem_mb` from contlaws.budget, i.e. projections for one
+# GPU (trainings) and the paper-shapes measurements of benchmarks/paper_shapes_measured.csv scaled to this
+# config's counts, times the attempt, so a job killed at its time or memory limit is retried with twice,
+# then three times the request (profiles/slurm: retries).
+BENCHMARKS = f"{LOGS}/benchmarks"
+PAPER_SHAPES = Path(workflow.basedir) / "config" / "paper_shapes.yaml"
+COSTS = RuleCosts(
+    CFG,
+    read_measured(Path(workflow.basedir) / "benchmarks" / "paper_shapes_measured.csv"),
+    validate_config(deep_merge(read_config_file(PAPER_CONFIG), read_config_file(PAPER_SHAPES)), source=str(PAPER_SHAPES)),
+)
+
+
+def job_runtime(rule):
+    """`resources: runtime=` of a rule: minutes, scaled by the attempt."""
+    return lambda wildcards, attempt: COSTS.runtime(rule, dict(wildcards.items())) * attempt
+
+
+def job_mem_mb(rule):
+    """`resources: mem_mb=` of a rule: MB, scaled by the attempt."""
+    return lambda wildcards, attempt: COSTS.mem_mb(rule, dict(wildcards.items())) * attempt
 
 
 # Each topic .smk adds its final outputs here (figures, tables, claim verdicts); `rule all` builds them.

@@ -5,11 +5,16 @@ rule regression_dataset:
     """Parameter-regression split of one system at refinement factor tau (spec E2)."""
     output:
         npz=f"{DATA}/regression/{{system}}_tau{{tau}}_{{split}}.npz",
+    benchmark:
+        f"{BENCHMARKS}/regression_dataset/regression_{{system}}_tau{{tau}}_{{split}}.tsv",
     log:
         f"{LOGS}/data/regression_{{system}}_tau{{tau}}_{{split}}.log",
     params:
         config=RESOLVED,
         settings=settings("regression"),
+    resources:
+        runtime=job_runtime("regression_dataset"),
+        mem_mb=job_mem_mb("regression_dataset"),
     conda:
         CONDA_ENV
     shell:
@@ -23,6 +28,8 @@ rule forecasting_latent:
     """Latent trajectories, symbols, W and Q of one forecasting split, shared by every eta (spec E3)."""
     output:
         npz=f"{DATA}/forecasting/{{system}}_latent_{{split}}.npz",
+    benchmark:
+        f"{BENCHMARKS}/forecasting_latent/forecasting_{{system}}_latent_{{split}}.tsv",
     log:
         f"{LOGS}/data/forecasting_{{system}}_latent_{{split}}.log",
     params:
@@ -31,6 +38,9 @@ rule forecasting_latent:
             {"seed": CFG["seed"], "forecasting": {k: v for k, v in CFG["forecasting"].items() if k != "etas"}},
             sort_keys=True,
         ),
+    resources:
+        runtime=job_runtime("forecasting_latent"),
+        mem_mb=job_mem_mb("forecasting_latent"),
     conda:
         CONDA_ENV
     shell:
@@ -44,8 +54,13 @@ rule forecasting_dataset:
         latent=rules.forecasting_latent.output.npz,
     output:
         npz=f"{DATA}/forecasting/{{system}}_eta{{eta}}_{{split}}.npz",
+    benchmark:
+        f"{BENCHMARKS}/forecasting_dataset/forecasting_{{system}}_eta{{eta}}_{{split}}.tsv",
     log:
         f"{LOGS}/data/forecasting_{{system}}_eta{{eta}}_{{split}}.log",
+    resources:
+        runtime=job_runtime("forecasting_dataset"),
+        mem_mb=job_mem_mb("forecasting_dataset"),
     conda:
         CONDA_ENV
     shell:

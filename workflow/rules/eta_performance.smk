@@ -36,6 +36,8 @@ rule eta_train:
         summary=f"{ETA_RUN}/summary.json",
     wildcard_constraints:
         **ETA_WILDCARDS,
+    benchmark:
+        f"{BENCHMARKS}/eta_train/train_{{system}}_eta{{eta}}_{{model}}_seed{{seed}}.tsv",
     log:
         f"{LOGS}/eta_performance/train_{{system}}_eta{{eta}}_{{model}}_seed{{seed}}.log",
     params:
@@ -45,6 +47,8 @@ rule eta_train:
     threads: CFG["threads"]
     resources:
         gpu=1,
+        runtime=job_runtime("eta_train"),
+        mem_mb=job_mem_mb("eta_train"),
     conda:
         CONDA_ENV
     shell:
@@ -62,6 +66,8 @@ rule eta_evaluate:
     output:
         csv=f"{ETA_SPLIT}/test.csv",
         baselines=f"{ETA_SPLIT}/baselines.csv",
+    benchmark:
+        f"{BENCHMARKS}/eta_evaluate/evaluate_{{system}}_eta{{eta}}.tsv",
     log:
         f"{LOGS}/eta_performance/evaluate_{{system}}_eta{{eta}}.log",
     params:
@@ -73,6 +79,8 @@ rule eta_evaluate:
     threads: CFG["threads"]
     resources:
         gpu=1,
+        runtime=job_runtime("eta_evaluate"),
+        mem_mb=job_mem_mb("eta_evaluate"),
     conda:
         CONDA_ENV
     shell:
@@ -88,11 +96,16 @@ rule eta_results:
     output:
         csv=f"{ETA_DIR}/results.csv",
         baselines=f"{ETA_DIR}/baselines.csv",
+    benchmark:
+        f"{BENCHMARKS}/eta_results/results.tsv",
     log:
         f"{LOGS}/eta_performance/results.log",
     params:
         config=RESOLVED,
         settings=settings("eta_performance"),
+    resources:
+        runtime=job_runtime("eta_results"),
+        mem_mb=job_mem_mb("eta_results"),
     conda:
         CONDA_ENV
     shell:
@@ -112,10 +125,15 @@ rule figure5_plot:
             f"{ETA_DIR}/table_rmse.csv", caption="../report/figure5_table.rst", category="Figure 5: performance vs eta"
         ),
         table_tex=f"{ETA_DIR}/table_rmse.tex",
+    benchmark:
+        f"{BENCHMARKS}/figure5_plot/figure5.tsv",
     log:
         f"{LOGS}/eta_performance/figure5.log",
     params:
         stem=lambda wildcards, output: output.pdf.removesuffix(".pdf"),
+    resources:
+        runtime=job_runtime("figure5_plot"),
+        mem_mb=job_mem_mb("figure5_plot"),
     conda:
         CONDA_ENV
     shell:

@@ -6,11 +6,16 @@ rule refine_numerical_compute:
     output:
         csv=f"{RESULTS}/refinement_numerical/errors.csv",
         meta=f"{RESULTS}/refinement_numerical/errors.csv.meta.json",
+    benchmark:
+        f"{BENCHMARKS}/refine_numerical_compute/compute.tsv",
     log:
         f"{LOGS}/refinement_numerical/compute.log",
     params:
         config=RESOLVED,
         settings=settings("refinement_numerical"),
+    resources:
+        runtime=job_runtime("refine_numerical_compute"),
+        mem_mb=job_mem_mb("refine_numerical_compute"),
     conda:
         CONDA_ENV
     shell:
@@ -35,10 +40,15 @@ rule refine_numerical_plot:
         ),
         orders_tex=f"{RESULTS}/refinement_numerical/orders.tex",
         ratios_csv=f"{RESULTS}/refinement_numerical/amplitude_ratios.csv",
+    benchmark:
+        f"{BENCHMARKS}/refine_numerical_plot/plot.tsv",
     log:
         f"{LOGS}/refinement_numerical/plot.log",
     params:
         stem=lambda wildcards, output: output.pdf.removesuffix(".pdf"),
+    resources:
+        runtime=job_runtime("refine_numerical_plot"),
+        mem_mb=job_mem_mb("refine_numerical_plot"),
     conda:
         CONDA_ENV
     shell:

@@ -34,6 +34,8 @@ rule train_refinement:
         best=f"{RT_RUN}/best.pt",
     wildcard_constraints:
         **RT_WILDCARDS,
+    benchmark:
+        f"{BENCHMARKS}/train_refinement/train_{{system}}_{{model}}_{{disc}}_seed{{seed}}.tsv",
     log:
         f"{LOGS}/refinement_trained/train_{{system}}_{{model}}_{{disc}}_seed{{seed}}.log",
     params:
@@ -43,6 +45,8 @@ rule train_refinement:
     threads: CFG["threads"]
     resources:
         gpu=1,
+        runtime=job_runtime("train_refinement"),
+        mem_mb=job_mem_mb("train_refinement"),
     conda:
         CONDA_ENV
     shell:
@@ -64,6 +68,8 @@ rule evaluate_refinement:
         sweep=f"{RT_RUN}/amplitude_sweep.csv",
     wildcard_constraints:
         **RT_WILDCARDS,
+    benchmark:
+        f"{BENCHMARKS}/evaluate_refinement/evaluate_{{system}}_{{model}}_{{disc}}_seed{{seed}}.tsv",
     log:
         f"{LOGS}/refinement_trained/evaluate_{{system}}_{{model}}_{{disc}}_seed{{seed}}.log",
     params:
@@ -75,7 +81,8 @@ rule evaluate_refinement:
         gpu=1,
         # The refined test sets grow with 1/tau_min; the batch working memory is capped by
         # train.eval_max_elements (see contlaws.experiments.refinement_trained.evaluation_mem_mb).
-        mem_mb=evaluation_mem_mb(CFG),
+        mem_mb=lambda wildcards, attempt: evaluation_mem_mb(CFG) * attempt,
+        runtime=job_runtime("evaluate_refinement"),
     conda:
         CONDA_ENV
     shell:
@@ -94,11 +101,16 @@ rule refinement_trained_tables:
         errors=f"{RT_DIR}/errors.csv",
         continuity=f"{RT_DIR}/model_continuity.csv",
         sweep=f"{RT_DIR}/amplitude_sweep.csv",
+    benchmark:
+        f"{BENCHMARKS}/refinement_trained_tables/tables.tsv",
     log:
         f"{LOGS}/refinement_trained/tables.log",
     params:
         config=RESOLVED,
         settings=settings("refinement_trained", "regression", "model", "train", "gates"),
+    resources:
+        runtime=job_runtime("refinement_trained_tables"),
+        mem_mb=job_mem_mb("refinement_trained_tables"),
     conda:
         CONDA_ENV
     shell:
@@ -120,11 +132,16 @@ rule figure4_plot:
             category="Figure 4: trained models under refinement",
         ),
         table_tex=f"{RT_DIR}/table_rmse.tex",
+    benchmark:
+        f"{BENCHMARKS}/figure4_plot/figure4.tsv",
     log:
         f"{LOGS}/refinement_trained/figure4.log",
     params:
         stem=lambda wildcards, output: output.pdf.removesuffix(".pdf"),
         gate=CFG["gates"]["e2_rmse_ratio"],
+    resources:
+        runtime=job_runtime("figure4_plot"),
+        mem_mb=job_mem_mb("figure4_plot"),
     conda:
         CONDA_ENV
     shell:
@@ -143,8 +160,13 @@ rule model_continuity_table:
             category="Figure 4: trained models under refinement",
         ),
         table_tex=f"{RT_DIR}/table_model_continuity.tex",
+    benchmark:
+        f"{BENCHMARKS}/model_continuity_table/table_model_continuity.tsv",
     log:
         f"{LOGS}/refinement_trained/table_model_continuity.log",
+    resources:
+        runtime=job_runtime("model_continuity_table"),
+        mem_mb=job_mem_mb("model_continuity_table"),
     conda:
         CONDA_ENV
     shell:
@@ -160,11 +182,16 @@ rule claim_c1:
         numerical_orders=f"{RESULTS}/refinement_numerical/orders.csv",
     output:
         f"{RESULTS}/claims/C1.json",
+    benchmark:
+        f"{BENCHMARKS}/claim_c1/C1.tsv",
     log:
         f"{LOGS}/claims/C1.log",
     params:
         config=RESOLVED,
         settings=settings("claims", "refinement_numerical"),
+    resources:
+        runtime=job_runtime("claim_c1"),
+        mem_mb=job_mem_mb("claim_c1"),
     conda:
         CONDA_ENV
     shell:
@@ -180,11 +207,16 @@ rule claim_c2:
         amplitude_sweep=rules.refinement_trained_tables.output.sweep,
     output:
         f"{RESULTS}/claims/C2.json",
+    benchmark:
+        f"{BENCHMARKS}/claim_c2/C2.tsv",
     log:
         f"{LOGS}/claims/C2.log",
     params:
         config=RESOLVED,
         settings=settings("claims"),
+    resources:
+        runtime=job_runtime("claim_c2"),
+        mem_mb=job_mem_mb("claim_c2"),
     conda:
         CONDA_ENV
     shell:

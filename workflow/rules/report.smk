@@ -12,11 +12,16 @@ rule provenance:
             caption="../report/provenance.rst",
             category="Run",
         ),
+    benchmark:
+        f"{BENCHMARKS}/provenance/provenance.tsv",
     log:
         f"{LOGS}/provenance.log",
     params:
         config=RESOLVED,
         settings=settings(*CFG.keys()),
+    resources:
+        runtime=job_runtime("provenance"),
+        mem_mb=job_mem_mb("provenance"),
     conda:
         CONDA_ENV
     shell:
@@ -33,8 +38,13 @@ rule claims:
         html=report(f"{RESULTS}/claims/claims.html", caption="../report/claims.rst", category="Claims"),
         # claim, verdict, statement: the table on the report's landing page (workflow/report/workflow.rst)
         verdicts=f"{RESULTS}/claims/verdicts.csv",
+    benchmark:
+        f"{BENCHMARKS}/claims/claims.tsv",
     log:
         f"{LOGS}/claims.log",
+    resources:
+        runtime=job_runtime("claims"),
+        mem_mb=job_mem_mb("claims"),
     conda:
         CONDA_ENV
     shell:
@@ -62,10 +72,15 @@ rule report_pages:
     output:
         tables=report(f"{RESULTS}/report/tables.html", caption="../report/tables_page.rst", category="Result tables"),
         provenance=report(f"{RESULTS}/report/provenance.html", caption="../report/provenance.rst", category="Run"),
+    benchmark:
+        f"{BENCHMARKS}/report_pages/report_pages.tsv",
     log:
         f"{LOGS}/report_pages.log",
     params:
         tables=" ".join(f"--table {shlex.quote(f'{title}={path}')}" for title, path in REPORT_TABLES.items()),
+    resources:
+        runtime=job_runtime("report_pages"),
+        mem_mb=job_mem_mb("report_pages"),
     conda:
         CONDA_ENV
     shell:

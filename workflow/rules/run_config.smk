@@ -9,11 +9,16 @@ rule resolved_config:
     output:
         resolved=f"{RESULTS}/config.resolved.json",
         diff=f"{RESULTS}/config.diff.json",
+    benchmark:
+        f"{BENCHMARKS}/resolved_config/config.tsv",
     log:
         f"{LOGS}/config.log",
     params:
         config=RESOLVED,
         settings=json.dumps(CFG, sort_keys=True),
+    resources:
+        runtime=job_runtime("resolved_config"),
+        mem_mb=job_mem_mb("resolved_config"),
     conda:
         CONDA_ENV
     shell:

@@ -20,7 +20,8 @@ SUB_TRAIN_SETTINGS = json.dumps(
         "subsampling": SUB,
         # the summary records the train split's measured TC (the label threshold is applied later)
         "task_continuity": {k: v for k, v in CFG["task_continuity"].items() if k != "continuous_min"},
-        "train": {k: CFG["train"][k] for k in ("grad_clip", "device", "eval_max_elements")},
+        "train": {k: CFG["train"][k] for k in ("grad_clip", "device", "eval_max_elements", "max_steps_per_epoch")
+                  if k in CFG["train"]},
     },
     sort_keys=True,
 )
@@ -42,6 +43,8 @@ rule subsample_train:
     # metrics.csv only while epochs remain).
     output:
         summary=f"{SUB_RUN}/summary.json",
+    benchmark:
+        f"{BENCHMARKS}/subsample_train/train_{{task}}_{{mode}}_seed{{seed}}.tsv",
     log:
         f"{LOGS}/subsampling/train_{{task}}_{{mode}}_seed{{seed}}.log",
     wildcard_constraints:
@@ -55,6 +58,8 @@ rule subsample_train:
     threads: CFG["threads"]
     resources:
         gpu=1,
+        runtime=job_runtime("subsample_train"),
+        mem_mb=job_mem_mb("subsample_train"),
     conda:
         CONDA_ENV
     shell:
@@ -81,6 +86,8 @@ rule subsample_plot:
             category="Figure 6: temporal subsampling",
         ),
         table_tex=f"{SUB_DIR}/table.tex",
+    benchmark:
+        f"{BENCHMARKS}/subsample_plot/plot.tsv",
     log:
         f"{LOGS}/subsampling/plot.log",
     params:
@@ -88,6 +95,9 @@ rule subsample_plot:
         settings=settings("subsampling", "task_continuity", "gates"),
         runs=lambda wildcards, input: [str(Path(p).parent) for p in input.summaries],
         stem=lambda wildcards, output: output.pdf.removesuffix(".pdf"),
+    resources:
+        runtime=job_runtime("subsample_plot"),
+        mem_mb=job_mem_mb("subsample_plot"),
     conda:
         CONDA_ENV
     shell:
@@ -102,11 +112,16 @@ rule claim_c5:
         curves=rules.subsample_plot.output.curves,
     output:
         f"{RESULTS}/claims/C5.json",
+    benchmark:
+        f"{BENCHMARKS}/claim_c5/C5.tsv",
     log:
         f"{LOGS}/claims/C5.log",
     params:
         config=RESOLVED,
         settings=settings("claims", "subsampling", "task_continuity", "gates"),
+    resources:
+        runtime=job_runtime("claim_c5"),
+        mem_mb=job_mem_mb("claim_c5"),
     conda:
         CONDA_ENV
     shell:

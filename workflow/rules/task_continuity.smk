@@ -37,6 +37,8 @@ rule task_continuity_score:
     wildcard_constraints:
         family="forecasting|regression|benchmarks",
         name=r"[A-Za-z0-9_.]+",
+    benchmark:
+        f"{BENCHMARKS}/task_continuity_score/{{family}}_{{name}}.tsv",
     log:
         f"{LOGS}/task_continuity/{{family}}_{{name}}.log",
     params:
@@ -44,7 +46,8 @@ rule task_continuity_score:
         settings=settings("task_continuity"),
     resources:
         # contlaws dataset files are read whole (checksum) before the first max_sequences rows are scored
-        mem_mb=lambda wildcards, input: max(1000, int(3 * input.size_mb) + 500),
+        mem_mb=lambda wildcards, input, attempt: max(1000, int(3 * input.size_mb) + 500) * attempt,
+        runtime=job_runtime("task_continuity_score"),
     conda:
         CONDA_ENV
     shell:
@@ -58,11 +61,16 @@ rule task_continuity_table:
     output:
         csv=report(f"{TC_DIR}/table.csv", caption="../report/task_continuity.rst", category="E4: task continuity"),
         tex=f"{TC_DIR}/table.tex",
+    benchmark:
+        f"{BENCHMARKS}/task_continuity_table/table.tsv",
     log:
         f"{LOGS}/task_continuity/table.log",
     params:
         config=RESOLVED,
         settings=settings("task_continuity"),
+    resources:
+        runtime=job_runtime("task_continuity_table"),
+        mem_mb=job_mem_mb("task_continuity_table"),
     conda:
         CONDA_ENV
     shell:
@@ -80,11 +88,16 @@ rule alignment_tables:
         alignment=f"{AL_DIR}/alignment.csv",
         seeds=f"{AL_DIR}/advantages_by_seed.csv",
         continuity=f"{AL_DIR}/tc_model_continuity.csv",
+    benchmark:
+        f"{BENCHMARKS}/alignment_tables/tables.tsv",
     log:
         f"{LOGS}/alignment/tables.log",
     params:
         config=RESOLVED,
         settings=settings("task_continuity", "eta_performance"),
+    resources:
+        runtime=job_runtime("alignment_tables"),
+        mem_mb=job_mem_mb("alignment_tables"),
     conda:
         CONDA_ENV
     shell:
@@ -101,10 +114,15 @@ rule alignment_plot:
     output:
         pdf=f"{FIGS}/alignment.pdf",
         png=report(f"{FIGS}/alignment.png", caption="../report/alignment.rst", category="E4: task continuity"),
+    benchmark:
+        f"{BENCHMARKS}/alignment_plot/plot.tsv",
     log:
         f"{LOGS}/alignment/plot.log",
     params:
         stem=lambda wildcards, output: output.pdf.removesuffix(".pdf"),
+    resources:
+        runtime=job_runtime("alignment_plot"),
+        mem_mb=job_mem_mb("alignment_plot"),
     conda:
         CONDA_ENV
     shell:
@@ -118,11 +136,16 @@ rule claim_c3:
         task_continuity=rules.task_continuity_table.output.csv,
     output:
         f"{RESULTS}/claims/C3.json",
+    benchmark:
+        f"{BENCHMARKS}/claim_c3/C3.tsv",
     log:
         f"{LOGS}/claims/C3.log",
     params:
         config=RESOLVED,
         settings=settings("claims"),
+    resources:
+        runtime=job_runtime("claim_c3"),
+        mem_mb=job_mem_mb("claim_c3"),
     conda:
         CONDA_ENV
     shell:
@@ -137,11 +160,16 @@ rule claim_c4:
         seeds=rules.alignment_tables.output.seeds,
     output:
         f"{RESULTS}/claims/C4.json",
+    benchmark:
+        f"{BENCHMARKS}/claim_c4/C4.tsv",
     log:
         f"{LOGS}/claims/C4.log",
     params:
         config=RESOLVED,
         settings=settings("claims"),
+    resources:
+        runtime=job_runtime("claim_c4"),
+        mem_mb=job_mem_mb("claim_c4"),
     conda:
         CONDA_ENV
     shell:

@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import resource
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -204,6 +205,7 @@ def train_settings(cfg: Mapping[str, Any], mode: str, seed: int, task: str | Non
         schedule="cosine_step_restarts",
         stages=stages,
         eval_max_elements=int(train["eval_max_elements"]),
+        max_steps_per_epoch=train.get("max_steps_per_epoch"),
     )
 
 
@@ -274,6 +276,7 @@ def run(cfg: Mapping[str, Any], task: str, mode: str, seed: int, train: Path, va
         test_file=str(test),
         device=str(device),
         torch_threads=torch.get_num_threads(),
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # after the tests, too
     )
     write_json(Path(out) / "summary.json", summary)
     log.info("%s %s seed %d: test accuracy %.4f (final) %.4f (best val) after %.1f s", task, mode, seed,
