@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 def run_cli(*argv) -> int:
     """The `contlaws` entry point with only the bench commands registered (others may be absent)."""
     saved = commands.COMMAND_MODULES
-    commands.COMMAND_MODULES = ("contlaws.data.benchmarks.cli",)
+    commands.COMMAND_MODULES = ("contlaws.commands.benchmarks",)
     try:
         return commands.main([str(a) for a in argv])
     finally:

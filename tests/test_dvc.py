@@ -19,7 +19,7 @@ from contlaws.data import fetch
 from contlaws.data.benchmarks import listops, sources
 
 REPO = Path(__file__).resolve().parents[1]
-BENCH_MODULE = "contlaws.data.benchmarks.cli"
+BENCH_MODULE = "contlaws.commands.benchmarks"
 
 
 def dvc_env(extra_path: Path | None = None) -> dict[str, str]:
@@ -86,7 +86,7 @@ def test_repository_dvc_setup_and_fetch_stages_are_wired():
 def _bench_parser():
     import argparse
 
-    from contlaws.data.benchmarks import cli as bench_cli
+    from contlaws.commands import benchmarks as bench_cli
 
     parser = argparse.ArgumentParser(prog="contlaws")
     bench_cli.register(parser.add_subparsers(dest="command", required=True))

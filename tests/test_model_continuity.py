@@ -9,15 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from contlaws.commands.common import parse_tau_path
 from contlaws.data.sets import ArrayDataset
 from contlaws.errors import DataFileError
-from contlaws.model_continuity import (
-    PooledLayer,
-    continuity_from_outputs,
-    fit_order,
-    model_continuity,
-    parse_tau_path,
-)
+from contlaws.model_continuity import PooledLayer, continuity_from_outputs, fit_order, model_continuity
 from contlaws.models.s4d import S4D
 from contlaws.models.s6 import S6
 

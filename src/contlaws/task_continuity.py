@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from contlaws.io import DataFileError
+from contlaws.errors import DataFileError
 
 INPUT_KINDS = ("continuous", "tokens", "image")
 STANDARDIZE = ("channels", "none")  # channel scaling before scoring (see TaskContinuityAccumulator)

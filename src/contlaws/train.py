@@ -53,7 +53,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -663,11 +663,15 @@ def train_run(
     epochs: int | None = None,
     device: str | None = None,
     restart_on_mismatch: bool = False,
+    prepare: Callable[[Mapping[str, Any], Any, Any], tuple[dict, Any, Any, dict]] | None = None,
 ) -> dict:
     """One pipeline training run: load the splits, build ``model_name``, :func:`fit`; the summary.
 
     ``experiment`` (``refinement_trained`` | ``eta_performance``) names the config section whose
-    ``epochs`` applies and the experiment's data setup; ``epochs`` and ``device`` override the config.
+    ``epochs`` applies; ``epochs`` and ``device`` override the config. ``prepare(cfg, train_ds,
+    val_ds) -> (cfg, train_ds, val_ds, build options)`` is the experiment's own setup (E3:
+    :func:`contlaws.experiments.eta_performance.readout_setup`; passed in, so the engine never imports
+    an experiment). E2 regression labels are standardized here.
     A model that cannot run here gets a ``not run`` summary.json (see :func:`write_not_run`), which
     is returned. Raises :class:`TrainingDiverged`, :class:`ResumeMismatch` and the user errors of
     :mod:`contlaws.errors`.
@@ -683,10 +687,8 @@ def train_run(
     train_ds, val_ds = load_split(train_path), load_split(val_path)
     check_splits(train_ds, val_ds)
     build_options: dict = {}
-    if experiment == "eta_performance":  # E3: the causal forecaster trains on every position
-        from contlaws.experiments.eta_performance import readout_setup
-
-        cfg, train_ds, val_ds, build_options = readout_setup(cfg, train_ds, val_ds)
+    if prepare is not None:
+        cfg, train_ds, val_ds, build_options = prepare(cfg, train_ds, val_ds)
     overrides = {"seed": seed, "task": train_ds.task}
     overrides.update({k: v for k, v in (("epochs", epochs), ("device", device)) if v is not None})
     try:
@@ -712,7 +714,8 @@ def train_run(
     if experiment == "refinement_trained" and train_ds.task == "regression":
         # E2 labels as z = (y − mean)/std per component, statistics of the training split only;
         # recorded in the checkpoint (provenance.label_standardization) for evaluation.
-        from contlaws.data.regression import LabelStandardization, standardized_dataset
+        from contlaws.data.regression import LabelStandardization
+        from contlaws.data.sets import standardized_dataset
 
         stats = LabelStandardization.fit(train_ds.y)
         train_ds, val_ds = standardized_dataset(train_ds, stats), standardized_dataset(val_ds, stats)

@@ -15,10 +15,13 @@ def cli_train(args: argparse.Namespace) -> int:
     set_threads(cfg)
     from contlaws.train import TrainingDiverged, train_run
 
+    prepare = None
+    if args.experiment == "eta_performance":  # E3: the causal forecaster trains on every position
+        from contlaws.experiments.eta_performance import readout_setup as prepare
     try:
         train_run(cfg, args.model, args.train, args.val, args.out, seed=args.seed, discretization=args.discretization,
                   experiment=args.experiment, epochs=args.epochs, device=args.device,
-                  restart_on_mismatch=args.restart_on_mismatch)  # fmt: skip
+                  restart_on_mismatch=args.restart_on_mismatch, prepare=prepare)  # fmt: skip
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

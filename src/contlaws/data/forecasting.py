@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 
-from contlaws.config import ConfigError
 from contlaws.data.dynamics import DynamicalSystem, get_system, simulate
 from contlaws.data.regression import (
     STREAM_BROWNIAN,
@@ -37,6 +36,7 @@ from contlaws.data.regression import (
     split_rng,
     split_seed,
 )
+from contlaws.errors import ConfigError
 from contlaws.io import provenance
 
 W_SEED_OFFSET = 101  # W ~ default_rng(seed + 101)

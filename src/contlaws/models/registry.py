@@ -19,7 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from contlaws.config import ConfigError, schema
+from contlaws.config import schema
+from contlaws.errors import ConfigError
 from contlaws.models.baselines import GPU_LAYERS, IMPORT_NAMES, CausalLinearAttention, TransformerLayer, gpu_layer
 from contlaws.models.s4d import S4D
 from contlaws.models.s6 import S6

@@ -16,7 +16,6 @@ figure never recomputes anything. Writes
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -26,6 +25,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.ticker import FixedLocator, LogLocator, NullFormatter
 
+from contlaws.errors import DataFileError
 from contlaws.experiments.refinement_numerical import (
     DISCRETIZATIONS,
     ERROR_COLUMNS,
@@ -34,7 +34,7 @@ from contlaws.experiments.refinement_numerical import (
     amplitude_ratios,
     convergence_orders,
 )
-from contlaws.io import DataFileError, meta_path, provenance, read_json, read_result_csv, write_table
+from contlaws.io import meta_path, provenance, read_json, read_result_csv, write_table
 from contlaws.plots.style import save_figure, write_latex_table
 
 REQUIRED_COLUMNS = (
@@ -155,19 +155,21 @@ def orders_table_tex(orders: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-def main(args: argparse.Namespace) -> None:
-    """``contlaws refine-numerical-plot``: figure + orders table from the error CSV."""
-    errors = read_errors(args.results)
-    source_meta = read_json(meta_path(args.results)) if meta_path(args.results).exists() else {}
+def write_outputs(results: Path, figure: Path, orders_csv: Path, orders_tex: Path, ratios_csv: Path | None = None,
+                  metric: str = "rel_max_error") -> pd.DataFrame | None:
+    """Figure (STEM.pdf/.png) and orders table (CSV, LaTeX) from the error CSV; with ``ratios_csv`` also the
+    amplitude error ratios, whose summary over systems is returned."""
+    errors = read_errors(results)
+    source_meta = read_json(meta_path(results)) if meta_path(results).exists() else {}
     orders = convergence_orders(errors)
     meta = provenance(
-        source_meta.get("config"), source_meta.get("seed"), source=str(args.results),
+        source_meta.get("config"), source_meta.get("seed"), source=str(results),
         source_git_commit=source_meta.get("git_commit"),
     )
-    write_table(args.orders_csv, orders, meta=meta, float_format="%.4f")
+    write_table(orders_csv, orders, meta=meta, float_format="%.4f")
     n_sys = errors["system"].nunique()
     write_latex_table(
-        args.orders_tex,
+        orders_tex,
         orders_table_tex(orders),
         caption=(
             "Empirical convergence order $p$ (least-squares slope of $\\log$ error against $\\log\\tau$, "
@@ -176,14 +178,13 @@ def main(args: argparse.Namespace) -> None:
         ),
         label="tab:refinement-numerical-orders",
     )
-    if getattr(args, "ratios_csv", None):
+    summary = None
+    if ratios_csv:
         ratios = amplitude_ratios(errors, "rel_max_error")
         summary = amplitude_ratio_summary(ratios)
         finest = ratios[np.isclose(ratios["tau"], ratios["tau"].min())]
         table = finest.merge(summary, on=["model", "discretization", "tau"], suffixes=("", "_over_systems"))
-        write_table(args.ratios_csv, table, meta={**meta, "metric": "rel_max_error",
-                                                  "what": "per-system amplitude ratio at the finest tau, with median/min/max over systems"})  # fmt: skip
-        for r in summary[np.isclose(summary["tau"], summary["tau"].min())].itertuples():
-            print(f"{r.model} {r.discretization}: amplitude ratio at tau {r.tau:g} median {r.median:.3g}, "
-                  f"range {r.min:.3g}-{r.max:.3g} over {r.n_systems} systems")  # fmt: skip
-    save_figure(plot_errors(errors, metric=getattr(args, "metric", "rel_max_error")), args.figure)
+        write_table(ratios_csv, table, meta={**meta, "metric": "rel_max_error",
+                                             "what": "per-system amplitude ratio at the finest tau, with median/min/max over systems"})  # fmt: skip
+    save_figure(plot_errors(errors, metric=metric), figure)
+    return summary
