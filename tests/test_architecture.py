@@ -142,7 +142,7 @@ def command_line_leaks(raw: dict[str, set[str]], commands: str = COMMANDS,
         if module == commands or module.startswith(commands + ".") or module in allowed:
             continue
         for name in sorted(names):
-            if name == "argparse" or name.startswith("argparse.") or name == commands or name.startswith(commands + "."):
+            if name in ("argparse", commands) or name.startswith(("argparse.", commands + ".")):
                 leaks.append(f"{module} imports {name}")
     return leaks
 

@@ -1,4 +1,4 @@
-"""E3 performance vs eta: eta-evaluate vs direct computation, not-run rows, results.csv, Figure 5 and table, rules."""
+"""E3 performance vs eta: eta-performance-evaluate vs direct computation, not-run rows, results.csv, Figure 5 and table, rules."""
 
 from __future__ import annotations
 
@@ -68,8 +68,8 @@ def tiny_eta(tmp_path_factory):
 def test_cli_rows_match_direct_computation(tmp_path, tiny_eta):
     out, baselines = tmp_path / "test.csv", tmp_path / "baselines.csv"
     runs = [str(tiny_eta["runs"][m]) for m in ("s4d", "mamba2")]
-    status = main(["eta-evaluate", "--config", str(tiny_eta["config"]), "--test", str(tiny_eta["paths"]["test"]),
-                   "--runs", *runs, "--out", str(out), "--baselines-out", str(baselines)])  # fmt: skip
+    status = main(["eta-performance-evaluate", "--config", str(tiny_eta["config"]), "--test", str(tiny_eta["paths"]["test"]),
+                   "--runs", *runs, "--out", str(out), "--out-baselines", str(baselines)])  # fmt: skip
     assert status == 0
     reference = pd.read_csv(baselines)
     assert list(reference.columns) == BASELINE_COLUMNS
@@ -255,7 +255,7 @@ def test_wrong_test_split_and_bad_summary_are_refused(tmp_path, tiny_eta):
     with pytest.raises(DataFileError, match="not a training summary"):
         evaluate_runs([bad], tiny_eta["paths"]["test"])
     out = tmp_path / "x.csv"
-    status = main(["eta-evaluate", "--config", str(tiny_eta["config"]), "--test", str(tiny_eta["paths"]["val"]),
+    status = main(["eta-performance-evaluate", "--config", str(tiny_eta["config"]), "--test", str(tiny_eta["paths"]["val"]),
                    "--runs", str(tiny_eta["runs"]["s4d"]), "--out", str(out)])  # fmt: skip
     assert status == 2 and not out.exists()
 
@@ -367,16 +367,16 @@ def test_figure_and_cli_are_reproducible(tmp_path):
     outputs = []
     for attempt in range(2):
         stem = tmp_path / f"run{attempt}" / "figure5"
-        args = ["plot-figure5", "--results", str(results), "--baselines", str(baselines), "--figure", str(stem),
-                "--table-csv", str(stem) + ".csv", "--table-tex", str(stem) + ".tex"]  # fmt: skip
+        args = ["eta-performance-plot", "--results", str(results), "--baselines", str(baselines), "--out-figure", str(stem),
+                "--out-csv", str(stem) + ".csv", "--out-tex", str(stem) + ".tex"]  # fmt: skip
         assert main(args) == 0
         outputs.append([(stem.parent / f"figure5{ext}").read_bytes() for ext in (".png", ".pdf", ".csv", ".tex")])
     assert outputs[0] == outputs[1]
     tex = outputs[0][3].decode()
     assert "not run (needs CUDA)" in tex and "Van der Pol & last value (no training) & 0.100 & 0.100 & 0.100" in tex
     pd.DataFrame({"system": ["vdp"]}).to_csv(tmp_path / "bad.csv", index=False)
-    assert main(["plot-figure5", "--results", str(tmp_path / "bad.csv"), "--figure", str(tmp_path / "f"),
-                 "--table-csv", str(tmp_path / "t.csv"), "--table-tex", str(tmp_path / "t.tex")]) == 2  # fmt: skip
+    assert main(["eta-performance-plot", "--results", str(tmp_path / "bad.csv"), "--out-figure", str(tmp_path / "f"),
+                 "--out-csv", str(tmp_path / "t.csv"), "--out-tex", str(tmp_path / "t.tex")]) == 2  # fmt: skip
     assert not (tmp_path / "f.png").exists()
 
 

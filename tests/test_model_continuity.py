@@ -206,7 +206,7 @@ def test_cli_on_engine_checkpoint(tmp_path, tiny_refinement_run):
     run = tiny_refinement_run
     out = tmp_path / "mc.json"
     args = [f"{t}={p}" for t, p in run["tests"].items()]
-    assert main(["model-continuity", "--checkpoint", str(run["checkpoint"]), "--data", *args, "--json", str(out)]) == 0
+    assert main(["model-continuity", "--checkpoint", str(run["checkpoint"]), "--data", *args, "--out-json", str(out)]) == 0
     record = json.loads(out.read_text())
     model, _ = load_model(run["checkpoint"])
     with torch.no_grad():
@@ -226,7 +226,7 @@ def test_cli_on_engine_checkpoint(tmp_path, tiny_refinement_run):
 
 
 def test_cli_refuses_json_over_its_checkpoint_or_data(tmp_path, tiny_refinement_run, capsys):
-    """`--json` naming the checkpoint or a test set used to overwrite it with the JSON record."""
+    """`--out-json` naming the checkpoint or a test set used to overwrite it with the JSON record."""
     import os
 
     from contlaws.commands import main
@@ -238,9 +238,9 @@ def test_cli_refuses_json_over_its_checkpoint_or_data(tmp_path, tiny_refinement_
     os.link(run["checkpoint"], link)
     before = {p: p.read_bytes() for p in (run["checkpoint"], first_data)}
     for output, named in ((run["checkpoint"], run["checkpoint"]), (first_data, first_data), (link, run["checkpoint"])):
-        assert main(["model-continuity", "--checkpoint", str(run["checkpoint"]), "--data", *args, "--json", str(output)]) == 2
+        assert main(["model-continuity", "--checkpoint", str(run["checkpoint"]), "--data", *args, "--out-json", str(output)]) == 2
         err = capsys.readouterr().err
-        assert f"error: {output}: --json is the input {named}; writing it would destroy the input" in err
+        assert f"error: {output}: --out-json is the input {named}; writing it would destroy the input" in err
     assert all(p.read_bytes() == data for p, data in before.items())
 
 
@@ -282,7 +282,7 @@ def tiny_refinement_run(tmp_path_factory):
 
 
 # ---------------------------------------------------------------------------------------------
-# Bad checkpoints, data and flags: one `error:` line naming the file or option, exit 2, no --json
+# Bad checkpoints, data and flags: one `error:` line naming the file or option, exit 2, no --out-json
 # ---------------------------------------------------------------------------------------------
 def _resaved(run, tmp_path, name, change):
     """A copy of the tiny run's checkpoint with ``change(checkpoint)`` applied, saved as ``name``."""
@@ -361,7 +361,7 @@ def test_cli_refuses_bad_inputs_with_one_line(tmp_path, tiny_refinement_run, cap
     checkpoint = _resaved(run, tmp_path, "model.pt", change) if change else run["checkpoint"]
     data = make_data(run, tmp_path) if make_data else [f"{t}={p}" for t, p in run["tests"].items()]
     out = tmp_path / "mc.json"
-    argv = ["model-continuity", "--checkpoint", str(checkpoint), "--data", *data, "--json", str(out), *flags]
+    argv = ["model-continuity", "--checkpoint", str(checkpoint), "--data", *data, "--out-json", str(out), *flags]
     try:
         status = main(argv)
     except SystemExit as stop:  # argparse refuses a flag with exit status 2

@@ -29,7 +29,7 @@ def test_claims_table_writes_the_html_page_and_the_landing_verdicts(tmp_path):
     paths = write_verdicts(tmp_path)
     out = {k: tmp_path / f"claims.{k}" for k in ("csv", "md", "html")}
     verdicts = tmp_path / "verdicts.csv"
-    assert commands.main(["claims-table", *paths, "--out-csv", str(out["csv"]), "--out-md", str(out["md"]),
+    assert commands.main(["claims-gather", "--inputs", *paths, "--out-csv", str(out["csv"]), "--out-md", str(out["md"]),
                      "--out-html", str(out["html"]), "--out-verdicts", str(verdicts)]) == 0  # fmt: skip
     page = out["html"].read_text()
     for claim, (verdict, numbers) in VERDICTS.items():

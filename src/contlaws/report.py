@@ -1,7 +1,7 @@
 """Run-level records for the report: provenance of a run and the claims table (C1-C5).
 
-``contlaws provenance`` writes the resolved config with git commit, package versions and device;
-``contlaws claims-table`` gathers the per-claim verdict JSON files into one CSV + Markdown table
+``contlaws report-provenance`` writes the resolved config with git commit, package versions and device;
+``contlaws claims-gather`` gathers the per-claim verdict JSON files into one CSV + Markdown table
 (claim, verdict, the numbers behind it), shown in the report and described in the README, and
 optionally an HTML page of the same table with every number (``--out-html``) and a claim/verdict/statement
 CSV that the report's landing page shows (``--out-verdicts``);

@@ -1,4 +1,5 @@
-"""``contlaws model-continuity``: d(τ) and its order for a trained checkpoint (maths in :mod:`contlaws.model_continuity`)."""
+"""``contlaws model-continuity``: d(τ) and its order for a trained checkpoint (maths in
+:mod:`contlaws.model_continuity`)."""
 
 from __future__ import annotations
 
@@ -22,14 +23,14 @@ def format_table(result: ModelContinuity) -> str:
 
 
 def cli_model_continuity(args: argparse.Namespace) -> None:
-    refuse_output_over_input(args.json, [args.checkpoint, *(path for _, path in args.data)], "--json")
+    refuse_output_over_input(args.out_json, [args.checkpoint, *(path for _, path in args.data)], "--out-json")
     set_threads(args.threads)
     paths = tau_path_map(args.data, "--data")
     result, record = checkpoint_continuity(args.checkpoint, paths, device=args.device, batch_size=args.batch_size,
                                            max_samples=args.max_samples)  # fmt: skip
     print(format_table(result))
-    if args.json:
-        write_json(args.json, record)
+    if args.out_json:
+        write_json(args.out_json, record)
 
 
 def register(subparsers) -> None:
@@ -47,7 +48,7 @@ def register(subparsers) -> None:
     p.add_argument("--checkpoint", type=Path, required=True, help="best.pt / last.pt written by `contlaws train`")
     p.add_argument("--data", type=parse_tau_path, nargs="+", required=True, metavar="TAU=PATH",
                    help="refined sets of the same trajectories, e.g. 1=vdp_tau1_test.npz 0.5=vdp_tau0.5_test.npz")
-    p.add_argument("--json", type=Path, metavar="OUT", help="also write the result with provenance as JSON")
+    p.add_argument("--out-json", type=Path, metavar="OUT", help="also write the result with provenance as JSON")
     p.add_argument("--batch-size", type=positive_int, help="rows per call at every tau (default: from eval_max_elements)")
     p.add_argument("--max-samples", type=positive_int, help="compare only the first N trajectories")
     p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"), help="cpu (default), cuda or auto")

@@ -21,9 +21,9 @@ def cmd_compute(args: argparse.Namespace) -> None:
 def cmd_plot(args: argparse.Namespace) -> None:
     from contlaws.plots.refinement_numerical import write_outputs
 
-    for option, output in (("--orders-csv", args.orders_csv), ("--orders-tex", args.orders_tex), ("--ratios-csv", args.ratios_csv)):
+    for option, output in (("--out-orders-csv", args.out_orders_csv), ("--out-orders-tex", args.out_orders_tex), ("--out-ratios-csv", args.out_ratios_csv)):
         refuse_output_over_input(output, [args.results], option)
-    summary = write_outputs(args.results, args.figure, args.orders_csv, args.orders_tex, args.ratios_csv, args.metric)
+    summary = write_outputs(args.results, args.out_figure, args.out_orders_csv, args.out_orders_tex, args.out_ratios_csv, args.metric)
     if summary is not None:
         for r in summary[np.isclose(summary["tau"], summary["tau"].min())].itertuples():
             print(f"{r.model} {r.discretization}: amplitude ratio at tau {r.tau:g} median {r.median:.3g}, "
@@ -32,7 +32,7 @@ def cmd_plot(args: argparse.Namespace) -> None:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "refine-numerical",
+        "refinement-numerical-run",
         help="E1: errors of discretized S4/S6 against an RK4 reference (CSV)",
         description=refinement_numerical.__doc__.splitlines()[0],
     )
@@ -41,15 +41,15 @@ def register(subparsers) -> None:
     p.set_defaults(func=cmd_compute)
 
     p = subparsers.add_parser(
-        "refine-numerical-plot",
+        "refinement-numerical-plot",
         help="E1: figure and convergence-order table from the error CSV",
-        description="Render the E1 figure (error vs tau) and the empirical-order table from refine-numerical's CSV.",
+        description="Render the E1 figure (error vs tau) and the empirical-order table from refinement-numerical-run's CSV.",
     )
-    p.add_argument("--results", required=True, help="CSV written by `contlaws refine-numerical`")
-    p.add_argument("--figure", required=True, help="figure stem; writes STEM.pdf and STEM.png")
-    p.add_argument("--orders-csv", required=True, help="empirical convergence orders (CSV)")
-    p.add_argument("--orders-tex", required=True, help="the same orders as a LaTeX table")
-    p.add_argument("--ratios-csv", help="per-system amplitude error ratios (largest / smallest amplitude) with "
+    p.add_argument("--results", required=True, help="CSV written by `contlaws refinement-numerical-run`")
+    p.add_argument("--out-figure", required=True, help="figure stem; writes STEM.pdf and STEM.png")
+    p.add_argument("--out-orders-csv", required=True, help="empirical convergence orders (CSV)")
+    p.add_argument("--out-orders-tex", required=True, help="the same orders as a LaTeX table")
+    p.add_argument("--out-ratios-csv", help="per-system amplitude error ratios (largest / smallest amplitude) with "
                    "median and range over systems (CSV)")
     p.add_argument(
         "--metric", choices=ERROR_COLUMNS, default="rel_max_error", help="error shown in the figure (default: %(default)s)"

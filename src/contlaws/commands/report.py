@@ -1,4 +1,5 @@
-"""``contlaws provenance``, ``claims-table`` and ``report-page``: run-level records (logic in :mod:`contlaws.report`)."""
+"""``contlaws report-provenance``, ``claims-gather`` and ``report-page``: run-level records (logic in
+:mod:`contlaws.report`)."""
 
 from __future__ import annotations
 
@@ -39,13 +40,14 @@ def _cmd_claims_table(args: argparse.Namespace) -> None:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("provenance", help="write the resolved config with git commit, package versions, device")
+    p = sub.add_parser("report-provenance", help="write the resolved config with git commit, package versions, device")
     add_config_argument(p)
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=_cmd_provenance)
 
-    p = sub.add_parser("claims-table", help="gather claim verdict JSON files into one table")
-    p.add_argument("inputs", type=Path, nargs="+", help="claim verdict JSON files (results/<run>/claims/C*.json)")
+    p = sub.add_parser("claims-gather", help="gather claim verdict JSON files into one table")
+    p.add_argument("--inputs", type=Path, nargs="+", required=True, metavar="JSON",
+                   help="claim verdict JSON files (results/<run>/claims/C*.json)")
     p.add_argument("--out-csv", type=Path, required=True)
     p.add_argument("--out-md", type=Path, required=True)
     p.add_argument("--out-html", type=Path, help="the same table as an HTML page, with every number")

@@ -24,19 +24,19 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_plot(args: argparse.Namespace) -> None:
     from contlaws.plots.figure6 import write_figure6
 
-    for option, output in (("--curves", args.curves), ("--table-csv", args.table_csv), ("--table-tex", args.table_tex)):
+    for option, output in (("--out-curves", args.out_curves), ("--out-csv", args.out_csv), ("--out-tex", args.out_tex)):
         refuse_output_over_input(output, [args.config], option)
     continuous_min, gate_se = 0.8, 2.0  # the schema's defaults of task_continuity.continuous_min and gates.e5_se
     if args.config is not None:
         cfg = load_config(args.config)
         continuous_min = float(cfg["task_continuity"]["continuous_min"])
         gate_se = float(cfg.get("gates", {}).get("e5_se", gate_se))
-    write_figure6(args.runs, args.figure, args.curves, args.table_csv, args.table_tex, continuous_min, gate_se)
+    write_figure6(args.runs, args.out_figure, args.out_curves, args.out_csv, args.out_tex, continuous_min, gate_se)
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "subsample-train",
+        "subsampling-train",
         help="E5: train the S4D classifier coarse to fine (subsampled) or at stride 1 (baseline)",
         description=(
             "Train one E5 run with the training engine (resumes from OUT/last.pt), then test at stride 1. "
@@ -56,15 +56,16 @@ def register(subparsers) -> None:
     p.set_defaults(func=cmd_train)
 
     p = subparsers.add_parser(
-        "subsample-plot",
+        "subsampling-plot",
         help="E5: Figure 6, per-epoch curves and the speed/accuracy table from the runs' folders",
         description="Render Figure 6 (validation accuracy vs wall clock and vs epoch) and the E5 table.",
     )
-    p.add_argument("runs", type=Path, nargs="+", help="run folders written by `contlaws subsample-train`")
-    p.add_argument("--figure", type=Path, required=True, help="figure stem; writes STEM.pdf and STEM.png")
-    p.add_argument("--curves", type=Path, required=True, help="per-epoch curves of every run (CSV, wall clock)")
-    p.add_argument("--table-csv", type=Path, required=True, help="per task and seed: accuracy, time, speed-up (CSV)")
-    p.add_argument("--table-tex", type=Path, required=True, help="the same table in LaTeX")
+    p.add_argument("--runs", type=Path, nargs="+", required=True, metavar="DIR",
+                   help="run folders written by `contlaws subsampling-train`")
+    p.add_argument("--out-figure", type=Path, required=True, help="figure stem; writes STEM.pdf and STEM.png")
+    p.add_argument("--out-curves", type=Path, required=True, help="per-epoch curves of every run (CSV, wall clock)")
+    p.add_argument("--out-csv", type=Path, required=True, help="per task and seed: accuracy, time, speed-up (CSV)")
+    p.add_argument("--out-tex", type=Path, required=True, help="the same table in LaTeX")
     p.add_argument("--config", type=Path, default=None,
                    help="pipeline config: task_continuity.continuous_min and gates.e5_se (default: the schema's defaults)")
     p.set_defaults(func=cmd_plot)

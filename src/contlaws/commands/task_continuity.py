@@ -37,7 +37,7 @@ def format_summary(result: TaskContinuity, source: str) -> str:
 
 
 def cmd_task_continuity(args: argparse.Namespace) -> int:
-    refuse_output_over_input(args.json, [args.path, args.config], "--json")
+    refuse_output_over_input(args.out_json, [args.path, args.config], "--out-json")
     settings: Mapping[str, Any] = {}
     cfg = None
     if args.config is not None:
@@ -65,7 +65,7 @@ def cmd_task_continuity(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UserError(f"{args.path} (array {args.key!r}): {err}") from None
     print(format_summary(result, str(args.path)))
-    if args.json is not None:
+    if args.out_json is not None:
         record = {
             "source": str(args.path),
             "key": args.key,
@@ -74,7 +74,7 @@ def cmd_task_continuity(args: argparse.Namespace) -> int:
             "result": result.to_dict(),
             "provenance": provenance(cfg),
         }
-        write_json(args.json, record)
+        write_json(args.out_json, record)
     return 0
 
 
@@ -95,6 +95,6 @@ def register(subparsers) -> None:
     p.add_argument("--standardize", choices=STANDARDIZE, default=None,
                    help="channels: divide each channel by its dataset standard deviation (default, or the config's); none: sum as is")
     p.add_argument("--raw", action="store_true", help="refinement: report 1 − r instead of the noise-normalized 1 − r/r̄")
-    p.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write the result with provenance as JSON")
+    p.add_argument("--out-json", type=Path, default=None, metavar="OUT", help="also write the result with provenance as JSON")
     add_config_argument(p, required=False)
     p.set_defaults(func=cmd_task_continuity)

@@ -1,13 +1,13 @@
 """E4: the task-continuity table of every dataset, and its alignment with model performance.
 
 Task continuity TC (:mod:`contlaws.task_continuity`) is scored per dataset by ``contlaws
-task-continuity PATH --json OUT``; the rules name each record ``<family>/<name>.json``:
+task-continuity PATH --out-json OUT``; the rules name each record ``<family>/<name>.json``:
 
     forecasting/<system>_eta<η>.json     E3 inputs at continuity level η (train split)
     regression/<system>_tau<τ>.json      E2 inputs (train split, τ = 1)
     benchmarks/<task>.json               benchmark and stand-in tasks (train split)
 
-``contlaws task-continuity-table`` gathers them into ``task_continuity/table.{csv,tex}``: the score
+``contlaws task-continuity-gather`` gathers them into ``task_continuity/table.{csv,tex}``: the score
 TC (stride 2), its standard error and the curve TC_s over the configured strides.
 
 Alignment (spec E4, **Decision**): on every dataset of the η family, the relative performance of
@@ -93,7 +93,7 @@ def dataset_labels(path: Path) -> dict:
 
 
 def tc_row(path: Path) -> dict:
-    """One table row from a ``contlaws task-continuity --json`` record."""
+    """One table row from a ``contlaws task-continuity --out-json`` record."""
     record = read_json(path)
     try:
         result = record["result"]
@@ -104,7 +104,7 @@ def tc_row(path: Path) -> dict:
         }  # fmt: skip
         row.update({f"tc_s{int(s)}": float(v) for s, v in sorted(result["curve"].items(), key=lambda kv: int(kv[0]))})
     except (KeyError, TypeError, ValueError) as err:
-        raise DataFileError(f"{path}: not a `contlaws task-continuity --json` record ({type(err).__name__}: {err})") from None
+        raise DataFileError(f"{path}: not a `contlaws task-continuity --out-json` record ({type(err).__name__}: {err})") from None
     return row
 
 
@@ -350,7 +350,7 @@ def read_csv(path: Path, columns: Sequence[str], what: str) -> pd.DataFrame:
 
 
 def write_tc_table(cfg: Mapping[str, Any], inputs: Sequence[Path], out_csv: Path, out_tex: Path) -> pd.DataFrame:
-    """The task-continuity table of every dataset (CSV, LaTeX) from `contlaws task-continuity --json` records."""
+    """The task-continuity table of every dataset (CSV, LaTeX) from `contlaws task-continuity --out-json` records."""
     from contlaws.plots.style import write_latex_table
 
     tc = tc_table(inputs)

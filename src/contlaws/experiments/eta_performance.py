@@ -41,8 +41,8 @@ columns :data:`BASELINE_COLUMNS`): ``last_value`` predicts ŷ_{L+k} = obs_{L−1
 2·obs_{L−1} − obs_{L−2}), and ``window_mean`` the mean of the input window, the forecast of a
 mean-pooled model that has learned nothing about the order of its inputs.
 
-``contlaws eta-evaluate`` tests every run trained on one (system, η) split and writes its rows (and
-the reference forecasts); ``contlaws eta-gather`` concatenates them into
+``contlaws eta-performance-evaluate`` tests every run trained on one (system, η) split and writes its rows (and
+the reference forecasts); ``contlaws eta-performance-gather`` concatenates them into
 ``results/<run>/eta_performance/results.csv`` (and ``baselines.csv``).
 """
 

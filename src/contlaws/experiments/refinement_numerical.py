@@ -461,7 +461,7 @@ def amplitude_ratio_summary(ratios: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------
-# The experiment's table (what `contlaws refine-numerical` calls)
+# The experiment's table (what `contlaws refinement-numerical-run` calls)
 # ---------------------------------------------------------------------------------------------
 def write_errors(cfg: Mapping, out) -> pd.DataFrame:
     """Run E1 with the config's ``refinement_numerical`` settings and write the tidy error table to ``out``."""

@@ -24,7 +24,7 @@ reads out through C and is labelled ``c``. Every τ is evaluated with the same p
 batches (sized for the longest sequence), because the authors' S4D channel-norm averages over a
 batch and its output would otherwise change with the batch size rather than with τ.
 
-``contlaws refinement-trained-aggregate`` concatenates the per-run files into the experiment's
+``contlaws refinement-trained-gather`` concatenates the per-run files into the experiment's
 ``errors.csv``, ``model_continuity.csv`` and ``amplitude_sweep.csv``.
 
 Snakemake imports this module (rule helpers, :func:`evaluation_mem_mb`) every time it builds the
@@ -223,7 +223,7 @@ def refined_test_inputs(taus: Sequence[float], split_files, wildcards) -> dict[s
 
 
 def refined_test_arguments(taus: Sequence[float], inputs) -> str:
-    """``TAU=PATH`` pairs for ``contlaws evaluate-refinement --test`` from the inputs named above."""
+    """``TAU=PATH`` pairs for ``contlaws refinement-trained-evaluate --data`` from the inputs named above."""
     from contlaws.config import fmt_num
 
     return " ".join(f"{fmt_num(tau)}={getattr(inputs, f'test{i}')}" for i, tau in enumerate(taus))
@@ -289,7 +289,7 @@ def evaluate_checkpoint(
 
     Settings not given come from ``cfg`` (``train.device``, ``train.eval_max_elements``,
     ``refinement_trained.amplitudes``, ``gates.e2_rmse_ratio``), else from the checkpoint and the
-    defaults above. ``--test`` in messages names the option the paths came from.
+    defaults above. ``--data`` in messages names the option the paths came from.
     """
     import numpy as np
     import pandas as pd
@@ -310,7 +310,7 @@ def evaluate_checkpoint(
         raise DataFileError(f"{checkpoint_path}: no label standardization recorded (trained before E2 labels were "
                             "standardized); delete its run folder and train again")  # fmt: skip
     for path in paths.values():
-        require_npz(path, "--test")
+        require_npz(path, "--data")
     tests = {tau: load_split(path) for tau, path in sorted(paths.items())}
     check_model_fits_data(checkpoint, tests, checkpoint_path)
     systems = {str(ds.meta.get("system")) for ds in tests.values()}

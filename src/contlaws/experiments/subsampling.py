@@ -28,7 +28,7 @@ concatenated with its time reversal; the registry's MLP decoder instead of a lin
 initialised as π·m (registry "lin") instead of 3π·m; no channel-norm equalization (that trick
 belongs to the authors' E2 model, not to the demo); dropout 0.
 
-Outputs of ``contlaws subsample-train`` (one run = task × mode × seed), in ``--out``: the engine's
+Outputs of ``contlaws subsampling-train`` (one run = task × mode × seed), in ``--out``: the engine's
 ``last.pt``, ``best.pt``, ``metrics.csv`` (epoch, stage, stride, lr, train_loss, val_accuracy,
 val_loss, epoch_seconds, cumulative_seconds) and ``summary.json`` with the test accuracy at
 stride 1 of the final weights (``test.accuracy``) and of the best-validation weights.
@@ -300,7 +300,7 @@ def read_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame]:
     missing = [k for k in ("test", "n_val", "val_chance_accuracy", "task_continuity", "majority_accuracy", "n_test")
                if k not in summary]
     if summary.get("experiment") != "subsampling" or missing:
-        raise DataFileError(f"{run_dir / 'summary.json'}: not the summary of a finished `contlaws subsample-train` run "
+        raise DataFileError(f"{run_dir / 'summary.json'}: not the summary of a finished `contlaws subsampling-train` run "
                             f"of this version (missing {', '.join(missing) or 'experiment'}); delete {run_dir} to retrain")
     path = run_dir / "metrics.csv"
     metrics = read_result_csv(path, CURVE_COLUMNS, what="metrics of the run")

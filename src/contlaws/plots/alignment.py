@@ -1,6 +1,6 @@
 """E4 alignment figure: task continuity against model performance and model continuity.
 
-Reads the tables of ``contlaws alignment`` (:mod:`contlaws.experiments.alignment`):
+Reads the tables of ``contlaws alignment-run`` (:mod:`contlaws.experiments.alignment`):
 
 * panel (a), the η family: TC (x) against A = ln(RMSE_ref / RMSE_model) (y) of S4D (filled) and,
   for contrast, S6 (open), one marker shape per system, η written next to each point; Spearman's ρ
@@ -147,7 +147,7 @@ def plot_alignment(table: pd.DataFrame, cont: pd.DataFrame | None = None):
 
 
 def write_alignment_figure(alignment_csv: Path, continuity_csv: Path | None, figure: Path) -> None:
-    """The alignment figure (STEM.pdf/.png) from the tables of `contlaws alignment` (panel b with ``continuity_csv``)."""
+    """The alignment figure (STEM.pdf/.png) from the tables of `contlaws alignment-run` (panel b with ``continuity_csv``)."""
     table = read_csv(alignment_csv, ALIGNMENT_COLUMNS, "alignment table")
     cont = read_csv(continuity_csv, CONTINUITY_COLUMNS, "TC vs model-continuity table") if continuity_csv else None
     save_figure(plot_alignment(table, cont), figure)

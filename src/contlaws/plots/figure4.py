@@ -1,6 +1,6 @@
 """E2 figure and tables (paper Figure 4): trained S4D / S6 regressors under temporal refinement.
 
-Reads only the tables written by ``contlaws refinement-trained-aggregate``, so restyling never
+Reads only the tables written by ``contlaws refinement-trained-gather``, so restyling never
 retrains or re-evaluates anything:
 
 * ``errors.csv`` (system, model, discretization, seed, tau, label, rmse, mae, train_mean_rmse,
@@ -63,7 +63,7 @@ def learned_by_group(df: pd.DataFrame) -> dict[tuple, bool]:
 def read_table(path: str | Path, columns) -> pd.DataFrame:
     """A result CSV with the given columns; DataFileError naming the file when missing or malformed."""
     path = Path(path)
-    df = read_result_csv(path, columns, hint="run `contlaws refinement-trained-aggregate` first")
+    df = read_result_csv(path, columns, hint="run `contlaws refinement-trained-gather` first")
     bad = df[~df["model"].isin(MODELS) | ~df["discretization"].isin(DISCRETIZATIONS)]
     if len(bad):
         raise DataFileError(f"{path}: unknown model/discretization in row {bad.index[0] + 2}")

@@ -48,7 +48,7 @@ NOT_LEARNED_NOTE = f" {NOT_LEARNED_MARK}: did not learn (some seed's test RMSE a
 def read_results(path: str | Path) -> pd.DataFrame:
     """results.csv with its columns checked; DataFileError naming the file when missing or malformed."""
     path = Path(path)
-    df = read_result_csv(path, COLUMNS, hint="run `contlaws eta-gather` first")
+    df = read_result_csv(path, COLUMNS, hint="run `contlaws eta-performance-gather` first")
     unknown = sorted(set(df["model"]) - set(MODEL_LABELS))
     if unknown:
         raise DataFileError(f"{path}: unknown model(s) {unknown}")
@@ -61,7 +61,7 @@ def read_baselines(path: str | Path) -> pd.DataFrame:
     """baselines.csv with its columns and baseline names checked."""
     path = Path(path)
     df = read_result_csv(path, BASELINE_COLUMNS, what="reference-forecast table",
-                         hint="run `contlaws eta-gather --baselines-out`", allow_empty=True)
+                         hint="run `contlaws eta-performance-gather --out-baselines`", allow_empty=True)
     if not set(df["baseline"]) <= set(BASELINES):
         raise DataFileError(f"{path}: unknown baselines {sorted(set(df['baseline']) - set(BASELINES))}")
     return df

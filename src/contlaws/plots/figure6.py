@@ -1,6 +1,6 @@
 """E5 Figure 6 and table: coarse-to-fine subsampled training against full resolution.
 
-Reads the run folders written by ``contlaws subsample-train`` (``summary.json``, ``metrics.csv``)
+Reads the run folders written by ``contlaws subsampling-train`` (``summary.json``, ``metrics.csv``)
 and writes
 
 * ``curves_timing.csv``: every run's per-epoch curve (task, continuity, mode, seed, epoch, stage,

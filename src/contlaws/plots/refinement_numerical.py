@@ -1,6 +1,6 @@
 """E1 figure and table: error of discretized S4/S6 against the RK4 reference as τ shrinks.
 
-Reads only the tidy CSV written by ``contlaws refine-numerical`` (columns system, amplitude,
+Reads only the tidy CSV written by ``contlaws refinement-numerical-run`` (columns system, amplitude,
 amplitude_log2, tau, tau_log2, model, discretization, rel_max_error, rel_rmse), so restyling the
 figure never recomputes anything. Writes
 
@@ -9,7 +9,7 @@ figure never recomputes anything. Writes
   lines of slope 1 and 2;
 * the empirical convergence orders p (log-log slope of the mean error against τ) per model,
   discretization and amplitude, as CSV and as a LaTeX table;
-* with ``--ratios-csv``, the amplitude error ratio (relative max error at the largest amplitude /
+* with ``--out-ratios-csv``, the amplitude error ratio (relative max error at the largest amplitude /
   at the smallest, at the finest τ) per random system, with its median and range over systems: the
   ratio depends on the drawn system, so it is never reported as one number.
 """
@@ -50,7 +50,7 @@ GUIDE_STYLES = {1: (0, (4, 2)), 2: (0, (1, 1.5))}  # dash pattern of the slope-1
 def read_errors(path: str | Path) -> pd.DataFrame:
     """The E1 error table; raises DataFileError naming the file if it is missing or malformed."""
     path = Path(path)
-    df = read_result_csv(path, REQUIRED_COLUMNS, hint="run `contlaws refine-numerical` first")
+    df = read_result_csv(path, REQUIRED_COLUMNS, hint="run `contlaws refinement-numerical-run` first")
     bad = df[~df["model"].isin(MODELS) | ~df["discretization"].isin(DISCRETIZATIONS)]
     if len(bad):
         raise DataFileError(f"{path}: unknown model/discretization in row {bad.index[0] + 2}")
