@@ -13,6 +13,9 @@ GPUS ?= $(shell nvidia-smi -L 2>/dev/null | grep -c GPU)
 #   make venv TORCH_INDEX=https://download.pytorch.org/whl/cpu
 # (or a CUDA-specific index, e.g. .../whl/cu126). Applies when .venv is created: remove .venv to switch.
 TORCH_INDEX ?=
+# pyproject.toml extras `make venv` installs (also only when .venv is created). A machine that submits to
+# SLURM adds the executor plugin: make venv EXTRAS=pipeline,test,cluster (docs/cluster.md)
+EXTRAS ?= pipeline,test
 GPU_SLOTS := $(if $(filter 0,$(GPUS)),$(CORES),$(GPUS))
 export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
@@ -28,8 +31,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first and pinned, from TORCH_INDEX if given: the install below then finds it satisfied
 	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) torch==2.13.0
-	# the library, plus the workflow engine (Snakemake, SLURM executor, DVC) and the test tools
-	$(BIN)/python -m pip install --quiet -e '.[pipeline,test]'
+	# the library, plus the workflow engine (Snakemake, DVC) and the test tools; add `cluster` to EXTRAS
+	# for the SLURM executor (docs/cluster.md)
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
 replicate: venv

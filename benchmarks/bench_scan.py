@@ -13,7 +13,13 @@ Goals: ≥100x faster than the indexed loop, within 1.5x of the best alternative
 Memory: peak RSS growth (ru_maxrss − RSS before the call, each case in a fresh process) of the
 S6 layer (D 128, N 16, B 64) forward at L 8192 without gradients and forward+backward at L 1024.
 
+Backends (``--backends``): the loop scan (``method="loop"``, what S6 runs on CPU) against the chunked
+parallel form (``method="chunked"``, what S6 runs on a GPU without mamba-ssm) at a few shapes and
+sub-chunk lengths, forward and forward+backward; prints a markdown table. ``--backends-only`` skips
+the rest.
+
     python benchmarks/bench_scan.py [--quick] [--repeats 3]
+    python benchmarks/bench_scan.py --backends-only --shapes 8x1024x64x16 8x1024x128x16 --parallel-chunks 4 8 16
 
 ``--quick`` times the indexed loop on L/8 steps and extrapolates linearly; its backward grows
 faster than linearly in L, so the extrapolated time and ratio are lower bounds.
@@ -120,6 +126,40 @@ def time_method(fn, inputs, repeats):
     return fwd, fwd_bwd
 
 
+def parse_shape(text: str) -> tuple[int, int, int, int]:
+    """'8x1024x64x16' -> (B, L, D, N)."""
+    parts = text.lower().split("x")
+    if len(parts) != 4 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"shape must be BxLxDxN with positive integers, got {text!r}")
+    return tuple(int(p) for p in parts)
+
+
+def compare_backends(shapes, parallel_chunks, repeats) -> list[str]:
+    """Markdown table: loop vs chunked scan, forward and forward+backward (ms, best of ``repeats``)."""
+    rows = ["| B | L | D | N | backend | forward ms | forward+backward ms | vs loop (fwd+bwd) |", "|---" * 8 + "|"]
+    print("\n".join(rows), flush=True)
+    for batch, length, d, n in shapes:
+        inputs = make_inputs(batch, length, d, n)
+        cases = {"loop": {"method": "loop"}}
+        cases.update({f"chunked T={t}": {"method": "chunked", "parallel_chunk": t} for t in parallel_chunks})
+        ref = selective_scan(*inputs)
+        for name, kwargs in cases.items():  # same numbers before timing anything (and a warm-up)
+            torch.testing.assert_close(selective_scan(*inputs, **kwargs), ref, rtol=1e-4, atol=1e-4, msg=name)
+            time_method(lambda *t, kw=kwargs: selective_scan(*t, **kw), inputs, 1)
+        times = {}
+        for _ in range(repeats):  # round robin, so background load hits every backend alike
+            for name, kwargs in cases.items():
+                fwd, fwd_bwd = time_method(lambda *t, kw=kwargs: selective_scan(*t, **kw), inputs, 1)
+                old = times.get(name, (float("inf"), float("inf")))
+                times[name] = (min(old[0], fwd), min(old[1], fwd_bwd))
+        for name, (fwd, fwd_bwd) in times.items():
+            ratio = fwd_bwd / times["loop"][1]
+            cells = (batch, length, d, n, name, f"{1e3 * fwd:.1f}", f"{1e3 * fwd_bwd:.1f}", f"{ratio:.2f}")
+            rows.append("| " + " | ".join(map(str, cells)) + " |")
+            print(rows[-1], flush=True)
+    return rows
+
+
 def rss_kib() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
@@ -153,10 +193,23 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="time the indexed loop on L/8 steps and extrapolate")
     p.add_argument("--repeats", type=int, default=7, help="timing repeats; the fastest is reported")
     p.add_argument("--memory-child", help=argparse.SUPPRESS)
+    p.add_argument("--backends", action="store_true", help="also compare the loop and chunked scan backends")
+    p.add_argument("--backends-only", action="store_true", help="only compare the loop and chunked backends")
+    p.add_argument("--shapes", nargs="+", type=parse_shape, default=[(8, 1024, 64, 16), (8, 1024, 128, 16)],
+                   metavar="BxLxDxN", help="shapes of the backend comparison")  # fmt: skip
+    p.add_argument("--parallel-chunks", nargs="+", type=int, default=[4, 8, 16], metavar="T",
+                   help="sub-chunk lengths of the chunked backend")  # fmt: skip
     args = p.parse_args()
     if args.memory_child:
         memory_child(args.memory_child)
         return
+    if args.backends or args.backends_only:
+        print(f"Loop vs chunked scan, ZOH, float32, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+              f"best of {args.repeats} runs each")  # fmt: skip
+        compare_backends(args.shapes, args.parallel_chunks, args.repeats)
+        if args.backends_only:
+            return
+        print()
 
     batch, length, d, n = 8, 1024, 64, 16
     print(f"S6 selective scan, B {batch}, L {length}, D {d}, N {n}, float32, {torch.get_num_threads()} threads,")

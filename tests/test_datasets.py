@@ -270,6 +270,88 @@ def test_data_info_prints_metadata_and_shapes(cfg_file, tmp_path, capsys):
 
 
 # ---------------------------------------------------------------------------------------------
+# E3 storage: one latent file per system and split, η files that name it
+# ---------------------------------------------------------------------------------------------
+def generate_latent(cfg_file: Path, out: Path, system: str, split: str = "test") -> int:
+    return main(["data", "generate", "forecasting-latent", "--config", str(cfg_file), "--system", system,
+                 "--split", split, "--out", str(out)])  # fmt: skip
+
+
+def generate_eta_file(latent: Path, out: Path, eta: str) -> int:
+    return main(["data", "generate", "forecasting", "--latent", str(latent), "--eta", eta, "--out", str(out)])
+
+
+@pytest.mark.parametrize("system", ["vdp", "ou"])  # two latent components, and one
+def test_eta_files_train_on_the_bytes_of_self_contained_files(cfg_file, tmp_path, system):
+    """An η file (η + the latent file's name) loads as the same dataset as the self-contained file of
+    that η (the one file per η written before the latent files existed): inputs and targets, in both
+    target views the engine uses, are byte-identical, while the η file holds no array but η."""
+    latent = tmp_path / "latent" / f"{system}_latent_train.npz"
+    latent.parent.mkdir()
+    assert generate_latent(cfg_file, latent, system, "train") == 0
+    for eta in ("0", "0.5", "1"):
+        single, eta_file = tmp_path / f"single_{eta}.npz", tmp_path / "latent" / f"{system}_eta{eta}_train.npz"
+        assert generate(cfg_file, single, "forecasting", system, eta, "train") == 0
+        assert generate_eta_file(latent, eta_file, eta) == 0
+        with np.load(eta_file) as z:
+            assert sorted(z.files) == ["__meta__", "eta"]
+        assert eta_file.stat().st_size < 4096 < latent.stat().st_size
+        reference, shared = load_split(single), load_split(eta_file)
+        assert shared.meta["latent_file"] == latent.name and shared.meta["eta"] == float(eta)
+        idx = np.arange(len(reference))
+        for targets in ("last", "every_position"):
+            want, got = reference.with_targets(targets).get_batch(idx), shared.with_targets(targets).get_batch(idx)
+            for a, b in zip(want, got, strict=True):
+                assert a.dtype == b.dtype and a.shape == b.shape and a.numpy().tobytes() == b.numpy().tobytes()
+    # the latent file is found relative to the η file: the folder can move as a whole
+    moved = tmp_path / "moved"
+    (tmp_path / "latent").rename(moved)
+    x, _ = load_split(moved / f"{system}_eta1_train.npz").get_batch(idx)
+    assert x.numpy().tobytes() == reference.get_batch(idx)[0].numpy().tobytes()
+
+
+def test_eta_file_errors_name_the_file(cfg_file, tiny_cfg, tmp_path, capsys):
+    latent, eta_file = tmp_path / "vdp_latent_test.npz", tmp_path / "vdp_eta0.5_test.npz"
+    assert generate_latent(cfg_file, latent, "vdp") == 0
+    assert generate_eta_file(latent, eta_file, "0.5") == 0
+    capsys.readouterr()
+
+    # a latent file is not a split by itself
+    with pytest.raises(DataFileError, match=r"vdp_latent_test\.npz: unknown dataset kind 'forecasting_latent'"):
+        load_split(latent)
+    # the latent file regenerated with other settings: the η file no longer matches it
+    other = dict(tiny_cfg, seed=tiny_cfg["seed"] + 1)
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    assert generate_latent(tmp_path / "other.json", latent, "vdp") == 0
+    with pytest.raises(DataFileError) as err:
+        load_split(eta_file)
+    assert str(err.value).startswith(f"{eta_file}: its latent file {latent} has changed since the eta file was made")
+    # the latent file gone: one line naming both, from the loader and from the CLI
+    latent.unlink()
+    with pytest.raises(DataFileError) as err:
+        load_split(eta_file)
+    assert str(err.value).startswith(f"{eta_file}: its latent file {latent} is missing")
+    capsys.readouterr()
+    assert main(["data", "info", str(eta_file)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and str(eta_file) in lines[0] and "is missing" in lines[0]
+
+    # the CLI: --latent excludes --config/--system/--split; one of the two forms is needed; the
+    # latent file must be one; nothing is written on an error
+    out = tmp_path / "out.npz"
+    assert main(["data", "generate", "forecasting", "--latent", str(eta_file), "--system", "vdp", "--eta", "0",
+                 "--out", str(out)]) == 2  # fmt: skip
+    assert "drop --system" in capsys.readouterr().err
+    assert main(["data", "generate", "forecasting", "--system", "vdp", "--eta", "0", "--out", str(out)]) == 2
+    assert "missing --config, --split" in capsys.readouterr().err
+    assert generate_eta_file(eta_file, out, "0") == 2
+    assert f"{eta_file}: not a forecasting latent file (meta kind 'forecasting'" in capsys.readouterr().err
+    assert generate_eta_file(tmp_path / "nowhere.npz", out, "0") == 2
+    assert "nowhere.npz: dataset file not found" in capsys.readouterr().err
+    assert not out.exists()
+
+
+# ---------------------------------------------------------------------------------------------
 # The dataset protocol
 # ---------------------------------------------------------------------------------------------
 def check_protocol(ds: SequenceDataset, x_dtype: torch.dtype, y_shape: tuple[int, ...]) -> None:

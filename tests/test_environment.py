@@ -14,7 +14,8 @@ from pathlib import Path
 import yaml
 from conftest import REPO
 
-PIPELINE_PACKAGES = {"snakemake", "snakemake-executor-plugin-slurm", "dvc"}
+PIPELINE_PACKAGES = {"snakemake", "dvc"}
+CLUSTER_PACKAGES = {"snakemake-executor-plugin-slurm"}
 
 
 def _name(req: str) -> str:
@@ -42,13 +43,21 @@ def test_torch_is_pinned_and_gpu_packages_are_optional():
 
 
 def test_workflow_engine_is_an_extra_not_a_dependency():
-    """`pip install contlaws` gives the library and CLI; Snakemake, its SLURM plugin and DVC come with
-    the `pipeline` extra (tests/test_packaging.py checks the library never imports them)."""
+    """`pip install contlaws` gives the library and CLI; Snakemake and DVC come with the `pipeline`
+    extra, the SLURM executor plugin with the `cluster` extra only (tests/test_packaging.py checks the
+    library never imports them). A local install has no SLURM plugin: Snakemake imports every
+    installed executor plugin on every call, and this one runs `scontrol show config` at import."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    assert not {_name(r) for r in project["dependencies"]} & PIPELINE_PACKAGES
-    assert {_name(r) for r in project["optional-dependencies"]["pipeline"]} == PIPELINE_PACKAGES
+    extras = project["optional-dependencies"]
+    assert not {_name(r) for r in project["dependencies"]} & (PIPELINE_PACKAGES | CLUSTER_PACKAGES)
+    assert {_name(r) for r in extras["pipeline"]} == PIPELINE_PACKAGES
+    assert {_name(r) for r in extras["cluster"]} == CLUSTER_PACKAGES
+    assert not {_name(r) for r in extras["test"]} & CLUSTER_PACKAGES
     makefile = (REPO / "Makefile").read_text()
-    assert "-e '.[pipeline,test]'" in makefile, "make venv must install the pipeline and test extras"
+    assert "EXTRAS ?= pipeline,test\n" in makefile and "-e '.[$(EXTRAS)]'" in makefile, (
+        "make venv must install the pipeline and test extras, and no SLURM plugin unless asked")
+    assert "make venv EXTRAS=pipeline,test,cluster" in (REPO / ".ci" / "run").read_text(), (
+        "CI runs tests/test_slurm.py, which needs the cluster extra")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 
@@ -247,6 +248,27 @@ def test_not_run_only_split_needs_no_model(tiny_eta):
     assert rows["reason"].iloc[0] == read_json(tiny_eta["runs"]["mamba2"] / "summary.json")["reason"]
 
 
+def test_untrained_models_get_the_rows_of_the_engine_not_run_summary(tmp_path, tiny_eta):
+    """`--not-run mamba2` (the DAG found mamba-ssm absent and trained nothing) writes the rows the
+    engine's "not run" summary gives (same reason), in the order of eta_performance.models."""
+    out = {}
+    for name, extra in (("summary", ["--runs", str(tiny_eta["runs"]["s4d"]), str(tiny_eta["runs"]["mamba2"])]),
+                        ("untrained", ["--runs", str(tiny_eta["runs"]["s4d"]), "--not-run", "mamba2"]),
+                        ("only", ["--not-run", "mamba2"])):  # fmt: skip
+        out[name] = tmp_path / f"{name}.csv"
+        status = main(["eta-performance-evaluate", "--config", str(tiny_eta["config"]), "--test", str(tiny_eta["paths"]["test"]),
+                       *extra, "--out", str(out[name])])  # fmt: skip
+        assert status == 0
+    read = {name: pd.read_csv(path, keep_default_na=False, na_values=[""]) for name, path in out.items()}
+    pd.testing.assert_frame_equal(read["summary"], read["untrained"])
+    pd.testing.assert_frame_equal(read["only"], read["summary"][read["summary"]["model"] == "mamba2"].reset_index(drop=True))
+    engine_reason = read_json(tiny_eta["runs"]["mamba2"] / "summary.json")["reason"]
+    assert read["only"][["model", "seed", "status", "reason"]].values.tolist() == [["mamba2", 4, "not run", engine_reason]]
+    assert main(["eta-performance-evaluate", "--config", str(tiny_eta["config"]), "--test", str(tiny_eta["paths"]["test"]),
+                 "--out", str(tmp_path / "none.csv")]) == 2  # fmt: skip
+    assert not (tmp_path / "none.csv").exists()
+
+
 def test_wrong_test_split_and_bad_summary_are_refused(tmp_path, tiny_eta):
     with pytest.raises(DataFileError, match="expected a forecasting test split"):
         evaluate_runs([tiny_eta["runs"]["s4d"]], tiny_eta["paths"]["train"])
@@ -380,15 +402,38 @@ def test_figure_and_cli_are_reproducible(tmp_path):
     assert not (tmp_path / "f.png").exists()
 
 
-def test_fig5_target_trains_every_model_and_nothing_else(repo_root, quick_config):
-    """`snakemake fig5` (dry run of the whole subgraph): one training per system × eta × model × seed."""
-    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--forceall", "--quiet", "rules", "--configfile",
-                          "config/quick.yaml", "--cores", "1", "fig5"],
-                         cwd=repo_root, capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+def dry_run(repo_root, target, *options):
+    """stdout of `snakemake TARGET -n --forceall OPTIONS` at quick scale (targets go before the options)."""
+    out = subprocess.run([sys.executable, "-m", "snakemake", target, "-n", "--forceall", *options, "--configfile",
+                          "config/quick.yaml", "--cores", "1"], cwd=repo_root, capture_output=True, text=True,
+                         timeout=120, check=False)  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
-    counts = {line.split()[0]: int(line.split()[-1]) for line in out.stdout.splitlines() if line and line.split()[-1].isdigit()}
+    return out.stdout
+
+
+def test_fig5_target_trains_every_model_and_nothing_else(repo_root, quick_config):
+    """`snakemake fig5` (dry run of the whole subgraph): one training per system × eta × model × seed,
+    except the CUDA-only models whose packages are absent: no job per (system, eta) for them, and
+    eta_evaluate gets them as --not-run (their "not run" rows)."""
+    from contlaws.gpu_packages import absent_packages
+
+    counts = {line.split()[0]: int(line.split()[-1]) for line in dry_run(repo_root, "fig5", "--quiet", "rules").splitlines()
+              if line and line.split()[-1].isdigit()}  # fmt: skip
     exp = quick_config["eta_performance"]
     n_splits = len(exp["systems"]) * len(quick_config["forecasting"]["etas"])
-    assert counts["eta_train"] == n_splits * len(exp["models"]) * len(exp["seeds"])
+    untrained = [m for m in exp["models"] if absent_packages(m)]
+    assert counts["eta_train"] == n_splits * (len(exp["models"]) - len(untrained)) * len(exp["seeds"])
     assert counts["eta_evaluate"] == n_splits and counts["eta_results"] == 1 and counts["figure5_plot"] == 1
+    assert counts["forecasting_latent"] == 3 * len(exp["systems"]) and counts["forecasting_dataset"] == 3 * n_splits
     assert not set(counts) & {"train_refinement", "subsample_train", "task_continuity_score", "claim_c4"}
+
+    commands = [line.removeprefix("Shell command: ") for line in dry_run(repo_root, "fig5", "--printshellcmds").splitlines()
+                if line.startswith("Shell command: contlaws ")]  # fmt: skip
+    trained = {line.split("--model ")[1].split()[0] for line in commands if line.startswith("contlaws train ")}
+    assert trained == set(exp["models"]) - set(untrained)
+    evaluations = [line for line in commands if line.startswith("contlaws eta-performance-evaluate ")]
+    assert len(evaluations) == n_splits
+    for line in evaluations:
+        assert (f"--not-run {' '.join(untrained)} --out" in line) if untrained else "--not-run" not in line
+    if importlib.util.find_spec("mamba_ssm") is None:  # as on every CPU machine of this project
+        assert {"mamba2", "mamba3"} <= set(untrained)

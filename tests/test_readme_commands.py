@@ -45,6 +45,7 @@ PARSED_ONLY = {
     "pip": "installs packages (network)",
     "conda": "creates an environment (network)",
     "MAMBA_FORCE_BUILD=TRUE": "builds the CUDA extensions (needs a GPU and network)",
+    "bash": "runs benchmarks/gpu_check.sh, which needs a CUDA GPU; tests/test_gpu_check.py runs it as printed with --dry-run",
     "python": "a console transcript that writes mine.npy in the working directory; the same array is scored in tests/test_task_continuity.py",
 }
 

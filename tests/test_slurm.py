@@ -7,7 +7,10 @@ machine (apt packages, daemons, /etc/slurm), so it runs only when asked: ``CONTL
 (``.ci/run`` sets it); then it fails if it cannot run (no root, no Debian mirror). Otherwise it is
 skipped and says how to enable it. Afterwards it stops the daemons it started and purges the packages
 it installed (``slurm_local.sh uninstall``): a SLURM left installed makes every later ``snakemake``
-call wait about 9 s on ``scontrol``.
+call wait about 9 s on ``scontrol`` where the SLURM plugin is installed (Snakemake imports every
+installed executor plugin; this one runs ``scontrol show config`` at import). The plugin is the
+``cluster`` extra, not part of a local install; without it the profile tests here are skipped (they
+fail instead when the SLURM test is asked for).
 
 Every subprocess runs under ``timeout -k``: a stuck executor ignores SIGTERM.
 """
@@ -158,6 +161,19 @@ def slurm_opt_in_missing() -> str | None:
         return None
     return (f"installs and starts a local SLURM (apt-get as root, daemons, /etc/slurm): "
             f"set {RUN_SLURM_TEST}=1 to run it (.ci/run does); it removes what it installed afterwards")  # fmt: skip
+
+
+PLUGIN_MISSING = ("the `cluster` extra (snakemake-executor-plugin-slurm) is not installed, as in a local "
+                  "`make venv`: make venv EXTRAS=pipeline,test,cluster")
+
+
+def require_slurm_plugin() -> None:
+    """Skip a test of the cluster profile where the SLURM plugin is not installed (a local install),
+    fail where the SLURM test was asked for (CI installs the plugin)."""
+    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
+        if slurm_opt_in_missing() is None:
+            pytest.fail(f"{RUN_SLURM_TEST}=1 but {PLUGIN_MISSING}")
+        pytest.skip(PLUGIN_MISSING)
 
 
 def slurm_unavailable_reason() -> str | None:
@@ -346,6 +362,7 @@ def test_every_target_has_an_output_check():
 
 def test_slurm_profile_settings():
     """The cluster profile, as Snakemake reads it, replaces the local one."""
+    require_slurm_plugin()
     from snakemake.cli import parse_args
 
     _, args = parse_args(["--snakefile", str(REPO / "Snakefile"), "--workflow-profile", str(SLURM_PROFILE)])
@@ -361,6 +378,7 @@ def test_slurm_profile_settings():
 
 def test_gpu_resource_becomes_sbatch_gpus():
     """The plugin maps a rule's gpu / gpu_model resources onto sbatch --gpus (what docs/cluster.md says)."""
+    require_slurm_plugin()
     from snakemake_executor_plugin_slurm.utils import set_gres_string
 
     class Resources(dict):

@@ -1,8 +1,12 @@
 # E3: test error against the continuity level eta of the forecasting data (spec E3, paper Figure 5
-# left). One training per system x eta x model x seed; CUDA-only models that cannot run here write a
-# "not run" summary (engine) and become rows with that status and reason in results.csv.
+# left). One training per system x eta x model x seed. A CUDA-only model whose package is not installed
+# (found without importing torch: contlaws.gpu_packages) is not trained at all: eta_evaluate writes its
+# rows with status "not run" and the reason. One whose package is installed but that cannot run (no
+# CUDA) writes a "not run" summary (engine) that becomes the same kind of row in results.csv.
 #
 #   snakemake fig5      Figure 5, its table and results/<run>/eta_performance/results.csv
+
+from contlaws.gpu_packages import absent_packages  # noqa: E402  (torch-free)
 
 ETA = CFG["eta_performance"]
 ETA_DIR = f"{RESULTS}/eta_performance"
@@ -16,6 +20,8 @@ ETA_TRAIN_SETTINGS = json.dumps(
     sort_keys=True,
 )  # fmt: skip
 ETA_WILDCARDS = {"model": "|".join(ETA["models"]), "seed": r"\d+"}
+ETA_UNTRAINED = [m for m in ETA["models"] if absent_packages(m)]  # CUDA-only, package not installed
+ETA_TRAINED = [m for m in ETA["models"] if m not in ETA_UNTRAINED]
 ETA_SPLITS = [f"{ETA_DIR}/{system}/eta{eta}" for system in ETA["systems"] for eta in grid(CFG["forecasting"]["etas"])]
 
 
@@ -47,11 +53,11 @@ rule eta_train:
 
 
 rule eta_evaluate:
-    """Test RMSE/MAE of every run trained on one (system, eta) set; not-run models become rows with their reason."""
+    """Test RMSE/MAE of every run trained on one (system, eta) set; not-run and untrained models become rows with their reason."""
     input:
         test=lambda wildcards: forecasting_files(wildcards.system, wildcards.eta, ("test",))[0],
         summaries=lambda wildcards: expand(
-            f"{ETA_RUN}/summary.json", system=wildcards.system, eta=wildcards.eta, model=ETA["models"], seed=ETA["seeds"]
+            f"{ETA_RUN}/summary.json", system=wildcards.system, eta=wildcards.eta, model=ETA_TRAINED, seed=ETA["seeds"]
         ),
     output:
         csv=f"{ETA_SPLIT}/test.csv",
@@ -63,6 +69,7 @@ rule eta_evaluate:
         settings=ETA_TRAIN_SETTINGS,
         gate=json.dumps({k: CFG["gates"][k] for k in ("e3_margin", "e3_se")}),
         runs=lambda wildcards, input: " ".join(str(Path(p).parent) for p in input.summaries),
+        not_run=f"--not-run {' '.join(ETA_UNTRAINED)}" if ETA_UNTRAINED else "",
     threads: CFG["threads"]
     resources:
         gpu=1,
@@ -70,7 +77,7 @@ rule eta_evaluate:
         CONDA_ENV
     shell:
         "contlaws eta-performance-evaluate --config {params.config} --test {input.test} --runs {params.runs}"
-        " --out {output.csv} --out-baselines {output.baselines} > {log} 2>&1"
+        " {params.not_run} --out {output.csv} --out-baselines {output.baselines} > {log} 2>&1"
 
 
 rule eta_results:

@@ -1,7 +1,10 @@
 """Generate the dynamical-system datasets (spec E2, E3) and inspect any split file (`contlaws data`).
 
     contlaws data generate regression  --config C --system vdp --tau 0.5 --split test --out F.npz
+    contlaws data generate forecasting-latent --config C --system dho --split train --out L.npz
+    contlaws data generate forecasting --latent L.npz --eta 0.25 --out F.npz   (η file: η and L's name)
     contlaws data generate forecasting --config C --system dho --eta 0.25 --split train --out F.npz
+                                       (one self-contained file: the latent arrays and η)
     contlaws data info F.npz
 """
 
@@ -36,14 +39,40 @@ def cmd_generate_regression(args: argparse.Namespace) -> int:
 
 
 def cmd_generate_forecasting(args: argparse.Namespace) -> int:
-    from contlaws.data.forecasting import make_forecasting_split
+    from contlaws.data.forecasting import eta_file_record, make_forecasting_split
     from contlaws.io import refuse_output_over_input, save_npz
 
     if not 0.0 <= args.eta <= 1.0:
         raise UserError(f"--eta must lie in [0, 1], got {args.eta}")
+    given = [name for name in ("config", "system", "split") if getattr(args, name) is not None]
+    if args.latent is not None:
+        if given:
+            raise UserError(f"--latent takes the system, split and settings from the latent file; "
+                            f"drop --{', --'.join(given)}")  # fmt: skip
+        refuse_output_over_input(args.out, [args.latent], "--out")
+        arrays, meta = eta_file_record(args.latent, args.out, args.eta)
+        checksum = save_npz(args.out, arrays, meta)
+        log.info("wrote %s: eta %g of latent file %s (checksum %s)", args.out, args.eta, args.latent, checksum[:12])
+        return 0
+    if len(given) < 3:
+        missing = [f"--{name}" for name in ("config", "system", "split") if getattr(args, name) is None]
+        raise UserError(f"give --latent FILE, or --config, --system and --split (missing {', '.join(missing)})")
     refuse_output_over_input(args.out, [args.config], "--out")
     cfg = config_from_args(args)
     arrays, meta = make_forecasting_split(cfg, args.system, args.eta, args.split)
+    checksum = save_npz(args.out, arrays, meta)
+    log.info("wrote %s: state %s, symbols %s (checksum %s)", args.out, arrays["state"].shape,
+             arrays["symbols"].shape, checksum[:12])
+    return 0
+
+
+def cmd_generate_forecasting_latent(args: argparse.Namespace) -> int:
+    from contlaws.data.forecasting import make_forecasting_latent
+    from contlaws.io import refuse_output_over_input, save_npz
+
+    refuse_output_over_input(args.out, [args.config], "--out")
+    cfg = config_from_args(args)
+    arrays, meta = make_forecasting_latent(cfg, args.system, args.split)
     checksum = save_npz(args.out, arrays, meta)
     log.info("wrote %s: state %s, symbols %s (checksum %s)", args.out, arrays["state"].shape,
              arrays["symbols"].shape, checksum[:12])
@@ -73,9 +102,12 @@ def cmd_info(args: argparse.Namespace) -> int:
         arr = arrays[name]
         value = f" = {arr.item()}" if arr.size == 1 else ""
         print(f"    {name:<10} {arr.dtype!s:<8} {arr.shape!s:<18} {arr.nbytes / 2**20:9.2f} MiB{value}")
+    if meta.get("latent_file"):
+        print(f"  latent file          {meta['latent_file']} (checksum {meta.get('latent_checksum')})")
     if meta.get("kind") == "forecasting":
-        from contlaws.data.forecasting import forecast_observations
+        from contlaws.data.forecasting import forecast_observations, resolve_latent
 
+        arrays = resolve_latent(arrays, meta, args.path)
         inputs, targets = forecast_observations(arrays, np.arange(min(1, len(arrays["state"]))))
         print(f"  samples: input (n, {inputs.shape[1]}, {inputs.shape[2]}), target (n, {targets.shape[1]}, "
               f"{targets.shape[2]}) float32, built per batch")
@@ -99,12 +131,24 @@ def register(subparsers) -> None:
     reg.add_argument("--out", required=True, help="output .npz")
     reg.set_defaults(func=cmd_generate_regression)
 
+    latent = kinds.add_parser("forecasting-latent", help="E3 latent trajectories of one system and split (every eta)",
+                              description="Write the eta-independent part of one E3 forecasting split: latent "
+                                          "state, symbols, W, Q (the eta files refer to it).")  # fmt: skip
+    add_config_argument(latent)
+    latent.add_argument("--system", required=True, choices=SYSTEMS)
+    latent.add_argument("--split", required=True, choices=SPLITS)
+    latent.add_argument("--out", required=True, help="output .npz")
+    latent.set_defaults(func=cmd_generate_forecasting_latent)
+
     fc = kinds.add_parser("forecasting", help="E3 eta-mixed 16-dimensional forecasting split",
-                          description="Write one E3 forecasting split (compact: latent state, symbols, W, Q, eta).")
-    add_config_argument(fc)
-    fc.add_argument("--system", required=True, choices=SYSTEMS)
+                          description="Write one E3 forecasting split: with --latent an eta file (eta and the "
+                                      "latent file's name and checksum), else one self-contained file (latent "
+                                      "state, symbols, W, Q, eta).")  # fmt: skip
+    fc.add_argument("--latent", help="latent file (`data generate forecasting-latent`); replaces --config/--system/--split")
+    add_config_argument(fc, required=False)
+    fc.add_argument("--system", choices=SYSTEMS)
     fc.add_argument("--eta", required=True, type=float, help="continuity level in [0, 1] (0 continuous, 1 symbolic)")
-    fc.add_argument("--split", required=True, choices=SPLITS)
+    fc.add_argument("--split", choices=SPLITS)
     fc.add_argument("--out", required=True, help="output .npz")
     fc.set_defaults(func=cmd_generate_forecasting)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from contlaws.commands.common import add_config_argument, config_from_args, set_threads
 from contlaws.errors import UserError
+from contlaws.gpu_packages import GPU_LAYERS
 from contlaws.io import refuse_output_over_input
 
 
@@ -18,7 +19,8 @@ def cli_evaluate(args: argparse.Namespace) -> None:
         refuse_output_over_input(output, [args.test, args.config], option)
     cfg = config_from_args(args)
     set_threads(cfg)
-    rows, baselines = evaluate_split(cfg, args.test, args.runs, args.out, args.out_baselines, device=args.device)
+    rows, baselines = evaluate_split(cfg, args.test, args.runs, args.out, args.out_baselines, device=args.device,
+                                     not_run=args.not_run)  # fmt: skip
     print(rows.to_string(index=False))
     if args.out_baselines is not None:
         print(baselines.to_string(index=False))
@@ -53,7 +55,9 @@ def register(subparsers) -> None:
     )  # fmt: skip
     add_config_argument(p)
     p.add_argument("--test", type=Path, required=True, help="forecasting test split (.npz)")
-    p.add_argument("--runs", type=Path, nargs="+", required=True, metavar="DIR", help="training output folders")
+    p.add_argument("--runs", type=Path, nargs="*", default=[], metavar="DIR", help="training output folders")
+    p.add_argument("--not-run", nargs="+", default=[], metavar="MODEL", choices=list(GPU_LAYERS),
+                   help="models not trained (a package they need is absent): 'not run' rows with the reason")  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="per-split results CSV")
     p.add_argument("--out-baselines", type=Path,
                    help="also write the reference forecasts (last value, linear extrapolation, window mean)")  # fmt: skip

@@ -12,10 +12,18 @@ For a latent state s_t (x_t, v_t), or x_t for OU, of one trajectory:
 A sample's input is obs[0:L], its target obs[L:L + horizon]. The window (L + horizon states) is
 recorded after the burn-in (Duffing: 50 time units plus a random 0..10-unit offset per trajectory).
 
-Storage stays compact at paper scale (20000 × 1025 × 16 float32 would be 1.3 GB per η and system):
-files hold the latent ``state`` (float32), the ``symbols`` (uint8), ``W``, ``Q``, ``eta`` and
-``horizon``, and :func:`forecast_observations` materializes obs for the requested samples only.
-Every η file of a system and split holds the same latent trajectories (same seed).
+Storage stays compact at paper scale (20000 × 1025 × 16 float32 would be 1.3 GB per η and system).
+Nothing but η depends on η, so the latent trajectories are stored once per system and split:
+
+* the **latent file** (``<system>_latent_<split>.npz``, :func:`make_forecasting_latent`) holds the
+  latent ``state`` (float32), the ``symbols`` (uint8), ``W``, ``Q``, ``horizon`` and ``labels``;
+* each **η file** (``<system>_eta<η>_<split>.npz``, :func:`eta_file_record`) holds only ``eta`` and,
+  in its meta, the latent file's name (relative to the η file's folder) and checksum.
+
+:func:`resolve_latent` merges the two on load (``contlaws.data.sets.load_split`` calls it), giving
+the arrays a self-contained file would hold, and :func:`forecast_observations` materializes obs for
+the requested samples only. A self-contained file (``contlaws data generate forecasting`` without
+``--latent``; :func:`make_forecasting_split`) holds the same arrays in one file and loads the same.
 
 Code names -> paper symbols: ``eta`` η, ``W`` the continuous map, ``Q`` the codebook, ``length`` L.
 Shapes: n trajectories, T = L + horizon window states, d latent components, D = obs_dim.
@@ -23,7 +31,9 @@ Shapes: n trajectories, T = L + horizon window states, d latent components, D = 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,11 +46,13 @@ from contlaws.data.regression import (
     split_rng,
     split_seed,
 )
-from contlaws.errors import ConfigError
-from contlaws.io import provenance
+from contlaws.errors import ConfigError, DataFileError
+from contlaws.io import load_npz, provenance
 
 W_SEED_OFFSET = 101  # W ~ default_rng(seed + 101)
 Q_SEED_OFFSET = 202  # Q from default_rng(seed + 202)
+LATENT_KIND = "forecasting_latent"  # meta kind of a latent file (an η file's kind is "forecasting")
+LATENT_ARRAYS = ("state", "symbols", "W", "Q", "horizon", "labels")
 
 
 def continuous_map(seed: int, state_dim: int, obs_dim: int) -> np.ndarray:
@@ -173,21 +185,16 @@ def simulate_latent(
     return state, params, system, info
 
 
-def make_forecasting_split(
-    cfg: Mapping[str, Any], system: str, eta: float, split: str
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """One η-mixed forecasting split in compact form, ready for :func:`contlaws.io.save_npz`.
+def make_forecasting_latent(cfg: Mapping[str, Any], system: str, split: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The η-independent part of one forecasting split, ready for :func:`contlaws.io.save_npz`.
 
     Args:
-        cfg: the full resolved config; system: a name in SYSTEMS; eta: η in [0, 1]; split: train/val/test.
+        cfg: the full resolved config; system: a name in SYSTEMS; split: train/val/test.
     Returns:
         arrays: ``state`` (n, T, d) float32, ``symbols`` (n, T) uint8, ``W`` (d, D) float32,
-        ``Q`` (D, D) float32, ``eta`` (1,) float64, ``horizon`` (1,) int64, ``labels`` (n, k) float32
-        (the system parameters, for reference); meta: see docs/datasets.md.
+        ``Q`` (D, D) float32, ``horizon`` (1,) int64, ``labels`` (n, k) float32 (the system
+        parameters, for reference); meta: see docs/datasets.md (kind :data:`LATENT_KIND`).
     """
-    eta = float(eta)
-    if not 0.0 <= eta <= 1.0:
-        raise ValueError(f"eta must lie in [0, 1], got {eta}")
     fc = cfg["forecasting"]
     obs_dim, length, horizon = int(fc["obs_dim"]), int(fc["length"]), int(fc["horizon"])
     state, params, settings, info = simulate_latent(cfg, system, split)
@@ -199,22 +206,21 @@ def make_forecasting_split(
         "symbols": symbols,
         "W": continuous_map(int(cfg["seed"]) + W_SEED_OFFSET, settings.state_dim, obs_dim),
         "Q": orthogonal_codebook(int(cfg["seed"]) + Q_SEED_OFFSET, obs_dim),
-        "eta": np.array([eta]),  # shape (1,): save_npz stores arrays at least 1-d
-        "horizon": np.array([horizon], dtype=np.int64),
+        "horizon": np.array([horizon], dtype=np.int64),  # shape (1,): save_npz stores arrays at least 1-d
         "labels": settings.labels(params).astype(np.float32),
     }
     seen = np.zeros((len(symbols), obs_dim), dtype=bool)
     seen[np.arange(len(symbols))[:, None], symbols[:, :length]] = True
     distinct = seen.sum(axis=1)  # distinct symbols per input window
     seed = split_seed(cfg, split)
-    section = {"seed": cfg["seed"], "forecasting": cfg["forecasting"]}
+    # what the latent trajectories depend on: not the list of η values
+    section = {"seed": cfg["seed"], "forecasting": {k: v for k, v in cfg["forecasting"].items() if k != "etas"}}
     meta = {
-        "kind": "forecasting",
+        "kind": LATENT_KIND,
         "task": "regression",
         "input_kind": "continuous",
         "system": system,
         "split": split,
-        "eta": eta,
         "n": len(state),
         "length": length,
         "horizon": horizon,
@@ -234,3 +240,82 @@ def make_forecasting_split(
         "provenance": provenance(section, seed),
     }
     return arrays, meta
+
+
+def _check_eta(eta: float) -> float:
+    eta = float(eta)
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"eta must lie in [0, 1], got {eta}")
+    return eta
+
+
+def _eta_meta(latent_meta: Mapping[str, Any], eta: float) -> dict[str, Any]:
+    """An η file's meta: the latent file's record with kind "forecasting" and η."""
+    meta = {k: v for k, v in latent_meta.items() if k != "checksum"}
+    meta["kind"] = "forecasting"
+    meta["eta"] = eta
+    return meta
+
+
+def make_forecasting_split(
+    cfg: Mapping[str, Any], system: str, eta: float, split: str
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """One η-mixed forecasting split in one self-contained compact file (latent arrays and ``eta``).
+
+    Args:
+        cfg: the full resolved config; system: a name in SYSTEMS; eta: η in [0, 1]; split: train/val/test.
+    Returns:
+        arrays: those of :func:`make_forecasting_latent` and ``eta`` (1,) float64; meta: see
+        docs/datasets.md.
+    """
+    eta = _check_eta(eta)
+    arrays, latent_meta = make_forecasting_latent(cfg, system, split)
+    return {**arrays, "eta": np.array([eta])}, _eta_meta(latent_meta, eta)
+
+
+def eta_file_record(latent_path: str | Path, out_path: str | Path, eta: float) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The arrays and meta of an η file that refers to the latent file ``latent_path``.
+
+    The latent file is read (and its checksum verified) once here; the η file records its name
+    relative to the folder of ``out_path`` and its checksum, which :func:`resolve_latent` checks.
+    Returns ``({"eta": (1,) float64}, meta)``.
+    """
+    eta = _check_eta(eta)
+    latent_path = Path(latent_path)
+    _, latent_meta = load_npz(latent_path)
+    if latent_meta.get("kind") != LATENT_KIND:
+        raise DataFileError(f"{latent_path}: not a forecasting latent file (meta kind {latent_meta.get('kind')!r}, "
+                            f"expected {LATENT_KIND!r})")  # fmt: skip
+    meta = _eta_meta(latent_meta, eta)
+    meta["latent_file"] = Path(os.path.relpath(latent_path.resolve(), Path(out_path).resolve().parent)).as_posix()
+    meta["latent_checksum"] = latent_meta["checksum"]
+    return {"eta": np.array([eta])}, meta
+
+
+def resolve_latent(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], path: str | Path) -> dict[str, np.ndarray]:
+    """The full compact arrays of a forecasting file: an η file's ``eta`` merged with its latent file's
+    arrays (``meta["latent_file"]``, relative to the folder of ``path``), or a self-contained file's
+    arrays as they are.
+
+    Raises :class:`contlaws.io.DataFileError` naming the file when the latent file is missing,
+    corrupt, of another kind, or not the one the η file was made from (checksum).
+    """
+    if "latent_file" not in meta:
+        return dict(arrays)
+    path = Path(path)
+    latent_path = path.parent / str(meta["latent_file"])
+    if not latent_path.is_file():
+        raise DataFileError(f"{path}: its latent file {latent_path} is missing (regenerate both with snakemake "
+                            f"or `contlaws data generate forecasting-latent`)")  # fmt: skip
+    latent_arrays, latent_meta = load_npz(latent_path)
+    if latent_meta.get("kind") != LATENT_KIND:
+        raise DataFileError(f"{path}: its latent file {latent_path} is not a forecasting latent file "
+                            f"(meta kind {latent_meta.get('kind')!r})")  # fmt: skip
+    if latent_meta.get("checksum") != meta.get("latent_checksum"):
+        raise DataFileError(f"{path}: its latent file {latent_path} has changed since the eta file was made "
+                            f"(checksum {latent_meta.get('checksum')}, recorded {meta.get('latent_checksum')}); "
+                            f"regenerate the eta file")  # fmt: skip
+    missing = [k for k in LATENT_ARRAYS if k not in latent_arrays]
+    if missing:
+        raise DataFileError(f"{latent_path}: forecasting latent file lacks array(s) {', '.join(missing)}")
+    return {**{k: latent_arrays[k] for k in LATENT_ARRAYS}, **arrays}

@@ -15,7 +15,8 @@ Every split file (written with :func:`contlaws.io.save_npz`) loads as a :class:`
 :func:`load_split` dispatches on ``meta["kind"]``:
 
 * ``regression`` (E2): arrays ``x`` (N, L, 1) float32 and ``y`` (N, k) float32 labels;
-* ``forecasting`` (E3): compact arrays (latent state, symbols, W, Q, η); the 16-dimensional
+* ``forecasting`` (E3): compact arrays (latent state, symbols, W, Q, η; an η file takes all but η
+  from the latent file it names, :func:`contlaws.data.forecasting.resolve_latent`); the 16-dimensional
   observations are materialized per batch by :func:`contlaws.data.forecasting.forecast_observations`,
   the target is obs[L:L + horizon] flattened to (horizon·D,), or, in the view
   ``with_targets("every_position")`` (E3 causal forecaster), obs[t+1 : t+1+horizon] for every input
@@ -37,7 +38,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from contlaws.data.forecasting import forecast_observations
+from contlaws.data.forecasting import forecast_observations, resolve_latent
 from contlaws.errors import DataFileError
 from contlaws.io import load_npz
 
@@ -179,6 +180,7 @@ def regression_dataset(arrays, meta, path=None) -> ArrayDataset:
 
 def forecasting_dataset(arrays, meta, path=None) -> ForecastingDataset:
     where = Path(path or "<memory>")
+    arrays = resolve_latent(arrays, meta, where)  # an η file: the latent file's arrays and its η
     _require(arrays, ("state", "symbols", "W", "Q", "eta", "horizon"), where, "forecasting")
     state = _check_array(where, "forecasting", "state", arrays["state"], "(N, T, d) latent states", (3,))
     _check_array(where, "forecasting", "symbols", arrays["symbols"], "(N, T) symbol ids", (2,), _INTEGER, rows=len(state))

@@ -31,7 +31,9 @@ Code names -> symbols: ``eta`` η (0 continuous, 1 a piecewise-constant symbol s
 
 A model that cannot run on this machine (CUDA-only baselines on a CPU) has a ``summary.json`` with
 ``status: "not run"`` and a ``reason`` written by the engine; it becomes a row with that status and
-reason and empty metrics, never a silent gap. Rows (one per system, η, model, seed):
+reason and empty metrics, never a silent gap. A CUDA-only model whose package the workflow found
+absent is not trained at all (``--not-run``, :func:`untrained_rows`): its rows say "not run" with
+the reason :func:`contlaws.models.registry.availability` gives. Rows (one per system, η, model, seed):
 
     system, eta, model, seed, status, reason, test_rmse, test_mae, n, gate_rmse, gate_z, learned
 
@@ -58,7 +60,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from contlaws.errors import DataFileError
+from contlaws.errors import DataFileError, UserError
 from contlaws.io import as_flags, provenance, read_json, read_npz_meta, write_table
 from contlaws.stats import paired_z
 
@@ -149,6 +151,22 @@ def not_run_row(system: str, eta: float, model: str, seed: int, reason: str) -> 
     return {"system": system, "eta": eta, "model": model, "seed": seed, "status": STATUS_NOT_RUN,
             "reason": reason, "test_rmse": math.nan, "test_mae": math.nan, "n": 0, "gate_rmse": math.nan,
             "gate_z": math.nan, "learned": False}  # fmt: skip
+
+
+def untrained_rows(system: str, eta: float, models: Sequence[str], seeds: Sequence[int]) -> list[dict[str, Any]]:
+    """"not run" rows for models the workflow did not train because a package they need was absent
+    (``contlaws.gpu_packages``), with the reason the engine would have written (or, if they can run
+    here after all, that they were not trained)."""
+    from contlaws.models.registry import availability
+
+    rows = []
+    for model in models:
+        available, reason = availability(model)
+        if available:
+            reason = "not trained: its packages were not installed where snakemake built the workflow"
+        rows.extend(not_run_row(system, eta, model, int(seed), reason) for seed in seeds)
+        log.info("%s: not run (%s)", model, reason)
+    return rows
 
 
 def test_split_labels(path: Path) -> tuple[str, float]:
@@ -333,9 +351,12 @@ def _section(cfg: Mapping[str, Any]) -> dict:
 
 
 def evaluate_split(cfg: Mapping[str, Any], test: Path, runs: Sequence[Path], out: Path, baselines_out: Path | None = None,
-                   device: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Evaluate the run folders of one (system, η) split on its test split; write the rows to ``out``
-    (and the reference forecasts to ``baselines_out``); returns (rows, reference forecasts)."""
+                   device: str | None = None, not_run: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Evaluate the run folders of one (system, η) split on its test split, with 'not run' rows for the
+    models in ``not_run`` (not trained: a package they need is absent); write the rows to ``out`` (and
+    the reference forecasts to ``baselines_out``); returns (rows, reference forecasts)."""
+    if not runs and not not_run:
+        raise UserError("nothing to evaluate: give --runs and/or --not-run")
     from contlaws.train import resolve_device
 
     device = str(resolve_device(device or cfg["train"]["device"]))
@@ -344,6 +365,11 @@ def evaluate_split(cfg: Mapping[str, Any], test: Path, runs: Sequence[Path], out
     rows = evaluate_runs(runs, test, device=device, eval_max_elements=cfg["train"]["eval_max_elements"],
                          gate_rmse=gate, margin=float(cfg["gates"]["e3_margin"]),
                          gate_se=float(cfg["gates"]["e3_se"]))  # fmt: skip
+    if not_run:
+        system, eta = test_split_labels(test)
+        untrained = pd.DataFrame(untrained_rows(system, eta, not_run, cfg["eta_performance"]["seeds"]), columns=COLUMNS)
+        rows = sort_results(pd.concat([rows, untrained], ignore_index=True) if len(rows) else untrained,
+                            [system], cfg["eta_performance"]["models"])  # fmt: skip
     record = provenance(_section(cfg), cfg["seed"], test=str(test), runs=[str(r) for r in runs])
     write_table(out, rows, meta=record)
     if baselines_out is not None:

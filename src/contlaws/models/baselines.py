@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from contlaws.gpu_packages import GPU_LAYERS, IMPORT_NAMES  # noqa: F401  (torch-free tables, also read at DAG time)
+
 
 class TransformerLayer(nn.Module):
     """Transformer encoder layer (self-attention + GELU feed-forward, post-norm).
@@ -114,15 +116,6 @@ class CausalLinearAttention(nn.Module):
 
 # --- CUDA-only baselines -------------------------------------------------------------------------
 
-# name -> (pip packages it needs, "module:class" to import)
-GPU_LAYERS = {
-    "mamba2": (("mamba-ssm",), "mamba_ssm.modules.mamba2:Mamba2"),
-    "gla": (("flash-linear-attention",), "fla.layers.gla:GatedLinearAttention"),
-    "fla_linear_attention": (("flash-linear-attention",), "fla.layers.linear_attn:LinearAttention"),
-    "gated_deltanet": (("flash-linear-attention",), "fla.layers.gated_deltanet:GatedDeltaNet"),
-    "mamba3": (("flash-linear-attention", "mamba-ssm"), "fla.layers.mamba3:Mamba3"),  # fla wraps mamba-ssm kernels
-}
-IMPORT_NAMES = {"mamba-ssm": "mamba_ssm", "flash-linear-attention": "fla"}
 FLA_MAX_HEADS = 8  # the authors' setting
 FLA_MIN_HEAD_DIM = 16  # the Triton kernels work on tiles of at least 16
 

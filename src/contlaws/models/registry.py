@@ -12,7 +12,6 @@ source of defaults). CUDA-only baselines raise :class:`ModelUnavailable` where t
 from __future__ import annotations
 
 import copy
-import importlib.util
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,7 +20,8 @@ from torch import nn
 
 from contlaws.config import schema
 from contlaws.errors import ConfigError
-from contlaws.models.baselines import GPU_LAYERS, IMPORT_NAMES, CausalLinearAttention, TransformerLayer, gpu_layer
+from contlaws.gpu_packages import absent_packages
+from contlaws.models.baselines import GPU_LAYERS, CausalLinearAttention, TransformerLayer, gpu_layer
 from contlaws.models.s4d import S4D
 from contlaws.models.s6 import S6
 from contlaws.models.wrapper import ChannelsFirst, SequenceModel
@@ -45,9 +45,8 @@ def availability(name: str) -> tuple[bool, str]:
     _check_name(name)
     if name not in GPU_LAYERS:
         return True, ""
-    packages, _ = GPU_LAYERS[name]
     missing = [] if torch.cuda.is_available() else ["CUDA (none available)"]
-    absent = [p for p in packages if importlib.util.find_spec(IMPORT_NAMES[p]) is None]
+    absent = absent_packages(name)
     if absent:
         missing.append(f"package{'s' * (len(absent) > 1)} {' and '.join(absent)} (not installed)")
     if missing:

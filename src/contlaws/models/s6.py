@@ -20,10 +20,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contlaws.models.scan import DISCRETIZATIONS, cuda_scan_unavailable_reason, selective_scan, selective_scan_cuda
+from contlaws.models.scan import (
+    DISCRETIZATIONS,
+    PARALLEL_CHUNK,
+    cuda_scan_unavailable_reason,
+    selective_scan,
+    selective_scan_cuda,
+)
 
 READOUTS = ("c", "sum")
-BACKENDS = ("auto", "torch", "cuda")
+BACKENDS = ("auto", "torch", "chunked", "cuda")
 DT_INIT_FLOOR = 1e-3
 
 
@@ -43,8 +49,11 @@ class S6(nn.Module):
         readout: "c" (y = C_t·h_t + D·x) or "sum" (the authors' y = Σ_n h_t + D·x).
         dt_min, dt_max: initial steps dt0 = exp(U[log dt_min, log dt_max]), at least 1e-3.
         scan_chunk: time steps per scan chunk (bounds memory, see :func:`selective_scan`).
-        backend: "torch", "cuda" (mamba-ssm kernel; ZOH with readout "c" only), or "auto" (the
-            kernel when the input is on CUDA and it applies and imports, else torch).
+        backend: "torch" (the PyTorch scan, a loop over time steps), "chunked" (the same scan in
+            the chunked parallel form, see :mod:`contlaws.models.scan`), "cuda" (mamba-ssm kernel;
+            ZOH with readout "c" only), or "auto": on a CUDA input the kernel where it applies and
+            imports, else "chunked"; on CPU "torch" (faster there, benchmarks/RESULTS.md).
+        parallel_chunk: sub-chunk length of the "chunked" backend.
     """
 
     def __init__(
@@ -58,6 +67,7 @@ class S6(nn.Module):
         dt_max: float = 1e-1,
         scan_chunk: int = 256,
         backend: str = "auto",
+        parallel_chunk: int = PARALLEL_CHUNK,
     ):
         super().__init__()
         for name, value, allowed in (
@@ -69,7 +79,7 @@ class S6(nn.Module):
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
         self.d_model, self.d_state, self.dt_rank = d_model, d_state, dt_rank
         self.discretization, self.readout = discretization, readout
-        self.scan_chunk, self.backend = scan_chunk, backend
+        self.scan_chunk, self.backend, self.parallel_chunk = scan_chunk, backend, parallel_chunk
 
         self.x_proj = nn.Linear(d_model, dt_rank + 2 * d_state, bias=False)
         self.dt_proj = nn.Linear(dt_rank, d_model, bias=True)
@@ -95,18 +105,25 @@ class S6(nn.Module):
         """
         delta, B, C = self.selective_params(x, tau)
         A = -torch.exp(self.log_A_real)  # (D N)
-        if self._use_cuda_kernel(x):
+        backend = self.scan_backend(x)
+        if backend == "cuda":
             return selective_scan_cuda(x, delta, A, B, C, self.D)
         if self.readout == "sum":
             C = C.new_ones(1, 1, self.d_state).expand_as(C)  # Σ_n h_t
-        return selective_scan(x, delta, A, B, C, self.D, self.discretization, self.scan_chunk)
+        method = "chunked" if backend == "chunked" else "loop"
+        return selective_scan(
+            x, delta, A, B, C, self.D, self.discretization, self.scan_chunk, method, self.parallel_chunk
+        )
 
-    def _use_cuda_kernel(self, x: torch.Tensor) -> bool:
-        if self.backend == "torch":
-            return False
+    def scan_backend(self, x: torch.Tensor) -> str:
+        """The backend that runs the scan for input ``x``: "torch", "chunked" or "cuda"."""
+        if self.backend in ("torch", "chunked"):
+            return self.backend
         applies = x.is_cuda and self.discretization == "zoh" and self.readout == "c"
         reason = cuda_scan_unavailable_reason() if applies else None
         if self.backend == "cuda" and (not applies or reason):
             why = reason or "it needs a CUDA input, discretization 'zoh' and readout 'c'"
             raise RuntimeError(f"S6 backend 'cuda' (model.s6.backend) cannot be used: {why}")
-        return applies and reason is None
+        if applies and reason is None:
+            return "cuda"
+        return "chunked" if x.is_cuda else "torch"
