@@ -13,7 +13,8 @@ import pytest
 from scipy import stats
 
 from contlaws.claims import evaluate_claim
-from contlaws.cli import main
+from contlaws.commands import main
+from contlaws.errors import DataFileError
 from contlaws.experiments.alignment import (
     ALIGNMENT_COLUMNS,
     CONTINUITY_COLUMNS,
@@ -25,7 +26,6 @@ from contlaws.experiments.alignment import (
     spearman,
     tc_table,
 )
-from contlaws.io import DataFileError
 from contlaws.plots.alignment import logit_tick, plot_alignment
 
 
@@ -116,7 +116,7 @@ def test_record_names_and_table_order(tmp_path):
                                          "regression/vdp_tau1", "benchmarks/digits"]  # fmt: skip
     assert table.loc[1, "tc_s4"] == pytest.approx(0.85)
     (tmp_path / "forecasting" / "ou_eta0.json").write_text("{}")
-    with pytest.raises(DataFileError, match="ou_eta0.json: not a `contlaws task-continuity --json` record"):
+    with pytest.raises(DataFileError, match="ou_eta0.json: not a `contlaws task-continuity --out-json` record"):
         tc_table([tmp_path / "forecasting" / "ou_eta0.json"])
 
 
@@ -348,9 +348,9 @@ def test_eta_family_records_table_and_c3(tmp_path, quick_config):
         data = tmp_path / f"{system}_eta{eta:g}_train.npz"
         save_npz(data, *make_forecasting_split(cfg, system, eta, "train"))
         records.append(tmp_path / "tc" / "forecasting" / f"{system}_eta{eta:g}.json")
-        assert main(["task-continuity", str(data), "--config", str(config), "--json", str(records[-1])]) == 0
+        assert main(["task-continuity", str(data), "--config", str(config), "--out-json", str(records[-1])]) == 0
     csv, tex = tmp_path / "table.csv", tmp_path / "table.tex"
-    assert main(["task-continuity-table", "--config", str(config), "--inputs", *map(str, records),
+    assert main(["task-continuity-gather", "--config", str(config), "--inputs", *map(str, records),
                  "--out-csv", str(csv), "--out-tex", str(tex)]) == 0  # fmt: skip
     table = pd.read_csv(csv)
     assert len(table) == 6 and table["n_sequences"].eq(24).all() and "tc_s16" in table.columns
@@ -374,12 +374,12 @@ def test_alignment_cli_and_figure(tmp_path, quick_config):
         rmse.update({(system, eta, "s4d"): [1.0], (system, eta, "s6"): [1.1], (system, eta, "transformer"): [1.0 + 20 * (1 - tc)]})
     eta_results(rmse).to_csv(results_csv, index=False)
     out = tmp_path / "alignment.csv"
-    assert main(["alignment", "--config", str(config), "--task-continuity", str(tc_csv), "--eta-results",
-                 str(results_csv), "--out", str(out), "--seeds-out", str(tmp_path / "seeds.csv")]) == 0  # fmt: skip
+    assert main(["alignment-run", "--config", str(config), "--task-continuity", str(tc_csv), "--eta-results",
+                 str(results_csv), "--out", str(out), "--out-seeds", str(tmp_path / "seeds.csv")]) == 0  # fmt: skip
     table = pd.read_csv(out)
     assert spearman(table["tc"], table["advantage_s4d"])["rho"] == pytest.approx(-1.0)  # S4D gains where TC is low here
-    assert main(["alignment", "--config", str(config), "--task-continuity", str(tc_csv), "--eta-results",
-                 str(results_csv), "--out", str(tmp_path / "b.csv"), "--seeds-out", str(tmp_path / "s.csv"),
+    assert main(["alignment-run", "--config", str(config), "--task-continuity", str(tc_csv), "--eta-results",
+                 str(results_csv), "--out", str(tmp_path / "b.csv"), "--out-seeds", str(tmp_path / "s.csv"),
                  "--model-continuity", str(tc_csv)]) == 2  # fmt: skip
     assert not (tmp_path / "b.csv").exists()
 
@@ -387,7 +387,7 @@ def test_alignment_cli_and_figure(tmp_path, quick_config):
     assert len(fig.axes) == 1 and "n = 6" in fig.axes[0].get_title() and fig.axes[0].get_xscale() == "logit"
     stems = [tmp_path / "a" / "alignment", tmp_path / "b" / "alignment"]
     for stem in stems:
-        assert main(["plot-alignment", "--alignment", str(out), "--figure", str(stem)]) == 0
+        assert main(["alignment-plot", "--alignment", str(out), "--out-figure", str(stem)]) == 0
     assert stems[0].with_suffix(".png").read_bytes() == stems[1].with_suffix(".png").read_bytes()
     assert [logit_tick(v) for v in (0.9, 0.99, 0.999, 0.01)] == ["0.9", "0.99", "0.999", "0.01"]
 

@@ -18,7 +18,6 @@ from conftest import REPO
 
 from contlaws.config import (
     PAPER_CONFIG,
-    ConfigError,
     config_diff,
     deep_merge,
     load_config,
@@ -26,6 +25,7 @@ from contlaws.config import (
     read_yaml,
     validate_config,
 )
+from contlaws.errors import ConfigError
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 TINY = "run_name: tiny\nsystems: [vdp]\nrefinement_trained: {systems: [vdp]}\neta_performance: {systems: [vdp]}\n"
@@ -111,7 +111,7 @@ def test_deleted_key_takes_the_paper_value_on_both_routes_and_the_diff_is_shown(
     assert cli["regression"]["n_train"] == 20000  # the paper value
     assert "contlaws run 'tiny': 7 key(s) differ from the paper config: eta_performance.systems" in proc.stderr
 
-    out = _contlaws("config", "--config", str(tmp_path / "tiny.yaml"), "--diff", str(tmp_path / "diff.json"))
+    out = _contlaws("config", "--config", str(tmp_path / "tiny.yaml"), "--out-diff", str(tmp_path / "diff.json"))
     assert out.returncode == 0, out.stderr
     assert "regression.n_test: 4   (paper: 2000)" in out.stdout and "n_train" not in out.stdout
     differs = json.loads((tmp_path / "diff.json").read_text())["differs"]
@@ -153,7 +153,7 @@ def test_unknown_key_fails_naming_it(tmp_path, route):
 def test_contlaws_config_refuses_to_overwrite_its_input(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("run_name: c\n")
-    proc = _contlaws("config", "--config", str(path), "--resolved", str(path))
+    proc = _contlaws("config", "--config", str(path), "--out-resolved", str(path))
     assert proc.returncode == 2 and "is the input config file" in proc.stderr
     assert path.read_text() == "run_name: c\n"
 

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from contlaws.cli import main
-from contlaws.config import ConfigError
+from contlaws.commands import main
 from contlaws.data.dynamics import FORECASTING_SETTINGS, REGRESSION_SETTINGS, SYSTEMS
 from contlaws.data.forecasting import forecast_observations, make_forecasting_split
 from contlaws.data.regression import make_regression_split, simulate_observations
 from contlaws.data.sets import SequenceDataset, load_split
-from contlaws.io import DataFileError, save_npz
+from contlaws.errors import ConfigError, DataFileError
+from contlaws.io import save_npz
 
 
 @pytest.fixture()
@@ -501,7 +501,7 @@ def test_task_continuity_reports_bad_split_arrays_without_traceback(tmp_path, ca
     arrays = {"x-2d": {**REG, "x": REG["x"][:, :, 0]}, "string-x": {**REG, "x": np.full(REG["x"].shape, "a")},
               "zero-rows": {"x": REG["x"][:0], "y": REG["y"][:0]}}[case]
     save_npz(tmp_path / "bad.npz", arrays, {"kind": "regression"})
-    assert main(["task-continuity", str(tmp_path / "bad.npz"), "--json", str(tmp_path / "tc.json")]) == 2
+    assert main(["task-continuity", str(tmp_path / "bad.npz"), "--out-json", str(tmp_path / "tc.json")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "bad.npz: regression array 'x'" in err
     assert not (tmp_path / "tc.json").exists()

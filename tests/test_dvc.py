@@ -14,12 +14,12 @@ from pathlib import Path
 import yaml
 from conftest import make_tar_gz
 
-from contlaws import cli
+from contlaws import commands
 from contlaws.data import fetch
 from contlaws.data.benchmarks import listops, sources
 
 REPO = Path(__file__).resolve().parents[1]
-BENCH_MODULE = "contlaws.data.benchmarks.cli"
+BENCH_MODULE = "contlaws.commands.benchmarks"
 
 
 def dvc_env(extra_path: Path | None = None) -> dict[str, str]:
@@ -86,7 +86,7 @@ def test_repository_dvc_setup_and_fetch_stages_are_wired():
 def _bench_parser():
     import argparse
 
-    from contlaws.data.benchmarks import cli as bench_cli
+    from contlaws.commands import benchmarks as bench_cli
 
     parser = argparse.ArgumentParser(prog="contlaws")
     bench_cli.register(parser.add_subparsers(dest="command", required=True))
@@ -98,10 +98,10 @@ def test_dvc_repro_fetch_lra_pins_archive_and_shares_it_through_a_remote(tmp_pat
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     wrapper = bin_dir / "contlaws"
-    wrapper.write_text(f"#!{sys.executable}\nimport sys\nimport contlaws.cli as c\n"
+    wrapper.write_text(f"#!{sys.executable}\nimport sys\nimport contlaws.commands as c\n"
                        f"c.COMMAND_MODULES = ({BENCH_MODULE!r},)\nsys.exit(c.main())\n")
     wrapper.chmod(0o755)
-    assert BENCH_MODULE in cli.COMMAND_MODULES
+    assert BENCH_MODULE in commands.COMMAND_MODULES
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     tsv = tmp_path / "basic.tsv"

@@ -1,4 +1,4 @@
-"""E3 performance vs eta: eta-evaluate vs direct computation, not-run rows, results.csv, Figure 5 and table, rules."""
+"""E3 performance vs eta: eta-performance-evaluate vs direct computation, not-run rows, results.csv, Figure 5 and table, rules."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
-from contlaws.cli import main
+from contlaws.commands import main
 from contlaws.data.sets import load_split
+from contlaws.errors import DataFileError
 from contlaws.experiments.eta_performance import (
     BASELINE_COLUMNS,
     COLUMNS,
@@ -25,7 +26,7 @@ from contlaws.experiments.eta_performance import (
     readout_setup,
     reference_forecasts,
 )
-from contlaws.io import DataFileError, read_json, write_json
+from contlaws.io import read_json, write_json
 from contlaws.plots.figure5 import plot_figure5, read_baselines, read_results, results_table, short_reason, summarize
 from contlaws.train import load_model
 
@@ -68,8 +69,8 @@ def tiny_eta(tmp_path_factory):
 def test_cli_rows_match_direct_computation(tmp_path, tiny_eta):
     out, baselines = tmp_path / "test.csv", tmp_path / "baselines.csv"
     runs = [str(tiny_eta["runs"][m]) for m in ("s4d", "mamba2")]
-    status = main(["eta-evaluate", "--config", str(tiny_eta["config"]), "--test", str(tiny_eta["paths"]["test"]),
-                   "--runs", *runs, "--out", str(out), "--baselines-out", str(baselines)])  # fmt: skip
+    status = main(["eta-performance-evaluate", "--config", str(tiny_eta["config"]), "--test", str(tiny_eta["paths"]["test"]),
+                   "--runs", *runs, "--out", str(out), "--out-baselines", str(baselines)])  # fmt: skip
     assert status == 0
     reference = pd.read_csv(baselines)
     assert list(reference.columns) == BASELINE_COLUMNS
@@ -255,7 +256,7 @@ def test_untrained_models_get_the_rows_of_the_engine_not_run_summary(tmp_path, t
                         ("untrained", ["--runs", str(tiny_eta["runs"]["s4d"]), "--not-run", "mamba2"]),
                         ("only", ["--not-run", "mamba2"])):  # fmt: skip
         out[name] = tmp_path / f"{name}.csv"
-        status = main(["eta-evaluate", "--config", str(tiny_eta["config"]), "--test", str(tiny_eta["paths"]["test"]),
+        status = main(["eta-performance-evaluate", "--config", str(tiny_eta["config"]), "--test", str(tiny_eta["paths"]["test"]),
                        *extra, "--out", str(out[name])])  # fmt: skip
         assert status == 0
     read = {name: pd.read_csv(path, keep_default_na=False, na_values=[""]) for name, path in out.items()}
@@ -263,7 +264,7 @@ def test_untrained_models_get_the_rows_of_the_engine_not_run_summary(tmp_path, t
     pd.testing.assert_frame_equal(read["only"], read["summary"][read["summary"]["model"] == "mamba2"].reset_index(drop=True))
     engine_reason = read_json(tiny_eta["runs"]["mamba2"] / "summary.json")["reason"]
     assert read["only"][["model", "seed", "status", "reason"]].values.tolist() == [["mamba2", 4, "not run", engine_reason]]
-    assert main(["eta-evaluate", "--config", str(tiny_eta["config"]), "--test", str(tiny_eta["paths"]["test"]),
+    assert main(["eta-performance-evaluate", "--config", str(tiny_eta["config"]), "--test", str(tiny_eta["paths"]["test"]),
                  "--out", str(tmp_path / "none.csv")]) == 2  # fmt: skip
     assert not (tmp_path / "none.csv").exists()
 
@@ -276,7 +277,7 @@ def test_wrong_test_split_and_bad_summary_are_refused(tmp_path, tiny_eta):
     with pytest.raises(DataFileError, match="not a training summary"):
         evaluate_runs([bad], tiny_eta["paths"]["test"])
     out = tmp_path / "x.csv"
-    status = main(["eta-evaluate", "--config", str(tiny_eta["config"]), "--test", str(tiny_eta["paths"]["val"]),
+    status = main(["eta-performance-evaluate", "--config", str(tiny_eta["config"]), "--test", str(tiny_eta["paths"]["val"]),
                    "--runs", str(tiny_eta["runs"]["s4d"]), "--out", str(out)])  # fmt: skip
     assert status == 2 and not out.exists()
 
@@ -388,16 +389,16 @@ def test_figure_and_cli_are_reproducible(tmp_path):
     outputs = []
     for attempt in range(2):
         stem = tmp_path / f"run{attempt}" / "figure5"
-        args = ["plot-figure5", "--results", str(results), "--baselines", str(baselines), "--figure", str(stem),
-                "--table-csv", str(stem) + ".csv", "--table-tex", str(stem) + ".tex"]  # fmt: skip
+        args = ["eta-performance-plot", "--results", str(results), "--baselines", str(baselines), "--out-figure", str(stem),
+                "--out-csv", str(stem) + ".csv", "--out-tex", str(stem) + ".tex"]  # fmt: skip
         assert main(args) == 0
         outputs.append([(stem.parent / f"figure5{ext}").read_bytes() for ext in (".png", ".pdf", ".csv", ".tex")])
     assert outputs[0] == outputs[1]
     tex = outputs[0][3].decode()
     assert "not run (needs CUDA)" in tex and "Van der Pol & last value (no training) & 0.100 & 0.100 & 0.100" in tex
     pd.DataFrame({"system": ["vdp"]}).to_csv(tmp_path / "bad.csv", index=False)
-    assert main(["plot-figure5", "--results", str(tmp_path / "bad.csv"), "--figure", str(tmp_path / "f"),
-                 "--table-csv", str(tmp_path / "t.csv"), "--table-tex", str(tmp_path / "t.tex")]) == 2  # fmt: skip
+    assert main(["eta-performance-plot", "--results", str(tmp_path / "bad.csv"), "--out-figure", str(tmp_path / "f"),
+                 "--out-csv", str(tmp_path / "t.csv"), "--out-tex", str(tmp_path / "t.tex")]) == 2  # fmt: skip
     assert not (tmp_path / "f.png").exists()
 
 
@@ -430,7 +431,7 @@ def test_fig5_target_trains_every_model_and_nothing_else(repo_root, quick_config
                 if line.startswith("Shell command: contlaws ")]  # fmt: skip
     trained = {line.split("--model ")[1].split()[0] for line in commands if line.startswith("contlaws train ")}
     assert trained == set(exp["models"]) - set(untrained)
-    evaluations = [line for line in commands if line.startswith("contlaws eta-evaluate ")]
+    evaluations = [line for line in commands if line.startswith("contlaws eta-performance-evaluate ")]
     assert len(evaluations) == n_splits
     for line in evaluations:
         assert (f"--not-run {' '.join(untrained)} --out" in line) if untrained else "--not-run" not in line

@@ -150,8 +150,8 @@ def test_refuse_output_over_input_catches_same_path_links_and_relative_spellings
     (tmp_path / "soft.json").symlink_to(data)
     (tmp_path / "sub").mkdir()
     for output in (data, "x.npy", "sub/../x.npy", tmp_path / "hard.npy", tmp_path / "soft.json"):
-        with pytest.raises(io.OutputFileError, match=r"--json is the input .*x\.npy; writing it would destroy the input"):
-            io.refuse_output_over_input(output, [None, data], "--json")
-    io.refuse_output_over_input(tmp_path / "new.json", [data], "--json")  # a different file is fine
-    io.refuse_output_over_input(None, [data], "--json")  # no output given
+        with pytest.raises(io.OutputFileError, match=r"--out-json is the input .*x\.npy; writing it would destroy the input"):
+            io.refuse_output_over_input(output, [None, data], "--out-json")
+    io.refuse_output_over_input(tmp_path / "new.json", [data], "--out-json")  # a different file is fine
+    io.refuse_output_over_input(None, [data], "--out-json")  # no output given
     assert data.read_bytes() == b"input"

@@ -9,15 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from contlaws.commands.common import parse_tau_path
 from contlaws.data.sets import ArrayDataset
-from contlaws.io import DataFileError
-from contlaws.model_continuity import (
-    PooledLayer,
-    continuity_from_outputs,
-    fit_order,
-    model_continuity,
-    parse_tau_path,
-)
+from contlaws.errors import DataFileError
+from contlaws.model_continuity import PooledLayer, continuity_from_outputs, fit_order, model_continuity
 from contlaws.models.s4d import S4D
 from contlaws.models.s6 import S6
 
@@ -204,14 +199,14 @@ def test_tau_path_argument():
 
 def test_cli_on_engine_checkpoint(tmp_path, tiny_refinement_run):
     """`contlaws model-continuity` on a checkpoint written by `contlaws train`, against a direct computation."""
-    from contlaws.cli import main
+    from contlaws.commands import main
     from contlaws.data.sets import load_split
     from contlaws.train import load_model
 
     run = tiny_refinement_run
     out = tmp_path / "mc.json"
     args = [f"{t}={p}" for t, p in run["tests"].items()]
-    assert main(["model-continuity", "--checkpoint", str(run["checkpoint"]), "--data", *args, "--json", str(out)]) == 0
+    assert main(["model-continuity", "--checkpoint", str(run["checkpoint"]), "--data", *args, "--out-json", str(out)]) == 0
     record = json.loads(out.read_text())
     model, _ = load_model(run["checkpoint"])
     with torch.no_grad():
@@ -231,10 +226,10 @@ def test_cli_on_engine_checkpoint(tmp_path, tiny_refinement_run):
 
 
 def test_cli_refuses_json_over_its_checkpoint_or_data(tmp_path, tiny_refinement_run, capsys):
-    """`--json` naming the checkpoint or a test set used to overwrite it with the JSON record."""
+    """`--out-json` naming the checkpoint or a test set used to overwrite it with the JSON record."""
     import os
 
-    from contlaws.cli import main
+    from contlaws.commands import main
 
     run = tiny_refinement_run
     args = [f"{t}={p}" for t, p in run["tests"].items()]
@@ -243,16 +238,16 @@ def test_cli_refuses_json_over_its_checkpoint_or_data(tmp_path, tiny_refinement_
     os.link(run["checkpoint"], link)
     before = {p: p.read_bytes() for p in (run["checkpoint"], first_data)}
     for output, named in ((run["checkpoint"], run["checkpoint"]), (first_data, first_data), (link, run["checkpoint"])):
-        assert main(["model-continuity", "--checkpoint", str(run["checkpoint"]), "--data", *args, "--json", str(output)]) == 2
+        assert main(["model-continuity", "--checkpoint", str(run["checkpoint"]), "--data", *args, "--out-json", str(output)]) == 2
         err = capsys.readouterr().err
-        assert f"error: {output}: --json is the input {named}; writing it would destroy the input" in err
+        assert f"error: {output}: --out-json is the input {named}; writing it would destroy the input" in err
     assert all(p.read_bytes() == data for p, data in before.items())
 
 
 def make_tiny_refinement_run(root, model="s4d", system="vdp"):
     """A 1-epoch model trained by `contlaws train --experiment refinement_trained` (standardized labels)
     at τ = 1 and test sets at τ = 1, ½, ¼, ⅛ (tiny sizes)."""
-    from contlaws.cli import main
+    from contlaws.commands import main
     from contlaws.config import load_config
     from contlaws.data.regression import make_regression_split
     from contlaws.io import save_npz, write_json
@@ -287,7 +282,7 @@ def tiny_refinement_run(tmp_path_factory):
 
 
 # ---------------------------------------------------------------------------------------------
-# Bad checkpoints, data and flags: one `error:` line naming the file or option, exit 2, no --json
+# Bad checkpoints, data and flags: one `error:` line naming the file or option, exit 2, no --out-json
 # ---------------------------------------------------------------------------------------------
 def _resaved(run, tmp_path, name, change):
     """A copy of the tiny run's checkpoint with ``change(checkpoint)`` applied, saved as ``name``."""
@@ -359,14 +354,14 @@ BAD_MODEL_CONTINUITY_INPUTS = {
 @pytest.mark.parametrize("case", list(BAD_MODEL_CONTINUITY_INPUTS))
 def test_cli_refuses_bad_inputs_with_one_line(tmp_path, tiny_refinement_run, capfd, case):
     """Each of these gave a traceback (or, for NaN weights, d = nan with exit 0) before."""
-    from contlaws.cli import main
+    from contlaws.commands import main
 
     change, make_data, flags, expected = BAD_MODEL_CONTINUITY_INPUTS[case]
     run = tiny_refinement_run
     checkpoint = _resaved(run, tmp_path, "model.pt", change) if change else run["checkpoint"]
     data = make_data(run, tmp_path) if make_data else [f"{t}={p}" for t, p in run["tests"].items()]
     out = tmp_path / "mc.json"
-    argv = ["model-continuity", "--checkpoint", str(checkpoint), "--data", *data, "--json", str(out), *flags]
+    argv = ["model-continuity", "--checkpoint", str(checkpoint), "--data", *data, "--out-json", str(out), *flags]
     try:
         status = main(argv)
     except SystemExit as stop:  # argparse refuses a flag with exit status 2

@@ -148,7 +148,7 @@ def test_train_and_model_continuity_from_the_wheel(wheel_install):
     assert checkpoint.is_file()
     data = [f"{tau}={path}" for (tau, split), path in paths.items() if split == "test"]
     _ok(wheel_install["run"](contlaws, "model-continuity", "--checkpoint", checkpoint, "--data", *data,
-                             "--json", work / "mc.json"))  # fmt: skip
+                             "--out-json", work / "mc.json"))  # fmt: skip
     record = json.loads((work / "mc.json").read_text())
     assert {row["tau"] for row in record["d"]} == {1.0, 0.5, 0.25, 0.125}
     assert all(np.isfinite(row["d"]) for row in record["d"])
@@ -162,7 +162,7 @@ def test_task_continuity_of_an_npy_from_the_wheel(wheel_install):
     path = wheel_install["elsewhere"] / "sequences.npy"
     np.save(path, sequences)
     out = wheel_install["elsewhere"] / "tc.json"
-    _ok(wheel_install["run"](wheel_install["bin"] / "contlaws", "task-continuity", path, "--json", out))
+    _ok(wheel_install["run"](wheel_install["bin"] / "contlaws", "task-continuity", path, "--out-json", out))
     result = json.loads(out.read_text())["result"]
     # smooth sines: near 1 at stride 2, falling as the stride grows (tests/test_task_continuity.py
     # checks the numbers; here, that the installed command computes them)
@@ -176,7 +176,7 @@ def test_library_and_cli_never_import_the_pipeline_packages():
     code = f"""
 import importlib, pkgutil, sys
 import contlaws
-from contlaws.cli import build_parser
+from contlaws.commands import build_parser
 names = [m.name for m in pkgutil.walk_packages(contlaws.__path__, "contlaws.") if not m.name.endswith("__main__")]
 for name in names:
     importlib.import_module(name)

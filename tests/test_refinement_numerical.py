@@ -3,7 +3,6 @@ solutions (closed forms, solve_ivp, per-step loops), convergence orders, CLI out
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 
 import numpy as np
@@ -13,9 +12,10 @@ import scipy.integrate
 import scipy.linalg
 import yaml
 
-from contlaws.config import ConfigError
+from contlaws.config import load_config
+from contlaws.errors import ConfigError, DataFileError
 from contlaws.experiments import refinement_numerical as e1
-from contlaws.io import DataFileError
+from contlaws.plots.refinement_numerical import write_outputs
 
 # A small run where the asymptotic regime holds: τ from 2^-9 to 2^-5, reference step 2^-11.
 SMALL = {
@@ -292,15 +292,13 @@ def small_config(tmp_path, repo_root):
 def test_compute_is_deterministic_and_plot_writes_outputs(tmp_path, small_config):
     paths = [tmp_path / "a" / "errors.csv", tmp_path / "b" / "errors.csv"]
     for path in paths:
-        e1.cmd_compute(argparse.Namespace(config=small_config, out=path))
+        e1.write_errors(load_config(small_config), path)
     assert paths[0].read_bytes() == paths[1].read_bytes()
     meta = yaml.safe_load((tmp_path / "a" / "errors.csv.meta.json").read_text())
     assert meta["seed"] == SEED and meta["config"]["refinement_numerical"]["n_systems"] == 2
 
     out = tmp_path / "plot"
-    args = argparse.Namespace(results=paths[0], figure=out / "fig", orders_csv=out / "orders.csv",
-                              orders_tex=out / "orders.tex", metric="rel_max_error", ratios_csv=out / "ratios.csv")
-    e1.cmd_plot(args)
+    write_outputs(paths[0], out / "fig", out / "orders.csv", out / "orders.tex", out / "ratios.csv", "rel_max_error")
     for name in ("fig.pdf", "fig.png", "orders.csv", "orders.csv.meta.json", "orders.tex", "ratios.csv"):
         assert (out / name).stat().st_size > 0, name
     orders = pd.read_csv(out / "orders.csv")

@@ -1,5 +1,5 @@
-"""E2 trained refinement: standardized labels, evaluate-refinement vs direct computation, learning gate,
-amplitude sweep, batch partition, tables, Figure 4, rules."""
+"""E2 trained refinement: standardized labels, refinement-trained-evaluate vs direct computation, learning
+gate, amplitude sweep, batch partition, tables, Figure 4, rules."""
 
 from __future__ import annotations
 
@@ -13,22 +13,22 @@ import pytest
 import torch
 from test_model_continuity import make_tiny_refinement_run
 
-from contlaws.cli import main
-from contlaws.data.sets import load_split
+from contlaws.commands import main
 from contlaws.data.regression import LabelStandardization, checkpoint_standardization
+from contlaws.data.sets import load_split
+from contlaws.errors import DataFileError
 from contlaws.experiments.refinement_trained import (
     CONTINUITY_COLUMNS,
     ERROR_COLUMNS,
     SWEEP_COLUMNS,
     evaluate_refinement,
+    evaluation_mem_mb,
     label_errors,
     learned_gate,
-    evaluation_mem_mb,
     refined_test_arguments,
     refined_test_inputs,
     run_files,
 )
-from contlaws.io import DataFileError
 from contlaws.plots.figure4 import continuity_table, plot_figure4, relative_to_tau1, rmse_table
 from contlaws.train import load_model
 
@@ -53,9 +53,9 @@ def direct_outputs(model, path, tau, batch):
 def test_cli_rows_match_direct_computation(tmp_path, tiny_run):
     errors_csv, cont_csv, sweep_csv = tmp_path / "errors.csv", tmp_path / "continuity.csv", tmp_path / "sweep.csv"
     tests = [f"{t}={p}" for t, p in tiny_run["tests"].items()]
-    status = main(["evaluate-refinement", "--config", str(tiny_run["config"]), "--checkpoint", str(tiny_run["checkpoint"]),
-                   "--test", *tests, "--out", str(errors_csv), "--continuity-out", str(cont_csv),
-                   "--sweep-out", str(sweep_csv)])  # fmt: skip
+    status = main(["refinement-trained-evaluate", "--config", str(tiny_run["config"]), "--checkpoint", str(tiny_run["checkpoint"]),
+                   "--data", *tests, "--out", str(errors_csv), "--out-continuity", str(cont_csv),
+                   "--out-sweep", str(sweep_csv)])  # fmt: skip
     assert status == 0
     errors, cont, sweep = pd.read_csv(errors_csv), pd.read_csv(cont_csv), pd.read_csv(sweep_csv)
     assert list(errors.columns) == ERROR_COLUMNS and list(cont.columns) == CONTINUITY_COLUMNS
@@ -122,7 +122,7 @@ def test_checkpoint_without_standardization_is_refused(tmp_path, tiny_run):
     old = tmp_path / "old.pt"
     _torch.save(checkpoint, old)
     tests = [f"{t}={p}" for t, p in tiny_run["tests"].items()]
-    assert main(["evaluate-refinement", "--checkpoint", str(old), "--test", *tests, "--out", str(tmp_path / "e.csv")]) == 2
+    assert main(["refinement-trained-evaluate", "--checkpoint", str(old), "--data", *tests, "--out", str(tmp_path / "e.csv")]) == 2
 
 
 def _nan_label_sets(run, tmp_path):
@@ -141,7 +141,7 @@ def _nan_label_sets(run, tmp_path):
 
 @pytest.mark.parametrize("case", ["NaN weights", "outputs overflow", "NaN labels"])
 def test_non_finite_metrics_are_refused(tmp_path, tiny_run, capfd, case):
-    """evaluate-refinement wrote NaN errors and exited 0; now: exit 2, one line naming the checkpoint, no tables."""
+    """refinement-trained-evaluate wrote NaN errors and exited 0; now: exit 2, one line naming the checkpoint, no tables."""
     checkpoint = torch.load(tiny_run["checkpoint"], weights_only=True)
     tests = [f"{t}={p}" for t, p in tiny_run["tests"].items()]
     if case == "NaN weights":
@@ -160,8 +160,8 @@ def test_non_finite_metrics_are_refused(tmp_path, tiny_run, capfd, case):
     path = tmp_path / "model.pt"
     torch.save(checkpoint, path)
     outs = [tmp_path / name for name in ("errors.csv", "continuity.csv", "sweep.csv")]
-    status = main(["evaluate-refinement", "--checkpoint", str(path), "--test", *tests, "--out", str(outs[0]),
-                   "--continuity-out", str(outs[1]), "--sweep-out", str(outs[2])])  # fmt: skip
+    status = main(["refinement-trained-evaluate", "--checkpoint", str(path), "--data", *tests, "--out", str(outs[0]),
+                   "--out-continuity", str(outs[1]), "--out-sweep", str(outs[2])])  # fmt: skip
     err = capfd.readouterr().err
     assert status == 2
     named = f"error: {tmp_path / 'nan_label_'}" if case == "NaN labels" else f"error: {path}: "
@@ -274,8 +274,8 @@ def test_plot_and_cli(tmp_path):
     path = tmp_path / "errors.csv"
     errors.to_csv(path, index=False)
     stem = tmp_path / "fig" / "figure4"
-    status = main(["plot-figure4", "--errors", str(path), "--figure", str(stem),
-                   "--table-csv", str(tmp_path / "t.csv"), "--table-tex", str(tmp_path / "t.tex")])  # fmt: skip
+    status = main(["refinement-trained-plot", "--errors", str(path), "--out-figure", str(stem),
+                   "--out-csv", str(tmp_path / "t.csv"), "--out-tex", str(tmp_path / "t.tex")])  # fmt: skip
     assert status == 0
     assert stem.with_suffix(".png").stat().st_size > 10_000 and stem.with_suffix(".pdf").exists()
     tex = (tmp_path / "t.tex").read_text()

@@ -418,12 +418,12 @@ def test_contlaws_dataset_files(tmp_path):
 
 
 def test_cli_summary_and_json(tmp_path, capsys):
-    from contlaws.cli import main
+    from contlaws.commands import main
 
     x = smooth_signals(20, 128, 2, cycles=3)
     np.save(tmp_path / "mine.npy", x)
     out = tmp_path / "tc.json"
-    assert main(["task-continuity", str(tmp_path / "mine.npy"), "--strides", "2", "8", "--json", str(out)]) == 0
+    assert main(["task-continuity", str(tmp_path / "mine.npy"), "--strides", "2", "8", "--out-json", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "mine.npy" in printed and "TC (stride 2)" in printed
     record = json.loads(out.read_text())
@@ -433,15 +433,15 @@ def test_cli_summary_and_json(tmp_path, capsys):
     assert "lag 1" in capsys.readouterr().out
     # --config supplies the defaults (quick.yaml: max_sequences 500, strides 2 4 8 16); flags override.
     np.save(tmp_path / "many.npy", smooth_signals(520, 32, 1, cycles=2))
-    assert main(["task-continuity", str(tmp_path / "many.npy"), "--config", "config/quick.yaml", "--json", str(out)]) == 0
+    assert main(["task-continuity", str(tmp_path / "many.npy"), "--config", "config/quick.yaml", "--out-json", str(out)]) == 0
     result = json.loads(out.read_text())["result"]
     assert result["n_sequences"] == 500 and set(result["curve"]) == {"2", "4", "8", "16"}
-    assert main(["task-continuity", str(tmp_path / "many.npy"), "--config", "config/quick.yaml", "--max-sequences", "0", "--json", str(out)]) == 0
+    assert main(["task-continuity", str(tmp_path / "many.npy"), "--config", "config/quick.yaml", "--max-sequences", "0", "--out-json", str(out)]) == 0
     assert json.loads(out.read_text())["result"]["n_sequences"] == 520
 
 
 def test_cli_errors_name_the_file_and_key(tmp_path, capsys):
-    from contlaws.cli import main
+    from contlaws.commands import main
 
     assert main(["task-continuity", str(tmp_path / "missing.npy")]) == 2
     assert "missing.npy: file not found" in capsys.readouterr().err
@@ -463,12 +463,12 @@ def test_cli_errors_name_the_file_and_key(tmp_path, capsys):
 # Bad inputs to the CLI: one line naming the file, exit status 2, no output written
 # ---------------------------------------------------------------------------------------------
 def run_refused(tmp_path, capsys, path, *options) -> str:
-    """Run `contlaws task-continuity PATH --json OUT [options]`, assert it refused without writing
+    """Run `contlaws task-continuity PATH --out-json OUT [options]`, assert it refused without writing
     OUT and without a traceback; return the error line."""
-    from contlaws.cli import main
+    from contlaws.commands import main
 
     out = tmp_path / "out" / "tc.json"
-    assert main(["task-continuity", str(path), "--json", str(out), *options]) == 2
+    assert main(["task-continuity", str(path), "--out-json", str(out), *options]) == 2
     printed = capsys.readouterr().err
     assert "Traceback" not in printed and "Warning" not in printed
     err = printed.strip().splitlines()[-1]  # (the progress bar, if any, ends in a carriage return)
@@ -487,7 +487,7 @@ def contlaws_regression_file(path, **replace):
 
 @pytest.mark.parametrize("damage", ["truncated", "empty", "folder"])
 def test_cli_unreadable_npz_in_the_pipeline_rule_is_one_line(tmp_path, capsys, damage):
-    """The task_continuity rule runs `task-continuity DATA --config … --json OUT` on a dataset file."""
+    """The task_continuity rule runs `task-continuity DATA --config … --out-json OUT` on a dataset file."""
     good = contlaws_regression_file(tmp_path / "good.npz")
     bad = tmp_path / "vdp_tau1_train.npz"
     if damage == "truncated":
@@ -530,7 +530,7 @@ def test_cli_strides_not_below_the_sequence_length_are_refused(tmp_path, capsys,
     np.save(tmp_path / "short.npy", smooth_signals(5, 20, 1, cycles=2))
     err = run_refused(tmp_path, capsys, tmp_path / "short.npy", "--metric", metric, "--strides", "2", "20", "500")
     assert f"short.npy (array 'x'): {unit}s 20, 500 are not below the sequence length L = 20" in err
-    from contlaws.cli import main
+    from contlaws.commands import main
 
     assert main(["task-continuity", str(tmp_path / "short.npy"), "--metric", metric, "--strides", "2", "19"]) == 0
 
@@ -558,7 +558,7 @@ def test_cli_contlaws_dataset_with_nan_is_refused_at_load_naming_file_and_array(
 def test_cli_refuses_json_over_its_input(tmp_path, capsys, monkeypatch):
     import os
 
-    from contlaws.cli import main
+    from contlaws.commands import main
     from contlaws.config import REPO_ROOT, load_config
 
     monkeypatch.chdir(tmp_path)
@@ -566,13 +566,13 @@ def test_cli_refuses_json_over_its_input(tmp_path, capsys, monkeypatch):
     before = (tmp_path / "x.npy").read_bytes()
     os.link("x.npy", "hard.npy")
     for output in ("x.npy", "./sub/../x.npy", "hard.npy"):
-        assert main(["task-continuity", "x.npy", "--json", output]) == 2
-        assert "--json is the input x.npy; writing it would destroy the input" in capsys.readouterr().err
+        assert main(["task-continuity", "x.npy", "--out-json", output]) == 2
+        assert "--out-json is the input x.npy; writing it would destroy the input" in capsys.readouterr().err
     config = tmp_path / "c.json"
     config.write_text(json.dumps(load_config(REPO_ROOT / "config" / "quick.yaml")))
     config_bytes = config.read_bytes()
-    assert main(["task-continuity", "x.npy", "--config", str(config), "--json", str(config)]) == 2
-    assert "--json is the input" in capsys.readouterr().err
+    assert main(["task-continuity", "x.npy", "--config", str(config), "--out-json", str(config)]) == 2
+    assert "--out-json is the input" in capsys.readouterr().err
     assert (tmp_path / "x.npy").read_bytes() == before and config.read_bytes() == config_bytes
 
 
@@ -581,7 +581,7 @@ def test_cli_read_only_output_folder_is_one_line(tmp_path, capsys, monkeypatch):
     import os
     import tempfile
 
-    from contlaws.cli import main
+    from contlaws.commands import main
 
     np.save(tmp_path / "x.npy", smooth_signals(4, 32, 1, cycles=2))
     folder = tmp_path / "ro"
@@ -597,7 +597,7 @@ def test_cli_read_only_output_folder_is_one_line(tmp_path, capsys, monkeypatch):
             reason = os.strerror(errno.EROFS)
         except PermissionError:
             reason = os.strerror(errno.EACCES)
-        assert main(["task-continuity", str(tmp_path / "x.npy"), "--json", str(folder / "tc.json")]) == 2
+        assert main(["task-continuity", str(tmp_path / "x.npy"), "--out-json", str(folder / "tc.json")]) == 2
         assert f"ro/tc.json: cannot write the output file: {reason}" in capsys.readouterr().err
         assert list(folder.iterdir()) == []
     finally:

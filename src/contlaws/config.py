@@ -9,7 +9,6 @@ value stops the run before any job starts, with a message naming the key and the
 
 from __future__ import annotations
 
-import argparse
 import copy
 import hashlib
 import json
@@ -23,14 +22,12 @@ from typing import Any
 import jsonschema
 import yaml
 
+from contlaws.errors import ConfigError
+
 REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout (meaningful only for an editable install)
 PACKAGE_DIR = Path(__file__).resolve().parent
 SCHEMA_PATHS = (PACKAGE_DIR / "config.schema.yaml",)
 PAPER_CONFIG = PACKAGE_DIR / "paper.yaml"  # the paper-scale settings; config/config.yaml links here
-
-
-class ConfigError(ValueError):
-    """The configuration is invalid; the message names the key and the offending value."""
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -396,38 +393,6 @@ def write_snapshot(cfg: Mapping[str, Any], folder: str | Path) -> Path:
     if not path.is_file() or path.read_text() != text:  # absent, or damaged: its name fixes its content
         write_text(path, text)
     return path
-
-
-def cmd_config(args: argparse.Namespace) -> int:
-    """``contlaws config``: the resolved config and the keys that differ from the paper config."""
-    from contlaws.io import write_json
-
-    for out in (args.resolved, args.diff):
-        if out is not None and out.resolve() == args.config.resolve():
-            raise ConfigError(f"output {out} is the input config file; choose another path")
-    cfg = load_config(args.config)
-    diff = config_diff(cfg)
-    if args.resolved:
-        write_json(args.resolved, cfg)
-    if args.diff:
-        write_json(args.diff, {"paper_config": PAPER_CONFIG.name, "differs": diff})
-    print(f"{args.config}: {len(diff)} key(s) differ from the paper config ({PAPER_CONFIG.name})")
-    for key, change in diff.items():
-        print(f"  {key}: {json.dumps(change['value'])}   (paper: {json.dumps(change['paper'])})")
-    return 0
-
-
-def register(sub) -> None:
-    p = sub.add_parser(
-        "config",
-        help="resolve a config (the paper config with the file merged over it) and list the keys that differ",
-        description="Every config file is an overlay of the paper config (contlaws/paper.yaml): mappings "
-        "merge key by key, other values replace. Prints each key whose resolved value differs from the paper's.",
-    )
-    p.add_argument("--config", type=Path, required=True, help="config file (YAML/JSON), an overlay of the paper config")
-    p.add_argument("--resolved", type=Path, help="write the resolved config (defaults filled, JSON) here")
-    p.add_argument("--diff", type=Path, help="write the keys that differ from the paper config (JSON) here")
-    p.set_defaults(func=cmd_config)
 
 
 def fmt_num(x: float) -> str:

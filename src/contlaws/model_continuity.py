@@ -40,12 +40,10 @@ bilinear), because the input sampling and the D·u skip term are first-order acc
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +51,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from contlaws.io import DataFileError
+from contlaws.errors import DataFileError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -326,17 +324,6 @@ def require_npz(path: Path, option: str) -> None:
                             "or `contlaws bench prepare`, not a bare array)")  # fmt: skip
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer ≥ 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def _describe(datasets_by_tau, values) -> str:
     return ", ".join(f"tau={t}: {getattr(datasets_by_tau[t], 'path', None) or 'array'} -> {v}" for t, v in values.items())
 
@@ -379,103 +366,46 @@ def model_continuity(
 
 
 # ---------------------------------------------------------------------------------------------
-# Command line
+# A checkpoint on refined data files (what `contlaws model-continuity` calls)
 # ---------------------------------------------------------------------------------------------
-def parse_tau_path(text: str) -> tuple[float, Path]:
-    """``"0.5=path.npz"`` or ``"1/8=path.npz"`` -> (τ, path); argparse type of ``--data``/``--test``."""
-    tau_text, sep, path = text.partition("=")
-    try:
-        if not sep or not path:
-            raise ValueError
-        tau = float(Fraction(tau_text.strip().removeprefix("tau")))
-    except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(f"expected TAU=PATH (e.g. 0.5=test.npz or 1/8=test.npz), got {text!r}") from None
-    if tau <= 0:
-        raise argparse.ArgumentTypeError(f"tau must be positive, got {tau_text!r} in {text!r}")
-    return tau, Path(path)
-
-
-def tau_path_map(pairs: list[tuple[float, Path]], option: str) -> dict[float, Path]:
-    from contlaws.cli import UserError
-
-    out: dict[float, Path] = {}
-    for tau, path in pairs:
-        if tau in out:
-            raise UserError(f"{option}: tau = {tau} given twice ({out[tau]} and {path})")
-        out[tau] = path
-    if len(out) < 2:
-        raise UserError(f"{option}: model continuity needs test sets at two or more tau, got {len(out)}")
-    return out
-
-
-def format_table(result: ModelContinuity) -> str:
-    lines = [f"{'tau':>10}  {'d(tau)':>12}"]
-    lines += [f"{t:>10.6g}  {v:>12.6g}" + ("  (reference)" if t == result.tau_ref else "") for t, v in result.d.items()]
-    lines[0] += f"  {'delta(tau)':>12}"
-    lines[1:] = [line + (f"  {result.delta[t]:>12.6g}" if t in result.delta else "") for line, t in zip(lines[1:], result.d)]
-    fit = f"{result.order:.4g}" if math.isfinite(result.order) else f"n/a ({result.order_note})"
-    lines.append(f"order p = {fit} (log-log fit of delta over tau <= 1), spread s = {result.spread:.4g}, n = {result.n}")
-    return "\n".join(lines)
-
-
-def cli_model_continuity(args: argparse.Namespace) -> None:
-    from contlaws.cli import UserError, set_threads
+def checkpoint_continuity(
+    checkpoint_path: Path,
+    data_paths: Mapping[float, Path],
+    *,
+    device: str = "cpu",
+    batch_size: int | None = None,
+    max_samples: int | None = None,
+) -> tuple[ModelContinuity, dict]:
+    """d(τ) and the order of a checkpoint written by `contlaws train` on refined split files {τ: path};
+    the result and its JSON record (with provenance). ``--data`` in messages names the option the
+    paths came from."""
     from contlaws.data.sets import load_split
-    from contlaws.io import provenance, refuse_output_over_input, write_json
+    from contlaws.io import provenance
     from contlaws.train import load_model, resolve_device
 
-    refuse_output_over_input(args.json, [args.checkpoint, *(path for _, path in args.data)], "--json")
-    set_threads(args.threads)
-    paths = tau_path_map(args.data, "--data")
-    device = resolve_device(args.device)
-    model, checkpoint = load_model(args.checkpoint, device=device)
-    for path in paths.values():
+    model, checkpoint = load_model(checkpoint_path, device=resolve_device(device))
+    for path in data_paths.values():
         require_npz(path, "--data")
-    datasets = {tau: load_split(path) for tau, path in sorted(paths.items())}
-    check_model_fits_data(checkpoint, datasets, args.checkpoint)
+    datasets = {tau: load_split(path) for tau, path in sorted(data_paths.items())}
+    check_model_fits_data(checkpoint, datasets, checkpoint_path)
     try:
         result = model_continuity(
-            model, datasets, batch_size=args.batch_size, max_samples=args.max_samples,
+            model, datasets, batch_size=batch_size, max_samples=max_samples,
             eval_max_elements=checkpoint["settings"].get("eval_max_elements", DEFAULT_EVAL_MAX_ELEMENTS),
         )  # fmt: skip
     except NonFiniteOutputs as err:
-        raise UserError(f"{args.checkpoint}: {err}; no continuity to report (diverged model or extreme input values?)") from None
-    print(format_table(result))
-    if args.json:
-        record = {
-            "checkpoint": str(args.checkpoint),
-            "model_name": checkpoint["model_name"],
-            "data": {str(t): str(p) for t, p in sorted(paths.items())},
-            "d": [{"tau": t, "d": v, "delta": result.delta.get(t)} for t, v in result.d.items()],
-            "order": result.order,
-            "order_note": result.order_note,
-            "spread": result.spread,
-            "label_standardization": checkpoint["provenance"].get("label_standardization"),
-            "tau_ref": result.tau_ref,
-            "n": result.n,
-            "provenance": provenance(checkpoint["provenance"].get("config"), checkpoint["settings"].get("seed")),
-        }
-        write_json(args.json, record)
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "model-continuity",
-        help="model continuity d(tau) and its order for a trained checkpoint on refined test sets",
-        description=(
-            "d(tau) = RMS(f_tau(x_tau) - f_taumin(x_taumin)) / s, s the RMS spread of f_taumin(x_taumin) over "
-            "samples, for a checkpoint written by `contlaws train`, on test sets of the same trajectories "
-            "sampled at several tau; and the order p, the log-log slope of the differences between "
-            "neighbouring tau <= 1 (needs four tau <= 1). Outputs are in the model's label units "
-            "(standardized labels for E2 checkpoints)."
-        ),
-    )
-    p.add_argument("--checkpoint", type=Path, required=True, help="best.pt / last.pt written by `contlaws train`")
-    p.add_argument("--data", type=parse_tau_path, nargs="+", required=True, metavar="TAU=PATH",
-                   help="refined sets of the same trajectories, e.g. 1=vdp_tau1_test.npz 0.5=vdp_tau0.5_test.npz")
-    p.add_argument("--json", type=Path, metavar="OUT", help="also write the result with provenance as JSON")
-    p.add_argument("--batch-size", type=positive_int, help="rows per call at every tau (default: from eval_max_elements)")
-    p.add_argument("--max-samples", type=positive_int, help="compare only the first N trajectories")
-    p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"), help="cpu (default), cuda or auto")
-    p.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
-    p.set_defaults(func=cli_model_continuity)
+        raise UserError(f"{checkpoint_path}: {err}; no continuity to report (diverged model or extreme input values?)") from None
+    record = {
+        "checkpoint": str(checkpoint_path),
+        "model_name": checkpoint["model_name"],
+        "data": {str(t): str(p) for t, p in sorted(data_paths.items())},
+        "d": [{"tau": t, "d": v, "delta": result.delta.get(t)} for t, v in result.d.items()],
+        "order": result.order,
+        "order_note": result.order_note,
+        "spread": result.spread,
+        "label_standardization": checkpoint["provenance"].get("label_standardization"),
+        "tau_ref": result.tau_ref,
+        "n": result.n,
+        "provenance": provenance(checkpoint["provenance"].get("config"), checkpoint["settings"].get("seed")),
+    }
+    return result, record

@@ -1,7 +1,7 @@
 """Run-level records for the report: provenance of a run and the claims table (C1-C5).
 
-``contlaws provenance`` writes the resolved config with git commit, package versions and device;
-``contlaws claims-table`` gathers the per-claim verdict JSON files into one CSV + Markdown table
+``contlaws report-provenance`` writes the resolved config with git commit, package versions and device;
+``contlaws claims-gather`` gathers the per-claim verdict JSON files into one CSV + Markdown table
 (claim, verdict, the numbers behind it), shown in the report and described in the README, and
 optionally an HTML page of the same table with every number (``--out-html``) and a claim/verdict/statement
 CSV that the report's landing page shows (``--out-verdicts``);
@@ -13,7 +13,6 @@ as a download link, so every table a reader should see is also written as such a
 
 from __future__ import annotations
 
-import argparse
 import html
 import math
 from pathlib import Path
@@ -21,8 +20,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from contlaws.cli import UserError, add_config_argument, config_from_args
-from contlaws.io import provenance, read_json, refuse_output_over_input, to_jsonable, write_table, write_text
+from contlaws.errors import UserError
+from contlaws.io import provenance, read_json, to_jsonable, write_table, write_text
 
 VERDICT_MARK = {"supported": "supported", "not supported": "NOT supported", "inconclusive": "inconclusive"}
 
@@ -189,57 +188,16 @@ def report_page(title: str, tables: list[tuple[str, Path]], records: list[tuple[
     return _page(title, body)
 
 
-def _titled_path(text: str) -> tuple[str, Path]:
-    title, sep, path = text.rpartition("=")
-    if not sep or not title or not path:
-        raise argparse.ArgumentTypeError(f"expected TITLE=PATH, got {text!r}")
-    return title, Path(path)
-
-
-def _cmd_report_page(args: argparse.Namespace) -> None:
-    inputs = {Path(p).resolve() for _, p in [*args.table, *args.text]}
-    if Path(args.out).resolve() in inputs:
-        raise UserError(f"{args.out}: the output page would overwrite one of its inputs")
-    write_text(args.out, report_page(args.title, args.table, args.text))
-
-
-def _cmd_provenance(args: argparse.Namespace) -> None:
-    refuse_output_over_input(args.out, [args.config], "--out")
-    write_provenance(config_from_args(args), args.out)
-
-
-def _cmd_claims_table(args: argparse.Namespace) -> None:
-    outputs = (("--out-csv", args.out_csv), ("--out-md", args.out_md), ("--out-html", args.out_html),
-               ("--out-verdicts", args.out_verdicts))
-    for option, output in outputs:
-        refuse_output_over_input(output, [args.inputs], option)
-    df = claims_table(args.inputs)
-    write_table(args.out_csv, df, meta=provenance())
-    write_text(args.out_md, claims_markdown(df))
-    if args.out_html:
-        write_text(args.out_html, claims_html(args.inputs))
-    if args.out_verdicts:
-        write_table(args.out_verdicts, verdicts_table(df))
-    print(claims_markdown(df))
-
-
-def register(sub) -> None:
-    p = sub.add_parser("provenance", help="write the resolved config with git commit, package versions, device")
-    add_config_argument(p)
-    p.add_argument("--out", type=Path, required=True)
-    p.set_defaults(func=_cmd_provenance)
-
-    p = sub.add_parser("claims-table", help="gather claim verdict JSON files into one table")
-    p.add_argument("inputs", type=Path, nargs="+", help="claim verdict JSON files (results/<run>/claims/C*.json)")
-    p.add_argument("--out-csv", type=Path, required=True)
-    p.add_argument("--out-md", type=Path, required=True)
-    p.add_argument("--out-html", type=Path, help="the same table as an HTML page, with every number")
-    p.add_argument("--out-verdicts", type=Path, help="claim, verdict, statement CSV (the report's landing page)")
-    p.set_defaults(func=_cmd_claims_table)
-
-    p = sub.add_parser("report-page", help="render CSV tables and text records as one HTML page (for the report)")
-    p.add_argument("--title", required=True)
-    p.add_argument("--table", type=_titled_path, action="append", default=[], metavar="TITLE=CSV")
-    p.add_argument("--text", type=_titled_path, action="append", default=[], metavar="TITLE=FILE")
-    p.add_argument("--out", type=Path, required=True)
-    p.set_defaults(func=_cmd_report_page)
+def write_claims_table(inputs: list[Path], out_csv: Path, out_md: Path, out_html: Path | None = None,
+                       out_verdicts: Path | None = None) -> str:
+    """The claims table of the verdict files ``inputs`` as CSV and Markdown (and optionally HTML and the
+    claim/verdict/statement CSV); returns the Markdown."""
+    df = claims_table(inputs)
+    write_table(out_csv, df, meta=provenance())
+    markdown = claims_markdown(df)
+    write_text(out_md, markdown)
+    if out_html:
+        write_text(out_html, claims_html(inputs))
+    if out_verdicts:
+        write_table(out_verdicts, verdicts_table(df))
+    return markdown

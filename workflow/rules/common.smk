@@ -9,7 +9,6 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from contlaws.budget import RuleCosts, read_measured  # noqa: E402
 from contlaws.config import (  # noqa: E402
     PAPER_CONFIG,
-    ConfigError,
     config_diff,
     deep_merge,
     describe_diff,
@@ -18,6 +17,7 @@ from contlaws.config import (  # noqa: E402
     validate_config,
     write_snapshot,
 )
+from contlaws.errors import ConfigError  # noqa: E402
 
 # Validate when the DAG is built: an invalid config stops here, before any job starts. The config is
 # the paper config with every --configfile deep-merged over it, then --config (Snakemake merges them

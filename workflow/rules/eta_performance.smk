@@ -84,8 +84,8 @@ rule eta_evaluate:
     conda:
         CONDA_ENV
     shell:
-        "contlaws eta-evaluate --config {params.config} --test {input.test} --runs {params.runs}"
-        " {params.not_run} --out {output.csv} --baselines-out {output.baselines} > {log} 2>&1"
+        "contlaws eta-performance-evaluate --config {params.config} --test {input.test} --runs {params.runs}"
+        " {params.not_run} --out {output.csv} --out-baselines {output.baselines} > {log} 2>&1"
 
 
 rule eta_results:
@@ -109,8 +109,8 @@ rule eta_results:
     conda:
         CONDA_ENV
     shell:
-        "contlaws eta-gather --config {params.config} --inputs {input.csvs} --out {output.csv}"
-        " --baselines {input.baselines} --baselines-out {output.baselines} > {log} 2>&1"
+        "contlaws eta-performance-gather --config {params.config} --inputs {input.csvs} --out {output.csv}"
+        " --baselines {input.baselines} --out-baselines {output.baselines} > {log} 2>&1"
 
 
 rule figure5_plot:
@@ -137,8 +137,8 @@ rule figure5_plot:
     conda:
         CONDA_ENV
     shell:
-        "contlaws plot-figure5 --results {input.results} --baselines {input.baselines} --figure {params.stem}"
-        " --table-csv {output.table_csv} --table-tex {output.table_tex} > {log} 2>&1"
+        "contlaws eta-performance-plot --results {input.results} --baselines {input.baselines} --out-figure {params.stem}"
+        " --out-csv {output.table_csv} --out-tex {output.table_tex} > {log} 2>&1"
 
 
 FIG5_TARGETS = [*rules.eta_results.output, *rules.figure5_plot.output]

@@ -19,7 +19,7 @@ rule refine_numerical_compute:
     conda:
         CONDA_ENV
     shell:
-        "contlaws refine-numerical --config {params.config} --out {output.csv} > {log} 2>&1"
+        "contlaws refinement-numerical-run --config {params.config} --out {output.csv} > {log} 2>&1"
 
 
 rule refine_numerical_plot:
@@ -52,8 +52,8 @@ rule refine_numerical_plot:
     conda:
         CONDA_ENV
     shell:
-        "contlaws refine-numerical-plot --results {input.csv} --figure {params.stem}"
-        " --orders-csv {output.orders_csv} --orders-tex {output.orders_tex} --ratios-csv {output.ratios_csv} > {log} 2>&1"
+        "contlaws refinement-numerical-plot --results {input.csv} --out-figure {params.stem}"
+        " --out-orders-csv {output.orders_csv} --out-orders-tex {output.orders_tex} --out-ratios-csv {output.ratios_csv} > {log} 2>&1"
 
 
 REFINEMENT_NUMERICAL_TARGETS = list(rules.refine_numerical_plot.output)

@@ -86,9 +86,9 @@ rule evaluate_refinement:
     conda:
         CONDA_ENV
     shell:
-        "contlaws evaluate-refinement --config {params.config} --checkpoint {input.checkpoint}"
-        " --test {params.tests} --out {output.errors} --continuity-out {output.continuity}"
-        " --sweep-out {output.sweep} > {log} 2>&1"
+        "contlaws refinement-trained-evaluate --config {params.config} --checkpoint {input.checkpoint}"
+        " --data {params.tests} --out {output.errors} --out-continuity {output.continuity}"
+        " --out-sweep {output.sweep} > {log} 2>&1"
 
 
 rule refinement_trained_tables:
@@ -114,9 +114,9 @@ rule refinement_trained_tables:
     conda:
         CONDA_ENV
     shell:
-        "contlaws refinement-trained-aggregate --config {params.config} --errors {input.errors}"
-        " --continuity {input.continuity} --sweep {input.sweep} --errors-out {output.errors}"
-        " --continuity-out {output.continuity} --sweep-out {output.sweep} > {log} 2>&1"
+        "contlaws refinement-trained-gather --config {params.config} --errors {input.errors}"
+        " --continuity {input.continuity} --sweep {input.sweep} --out-errors {output.errors}"
+        " --out-continuity {output.continuity} --out-sweep {output.sweep} > {log} 2>&1"
 
 
 rule figure4_plot:
@@ -145,8 +145,8 @@ rule figure4_plot:
     conda:
         CONDA_ENV
     shell:
-        "contlaws plot-figure4 --errors {input.errors} --figure {params.stem} --gate-ratio {params.gate}"
-        " --table-csv {output.table_csv} --table-tex {output.table_tex} > {log} 2>&1"
+        "contlaws refinement-trained-plot --errors {input.errors} --out-figure {params.stem} --gate-ratio {params.gate}"
+        " --out-csv {output.table_csv} --out-tex {output.table_tex} > {log} 2>&1"
 
 
 rule model_continuity_table:
@@ -170,8 +170,8 @@ rule model_continuity_table:
     conda:
         CONDA_ENV
     shell:
-        "contlaws table-model-continuity --continuity {input.continuity}"
-        " --table-csv {output.table_csv} --table-tex {output.table_tex} > {log} 2>&1"
+        "contlaws refinement-trained-continuity-table --continuity {input.continuity}"
+        " --out-csv {output.table_csv} --out-tex {output.table_tex} > {log} 2>&1"
 
 
 rule claim_c1:

@@ -25,7 +25,7 @@ rule provenance:
     conda:
         CONDA_ENV
     shell:
-        "contlaws provenance --config {params.config} --out {output} > {log} 2>&1"
+        "contlaws report-provenance --config {params.config} --out {output} > {log} 2>&1"
 
 
 rule claims:
@@ -48,7 +48,7 @@ rule claims:
     conda:
         CONDA_ENV
     shell:
-        "contlaws claims-table {input.verdicts} --out-csv {output.csv} --out-md {output.md}"
+        "contlaws claims-gather --inputs {input.verdicts} --out-csv {output.csv} --out-md {output.md}"
         " --out-html {output.html} --out-verdicts {output.verdicts} > {log} 2>&1"
 
 

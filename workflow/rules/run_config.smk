@@ -22,7 +22,7 @@ rule resolved_config:
     conda:
         CONDA_ENV
     shell:
-        "contlaws config --config {params.config} --resolved {output.resolved} --diff {output.diff} > {log} 2>&1"
+        "contlaws config --config {params.config} --out-resolved {output.resolved} --out-diff {output.diff} > {log} 2>&1"
 
 
 ALL_TARGETS.append(f"{RESULTS}/config.resolved.json")

@@ -63,7 +63,7 @@ rule subsample_train:
     conda:
         CONDA_ENV
     shell:
-        "contlaws subsample-train --config {params.config} --task {wildcards.task} --mode {wildcards.mode}"
+        "contlaws subsampling-train --config {params.config} --task {wildcards.task} --mode {wildcards.mode}"
         " --seed {wildcards.seed} --train {input.train} --val {input.val} --test {input.test}"
         " --out {params.out_dir} --restart-on-mismatch > {log} 2>&1"
 
@@ -101,8 +101,8 @@ rule subsample_plot:
     conda:
         CONDA_ENV
     shell:
-        "contlaws subsample-plot {params.runs} --figure {params.stem} --curves {output.curves}"
-        " --table-csv {output.table_csv} --table-tex {output.table_tex} --config {params.config} > {log} 2>&1"
+        "contlaws subsampling-plot --runs {params.runs} --out-figure {params.stem} --out-curves {output.curves}"
+        " --out-csv {output.table_csv} --out-tex {output.table_tex} --config {params.config} > {log} 2>&1"
 
 
 rule claim_c5:

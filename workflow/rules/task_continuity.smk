@@ -51,7 +51,7 @@ rule task_continuity_score:
     conda:
         CONDA_ENV
     shell:
-        "contlaws task-continuity {input.data} --config {params.config} --json {output.json} > {log} 2>&1"
+        "contlaws task-continuity {input.data} --config {params.config} --out-json {output.json} > {log} 2>&1"
 
 
 rule task_continuity_table:
@@ -74,7 +74,7 @@ rule task_continuity_table:
     conda:
         CONDA_ENV
     shell:
-        "contlaws task-continuity-table --config {params.config} --inputs {input.records}"
+        "contlaws task-continuity-gather --config {params.config} --inputs {input.records}"
         " --out-csv {output.csv} --out-tex {output.tex} > {log} 2>&1"
 
 
@@ -101,9 +101,9 @@ rule alignment_tables:
     conda:
         CONDA_ENV
     shell:
-        "contlaws alignment --config {params.config} --task-continuity {input.task_continuity}"
+        "contlaws alignment-run --config {params.config} --task-continuity {input.task_continuity}"
         " --eta-results {input.eta_results} --model-continuity {input.model_continuity}"
-        " --out {output.alignment} --seeds-out {output.seeds} --continuity-out {output.continuity} > {log} 2>&1"
+        " --out {output.alignment} --out-seeds {output.seeds} --out-continuity {output.continuity} > {log} 2>&1"
 
 
 rule alignment_plot:
@@ -126,8 +126,8 @@ rule alignment_plot:
     conda:
         CONDA_ENV
     shell:
-        "contlaws plot-alignment --alignment {input.alignment} --continuity {input.continuity}"
-        " --figure {params.stem} > {log} 2>&1"
+        "contlaws alignment-plot --alignment {input.alignment} --continuity {input.continuity}"
+        " --out-figure {params.stem} > {log} 2>&1"
 
 
 rule claim_c3:

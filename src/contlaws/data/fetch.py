@@ -37,7 +37,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 from tqdm import tqdm
 
-from contlaws.io import DataFileError
+from contlaws.errors import DataFileError
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,6 @@ from typing import Any
 
 import numpy as np
 
-from contlaws.config import ConfigError
 from contlaws.data.dynamics import DynamicalSystem, get_system, simulate
 from contlaws.data.regression import (
     STREAM_BROWNIAN,
@@ -47,7 +46,8 @@ from contlaws.data.regression import (
     split_rng,
     split_seed,
 )
-from contlaws.io import DataFileError, load_npz, provenance
+from contlaws.errors import ConfigError, DataFileError
+from contlaws.io import load_npz, provenance
 
 W_SEED_OFFSET = 101  # W ~ default_rng(seed + 101)
 Q_SEED_OFFSET = 202  # Q from default_rng(seed + 202)

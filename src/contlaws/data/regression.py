@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from contlaws.config import ConfigError
 from contlaws.data.dynamics import DynamicalSystem, get_system, simulate
+from contlaws.errors import ConfigError
 from contlaws.io import provenance
 
 log = logging.getLogger(__name__)
@@ -265,21 +265,6 @@ class LabelStandardization:
         """z -> y = z·std + mean, (n, k) float64."""
         z = np.asarray(standardized, dtype=np.float64).reshape(len(standardized), -1)
         return z * np.asarray(self.std) + np.asarray(self.mean)
-
-
-def standardized_dataset(dataset, stats: LabelStandardization):
-    """A copy of a regression :class:`contlaws.data.sets.ArrayDataset` with labels z = (y − mean)/std.
-
-    The inputs are shared, not copied; the meta records the statistics used.
-    """
-    from contlaws.data.sets import ArrayDataset
-
-    if getattr(dataset, "task", None) != "regression" or not hasattr(dataset, "y"):
-        raise ValueError(f"{getattr(dataset, 'path', None) or 'dataset'}: label standardization needs a regression "
-                         "split held as arrays (x, y)")  # fmt: skip
-    meta = {**dataset.meta, "label_standardization": stats.to_dict()}
-    return ArrayDataset(dataset.x, stats.apply(dataset.y), task="regression", input_kind=dataset.input_kind,
-                        d_input=dataset.d_input, d_output=dataset.d_output, meta=meta, path=dataset.path)  # fmt: skip
 
 
 def checkpoint_standardization(checkpoint: Mapping[str, Any]) -> LabelStandardization | None:

@@ -32,14 +32,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from contlaws.data.forecasting import forecast_observations, resolve_latent
-from contlaws.io import DataFileError, load_npz
+from contlaws.errors import DataFileError
+from contlaws.io import load_npz
+
+if TYPE_CHECKING:
+    from contlaws.data.regression import LabelStandardization
 
 KINDS = ("regression", "forecasting", "classification")
 
@@ -229,3 +233,17 @@ def load_split(path: str | Path) -> SequenceDataset:
     if kind not in _BUILDERS:
         raise DataFileError(f"{path}: unknown dataset kind {kind!r} in its meta (expected one of {', '.join(KINDS)})")
     return _BUILDERS[kind](arrays, meta, path)
+
+
+def standardized_dataset(dataset, stats: LabelStandardization) -> ArrayDataset:
+    """A copy of a regression :class:`contlaws.data.sets.ArrayDataset` with labels z = (y − mean)/std.
+
+    The inputs are shared, not copied; the meta records the statistics used. (Here beside the
+    dataset classes, not in :mod:`contlaws.data.regression`, which the datasets' module imports.)
+    """
+    if getattr(dataset, "task", None) != "regression" or not hasattr(dataset, "y"):
+        raise ValueError(f"{getattr(dataset, 'path', None) or 'dataset'}: label standardization needs a regression "
+                         "split held as arrays (x, y)")  # fmt: skip
+    meta = {**dataset.meta, "label_standardization": stats.to_dict()}
+    return ArrayDataset(dataset.x, stats.apply(dataset.y), task="regression", input_kind=dataset.input_kind,
+                        d_input=dataset.d_input, d_output=dataset.d_output, meta=meta, path=dataset.path)  # fmt: skip

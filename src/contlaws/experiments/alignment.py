@@ -1,13 +1,13 @@
 """E4: the task-continuity table of every dataset, and its alignment with model performance.
 
 Task continuity TC (:mod:`contlaws.task_continuity`) is scored per dataset by ``contlaws
-task-continuity PATH --json OUT``; the rules name each record ``<family>/<name>.json``:
+task-continuity PATH --out-json OUT``; the rules name each record ``<family>/<name>.json``:
 
     forecasting/<system>_eta<η>.json     E3 inputs at continuity level η (train split)
     regression/<system>_tau<τ>.json      E2 inputs (train split, τ = 1)
     benchmarks/<task>.json               benchmark and stand-in tasks (train split)
 
-``contlaws task-continuity-table`` gathers them into ``task_continuity/table.{csv,tex}``: the score
+``contlaws task-continuity-gather`` gathers them into ``task_continuity/table.{csv,tex}``: the score
 TC (stride 2), its standard error and the curve TC_s over the configured strides.
 
 Alignment (spec E4, **Decision**): on every dataset of the η family, the relative performance of
@@ -28,18 +28,19 @@ Code names -> symbols: ``tc`` TC, ``advantage_s4d`` A, ``rho`` ρ, ``d_tau1`` d(
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import logging
 import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from contlaws.io import DataFileError, as_flags, provenance, read_json, read_result_csv, refuse_output_over_input, write_table
+from contlaws.errors import DataFileError
+from contlaws.io import as_flags, provenance, read_json, read_result_csv, write_table
 from contlaws.stats import mean_and_stderr
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def dataset_labels(path: Path) -> dict:
 
 
 def tc_row(path: Path) -> dict:
-    """One table row from a ``contlaws task-continuity --json`` record."""
+    """One table row from a ``contlaws task-continuity --out-json`` record."""
     record = read_json(path)
     try:
         result = record["result"]
@@ -103,7 +104,7 @@ def tc_row(path: Path) -> dict:
         }  # fmt: skip
         row.update({f"tc_s{int(s)}": float(v) for s, v in sorted(result["curve"].items(), key=lambda kv: int(kv[0]))})
     except (KeyError, TypeError, ValueError) as err:
-        raise DataFileError(f"{path}: not a `contlaws task-continuity --json` record ({type(err).__name__}: {err})") from None
+        raise DataFileError(f"{path}: not a `contlaws task-continuity --out-json` record ({type(err).__name__}: {err})") from None
     return row
 
 
@@ -342,83 +343,53 @@ def critical_rho(n: int, alpha: float) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
-# Command line
+# The experiment's tables (what the commands call)
 # ---------------------------------------------------------------------------------------------
 def read_csv(path: Path, columns: Sequence[str], what: str) -> pd.DataFrame:
     return read_result_csv(path, columns, what=what, allow_empty=True)
 
 
-def cli_tc_table(args: argparse.Namespace) -> None:
-    from contlaws.cli import config_from_args
+def write_tc_table(cfg: Mapping[str, Any], inputs: Sequence[Path], out_csv: Path, out_tex: Path) -> pd.DataFrame:
+    """The task-continuity table of every dataset (CSV, LaTeX) from `contlaws task-continuity --out-json` records."""
     from contlaws.plots.style import write_latex_table
 
-    for option, output in (("--out-csv", args.out_csv), ("--out-tex", args.out_tex)):
-        refuse_output_over_input(output, [args.inputs, args.config], option)
-    cfg = config_from_args(args)
-    tc = tc_table(args.inputs)
+    tc = tc_table(inputs)
     section = {k: cfg[k] for k in ("seed", "task_continuity", "forecasting", "regression")}
-    write_table(args.out_csv, tc, meta=provenance(section, cfg["seed"], inputs=sorted(str(p) for p in args.inputs)))
+    write_table(out_csv, tc, meta=provenance(section, cfg["seed"], inputs=sorted(str(p) for p in inputs)))
     settings = cfg["task_continuity"]
     write_latex_table(
-        args.out_tex, tc_latex_rows(tc),
+        out_tex, tc_latex_rows(tc),
         caption=(f"Task continuity of every dataset of the run ({settings['metric']} metric, noise-normalized: "
                  "1 smooth, 0 i.i.d. noise): TC at stride 2 ± standard error over sequences, and TC at the larger "
                  f"strides of the curve; n sequences scored (at most {settings['max_sequences'] or 'all'}, train split)."),
         label="tab:task-continuity", float_format="%.4f",
     )  # fmt: skip
-    print(tc.to_string(index=False))
+    return tc
 
 
-def cli_alignment(args: argparse.Namespace) -> None:
-    from contlaws.cli import UserError, config_from_args
+def write_alignment(cfg: Mapping[str, Any], task_continuity: Path, eta_results: Path, out: Path, seeds_out: Path,
+                    model_continuity: Path | None = None, continuity_out: Path | None = None,
+                    ) -> tuple[pd.DataFrame, dict, pd.DataFrame | None]:  # fmt: skip
+    """The alignment table and its per-seed advantages (and, with ``model_continuity``, TC vs model
+    continuity); returns (alignment table, Spearman statistics of TC vs the S4D advantage, continuity table)."""
     from contlaws.experiments.eta_performance import COLUMNS as RESULT_COLUMNS
 
-    for option, output in (("--out", args.out), ("--seeds-out", args.seeds_out), ("--continuity-out", args.continuity_out)):
-        refuse_output_over_input(output, [args.task_continuity, args.eta_results, args.model_continuity, args.config], option)
-    if (args.model_continuity is None) != (args.continuity_out is None):
-        raise UserError("--model-continuity and --continuity-out go together (input and output of the TC vs "
-                        "model-continuity table)")  # fmt: skip
-    cfg = config_from_args(args)
-    tc = read_csv(args.task_continuity, TC_COLUMNS, "task-continuity table")
-    results = read_csv(args.eta_results, RESULT_COLUMNS, "E3 results")
+    tc = read_csv(task_continuity, TC_COLUMNS, "task-continuity table")
+    results = read_csv(eta_results, RESULT_COLUMNS, "E3 results")
     table, per_seed = alignment_tables(tc, results)
     section = {k: cfg[k] for k in ("seed", "task_continuity", "eta_performance")}
-    record = provenance(section, cfg["seed"], task_continuity=str(args.task_continuity), eta_results=str(args.eta_results),
+    record = provenance(section, cfg["seed"], task_continuity=str(task_continuity), eta_results=str(eta_results),
                         continuous_model=CONTINUOUS_MODEL, reference_models=list(REFERENCE_MODELS),
                         advantage="ln(RMSE_ref / RMSE_model), RMSE_ref the lowest seed-mean RMSE among reference models")  # fmt: skip
-    write_table(args.out, table, meta=record)
-    write_table(args.seeds_out, per_seed, meta=record)
+    write_table(out, table, meta=record)
+    write_table(seeds_out, per_seed, meta=record)
     stats = spearman(table["tc"], table["advantage_s4d"])
-    print(table.to_string(index=False))
-    print(f"Spearman rho(TC, advantage of S4D) = {stats['rho']:.3f} (n {stats['n']}, one-sided p {stats['p_greater']:.3g})")
-    if args.model_continuity is not None:
+    cont = None
+    if model_continuity is not None:
         from contlaws.experiments.refinement_trained import CONTINUITY_COLUMNS as MC_COLUMNS
 
-        continuity = read_csv(args.model_continuity, MC_COLUMNS, "model-continuity table")
+        continuity = read_csv(model_continuity, MC_COLUMNS, "model-continuity table")
         cont = continuity_alignment(tc, continuity)
-        write_table(args.continuity_out, cont, meta=provenance(section, cfg["seed"], task_continuity=str(args.task_continuity),
-                                                               model_continuity=str(args.model_continuity)))  # fmt: skip
-        print(cont.to_string(index=False))
-
-
-def register(subparsers) -> None:
-    from contlaws.cli import add_config_argument
-
-    p = subparsers.add_parser("task-continuity-table", help="E4: table of the task continuity of every dataset")
-    add_config_argument(p)
-    p.add_argument("--inputs", type=Path, nargs="+", required=True, metavar="JSON",
-                   help="records of `contlaws task-continuity --json`, named <family>/<name>.json")  # fmt: skip
-    p.add_argument("--out-csv", type=Path, required=True)
-    p.add_argument("--out-tex", type=Path, required=True)
-    p.set_defaults(func=cli_tc_table)
-
-    p = subparsers.add_parser("alignment", help="E4: task continuity vs the continuous models' relative performance")
-    add_config_argument(p)
-    p.add_argument("--task-continuity", type=Path, required=True, help="results/<run>/task_continuity/table.csv")
-    p.add_argument("--eta-results", type=Path, required=True, help="results/<run>/eta_performance/results.csv")
-    p.add_argument("--model-continuity", type=Path, help="results/<run>/refinement_trained/model_continuity.csv")
-    p.add_argument("--out", type=Path, required=True, help="alignment table CSV (one row per system and eta)")
-    p.add_argument("--seeds-out", type=Path, required=True,
-                   help="per-seed advantages CSV (one row per system, eta, model and paired seed; claim C4 reads it)")
-    p.add_argument("--continuity-out", type=Path, help="with --model-continuity: TC vs model continuity CSV")
-    p.set_defaults(func=cli_alignment)
+        write_table(continuity_out, cont, meta=provenance(section, cfg["seed"], task_continuity=str(task_continuity),
+                                                          model_continuity=str(model_continuity)))  # fmt: skip
+    return table, stats, cont

@@ -43,14 +43,13 @@ columns :data:`BASELINE_COLUMNS`): ``last_value`` predicts ŷ_{L+k} = obs_{L−1
 2·obs_{L−1} − obs_{L−2}), and ``window_mean`` the mean of the input window, the forecast of a
 mean-pooled model that has learned nothing about the order of its inputs.
 
-``contlaws eta-evaluate`` tests every run trained on one (system, η) split and writes its rows (and
-the reference forecasts); ``contlaws eta-gather`` concatenates them into
+``contlaws eta-performance-evaluate`` tests every run trained on one (system, η) split and writes its rows (and
+the reference forecasts); ``contlaws eta-performance-gather`` concatenates them into
 ``results/<run>/eta_performance/results.csv`` (and ``baselines.csv``).
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import logging
 import math
@@ -61,8 +60,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from contlaws.gpu_packages import GPU_LAYERS
-from contlaws.io import DataFileError, as_flags, provenance, read_json, read_npz_meta, refuse_output_over_input, write_table
+from contlaws.errors import DataFileError, UserError
+from contlaws.io import as_flags, provenance, read_json, read_npz_meta, write_table
 from contlaws.stats import paired_z
 
 log = logging.getLogger(__name__)
@@ -341,89 +340,57 @@ def gather_baselines(paths: Sequence[Path], systems: Sequence[str]) -> pd.DataFr
 
 
 # ---------------------------------------------------------------------------------------------
-# Command line
+# One split's evaluation and the experiment's tables (what the commands call)
 # ---------------------------------------------------------------------------------------------
-def cli_evaluate(args: argparse.Namespace) -> None:
-    from contlaws.cli import UserError, config_from_args, set_threads
+def _section(cfg: Mapping[str, Any]) -> dict:
+    """The config keys the E3 tables depend on (their provenance)."""
+    section = {k: cfg[k] for k in ("seed", "eta_performance", "forecasting", "model", "train")}
+    section["gates.e3_margin"] = cfg["gates"]["e3_margin"]
+    section["gates.e3_se"] = cfg["gates"]["e3_se"]
+    return section
+
+
+def evaluate_split(cfg: Mapping[str, Any], test: Path, runs: Sequence[Path], out: Path, baselines_out: Path | None = None,
+                   device: str | None = None, not_run: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Evaluate the run folders of one (system, η) split on its test split, with 'not run' rows for the
+    models in ``not_run`` (not trained: a package they need is absent); write the rows to ``out`` (and
+    the reference forecasts to ``baselines_out``); returns (rows, reference forecasts)."""
+    if not runs and not not_run:
+        raise UserError("nothing to evaluate: give --runs and/or --not-run")
     from contlaws.train import resolve_device
 
-    for option, output in (("--out", args.out), ("--baselines-out", args.baselines_out)):
-        refuse_output_over_input(output, [args.test, args.config], option)
-    cfg = config_from_args(args)
-    set_threads(cfg)
-    device = str(resolve_device(args.device or cfg["train"]["device"]))
-    baselines = reference_forecasts(args.test)
+    device = str(resolve_device(device or cfg["train"]["device"]))
+    baselines = reference_forecasts(test)
     gate = float(baselines.set_index("baseline").loc[GATE_BASELINE, "test_rmse"])
-    if not args.runs and not args.not_run:
-        raise UserError("nothing to evaluate: give --runs and/or --not-run")
-    rows = evaluate_runs(args.runs, args.test, device=device, eval_max_elements=cfg["train"]["eval_max_elements"],
+    rows = evaluate_runs(runs, test, device=device, eval_max_elements=cfg["train"]["eval_max_elements"],
                          gate_rmse=gate, margin=float(cfg["gates"]["e3_margin"]),
                          gate_se=float(cfg["gates"]["e3_se"]))  # fmt: skip
-    if args.not_run:
-        system, eta = test_split_labels(args.test)
-        untrained = pd.DataFrame(untrained_rows(system, eta, args.not_run, cfg["eta_performance"]["seeds"]), columns=COLUMNS)
+    if not_run:
+        system, eta = test_split_labels(test)
+        untrained = pd.DataFrame(untrained_rows(system, eta, not_run, cfg["eta_performance"]["seeds"]), columns=COLUMNS)
         rows = sort_results(pd.concat([rows, untrained], ignore_index=True) if len(rows) else untrained,
                             [system], cfg["eta_performance"]["models"])  # fmt: skip
-    section = {k: cfg[k] for k in ("seed", "eta_performance", "forecasting", "model", "train")}
-    section["gates.e3_margin"] = cfg["gates"]["e3_margin"]
-    section["gates.e3_se"] = cfg["gates"]["e3_se"]
-    record = provenance(section, cfg["seed"], test=str(args.test), runs=[str(r) for r in args.runs])
-    write_table(args.out, rows, meta=record)
-    print(rows.to_string(index=False))
-    if args.baselines_out is not None:
-        write_table(args.baselines_out, baselines, meta=record)
-        print(baselines.to_string(index=False))
+    record = provenance(_section(cfg), cfg["seed"], test=str(test), runs=[str(r) for r in runs])
+    write_table(out, rows, meta=record)
+    if baselines_out is not None:
+        write_table(baselines_out, baselines, meta=record)
+    return rows, baselines
 
 
-def cli_gather(args: argparse.Namespace) -> None:
-    from contlaws.cli import UserError, config_from_args
-
-    for option, output in (("--out", args.out), ("--baselines-out", args.baselines_out)):
-        refuse_output_over_input(output, [args.inputs, args.baselines, args.config], option)
-    cfg = config_from_args(args)
+def write_results(cfg: Mapping[str, Any], inputs: Sequence[Path], out: Path, baselines: Sequence[Path] | None = None,
+                  baselines_out: Path | None = None) -> pd.DataFrame:
+    """Concatenate the per-split results (and reference forecasts) into the experiment's tables."""
     exp = cfg["eta_performance"]
-    if (args.baselines is None) != (args.baselines_out is None):
-        raise UserError("--baselines and --baselines-out go together (per-split reference forecasts in, table out)")
-    df = gather(args.inputs, exp["systems"], exp["models"])
-    baselines = gather_baselines(args.baselines, exp["systems"]) if args.baselines else None
-    section = {k: cfg[k] for k in ("seed", "eta_performance", "forecasting", "model", "train")}
-    section["gates.e3_margin"] = cfg["gates"]["e3_margin"]
-    section["gates.e3_se"] = cfg["gates"]["e3_se"]
-    write_table(args.out, df, meta=provenance(section, cfg["seed"], inputs=sorted(str(p) for p in args.inputs)))
-    if baselines is not None:
-        write_table(args.baselines_out, baselines, meta=provenance(section, cfg["seed"], inputs=sorted(map(str, args.baselines))))
+    df = gather(inputs, exp["systems"], exp["models"])
+    reference = gather_baselines(baselines, exp["systems"]) if baselines else None
+    section = _section(cfg)
+    write_table(out, df, meta=provenance(section, cfg["seed"], inputs=sorted(str(p) for p in inputs)))
+    if reference is not None:
+        write_table(baselines_out, reference, meta=provenance(section, cfg["seed"], inputs=sorted(map(str, baselines))))
     counts = df["status"].value_counts().to_dict()
-    log.info("wrote %s: %d rows (%s)", args.out, len(df), ", ".join(f"{v} {k}" for k, v in counts.items()))
+    log.info("wrote %s: %d rows (%s)", out, len(df), ", ".join(f"{v} {k}" for k, v in counts.items()))
     failed = df[(df["status"] == STATUS_OK) & ~df["learned"]]
     for row in failed.itertuples():
         log.warning("did not learn: %s eta %g %s seed %d: test rmse %.4g, last value %.4g, paired z %.2f", row.system,
                     row.eta, row.model, row.seed, row.test_rmse, row.gate_rmse, row.gate_z)  # fmt: skip
-
-
-def register(subparsers) -> None:
-    from contlaws.cli import add_config_argument
-
-    p = subparsers.add_parser(
-        "eta-evaluate",
-        help="E3: test RMSE/MAE of the runs trained on one (system, eta) forecasting split",
-        description=("Evaluate every run folder (`contlaws train` output) on the forecasting test split; runs "
-                     "whose summary says 'not run' become rows with that status and reason."),
-    )  # fmt: skip
-    add_config_argument(p)
-    p.add_argument("--test", type=Path, required=True, help="forecasting test split (.npz)")
-    p.add_argument("--runs", type=Path, nargs="*", default=[], metavar="DIR", help="training output folders")
-    p.add_argument("--not-run", nargs="+", default=[], metavar="MODEL", choices=list(GPU_LAYERS),
-                   help="models not trained (a package they need is absent): 'not run' rows with the reason")  # fmt: skip
-    p.add_argument("--out", type=Path, required=True, help="per-split results CSV")
-    p.add_argument("--baselines-out", type=Path,
-                   help="also write the reference forecasts (last value, linear extrapolation, window mean)")  # fmt: skip
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override train.device")
-    p.set_defaults(func=cli_evaluate)
-
-    p = subparsers.add_parser("eta-gather", help="E3: concatenate per-split results into results.csv")
-    add_config_argument(p)
-    p.add_argument("--inputs", type=Path, nargs="+", required=True, metavar="CSV", help="per-split results CSVs")
-    p.add_argument("--out", type=Path, required=True, help="results/<run>/eta_performance/results.csv")
-    p.add_argument("--baselines", type=Path, nargs="+", metavar="CSV", help="per-split reference-forecast CSVs")
-    p.add_argument("--baselines-out", type=Path, help="results/<run>/eta_performance/baselines.csv")
-    p.set_defaults(func=cli_gather)
+    return df

@@ -26,7 +26,6 @@ is y(0) = 0 because x(0) = 0).
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ import scipy.linalg
 from numpy.polynomial import chebyshev
 from tqdm import tqdm
 
-from contlaws.config import ConfigError
+from contlaws.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -462,55 +461,16 @@ def amplitude_ratio_summary(ratios: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------
-# Command line
+# The experiment's table (what `contlaws refinement-numerical-run` calls)
 # ---------------------------------------------------------------------------------------------
-def cmd_compute(args: argparse.Namespace) -> None:
-    from contlaws.cli import config_from_args
-    from contlaws.io import provenance, refuse_output_over_input, write_table
+def write_errors(cfg: Mapping, out) -> pd.DataFrame:
+    """Run E1 with the config's ``refinement_numerical`` settings and write the tidy error table to ``out``."""
+    from contlaws.io import provenance, write_table
 
-    refuse_output_over_input(args.out, [args.config], "--out")
-    cfg = config_from_args(args)
     settings = cfg["refinement_numerical"]
     hold = settings.get("input_hold", "left")
     df = run_experiment(settings, seed=int(cfg["seed"]), hold=hold)
     meta = provenance({"seed": cfg["seed"], "refinement_numerical": settings}, seed=cfg["seed"], input_hold=hold)
-    write_table(args.out, df, meta=meta)
-    log.info("wrote %s (%d rows)", args.out, len(df))
-
-
-def cmd_plot(args: argparse.Namespace) -> None:
-    from contlaws.io import refuse_output_over_input
-    from contlaws.plots.refinement_numerical import main
-
-    for option, output in (("--orders-csv", args.orders_csv), ("--orders-tex", args.orders_tex), ("--ratios-csv", args.ratios_csv)):
-        refuse_output_over_input(output, [args.results], option)
-    main(args)
-
-
-def register(subparsers) -> None:
-    from contlaws.cli import add_config_argument
-
-    p = subparsers.add_parser(
-        "refine-numerical",
-        help="E1: errors of discretized S4/S6 against an RK4 reference (CSV)",
-        description=__doc__.splitlines()[0],
-    )
-    add_config_argument(p)
-    p.add_argument("--out", required=True, help="tidy error table (CSV; provenance in <out>.meta.json)")
-    p.set_defaults(func=cmd_compute)
-
-    p = subparsers.add_parser(
-        "refine-numerical-plot",
-        help="E1: figure and convergence-order table from the error CSV",
-        description="Render the E1 figure (error vs tau) and the empirical-order table from refine-numerical's CSV.",
-    )
-    p.add_argument("--results", required=True, help="CSV written by `contlaws refine-numerical`")
-    p.add_argument("--figure", required=True, help="figure stem; writes STEM.pdf and STEM.png")
-    p.add_argument("--orders-csv", required=True, help="empirical convergence orders (CSV)")
-    p.add_argument("--orders-tex", required=True, help="the same orders as a LaTeX table")
-    p.add_argument("--ratios-csv", help="per-system amplitude error ratios (largest / smallest amplitude) with "
-                   "median and range over systems (CSV)")
-    p.add_argument(
-        "--metric", choices=ERROR_COLUMNS, default="rel_max_error", help="error shown in the figure (default: %(default)s)"
-    )
-    p.set_defaults(func=cmd_plot)
+    write_table(out, df, meta=meta)
+    log.info("wrote %s (%d rows)", out, len(df))
+    return df

@@ -24,7 +24,7 @@ reads out through C and is labelled ``c``. Every τ is evaluated with the same p
 batches (sized for the longest sequence), because the authors' S4D channel-norm averages over a
 batch and its output would otherwise change with the batch size rather than with τ.
 
-``contlaws refinement-trained-aggregate`` concatenates the per-run files into the experiment's
+``contlaws refinement-trained-gather`` concatenates the per-run files into the experiment's
 ``errors.csv``, ``model_continuity.csv`` and ``amplitude_sweep.csv``.
 
 Snakemake imports this module (rule helpers, :func:`evaluation_mem_mb`) every time it builds the
@@ -33,7 +33,6 @@ DAG, so torch and pandas are imported inside the functions that need them.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -41,14 +40,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from contlaws.io import DataFileError, meta_path, provenance, read_json, write_table
+from contlaws.errors import DataFileError, UserError
+from contlaws.io import meta_path, provenance, read_json, write_table
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
     from contlaws.data.regression import LabelStandardization
-
     from contlaws.model_continuity import ModelContinuity
 
 log = logging.getLogger(__name__)
@@ -224,7 +223,7 @@ def refined_test_inputs(taus: Sequence[float], split_files, wildcards) -> dict[s
 
 
 def refined_test_arguments(taus: Sequence[float], inputs) -> str:
-    """``TAU=PATH`` pairs for ``contlaws evaluate-refinement --test`` from the inputs named above."""
+    """``TAU=PATH`` pairs for ``contlaws refinement-trained-evaluate --data`` from the inputs named above."""
     from contlaws.config import fmt_num
 
     return " ".join(f"{fmt_num(tau)}={getattr(inputs, f'test{i}')}" for i, tau in enumerate(taus))
@@ -262,52 +261,72 @@ def sort_runs(df: pd.DataFrame, systems: Sequence[str] | None = None) -> pd.Data
 
 
 # ---------------------------------------------------------------------------------------------
-# Command line
+# One run's evaluation and the experiment's tables (what the commands call)
 # ---------------------------------------------------------------------------------------------
-def cli_evaluate(args: argparse.Namespace) -> None:
+@dataclass
+class CheckpointEvaluation:
+    """The tables of one run (``errors``, ``continuity`` at amplitude 1, the amplitude ``sweep``),
+    whether it ``learned`` and the provenance ``record`` written beside each table."""
+
+    errors: pd.DataFrame
+    continuity: pd.DataFrame
+    sweep: pd.DataFrame
+    learned: bool
+    gate_ratio: float
+    record: dict
+
+
+def evaluate_checkpoint(
+    checkpoint_path: Path,
+    test_paths: Mapping[float, Path],
+    cfg: Mapping[str, Any] | None = None,
+    *,
+    device: str | None = None,
+    amplitudes: Sequence[float] | None = None,
+    gate_ratio: float | None = None,
+) -> CheckpointEvaluation:
+    """Errors and model continuity of a trained S4D/S6 checkpoint on refined test sets {τ: path}.
+
+    Settings not given come from ``cfg`` (``train.device``, ``train.eval_max_elements``,
+    ``refinement_trained.amplitudes``, ``gates.e2_rmse_ratio``), else from the checkpoint and the
+    defaults above. ``--data`` in messages names the option the paths came from.
+    """
     import numpy as np
     import pandas as pd
 
-    from contlaws.cli import UserError, config_from_args, set_threads
     from contlaws.data.regression import checkpoint_standardization
     from contlaws.data.sets import load_split
-    from contlaws.io import refuse_output_over_input
-    from contlaws.model_continuity import NonFiniteOutputs, check_model_fits_data, require_npz, tau_path_map
+    from contlaws.model_continuity import NonFiniteOutputs, check_model_fits_data, require_npz
     from contlaws.train import load_model, resolve_device
 
-    for option, output in (("--out", args.out), ("--continuity-out", args.continuity_out), ("--sweep-out", args.sweep_out)):
-        refuse_output_over_input(output, [args.checkpoint, [path for _, path in args.test], args.config], option)
-
-    cfg = config_from_args(args) if args.config else None
-    set_threads(cfg if cfg else args.threads)
-    paths = tau_path_map(args.test, "--test")
-    device = resolve_device(args.device or (cfg["train"]["device"] if cfg else "cpu"))
-    model, checkpoint = load_model(args.checkpoint, device=device)
+    paths = test_paths
+    device = resolve_device(device or (cfg["train"]["device"] if cfg else "cpu"))
+    model, checkpoint = load_model(checkpoint_path, device=device)
     if checkpoint["model_name"] not in MODELS:
-        raise UserError(f"{args.checkpoint}: model {checkpoint['model_name']!r} does not take a step factor tau "
+        raise UserError(f"{checkpoint_path}: model {checkpoint['model_name']!r} does not take a step factor tau "
                         f"(refinement needs one of {', '.join(MODELS)})")  # fmt: skip
     standardization = checkpoint_standardization(checkpoint)
     if standardization is None:
-        raise DataFileError(f"{args.checkpoint}: no label standardization recorded (trained before E2 labels were "
+        raise DataFileError(f"{checkpoint_path}: no label standardization recorded (trained before E2 labels were "
                             "standardized); delete its run folder and train again")  # fmt: skip
     for path in paths.values():
-        require_npz(path, "--test")
+        require_npz(path, "--data")
     tests = {tau: load_split(path) for tau, path in sorted(paths.items())}
-    check_model_fits_data(checkpoint, tests, args.checkpoint)
+    check_model_fits_data(checkpoint, tests, checkpoint_path)
     systems = {str(ds.meta.get("system")) for ds in tests.values()}
     max_elements = cfg["train"]["eval_max_elements"] if cfg else checkpoint["settings"]["eval_max_elements"]
-    amplitudes = args.amplitudes or (cfg["refinement_trained"]["amplitudes"] if cfg else DEFAULT_AMPLITUDES)
-    gate_ratio = args.gate_ratio or (cfg["gates"]["e2_rmse_ratio"] if cfg else DEFAULT_GATE_RATIO)
+    amplitudes = amplitudes or (cfg["refinement_trained"]["amplitudes"] if cfg else DEFAULT_AMPLITUDES)
+    gate_ratio = gate_ratio or (cfg["gates"]["e2_rmse_ratio"] if cfg else DEFAULT_GATE_RATIO)
     try:
         result = evaluate_refinement(model, tests, standardization, amplitudes=amplitudes, device=device,
                                      eval_max_elements=max_elements)  # fmt: skip
     except NonFiniteOutputs as err:
-        raise UserError(f"{args.checkpoint}: {err}; nothing written (diverged model or extreme input values?)") from None
+        raise UserError(f"{checkpoint_path}: {err}; nothing written (diverged model or extreme input values?)") from None
     metrics = result.errors[["rmse", "mae", "train_mean_rmse"]]
     bad = result.errors[~np.isfinite(metrics.to_numpy(dtype=float)).all(axis=1)]
     if len(bad):  # finite outputs, so the labels of a test set are NaN or inf
         where = ", ".join(f"tau = {t:g} ({paths[t]})" for t in sorted(set(bad["tau"])))
-        raise UserError(f"{args.checkpoint}: test errors are NaN or inf at {where}; check the labels of those "
+        raise UserError(f"{checkpoint_path}: test errors are NaN or inf at {where}; check the labels of those "
                         "test sets; nothing written")  # fmt: skip
 
     labels = run_labels(checkpoint, systems.pop())
@@ -317,78 +336,20 @@ def cli_evaluate(args: argparse.Namespace) -> None:
     sweep = sweep.assign(**{k: labels[k] for k in KEYS}, learned=learned)[SWEEP_COLUMNS]
     cont = sweep[sweep["amplitude"] == 1.0][CONTINUITY_COLUMNS]
     record = provenance(
-        checkpoint["provenance"].get("config"), labels["seed"], checkpoint=str(args.checkpoint),
+        checkpoint["provenance"].get("config"), labels["seed"], checkpoint=str(checkpoint_path),
         tests={str(t): str(p) for t, p in sorted(paths.items())}, batch_partition="same at every tau",
         label_standardization=standardization.to_dict(), gate_ratio=gate_ratio, amplitudes=list(map(float, amplitudes)),
     )  # fmt: skip
-    write_table(args.out, errors, meta=record)
-    if args.continuity_out:
-        write_table(args.continuity_out, cont, meta=record)
-    if args.sweep_out:
-        write_table(args.sweep_out, sweep, meta=record)
-    print(errors.to_string(index=False))
-    print(sweep.to_string(index=False))
-    print(f"learned (pooled RMSE at tau = 1 <= {gate_ratio} x train-mean RMSE): {learned}")
+    return CheckpointEvaluation(errors, cont, sweep, learned, gate_ratio, record)
 
 
-def cli_aggregate(args: argparse.Namespace) -> None:
-    from contlaws.cli import config_from_args
-    from contlaws.io import refuse_output_over_input
-
-    for option, output in (("--errors-out", args.errors_out), ("--continuity-out", args.continuity_out), ("--sweep-out", args.sweep_out)):
-        refuse_output_over_input(output, [args.errors, args.continuity, args.sweep, args.config], option)
-    cfg = config_from_args(args)
+def write_aggregates(cfg: Mapping[str, Any], tables: Sequence[tuple[Sequence[Path], Sequence[str], Path]]) -> None:
+    """Each (per-run CSVs, columns, output) of ``tables`` concatenated, checked, sorted and written with provenance."""
     systems = cfg["refinement_trained"]["systems"]
     section = {k: cfg[k] for k in ("seed", "refinement_trained", "regression", "model", "train", "gates")}
-    tables = [(args.errors, ERROR_COLUMNS, args.errors_out), (args.continuity, CONTINUITY_COLUMNS, args.continuity_out)]
-    if args.sweep:
-        tables.append((args.sweep, SWEEP_COLUMNS, args.sweep_out))
     for paths, columns, out in tables:
         df = sort_runs(aggregate(paths, columns), systems)
         inputs = sorted(str(p) for p in paths)
         commits = sorted({str(read_json(meta_path(p)).get("git_commit")) for p in paths if meta_path(p).exists()})
         write_table(out, df, meta=provenance(section, cfg["seed"], inputs=inputs, input_commits=commits))
         log.info("wrote %s (%d rows from %d runs)", out, len(df), len(paths))
-
-
-def register(subparsers) -> None:
-    from contlaws.cli import add_config_argument
-    from contlaws.model_continuity import parse_tau_path
-
-    p = subparsers.add_parser(
-        "evaluate-refinement",
-        help="E2: test errors and model continuity of a trained S4D/S6 at every refinement factor tau",
-        description=(
-            "Call the checkpoint's model with each tau on the test set regenerated at that tau; write one "
-            "row per tau and label component (plus 'pooled') with RMSE/MAE in standardized label units and the "
-            "train-mean predictor's RMSE beside them to --out; with --continuity-out d(tau) and its order; with "
-            "--sweep-out the same with the inputs scaled by each amplitude a."
-        ),
-    )
-    add_config_argument(p, required=False)
-    p.add_argument("--checkpoint", type=Path, required=True, help="best.pt written by `contlaws train`")
-    p.add_argument("--test", type=parse_tau_path, nargs="+", required=True, metavar="TAU=PATH",
-                   help="refined test sets of the same trajectories, e.g. 1=vdp_tau1_test.npz 0.5=vdp_tau0.5_test.npz")
-    p.add_argument("--out", type=Path, required=True, help="per-tau errors CSV")
-    p.add_argument("--continuity-out", type=Path, help="per-tau model continuity CSV")
-    p.add_argument("--sweep-out", type=Path, help="per-(amplitude, tau) model continuity CSV (amplitude sweep)")
-    p.add_argument("--amplitudes", type=float, nargs="+",
-                   help="input scale factors a of the sweep (default: refinement_trained.amplitudes, else 1 4 16)")
-    p.add_argument("--gate-ratio", type=float,
-                   help="learned when RMSE(tau=1) <= this x train-mean RMSE (default: gates.e2_rmse_ratio, else 0.5)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: train.device of --config, else cpu")
-    p.add_argument("--threads", type=int, default=1, help="torch threads without --config (default 1)")
-    p.set_defaults(func=cli_evaluate)
-
-    p = subparsers.add_parser(
-        "refinement-trained-aggregate",
-        help="E2: gather per-run refinement errors and model continuity into the experiment's tables",
-    )
-    add_config_argument(p)
-    p.add_argument("--errors", type=Path, nargs="+", required=True, help="per-run errors CSVs")
-    p.add_argument("--continuity", type=Path, nargs="+", required=True, help="per-run model continuity CSVs")
-    p.add_argument("--errors-out", type=Path, required=True)
-    p.add_argument("--continuity-out", type=Path, required=True)
-    p.add_argument("--sweep", type=Path, nargs="+", help="per-run amplitude-sweep CSVs")
-    p.add_argument("--sweep-out", type=Path)
-    p.set_defaults(func=cli_aggregate)

@@ -28,7 +28,7 @@ concatenated with its time reversal; the registry's MLP decoder instead of a lin
 initialised as π·m (registry "lin") instead of 3π·m; no channel-norm equalization (that trick
 belongs to the authors' E2 model, not to the demo); dropout 0.
 
-Outputs of ``contlaws subsample-train`` (one run = task × mode × seed), in ``--out``: the engine's
+Outputs of ``contlaws subsampling-train`` (one run = task × mode × seed), in ``--out``: the engine's
 ``last.pt``, ``best.pt``, ``metrics.csv`` (epoch, stage, stride, lr, train_loss, val_accuracy,
 val_loss, epoch_seconds, cumulative_seconds) and ``summary.json`` with the test accuracy at
 stride 1 of the final weights (``test.accuracy``) and of the best-validation weights.
@@ -36,7 +36,6 @@ stride 1 of the final weights (``test.accuracy``) and of the best-validation wei
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import resource
@@ -44,8 +43,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from contlaws.cli import UserError, add_config_argument, config_from_args, set_threads
-from contlaws.config import ConfigError
+from contlaws.errors import ConfigError, UserError
 
 if TYPE_CHECKING:  # pandas is imported where used: Snakemake imports this module to build the DAG
     import pandas as pd
@@ -297,14 +295,15 @@ NOT_REACHED = "not reached"
 def read_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame]:
     """(summary, metrics) of one run folder; DataFileError naming the file when incomplete."""
 
-    from contlaws.io import DataFileError, read_json, read_result_csv
+    from contlaws.errors import DataFileError
+    from contlaws.io import read_json, read_result_csv
 
     run_dir = Path(run_dir)
     summary = read_json(run_dir / "summary.json")
     missing = [k for k in ("test", "n_val", "val_chance_accuracy", "task_continuity", "majority_accuracy", "n_test")
                if k not in summary]
     if summary.get("experiment") != "subsampling" or missing:
-        raise DataFileError(f"{run_dir / 'summary.json'}: not the summary of a finished `contlaws subsample-train` run "
+        raise DataFileError(f"{run_dir / 'summary.json'}: not the summary of a finished `contlaws subsampling-train` run "
                             f"of this version (missing {', '.join(missing) or 'experiment'}); delete {run_dir} to retrain")
     path = run_dir / "metrics.csv"
     metrics = read_result_csv(path, CURVE_COLUMNS, what="metrics of the run")
@@ -346,8 +345,6 @@ def collect_runs(run_dirs, continuous_min: float = 0.8, gate_se: float = 2.0) ->
     runs_df = pd.DataFrame(runs)
     duplicated = runs_df.duplicated(["task", "mode", "seed"])
     if duplicated.any():
-        from contlaws.cli import UserError
-
         raise UserError(f"run {runs_df[duplicated].iloc[0][['task', 'mode', 'seed']].to_dict()} given twice")
 
     def ordered(df: pd.DataFrame, *extra: str) -> pd.DataFrame:  # tasks in the order given, then mode, seed
@@ -402,9 +399,7 @@ def speed_table(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     for (task, seed), pair in runs.groupby(["task", "seed"], sort=False):
         modes = set(pair["mode"])
         if modes != set(MODES):
-            from contlaws.cli import UserError
-
-            raise UserError(f"task {task} seed {seed}: need both a subsampled and a baseline run, got {sorted(modes)}")
+                raise UserError(f"task {task} seed {seed}: need both a subsampled and a baseline run, got {sorted(modes)}")
         run = {m: pair[pair["mode"] == m].iloc[0] for m in MODES}
         curve = {m: curves[(curves["task"] == task) & (curves["seed"] == seed) & (curves["mode"] == m)] for m in MODES}
         target = float(curve["baseline"]["val_accuracy"].max())
@@ -441,58 +436,3 @@ def speed_table(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
         }
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-# ------------------------------------------------------------------------------------------------
-# CLI
-# ------------------------------------------------------------------------------------------------
-def cmd_train(args: argparse.Namespace) -> None:
-    cfg = config_from_args(args)
-    set_threads(cfg)
-    run(cfg, args.task, args.mode, args.seed, args.train, args.val, args.test, args.out,
-        restart_on_mismatch=args.restart_on_mismatch)
-
-
-def cmd_plot(args: argparse.Namespace) -> None:
-    from contlaws.io import refuse_output_over_input
-    from contlaws.plots.figure6 import main
-
-    for option, output in (("--curves", args.curves), ("--table-csv", args.table_csv), ("--table-tex", args.table_tex)):
-        refuse_output_over_input(output, [args.config], option)
-    main(args)
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "subsample-train",
-        help="E5: train the S4D classifier coarse to fine (subsampled) or at stride 1 (baseline)",
-        description=(
-            "Train one E5 run with the training engine (resumes from OUT/last.pt), then test at stride 1. "
-            "Writes OUT/{last.pt,best.pt,metrics.csv,summary.json}."
-        ),
-    )
-    add_config_argument(p)
-    p.add_argument("--task", required=True, help="benchmark task (one of subsampling.tasks)")
-    p.add_argument("--mode", required=True, choices=MODES)
-    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    p.add_argument("--train", type=Path, required=True, help="training split (.npz)")
-    p.add_argument("--val", type=Path, required=True, help="validation split (.npz)")
-    p.add_argument("--test", type=Path, required=True, help="test split (.npz)")
-    p.add_argument("--out", type=Path, required=True, help="output folder of the run")
-    p.add_argument("--restart-on-mismatch", action="store_true",
-                   help="if --out/last.pt comes from other settings, start over instead of refusing (pipeline rules)")
-    p.set_defaults(func=cmd_train)
-
-    p = subparsers.add_parser(
-        "subsample-plot",
-        help="E5: Figure 6, per-epoch curves and the speed/accuracy table from the runs' folders",
-        description="Render Figure 6 (validation accuracy vs wall clock and vs epoch) and the E5 table.",
-    )
-    p.add_argument("runs", type=Path, nargs="+", help="run folders written by `contlaws subsample-train`")
-    p.add_argument("--figure", type=Path, required=True, help="figure stem; writes STEM.pdf and STEM.png")
-    p.add_argument("--curves", type=Path, required=True, help="per-epoch curves of every run (CSV, wall clock)")
-    p.add_argument("--table-csv", type=Path, required=True, help="per task and seed: accuracy, time, speed-up (CSV)")
-    p.add_argument("--table-tex", type=Path, required=True, help="the same table in LaTeX")
-    p.add_argument("--config", type=Path, default=None,
-                   help="pipeline config: task_continuity.continuous_min and gates.e5_se (default: the schema's defaults)")
-    p.set_defaults(func=cmd_plot)

@@ -18,7 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from contlaws.config import ConfigError, schema
+from contlaws.config import schema
+from contlaws.errors import ConfigError
 from contlaws.gpu_packages import absent_packages
 from contlaws.models.baselines import GPU_LAYERS, CausalLinearAttention, TransformerLayer, gpu_layer
 from contlaws.models.s4d import S4D

@@ -1,6 +1,6 @@
 """E4 alignment figure: task continuity against model performance and model continuity.
 
-Reads the tables of ``contlaws alignment`` (:mod:`contlaws.experiments.alignment`):
+Reads the tables of ``contlaws alignment-run`` (:mod:`contlaws.experiments.alignment`):
 
 * panel (a), the η family: TC (x) against A = ln(RMSE_ref / RMSE_model) (y) of S4D (filled) and,
   for contrast, S6 (open), one marker shape per system, η written next to each point; Spearman's ρ
@@ -14,7 +14,6 @@ spaced) whenever every TC lies in (0, 1); rank correlations do not depend on the
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -147,15 +146,8 @@ def plot_alignment(table: pd.DataFrame, cont: pd.DataFrame | None = None):
     return fig
 
 
-def cli_plot_alignment(args: argparse.Namespace) -> None:
-    table = read_csv(args.alignment, ALIGNMENT_COLUMNS, "alignment table")
-    cont = read_csv(args.continuity, CONTINUITY_COLUMNS, "TC vs model-continuity table") if args.continuity else None
-    save_figure(plot_alignment(table, cont), args.figure)
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser("plot-alignment", help="E4: alignment figure from the tables of `contlaws alignment`")
-    p.add_argument("--alignment", type=Path, required=True, help="results/<run>/alignment/alignment.csv")
-    p.add_argument("--continuity", type=Path, help="results/<run>/alignment/model_continuity.csv (panel b)")
-    p.add_argument("--figure", type=Path, required=True, help="figure stem (writes STEM.pdf and STEM.png)")
-    p.set_defaults(func=cli_plot_alignment)
+def write_alignment_figure(alignment_csv: Path, continuity_csv: Path | None, figure: Path) -> None:
+    """The alignment figure (STEM.pdf/.png) from the tables of `contlaws alignment-run` (panel b with ``continuity_csv``)."""
+    table = read_csv(alignment_csv, ALIGNMENT_COLUMNS, "alignment table")
+    cont = read_csv(continuity_csv, CONTINUITY_COLUMNS, "TC vs model-continuity table") if continuity_csv else None
+    save_figure(plot_alignment(table, cont), figure)

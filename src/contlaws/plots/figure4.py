@@ -1,6 +1,6 @@
 """E2 figure and tables (paper Figure 4): trained S4D / S6 regressors under temporal refinement.
 
-Reads only the tables written by ``contlaws refinement-trained-aggregate``, so restyling never
+Reads only the tables written by ``contlaws refinement-trained-gather``, so restyling never
 retrains or re-evaluates anything:
 
 * ``errors.csv`` (system, model, discretization, seed, tau, label, rmse, mae, train_mean_rmse,
@@ -17,7 +17,6 @@ retrains or re-evaluates anything:
 
 from __future__ import annotations
 
-import argparse
 from fractions import Fraction
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedFormatter, FixedLocator
 
+from contlaws.errors import DataFileError
 from contlaws.experiments.refinement_trained import (
     CONTINUITY_COLUMNS,
     DISCRETIZATIONS,
@@ -34,16 +34,7 @@ from contlaws.experiments.refinement_trained import (
     MODELS,
     sort_runs,
 )
-from contlaws.io import (
-    DataFileError,
-    as_flags,
-    meta_path,
-    provenance,
-    read_json,
-    read_result_csv,
-    refuse_output_over_input,
-    write_table,
-)
+from contlaws.io import as_flags, meta_path, provenance, read_json, read_result_csv, write_table
 from contlaws.plots.style import MODEL_COLORS, MODEL_LABELS, SYSTEM_LABELS, save_figure, write_latex_table
 
 LINESTYLES = {"zoh": "-", "bilinear": (0, (4, 2))}
@@ -72,7 +63,7 @@ def learned_by_group(df: pd.DataFrame) -> dict[tuple, bool]:
 def read_table(path: str | Path, columns) -> pd.DataFrame:
     """A result CSV with the given columns; DataFileError naming the file when missing or malformed."""
     path = Path(path)
-    df = read_result_csv(path, columns, hint="run `contlaws refinement-trained-aggregate` first")
+    df = read_result_csv(path, columns, hint="run `contlaws refinement-trained-gather` first")
     bad = df[~df["model"].isin(MODELS) | ~df["discretization"].isin(DISCRETIZATIONS)]
     if len(bad):
         raise DataFileError(f"{path}: unknown model/discretization in row {bad.index[0] + 2}")
@@ -285,23 +276,23 @@ def continuity_table(continuity: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
 
 
 # ---------------------------------------------------------------------------------------------
-# Command line
+# Writing the figure and tables
 # ---------------------------------------------------------------------------------------------
 def _source_meta(path: Path, **extra) -> dict:
     source = read_json(meta_path(path)) if meta_path(path).exists() else {}
     return provenance(source.get("config"), source.get("seed"), source=str(path), **extra)
 
 
-def cli_figure4(args: argparse.Namespace) -> None:
-    for option, output in (("--table-csv", args.table_csv), ("--table-tex", args.table_tex)):
-        refuse_output_over_input(output, [args.errors], option)
-    errors = read_table(args.errors, ERROR_COLUMNS)
-    save_figure(plot_figure4(errors, args.gate_ratio), args.figure)
+def write_figure4(errors_csv: Path, figure: Path, table_csv: Path, table_tex: Path,
+                  gate_ratio: float | None = None) -> pd.DataFrame:
+    """Figure 4 (STEM.pdf/.png) and the RMSE table (CSV, LaTeX) from errors.csv; returns the tidy table."""
+    errors = read_table(errors_csv, ERROR_COLUMNS)
+    save_figure(plot_figure4(errors, gate_ratio), figure)
     tidy, wide = rmse_table(errors)
-    write_table(args.table_csv, tidy, meta=_source_meta(args.errors))
+    write_table(table_csv, tidy, meta=_source_meta(errors_csv))
     readouts = ", ".join(sorted(errors.loc[errors["model"] == "s6", "readout"].astype(str).unique())) or "none"
     write_latex_table(
-        args.table_tex, wide,
+        table_tex, wide,
         caption=("Test RMSE (labels standardized with the training split's mean and std per component, pooled over "
                  "components) of regressors trained at $\\tau = 1$ and evaluated on the same test trajectories sampled "
                  f"every $\\tau\\cdot\\delta$; columns: refinement factor $\\tau$ (mean $\\pm$ std over seeds where "
@@ -309,17 +300,16 @@ def cli_figure4(args: argparse.Namespace) -> None:
                  f"{NOT_LEARNED_MARK}: did not learn (RMSE at $\\tau = 1$ above the gate). S6 readout: {readouts}."),
         label="tab:refinement-trained-rmse",
     )  # fmt: skip
-    print(tidy.to_string(index=False))
+    return tidy
 
 
-def cli_continuity_table(args: argparse.Namespace) -> None:
-    for option, output in (("--table-csv", args.table_csv), ("--table-tex", args.table_tex)):
-        refuse_output_over_input(output, [args.continuity], option)
-    continuity = read_table(args.continuity, CONTINUITY_COLUMNS)
+def write_model_continuity_table(continuity_csv: Path, table_csv: Path, table_tex: Path) -> pd.DataFrame:
+    """The model-continuity table (CSV, LaTeX) from model_continuity.csv; returns the tidy table."""
+    continuity = read_table(continuity_csv, CONTINUITY_COLUMNS)
     tidy, wide = continuity_table(continuity)
-    write_table(args.table_csv, tidy, meta=_source_meta(args.continuity))
+    write_table(table_csv, tidy, meta=_source_meta(continuity_csv))
     write_latex_table(
-        args.table_tex, wide,
+        table_tex, wide,
         caption=("Model continuity $d(\\tau)$ = RMS of $f_\\tau(x_\\tau) - f_{\\tau_{\\min}}(x_{\\tau_{\\min}})$ divided by "
                  "the RMS spread of $f_{\\tau_{\\min}}(x_{\\tau_{\\min}})$ over the test trajectories, and the empirical "
                  "order $p$ (log-log slope of the differences between neighbouring $\\tau \\le 1$, at least three); "
@@ -327,20 +317,4 @@ def cli_continuity_table(args: argparse.Namespace) -> None:
                  f"{NOT_LEARNED_MARK}: did not learn (no claim counts it)."),
         label="tab:model-continuity",
     )  # fmt: skip
-    print(tidy.to_string(index=False))
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser("plot-figure4", help="E2: Figure 4 (test RMSE vs tau) and the RMSE table from errors.csv")
-    p.add_argument("--errors", type=Path, required=True, help="results/<run>/refinement_trained/errors.csv")
-    p.add_argument("--figure", type=Path, required=True, help="figure stem (writes STEM.pdf and STEM.png)")
-    p.add_argument("--table-csv", type=Path, required=True)
-    p.add_argument("--table-tex", type=Path, required=True)
-    p.add_argument("--gate-ratio", type=float, help="draw the learning gate at this times the train-mean RMSE (gates.e2_rmse_ratio)")
-    p.set_defaults(func=cli_figure4)
-
-    p = subparsers.add_parser("table-model-continuity", help="E2: model-continuity table from model_continuity.csv")
-    p.add_argument("--continuity", type=Path, required=True, help="results/<run>/refinement_trained/model_continuity.csv")
-    p.add_argument("--table-csv", type=Path, required=True)
-    p.add_argument("--table-tex", type=Path, required=True)
-    p.set_defaults(func=cli_continuity_table)
+    return tidy

@@ -16,7 +16,6 @@ Reads only ``results/<run>/eta_performance/results.csv`` and ``baselines.csv``
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 
@@ -25,17 +24,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
+from contlaws.errors import DataFileError
 from contlaws.experiments.eta_performance import BASELINE_COLUMNS, BASELINES, COLUMNS, STATUS_OK
-from contlaws.io import (
-    DataFileError,
-    as_flags,
-    meta_path,
-    provenance,
-    read_json,
-    read_result_csv,
-    refuse_output_over_input,
-    write_table,
-)
+from contlaws.io import as_flags, meta_path, provenance, read_json, read_result_csv, write_table
 from contlaws.plots.style import MODEL_COLORS, MODEL_LABELS, SYSTEM_LABELS, save_figure, write_latex_table
 
 MARKERS = {"s4d": "o", "s6": "s", "transformer": "^", "linear_attention": "v", "mamba2": "D", "gla": "P",
@@ -57,7 +48,7 @@ NOT_LEARNED_NOTE = f" {NOT_LEARNED_MARK}: did not learn (some seed's test RMSE a
 def read_results(path: str | Path) -> pd.DataFrame:
     """results.csv with its columns checked; DataFileError naming the file when missing or malformed."""
     path = Path(path)
-    df = read_result_csv(path, COLUMNS, hint="run `contlaws eta-gather` first")
+    df = read_result_csv(path, COLUMNS, hint="run `contlaws eta-performance-gather` first")
     unknown = sorted(set(df["model"]) - set(MODEL_LABELS))
     if unknown:
         raise DataFileError(f"{path}: unknown model(s) {unknown}")
@@ -70,7 +61,7 @@ def read_baselines(path: str | Path) -> pd.DataFrame:
     """baselines.csv with its columns and baseline names checked."""
     path = Path(path)
     df = read_result_csv(path, BASELINE_COLUMNS, what="reference-forecast table",
-                         hint="run `contlaws eta-gather --baselines-out`", allow_empty=True)
+                         hint="run `contlaws eta-performance-gather --out-baselines`", allow_empty=True)
     if not set(df["baseline"]) <= set(BASELINES):
         raise DataFileError(f"{path}: unknown baselines {sorted(set(df['baseline']) - set(BASELINES))}")
     return df
@@ -236,21 +227,21 @@ def results_table(results: pd.DataFrame, baselines: pd.DataFrame | None = None) 
 
 
 # ---------------------------------------------------------------------------------------------
-# Command line
+# Writing the figure and table
 # ---------------------------------------------------------------------------------------------
-def cli_figure5(args: argparse.Namespace) -> None:
-    for option, output in (("--table-csv", args.table_csv), ("--table-tex", args.table_tex)):
-        refuse_output_over_input(output, [args.results, args.baselines], option)
-    results = read_results(args.results)
-    baselines = read_baselines(args.baselines) if args.baselines is not None else None
-    save_figure(plot_figure5(results, baselines), args.figure)
+def write_figure5(results_csv: Path, baselines_csv: Path | None, figure: Path, table_csv: Path,
+                  table_tex: Path) -> pd.DataFrame:
+    """Figure 5 (STEM.pdf/.png) and its table (CSV, LaTeX) from results.csv; returns the wide table."""
+    results = read_results(results_csv)
+    baselines = read_baselines(baselines_csv) if baselines_csv is not None else None
+    save_figure(plot_figure5(results, baselines), figure)
     tidy, wide = results_table(results, baselines)
-    source = read_json(meta_path(args.results)) if meta_path(args.results).exists() else {}
-    write_table(args.table_csv, tidy, meta=provenance(source.get("config"), source.get("seed"), source=str(args.results)))
+    source = read_json(meta_path(results_csv)) if meta_path(results_csv).exists() else {}
+    write_table(table_csv, tidy, meta=provenance(source.get("config"), source.get("seed"), source=str(results_csv)))
     missing = not_run_models(tidy)
     note = "; ".join(f"not run ({reason}): {', '.join(MODEL_LABELS[m] for m in ms)}" for reason, ms in missing.items())
     write_latex_table(
-        args.table_tex, wide,
+        table_tex, wide,
         caption=("Test RMSE of one-step forecasts of observations mixing a continuous (weight 1 - eta) and a "
                  "symbolic (weight eta) view of the same trajectories (mean ± std over seeds where several; "
                  "* lowest per column among the models)." + (REFERENCE_NOTE if baselines is not None else "")
@@ -258,14 +249,4 @@ def cli_figure5(args: argparse.Namespace) -> None:
                  + (f" {note}." if note else "")),
         label="tab:eta-performance",
     )  # fmt: skip
-    print(wide.to_string(index=False))
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser("plot-figure5", help="E3: Figure 5 (test RMSE vs eta) and its table from results.csv")
-    p.add_argument("--results", type=Path, required=True, help="results/<run>/eta_performance/results.csv")
-    p.add_argument("--baselines", type=Path, help="results/<run>/eta_performance/baselines.csv (grey reference lines)")
-    p.add_argument("--figure", type=Path, required=True, help="figure stem (writes STEM.pdf and STEM.png)")
-    p.add_argument("--table-csv", type=Path, required=True)
-    p.add_argument("--table-tex", type=Path, required=True)
-    p.set_defaults(func=cli_figure5)
+    return wide

@@ -1,6 +1,6 @@
 """E5 Figure 6 and table: coarse-to-fine subsampled training against full resolution.
 
-Reads the run folders written by ``contlaws subsample-train`` (``summary.json``, ``metrics.csv``)
+Reads the run folders written by ``contlaws subsampling-train`` (``summary.json``, ``metrics.csv``)
 and writes
 
 * ``curves_timing.csv``: every run's per-epoch curve (task, continuity, mode, seed, epoch, stage,
@@ -21,8 +21,8 @@ and writes
 
 from __future__ import annotations
 
-import argparse
 import logging
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -185,21 +185,17 @@ def latex_rows(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def main(args: argparse.Namespace) -> None:
-    continuous_min, gate_se = 0.8, 2.0  # the schema's defaults of task_continuity.continuous_min and gates.e5_se
-    if getattr(args, "config", None) is not None:
-        from contlaws.config import load_config
-
-        cfg = load_config(args.config)
-        continuous_min = float(cfg["task_continuity"]["continuous_min"])
-        gate_se = float(cfg.get("gates", {}).get("e5_se", gate_se))
-    curves, runs = collect_runs(args.runs, continuous_min=continuous_min, gate_se=gate_se)
-    table = speed_table(curves, runs)
-    meta = provenance(runs=[str(r) for r in args.runs])
-    write_table(args.curves, curves, meta=meta)
-    write_table(args.table_csv, table, meta=meta)
+def write_figure6(runs: list[Path], figure: Path, curves_csv: Path, table_csv: Path, table_tex: Path,
+                  continuous_min: float, gate_se: float) -> None:
+    """Figure 6 (STEM.pdf/.png), the per-epoch curves and the speed table (CSV, LaTeX) from the run folders;
+    ``continuous_min`` is task_continuity.continuous_min, ``gate_se`` gates.e5_se."""
+    curves, runs_table = collect_runs(runs, continuous_min=continuous_min, gate_se=gate_se)
+    table = speed_table(curves, runs_table)
+    meta = provenance(runs=[str(r) for r in runs])
+    write_table(curves_csv, curves, meta=meta)
+    write_table(table_csv, table, meta=meta)
     write_latex_table(
-        args.table_tex,
+        table_tex,
         latex_rows(table),
         caption="Temporal subsampling (paper Figure 6): task continuity TC of the training split, final test "
         "accuracy at stride 1 next to the majority class, training time, time to reach the full-resolution run's "
@@ -207,5 +203,5 @@ def main(args: argparse.Namespace) -> None:
         "number of binomial standard errors above the majority class).",
         label="tab:subsampling",
     )
-    save_figure(plot_figure6(curves, table), args.figure)
-    log.info("wrote %s, %s, %s and %s.{pdf,png}", args.curves, args.table_csv, args.table_tex, args.figure)
+    save_figure(plot_figure6(curves, table), figure)
+    log.info("wrote %s, %s, %s and %s.{pdf,png}", curves_csv, table_csv, table_tex, figure)

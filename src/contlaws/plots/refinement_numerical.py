@@ -1,6 +1,6 @@
 """E1 figure and table: error of discretized S4/S6 against the RK4 reference as τ shrinks.
 
-Reads only the tidy CSV written by ``contlaws refine-numerical`` (columns system, amplitude,
+Reads only the tidy CSV written by ``contlaws refinement-numerical-run`` (columns system, amplitude,
 amplitude_log2, tau, tau_log2, model, discretization, rel_max_error, rel_rmse), so restyling the
 figure never recomputes anything. Writes
 
@@ -9,14 +9,13 @@ figure never recomputes anything. Writes
   lines of slope 1 and 2;
 * the empirical convergence orders p (log-log slope of the mean error against τ) per model,
   discretization and amplitude, as CSV and as a LaTeX table;
-* with ``--ratios-csv``, the amplitude error ratio (relative max error at the largest amplitude /
+* with ``--out-ratios-csv``, the amplitude error ratio (relative max error at the largest amplitude /
   at the smallest, at the finest τ) per random system, with its median and range over systems: the
   ratio depends on the drawn system, so it is never reported as one number.
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -26,6 +25,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.ticker import FixedLocator, LogLocator, NullFormatter
 
+from contlaws.errors import DataFileError
 from contlaws.experiments.refinement_numerical import (
     DISCRETIZATIONS,
     ERROR_COLUMNS,
@@ -34,7 +34,7 @@ from contlaws.experiments.refinement_numerical import (
     amplitude_ratios,
     convergence_orders,
 )
-from contlaws.io import DataFileError, meta_path, provenance, read_json, read_result_csv, write_table
+from contlaws.io import meta_path, provenance, read_json, read_result_csv, write_table
 from contlaws.plots.style import save_figure, write_latex_table
 
 REQUIRED_COLUMNS = (
@@ -50,7 +50,7 @@ GUIDE_STYLES = {1: (0, (4, 2)), 2: (0, (1, 1.5))}  # dash pattern of the slope-1
 def read_errors(path: str | Path) -> pd.DataFrame:
     """The E1 error table; raises DataFileError naming the file if it is missing or malformed."""
     path = Path(path)
-    df = read_result_csv(path, REQUIRED_COLUMNS, hint="run `contlaws refine-numerical` first")
+    df = read_result_csv(path, REQUIRED_COLUMNS, hint="run `contlaws refinement-numerical-run` first")
     bad = df[~df["model"].isin(MODELS) | ~df["discretization"].isin(DISCRETIZATIONS)]
     if len(bad):
         raise DataFileError(f"{path}: unknown model/discretization in row {bad.index[0] + 2}")
@@ -155,19 +155,21 @@ def orders_table_tex(orders: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-def main(args: argparse.Namespace) -> None:
-    """``contlaws refine-numerical-plot``: figure + orders table from the error CSV."""
-    errors = read_errors(args.results)
-    source_meta = read_json(meta_path(args.results)) if meta_path(args.results).exists() else {}
+def write_outputs(results: Path, figure: Path, orders_csv: Path, orders_tex: Path, ratios_csv: Path | None = None,
+                  metric: str = "rel_max_error") -> pd.DataFrame | None:
+    """Figure (STEM.pdf/.png) and orders table (CSV, LaTeX) from the error CSV; with ``ratios_csv`` also the
+    amplitude error ratios, whose summary over systems is returned."""
+    errors = read_errors(results)
+    source_meta = read_json(meta_path(results)) if meta_path(results).exists() else {}
     orders = convergence_orders(errors)
     meta = provenance(
-        source_meta.get("config"), source_meta.get("seed"), source=str(args.results),
+        source_meta.get("config"), source_meta.get("seed"), source=str(results),
         source_git_commit=source_meta.get("git_commit"),
     )
-    write_table(args.orders_csv, orders, meta=meta, float_format="%.4f")
+    write_table(orders_csv, orders, meta=meta, float_format="%.4f")
     n_sys = errors["system"].nunique()
     write_latex_table(
-        args.orders_tex,
+        orders_tex,
         orders_table_tex(orders),
         caption=(
             "Empirical convergence order $p$ (least-squares slope of $\\log$ error against $\\log\\tau$, "
@@ -176,14 +178,13 @@ def main(args: argparse.Namespace) -> None:
         ),
         label="tab:refinement-numerical-orders",
     )
-    if getattr(args, "ratios_csv", None):
+    summary = None
+    if ratios_csv:
         ratios = amplitude_ratios(errors, "rel_max_error")
         summary = amplitude_ratio_summary(ratios)
         finest = ratios[np.isclose(ratios["tau"], ratios["tau"].min())]
         table = finest.merge(summary, on=["model", "discretization", "tau"], suffixes=("", "_over_systems"))
-        write_table(args.ratios_csv, table, meta={**meta, "metric": "rel_max_error",
-                                                  "what": "per-system amplitude ratio at the finest tau, with median/min/max over systems"})  # fmt: skip
-        for r in summary[np.isclose(summary["tau"], summary["tau"].min())].itertuples():
-            print(f"{r.model} {r.discretization}: amplitude ratio at tau {r.tau:g} median {r.median:.3g}, "
-                  f"range {r.min:.3g}-{r.max:.3g} over {r.n_systems} systems")  # fmt: skip
-    save_figure(plot_errors(errors, metric=getattr(args, "metric", "rel_max_error")), args.figure)
+        write_table(ratios_csv, table, meta={**meta, "metric": "rel_max_error",
+                                             "what": "per-system amplitude ratio at the finest tau, with median/min/max over systems"})  # fmt: skip
+    save_figure(plot_errors(errors, metric=metric), figure)
+    return summary

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from contlaws.data.benchmarks.common import byte_tokens
-from contlaws.io import DataFileError
+from contlaws.errors import DataFileError
 
 SPLIT_FILES = {"train": "new_aan_pairs.train.tsv", "val": "new_aan_pairs.eval.tsv", "test": "new_aan_pairs.test.tsv"}
 

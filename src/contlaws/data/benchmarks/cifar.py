@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from contlaws.data.benchmarks.common import images_to_sequences
-from contlaws.io import DataFileError
+from contlaws.errors import DataFileError
 
 try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct as _numpy_reconstruct

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from contlaws.data.benchmarks.common import byte_tokens
-from contlaws.io import DataFileError
+from contlaws.errors import DataFileError
 
 LABELS = {"neg": 0, "pos": 1}
 

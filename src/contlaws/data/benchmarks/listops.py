@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from contlaws.io import DataFileError, write_text
+from contlaws.errors import DataFileError
+from contlaws.io import write_text
 
 OPERATORS = ("[MIN", "[MAX", "[MED", "[SM")
 END = "]"

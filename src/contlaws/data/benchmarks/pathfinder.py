@@ -33,7 +33,8 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from contlaws.data.benchmarks.common import images_to_sequences
-from contlaws.io import DataFileError, write_text
+from contlaws.errors import DataFileError
+from contlaws.io import write_text
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from contlaws.config import ConfigError
+from contlaws.errors import ConfigError
 
 SPLITS = ("train", "val", "test")
 REAL_ROOT = Path("data/benchmarks/raw")  # where the DVC stages of dvc.yaml unpack the real benchmarks

@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 
-from contlaws.config import ConfigError
 from contlaws.data.benchmarks import aan, cifar, digits, imdb, listops, pathfinder, ucr
 from contlaws.data.benchmarks.common import BYTE_VOCAB_SIZE, pad_sequences, split_by_counts, split_by_fractions
 from contlaws.data.benchmarks.registry import (  # noqa: F401  (re-exported: the task table lives there)
@@ -53,8 +52,9 @@ from contlaws.data.benchmarks.registry import (  # noqa: F401  (re-exported: the
     missing_raw_message,
     real_raw_dir,
 )
-from contlaws.data.fetch import pinned_md5_prefix
-from contlaws.io import DataFileError, provenance
+from contlaws.data.fetch import atomic_directory, pinned_md5_prefix
+from contlaws.errors import ConfigError, DataFileError, UserError
+from contlaws.io import provenance
 
 # LRA sequence lengths (listops and text follow the S4 setup: 2000 and 4096 tokens; AAN 4000 per document).
 LISTOPS_LENGTH = 2000
@@ -248,3 +248,17 @@ def prepare(
         ),
     }
     return arrays, meta
+
+
+def generate_standin_files(task: str, cfg: Mapping[str, Any], out_dir: Path) -> None:
+    """Write the raw files of a generated stand-in task (LRA formats); ``out_dir`` is replaced atomically."""
+    counts = split_counts(cfg)
+    seed = int(cfg["seed"])
+    sub = cfg["subsampling"]
+    with atomic_directory(out_dir) as tmp:
+        if task == "listops_synth":
+            listops.generate_files(tmp, counts, seed, max_length=int(sub["listops_max_length"]))
+        elif task == "pathfinder_synth":
+            pathfinder.generate_files(tmp, sum(counts.values()), seed, size=int(sub["image_size"]))
+        else:
+            raise UserError(f"'{task}' has no generated raw files (generated: listops_synth, pathfinder_synth)")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from contlaws.io import DataFileError
+from contlaws.errors import DataFileError
 
 # The pinned wheel: aeon 1.6.0, pure-Python wheel of 6,421,000 bytes (PyPI).
 AEON_VERSION = "1.6.0"

@@ -14,8 +14,8 @@ import logging
 import sys
 from pathlib import Path
 
-from contlaws.cli import UserError, add_config_argument, config_from_args
-from contlaws.data.benchmarks import listops, pathfinder, sources, tasks
+from contlaws.commands.common import add_config_argument, config_from_args
+from contlaws.data.benchmarks import sources, tasks
 from contlaws.data.fetch import atomic_directory
 from contlaws.io import refuse_output_over_input, save_npz
 
@@ -36,17 +36,7 @@ def cmd_fetch_ucr(args: argparse.Namespace) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
-    cfg = config_from_args(args)
-    counts = tasks.split_counts(cfg)
-    seed = int(cfg["seed"])
-    sub = cfg["subsampling"]
-    with atomic_directory(args.out) as tmp:
-        if args.task == "listops_synth":
-            listops.generate_files(tmp, counts, seed, max_length=int(sub["listops_max_length"]))
-        elif args.task == "pathfinder_synth":
-            pathfinder.generate_files(tmp, sum(counts.values()), seed, size=int(sub["image_size"]))
-        else:
-            raise UserError(f"'{args.task}' has no generated raw files (generated: listops_synth, pathfinder_synth)")
+    tasks.generate_standin_files(args.task, config_from_args(args), args.out)
     log.info("wrote %s stand-in files to %s", args.task, args.out)
 
 

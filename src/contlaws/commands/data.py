@@ -16,14 +16,15 @@ import math
 
 import numpy as np
 
+from contlaws.commands.common import add_config_argument, config_from_args
 from contlaws.data.dynamics import SYSTEMS
 from contlaws.data.regression import SPLITS
+from contlaws.errors import UserError
 
 log = logging.getLogger(__name__)
 
 
 def cmd_generate_regression(args: argparse.Namespace) -> int:
-    from contlaws.cli import UserError, config_from_args
     from contlaws.data.regression import make_regression_split
     from contlaws.io import refuse_output_over_input, save_npz
 
@@ -38,7 +39,6 @@ def cmd_generate_regression(args: argparse.Namespace) -> int:
 
 
 def cmd_generate_forecasting(args: argparse.Namespace) -> int:
-    from contlaws.cli import UserError, config_from_args
     from contlaws.data.forecasting import eta_file_record, make_forecasting_split
     from contlaws.io import refuse_output_over_input, save_npz
 
@@ -67,7 +67,6 @@ def cmd_generate_forecasting(args: argparse.Namespace) -> int:
 
 
 def cmd_generate_forecasting_latent(args: argparse.Namespace) -> int:
-    from contlaws.cli import config_from_args
     from contlaws.data.forecasting import make_forecasting_latent
     from contlaws.io import refuse_output_over_input, save_npz
 
@@ -116,8 +115,6 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    from contlaws.cli import add_config_argument
-
     data = subparsers.add_parser("data", help="dynamical-system datasets (E2, E3): generate, inspect",
                                  description=__doc__.splitlines()[0])
     actions = data.add_subparsers(dest="data_action", required=True, metavar="ACTION")

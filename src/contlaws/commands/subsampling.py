@@ -1,0 +1,71 @@
+"""E5 pipeline steps: train one subsampled or baseline run, and Figure 6 with the speed table (logic in
+:mod:`contlaws.experiments.subsampling` and :mod:`contlaws.plots.figure6`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from contlaws.commands.common import add_config_argument, config_from_args, set_threads
+from contlaws.config import load_config
+from contlaws.experiments.subsampling import MODES
+from contlaws.io import refuse_output_over_input
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from contlaws.experiments.subsampling import run
+
+    cfg = config_from_args(args)
+    set_threads(cfg)
+    run(cfg, args.task, args.mode, args.seed, args.train, args.val, args.test, args.out,
+        restart_on_mismatch=args.restart_on_mismatch)
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    from contlaws.plots.figure6 import write_figure6
+
+    for option, output in (("--out-curves", args.out_curves), ("--out-csv", args.out_csv), ("--out-tex", args.out_tex)):
+        refuse_output_over_input(output, [args.config], option)
+    continuous_min, gate_se = 0.8, 2.0  # the schema's defaults of task_continuity.continuous_min and gates.e5_se
+    if args.config is not None:
+        cfg = load_config(args.config)
+        continuous_min = float(cfg["task_continuity"]["continuous_min"])
+        gate_se = float(cfg.get("gates", {}).get("e5_se", gate_se))
+    write_figure6(args.runs, args.out_figure, args.out_curves, args.out_csv, args.out_tex, continuous_min, gate_se)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "subsampling-train",
+        help="E5: train the S4D classifier coarse to fine (subsampled) or at stride 1 (baseline)",
+        description=(
+            "Train one E5 run with the training engine (resumes from OUT/last.pt), then test at stride 1. "
+            "Writes OUT/{last.pt,best.pt,metrics.csv,summary.json}."
+        ),
+    )
+    add_config_argument(p)
+    p.add_argument("--task", required=True, help="benchmark task (one of subsampling.tasks)")
+    p.add_argument("--mode", required=True, choices=MODES)
+    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    p.add_argument("--train", type=Path, required=True, help="training split (.npz)")
+    p.add_argument("--val", type=Path, required=True, help="validation split (.npz)")
+    p.add_argument("--test", type=Path, required=True, help="test split (.npz)")
+    p.add_argument("--out", type=Path, required=True, help="output folder of the run")
+    p.add_argument("--restart-on-mismatch", action="store_true",
+                   help="if --out/last.pt comes from other settings, start over instead of refusing (pipeline rules)")
+    p.set_defaults(func=cmd_train)
+
+    p = subparsers.add_parser(
+        "subsampling-plot",
+        help="E5: Figure 6, per-epoch curves and the speed/accuracy table from the runs' folders",
+        description="Render Figure 6 (validation accuracy vs wall clock and vs epoch) and the E5 table.",
+    )
+    p.add_argument("--runs", type=Path, nargs="+", required=True, metavar="DIR",
+                   help="run folders written by `contlaws subsampling-train`")
+    p.add_argument("--out-figure", type=Path, required=True, help="figure stem; writes STEM.pdf and STEM.png")
+    p.add_argument("--out-curves", type=Path, required=True, help="per-epoch curves of every run (CSV, wall clock)")
+    p.add_argument("--out-csv", type=Path, required=True, help="per task and seed: accuracy, time, speed-up (CSV)")
+    p.add_argument("--out-tex", type=Path, required=True, help="the same table in LaTeX")
+    p.add_argument("--config", type=Path, default=None,
+                   help="pipeline config: task_continuity.continuous_min and gates.e5_se (default: the schema's defaults)")
+    p.set_defaults(func=cmd_plot)
