@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from contlaws.io import DataFileError, as_flags, read_result_csv
-from contlaws.stats import mean_and_stderr
+from contlaws.stats import bootstrap_rho, critical_rho, mean_and_stderr, spearman
 
 VERDICTS = ("supported", "not supported", "inconclusive")
 
@@ -649,8 +649,6 @@ def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     needs); inconclusive otherwise, in particular with fewer than :data:`C4_MIN_N` datasets that count.
     S6's ρ is reported for contrast.
     """
-    from contlaws.experiments.alignment import bootstrap_rho, critical_rho, spearman
-
     claims_cfg = cfg["claims"]
     rho_min = float(claims_cfg["rank_correlation_min"])
     alpha = float(claims_cfg.get("rank_correlation_alpha", C4_DEFAULT_ALPHA))
