@@ -299,7 +299,7 @@ def evaluate_c1(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     thr = cfg["claims"]
     order_min, tol = float(thr["s4_order_min"]), float(thr["s4_numerical_order_tol"])
     exponent_max, min_runs = float(thr["s4d_amplitude_exponent_max"]), int(thr["min_learned_runs"])
-    hold = cfg["refinement_numerical"].get("input_hold", "left")
+    hold = cfg["refinement_numerical"]["input_hold"]
     nominal = nominal_s4_order(hold)
 
     thresholds = {"s4_order_min": order_min, "s4_numerical_order_tol": tol,
@@ -554,7 +554,7 @@ def evaluate_c3(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     whether the ordering is resolved beyond sampling noise.
     """
     sep_min = float(cfg["claims"]["tc_separation_min"])
-    n_se = float(cfg["claims"].get("c3_se", 2.0))
+    n_se = float(cfg["claims"]["c3_se"])
     tc = read_csv_input(inputs, "task_continuity", ["family", "dataset", "system", "eta", "tc", "tc_stderr"])
     in_family = tc["family"] == "forecasting"
     problems = [p for p in (
@@ -625,7 +625,6 @@ def evaluate_c3(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
 # ---------------------------------------------------------------------------------------------
 # C4
 # ---------------------------------------------------------------------------------------------
-C4_DEFAULT_ALPHA = 0.05  # significance level of C4's tests unless the config sets claims.rank_correlation_alpha
 C4_MIN_N = 4  # fewer datasets: no one-sided exact test can reach alpha = 0.05 (1/3! = 0.17)
 
 
@@ -651,7 +650,7 @@ def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     """
     claims_cfg = cfg["claims"]
     rho_min = float(claims_cfg["rank_correlation_min"])
-    alpha = float(claims_cfg.get("rank_correlation_alpha", C4_DEFAULT_ALPHA))
+    alpha = float(claims_cfg["rank_correlation_alpha"])
     min_seeds = int(claims_cfg["paired_min_seeds"])
     n_boot = int(claims_cfg["bootstrap_samples"])
     table = read_csv_input(inputs, "alignment", ["system", "eta", "tc", "reference_model", "advantage_s4d",

@@ -77,7 +77,6 @@ TASKS = ("regression", "classification")
 SELECTION = {"regression": ("val_rmse", "min"), "classification": ("val_accuracy", "max")}
 # Validation columns of metrics.csv per task (in this order).
 VAL_METRICS = {"regression": ("rmse", "mae"), "classification": ("accuracy", "loss")}
-DEFAULT_EVAL_MAX_ELEMENTS = 2**24
 # Every checkpoint (last.pt, best.pt); "history" (metrics rows so far) and "data" (split sizes) serve resume.
 CHECKPOINT_KEYS = ("model_name", "build_kwargs", "model_state", "optimizer_state", "scheduler_state", "epoch",
                    "step", "best", "settings", "rng", "cumulative_seconds", "provenance",
@@ -103,6 +102,8 @@ class TrainSettings:
         warmup_epochs: linear warmup length, fractions allowed (see :mod:`contlaws.schedule`).
         grad_clip: max global gradient norm; 0 disables clipping.
         device: "auto" (CUDA if available), "cpu" or "cuda".
+        eval_max_elements: evaluation batch B is the largest with B·L·d_model ≤ this (memory bound
+            for refined evaluation at long L).
         seed: seeds torch, numpy and random; batch order depends on (seed, epoch).
         task: "regression" (MSE; metrics rmse, mae pooled over all outputs) or "classification"
             (cross-entropy; metrics accuracy, loss).
@@ -110,22 +111,24 @@ class TrainSettings:
             (per-step cosine with warmup, restarted at every stage; E5).
         stages: [(epochs, stride), ...] trained in order, or None for one stage at stride 1. Stage
             k's stride goes to the model as ``stride=`` for training and validation.
-        eval_max_elements: evaluation batch B is the largest with B·L·d_model ≤ this (memory bound
-            for refined evaluation at long L).
+
+    The config's ``train`` values (warmup_epochs, grad_clip, device, eval_max_elements) have no
+    default here: their defaults live in the schema, and :func:`settings_from_config` reads them.
+    seed, task, schedule and stages describe the run, not the config, and keep their defaults.
     """
 
     epochs: int
     batch_size: int
     lr: float
     weight_decay: float
-    warmup_epochs: float = 0.0
-    grad_clip: float = 0.0
-    device: str = "auto"
+    warmup_epochs: float
+    grad_clip: float
+    device: str
+    eval_max_elements: int
     seed: int = 0
     task: str = "regression"
     schedule: str = "cosine_epoch"
     stages: list[tuple[int, int]] | None = None
-    eval_max_elements: int = DEFAULT_EVAL_MAX_ELEMENTS
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -174,17 +177,17 @@ def settings_from_config(
     if experiment is not None:
         if not isinstance(cfg.get(experiment), Mapping):
             raise ConfigError(f"experiment '{experiment}' has no section in the config")
-        epochs = cfg[experiment].get("epochs", epochs)
-        epochs = cfg[experiment].get("epochs_per_model", {}).get(model_name, epochs)
+        epochs = cfg[experiment].get("epochs", epochs)  # an optional override (no schema default)
+        epochs = cfg[experiment].get("epochs_per_model", {}).get(model_name, epochs)  # per-model override, if any
     settings = TrainSettings(
         epochs=int(epochs),
         batch_size=batch_size_for(cfg, model_name),
         lr=float(train["lr"]),
         weight_decay=float(train["weight_decay"]),
-        warmup_epochs=float(train.get("warmup_epochs", 0.0)),
-        grad_clip=float(train.get("grad_clip", 0.0)),
-        device=train.get("device", "auto"),
-        eval_max_elements=int(train.get("eval_max_elements", DEFAULT_EVAL_MAX_ELEMENTS)),
+        warmup_epochs=float(train["warmup_epochs"]),
+        grad_clip=float(train["grad_clip"]),
+        device=train["device"],
+        eval_max_elements=int(train["eval_max_elements"]),
     )
     return dataclasses.replace(settings, **overrides)
 
@@ -269,7 +272,7 @@ def evaluate(
     tau: float = 1.0,
     stride: int = 1,
     device: str | torch.device | None = None,
-    eval_max_elements: int = DEFAULT_EVAL_MAX_ELEMENTS,
+    eval_max_elements: int,
     return_outputs: bool = False,
 ) -> dict:
     """Metrics of ``model`` at step factor τ and stride s on the whole ``dataset`` (eval mode).
@@ -277,7 +280,7 @@ def evaluate(
     Args:
         dataset: a SequenceDataset (``task``, ``length``, ``get_batch``).
         device: where to run; default the model's device.
-        eval_max_elements: batches of B sequences with B·L·d_model ≤ this.
+        eval_max_elements: batches of B sequences with B·L·d_model ≤ this (``train.eval_max_elements``).
         return_outputs: also return ``outputs``, the (N, d_output) numpy array in dataset order.
     Returns:
         regression: ``rmse`` and ``mae`` pooled over all N·d_output outputs, ``n``;
