@@ -13,7 +13,8 @@ import pytest
 from scipy import stats
 
 from contlaws.claims import evaluate_claim
-from contlaws.cli import main
+from contlaws.commands import main
+from contlaws.errors import DataFileError
 from contlaws.experiments.alignment import (
     ALIGNMENT_COLUMNS,
     CONTINUITY_COLUMNS,
@@ -23,7 +24,6 @@ from contlaws.experiments.alignment import (
     dataset_labels,
     tc_table,
 )
-from contlaws.io import DataFileError
 from contlaws.plots.alignment import logit_tick, plot_alignment
 from contlaws.stats import spearman
 

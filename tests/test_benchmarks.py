@@ -22,23 +22,24 @@ import pytest
 from conftest import make_tar_gz
 from PIL import Image
 
-from contlaws import cli
-from contlaws.config import ConfigError, load_config
+from contlaws import commands
+from contlaws.config import load_config
 from contlaws.data import fetch
 from contlaws.data.benchmarks import aan, cifar, common, digits, imdb, listops, pathfinder, registry, sources, tasks
-from contlaws.io import DataFileError, load_npz
+from contlaws.errors import ConfigError, DataFileError
+from contlaws.io import load_npz
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*argv) -> int:
     """The `contlaws` entry point with only the bench commands registered (others may be absent)."""
-    saved = cli.COMMAND_MODULES
-    cli.COMMAND_MODULES = ("contlaws.data.benchmarks.cli",)
+    saved = commands.COMMAND_MODULES
+    commands.COMMAND_MODULES = ("contlaws.data.benchmarks.cli",)
     try:
-        return cli.main([str(a) for a in argv])
+        return commands.main([str(a) for a in argv])
     finally:
-        cli.COMMAND_MODULES = saved
+        commands.COMMAND_MODULES = saved
 
 
 def md5(data: bytes) -> str:

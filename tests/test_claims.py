@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from contlaws.claims import CLAIMS, combine, evaluate_claim, nominal_s4_order
-from contlaws.cli import main
+from contlaws.commands import main
 from contlaws.model_continuity import PooledLayer, continuity_from_outputs, predict
 from contlaws.models.s4d import S4D
 from contlaws.models.s6 import S6

@@ -7,25 +7,25 @@ import importlib
 import subprocess
 import sys
 
-from contlaws import cli
+from contlaws import commands
 
 
 def test_command_table_matches_module_registrations():
     registered = {}
-    for module in cli.COMMAND_MODULES:
+    for module in commands.COMMAND_MODULES:
         parser = argparse.ArgumentParser()
         sub = parser.add_subparsers()
         importlib.import_module(module).register(sub)
         for name in sub.choices:
             registered[name] = module
-    assert registered == cli.COMMANDS
+    assert registered == commands.COMMANDS
 
 
 def test_light_command_does_not_import_torch(tmp_path):
     code = (
-        "import sys; from contlaws.cli import main; "
+        "import sys; from contlaws.commands import main; "
         "rc = main(['claims-table', '--help']) if False else None; "
-        "from contlaws.cli import build_parser; build_parser('provenance'); "
+        "from contlaws.commands import build_parser; build_parser('provenance'); "
         "print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
@@ -89,7 +89,7 @@ def test_no_command_writes_over_its_own_input(tmp_path, capsys):
         argv = [str(folder / word) if word in ("IN", "OTHER", "CFG", "NEW") else
                 word.replace("=IN", f"={folder / 'IN'}").replace("=OTHER", f"={folder / 'OTHER'}") for word in template]
         try:
-            status = cli.main(argv)
+            status = commands.main(argv)
         except Exception as exc:  # noqa: BLE001 - report every command, not only the first that fails
             status = repr(exc)
         err = capsys.readouterr().err

@@ -9,7 +9,8 @@ import sys
 import pytest
 from conftest import REPO
 
-from contlaws.config import PAPER_CONFIG, ConfigError, deep_merge, fmt_num, load_config, read_config_file, validate_config
+from contlaws.config import PAPER_CONFIG, deep_merge, fmt_num, load_config, read_config_file, validate_config
+from contlaws.errors import ConfigError
 
 
 def raw(name="quick.yaml"):
@@ -150,7 +151,8 @@ def test_resolved_json_config_roundtrips(tmp_path):
 
 def test_a_key_given_twice_is_refused(tmp_path, repo_root):
     """YAML keeps the last of two equal keys silently; a config (or the schema) with one is refused."""
-    from contlaws.config import ConfigError, load_config, read_yaml
+    from contlaws.config import load_config, read_yaml
+    from contlaws.errors import ConfigError
 
     text = (repo_root / "config" / "quick.yaml").read_text() + "\nrun_name: again\n"
     path = tmp_path / "twice.yaml"

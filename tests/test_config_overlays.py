@@ -18,7 +18,6 @@ from conftest import REPO
 
 from contlaws.config import (
     PAPER_CONFIG,
-    ConfigError,
     config_diff,
     deep_merge,
     load_config,
@@ -26,6 +25,7 @@ from contlaws.config import (
     read_yaml,
     validate_config,
 )
+from contlaws.errors import ConfigError
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 TINY = "run_name: tiny\nsystems: [vdp]\nrefinement_trained: {systems: [vdp]}\neta_performance: {systems: [vdp]}\n"

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from contlaws.cli import main
-from contlaws.config import ConfigError
+from contlaws.commands import main
 from contlaws.data.dynamics import FORECASTING_SETTINGS, REGRESSION_SETTINGS, SYSTEMS
 from contlaws.data.forecasting import forecast_observations, make_forecasting_split
 from contlaws.data.regression import make_regression_split, simulate_observations
 from contlaws.data.sets import SequenceDataset, load_split
-from contlaws.io import DataFileError, save_npz
+from contlaws.errors import ConfigError, DataFileError
+from contlaws.io import save_npz
 
 
 @pytest.fixture()

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 from conftest import make_tar_gz
 
-from contlaws import cli
+from contlaws import commands
 from contlaws.data import fetch
 from contlaws.data.benchmarks import listops, sources
 
@@ -98,10 +98,10 @@ def test_dvc_repro_fetch_lra_pins_archive_and_shares_it_through_a_remote(tmp_pat
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     wrapper = bin_dir / "contlaws"
-    wrapper.write_text(f"#!{sys.executable}\nimport sys\nimport contlaws.cli as c\n"
+    wrapper.write_text(f"#!{sys.executable}\nimport sys\nimport contlaws.commands as c\n"
                        f"c.COMMAND_MODULES = ({BENCH_MODULE!r},)\nsys.exit(c.main())\n")
     wrapper.chmod(0o755)
-    assert BENCH_MODULE in cli.COMMAND_MODULES
+    assert BENCH_MODULE in commands.COMMAND_MODULES
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     tsv = tmp_path / "basic.tsv"

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 import torch
 
-from contlaws.cli import main
+from contlaws.commands import main
 from contlaws.data.sets import load_split
+from contlaws.errors import DataFileError
 from contlaws.experiments.eta_performance import (
     BASELINE_COLUMNS,
     COLUMNS,
@@ -24,7 +25,7 @@ from contlaws.experiments.eta_performance import (
     readout_setup,
     reference_forecasts,
 )
-from contlaws.io import DataFileError, read_json, write_json
+from contlaws.io import read_json, write_json
 from contlaws.plots.figure5 import plot_figure5, read_baselines, read_results, results_table, short_reason, summarize
 from contlaws.train import load_model
 

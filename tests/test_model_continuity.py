@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from contlaws.data.sets import ArrayDataset
-from contlaws.io import DataFileError
+from contlaws.errors import DataFileError
 from contlaws.model_continuity import (
     PooledLayer,
     continuity_from_outputs,
@@ -204,7 +204,7 @@ def test_tau_path_argument():
 
 def test_cli_on_engine_checkpoint(tmp_path, tiny_refinement_run):
     """`contlaws model-continuity` on a checkpoint written by `contlaws train`, against a direct computation."""
-    from contlaws.cli import main
+    from contlaws.commands import main
     from contlaws.data.sets import load_split
     from contlaws.train import load_model
 
@@ -234,7 +234,7 @@ def test_cli_refuses_json_over_its_checkpoint_or_data(tmp_path, tiny_refinement_
     """`--json` naming the checkpoint or a test set used to overwrite it with the JSON record."""
     import os
 
-    from contlaws.cli import main
+    from contlaws.commands import main
 
     run = tiny_refinement_run
     args = [f"{t}={p}" for t, p in run["tests"].items()]
@@ -252,7 +252,7 @@ def test_cli_refuses_json_over_its_checkpoint_or_data(tmp_path, tiny_refinement_
 def make_tiny_refinement_run(root, model="s4d", system="vdp"):
     """A 1-epoch model trained by `contlaws train --experiment refinement_trained` (standardized labels)
     at τ = 1 and test sets at τ = 1, ½, ¼, ⅛ (tiny sizes)."""
-    from contlaws.cli import main
+    from contlaws.commands import main
     from contlaws.config import load_config
     from contlaws.data.regression import make_regression_split
     from contlaws.io import save_npz, write_json
@@ -359,7 +359,7 @@ BAD_MODEL_CONTINUITY_INPUTS = {
 @pytest.mark.parametrize("case", list(BAD_MODEL_CONTINUITY_INPUTS))
 def test_cli_refuses_bad_inputs_with_one_line(tmp_path, tiny_refinement_run, capfd, case):
     """Each of these gave a traceback (or, for NaN weights, d = nan with exit 0) before."""
-    from contlaws.cli import main
+    from contlaws.commands import main
 
     change, make_data, flags, expected = BAD_MODEL_CONTINUITY_INPUTS[case]
     run = tiny_refinement_run

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from contlaws.config import ConfigError
+from contlaws.errors import ConfigError
 from contlaws.models import (
     MODEL_NAMES,
     S4D,

@@ -176,7 +176,7 @@ def test_library_and_cli_never_import_the_pipeline_packages():
     code = f"""
 import importlib, pkgutil, sys
 import contlaws
-from contlaws.cli import build_parser
+from contlaws.commands import build_parser
 names = [m.name for m in pkgutil.walk_packages(contlaws.__path__, "contlaws.") if not m.name.endswith("__main__")]
 for name in names:
     importlib.import_module(name)

@@ -261,10 +261,10 @@ def test_contlaws_commands_parse(where, command):
     """Every command names an existing subcommand and only options it has; a command in a code block
     (not a synopsis such as `contlaws bench prepare TASK [--raw DIR]`) parses completely. Inline code
     in prose often names a command with one option (`contlaws bench fetch --url`): the first check."""
-    from contlaws import cli
+    from contlaws import commands
 
     words = _words(command)[1:]
-    parser = cli.build_parser(cli._command_of(words))
+    parser = commands.build_parser(commands._command_of(words))
     sub, path = _subcommand_parser(parser, words)
     assert path, f"{where}: `{command}`: no such contlaws command"
     for word in words:

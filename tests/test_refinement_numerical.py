@@ -13,9 +13,8 @@ import scipy.integrate
 import scipy.linalg
 import yaml
 
-from contlaws.config import ConfigError
+from contlaws.errors import ConfigError, DataFileError
 from contlaws.experiments import refinement_numerical as e1
-from contlaws.io import DataFileError
 
 # A small run where the asymptotic regime holds: τ from 2^-9 to 2^-5, reference step 2^-11.
 SMALL = {

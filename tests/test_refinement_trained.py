@@ -13,9 +13,10 @@ import pytest
 import torch
 from test_model_continuity import make_tiny_refinement_run
 
-from contlaws.cli import main
-from contlaws.data.sets import load_split
+from contlaws.commands import main
 from contlaws.data.regression import LabelStandardization, checkpoint_standardization
+from contlaws.data.sets import load_split
+from contlaws.errors import DataFileError
 from contlaws.experiments.refinement_trained import (
     CONTINUITY_COLUMNS,
     ERROR_COLUMNS,
@@ -28,7 +29,6 @@ from contlaws.experiments.refinement_trained import (
     refined_test_inputs,
     run_files,
 )
-from contlaws.io import DataFileError
 from contlaws.plots.figure4 import continuity_table, plot_figure4, relative_to_tau1, rmse_table
 from contlaws.train import load_model
 

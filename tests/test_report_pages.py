@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from contlaws import cli
+from contlaws import commands
 
 VERDICTS = {
     "C1": ("supported", {"order": 0.98765, "pairs": "2 of 2"}),
@@ -29,7 +29,7 @@ def test_claims_table_writes_the_html_page_and_the_landing_verdicts(tmp_path):
     paths = write_verdicts(tmp_path)
     out = {k: tmp_path / f"claims.{k}" for k in ("csv", "md", "html")}
     verdicts = tmp_path / "verdicts.csv"
-    assert cli.main(["claims-table", *paths, "--out-csv", str(out["csv"]), "--out-md", str(out["md"]),
+    assert commands.main(["claims-table", *paths, "--out-csv", str(out["csv"]), "--out-md", str(out["md"]),
                      "--out-html", str(out["html"]), "--out-verdicts", str(verdicts)]) == 0  # fmt: skip
     page = out["html"].read_text()
     for claim, (verdict, numbers) in VERDICTS.items():
@@ -49,7 +49,7 @@ def test_report_page_renders_each_table_and_text(tmp_path):
     record = tmp_path / "prov.yaml"
     record.write_text("git_commit: abc\n")
     page = tmp_path / "page.html"
-    assert cli.main(["report-page", "--title", "Key tables", "--table", f"E1: orders={csv}",
+    assert commands.main(["report-page", "--title", "Key tables", "--table", f"E1: orders={csv}",
                      "--text", f"provenance={record}", "--out", str(page)]) == 0  # fmt: skip
     html = page.read_text()
     assert "<h2>E1: orders</h2>" in html and "<th>system</th><th>rmse</th><th>n</th>" in html
@@ -60,7 +60,7 @@ def test_report_page_renders_each_table_and_text(tmp_path):
 def test_report_page_missing_input_names_it_and_writes_nothing(tmp_path, capsys):
     page = tmp_path / "page.html"
     missing = tmp_path / "absent.csv"
-    assert cli.main(["report-page", "--title", "T", "--table", f"t={missing}", "--out", str(page)]) == 2
+    assert commands.main(["report-page", "--title", "T", "--table", f"t={missing}", "--out", str(page)]) == 2
     err = capsys.readouterr().err
     assert f"{missing}: no such file" in err and "Traceback" not in err
     assert not page.exists()
@@ -69,6 +69,6 @@ def test_report_page_missing_input_names_it_and_writes_nothing(tmp_path, capsys)
 def test_report_page_refuses_to_overwrite_its_input(tmp_path, capsys):
     csv = tmp_path / "t.csv"
     csv.write_text("a\n1\n")
-    assert cli.main(["report-page", "--title", "T", "--table", f"t={csv}", "--out", str(csv)]) == 2
+    assert commands.main(["report-page", "--title", "T", "--table", f"t={csv}", "--out", str(csv)]) == 2
     assert "would overwrite one of its inputs" in capsys.readouterr().err
     assert csv.read_text() == "a\n1\n"

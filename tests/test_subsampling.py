@@ -13,9 +13,9 @@ import pytest
 import torch
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-from contlaws import cli
+from contlaws import commands
 from contlaws.claims import evaluate_claim
-from contlaws.config import ConfigError
+from contlaws.errors import ConfigError, UserError
 from contlaws.experiments import subsampling as ss
 from contlaws.io import load_npz, read_json, save_npz
 from contlaws.models import S4D
@@ -241,7 +241,7 @@ def test_reported_test_scores_are_those_of_the_saved_weights(tiny_cfg, splits, t
 
 
 def cli_train(cfg_path, splits, out, mode):
-    return cli.main(["subsample-train", "--config", str(cfg_path), "--task", "pathfinder_synth", "--mode", mode,
+    return commands.main(["subsample-train", "--config", str(cfg_path), "--task", "pathfinder_synth", "--mode", mode,
                      "--seed", "0", "--train", str(splits["train"]), "--val", str(splits["val"]),
                      "--test", str(splits["test"]), "--out", str(out)])  # fmt: skip
 
@@ -264,7 +264,7 @@ def test_cli_runs_resume_plot_and_claim(tiny_cfg, splits, tmp_path):
     )
 
     figs = tmp_path / "figs"
-    assert cli.main(["subsample-plot", str(runs["subsampled"]), str(runs["baseline"]), "--figure", str(figs / "figure6"),
+    assert commands.main(["subsample-plot", str(runs["subsampled"]), str(runs["baseline"]), "--figure", str(figs / "figure6"),
                      "--curves", str(figs / "curves_timing.csv"), "--table-csv", str(figs / "table.csv"),
                      "--table-tex", str(figs / "table.tex")]) == 0  # fmt: skip
     assert (figs / "figure6.pdf").stat().st_size > 0 and (figs / "figure6.png").stat().st_size > 0
@@ -284,7 +284,7 @@ def test_cli_runs_resume_plot_and_claim(tiny_cfg, splits, tmp_path):
 
 def test_refuses_a_split_of_another_task(tiny_cfg, splits, tmp_path):
     write_split(splits["val"], N_VAL, 1, task="digits")
-    with pytest.raises(cli.UserError, match="digits"):
+    with pytest.raises(UserError, match="digits"):
         ss.run(tiny_cfg, "pathfinder_synth", "baseline", 0, splits["train"], splits["val"], splits["test"], tmp_path / "r")
     assert not (tmp_path / "r" / "summary.json").exists()
 

@@ -418,7 +418,7 @@ def test_contlaws_dataset_files(tmp_path):
 
 
 def test_cli_summary_and_json(tmp_path, capsys):
-    from contlaws.cli import main
+    from contlaws.commands import main
 
     x = smooth_signals(20, 128, 2, cycles=3)
     np.save(tmp_path / "mine.npy", x)
@@ -441,7 +441,7 @@ def test_cli_summary_and_json(tmp_path, capsys):
 
 
 def test_cli_errors_name_the_file_and_key(tmp_path, capsys):
-    from contlaws.cli import main
+    from contlaws.commands import main
 
     assert main(["task-continuity", str(tmp_path / "missing.npy")]) == 2
     assert "missing.npy: file not found" in capsys.readouterr().err
@@ -465,7 +465,7 @@ def test_cli_errors_name_the_file_and_key(tmp_path, capsys):
 def run_refused(tmp_path, capsys, path, *options) -> str:
     """Run `contlaws task-continuity PATH --json OUT [options]`, assert it refused without writing
     OUT and without a traceback; return the error line."""
-    from contlaws.cli import main
+    from contlaws.commands import main
 
     out = tmp_path / "out" / "tc.json"
     assert main(["task-continuity", str(path), "--json", str(out), *options]) == 2
@@ -530,7 +530,7 @@ def test_cli_strides_not_below_the_sequence_length_are_refused(tmp_path, capsys,
     np.save(tmp_path / "short.npy", smooth_signals(5, 20, 1, cycles=2))
     err = run_refused(tmp_path, capsys, tmp_path / "short.npy", "--metric", metric, "--strides", "2", "20", "500")
     assert f"short.npy (array 'x'): {unit}s 20, 500 are not below the sequence length L = 20" in err
-    from contlaws.cli import main
+    from contlaws.commands import main
 
     assert main(["task-continuity", str(tmp_path / "short.npy"), "--metric", metric, "--strides", "2", "19"]) == 0
 
@@ -558,7 +558,7 @@ def test_cli_contlaws_dataset_with_nan_is_refused_at_load_naming_file_and_array(
 def test_cli_refuses_json_over_its_input(tmp_path, capsys, monkeypatch):
     import os
 
-    from contlaws.cli import main
+    from contlaws.commands import main
     from contlaws.config import REPO_ROOT, load_config
 
     monkeypatch.chdir(tmp_path)
@@ -581,7 +581,7 @@ def test_cli_read_only_output_folder_is_one_line(tmp_path, capsys, monkeypatch):
     import os
     import tempfile
 
-    from contlaws.cli import main
+    from contlaws.commands import main
 
     np.save(tmp_path / "x.npy", smooth_signals(4, 32, 1, cycles=2))
     folder = tmp_path / "ro"

@@ -17,14 +17,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contlaws import cli
+from contlaws import commands
 from contlaws.config import REPO_ROOT, load_config, schema_default
 from contlaws.data.sets import ArrayDataset
+from contlaws.errors import ResumeMismatch
 from contlaws.io import read_json, save_npz
 from contlaws.schedule import make_lr_factor, make_scheduler
 from contlaws.train import (
     CHECKPOINT_KEYS,
-    ResumeMismatch,
     TrainingDiverged,
     TrainSettings,
     evaluate,
@@ -38,7 +38,8 @@ from contlaws.train import (
 TIMING = ["epoch_seconds", "cumulative_seconds"]
 # Runs the CLI with only the train subcommand registered (isolated from other topics' imports).
 CLI_DRIVER = (
-    "import sys; import contlaws.cli as c; c.COMMAND_MODULES = ('contlaws.train',); sys.exit(c.main(sys.argv[1:]))"
+    "import sys; import contlaws.commands as c; c.COMMAND_MODULES = ('contlaws.commands.train',); "
+    "sys.exit(c.main(sys.argv[1:]))"
 )
 
 
@@ -108,8 +109,8 @@ def cli_args(config, train, val, out, *extra) -> list[str]:
 
 
 def run_cli_in_process(monkeypatch, argv) -> int:
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("contlaws.train",))
-    return cli.main(argv)
+    monkeypatch.setattr(commands, "COMMAND_MODULES", ("contlaws.commands.train",))
+    return commands.main(argv)
 
 
 def metrics_without_timing(out_dir) -> pd.DataFrame:

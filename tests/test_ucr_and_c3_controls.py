@@ -12,7 +12,7 @@ import pytest
 
 from contlaws.claims import evaluate_claim
 from contlaws.data.benchmarks import tasks, ucr
-from contlaws.io import DataFileError
+from contlaws.errors import DataFileError
 from contlaws.task_continuity import task_continuity
 
 HEADER = "# comment line\n@problemName Toy\n@timeStamps false\n@missing false\n@univariate {uni}\n{dims}@equalLength true\n@seriesLength {length}\n@classLabel true a b\n@data\n"

@@ -1,5 +1,5 @@
 import sys
 
-from contlaws.cli import main
+from contlaws.commands import main
 
 sys.exit(main())

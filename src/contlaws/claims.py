@@ -26,7 +26,6 @@ Adding a claim: write ``evaluate_cN`` below the others and decorate it with
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -37,7 +36,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from contlaws.io import DataFileError, as_flags, read_result_csv
+from contlaws.errors import DataFileError, UserError
+from contlaws.io import as_flags, read_result_csv
 from contlaws.stats import bootstrap_rho, critical_rho, mean_and_stderr, spearman
 
 VERDICTS = ("supported", "not supported", "inconclusive")
@@ -902,7 +902,7 @@ def evaluate_c5(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# Running a claim, command line
+# Running a claim
 # ---------------------------------------------------------------------------------------------
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
@@ -914,8 +914,6 @@ def file_sha256(path: Path) -> str:
 
 def evaluate_claim(claim_id: str, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     """Run a registered claim on named input files; the verdict record (see the module docstring)."""
-    from contlaws.cli import UserError
-
     if claim_id not in CLAIMS:
         raise UserError(f"unknown claim {claim_id!r}; registered: {', '.join(sorted(CLAIMS))}")
     entry = CLAIMS[claim_id]
@@ -937,43 +935,3 @@ def evaluate_claim(claim_id: str, inputs: Mapping[str, Path], cfg: Mapping[str, 
         **result,
         "inputs": {name: {"path": str(path), "sha256": file_sha256(Path(path))} for name, path in sorted(inputs.items())},
     }
-
-
-def parse_named_path(text: str) -> tuple[str, Path]:
-    name, sep, path = text.partition("=")
-    if not sep or not name or not path:
-        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
-    return name, Path(path)
-
-
-def cli_evaluate(args: argparse.Namespace) -> None:
-    from contlaws.cli import config_from_args
-    from contlaws.io import provenance, refuse_output_over_input, write_json
-
-    refuse_output_over_input(args.out, [args.config, [path for _, path in args.inputs]], "--out")
-    cfg = config_from_args(args)
-    record = evaluate_claim(args.claim, dict(args.inputs), cfg)
-    record["provenance"] = provenance({"seed": cfg["seed"], "claims": cfg["claims"]}, cfg["seed"], run_name=cfg["run_name"])
-    write_json(args.out, record)
-    print(f"{record['claim']}: {record['verdict']}\n{record['explanation']}")
-
-
-def cli_list(args: argparse.Namespace) -> None:
-    for entry in CLAIMS.values():
-        print(f"{entry.claim_id}: {entry.statement}\n    --inputs {' '.join(n + '=PATH' for n in entry.inputs)}")
-
-
-def register(subparsers) -> None:
-    from contlaws.cli import add_config_argument
-
-    p = subparsers.add_parser("claims", help="verdicts on the paper's claims C1-C5 (docs/claims.md)")
-    actions = p.add_subparsers(dest="claims_action", required=True, metavar="ACTION")
-    ev = actions.add_parser("evaluate", help="evaluate one claim from result tables, write its verdict JSON")
-    ev.add_argument("claim", help="claim id (see `contlaws claims list`)")
-    add_config_argument(ev)
-    ev.add_argument("--inputs", type=parse_named_path, nargs="+", required=True, metavar="NAME=PATH",
-                    help="the claim's named input files")
-    ev.add_argument("--out", type=Path, required=True, help="verdict JSON (results/<run>/claims/<claim>.json)")
-    ev.set_defaults(func=cli_evaluate)
-    ls = actions.add_parser("list", help="registered claims and the inputs each reads")
-    ls.set_defaults(func=cli_list)

@@ -23,14 +23,12 @@ from typing import Any
 import jsonschema
 import yaml
 
+from contlaws.errors import ConfigError
+
 REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout (meaningful only for an editable install)
 PACKAGE_DIR = Path(__file__).resolve().parent
 SCHEMA_PATHS = (PACKAGE_DIR / "config.schema.yaml",)
 PAPER_CONFIG = PACKAGE_DIR / "paper.yaml"  # the paper-scale settings; config/config.yaml links here
-
-
-class ConfigError(ValueError):
-    """The configuration is invalid; the message names the key and the offending value."""
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

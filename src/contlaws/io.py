@@ -32,21 +32,13 @@ from typing import Any
 
 import numpy as np
 
+from contlaws.errors import DataFileError, OutputFileError
+
 META_KEY = "__meta__"
 # Packages whose versions go into every provenance record.
 TRACKED_PACKAGES = ("contlaws", "numpy", "scipy", "torch", "pandas", "matplotlib", "snakemake")
 # Fixed zip member timestamp (the zip epoch) so .npz bytes do not depend on when they were written.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-
-
-class DataFileError(RuntimeError):
-    """A data or result file is missing, truncated, corrupt or fails its checksum."""
-
-
-class OutputFileError(DataFileError):
-    """An output cannot be written where asked: the path is one of the command's own inputs, or the
-    folder is read-only, the disk is full, a parent is not a folder, ... (the CLI reports it like any
-    :class:`DataFileError`: one line naming the path, exit status 2)."""
 
 
 def refuse_output_over_input(output: str | os.PathLike | None, inputs, option: str = "output") -> None:

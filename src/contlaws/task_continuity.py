@@ -32,10 +32,9 @@ samples equal) are excluded from the averages and counted in ``n_constant``.
 
 from __future__ import annotations
 
-import argparse
 import math
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -993,90 +992,3 @@ def _vocab(dataset) -> int | None:
     if getattr(dataset, "input_kind", None) != "tokens":
         return None
     return getattr(dataset, "vocab_size", None) or getattr(dataset, "d_input", None)
-
-
-# ---------------------------------------------------------------------------------------------
-# CLI
-# ---------------------------------------------------------------------------------------------
-def format_summary(result: TaskContinuity, source: str) -> str:
-    """A short human-readable report: score, counts and the curve."""
-    metric = get_metric(result.metric)
-    unit = "lag" if metric.name == "first_difference" else "stride"
-    lines = [
-        f"task continuity of {source}: {metric.name}, {result.input_kind} input, {metric.formula(result.normalized)}",
-        f"  sequences scored: {result.n_sequences}   excluded: {result.n_excluded} ({result.n_constant} constant)",
-        f"  TC ({unit} {metric.score_stride}): {result.score:.4f} ± {result.stderr:.1g} (standard error)",
-        f"  {unit:>6}  {'TC':>8}  {'residual':>9}  {'n':>8}",
-    ]
-    for s, tc in result.curve.items():
-        lines.append(f"  {s:>6}  {tc:>8.4f}  {result.residual[s]:>9.4g}  {result.curve_counts[s]:>8}")
-    return "\n".join(lines)
-
-
-def cmd_task_continuity(args: argparse.Namespace) -> int:
-    from contlaws.cli import UserError, config_from_args
-    from contlaws.io import provenance, refuse_output_over_input, write_json
-
-    refuse_output_over_input(args.json, [args.path, args.config], "--json")
-    settings: Mapping[str, Any] = {}
-    cfg = None
-    if args.config is not None:
-        cfg = config_from_args(args)
-        settings = cfg["task_continuity"]
-    metric = args.metric or settings.get("metric", "refinement")
-    strides = args.strides or settings.get("strides", list(DEFAULT_STRIDES))
-    max_sequences = args.max_sequences if args.max_sequences is not None else settings.get("max_sequences", 0)
-    normalize = not args.raw and bool(settings.get("normalize", True))
-    try:
-        result = score_dataset(
-            args.path,
-            metric=metric,
-            strides=strides,
-            key=args.key,
-            input_kind=args.input_kind,
-            vocab_size=args.vocab_size,
-            normalize=normalize,
-            max_sequences=max_sequences,
-            batch_size=args.batch_size,
-            progress=True,
-            standardize=args.standardize or settings.get("standardize", "channels"),
-            check_strides=True,
-        )
-    except ValueError as err:
-        raise UserError(f"{args.path} (array {args.key!r}): {err}") from None
-    print(format_summary(result, str(args.path)))
-    if args.json is not None:
-        record = {
-            "source": str(args.path),
-            "key": args.key,
-            "input_kind": result.input_kind,
-            "max_sequences": max_sequences,
-            "result": result.to_dict(),
-            "provenance": provenance(cfg),
-        }
-        write_json(args.json, record)
-    return 0
-
-
-def register(subparsers) -> None:
-    from contlaws.cli import add_config_argument
-
-    p = subparsers.add_parser(
-        "task-continuity",
-        help="E4: task continuity of a dataset file (contlaws dataset, .npy or .npz)",
-        description="Task continuity TC = 1 − r_2/r̄_2 (refinement residual) of every sequence in a file, and its curve over strides.",
-    )
-    p.add_argument("path", type=Path, help="contlaws dataset .npz, or your own .npy / .npz of (N, L[, d]) sequences")
-    p.add_argument("--metric", choices=sorted(METRICS), default=None, help="default: refinement (or the config's)")
-    p.add_argument("--strides", type=int, nargs="+", default=None, metavar="S", help="curve strides (default 2 4 8 16)")
-    p.add_argument("--key", default="x", help="array inside an .npz (default: %(default)s)")
-    p.add_argument("--input-kind", choices=INPUT_KINDS, default=None, help="default: the dataset's own, else continuous")
-    p.add_argument("--vocab-size", type=int, default=None, help="tokens: check ids are below this")
-    p.add_argument("--max-sequences", type=int, default=None, metavar="N", help="score the first N sequences (0 = all)")
-    p.add_argument("--batch-size", type=int, default=1024, help="sequences read per batch (default: %(default)s)")
-    p.add_argument("--standardize", choices=STANDARDIZE, default=None,
-                   help="channels: divide each channel by its dataset standard deviation (default, or the config's); none: sum as is")
-    p.add_argument("--raw", action="store_true", help="refinement: report 1 − r instead of the noise-normalized 1 − r/r̄")
-    p.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write the result with provenance as JSON")
-    add_config_argument(p, required=False)
-    p.set_defaults(func=cmd_task_continuity)

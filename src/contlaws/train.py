@@ -1,4 +1,4 @@
-"""The one training engine of the study (spec E2, E3, E5): fit, evaluate, checkpoints, resume, CLI.
+"""The one training engine of the study (spec E2, E3, E5): fit, evaluate, checkpoints, resume.
 
     settings = settings_from_config(cfg, "s4d", "refinement_trained", seed=0, task="regression")
     summary = fit(model, train_ds, val_ds, out_dir, settings, meta={"config": cfg})
@@ -31,9 +31,9 @@ global step, best metric, metric history, RNG states, cumulative time), so a run
 moment and restarted ends with exactly the metrics and ``best.pt`` of an uninterrupted run on CPU.
 It refuses (:class:`ResumeMismatch`) when ``last.pt`` was made with other settings, model or data.
 
-CLI: ``contlaws train --config C --model NAME --train PATH --val PATH --out DIR [--seed N]
-[--discretization zoh|bilinear] [--experiment refinement_trained|eta_performance] [--epochs N]
-[--device auto|cpu|cuda]``. Exit status 0 on success, 1 when training diverges, 2 on bad input or
+Command (:mod:`contlaws.commands.train`, which calls :func:`train_run`): ``contlaws train --config C
+--model NAME --train PATH --val PATH --out DIR [--seed N] [--discretization zoh|bilinear]
+[--experiment refinement_trained|eta_performance] [--epochs N] [--device auto|cpu|cuda]``. Exit status 0 on success, 1 when training diverges, 2 on bad input or
 a refused resume. A model that cannot run on this machine (CUDA-only baselines on a CPU machine,
 :class:`contlaws.models.registry.ModelUnavailable`) is not an error: the command writes
 ``summary.json`` with ``{"status": "not run", "reason": ...}``, logs why and exits 0, so the DAG
@@ -45,7 +45,6 @@ autotuning off. Timing columns (``*_seconds``) are wall clock and the only non-r
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import io
@@ -65,9 +64,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from contlaws.cli import UserError, add_config_argument, config_from_args, set_threads
-from contlaws.config import ConfigError, batch_size_for, schema
-from contlaws.io import DataFileError, atomic_path, meta_path, provenance, to_jsonable, write_json, write_table
+from contlaws.config import batch_size_for
+from contlaws.errors import ConfigError, DataFileError, ResumeMismatch, UserError
+from contlaws.io import atomic_path, meta_path, provenance, to_jsonable, write_json, write_table
 from contlaws.schedule import SCHEDULES, make_lr_factor, make_scheduler
 
 log = logging.getLogger("contlaws.train")
@@ -85,10 +84,6 @@ CHECKPOINT_KEYS = ("model_name", "build_kwargs", "model_state", "optimizer_state
 
 class TrainingDiverged(RuntimeError):
     """The loss or a validation metric became NaN/inf; the message names the epoch and step."""
-
-
-class ResumeMismatch(UserError):
-    """``last.pt`` in the output folder was made by a different run (settings, model or data)."""
 
 
 @dataclass
@@ -641,13 +636,14 @@ def fit(
 
 
 # ------------------------------------------------------------------------------------------------
-# CLI
+# One pipeline run (what `contlaws train` calls)
 # ------------------------------------------------------------------------------------------------
-def write_not_run(out_dir: Path, model_name: str, reason: str, cfg: Mapping[str, Any], seed: int) -> None:
+def write_not_run(out_dir: Path, model_name: str, reason: str, cfg: Mapping[str, Any], seed: int) -> dict:
     """summary.json marking a model that cannot run on this machine (the DAG goes on without it)."""
-    write_json(out_dir / "summary.json", {"status": "not run", "model_name": model_name, "reason": reason,
-                                          "provenance": provenance(cfg, seed)})  # fmt: skip
+    summary = {"status": "not run", "model_name": model_name, "reason": reason, "provenance": provenance(cfg, seed)}
+    write_json(out_dir / "summary.json", summary)
     log.warning("model %s not run: %s (wrote %s)", model_name, reason, out_dir / "summary.json")
+    return summary
 
 
 def check_splits(train_ds, val_ds) -> None:
@@ -657,49 +653,66 @@ def check_splits(train_ds, val_ds) -> None:
             raise UserError(f"{train_ds.path} and {val_ds.path} differ in {attr}: {a!r} vs {b!r}")
 
 
-def cli_train(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args)
-    set_threads(cfg)
+def train_run(
+    cfg: Mapping[str, Any],
+    model_name: str,
+    train_path: Path,
+    val_path: Path,
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    discretization: str | None = None,
+    experiment: str | None = None,
+    epochs: int | None = None,
+    device: str | None = None,
+    restart_on_mismatch: bool = False,
+) -> dict:
+    """One pipeline training run: load the splits, build ``model_name``, :func:`fit`; the summary.
+
+    ``experiment`` (``refinement_trained`` | ``eta_performance``) names the config section whose
+    ``epochs`` applies and the experiment's data setup; ``epochs`` and ``device`` override the config.
+    A model that cannot run here gets a ``not run`` summary.json (see :func:`write_not_run`), which
+    is returned. Raises :class:`TrainingDiverged`, :class:`ResumeMismatch` and the user errors of
+    :mod:`contlaws.errors`.
+    """
     from contlaws.models.registry import ModelUnavailable, availability, build_model
 
-    out_dir = Path(args.out)
-    available, reason = availability(args.model)
+    out_dir = Path(out_dir)
+    available, reason = availability(model_name)
     if not available:
-        write_not_run(out_dir, args.model, reason, cfg, args.seed)
-        return 0
+        return write_not_run(out_dir, model_name, reason, cfg, seed)
     from contlaws.data.sets import load_split
 
-    train_ds, val_ds = load_split(args.train), load_split(args.val)
+    train_ds, val_ds = load_split(train_path), load_split(val_path)
     check_splits(train_ds, val_ds)
     build_options: dict = {}
-    if args.experiment == "eta_performance":  # E3: the causal forecaster trains on every position
+    if experiment == "eta_performance":  # E3: the causal forecaster trains on every position
         from contlaws.experiments.eta_performance import readout_setup
 
         cfg, train_ds, val_ds, build_options = readout_setup(cfg, train_ds, val_ds)
-    overrides = {"seed": args.seed, "task": train_ds.task}
-    overrides.update({k: v for k, v in (("epochs", args.epochs), ("device", args.device)) if v is not None})
+    overrides = {"seed": seed, "task": train_ds.task}
+    overrides.update({k: v for k, v in (("epochs", epochs), ("device", device)) if v is not None})
     try:
-        settings = settings_from_config(cfg, args.model, args.experiment, **overrides)
+        settings = settings_from_config(cfg, model_name, experiment, **overrides)
     except ValueError as err:
         raise UserError(f"invalid training settings: {err}") from None
     seed_everything(settings.seed)
     try:
         model = build_model(
-            args.model,
+            model_name,
             d_input=train_ds.d_input,
             d_output=train_ds.d_output,
             model_cfg=cfg["model"],
             input_kind=train_ds.input_kind,
             vocab_size=getattr(train_ds, "vocab_size", None) or train_ds.meta.get("vocab_size"),
-            discretization=args.discretization,
+            discretization=discretization,
             **build_options,
         )
     except ModelUnavailable as err:
-        write_not_run(out_dir, args.model, err.reason, cfg, args.seed)
-        return 0
-    meta = {"config": cfg, "model": args.model, "discretization": args.discretization,
-            "experiment": args.experiment, "train": str(args.train), "val": str(args.val)}  # fmt: skip
-    if args.experiment == "refinement_trained" and train_ds.task == "regression":
+        return write_not_run(out_dir, model_name, err.reason, cfg, seed)
+    meta = {"config": cfg, "model": model_name, "discretization": discretization,
+            "experiment": experiment, "train": str(train_path), "val": str(val_path)}  # fmt: skip
+    if experiment == "refinement_trained" and train_ds.task == "regression":
         # E2 labels as z = (y − mean)/std per component, statistics of the training split only;
         # recorded in the checkpoint (provenance.label_standardization) for evaluation.
         from contlaws.data.regression import LabelStandardization, standardized_dataset
@@ -707,41 +720,10 @@ def cli_train(args: argparse.Namespace) -> int:
         stats = LabelStandardization.fit(train_ds.y)
         train_ds, val_ds = standardized_dataset(train_ds, stats), standardized_dataset(val_ds, stats)
         meta["label_standardization"] = stats.to_dict()
-    try:
-        summary = fit(model, train_ds, val_ds, out_dir, settings, meta=meta,
-                      restart_on_mismatch=args.restart_on_mismatch)
-    except TrainingDiverged as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    summary = fit(model, train_ds, val_ds, out_dir, settings, meta=meta, restart_on_mismatch=restart_on_mismatch)
     log.info("done: best %s = %.4g at epoch %d (%s)", summary["selection"]["metric"], summary["best_metric"],
              summary["best_epoch"], out_dir)  # fmt: skip
-    return 0
-
-
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "train",
-        help="train one model on one dataset split (spec E2, E3)",
-        description=(
-            "Train MODEL on --train, select on --val, write last.pt, best.pt, metrics.csv and summary.json "
-            "to --out. Resumes from --out/last.pt when present. A model that cannot run here (CUDA-only "
-            "baselines on a CPU machine) writes summary.json with status 'not run' and exits 0."
-        ),
-    )
-    add_config_argument(parser)
-    parser.add_argument("--model", required=True, choices=schema()["$defs"]["model_name"]["enum"])
-    parser.add_argument("--train", type=Path, required=True, help="training split (.npz)")
-    parser.add_argument("--val", type=Path, required=True, help="validation split (.npz)")
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    parser.add_argument("--discretization", choices=("zoh", "bilinear"), help="override model.<layer>.discretization")
-    parser.add_argument("--experiment", choices=("refinement_trained", "eta_performance"),
-                        help="config section whose `epochs` overrides train.epochs")  # fmt: skip
-    parser.add_argument("--epochs", type=int, help="override the number of epochs")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override train.device")
-    parser.add_argument("--restart-on-mismatch", action="store_true",
-                        help="if --out/last.pt comes from other settings, start over instead of refusing (pipeline rules)")
-    parser.set_defaults(func=cli_train)
+    return summary
 
 
 __all__ = [
@@ -754,4 +736,5 @@ __all__ = [
     "read_checkpoint",
     "seed_everything",
     "settings_from_config",
+    "train_run",
 ]
