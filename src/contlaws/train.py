@@ -484,6 +484,125 @@ def train_epoch(
     return loss_sum / n, step
 
 
+@dataclass
+class TrainingState:
+    """Where a run stands after ``epoch`` epochs: what :func:`fit` carries from epoch to epoch and
+    what ``last.pt`` stores for a resume."""
+
+    epoch: int = 0
+    step: int = 0
+    best: dict | None = None  # {"metric", "mode", "value", "epoch"}
+    history: list[dict] = dataclasses.field(default_factory=list)  # metrics.csv rows so far
+    cumulative: float = 0.0  # seconds
+    best_checkpoint: dict | None = None  # the content of best.pt, kept in last.pt
+
+
+def build_optimizer(model, settings: TrainSettings, n_train: int, param_groups: Sequence[dict] | None):
+    """AdamW over ``param_groups`` (default :func:`default_param_groups`) and its lr scheduler."""
+    groups = list(param_groups) if param_groups is not None else default_param_groups(model, settings)
+    optimizer = torch.optim.AdamW(groups, lr=settings.lr, weight_decay=settings.weight_decay)
+    steps_per_epoch = math.ceil(n_train / settings.batch_size)
+    stage_epochs = [e for e, _ in settings.stage_plan()]
+    lr_factor = make_lr_factor(settings.schedule, steps_per_epoch, stage_epochs, settings.warmup_epochs)
+    return optimizer, make_scheduler(optimizer, lr_factor)
+
+
+def _remove(paths: Mapping[str, Path], names: Sequence[str]) -> None:
+    for name in names:
+        paths[name].unlink(missing_ok=True)
+    if "metrics.csv" in names:
+        meta_path(paths["metrics.csv"]).unlink(missing_ok=True)
+
+
+def discard_unusable_run(paths: Mapping[str, Path], identity: Mapping[str, Any], restart_on_mismatch: bool) -> None:
+    """Delete a previous run's files that must not be resumed: another run's (with
+    ``restart_on_mismatch``), or a ``last.pt`` whose ``best.pt`` is lost and cannot be restored."""
+    if paths["last.pt"].exists() and restart_on_mismatch:
+        try:
+            check_resumable(read_checkpoint(paths["last.pt"]), identity, paths["last.pt"])
+        except ResumeMismatch as err:
+            log.warning("starting over: %s", err)
+            _remove(paths, ("last.pt", "best.pt", "metrics.csv"))
+    if paths["last.pt"].exists() and not _best_recoverable(paths["last.pt"], paths["best.pt"]):
+        log.warning("%s is missing and %s (written before best copies were kept) cannot restore it: "
+                    "training again from the start", paths["best.pt"], paths["last.pt"])  # fmt: skip
+        _remove(paths, ("last.pt", "metrics.csv"))
+
+
+def resume_or_start(paths: Mapping[str, Path], identity: Mapping[str, Any], model, optimizer, scheduler,
+                    settings: TrainSettings) -> TrainingState:  # fmt: skip
+    """The state to train on from: ``last.pt``'s (model, optimizer, scheduler, RNG restored in place;
+    a lost ``best.pt`` rewritten from its copy), or a fresh, seeded start when there is none."""
+    last = paths["last.pt"]
+    if not last.exists():
+        seed_everything(settings.seed)
+        return TrainingState()
+    checkpoint = read_checkpoint(last)
+    check_resumable(checkpoint, identity, last)
+    best_checkpoint = checkpoint.get("best_checkpoint")
+    if best_checkpoint is not None and not paths["best.pt"].exists():
+        log.info("restoring %s (epoch %d) from %s", paths["best.pt"], best_checkpoint["epoch"], last)
+        save_checkpoint(paths["best.pt"], best_checkpoint)
+    model.load_state_dict(checkpoint["model_state"])
+    try:
+        optimizer.load_state_dict(checkpoint["optimizer_state"])
+    except ValueError as err:
+        raise ResumeMismatch(f"{last}: optimizer groups differ from this run's ({err})") from None
+    scheduler.load_state_dict(checkpoint["scheduler_state"])
+    set_rng_state(checkpoint["rng"])
+    log.info("resuming %s after epoch %d of %d", last, checkpoint["epoch"], settings.epochs)
+    return TrainingState(checkpoint["epoch"], checkpoint["step"], checkpoint["best"], list(checkpoint["history"]),
+                         checkpoint["cumulative_seconds"], best_checkpoint)  # fmt: skip
+
+
+def train_and_validate(model, train_ds, val_ds, optimizer, scheduler, settings: TrainSettings, state: TrainingState,
+                       device) -> tuple[dict, dict]:  # fmt: skip
+    """One epoch (``state.epoch``) at its stage's stride, then validation; advances ``state``
+    (epoch, step, time, history). Returns (metrics.csv row, validation metrics).
+
+    Raises:
+        TrainingDiverged: a non-finite loss or validation metric (the NaN guard).
+    """
+    epoch = state.epoch
+    stage, stride = settings.stage_of_epoch(epoch)
+    lr = base_lr(optimizer)
+    began = time.perf_counter()
+    train_loss, state.step = train_epoch(model, train_ds, optimizer, scheduler, settings, epoch, stride, state.step, device)
+    val = evaluate(model, val_ds, stride=stride, device=device, eval_max_elements=settings.eval_max_elements)
+    seconds = time.perf_counter() - began
+    state.cumulative += seconds
+    val = {f"val_{k}": float(val[k]) for k in VAL_METRICS[settings.task]}
+    if not all(math.isfinite(v) for v in val.values()):
+        raise TrainingDiverged(f"training diverged: validation metrics {val} at epoch {epoch + 1}, step {state.step}")
+    row = {"epoch": epoch + 1, "stage": stage + 1, "stride": stride, "lr": lr, "train_loss": train_loss, **val,
+           "epoch_seconds": seconds, "cumulative_seconds": state.cumulative}  # fmt: skip
+    state.history.append(row)
+    state.epoch = epoch + 1
+    return row, val
+
+
+def improve_best(state: TrainingState, val: Mapping[str, float], task: str) -> bool:
+    """Whether this epoch's selection metric beats ``state.best`` (updated if so)."""
+    metric, mode = SELECTION[task]
+    best = state.best
+    improved = best is None or (val[metric] < best["value"] if mode == "min" else val[metric] > best["value"])
+    if improved:
+        state.best = {"metric": metric, "mode": mode, "value": val[metric], "epoch": state.epoch}
+    return improved
+
+
+def save_epoch(paths: Mapping[str, Path], checkpoint: dict, improved: bool, state: TrainingState, record: dict) -> None:
+    """The epoch's outputs: ``best.pt`` when improved, ``metrics.csv``, then ``last.pt``, which commits it."""
+    if improved:
+        save_checkpoint(paths["best.pt"], checkpoint)
+    write_table(paths["metrics.csv"], pd.DataFrame(state.history), meta=record)
+    # last: the resume point commits the epoch. It carries best.pt's content (the same tensors
+    # when this epoch is the best, which torch.save stores once).
+    save_checkpoint(paths["last.pt"], {**checkpoint, "best_checkpoint": checkpoint if improved else state.best_checkpoint})
+    if improved:  # a copy: the model and optimizer tensors change in place in later epochs
+        state.best_checkpoint = copy.deepcopy(checkpoint)
+
+
 def fit(
     model: torch.nn.Module,
     train_ds,
@@ -523,115 +642,50 @@ def fit(
     device = resolve_device(settings.device)
     torch.backends.cudnn.benchmark = False  # see seed_everything
     model.to(device)
-    groups = list(param_groups) if param_groups is not None else default_param_groups(model, settings)
-    optimizer = torch.optim.AdamW(groups, lr=settings.lr, weight_decay=settings.weight_decay)
-    steps_per_epoch = math.ceil(len(train_ds) / settings.batch_size)
-    stage_epochs = [e for e, _ in settings.stage_plan()]
-    lr_factor = make_lr_factor(settings.schedule, steps_per_epoch, stage_epochs, settings.warmup_epochs)
-    scheduler = make_scheduler(optimizer, lr_factor)
-    metric, mode = SELECTION[settings.task]
-
+    optimizer, scheduler = build_optimizer(model, settings, len(train_ds), param_groups)
     meta = dict(meta or {})
     config = meta.pop("config", None)
     identity = run_identity(model, settings, train_ds, val_ds)
     record = provenance(config, settings.seed, **meta, settings=dataclasses.asdict(settings), data=identity["data"])
+    discard_unusable_run(paths, identity, restart_on_mismatch)
+    state = resume_or_start(paths, identity, model, optimizer, scheduler, settings)
 
-    if paths["last.pt"].exists() and restart_on_mismatch:
-        try:
-            check_resumable(read_checkpoint(paths["last.pt"]), identity, paths["last.pt"])
-        except ResumeMismatch as err:
-            log.warning("starting over: %s", err)
-            for name in ("last.pt", "best.pt", "metrics.csv"):
-                paths[name].unlink(missing_ok=True)
-            meta_path(paths["metrics.csv"]).unlink(missing_ok=True)
-    if paths["last.pt"].exists() and not _best_recoverable(paths["last.pt"], paths["best.pt"]):
-        log.warning("%s is missing and %s (written before best copies were kept) cannot restore it: "
-                    "training again from the start", paths["best.pt"], paths["last.pt"])  # fmt: skip
-        for name in ("last.pt", "metrics.csv"):
-            paths[name].unlink(missing_ok=True)
-        meta_path(paths["metrics.csv"]).unlink(missing_ok=True)
-    best_checkpoint = None  # the content of best.pt, kept in last.pt
-    if paths["last.pt"].exists():
-        checkpoint = read_checkpoint(paths["last.pt"])
-        check_resumable(checkpoint, identity, paths["last.pt"])
-        best_checkpoint = checkpoint.get("best_checkpoint")
-        if best_checkpoint is not None and not paths["best.pt"].exists():
-            log.info("restoring %s (epoch %d) from %s", paths["best.pt"], best_checkpoint["epoch"], paths["last.pt"])
-            save_checkpoint(paths["best.pt"], best_checkpoint)
-        model.load_state_dict(checkpoint["model_state"])
-        try:
-            optimizer.load_state_dict(checkpoint["optimizer_state"])
-        except ValueError as err:
-            raise ResumeMismatch(f"{paths['last.pt']}: optimizer groups differ from this run's ({err})") from None
-        scheduler.load_state_dict(checkpoint["scheduler_state"])
-        set_rng_state(checkpoint["rng"])
-        start_epoch, step, best = checkpoint["epoch"], checkpoint["step"], checkpoint["best"]
-        history, cumulative = list(checkpoint["history"]), checkpoint["cumulative_seconds"]
-        log.info("resuming %s after epoch %d of %d", paths["last.pt"], start_epoch, settings.epochs)
-    else:
-        seed_everything(settings.seed)
-        start_epoch, step, best, history, cumulative = 0, 0, None, [], 0.0
-
-    for epoch in range(start_epoch, settings.epochs):
-        stage, stride = settings.stage_of_epoch(epoch)
-        lr = base_lr(optimizer)
-        began = time.perf_counter()
-        train_loss, step = train_epoch(model, train_ds, optimizer, scheduler, settings, epoch, stride, step, device)
-        val = evaluate(model, val_ds, stride=stride, device=device, eval_max_elements=settings.eval_max_elements)
-        seconds = time.perf_counter() - began
-        cumulative += seconds
-        val = {f"val_{k}": float(val[k]) for k in VAL_METRICS[settings.task]}
-        if not all(math.isfinite(v) for v in val.values()):
-            raise TrainingDiverged(f"training diverged: validation metrics {val} at epoch {epoch + 1}, step {step}")
-        history.append({"epoch": epoch + 1, "stage": stage + 1, "stride": stride, "lr": lr,
-                        "train_loss": train_loss, **val, "epoch_seconds": seconds,
-                        "cumulative_seconds": cumulative})  # fmt: skip
-        improved = best is None or (val[metric] < best["value"] if mode == "min" else val[metric] > best["value"])
-        if improved:
-            best = {"metric": metric, "mode": mode, "value": val[metric], "epoch": epoch + 1}
+    while state.epoch < settings.epochs:
+        row, val = train_and_validate(model, train_ds, val_ds, optimizer, scheduler, settings, state, device)
+        improved = improve_best(state, val, settings.task)
         checkpoint = {
-            "model_name": identity["model_name"],
-            "build_kwargs": getattr(model, "build_kwargs", None) or {},
-            "model_state": model.state_dict(),
-            "optimizer_state": optimizer.state_dict(),
-            "scheduler_state": scheduler.state_dict(),
-            "epoch": epoch + 1,
-            "step": step,
-            "best": best,
-            "settings": dataclasses.asdict(settings),
-            "rng": rng_state(),
-            "cumulative_seconds": cumulative,
-            "provenance": record,
-            "history": history,
-            "data": identity["data"],
-        }
-        if improved:
-            save_checkpoint(paths["best.pt"], checkpoint)
-        write_table(paths["metrics.csv"], pd.DataFrame(history), meta=record)
-        # last: the resume point commits the epoch. It carries best.pt's content (the same tensors
-        # when this epoch is the best, which torch.save stores once).
-        save_checkpoint(paths["last.pt"], {**checkpoint, "best_checkpoint": checkpoint if improved else best_checkpoint})
-        if improved:  # a copy: the model and optimizer tensors change in place in later epochs
-            best_checkpoint = copy.deepcopy(checkpoint)
-        log.info("epoch %d/%d stride %d lr %.3g train_loss %.4g %s (%.1fs)%s", epoch + 1, settings.epochs, stride,
-                 lr, train_loss, " ".join(f"{k} {v:.4g}" for k, v in val.items()), seconds,
-                 " *" if improved else "")  # fmt: skip
+            "model_name": identity["model_name"], "build_kwargs": getattr(model, "build_kwargs", None) or {},
+            "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
+            "scheduler_state": scheduler.state_dict(), "epoch": state.epoch, "step": state.step, "best": state.best,
+            "settings": dataclasses.asdict(settings), "rng": rng_state(), "cumulative_seconds": state.cumulative,
+            "provenance": record, "history": state.history, "data": identity["data"],
+        }  # fmt: skip
+        save_epoch(paths, checkpoint, improved, state, record)
+        log.info("epoch %d/%d stride %d lr %.3g train_loss %.4g %s (%.1fs)%s", state.epoch, settings.epochs,
+                 row["stride"], row["lr"], row["train_loss"], " ".join(f"{k} {v:.4g}" for k, v in val.items()),
+                 row["epoch_seconds"], " *" if improved else "")  # fmt: skip
+    return write_summary(paths["summary.json"], identity, settings, state, record)
 
+
+def write_summary(path: Path, identity: Mapping[str, Any], settings: TrainSettings, state: TrainingState,
+                  record: dict) -> dict:  # fmt: skip
+    """``summary.json``, the completion marker: best and final epochs, steps, total time."""
+    metric, mode = SELECTION[settings.task]
     summary = {
         "status": "ok",
         "model_name": identity["model_name"],
         "task": settings.task,
         "selection": {"metric": metric, "mode": mode},
-        "best_epoch": best["epoch"],
-        "best_metric": best["value"],
-        "best": history[best["epoch"] - 1],
-        "final": history[-1],
+        "best_epoch": state.best["epoch"],
+        "best_metric": state.best["value"],
+        "best": state.history[state.best["epoch"] - 1],
+        "final": state.history[-1],
         "epochs": settings.epochs,
-        "steps": step,
-        "total_seconds": cumulative,
+        "steps": state.step,
+        "total_seconds": state.cumulative,
         "provenance": record,
     }
-    write_json(paths["summary.json"], summary)
+    write_json(path, summary)
     return summary
 
 
