@@ -21,63 +21,11 @@ from contlaws.experiments.alignment import (
     TC_COLUMNS,
     alignment_table,
     continuity_alignment,
-    critical_rho,
     dataset_labels,
-    spearman,
     tc_table,
 )
 from contlaws.plots.alignment import logit_tick, plot_alignment
-
-
-# ---------------------------------------------------------------------------------------------
-# Spearman statistics
-# ---------------------------------------------------------------------------------------------
-def test_spearman_rho_matches_scipy_with_ties():
-    rng = np.random.default_rng(0)
-    for n in (5, 8, 30):
-        x = rng.integers(0, 4, n).astype(float)  # many ties
-        y = x + rng.normal(0, 1.0, n)
-        assert spearman(x, y)["rho"] == pytest.approx(stats.spearmanr(x, y).statistic, abs=1e-12)
-
-
-@pytest.mark.parametrize("n", [4, 6, 7])
-def test_exact_p_values_match_a_full_permutation_test(n):
-    rng = np.random.default_rng(n)
-    x, y = rng.normal(size=n), rng.normal(size=n)
-    y[0] = y[1]  # a tie in y
-
-    def statistic(a):
-        return stats.spearmanr(x, a).statistic
-
-    ours = spearman(x, y)
-    assert ours["method"].startswith("exact")
-    for alternative, key in (("greater", "p_greater"), ("two-sided", "p_two_sided")):
-        ref = stats.permutation_test((y,), statistic, permutation_type="pairings", n_resamples=np.inf,
-                                     alternative=alternative)  # fmt: skip
-        assert ours[key] == pytest.approx(ref.pvalue, abs=1e-12)
-
-
-def test_large_n_uses_the_t_approximation_and_drops_nan_pairs():
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=40)
-    y = x + rng.normal(size=40)
-    y[3] = np.nan
-    ours = spearman(x, y)
-    keep = np.isfinite(y)
-    assert ours["n"] == 39 and ours["method"] == "t approximation"
-    assert ours["p_greater"] == pytest.approx(stats.spearmanr(x[keep], y[keep], alternative="greater").pvalue)
-    assert np.isnan(spearman([1, 2], [3, 4])["rho"]) and np.isnan(spearman([1, 1, 1, 1], [1, 2, 3, 4])["rho"])
-
-
-def test_critical_rho_matches_published_table():
-    # One-sided alpha = 0.05 critical values of Spearman's rho (exact; e.g. Zar, Biostatistical Analysis, Table B.20).
-    for n, value in ((5, 0.900), (6, 0.829), (7, 0.714), (8, 0.643)):
-        assert critical_rho(n, 0.05) == pytest.approx(value, abs=6e-4)
-    assert np.isnan(critical_rho(3, 0.05))  # 1/3! > 0.05: no value is significant
-    # For n > 8 the t approximation: its p-value at the critical value is alpha.
-    n, c = 20, critical_rho(20, 0.05)
-    t = c * np.sqrt((n - 2) / (1 - c * c))
-    assert stats.t.sf(t, n - 2) == pytest.approx(0.05, abs=1e-9)
+from contlaws.stats import spearman
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,19 +132,6 @@ def test_alignment_counts_only_models_that_learned():
     no_s4d = alignment_table(tc, eta_results(rmse, not_learned={("vdp", 0.0, "s4d")})).iloc[0]
     assert np.isnan(no_s4d["advantage_s4d"]) and "s4d did not learn" in no_s4d["note"]
     assert no_s4d["n_seeds_s4d"] == 0 and no_s4d["advantage_s6"] == pytest.approx(np.log(0.25))
-
-
-def test_bootstrap_rho_is_seeded_and_brackets_rho():
-    from contlaws.experiments.alignment import bootstrap_rho
-
-    tc = np.linspace(0.5, 0.99, 12)
-    advantages = [np.array([t, t + 0.01, t - 0.01]) for t in tc]  # perfectly ordered, tiny seed noise
-    boot = bootstrap_rho(tc, advantages, 300, seed=3)
-    assert np.array_equal(boot, bootstrap_rho(tc, advantages, 300, seed=3)) and 250 < len(boot) <= 300
-    assert np.quantile(boot, 0.05) > 0.9  # seed noise far below the spacing: every replicate stays ordered
-    noisy = [np.array([0.0, 1.0, -1.0]) + 0.01 * t for t in tc]  # seed noise swamps the trend
-    wide = bootstrap_rho(tc, noisy, 300, seed=3)
-    assert np.quantile(wide, 0.05) < 0 < np.quantile(wide, 0.95)
 
 
 def test_continuity_alignment_reads_d_at_tau1():

@@ -229,9 +229,11 @@ def test_c1_inconclusive_with_too_few_levels(tmp_path, quick_config, s4d_tables)
 @pytest.mark.parametrize("hold", ["left", "average"])
 def test_nominal_s4_order_matches_e1(hold):
     """The nominal order C1 compares with is what discretized S4 actually shows in E1 (both methods)."""
+    from contlaws.config import resolve_section
     from contlaws.experiments.refinement_numerical import convergence_orders, run_experiment
 
-    settings = {"n_systems": 2, "amplitude_log2": [0, 3], "tau_log2": [-10, -9, -8, -7], "reference_log2_step": -13}
+    settings = resolve_section("refinement_numerical", {"n_systems": 2, "amplitude_log2": [0, 3],
+                                                        "tau_log2": [-10, -9, -8, -7], "reference_log2_step": -13})  # fmt: skip
     orders = convergence_orders(run_experiment(settings, seed=5, hold=hold, progress=False))
     s4 = orders[orders["model"] == "s4"]
     assert np.abs(s4[["order_max_error", "order_rmse"]].to_numpy() - nominal_s4_order(hold)).max() < 0.15

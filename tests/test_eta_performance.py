@@ -243,7 +243,7 @@ def test_reference_forecasts_match_direct_computation(tiny_eta):
 
 
 def test_not_run_only_split_needs_no_model(tiny_eta):
-    rows = evaluate_runs([tiny_eta["runs"]["mamba2"]], tiny_eta["paths"]["test"])
+    rows = evaluate_runs([tiny_eta["runs"]["mamba2"]], tiny_eta["paths"]["test"], eval_max_elements=8 * 24 * 3)
     assert rows["status"].tolist() == ["not run"]
     assert rows["reason"].iloc[0] == read_json(tiny_eta["runs"]["mamba2"] / "summary.json")["reason"]
 
@@ -271,11 +271,11 @@ def test_untrained_models_get_the_rows_of_the_engine_not_run_summary(tmp_path, t
 
 def test_wrong_test_split_and_bad_summary_are_refused(tmp_path, tiny_eta):
     with pytest.raises(DataFileError, match="expected a forecasting test split"):
-        evaluate_runs([tiny_eta["runs"]["s4d"]], tiny_eta["paths"]["train"])
+        evaluate_runs([tiny_eta["runs"]["s4d"]], tiny_eta["paths"]["train"], eval_max_elements=8 * 24 * 3)
     bad = tmp_path / "bad_run"
     write_json(bad / "summary.json", {"status": "ok"})
     with pytest.raises(DataFileError, match="not a training summary"):
-        evaluate_runs([bad], tiny_eta["paths"]["test"])
+        evaluate_runs([bad], tiny_eta["paths"]["test"], eval_max_elements=8 * 24 * 3)
     out = tmp_path / "x.csv"
     status = main(["eta-performance-evaluate", "--config", str(tiny_eta["config"]), "--test", str(tiny_eta["paths"]["val"]),
                    "--runs", str(tiny_eta["runs"]["s4d"]), "--out", str(out)])  # fmt: skip

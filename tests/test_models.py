@@ -21,13 +21,15 @@ from contlaws.models.baselines import GPU_LAYERS, causal_linear_attention, elu_f
 from contlaws.models.wrapper import mean_pool_time
 
 CPU_MODELS = ("s4d", "s6", "transformer", "linear_attention")
-SMALL = {
+# build_model reads a resolved `model` section: the schema fills what a test does not set.
+SMALL_GIVEN = {
     "d_model": 16,
     "n_layers": 2,
     "dropout": 0.1,
     "transformer": {"n_heads": 4, "d_ff": 32},
     "linear_attention": {"n_heads": 4},
 }
+SMALL = resolve_model_cfg(SMALL_GIVEN)
 
 
 @pytest.mark.parametrize("name", CPU_MODELS)
@@ -59,7 +61,7 @@ def test_token_input(name):
 
 def test_unknown_and_unavailable_models():
     with pytest.raises(ValueError, match="valid names: s4d, s6, transformer"):
-        build_model("lstm", d_input=1, d_output=1, model_cfg={})
+        build_model("lstm", d_input=1, d_output=1, model_cfg=resolve_model_cfg({}))
     assert set(GPU_LAYERS) | set(CPU_MODELS) == set(MODEL_NAMES)
     for name in CPU_MODELS:
         assert availability(name) == (True, "")
@@ -69,7 +71,7 @@ def test_unknown_and_unavailable_models():
             continue
         assert not ok and "needs CUDA (none available)" in reason
         with pytest.raises(ModelUnavailable) as info:
-            build_model(name, d_input=1, d_output=1, model_cfg={})
+            build_model(name, d_input=1, d_output=1, model_cfg=resolve_model_cfg({}))
         assert info.value.name == name and info.value.reason == reason
 
 
@@ -86,14 +88,14 @@ def test_missing_keys_take_schema_defaults(quick_config):
             assert {k: resolved[key][k] for k in value} == value, key
         else:
             assert resolved[key] == value, key
-    model = build_model("s4d", d_input=1, d_output=1, model_cfg={})
+    model = build_model("s4d", d_input=1, d_output=1, model_cfg=resolve_model_cfg({}))
     assert len(model.layers) == 4 and model.layers[0].layer.d_model == 128 and model.layers[0].layer.d_state == 2
     with pytest.raises(ConfigError, match="model.s4d.d_sate"):
         resolve_model_cfg({"s4d": {"d_sate": 4}})
 
 
 def test_discretization_and_readout_overrides():
-    cfg = dict(SMALL, s4d={"discretization": "zoh"}, s6={"discretization": "zoh", "readout": "c"})
+    cfg = resolve_model_cfg(dict(SMALL_GIVEN, s4d={"discretization": "zoh"}, s6={"discretization": "zoh", "readout": "c"}))
     s4d = build_model("s4d", d_input=1, d_output=1, model_cfg=cfg, discretization="bilinear")
     assert all(block.layer.discretization == "bilinear" for block in s4d.layers)
     s6 = build_model("s6", d_input=1, d_output=1, model_cfg=cfg, discretization="bilinear", readout="sum")
@@ -146,7 +148,7 @@ def test_pooling_after_the_linear_encoder_equals_pooling_raw_input():
 
 
 def test_dropout_drops_features_not_time_steps():
-    model = build_model("s4d", d_input=1, d_output=1, model_cfg=dict(SMALL, d_model=64, dropout=0.5)).train()
+    model = build_model("s4d", d_input=1, d_output=1, model_cfg=resolve_model_cfg(dict(SMALL_GIVEN, d_model=64, dropout=0.5))).train()
     dropped = model.dropouts[0](torch.ones(8, 200, 64))
     zero_fraction = float((dropped == 0).float().mean())
     assert 0.4 < zero_fraction < 0.6
@@ -157,7 +159,7 @@ def test_dropout_drops_features_not_time_steps():
 def test_prenorm_option_changes_the_block():
     torch.manual_seed(2)
     post = build_model("s6", d_input=1, d_output=1, model_cfg=SMALL).eval()
-    pre = build_model("s6", d_input=1, d_output=1, model_cfg=dict(SMALL, prenorm=True)).eval()
+    pre = build_model("s6", d_input=1, d_output=1, model_cfg=resolve_model_cfg(dict(SMALL_GIVEN, prenorm=True))).eval()
     pre.load_state_dict(post.state_dict())
     x = torch.randn(2, 15, 1)
     assert (pre(x) - post(x)).abs().max() > 1e-6
@@ -170,7 +172,7 @@ def test_transformer_without_positions_is_permutation_invariant():
     perm = torch.randperm(12)
     model = build_model("transformer", d_input=3, d_output=2, model_cfg=SMALL).eval()
     torch.testing.assert_close(model(x[:, perm]), model(x), rtol=1e-5, atol=1e-5)
-    cfg = dict(SMALL, transformer={"n_heads": 4, "d_ff": 32, "positional_encoding": True})
+    cfg = resolve_model_cfg(dict(SMALL_GIVEN, transformer={"n_heads": 4, "d_ff": 32, "positional_encoding": True}))
     with_positions = build_model("transformer", d_input=3, d_output=2, model_cfg=cfg).eval()
     assert (with_positions(x[:, perm]) - with_positions(x)).abs().max() > 1e-4
 
@@ -196,7 +198,7 @@ def test_linear_attention_model_is_causal():
 
 
 def test_optimizer_groups_follow_the_spec():
-    cfg = dict(SMALL, s4d={"lr_ssm": 1e-3, "lr_a_imag": 0.1})
+    cfg = resolve_model_cfg(dict(SMALL_GIVEN, s4d={"lr_ssm": 1e-3, "lr_a_imag": 0.1}))
     model = build_model("s4d", d_input=1, d_output=1, model_cfg=cfg)
     groups = {g["name"]: g for g in optimizer_param_groups(model, lr=3e-3, weight_decay=0.01, model_cfg=cfg)}
     s4d = model.layers[0].layer

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from contlaws.plots.style import _tex, panel_grid, save_figure, write_latex_table
+from contlaws.latex import _tex, write_latex_table
+from contlaws.plots.style import panel_grid, save_figure
 
 
 def _figure():

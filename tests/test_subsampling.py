@@ -231,8 +231,8 @@ def test_reported_test_scores_are_those_of_the_saved_weights(tiny_cfg, splits, t
     assert summary["best_epoch"] < n_epochs, "best epoch is the last one: best and final weights coincide"
     test = load_split(splits["test"])
     for key, checkpoint in (("test_best_val", "best.pt"), ("test", "last.pt")):
-        model, _ = load_model(out / checkpoint)
-        expected = evaluate(model, test, stride=1)
+        model, saved = load_model(out / checkpoint)
+        expected = evaluate(model, test, stride=1, eval_max_elements=saved["settings"]["eval_max_elements"])
         reported = read_json(out / "summary.json")[key]
         assert reported["n"] == N_TEST and reported["stride"] == 1
         assert reported["accuracy"] == pytest.approx(expected["accuracy"], abs=1e-12), key

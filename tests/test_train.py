@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from contlaws import commands
-from contlaws.config import REPO_ROOT, load_config
+from contlaws.config import REPO_ROOT, load_config, schema_default
 from contlaws.data.sets import ArrayDataset
 from contlaws.errors import ResumeMismatch
 from contlaws.io import read_json, save_npz
@@ -80,7 +80,8 @@ class SpyModel(nn.Module):
 
 
 def small_settings(**kw) -> TrainSettings:
-    base = {"epochs": 3, "batch_size": 16, "lr": 3e-3, "weight_decay": 0.01, "device": "cpu", "seed": 0}
+    base = {"epochs": 3, "batch_size": 16, "lr": 3e-3, "weight_decay": 0.01, "warmup_epochs": 0.0, "grad_clip": 0.0,
+            "device": "cpu", "eval_max_elements": schema_default("train.eval_max_elements"), "seed": 0}  # fmt: skip
     return TrainSettings(**{**base, **kw})
 
 
@@ -489,10 +490,10 @@ def test_cli_run_outputs_and_best_checkpoint_reloads(tmp_path, monkeypatch):
     assert read_json(out / "metrics.csv.meta.json")["settings"]["epochs"] == 3
     checkpoint = read_checkpoint(out / "best.pt")
     assert set(CHECKPOINT_KEYS) <= set(checkpoint) and checkpoint["epoch"] == summary["best_epoch"]
-    model, _ = load_model(out / "best.pt")
+    model, saved = load_model(out / "best.pt")
     from contlaws.data.sets import load_split
 
-    rmse = evaluate(model, load_split(val))["rmse"]
+    rmse = evaluate(model, load_split(val), eval_max_elements=saved["settings"]["eval_max_elements"])["rmse"]
     assert rmse == pytest.approx(summary["best_metric"], rel=1e-6)
     assert rmse == pytest.approx(metrics["val_rmse"][summary["best_epoch"] - 1], rel=1e-5)
 

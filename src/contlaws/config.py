@@ -65,6 +65,21 @@ def schema() -> dict:
     raise FileNotFoundError(f"config schema not found at any of {[str(p) for p in SCHEMA_PATHS]}")
 
 
+def schema_default(key: str) -> Any:
+    """The schema's default of a dotted key (``"train.eval_max_elements"``), for a reusable
+    function's parameter default that mirrors a config value: the value itself lives only in the
+    schema. KeyError when the key has no default there."""
+    root = schema()
+    node: Mapping[str, Any] = root
+    for part in key.split("."):
+        node = _resolve_ref(node, root)["properties"][part]
+    node = _resolve_ref(node, root)
+    if "default" not in node:
+        raise KeyError(f"config key {key!r} has no default in the schema")
+    value = copy.deepcopy(node["default"])
+    return tuple(value) if isinstance(value, list) else value
+
+
 def _with_defaults(validator_class):
     """A validator that fills ``default`` values of missing properties before validating them."""
     validate_properties = validator_class.VALIDATORS["properties"]
@@ -189,75 +204,67 @@ def _size(*factors: float) -> float:
 
 
 def dataset_bytes(cfg: Mapping[str, Any]) -> list[tuple[str, float, str]]:
-    """Estimated in-memory size of the largest split of each generated dataset family (and E1's input).
+    """Estimated in-memory size (of a validated, default-filled ``cfg``) of the largest split of each generated dataset family (and E1's input).
 
     Returns ``(key, bytes, what)`` triples: ``key`` is the config key to name in a message. Regression
     sets hold n × L/τ samples of the two-component state and the observation (float64, 24 bytes per
     sample); forecasting sets n × (L + horizon) × (obs_dim + 2 state components) float64 values; E1
     holds its reference input at every RK4 half step.
     """
-    out = []
-    reg = cfg.get("regression", {})
-    if all(k in reg for k in ("n_train", "n_val", "n_test", "length", "taus")):
-        n_max = max(int(reg["n_train"]), int(reg["n_val"]), int(reg["n_test"]))
-        length = int(reg["length"])
-        out.append((
-            "regression.length", _size(n_max, length, 24),
-            f"the largest regression split at tau = 1: {n_max} trajectories x {length} samples",
-        ))
-        for i, tau in enumerate(reg["taus"]):
-            if float(tau) < 1:  # finer grids: test split only, length / tau samples
-                samples = _size(length, 1 / float(tau))
-                out.append((
-                    f"regression.taus[{i}]", _size(reg["n_test"], samples, 24),
-                    f"the regression test split at tau = {float(tau):g}: {reg['n_test']} trajectories x "
-                    f"{samples:.6g} samples (length / tau)",
-                ))
-    fc = cfg.get("forecasting", {})
-    if all(k in fc for k in ("n_train", "n_val", "n_test", "length")):
-        n_max = max(int(fc["n_train"]), int(fc["n_val"]), int(fc["n_test"]))
-        steps = int(fc["length"]) + int(fc.get("horizon", 1))
-        values = int(fc.get("obs_dim", 16)) + 2
-        out.append((
-            "forecasting.length", _size(n_max, steps, values, 8),
-            f"the largest forecasting split: {n_max} trajectories x {steps} steps x {values} values",
-        ))
-    e1 = cfg.get("refinement_numerical", {})
-    if all(k in e1 for k in ("n_systems", "amplitude_log2")):
-        # E1's RK4 reference holds its input at 2·2^-reference_log2_step + 1 half steps on [0, 1]
-        half_steps = _size(2, 2.0 ** min(-int(e1.get("reference_log2_step", -14)), 1000)) + 1
-        signals = int(e1["n_systems"]) * len(e1["amplitude_log2"])
-        out.append((
-            "refinement_numerical.reference_log2_step", _size(half_steps, signals, 8),
-            f"the E1 reference input: {half_steps:.6g} half steps x {signals} systems x amplitudes",
-        ))
+    reg, fc, e1 = cfg["regression"], cfg["forecasting"], cfg["refinement_numerical"]
+    n_max = max(int(reg["n_train"]), int(reg["n_val"]), int(reg["n_test"]))
+    length = int(reg["length"])
+    out = [("regression.length", _size(n_max, length, 24),
+            f"the largest regression split at tau = 1: {n_max} trajectories x {length} samples")]  # fmt: skip
+    for i, tau in enumerate(reg["taus"]):
+        if float(tau) < 1:  # finer grids: test split only, length / tau samples
+            samples = _size(length, 1 / float(tau))
+            out.append((
+                f"regression.taus[{i}]", _size(reg["n_test"], samples, 24),
+                f"the regression test split at tau = {float(tau):g}: {reg['n_test']} trajectories x "
+                f"{samples:.6g} samples (length / tau)",
+            ))
+    n_max = max(int(fc["n_train"]), int(fc["n_val"]), int(fc["n_test"]))
+    steps = int(fc["length"]) + int(fc["horizon"])
+    values = int(fc["obs_dim"]) + 2
+    out.append((
+        "forecasting.length", _size(n_max, steps, values, 8),
+        f"the largest forecasting split: {n_max} trajectories x {steps} steps x {values} values",
+    ))
+    # E1's RK4 reference holds its input at 2·2^-reference_log2_step + 1 half steps on [0, 1]
+    half_steps = _size(2, 2.0 ** min(-int(e1["reference_log2_step"]), 1000)) + 1
+    signals = int(e1["n_systems"]) * len(e1["amplitude_log2"])
+    out.append((
+        "refinement_numerical.reference_log2_step", _size(half_steps, signals, 8),
+        f"the E1 reference input: {half_steps:.6g} half steps x {signals} systems x amplitudes",
+    ))
     return out
 
 
 def _semantic_checks(cfg: Mapping[str, Any]) -> list[str]:
     """Constraints a JSON schema cannot express (each message names the key and the value)."""
     problems = []
-    model = cfg.get("model", {})
+    model = cfg["model"]
     # Attention heads split d_model evenly; E3 may override d_model (eta_performance.model.d_model).
-    widths = {"model.d_model": model.get("d_model", 128)}
-    e3_width = cfg.get("eta_performance", {}).get("model", {}).get("d_model")
+    widths = {"model.d_model": model["d_model"]}
+    e3_width = cfg["eta_performance"].get("model", {}).get("d_model")  # optional E3 override (no default: absent inherits model)
     if e3_width is not None:
         widths["eta_performance.model.d_model"] = e3_width
     for layer in ("transformer", "linear_attention"):
-        heads = model.get(layer, {}).get("n_heads")
+        heads = model[layer]["n_heads"]
         for width_key, width in widths.items():
-            if heads and width % heads:
+            if width % heads:
                 problems.append(
                     f"key 'model.{layer}.n_heads' = {heads}: must divide {width_key} = {width} "
                     "(each head gets d_model / n_heads channels)"
                 )
-    mamba2 = model.get("mamba2", {})
+    mamba2 = model["mamba2"]
     for width_key, width in widths.items():
-        d_inner = int(mamba2.get("expand", 1)) * width
-        headdim = min(int(mamba2.get("headdim", 128)), d_inner)
+        d_inner = int(mamba2["expand"]) * width
+        headdim = min(int(mamba2["headdim"]), d_inner)
         if d_inner % headdim:
             problems.append(
-                f"key 'model.mamba2.headdim' = {mamba2.get('headdim')}: must divide expand x {width_key} = {d_inner}"
+                f"key 'model.mamba2.headdim' = {mamba2['headdim']}: must divide expand x {width_key} = {d_inner}"
             )
     too_large = set()
     for key, n_bytes, what in dataset_bytes(cfg):
@@ -273,16 +280,16 @@ def _semantic_checks(cfg: Mapping[str, Any]) -> list[str]:
                 f"{MAX_DATASET_BYTES // 2**30} GiB one dataset may take (lower the length or the count, or raise tau or the step)"
             )
     for layer in ("s4d", "s6"):
-        sub = cfg.get("model", {}).get(layer, {})
-        if sub.get("dt_min", 0) >= sub.get("dt_max", 1):
+        sub = model[layer]
+        if sub["dt_min"] >= sub["dt_max"]:
             problems.append(
                 f"key 'model.{layer}.dt_min' = {sub['dt_min']}: must be smaller than model.{layer}.dt_max = {sub['dt_max']}"
             )
-    s4d_state = cfg.get("model", {}).get("s4d", {}).get("d_state", 2)
+    s4d_state = model["s4d"]["d_state"]
     if s4d_state % 2:
         problems.append(f"key 'model.s4d.d_state' = {s4d_state}: must be even (complex modes come in conjugate pairs)")
     for exp in ("refinement_trained", "eta_performance"):
-        missing = [s for s in cfg.get(exp, {}).get("systems", []) if s not in cfg.get("systems", [])]
+        missing = [s for s in cfg[exp]["systems"] if s not in cfg["systems"]]
         if missing:
             problems.append(f"key '{exp}.systems' = {json.dumps(missing)}: not listed in top-level 'systems'")
     return problems
@@ -303,6 +310,20 @@ def validate_config(cfg: Mapping[str, Any], source: str = "config") -> dict:
         lines = "\n  - ".join(problems)
         raise ConfigError(f"invalid configuration ({source}):\n  - {lines}")
     return cfg
+
+
+def resolve_section(name: str, section: Mapping[str, Any]) -> dict:
+    """One top-level section (``"model"``) with its schema defaults filled and validated, exactly as
+    :func:`validate_config` fills it in a whole config; for a library caller that builds a section of
+    its own (E5's classifier, tests). Raises :class:`ConfigError` naming the key."""
+    root = schema()
+    wrapper = {"type": "object", "properties": {name: root["properties"][name]}}
+    instance = {name: coerce_to_schema(copy.deepcopy(dict(section)), root["properties"][name], root)}
+    errors = sorted(_Validator(root).evolve(schema=wrapper).iter_errors(instance), key=lambda e: e.message)
+    if errors:
+        lines = "\n  - ".join(_describe(e) for e in errors)
+        raise ConfigError(f"invalid configuration (section '{name}'):\n  - {lines}")
+    return instance[name]
 
 
 def read_config_file(path: str | Path) -> dict:
@@ -408,4 +429,4 @@ def fmt_num(x: float) -> str:
 
 def batch_size_for(cfg: Mapping[str, Any], model: str) -> int:
     train = cfg["train"]
-    return int(train.get("batch_size_per_model", {}).get(model, train["batch_size"]))
+    return int(train["batch_size_per_model"].get(model, train["batch_size"]))  # a per-model override, if any

@@ -51,11 +51,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from contlaws.config import schema_default
 from contlaws.errors import DataFileError, UserError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_EVAL_MAX_ELEMENTS = 2**24  # the engine's default (train.eval_max_elements)
+# The API default of model_continuity() for any model (and the CLI without a checkpoint setting): the
+# schema's train.eval_max_elements, which lives there only.
+DEFAULT_EVAL_MAX_ELEMENTS = schema_default("train.eval_max_elements")
 
 
 # ---------------------------------------------------------------------------------------------

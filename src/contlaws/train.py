@@ -77,7 +77,6 @@ TASKS = ("regression", "classification")
 SELECTION = {"regression": ("val_rmse", "min"), "classification": ("val_accuracy", "max")}
 # Validation columns of metrics.csv per task (in this order).
 VAL_METRICS = {"regression": ("rmse", "mae"), "classification": ("accuracy", "loss")}
-DEFAULT_EVAL_MAX_ELEMENTS = 2**24
 # Every checkpoint (last.pt, best.pt); "history" (metrics rows so far) and "data" (split sizes) serve resume.
 CHECKPOINT_KEYS = ("model_name", "build_kwargs", "model_state", "optimizer_state", "scheduler_state", "epoch",
                    "step", "best", "settings", "rng", "cumulative_seconds", "provenance",
@@ -99,6 +98,8 @@ class TrainSettings:
         warmup_epochs: linear warmup length, fractions allowed (see :mod:`contlaws.schedule`).
         grad_clip: max global gradient norm; 0 disables clipping.
         device: "auto" (CUDA if available), "cpu" or "cuda".
+        eval_max_elements: evaluation batch B is the largest with B·L·d_model ≤ this (memory bound
+            for refined evaluation at long L).
         seed: seeds torch, numpy and random; batch order depends on (seed, epoch).
         task: "regression" (MSE; metrics rmse, mae pooled over all outputs) or "classification"
             (cross-entropy; metrics accuracy, loss).
@@ -106,26 +107,28 @@ class TrainSettings:
             (per-step cosine with warmup, restarted at every stage; E5).
         stages: [(epochs, stride), ...] trained in order, or None for one stage at stride 1. Stage
             k's stride goes to the model as ``stride=`` for training and validation.
-        eval_max_elements: evaluation batch B is the largest with B·L·d_model ≤ this (memory bound
-            for refined evaluation at long L).
         max_steps_per_epoch: at most this many optimizer steps per epoch (the first batches of the
             epoch's order), or None for a full pass. A shape check at tiny cost (config
             ``train.max_steps_per_epoch``, config/paper_shapes.yaml); the schedule counts the capped
             steps.
+
+    The config's ``train`` values (warmup_epochs, grad_clip, device, eval_max_elements) have no
+    default here: their defaults live in the schema, and :func:`settings_from_config` reads them.
+    seed, task, schedule and stages describe the run, not the config, and keep their defaults.
     """
 
     epochs: int
     batch_size: int
     lr: float
     weight_decay: float
-    warmup_epochs: float = 0.0
-    grad_clip: float = 0.0
-    device: str = "auto"
+    warmup_epochs: float
+    grad_clip: float
+    device: str
+    eval_max_elements: int
     seed: int = 0
     task: str = "regression"
     schedule: str = "cosine_epoch"
     stages: list[tuple[int, int]] | None = None
-    eval_max_elements: int = DEFAULT_EVAL_MAX_ELEMENTS
     max_steps_per_epoch: int | None = None
 
     def __post_init__(self):
@@ -190,17 +193,18 @@ def settings_from_config(
     if experiment is not None:
         if not isinstance(cfg.get(experiment), Mapping):
             raise ConfigError(f"experiment '{experiment}' has no section in the config")
-        epochs = cfg[experiment].get("epochs", epochs)
-        epochs = cfg[experiment].get("epochs_per_model", {}).get(model_name, epochs)
+        epochs = cfg[experiment].get("epochs", epochs)  # an optional override (no schema default)
+        epochs = cfg[experiment].get("epochs_per_model", {}).get(model_name, epochs)  # per-model override, if any
     settings = TrainSettings(
         epochs=int(epochs),
         batch_size=batch_size_for(cfg, model_name),
         lr=float(train["lr"]),
         weight_decay=float(train["weight_decay"]),
-        warmup_epochs=float(train.get("warmup_epochs", 0.0)),
-        grad_clip=float(train.get("grad_clip", 0.0)),
-        device=train.get("device", "auto"),
-        eval_max_elements=int(train.get("eval_max_elements", DEFAULT_EVAL_MAX_ELEMENTS)),
+        warmup_epochs=float(train["warmup_epochs"]),
+        grad_clip=float(train["grad_clip"]),
+        device=train["device"],
+        eval_max_elements=int(train["eval_max_elements"]),
+        # no schema default: absent means no cap (a paper-shapes check key)
         max_steps_per_epoch=train.get("max_steps_per_epoch"),
     )
     return dataclasses.replace(settings, **overrides)
@@ -286,7 +290,7 @@ def evaluate(
     tau: float = 1.0,
     stride: int = 1,
     device: str | torch.device | None = None,
-    eval_max_elements: int = DEFAULT_EVAL_MAX_ELEMENTS,
+    eval_max_elements: int,
     return_outputs: bool = False,
 ) -> dict:
     """Metrics of ``model`` at step factor τ and stride s on the whole ``dataset`` (eval mode).
@@ -294,7 +298,7 @@ def evaluate(
     Args:
         dataset: a SequenceDataset (``task``, ``length``, ``get_batch``).
         device: where to run; default the model's device.
-        eval_max_elements: batches of B sequences with B·L·d_model ≤ this.
+        eval_max_elements: batches of B sequences with B·L·d_model ≤ this (``train.eval_max_elements``).
         return_outputs: also return ``outputs``, the (N, d_output) numpy array in dataset order.
     Returns:
         regression: ``rmse`` and ``mae`` pooled over all N·d_output outputs, ``n``;
@@ -505,6 +509,132 @@ def train_epoch(
     return loss_sum / seen, step
 
 
+@dataclass
+class TrainingState:
+    """Where a run stands after ``epoch`` epochs: what :func:`fit` carries from epoch to epoch and
+    what ``last.pt`` stores for a resume."""
+
+    epoch: int = 0
+    step: int = 0
+    best: dict | None = None  # {"metric", "mode", "value", "epoch"}
+    history: list[dict] = dataclasses.field(default_factory=list)  # metrics.csv rows so far
+    cumulative: float = 0.0  # seconds
+    best_checkpoint: dict | None = None  # the content of best.pt, kept in last.pt
+
+
+def build_optimizer(model, settings: TrainSettings, n_train: int, param_groups: Sequence[dict] | None):
+    """AdamW over ``param_groups`` (default :func:`default_param_groups`) and its lr scheduler."""
+    groups = list(param_groups) if param_groups is not None else default_param_groups(model, settings)
+    optimizer = torch.optim.AdamW(groups, lr=settings.lr, weight_decay=settings.weight_decay)
+    steps_per_epoch = math.ceil(n_train / settings.batch_size)
+    stage_epochs = [e for e, _ in settings.stage_plan()]
+    lr_factor = make_lr_factor(settings.schedule, steps_per_epoch, stage_epochs, settings.warmup_epochs)
+    return optimizer, make_scheduler(optimizer, lr_factor)
+
+
+def _remove(paths: Mapping[str, Path], names: Sequence[str]) -> None:
+    for name in names:
+        paths[name].unlink(missing_ok=True)
+    if "metrics.csv" in names:
+        meta_path(paths["metrics.csv"]).unlink(missing_ok=True)
+
+
+def discard_unusable_run(paths: Mapping[str, Path], identity: Mapping[str, Any], restart_on_mismatch: bool) -> None:
+    """Delete a previous run's files that must not be resumed: another run's (with
+    ``restart_on_mismatch``), or a ``last.pt`` whose ``best.pt`` is lost and cannot be restored."""
+    if paths["last.pt"].exists() and restart_on_mismatch:
+        try:
+            check_resumable(read_checkpoint(paths["last.pt"]), identity, paths["last.pt"])
+        except ResumeMismatch as err:
+            log.warning("starting over: %s", err)
+            _remove(paths, ("last.pt", "best.pt", "metrics.csv"))
+    if paths["last.pt"].exists() and not _best_recoverable(paths["last.pt"], paths["best.pt"]):
+        log.warning("%s is missing and %s (written before best copies were kept) cannot restore it: "
+                    "training again from the start", paths["best.pt"], paths["last.pt"])  # fmt: skip
+        _remove(paths, ("last.pt", "metrics.csv"))
+
+
+def resume_or_start(paths: Mapping[str, Path], identity: Mapping[str, Any], model, optimizer, scheduler,
+                    settings: TrainSettings) -> TrainingState:  # fmt: skip
+    """The state to train on from: ``last.pt``'s (model, optimizer, scheduler, RNG restored in place;
+    a lost ``best.pt`` rewritten from its copy), or a fresh, seeded start when there is none."""
+    last = paths["last.pt"]
+    if not last.exists():
+        seed_everything(settings.seed)
+        return TrainingState()
+    checkpoint = read_checkpoint(last)
+    check_resumable(checkpoint, identity, last)
+    best_checkpoint = checkpoint.get("best_checkpoint")
+    if best_checkpoint is not None and not paths["best.pt"].exists():
+        log.info("restoring %s (epoch %d) from %s", paths["best.pt"], best_checkpoint["epoch"], last)
+        save_checkpoint(paths["best.pt"], best_checkpoint)
+    model.load_state_dict(checkpoint["model_state"])
+    try:
+        optimizer.load_state_dict(checkpoint["optimizer_state"])
+    except ValueError as err:
+        raise ResumeMismatch(f"{last}: optimizer groups differ from this run's ({err})") from None
+    scheduler.load_state_dict(checkpoint["scheduler_state"])
+    set_rng_state(checkpoint["rng"])
+    log.info("resuming %s after epoch %d of %d", last, checkpoint["epoch"], settings.epochs)
+    return TrainingState(checkpoint["epoch"], checkpoint["step"], checkpoint["best"], list(checkpoint["history"]),
+                         checkpoint["cumulative_seconds"], best_checkpoint)  # fmt: skip
+
+
+def train_and_validate(model, train_ds, val_ds, optimizer, scheduler, settings: TrainSettings, state: TrainingState,
+                       device) -> tuple[dict, dict]:  # fmt: skip
+    """One epoch (``state.epoch``) at its stage's stride, then validation; advances ``state``
+    (epoch, step, time, history). Returns (metrics.csv row, validation metrics).
+
+    Raises:
+        TrainingDiverged: a non-finite loss or validation metric (the NaN guard).
+    """
+    epoch = state.epoch
+    stage, stride = settings.stage_of_epoch(epoch)
+    lr = base_lr(optimizer)
+    began, cpu_began, step_before = time.perf_counter(), time.process_time(), state.step
+    train_loss, state.step = train_epoch(model, train_ds, optimizer, scheduler, settings, epoch, stride, state.step, device)
+    # seconds per optimizer step (forward, backward, update; validation excluded), wall clock and CPU
+    # time of this process (the latter barely changes when other jobs share the cores): the numbers
+    # docs/paper-scale.md scales to paper-size runs
+    n_steps = max(1, state.step - step_before)
+    step_seconds = (time.perf_counter() - began) / n_steps
+    step_cpu_seconds = (time.process_time() - cpu_began) / n_steps
+    val = evaluate(model, val_ds, stride=stride, device=device, eval_max_elements=settings.eval_max_elements)
+    seconds = time.perf_counter() - began
+    state.cumulative += seconds
+    val = {f"val_{k}": float(val[k]) for k in VAL_METRICS[settings.task]}
+    if not all(math.isfinite(v) for v in val.values()):
+        raise TrainingDiverged(f"training diverged: validation metrics {val} at epoch {epoch + 1}, step {state.step}")
+    row = {"epoch": epoch + 1, "stage": stage + 1, "stride": stride, "lr": lr, "train_loss": train_loss, **val,
+           "epoch_seconds": seconds, "cumulative_seconds": state.cumulative, "step_seconds": step_seconds,
+           "step_cpu_seconds": step_cpu_seconds}  # fmt: skip
+    state.history.append(row)
+    state.epoch = epoch + 1
+    return row, val
+
+
+def improve_best(state: TrainingState, val: Mapping[str, float], task: str) -> bool:
+    """Whether this epoch's selection metric beats ``state.best`` (updated if so)."""
+    metric, mode = SELECTION[task]
+    best = state.best
+    improved = best is None or (val[metric] < best["value"] if mode == "min" else val[metric] > best["value"])
+    if improved:
+        state.best = {"metric": metric, "mode": mode, "value": val[metric], "epoch": state.epoch}
+    return improved
+
+
+def save_epoch(paths: Mapping[str, Path], checkpoint: dict, improved: bool, state: TrainingState, record: dict) -> None:
+    """The epoch's outputs: ``best.pt`` when improved, ``metrics.csv``, then ``last.pt``, which commits it."""
+    if improved:
+        save_checkpoint(paths["best.pt"], checkpoint)
+    write_table(paths["metrics.csv"], pd.DataFrame(state.history), meta=record)
+    # last: the resume point commits the epoch. It carries best.pt's content (the same tensors
+    # when this epoch is the best, which torch.save stores once).
+    save_checkpoint(paths["last.pt"], {**checkpoint, "best_checkpoint": checkpoint if improved else state.best_checkpoint})
+    if improved:  # a copy: the model and optimizer tensors change in place in later epochs
+        state.best_checkpoint = copy.deepcopy(checkpoint)
+
+
 def fit(
     model: torch.nn.Module,
     train_ds,
@@ -544,126 +674,54 @@ def fit(
     device = resolve_device(settings.device)
     torch.backends.cudnn.benchmark = False  # see seed_everything
     model.to(device)
-    groups = list(param_groups) if param_groups is not None else default_param_groups(model, settings)
-    optimizer = torch.optim.AdamW(groups, lr=settings.lr, weight_decay=settings.weight_decay)
-    steps_per_epoch = settings.steps_per_epoch(len(train_ds))
-    stage_epochs = [e for e, _ in settings.stage_plan()]
-    lr_factor = make_lr_factor(settings.schedule, steps_per_epoch, stage_epochs, settings.warmup_epochs)
-    scheduler = make_scheduler(optimizer, lr_factor)
-    metric, mode = SELECTION[settings.task]
-
+    optimizer, scheduler = build_optimizer(model, settings, len(train_ds), param_groups)
     meta = dict(meta or {})
     config = meta.pop("config", None)
     identity = run_identity(model, settings, train_ds, val_ds)
     record = provenance(config, settings.seed, **meta, settings=settings.as_record(), data=identity["data"])
+    discard_unusable_run(paths, identity, restart_on_mismatch)
+    state = resume_or_start(paths, identity, model, optimizer, scheduler, settings)
 
-    if paths["last.pt"].exists() and restart_on_mismatch:
-        try:
-            check_resumable(read_checkpoint(paths["last.pt"]), identity, paths["last.pt"])
-        except ResumeMismatch as err:
-            log.warning("starting over: %s", err)
-            for name in ("last.pt", "best.pt", "metrics.csv"):
-                paths[name].unlink(missing_ok=True)
-            meta_path(paths["metrics.csv"]).unlink(missing_ok=True)
-    if paths["last.pt"].exists() and not _best_recoverable(paths["last.pt"], paths["best.pt"]):
-        log.warning("%s is missing and %s (written before best copies were kept) cannot restore it: "
-                    "training again from the start", paths["best.pt"], paths["last.pt"])  # fmt: skip
-        for name in ("last.pt", "metrics.csv"):
-            paths[name].unlink(missing_ok=True)
-        meta_path(paths["metrics.csv"]).unlink(missing_ok=True)
-    best_checkpoint = None  # the content of best.pt, kept in last.pt
-    if paths["last.pt"].exists():
-        checkpoint = read_checkpoint(paths["last.pt"])
-        check_resumable(checkpoint, identity, paths["last.pt"])
-        best_checkpoint = checkpoint.get("best_checkpoint")
-        if best_checkpoint is not None and not paths["best.pt"].exists():
-            log.info("restoring %s (epoch %d) from %s", paths["best.pt"], best_checkpoint["epoch"], paths["last.pt"])
-            save_checkpoint(paths["best.pt"], best_checkpoint)
-        model.load_state_dict(checkpoint["model_state"])
-        try:
-            optimizer.load_state_dict(checkpoint["optimizer_state"])
-        except ValueError as err:
-            raise ResumeMismatch(f"{paths['last.pt']}: optimizer groups differ from this run's ({err})") from None
-        scheduler.load_state_dict(checkpoint["scheduler_state"])
-        set_rng_state(checkpoint["rng"])
-        start_epoch, step, best = checkpoint["epoch"], checkpoint["step"], checkpoint["best"]
-        history, cumulative = list(checkpoint["history"]), checkpoint["cumulative_seconds"]
-        log.info("resuming %s after epoch %d of %d", paths["last.pt"], start_epoch, settings.epochs)
-    else:
-        seed_everything(settings.seed)
-        start_epoch, step, best, history, cumulative = 0, 0, None, [], 0.0
-
-    for epoch in range(start_epoch, settings.epochs):
-        stage, stride = settings.stage_of_epoch(epoch)
-        lr = base_lr(optimizer)
-        began, cpu_began = time.perf_counter(), time.process_time()
-        step_before = step
-        train_loss, step = train_epoch(model, train_ds, optimizer, scheduler, settings, epoch, stride, step, device)
-        # seconds per optimizer step (forward, backward, update; validation excluded), wall clock and
-        # CPU time of this process (the latter barely changes when other jobs share the cores): the
-        # numbers docs/paper-scale.md scales to paper-size runs
-        n_steps = max(1, step - step_before)
-        step_seconds = (time.perf_counter() - began) / n_steps
-        step_cpu_seconds = (time.process_time() - cpu_began) / n_steps
-        val = evaluate(model, val_ds, stride=stride, device=device, eval_max_elements=settings.eval_max_elements)
-        seconds = time.perf_counter() - began
-        cumulative += seconds
-        val = {f"val_{k}": float(val[k]) for k in VAL_METRICS[settings.task]}
-        if not all(math.isfinite(v) for v in val.values()):
-            raise TrainingDiverged(f"training diverged: validation metrics {val} at epoch {epoch + 1}, step {step}")
-        history.append({"epoch": epoch + 1, "stage": stage + 1, "stride": stride, "lr": lr,
-                        "train_loss": train_loss, **val, "epoch_seconds": seconds,
-                        "cumulative_seconds": cumulative, "step_seconds": step_seconds,
-                        "step_cpu_seconds": step_cpu_seconds})  # fmt: skip
-        improved = best is None or (val[metric] < best["value"] if mode == "min" else val[metric] > best["value"])
-        if improved:
-            best = {"metric": metric, "mode": mode, "value": val[metric], "epoch": epoch + 1}
+    while state.epoch < settings.epochs:
+        row, val = train_and_validate(model, train_ds, val_ds, optimizer, scheduler, settings, state, device)
+        improved = improve_best(state, val, settings.task)
         checkpoint = {
-            "model_name": identity["model_name"],
-            "build_kwargs": getattr(model, "build_kwargs", None) or {},
-            "model_state": model.state_dict(),
-            "optimizer_state": optimizer.state_dict(),
-            "scheduler_state": scheduler.state_dict(),
-            "epoch": epoch + 1,
-            "step": step,
-            "best": best,
-            "settings": settings.as_record(),
-            "rng": rng_state(),
-            "cumulative_seconds": cumulative,
-            "provenance": record,
-            "history": history,
-            "data": identity["data"],
-        }
-        if improved:
-            save_checkpoint(paths["best.pt"], checkpoint)
-        write_table(paths["metrics.csv"], pd.DataFrame(history), meta=record)
-        # last: the resume point commits the epoch. It carries best.pt's content (the same tensors
-        # when this epoch is the best, which torch.save stores once).
-        save_checkpoint(paths["last.pt"], {**checkpoint, "best_checkpoint": checkpoint if improved else best_checkpoint})
-        if improved:  # a copy: the model and optimizer tensors change in place in later epochs
-            best_checkpoint = copy.deepcopy(checkpoint)
+            "model_name": identity["model_name"], "build_kwargs": getattr(model, "build_kwargs", None) or {},
+            "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
+            "scheduler_state": scheduler.state_dict(), "epoch": state.epoch, "step": state.step, "best": state.best,
+            "settings": settings.as_record(), "rng": rng_state(), "cumulative_seconds": state.cumulative,
+            "provenance": record, "history": state.history, "data": identity["data"],
+        }  # fmt: skip
+        save_epoch(paths, checkpoint, improved, state, record)
         log.info("epoch %d/%d stride %d lr %.3g train_loss %.4g %s (%.1fs; per step %.3g s, %.3g s CPU)%s",
-                 epoch + 1, settings.epochs, stride, lr, train_loss, " ".join(f"{k} {v:.4g}" for k, v in val.items()),
-                 seconds, step_seconds, step_cpu_seconds, " *" if improved else "")  # fmt: skip
+                 state.epoch, settings.epochs, row["stride"], row["lr"], row["train_loss"],
+                 " ".join(f"{k} {v:.4g}" for k, v in val.items()), row["epoch_seconds"], row["step_seconds"],
+                 row["step_cpu_seconds"], " *" if improved else "")  # fmt: skip
+    return write_summary(paths["summary.json"], identity, settings, state, record)
 
+
+def write_summary(path: Path, identity: Mapping[str, Any], settings: TrainSettings, state: TrainingState,
+                  record: dict) -> dict:  # fmt: skip
+    """``summary.json``, the completion marker: best and final epochs, steps, total time."""
+    metric, mode = SELECTION[settings.task]
     summary = {
         "status": "ok",
         "model_name": identity["model_name"],
         "task": settings.task,
         "selection": {"metric": metric, "mode": mode},
-        "best_epoch": best["epoch"],
-        "best_metric": best["value"],
-        "best": history[best["epoch"] - 1],
-        "final": history[-1],
+        "best_epoch": state.best["epoch"],
+        "best_metric": state.best["value"],
+        "best": state.history[state.best["epoch"] - 1],
+        "final": state.history[-1],
         "epochs": settings.epochs,
-        "steps": step,
-        "total_seconds": cumulative,
+        "steps": state.step,
+        "total_seconds": state.cumulative,
         # peak resident memory of this process so far (MB; Linux reports KB): exact, unlike the sampled
         # max_rss of Snakemake's benchmark files (docs/paper-scale.md)
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "provenance": record,
     }
-    write_json(paths["summary.json"], summary)
+    write_json(path, summary)
     return summary
 
 

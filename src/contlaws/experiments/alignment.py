@@ -28,7 +28,6 @@ Code names -> symbols: ``tc`` TC, ``advantage_s4d`` A, ``rho`` ρ, ``d_tau1`` d(
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import re
@@ -41,7 +40,8 @@ import pandas as pd
 
 from contlaws.errors import DataFileError
 from contlaws.io import as_flags, provenance, read_json, read_result_csv, write_table
-from contlaws.stats import mean_and_stderr
+from contlaws.labels import SYSTEM_LABELS
+from contlaws.stats import mean_and_stderr, spearman
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,6 @@ FAMILIES = ("forecasting", "regression", "benchmarks")
 CONTINUOUS_MODEL = "s4d"
 CONTRAST_MODEL = "s6"
 REFERENCE_MODELS = ("transformer", "linear_attention")
-# Largest n for which Spearman's p-value comes from all n! permutations (8! = 40320).
-EXACT_MAX_N = 8
 _NAME_PATTERNS = {
     "forecasting": re.compile(r"^(?P<system>[a-z]+)_eta(?P<eta>[0-9.]+)$"),
     "regression": re.compile(r"^(?P<system>[a-z]+)_tau(?P<tau>[0-9.e-]+)$"),
@@ -123,8 +121,6 @@ def tc_table(paths: Sequence[Path]) -> pd.DataFrame:
 
 def tc_latex_rows(tc: pd.DataFrame) -> pd.DataFrame:
     """The table in words: dataset, input, TC ± stderr, then TC_s per stride."""
-    from contlaws.plots.style import SYSTEM_LABELS
-
     curve = [c for c in tc.columns if c.startswith("tc_s") and c != "tc_stderr"]
     rows = []
     for r in tc.itertuples(index=False):
@@ -218,34 +214,6 @@ def alignment_table(tc: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
     return alignment_tables(tc, results)[0]
 
 
-def bootstrap_rho(tc: np.ndarray, advantages: Sequence[np.ndarray], n_boot: int, seed: int) -> np.ndarray:
-    """Spearman ρ(TC, mean advantage) under a two-level bootstrap: datasets, then seeds within each.
-
-    Each replicate draws n datasets with replacement and, for every drawn dataset, its per-seed
-    advantages with replacement; ρ is computed on the replicate's (TC, mean advantage) pairs.
-    Replicates where ρ is undefined (a constant side, e.g. one dataset drawn n times) are dropped.
-
-    Args:
-        tc: (n,) TC per dataset; advantages: n arrays of per-seed advantages A_s.
-        n_boot: replicates; seed: the generator's seed (same inputs and seed -> same replicates).
-    Returns:
-        (≤ n_boot,) finite ρ of the replicates.
-    """
-    from scipy.stats import rankdata
-
-    rng = np.random.default_rng(seed)
-    n = len(tc)
-    out = np.empty(n_boot)
-    for b in range(n_boot):
-        pick = rng.integers(0, n, size=n)
-        adv = np.array([rng.choice(advantages[i], size=len(advantages[i])).mean() for i in pick])
-        x, y = rankdata(tc[pick]), rankdata(adv)
-        x, y = x - x.mean(), y - y.mean()
-        scale = math.sqrt((x @ x) * (y @ y))
-        out[b] = x @ y / scale if scale > 0 else math.nan
-    return out[np.isfinite(out)]
-
-
 def continuity_alignment(tc: pd.DataFrame, continuity: pd.DataFrame) -> pd.DataFrame:
     """Per (system, discretization) with both: TC of the τ = 1 regression set and the trained models' d(1).
 
@@ -272,77 +240,6 @@ def continuity_alignment(tc: pd.DataFrame, continuity: pd.DataFrame) -> pd.DataF
 
 
 # ---------------------------------------------------------------------------------------------
-# Rank correlation
-# ---------------------------------------------------------------------------------------------
-def _ranks(x: np.ndarray) -> np.ndarray:
-    """Average ranks (ties share the mean rank), 1..n."""
-    from scipy.stats import rankdata
-
-    return rankdata(x)
-
-
-def spearman(x, y) -> dict:
-    """Spearman's ρ of paired values and its p-values against independence.
-
-    ρ is the Pearson correlation of the average ranks. p_greater tests ρ > 0 (one-sided), p_two
-    |ρ| (two-sided). For n ≤ :data:`EXACT_MAX_N` they are exact: the fraction of all n!
-    re-pairings with a ρ at least as extreme; above, scipy's t approximation.
-
-    Args:
-        x, y: (n,) paired values; pairs with a NaN are dropped.
-    Returns:
-        {"rho", "p_greater", "p_two_sided", "n", "method"}; NaNs when n < 3 or a side is constant.
-    """
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
-    n = len(x)
-    out = {"rho": math.nan, "p_greater": math.nan, "p_two_sided": math.nan, "n": n, "method": "undefined"}
-    if n < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return out
-    rx, ry = _ranks(x), _ranks(y)
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    scale = np.sqrt((rx @ rx) * (ry @ ry))
-    rho = float(rx @ ry / scale)
-    if n <= EXACT_MAX_N:
-        perms = np.array(list(itertools.permutations(range(n))))  # (n! n)
-        null = ry[perms] @ rx / scale  # ρ of every re-pairing, (n!,)
-        tol = 1e-12
-        p_greater = float(np.mean(null >= rho - tol))
-        p_two = float(np.mean(np.abs(null) >= abs(rho) - tol))
-        method = f"exact ({len(perms)} permutations)"
-    else:
-        from scipy.stats import spearmanr
-
-        p_greater = float(spearmanr(x, y, alternative="greater").pvalue)
-        p_two = float(spearmanr(x, y).pvalue)
-        method = "t approximation"
-    return {"rho": rho, "p_greater": p_greater, "p_two_sided": p_two, "n": n, "method": method}
-
-
-def critical_rho(n: int, alpha: float) -> float:
-    """Smallest ρ whose one-sided p-value (ρ > 0, no ties) is ≤ α at n pairs; NaN if none exists.
-
-    Exact from all n! re-pairings for n ≤ :data:`EXACT_MAX_N`, else from the t approximation
-    ρ_c = t / sqrt(n − 2 + t²), t the (1 − α) quantile of Student's t with n − 2 degrees of freedom.
-    """
-    if n < 3:
-        return math.nan
-    if n <= EXACT_MAX_N:
-        ranks = np.arange(n, dtype=float) - (n - 1) / 2
-        perms = np.array(list(itertools.permutations(range(n))))
-        null = np.sort(ranks[perms] @ ranks / (ranks @ ranks))  # increasing
-        p = 1.0 - np.arange(len(null)) / len(null)  # P(ρ ≥ null[k]), ties counted below
-        values, first = np.unique(np.round(null, 12), return_index=True)
-        ok = p[first] <= alpha + 1e-12
-        return float(values[ok][0]) if ok.any() else math.nan
-    from scipy.stats import t as student_t
-
-    t = student_t.ppf(1 - alpha, n - 2)
-    return float(t / math.sqrt(n - 2 + t * t))
-
-
-# ---------------------------------------------------------------------------------------------
 # The experiment's tables (what the commands call)
 # ---------------------------------------------------------------------------------------------
 def read_csv(path: Path, columns: Sequence[str], what: str) -> pd.DataFrame:
@@ -351,7 +248,7 @@ def read_csv(path: Path, columns: Sequence[str], what: str) -> pd.DataFrame:
 
 def write_tc_table(cfg: Mapping[str, Any], inputs: Sequence[Path], out_csv: Path, out_tex: Path) -> pd.DataFrame:
     """The task-continuity table of every dataset (CSV, LaTeX) from `contlaws task-continuity --out-json` records."""
-    from contlaws.plots.style import write_latex_table
+    from contlaws.latex import write_latex_table
 
     tc = tc_table(inputs)
     section = {k: cfg[k] for k in ("seed", "task_continuity", "forecasting", "regression")}

@@ -98,7 +98,7 @@ def readout_setup(cfg: Mapping[str, Any], train_ds, val_ds) -> tuple[dict, Any, 
     ``eta_performance.increment``); "mean_pool" keeps the datasets (target obs[L:L+horizon]).
     """
     cfg = experiment_config(cfg)
-    readout = cfg["eta_performance"].get("readout", "causal")
+    readout = cfg["eta_performance"]["readout"]
     if readout not in READOUTS:
         raise ValueError(f"key 'eta_performance.readout' = {readout!r}: must be one of {READOUTS}")
     if readout == "mean_pool":
@@ -109,7 +109,7 @@ def readout_setup(cfg: Mapping[str, Any], train_ds, val_ds) -> tuple[dict, Any, 
                 f"{ds.path}: eta_performance.readout 'causal' needs a forecasting split, got {type(ds).__name__}"
             )
     options = {"causal": True}
-    if cfg["eta_performance"].get("increment", False):
+    if cfg["eta_performance"]["increment"]:
         options["increment"] = True
     return cfg, train_ds.with_targets("every_position"), val_ds.with_targets("every_position"), options
 
@@ -183,7 +183,7 @@ def evaluate_runs(
     test_path: Path,
     *,
     device: str = "cpu",
-    eval_max_elements: int = 2**24,
+    eval_max_elements: int,
     gate_rmse: float = math.nan,
     margin: float = 0.0,
     gate_se: float = 0.0,

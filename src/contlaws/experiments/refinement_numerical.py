@@ -374,12 +374,12 @@ def run_experiment(
         Columns system, amplitude, amplitude_log2, tau, tau_log2, model, discretization,
         rel_max_error, rel_rmse; one row per combination, in a fixed order.
     """
-    ref_log2 = int(settings.get("reference_log2_step", -14))
+    ref_log2 = int(settings["reference_log2_step"])
     tau_log2 = check_grids(settings["tau_log2"], ref_log2)
     amp_log2 = np.array(sorted(float(v) for v in settings["amplitude_log2"]))
     amplitudes = 2.0**amp_log2
     systems = draw_systems(
-        int(settings["n_systems"]), int(settings.get("state_size", 8)), int(settings.get("n_chebyshev", 20)), seed
+        int(settings["n_systems"]), int(settings["state_size"]), int(settings["n_chebyshev"]), seed
     )
     record_every = 2 ** (tau_log2[0] - ref_log2)  # the finest coarse grid is all the errors need
     log.info(

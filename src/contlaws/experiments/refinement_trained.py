@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from contlaws.config import schema_default
 from contlaws.errors import DataFileError, UserError
 from contlaws.io import meta_path, provenance, read_json, write_table
 
@@ -60,8 +61,9 @@ SWEEP_COLUMNS = KEYS + ["amplitude"] + CONTINUITY_COLUMNS[len(KEYS):]
 POOLED = "pooled"
 MODELS = ("s4d", "s6")
 DISCRETIZATIONS = ("zoh", "bilinear")
-DEFAULT_GATE_RATIO = 0.5  # gates.e2_rmse_ratio
-DEFAULT_AMPLITUDES = (1.0, 4.0, 16.0)  # refinement_trained.amplitudes
+# For `contlaws evaluate-refinement` without --config; the values live in the schema.
+DEFAULT_GATE_RATIO = schema_default("gates.e2_rmse_ratio")
+DEFAULT_AMPLITUDES = schema_default("refinement_trained.amplitudes")
 
 # Evaluation memory model (MB) for the rule's mem_mb: interpreter + torch, working memory per
 # element of a batch (batch·L·d_model; measured 35 B for S4D, 54 B for S6 at d_model 128, 4 layers),
@@ -141,7 +143,7 @@ def evaluate_refinement(
     *,
     amplitudes: Sequence[float] = DEFAULT_AMPLITUDES,
     device: str = "cpu",
-    eval_max_elements: int = 2**24,
+    eval_max_elements: int,
     progress: bool = True,
 ) -> RefinementEvaluation:
     """Test errors of ``model`` at every τ, and its model continuity at every input amplitude a.
@@ -192,11 +194,11 @@ def evaluation_mem_mb(cfg: Mapping[str, Any]) -> int:
     Grows with 1/τ_min through the test sets (n_test · length/τ floats per set); the working memory
     is bounded by ``train.eval_max_elements`` whatever τ is.
     """
-    reg, width = cfg["regression"], cfg["model"].get("d_model", 128)
+    reg, width = cfg["regression"], cfg["model"]["d_model"]
     longest = round(reg["length"] / min(reg["taus"]))
     values = sum(reg["n_test"] * round(reg["length"] / tau) for tau in reg["taus"])
     # The batch of contlaws.train.eval_batch_size (not imported: it would load torch into the DAG build).
-    batch = min(reg["n_test"], max(1, cfg["train"].get("eval_max_elements", 2**24) // (longest * width)))
+    batch = min(reg["n_test"], max(1, cfg["train"]["eval_max_elements"] // (longest * width)))
     data_mb = MEM_DATA_COPIES * 4 * values / 2**20
     work_mb = MEM_BYTES_PER_EVAL_ELEMENT * batch * longest * width / 2**20
     return math.ceil(MEM_BASE_MB + data_mb + work_mb)

@@ -87,8 +87,11 @@ def check_tasks(sub: Mapping[str, Any]) -> None:
 
 
 def model_config(sub: Mapping[str, Any]) -> dict:
-    """The registry's ``model`` section for the E5 classifier, from the config's ``subsampling`` section."""
-    return {
+    """The registry's ``model`` section for the E5 classifier, from the config's ``subsampling`` section
+    (the keys not set here take their schema defaults, not the run's ``model`` section)."""
+    from contlaws.models.registry import resolve_model_cfg
+
+    return resolve_model_cfg({
         "d_model": int(sub["d_model"]),
         "n_layers": int(sub["n_layers"]),
         "dropout": DROPOUT,
@@ -103,7 +106,7 @@ def model_config(sub: Mapping[str, Any]) -> dict:
             "lr_ssm": SSM_LR,
             "lr_a_imag": SSM_LR,
         },
-    }
+    })
 
 
 def build_classifier(sub: Mapping[str, Any], dataset):
@@ -153,10 +156,10 @@ def measured_tc(cfg: Mapping[str, Any], train_path: Path) -> dict:
     """
     from contlaws.task_continuity import score_dataset
 
-    tc_cfg = cfg.get("task_continuity", {})
-    res = score_dataset(train_path, metric=tc_cfg.get("metric", "refinement"), strides=tc_cfg.get("strides", (2, 4, 8, 16)),
-                        max_sequences=int(tc_cfg.get("max_sequences", 0)), normalize=bool(tc_cfg.get("normalize", True)),
-                        standardize=tc_cfg.get("standardize", "channels"))  # fmt: skip
+    tc_cfg = cfg["task_continuity"]
+    res = score_dataset(train_path, metric=tc_cfg["metric"], strides=tc_cfg["strides"],
+                        max_sequences=int(tc_cfg["max_sequences"]), normalize=bool(tc_cfg["normalize"]),
+                        standardize=tc_cfg["standardize"])  # fmt: skip
     return {"score": res.score, "stderr": res.stderr, "curve": {str(k): v for k, v in res.curve.items()},
             "n_sequences": res.n_sequences, "metric": res.metric}  # fmt: skip
 
@@ -196,8 +199,8 @@ def train_settings(cfg: Mapping[str, Any], mode: str, seed: int, task: str | Non
         lr=float(sub["lr"]),
         weight_decay=float(sub["weight_decay"]),
         warmup_epochs=float(sub["warmup_epochs"]),
-        grad_clip=float(train.get("grad_clip", 0.0)),
-        device=train.get("device", "auto"),
+        grad_clip=float(train["grad_clip"]),
+        device=train["device"],
         seed=int(seed),
         task="classification",
         schedule="cosine_step_restarts",

@@ -4,8 +4,9 @@
     build_model("s6", ..., discretization="bilinear")                            # a variant
     rebuilt = build_model(**model.build_kwargs)                                  # from a checkpoint
 
-Missing ``model_cfg`` keys take the defaults of ``src/contlaws/config.schema.yaml`` (the one
-source of defaults). CUDA-only baselines raise :class:`ModelUnavailable` where they cannot run;
+``model_cfg`` is a resolved ``model`` section (every key present): the validated config's, or
+:func:`resolve_model_cfg` of a partial one (defaults from ``src/contlaws/config.schema.yaml``, the
+one source of defaults, filled by the config's validator). CUDA-only baselines raise :class:`ModelUnavailable` where they cannot run;
 :func:`availability` says why without importing anything that would fail.
 """
 
@@ -18,8 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from contlaws.config import schema
-from contlaws.errors import ConfigError
+from contlaws.config import resolve_section
 from contlaws.gpu_packages import absent_packages
 from contlaws.models.baselines import GPU_LAYERS, CausalLinearAttention, TransformerLayer, gpu_layer
 from contlaws.models.s4d import S4D
@@ -65,28 +65,10 @@ def _check_name(name: str) -> None:
         raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODEL_NAMES)}")
 
 
-def _schema_defaults(node: Mapping[str, Any]) -> dict:
-    out = {}
-    for key, sub in node.get("properties", {}).items():
-        if "properties" in sub:
-            out[key] = _schema_defaults(sub)
-        elif "default" in sub:
-            out[key] = copy.deepcopy(sub["default"])
-    return out
-
-
-def resolve_model_cfg(model_cfg: Mapping[str, Any] | None) -> dict:
-    """The ``model`` section with every missing key set to its schema default; unknown keys are errors."""
-    defaults = _schema_defaults(schema()["properties"]["model"])
-
-    def merge(base: dict, update: Mapping[str, Any], where: str) -> dict:
-        for key, value in update.items():
-            if key not in base:
-                raise ConfigError(f"unknown key '{where}.{key}' (allowed: {', '.join(sorted(base))})")
-            base[key] = merge(base[key], value, f"{where}.{key}") if isinstance(base[key], dict) else value
-        return base
-
-    return merge(defaults, model_cfg or {}, "model")
+def resolve_model_cfg(model_cfg: Mapping[str, Any]) -> dict:
+    """A partial ``model`` section with every missing key set to its schema default, validated
+    (:func:`contlaws.config.resolve_section`); unknown keys and bad values are ConfigErrors."""
+    return resolve_section("model", model_cfg)
 
 
 def build_model(
@@ -94,7 +76,7 @@ def build_model(
     *,
     d_input: int,
     d_output: int,
-    model_cfg: Mapping[str, Any] | None,
+    model_cfg: Mapping[str, Any],
     input_kind: str = "continuous",
     vocab_size: int | None = None,
     discretization: str | None = None,
@@ -107,7 +89,7 @@ def build_model(
     Args:
         name: one of :data:`MODEL_NAMES`.
         d_input: input features (ignored for tokens); d_output: targets or classes.
-        model_cfg: the resolved config's ``model`` section (missing keys: schema defaults).
+        model_cfg: a resolved ``model`` section (the validated config's, or :func:`resolve_model_cfg`).
         input_kind, vocab_size: "continuous" or "tokens" (with the vocabulary size).
         discretization, readout: override model.s4d/s6.discretization and model.s6.readout.
         causal: the E3 causal forecaster: every layer causal and the decoder at every position
@@ -126,7 +108,7 @@ def build_model(
     ok, reason = availability(name)
     if not ok:
         raise ModelUnavailable(name, reason)
-    cfg = resolve_model_cfg(model_cfg)
+    cfg = model_cfg
     d, n_layers, dropout = cfg["d_model"], cfg["n_layers"], cfg["dropout"]
     if name == "s4d":
         s4d_cfg = {k: v for k, v in cfg["s4d"].items() if k not in S4D_OPTIM_KEYS}
@@ -163,7 +145,7 @@ def build_model(
         "name": name,
         "d_input": d_input,
         "d_output": d_output,
-        "model_cfg": cfg,
+        "model_cfg": copy.deepcopy(dict(cfg)),
         "input_kind": input_kind,
         "vocab_size": vocab_size,
         "discretization": discretization,
@@ -187,7 +169,7 @@ def optimizer_param_groups(
     - everything else: lr, weight_decay.
     Each group carries a ``name``; empty groups are left out.
     """
-    s4d_cfg = resolve_model_cfg(model_cfg)["s4d"]
+    s4d_cfg = model_cfg["s4d"]
     groups = {
         "s4d_ssm": {"lr": s4d_cfg["lr_ssm"], "weight_decay": 0.0},
         "s4d_a_imag": {"lr": s4d_cfg["lr_a_imag"], "weight_decay": 0.0},

@@ -27,9 +27,9 @@ from contlaws.experiments.alignment import (
     CONTINUOUS_MODEL,
     CONTRAST_MODEL,
     read_csv,
-    spearman,
 )
 from contlaws.plots.style import MODEL_COLORS, MODEL_LABELS, SYSTEM_LABELS, panel_grid, save_figure
+from contlaws.stats import spearman
 
 SYSTEM_MARKERS = {"vdp": "o", "duffing": "s", "dho": "^", "ou": "D"}
 

@@ -1,7 +1,9 @@
-"""One place for the look of every figure and for reproducible figure/table bytes.
+"""One place for the look of every figure and for reproducible figure bytes.
 
 ``save_figure(fig, stem)`` writes ``stem.pdf`` and ``stem.png`` atomically with fixed metadata, so
-the same data gives the same files. ``write_latex_table`` writes a booktabs table beside the CSV.
+the same data gives the same files. The display names (:mod:`contlaws.labels`) and the LaTeX table
+writer (:mod:`contlaws.latex`) live outside the plots, so experiments use them without importing
+matplotlib; they are re-exported here for the figure modules.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from contlaws.io import atomic_path, write_text
+from contlaws.io import atomic_path
+from contlaws.labels import MODEL_LABELS, SYSTEM_LABELS  # noqa: F401 (re-exported for the figures)
+from contlaws.latex import write_latex_table  # noqa: F401 (re-exported for the figures)
 
 # Fixed PDF metadata and hash salt: matplotlib otherwise embeds the current date.
 os.environ.setdefault("SOURCE_DATE_EPOCH", "0")
@@ -49,19 +53,6 @@ MODEL_COLORS = {
     "gated_deltanet": "#7f7f7f",
     "mamba3": "#bcbd22",
 }
-MODEL_LABELS = {
-    "s4d": "S4D",
-    "s6": "S6",
-    "transformer": "Transformer",
-    "linear_attention": "Linear attention",
-    "mamba2": "Mamba-2",
-    "gla": "GLA",
-    "fla_linear_attention": "Linear attn. (FLA)",
-    "gated_deltanet": "Gated DeltaNet",
-    "mamba3": "Mamba-3",
-}
-SYSTEM_LABELS = {"vdp": "Van der Pol", "duffing": "Forced Duffing", "dho": "Damped oscillator", "ou": "Ornstein–Uhlenbeck"}
-
 _PDF_METADATA = {"Creator": "contlaws", "Producer": "contlaws", "CreationDate": None, "ModDate": None}
 
 
@@ -90,32 +81,3 @@ def save_figure(fig, stem: str | os.PathLike, formats=("pdf", "png")) -> list[Pa
         out.append(path)
     plt.close(fig)
     return out
-
-
-def write_latex_table(path: str | os.PathLike, df, caption: str, label: str, float_format: str = "%.4g") -> None:
-    """A booktabs LaTeX table of ``df`` (atomically)."""
-    cols = list(df.columns)
-    lines = [
-        "\\begin{table}[t]",
-        "\\centering",
-        f"\\caption{{{caption}}}",
-        f"\\label{{{label}}}",
-        "\\begin{tabular}{" + "l" * len(cols) + "}",
-        "\\toprule",
-        " & ".join(_tex(c) for c in cols) + " \\\\",
-        "\\midrule",
-    ]
-    for _, row in df.iterrows():
-        cells = [(float_format % v) if isinstance(v, float) else _tex(v) for v in row]
-        lines.append(" & ".join(cells) + " \\\\")
-    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
-    write_text(path, "\n".join(lines))
-
-
-def _tex(value) -> str:
-    """Escape LaTeX specials outside math mode; ``$...$`` segments (e.g. ``$\\pm$``) pass through."""
-    parts = str(value).split("$")
-    for i in range(0, len(parts), 2):  # even parts are outside $...$
-        for a, b in (("\\", "\\textbackslash{}"), ("_", "\\_"), ("%", "\\%"), ("&", "\\&"), ("#", "\\#")):
-            parts[i] = parts[i].replace(a, b)
-    return "$".join(parts)

@@ -1,0 +1,140 @@
+"""C4: task continuity aligns with the continuous model's advantage (Spearman ρ, bootstrap)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from contlaws.claims.registry import claim, inconclusive_for_non_finite, non_finite, pair_key, read_csv_input, rounded
+from contlaws.stats import bootstrap_rho, critical_rho, spearman
+
+
+# ---------------------------------------------------------------------------------------------
+# C4
+# ---------------------------------------------------------------------------------------------
+C4_MIN_N = 4  # fewer datasets: no one-sided exact test can reach alpha = 0.05 (1/3! = 0.17)
+
+
+@claim(
+    "C4",
+    "Task continuity aligns with performance: the more continuous the task, the larger the advantage of the "
+    "continuous-time model (S4D) over attention baselines.",
+    inputs=("alignment", "advantages_by_seed"),
+)
+def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
+    """C4: Spearman ρ between TC and A = ln(RMSE_ref / RMSE_S4D) over the E3 datasets.
+
+    A dataset counts when S4D and an attention baseline both learned there (past their E3 gate) on
+    at least ``claims.paired_min_seeds`` paired seeds. ρ comes with a two-level bootstrap interval
+    (datasets, then seeds within a dataset; ``claims.bootstrap_samples`` replicates, seeded by the
+    run's seed): its one-sided bounds at level 1 − α are the α and 1 − α quantiles.
+
+    Supported when ρ ≥ ``claims.rank_correlation_min``, ρ > 0 is significant (one-sided exact or t
+    p ≤ α) and the bootstrap lower bound is above 0; not supported when the bootstrap upper bound is
+    below ``claims.rank_correlation_min`` (the data rule out a correlation as strong as the claim
+    needs); inconclusive otherwise, in particular with fewer than :data:`C4_MIN_N` datasets that count.
+    S6's ρ is reported for contrast.
+    """
+    claims_cfg = cfg["claims"]
+    rho_min = float(claims_cfg["rank_correlation_min"])
+    alpha = float(claims_cfg["rank_correlation_alpha"])
+    min_seeds = int(claims_cfg["paired_min_seeds"])
+    n_boot = int(claims_cfg["bootstrap_samples"])
+    table = read_csv_input(inputs, "alignment", ["system", "eta", "tc", "reference_model", "advantage_s4d",
+                                                  "advantage_s4d_se", "n_seeds_s4d", "advantage_s6", "note"])  # fmt: skip
+    seeds = read_csv_input(inputs, "advantages_by_seed", ["system", "eta", "model", "seed", "advantage"])
+    thresholds = {"rank_correlation_min": rho_min, "rank_correlation_alpha": alpha, "paired_min_seeds": min_seeds,
+                  "bootstrap_samples": n_boot}  # fmt: skip
+    # An advantage is NaN by design where no seed paired (n_seeds 0), its SE where fewer than two did.
+    paired = pd.to_numeric(table["n_seeds_s4d"], errors="coerce")
+    problems = [p for p in (
+        non_finite(inputs, "alignment", table, "tc"),
+        non_finite(inputs, "alignment", table, "eta"),
+        non_finite(inputs, "alignment", table, "n_seeds_s4d"),
+        non_finite(inputs, "alignment", table, "advantage_s4d", nan_ok=paired < 1),
+        non_finite(inputs, "alignment", table, "advantage_s4d_se", nan_ok=paired < 2),
+        non_finite(inputs, "alignment", table, "advantage_s6", nan_ok=pd.Series(True, index=table.index)),
+        non_finite(inputs, "advantages_by_seed", seeds, "eta"),
+        non_finite(inputs, "advantages_by_seed", seeds, "advantage"),
+    ) if p]  # fmt: skip
+    if problems:
+        return inconclusive_for_non_finite(problems, thresholds)
+    table["note"] = table["note"].astype("string").fillna("")
+    finite = np.isfinite(table["tc"]) & np.isfinite(table["advantage_s4d"])
+    enough = table["n_seeds_s4d"] >= min_seeds
+    usable = table[finite & enough].reset_index(drop=True)
+    excluded = {pair_key(r.system, f"eta={r.eta:g}"): "; ".join(filter(None, [f"{int(r.n_seeds_s4d)} paired seed(s) where S4D "
+                f"and the reference learned, {min_seeds} needed", r.note])) for r in table[~(finite & enough)].itertuples()}  # fmt: skip
+    n = len(usable)
+    stats = spearman(usable["tc"], usable["advantage_s4d"])
+    contrast = spearman(table["tc"], table["advantage_s6"])
+    rho = stats["rho"]
+    s4d_seeds = seeds[seeds["model"] == "s4d"]
+    per_dataset = [s4d_seeds[(s4d_seeds["system"] == r.system) & np.isclose(s4d_seeds["eta"], r.eta)]["advantage"]
+                   .to_numpy(dtype=float) for r in usable.itertuples()]  # fmt: skip
+    boot = (bootstrap_rho(usable["tc"].to_numpy(dtype=float), per_dataset, n_boot, int(cfg["seed"]))
+            if n >= C4_MIN_N else np.array([]))  # fmt: skip
+    low, high = (float(np.quantile(boot, alpha)), float(np.quantile(boot, 1 - alpha))) if len(boot) else (math.nan, math.nan)
+    needed = critical_rho(n, alpha) if n >= 3 else math.nan
+
+    readout = cfg["eta_performance"]["readout"]
+    if readout != "causal":
+        # The authors' readout (mean over time) with a Transformer without mask or positions is
+        # permutation-invariant: an order-blind reference says nothing about continuity.
+        verdict = "inconclusive"
+        why = f"E3 ran with eta_performance.readout = {readout!r}: the attention reference is order-blind"
+    elif n < C4_MIN_N or not math.isfinite(rho):
+        verdict = "inconclusive"
+        why = (f"only n = {n} datasets where S4D and an attention baseline both learned on at least {min_seeds} "
+               f"paired seeds (at least {C4_MIN_N} needed; {len(excluded)} excluded)")  # fmt: skip
+    elif rho >= rho_min and stats["p_greater"] <= alpha and low > 0:
+        verdict, why = "supported", (f"rho >= {rho_min}, significantly positive (p {stats['p_greater']:.3g} <= {alpha}) "
+                                     f"and the bootstrap lower bound {low:.3f} is above 0")  # fmt: skip
+    elif high < rho_min:
+        verdict, why = "not supported", f"the bootstrap upper bound of rho, {high:.3f}, is below {rho_min}"
+    else:
+        verdict = "inconclusive"
+        why = (f"the data do not decide: rho = {rho:.3f} with bootstrap interval [{low:.3f}, {high:.3f}] "
+               f"(significance at alpha = {alpha} needs rho >= {needed:.3f} and a lower bound above 0; "
+               f"'not supported' needs the upper bound below {rho_min})")  # fmt: skip
+    se = usable["advantage_s4d_se"].to_numpy(dtype=float)
+    ahead = int((usable["advantage_s4d"] > 2 * se).sum())
+    behind = int((usable["advantage_s4d"] < -2 * se).sum())
+    numbers = {
+        "rho": rounded(rho),
+        "rho_bootstrap_low": rounded(low),
+        "rho_bootstrap_high": rounded(high),
+        "p_one_sided": rounded(stats["p_greater"]),
+        "n": n,
+        "n_excluded": len(excluded),
+        "min_paired_seeds": int(usable["n_seeds_s4d"].min()) if n else 0,
+        "rho_needed_for_significance": rounded(needed),
+        "p_method": stats["method"],
+        "rho_s6_for_contrast": rounded(contrast["rho"]),
+        "s4d_ahead_beyond_2se": f"{ahead} of {n}",
+        "s4d_behind_beyond_2se": f"{behind} of {n}",
+    }
+    details = {
+        "datasets": {pair_key(r.system, f"eta={r.eta:g}"): {"tc": rounded(r.tc, 6), "advantage_s4d": rounded(r.advantage_s4d),
+                                                          "advantage_s4d_se": rounded(r.advantage_s4d_se),
+                                                          "paired_seeds": int(r.n_seeds_s4d), "reference": r.reference_model}
+                     for r in usable.itertuples()},
+        "excluded": excluded,
+        "bootstrap": {"replicates": int(len(boot)), "requested": n_boot, "levels": [alpha, 1 - alpha]},
+        "s6_for_contrast": {k: rounded(v) if isinstance(v, float) else v for k, v in contrast.items()},
+    }  # fmt: skip
+    explanation = (
+        f"Spearman rho between TC and the advantage A = ln(RMSE_ref / RMSE_S4D) of S4D over the best attention "
+        f"baseline (both past their learning gate, paired by seed, at least {min_seeds} seeds), over {n} (system, eta) "
+        f"datasets ({len(excluded)} excluded): rho = {numbers['rho']}, bootstrap {1 - 2 * alpha:.0%} interval "
+        f"[{numbers['rho_bootstrap_low']}, {numbers['rho_bootstrap_high']}], one-sided p = {numbers['p_one_sided']} "
+        f"({stats['method']}); S4D ahead beyond 2 SE on {numbers['s4d_ahead_beyond_2se']}, behind on "
+        f"{numbers['s4d_behind_beyond_2se']}. {verdict.capitalize()}: {why}. S6 for contrast: rho = {numbers['rho_s6_for_contrast']}."
+    )
+    return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
+            "thresholds": thresholds}

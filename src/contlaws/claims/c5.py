@@ -1,0 +1,175 @@
+"""C5: coarse-to-fine subsampled training on continuous tasks (E5)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from contlaws.claims.registry import (
+    VERDICTS,
+    claim,
+    combine,
+    inconclusive_for_non_finite,
+    non_finite,
+    read_csv_input,
+    rounded,
+)
+from contlaws.io import as_flags
+from contlaws.stats import mean_and_stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# C5
+# ---------------------------------------------------------------------------------------------
+def timing_margin(noise: float) -> float:
+    """Relative speed-up margin within which C5 calls wall-clock differences noise.
+
+    Twice the measured relative noise of epoch times (:func:`contlaws.experiments.subsampling.timing_noise`),
+    never below ``MIN_TIMING_NOISE``; 0.2 when the runs are too short to measure the noise.
+    """
+    from contlaws.experiments.subsampling import MIN_TIMING_NOISE
+
+    return max(MIN_TIMING_NOISE, 2.0 * noise) if math.isfinite(noise) else 0.2
+
+
+def c5_task_verdict(differences: Sequence[float], log_speedups: Sequence[float], tol: float, n_se: float,
+                    margin: float) -> tuple[str, str, str, str]:  # fmt: skip
+    """(verdict, accuracy part, speed part, reason) of one continuous task from its learned seeds.
+
+    Accuracy (paired by seed, d = subsampled − baseline test accuracy): *worse* when mean(d) + k·SE <
+    −tol (below the tolerance beyond k standard errors), *no worse* when mean(d) − k·SE ≥ −tol, else
+    unresolved. Speed (log of t_baseline / t_subsampled per seed, −inf when the subsampled run never
+    reached the target): *faster* when every seed reached it and mean − k·SE > ln(1 + m), *slower*
+    when mean + k·SE < −ln(1 + m) or most seeds never reached it, else unresolved. The task is not
+    supported when worse or slower, supported when no worse and faster, inconclusive otherwise.
+    """
+    mean_d, se_d = mean_and_stderr(differences)
+    if mean_d + n_se * se_d < -tol:
+        accuracy = "worse"
+    elif mean_d - n_se * se_d >= -tol:
+        accuracy = "no worse"
+    else:
+        accuracy = "unresolved"
+    logs = np.asarray(log_speedups, dtype=float)
+    reached = np.isfinite(logs)
+    bound = math.log1p(margin)
+    if reached.sum() * 2 < logs.size:
+        speed = "slower"
+    elif not reached.all():
+        speed = "unresolved"
+    else:
+        mean_s, se_s = mean_and_stderr(logs)
+        speed = "faster" if mean_s - n_se * se_s > bound else "slower" if mean_s + n_se * se_s < -bound else "unresolved"
+    if accuracy == "worse" or speed == "slower":
+        verdict = "not supported"
+    elif accuracy == "no worse" and speed == "faster":
+        verdict = "supported"
+    else:
+        verdict = "inconclusive"
+    reason = (f"accuracy {accuracy} (mean paired difference {mean_d:+.4f} ± {se_d:.4f} SE, tolerance {tol}), "
+              f"speed {speed}")  # fmt: skip
+    return verdict, accuracy, speed, reason
+
+
+@claim(
+    "C5",
+    "On continuous tasks, coarse-to-fine subsampled training reaches the full-resolution accuracy in less "
+    "time and is no less accurate.",
+    inputs=("table", "curves"),
+)
+def evaluate_c5(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
+    """C5 on the E5 table: per task labelled continuous by its measured TC, paired by seed.
+
+    Only (task, seed) pairs where both runs learned (``learned``: test accuracy above the majority
+    class by ``gates.e5_se`` binomial SEs) count; a continuous task with fewer than
+    ``claims.paired_min_seeds`` such seeds is inconclusive (reason recorded). Per task,
+    :func:`c5_task_verdict` with k = ``claims.paired_se``, tol = ``claims.subsample_accuracy_tol`` and m =
+    :func:`timing_margin` of the timing noise measured on the runs' own epoch times. The claim
+    combines the tasks (any not supported -> not supported; all supported -> supported); with no
+    continuous task it is inconclusive. Tasks labelled discrete are reported for contrast only.
+    Wall-clock numbers go to ``timing`` (not ``numbers``), so the claims table stays byte-identical
+    across reruns unless a verdict changes.
+    """
+    from contlaws.experiments.subsampling import timing_noise
+
+    claims_cfg = cfg["claims"]
+    tol = float(claims_cfg["subsample_accuracy_tol"])
+    min_seeds = int(claims_cfg["paired_min_seeds"])
+    n_se = float(claims_cfg["paired_se"])
+    table = read_csv_input(inputs, "table", ["task", "continuity", "task_continuity", "seed", "learned",
+                                             "test_accuracy_difference", "test_accuracy_subsampled",
+                                             "test_accuracy_baseline", "majority_accuracy",
+                                             "reached_baseline_best", "speedup_to_reach_seconds"])  # fmt: skip
+    curves = read_csv_input(inputs, "curves", ["task", "mode", "seed", "stage", "epoch", "epoch_seconds"])
+    thresholds = {"subsample_accuracy_tol": tol, "paired_min_seeds": min_seeds, "paired_se": n_se}
+    # speedup_to_reach_seconds is text ("not reached") where the subsampled run never reached the target.
+    reached_rows = table["reached_baseline_best"].astype(str) == "yes"
+    problems = [p for p in (
+        *(non_finite(inputs, "table", table, c) for c in ("task_continuity", "test_accuracy_difference",
+                                                         "test_accuracy_subsampled", "test_accuracy_baseline",
+                                                         "majority_accuracy")),
+        non_finite(inputs, "table", table, "speedup_to_reach_seconds", where=reached_rows),
+        non_finite(inputs, "curves", curves, "epoch_seconds"),
+    ) if p]  # fmt: skip
+    if problems:
+        return inconclusive_for_non_finite(problems, thresholds)
+    noise = timing_noise(curves)
+    margin = timing_margin(noise)
+    learned_col = as_flags(table["learned"])
+
+    parts, per_task, timing = {}, {}, {}
+    for task, rows in table.groupby("task", sort=False):
+        ok = rows[learned_col[rows.index]]
+        continuity = str(rows["continuity"].iloc[0])
+        reached = ok["reached_baseline_best"] == "yes"
+        logs = [math.log(float(v)) if r else -math.inf for v, r in zip(ok["speedup_to_reach_seconds"], reached)]
+        record = {
+            "continuity": continuity,
+            "task_continuity": rounded(float(rows["task_continuity"].iloc[0])),
+            "seeds": len(rows),
+            "seeds_learned": len(ok),
+            "test_accuracy_subsampled_mean": rounded(rows["test_accuracy_subsampled"].mean()),
+            "test_accuracy_baseline_mean": rounded(rows["test_accuracy_baseline"].mean()),
+            "majority_accuracy": rounded(rows["majority_accuracy"].mean()),
+        }
+        if len(ok) < min_seeds:
+            verdict, reason = "inconclusive", f"only {len(ok)} of {len(rows)} seeds learned (both runs); {min_seeds} needed"
+            accuracy = speed = "not evaluated"
+        else:
+            verdict, accuracy, speed, reason = c5_task_verdict(ok["test_accuracy_difference"].tolist(), logs, tol, n_se, margin)
+        mean_d, se_d = mean_and_stderr(ok["test_accuracy_difference"].tolist())
+        record.update(verdict=verdict, accuracy=accuracy, reason=reason,
+                      test_accuracy_difference_mean=rounded(mean_d), test_accuracy_difference_se=rounded(se_d),
+                      reached=f"{int(reached.sum())} of {len(ok)}")  # fmt: skip
+        per_task[task] = record
+        timing[task] = {"speed": speed, "speedups": [rounded(math.exp(v)) if math.isfinite(v) else None for v in logs]}
+        if continuity == "continuous":
+            parts[task] = verdict
+    verdict = combine(list(parts.values())) if parts else "inconclusive"
+    numbers = {
+        "continuous_tasks": len(parts),
+        "continuous_task_verdicts": ", ".join(f"{list(parts.values()).count(v)} {v}" for v in VERDICTS),
+        "continuous_seeds_learned": {t: per_task[t]["seeds_learned"] for t in parts},
+        "test_accuracy_difference_mean": {t: per_task[t]["test_accuracy_difference_mean"] for t in parts},
+    }
+    reasons = "; ".join(f"{t}: {per_task[t]['verdict']} ({per_task[t]['reason']})" for t in parts)
+    explanation = (
+        f"Tasks labelled continuous by their measured TC (>= task_continuity.continuous_min): "
+        f"{', '.join(parts) or 'none in this run, so the claim is inconclusive'}. Per task, only seeds where both "
+        f"runs learned (test accuracy > majority class + gates.e5_se binomial SEs) count, at least {min_seeds}; "
+        f"differences are paired by seed and count only beyond {n_se:g} standard errors: the subsampled run must be "
+        f"no worse than the baseline by more than {tol} and reach the baseline's best validation accuracy with a "
+        f"speed-up above 1 + m (timing noise {noise:.3f}, m = {margin:.3f}). {reasons}. Verdict: {verdict}."
+    )
+    return {
+        "verdict": verdict,
+        "numbers": numbers,
+        "details": {"parts": parts, "tasks": per_task},
+        "timing": {"noise": rounded(noise), "margin": rounded(margin), "tasks": timing},
+        "explanation": explanation,
+        "thresholds": thresholds,
+    }
