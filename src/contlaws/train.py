@@ -526,7 +526,7 @@ def build_optimizer(model, settings: TrainSettings, n_train: int, param_groups: 
     """AdamW over ``param_groups`` (default :func:`default_param_groups`) and its lr scheduler."""
     groups = list(param_groups) if param_groups is not None else default_param_groups(model, settings)
     optimizer = torch.optim.AdamW(groups, lr=settings.lr, weight_decay=settings.weight_decay)
-    steps_per_epoch = math.ceil(n_train / settings.batch_size)
+    steps_per_epoch = settings.steps_per_epoch(n_train)  # the capped count where max_steps_per_epoch is set
     stage_epochs = [e for e, _ in settings.stage_plan()]
     lr_factor = make_lr_factor(settings.schedule, steps_per_epoch, stage_epochs, settings.warmup_epochs)
     return optimizer, make_scheduler(optimizer, lr_factor)
