@@ -26,10 +26,9 @@ Output folder of :func:`fit`:
   val_accuracy/val_loss, epoch_seconds (training + validation wall clock), cumulative_seconds.
 * ``summary.json``: at the end; ``status: ok``, best epoch and metric, total time. Completion marker.
 
-Resume: when ``last.pt`` exists, :func:`fit` continues from it (model, optimizer, scheduler, epoch,
-global step, best metric, metric history, RNG states, cumulative time), so a run killed at any
-moment and restarted ends with exactly the metrics and ``best.pt`` of an uninterrupted run on CPU.
-It refuses (:class:`ResumeMismatch`) when ``last.pt`` was made with other settings, model or data.
+Resume: when ``last.pt`` exists, :func:`fit` continues from it bit-exactly, or refuses
+(:class:`ResumeMismatch`) when it was made with other settings, model or data (:mod:`contlaws.run_folder`).
+Settings: :mod:`contlaws.train_settings`; evaluation: :mod:`contlaws.evaluation`.
 
 Command (:mod:`contlaws.commands.train`, which calls :func:`train_run`): ``contlaws train --config C
 --model NAME --train PATH --val PATH --out DIR [--seed N] [--discretization zoh|bilinear]
@@ -45,184 +44,54 @@ autotuning off. Timing columns (``*_seconds``) are wall clock and the only non-r
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-import io
 import logging
 import math
-import random
-import resource
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from contlaws.config import batch_size_for
-from contlaws.errors import ConfigError, DataFileError, ResumeMismatch, UserError
-from contlaws.io import atomic_path, meta_path, provenance, to_jsonable, write_json, write_table
-from contlaws.schedule import SCHEDULES, make_lr_factor, make_scheduler
+# Settings, the run folder (checkpoints, resume, summary) and evaluation live in their own modules; their public names are re-exported
+# here (see __all__), so ``from contlaws.train import ...`` keeps working for every caller.
+from contlaws.run_folder import (
+    CHECKPOINT_KEYS,
+    TrainingState,
+    check_resumable,
+    check_state_fits,
+    discard_unusable_run,
+    load_model,
+    read_checkpoint,
+    resume_or_start,
+    rng_state,
+    run_identity,
+    save_checkpoint,
+    save_epoch,
+    seed_everything,
+    set_rng_state,
+    write_not_run,
+    write_summary,
+)
+from contlaws.errors import ResumeMismatch, UserError
+from contlaws.evaluation import eval_batch_size, evaluate, model_width
+from contlaws.io import provenance
+from contlaws.schedule import make_lr_factor, make_scheduler
+from contlaws.train_settings import SELECTION, TASKS, VAL_METRICS, TrainSettings, settings_from_config
 
 log = logging.getLogger("contlaws.train")
-
-TASKS = ("regression", "classification")
-# Selection metric per task: (validation column, "min" or "max").
-SELECTION = {"regression": ("val_rmse", "min"), "classification": ("val_accuracy", "max")}
-# Validation columns of metrics.csv per task (in this order).
-VAL_METRICS = {"regression": ("rmse", "mae"), "classification": ("accuracy", "loss")}
-# Every checkpoint (last.pt, best.pt); "history" (metrics rows so far) and "data" (split sizes) serve resume.
-CHECKPOINT_KEYS = ("model_name", "build_kwargs", "model_state", "optimizer_state", "scheduler_state", "epoch",
-                   "step", "best", "settings", "rng", "cumulative_seconds", "provenance",
-                   "history", "data")  # fmt: skip
-
 
 class TrainingDiverged(RuntimeError):
     """The loss or a validation metric became NaN/inf; the message names the epoch and step."""
 
 
-@dataclass
-class TrainSettings:
-    """Everything that determines a training run besides the model and the data.
-
-    Args:
-        epochs: total epochs E (the sum of the stage epochs when ``stages`` is given).
-        batch_size: training batch size.
-        lr, weight_decay: AdamW defaults (parameter groups may override them).
-        warmup_epochs: linear warmup length, fractions allowed (see :mod:`contlaws.schedule`).
-        grad_clip: max global gradient norm; 0 disables clipping.
-        device: "auto" (CUDA if available), "cpu" or "cuda".
-        eval_max_elements: evaluation batch B is the largest with B·L·d_model ≤ this (memory bound
-            for refined evaluation at long L).
-        seed: seeds torch, numpy and random; batch order depends on (seed, epoch).
-        task: "regression" (MSE; metrics rmse, mae pooled over all outputs) or "classification"
-            (cross-entropy; metrics accuracy, loss).
-        schedule: "cosine_epoch" (per-epoch cosine, as the authors) or "cosine_step_restarts"
-            (per-step cosine with warmup, restarted at every stage; E5).
-        stages: [(epochs, stride), ...] trained in order, or None for one stage at stride 1. Stage
-            k's stride goes to the model as ``stride=`` for training and validation.
-        max_steps_per_epoch: at most this many optimizer steps per epoch (the first batches of the
-            epoch's order), or None for a full pass. A shape check at tiny cost (config
-            ``train.max_steps_per_epoch``, config/paper_shapes.yaml); the schedule counts the capped
-            steps.
-
-    The config's ``train`` values (warmup_epochs, grad_clip, device, eval_max_elements) have no
-    default here: their defaults live in the schema, and :func:`settings_from_config` reads them.
-    seed, task, schedule and stages describe the run, not the config, and keep their defaults.
-    """
-
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    warmup_epochs: float
-    grad_clip: float
-    device: str
-    eval_max_elements: int
-    seed: int = 0
-    task: str = "regression"
-    schedule: str = "cosine_epoch"
-    stages: list[tuple[int, int]] | None = None
-    max_steps_per_epoch: int | None = None
-
-    def __post_init__(self):
-        if self.task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(f"epochs and batch_size must be positive, got {self.epochs}, {self.batch_size}")
-        if self.stages is not None:
-            self.stages = [(int(e), int(s)) for e, s in self.stages]
-            if any(e < 1 or s < 1 for e, s in self.stages):
-                raise ValueError(f"stages need positive epochs and strides, got {self.stages}")
-            if sum(e for e, _ in self.stages) != self.epochs:
-                raise ValueError(f"stage epochs {self.stages} do not add up to epochs = {self.epochs}")
-        if self.max_steps_per_epoch is not None and int(self.max_steps_per_epoch) < 1:
-            raise ValueError(f"max_steps_per_epoch must be positive, got {self.max_steps_per_epoch}")
-
-    def as_record(self) -> dict:
-        """The fields as a dict for checkpoints and provenance; an unset step cap is left out, so
-        runs without one record (and resume) exactly as before the cap existed."""
-        record = dataclasses.asdict(self)
-        if record["max_steps_per_epoch"] is None:
-            del record["max_steps_per_epoch"]
-        return record
-
-    def steps_per_epoch(self, n_train: int) -> int:
-        """Optimizer steps of one epoch over ``n_train`` sequences (capped by max_steps_per_epoch)."""
-        steps = math.ceil(n_train / self.batch_size)
-        return steps if self.max_steps_per_epoch is None else min(steps, int(self.max_steps_per_epoch))
-
-    def stage_plan(self) -> list[tuple[int, int]]:
-        """[(epochs, stride), ...]; one stride-1 stage when ``stages`` is None."""
-        return list(self.stages) if self.stages is not None else [(self.epochs, 1)]
-
-    def stage_of_epoch(self, epoch: int) -> tuple[int, int]:
-        """(stage index k, stride s_k) of the 0-based ``epoch``."""
-        end = 0
-        for k, (epochs, stride) in enumerate(self.stage_plan()):
-            end += epochs
-            if epoch < end:
-                return k, stride
-        raise ValueError(f"epoch {epoch} is past the last stage")
-
-
-def settings_from_config(
-    cfg: Mapping[str, Any], model_name: str, experiment: str | None, **overrides: Any
-) -> TrainSettings:
-    """:class:`TrainSettings` from the resolved config's ``train`` section.
-
-    Args:
-        cfg: resolved (validated) config.
-        model_name: picks the batch size (``train.batch_size_per_model``).
-        experiment: a config section whose ``epochs`` (if present) overrides ``train.epochs``, and
-            whose ``epochs_per_model`` (if present) overrides both for ``model_name``.
-        overrides: any :class:`TrainSettings` field (seed, task, schedule, stages, device, ...).
-    """
-    train = cfg["train"]
-    epochs = train["epochs"]
-    if experiment is not None:
-        if not isinstance(cfg.get(experiment), Mapping):
-            raise ConfigError(f"experiment '{experiment}' has no section in the config")
-        epochs = cfg[experiment].get("epochs", epochs)  # an optional override (no schema default)
-        epochs = cfg[experiment].get("epochs_per_model", {}).get(model_name, epochs)  # per-model override, if any
-    settings = TrainSettings(
-        epochs=int(epochs),
-        batch_size=batch_size_for(cfg, model_name),
-        lr=float(train["lr"]),
-        weight_decay=float(train["weight_decay"]),
-        warmup_epochs=float(train["warmup_epochs"]),
-        grad_clip=float(train["grad_clip"]),
-        device=train["device"],
-        eval_max_elements=int(train["eval_max_elements"]),
-        # no schema default: absent means no cap (a paper-shapes check key)
-        max_steps_per_epoch=train.get("max_steps_per_epoch"),
-    )
-    return dataclasses.replace(settings, **overrides)
-
-
 # ------------------------------------------------------------------------------------------------
-# Determinism and devices
+# Devices and losses
 # ------------------------------------------------------------------------------------------------
-def seed_everything(seed: int) -> None:
-    """Seed python ``random``, numpy's global generator and torch (CPU and CUDA)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    # cuDNN autotuning times several kernels per shape and keeps the fastest, which can differ from
-    # run to run and change the results; the reference code re-enabled it after seeding.
-    torch.backends.cudnn.benchmark = False
-
-
 def resolve_device(name: str) -> torch.device:
     """"auto" -> CUDA if available, else CPU; "cuda" without CUDA is an error."""
     if name == "auto":
@@ -232,33 +101,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def rng_state() -> dict:
-    """RNG states of torch, numpy and random, as types ``torch.load(weights_only=True)`` accepts."""
-    np_state = np.random.get_state(legacy=False)
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": {**np_state, "state": {"key": np_state["state"]["key"].tolist(), "pos": np_state["state"]["pos"]}},
-        "python": random.getstate(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: Mapping[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    np_state = dict(state["numpy"])
-    np_state["state"] = {"key": np.asarray(np_state["state"]["key"], dtype=np.uint32), "pos": np_state["state"]["pos"]}
-    np.random.set_state(np_state)
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-# ------------------------------------------------------------------------------------------------
-# Losses and evaluation
-# ------------------------------------------------------------------------------------------------
 def training_loss(task: str, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """MSE over all outputs (regression) or mean cross-entropy (classification).
 
@@ -269,187 +111,6 @@ def training_loss(task: str, outputs: torch.Tensor, targets: torch.Tensor) -> to
     if task == "regression":
         return F.mse_loss(outputs, targets.reshape(outputs.shape).to(outputs.dtype))
     return F.cross_entropy(outputs, targets.long())
-
-
-def model_width(model: torch.nn.Module) -> int:
-    """d_model from ``build_kwargs`` (registry models) or a ``d_model`` attribute; 1 if neither."""
-    cfg = (getattr(model, "build_kwargs", None) or {}).get("model_cfg") or {}
-    return int(cfg.get("d_model") or getattr(model, "d_model", 1))
-
-
-def eval_batch_size(length: int, width: int, max_elements: int) -> int:
-    """Largest B with B·L·d_model ≤ max_elements (at least 1)."""
-    return max(1, int(max_elements) // (int(length) * int(width)))
-
-
-@torch.no_grad()
-def evaluate(
-    model: torch.nn.Module,
-    dataset,
-    *,
-    tau: float = 1.0,
-    stride: int = 1,
-    device: str | torch.device | None = None,
-    eval_max_elements: int,
-    return_outputs: bool = False,
-) -> dict:
-    """Metrics of ``model`` at step factor τ and stride s on the whole ``dataset`` (eval mode).
-
-    Args:
-        dataset: a SequenceDataset (``task``, ``length``, ``get_batch``).
-        device: where to run; default the model's device.
-        eval_max_elements: batches of B sequences with B·L·d_model ≤ this (``train.eval_max_elements``).
-        return_outputs: also return ``outputs``, the (N, d_output) numpy array in dataset order.
-    Returns:
-        regression: ``rmse`` and ``mae`` pooled over all N·d_output outputs, ``n``;
-        classification: ``accuracy``, mean cross-entropy ``loss``, ``n``.
-    """
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    n = len(dataset)
-    batch = eval_batch_size(dataset.length, model_width(model), eval_max_elements)
-    sums = {"a": 0.0, "b": 0.0, "count": 0}  # regression: squared, absolute; classification: correct, CE
-    outputs = []
-    for start in range(0, n, batch):
-        x, y = dataset.get_batch(np.arange(start, min(n, start + batch)))
-        out = model(x.to(device), tau=tau, stride=stride)  # (B d_output)
-        y = y.to(device)
-        if dataset.task == "regression":
-            err = (out - y.reshape(out.shape).to(out.dtype)).double()
-            sums["a"] += err.square().sum().item()
-            sums["b"] += err.abs().sum().item()
-            sums["count"] += err.numel()
-        else:
-            sums["a"] += (out.argmax(dim=-1) == y).sum().item()
-            sums["b"] += F.cross_entropy(out.double(), y.long(), reduction="sum").item()
-            sums["count"] += len(y)
-        if return_outputs:
-            outputs.append(out.float().cpu().numpy())
-    model.train(was_training)
-    if dataset.task == "regression":
-        metrics = {"rmse": math.sqrt(sums["a"] / sums["count"]), "mae": sums["b"] / sums["count"], "n": n}
-    else:
-        metrics = {"accuracy": sums["a"] / n, "loss": sums["b"] / n, "n": n}
-    if return_outputs:
-        metrics["outputs"] = np.concatenate(outputs) if outputs else np.zeros((0, dataset.d_output), np.float32)
-    return metrics
-
-
-# ------------------------------------------------------------------------------------------------
-# Checkpoints
-# ------------------------------------------------------------------------------------------------
-def _best_recoverable(last_path: Path, best_path: Path) -> bool:
-    """Whether a run resumed from ``last_path`` ends with a ``best.pt``: it exists, or ``last.pt``
-    holds a copy of it (checkpoints written before that copy was kept do not)."""
-    if best_path.exists():
-        return True
-    try:
-        return read_checkpoint(last_path).get("best_checkpoint") is not None
-    except DataFileError:
-        return True  # unreadable: the resume below reports it
-
-
-def save_checkpoint(path: str | Path, checkpoint: Mapping[str, Any]) -> None:
-    # Serialized in memory first: torch names the archive inside after the file it writes to (here a
-    # random temporary name), so the bytes only repeat this way; and a failed write (disk full) is
-    # then an OSError, which atomic_path reports naming the checkpoint, not torch's RuntimeError.
-    buffer = io.BytesIO()
-    torch.save(dict(checkpoint), buffer)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buffer.getvalue())
-
-
-def read_checkpoint(path: str | Path) -> dict:
-    """A checkpoint dict (tensors on CPU); :class:`DataFileError` naming the file if unreadable."""
-    path = Path(path)
-    if not path.exists():
-        raise DataFileError(f"{path}: checkpoint not found")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001  (zip, unpickling and EOF errors all mean a bad file)
-        raise DataFileError(f"{path}: corrupt or unreadable checkpoint ({type(err).__name__}: {err})") from None
-    missing = [k for k in CHECKPOINT_KEYS if k not in checkpoint] if isinstance(checkpoint, dict) else CHECKPOINT_KEYS
-    if missing:
-        raise DataFileError(f"{path}: not a contlaws checkpoint (missing {', '.join(missing)})")
-    return checkpoint
-
-
-def load_model(checkpoint_path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
-    """Rebuild a registry model from a checkpoint; returns ``(model in eval mode, checkpoint)``."""
-    from contlaws.models.registry import build_model
-
-    checkpoint = read_checkpoint(checkpoint_path)
-    if not checkpoint["build_kwargs"]:
-        raise DataFileError(f"{checkpoint_path}: no build_kwargs (the model was not built by the registry)")
-    model = build_model(**checkpoint["build_kwargs"])
-    check_state_fits(model, checkpoint, checkpoint_path)
-    model.load_state_dict(checkpoint["model_state"])
-    # Only parameters are checked: buffers may hold -inf on purpose (attention masks).
-    bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
-    if bad:
-        raise DataFileError(f"{checkpoint_path}: weights contain NaN or inf ({_first(bad)}); "
-                            "the training diverged or the file is damaged, train the model again")  # fmt: skip
-    return model.to(device).eval(), checkpoint
-
-
-def _first(names: Sequence[str], k: int = 3) -> str:
-    return ", ".join(names[:k]) + (f" and {len(names) - k} more" if len(names) > k else "")
-
-
-def check_state_fits(model: torch.nn.Module, checkpoint: Mapping[str, Any], path: str | Path) -> None:
-    """Raise :class:`DataFileError` when the checkpoint's weights are not those of the model its
-    ``build_kwargs`` describe (e.g. S6 weights under an S4D name), naming the keys that differ."""
-    want = model.state_dict()
-    have = checkpoint["model_state"]
-    if not isinstance(have, Mapping):
-        raise DataFileError(f"{path}: model_state is not a dict of weights")
-    missing = [k for k in want if k not in have]
-    unexpected = [k for k in have if k not in want]
-    reshaped = [f"{k} {tuple(have[k].shape)} vs {tuple(v.shape)}" for k, v in want.items()
-                if k in have and getattr(have[k], "shape", None) != v.shape]  # fmt: skip
-    if missing or unexpected or reshaped:
-        parts = [f"{label}: {_first(keys)}" for label, keys in
-                 (("missing", missing), ("unexpected", unexpected), ("shape differs", reshaped)) if keys]  # fmt: skip
-        raise DataFileError(f"{path}: weights do not fit the {checkpoint['model_name']!r} model its build_kwargs "
-                            f"describe ({'; '.join(parts)}); the file was not written for this model")  # fmt: skip
-
-
-def run_identity(model: torch.nn.Module, settings: TrainSettings, train_ds, val_ds) -> dict:
-    """What must match for ``last.pt`` to be resumed: model, settings (all but device), data sizes."""
-    build_kwargs = getattr(model, "build_kwargs", None) or {}
-    return {
-        "model_name": build_kwargs.get("name", type(model).__name__),
-        "build_kwargs": to_jsonable(build_kwargs),
-        "settings": to_jsonable({k: v for k, v in settings.as_record().items() if k != "device"}),
-        "data": {"n_train": len(train_ds), "n_val": len(val_ds), "length": int(train_ds.length)},
-    }
-
-
-def check_resumable(checkpoint: Mapping[str, Any], identity: Mapping[str, Any], path: Path) -> None:
-    saved = {
-        "model_name": checkpoint["model_name"],
-        "build_kwargs": to_jsonable(checkpoint["build_kwargs"]),
-        "settings": to_jsonable({k: v for k, v in checkpoint["settings"].items() if k != "device"}),
-        "data": checkpoint.get("data"),
-    }
-    differences = []
-    for key, now in identity.items():
-        before = saved[key]
-        if isinstance(now, dict) and isinstance(before, dict):
-            differences += [
-                f"{key}.{k}: {before.get(k)!r} -> {now.get(k)!r}"
-                for k in sorted(set(now) | set(before))
-                if before.get(k) != now.get(k)
-            ]
-        elif before != now:
-            differences.append(f"{key}: {before!r} -> {now!r}")
-    if differences:
-        raise ResumeMismatch(
-            f"{path} was made by a different run, refusing to resume ({'; '.join(differences)}); "
-            f"delete {path.parent} or choose another output folder to start over"
-        )
-
 
 # ------------------------------------------------------------------------------------------------
 # Training
@@ -509,19 +170,6 @@ def train_epoch(
     return loss_sum / seen, step
 
 
-@dataclass
-class TrainingState:
-    """Where a run stands after ``epoch`` epochs: what :func:`fit` carries from epoch to epoch and
-    what ``last.pt`` stores for a resume."""
-
-    epoch: int = 0
-    step: int = 0
-    best: dict | None = None  # {"metric", "mode", "value", "epoch"}
-    history: list[dict] = dataclasses.field(default_factory=list)  # metrics.csv rows so far
-    cumulative: float = 0.0  # seconds
-    best_checkpoint: dict | None = None  # the content of best.pt, kept in last.pt
-
-
 def build_optimizer(model, settings: TrainSettings, n_train: int, param_groups: Sequence[dict] | None):
     """AdamW over ``param_groups`` (default :func:`default_param_groups`) and its lr scheduler."""
     groups = list(param_groups) if param_groups is not None else default_param_groups(model, settings)
@@ -530,54 +178,6 @@ def build_optimizer(model, settings: TrainSettings, n_train: int, param_groups: 
     stage_epochs = [e for e, _ in settings.stage_plan()]
     lr_factor = make_lr_factor(settings.schedule, steps_per_epoch, stage_epochs, settings.warmup_epochs)
     return optimizer, make_scheduler(optimizer, lr_factor)
-
-
-def _remove(paths: Mapping[str, Path], names: Sequence[str]) -> None:
-    for name in names:
-        paths[name].unlink(missing_ok=True)
-    if "metrics.csv" in names:
-        meta_path(paths["metrics.csv"]).unlink(missing_ok=True)
-
-
-def discard_unusable_run(paths: Mapping[str, Path], identity: Mapping[str, Any], restart_on_mismatch: bool) -> None:
-    """Delete a previous run's files that must not be resumed: another run's (with
-    ``restart_on_mismatch``), or a ``last.pt`` whose ``best.pt`` is lost and cannot be restored."""
-    if paths["last.pt"].exists() and restart_on_mismatch:
-        try:
-            check_resumable(read_checkpoint(paths["last.pt"]), identity, paths["last.pt"])
-        except ResumeMismatch as err:
-            log.warning("starting over: %s", err)
-            _remove(paths, ("last.pt", "best.pt", "metrics.csv"))
-    if paths["last.pt"].exists() and not _best_recoverable(paths["last.pt"], paths["best.pt"]):
-        log.warning("%s is missing and %s (written before best copies were kept) cannot restore it: "
-                    "training again from the start", paths["best.pt"], paths["last.pt"])  # fmt: skip
-        _remove(paths, ("last.pt", "metrics.csv"))
-
-
-def resume_or_start(paths: Mapping[str, Path], identity: Mapping[str, Any], model, optimizer, scheduler,
-                    settings: TrainSettings) -> TrainingState:  # fmt: skip
-    """The state to train on from: ``last.pt``'s (model, optimizer, scheduler, RNG restored in place;
-    a lost ``best.pt`` rewritten from its copy), or a fresh, seeded start when there is none."""
-    last = paths["last.pt"]
-    if not last.exists():
-        seed_everything(settings.seed)
-        return TrainingState()
-    checkpoint = read_checkpoint(last)
-    check_resumable(checkpoint, identity, last)
-    best_checkpoint = checkpoint.get("best_checkpoint")
-    if best_checkpoint is not None and not paths["best.pt"].exists():
-        log.info("restoring %s (epoch %d) from %s", paths["best.pt"], best_checkpoint["epoch"], last)
-        save_checkpoint(paths["best.pt"], best_checkpoint)
-    model.load_state_dict(checkpoint["model_state"])
-    try:
-        optimizer.load_state_dict(checkpoint["optimizer_state"])
-    except ValueError as err:
-        raise ResumeMismatch(f"{last}: optimizer groups differ from this run's ({err})") from None
-    scheduler.load_state_dict(checkpoint["scheduler_state"])
-    set_rng_state(checkpoint["rng"])
-    log.info("resuming %s after epoch %d of %d", last, checkpoint["epoch"], settings.epochs)
-    return TrainingState(checkpoint["epoch"], checkpoint["step"], checkpoint["best"], list(checkpoint["history"]),
-                         checkpoint["cumulative_seconds"], best_checkpoint)  # fmt: skip
 
 
 def train_and_validate(model, train_ds, val_ds, optimizer, scheduler, settings: TrainSettings, state: TrainingState,
@@ -621,18 +221,6 @@ def improve_best(state: TrainingState, val: Mapping[str, float], task: str) -> b
     if improved:
         state.best = {"metric": metric, "mode": mode, "value": val[metric], "epoch": state.epoch}
     return improved
-
-
-def save_epoch(paths: Mapping[str, Path], checkpoint: dict, improved: bool, state: TrainingState, record: dict) -> None:
-    """The epoch's outputs: ``best.pt`` when improved, ``metrics.csv``, then ``last.pt``, which commits it."""
-    if improved:
-        save_checkpoint(paths["best.pt"], checkpoint)
-    write_table(paths["metrics.csv"], pd.DataFrame(state.history), meta=record)
-    # last: the resume point commits the epoch. It carries best.pt's content (the same tensors
-    # when this epoch is the best, which torch.save stores once).
-    save_checkpoint(paths["last.pt"], {**checkpoint, "best_checkpoint": checkpoint if improved else state.best_checkpoint})
-    if improved:  # a copy: the model and optimizer tensors change in place in later epochs
-        state.best_checkpoint = copy.deepcopy(checkpoint)
 
 
 def fit(
@@ -700,42 +288,9 @@ def fit(
     return write_summary(paths["summary.json"], identity, settings, state, record)
 
 
-def write_summary(path: Path, identity: Mapping[str, Any], settings: TrainSettings, state: TrainingState,
-                  record: dict) -> dict:  # fmt: skip
-    """``summary.json``, the completion marker: best and final epochs, steps, total time."""
-    metric, mode = SELECTION[settings.task]
-    summary = {
-        "status": "ok",
-        "model_name": identity["model_name"],
-        "task": settings.task,
-        "selection": {"metric": metric, "mode": mode},
-        "best_epoch": state.best["epoch"],
-        "best_metric": state.best["value"],
-        "best": state.history[state.best["epoch"] - 1],
-        "final": state.history[-1],
-        "epochs": settings.epochs,
-        "steps": state.step,
-        "total_seconds": state.cumulative,
-        # peak resident memory of this process so far (MB; Linux reports KB): exact, unlike the sampled
-        # max_rss of Snakemake's benchmark files (docs/paper-scale.md)
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "provenance": record,
-    }
-    write_json(path, summary)
-    return summary
-
-
 # ------------------------------------------------------------------------------------------------
 # One pipeline run (what `contlaws train` calls)
 # ------------------------------------------------------------------------------------------------
-def write_not_run(out_dir: Path, model_name: str, reason: str, cfg: Mapping[str, Any], seed: int) -> dict:
-    """summary.json marking a model that cannot run on this machine (the DAG goes on without it)."""
-    summary = {"status": "not run", "model_name": model_name, "reason": reason, "provenance": provenance(cfg, seed)}
-    write_json(out_dir / "summary.json", summary)
-    log.warning("model %s not run: %s (wrote %s)", model_name, reason, out_dir / "summary.json")
-    return summary
-
-
 def check_splits(train_ds, val_ds) -> None:
     for attr in ("task", "input_kind", "d_input", "d_output"):
         if getattr(train_ds, attr) != getattr(val_ds, attr):
@@ -820,14 +375,34 @@ def train_run(
 
 
 __all__ = [
+    "CHECKPOINT_KEYS",
     "ResumeMismatch",
+    "SELECTION",
+    "TASKS",
     "TrainSettings",
     "TrainingDiverged",
+    "TrainingState",
+    "VAL_METRICS",
+    "check_resumable",
+    "check_state_fits",
+    "discard_unusable_run",
+    "eval_batch_size",
     "evaluate",
     "fit",
     "load_model",
+    "model_width",
     "read_checkpoint",
+    "resolve_device",
+    "resume_or_start",
+    "rng_state",
+    "run_identity",
+    "save_checkpoint",
     "seed_everything",
+    "set_rng_state",
+    "save_epoch",
+    "write_not_run",
+    "write_summary",
     "settings_from_config",
     "train_run",
+    "training_loss",
 ]
