@@ -54,75 +54,18 @@ def evaluate_c1(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     thresholds = {"s4_order_min": order_min, "s4_numerical_order_tol": tol,
                   "s4d_amplitude_exponent_max": exponent_max, "min_learned_runs": min_runs}  # fmt: skip
 
-    continuity = read_csv_input(inputs, "model_continuity", ["system", "model", "discretization", "seed", "tau", "d",
-                                                             "order", "learned"])  # fmt: skip
-    orders = read_csv_input(inputs, "numerical_orders", ["model", "discretization", "amplitude", "order_max_error", "order_rmse"])
-    sweep = read_csv_input(inputs, "amplitude_sweep", ["system", "model", "discretization", "seed", "amplitude", "tau",
-                                                       "d", "learned"])  # fmt: skip
-    # An order is NaN by design when it could not be fitted, and then order_note says why.
-    order_explained = continuity["order_note"].astype("string").fillna("").str.strip() != "" if "order_note" in continuity \
-        else pd.Series(False, index=continuity.index)  # fmt: skip
-    problems = [p for p in (
-        non_finite(inputs, "model_continuity", continuity, "tau"),
-        non_finite(inputs, "model_continuity", continuity, "d"),
-        non_finite(inputs, "model_continuity", continuity, "order", nan_ok=order_explained),
-        non_finite(inputs, "numerical_orders", orders, "amplitude"),
-        non_finite(inputs, "numerical_orders", orders, "order_max_error"),
-        non_finite(inputs, "numerical_orders", orders, "order_rmse"),
-        non_finite(inputs, "amplitude_sweep", sweep, "amplitude"),
-        non_finite(inputs, "amplitude_sweep", sweep, "tau"),
-        non_finite(inputs, "amplitude_sweep", sweep, "d"),
-    ) if p]  # fmt: skip
+    continuity, orders, sweep, problems = read_c1_inputs(inputs)
     if problems:
         return inconclusive_for_non_finite(problems, thresholds)
 
-    trained = continuity_summary(continuity, "s4d", min_runs)
-    # Pairs (system, discretization) without enough learned runs carry no evidence: left out, listed.
-    excluded = {k: v["why"] for k, v in trained.items() if v["runs"] < min_runs}
-    per_pair_a = {}
-    for key, v in trained.items():
-        if key in excluded:
-            continue
-        if v["order"] is None:
-            per_pair_a[key] = "inconclusive"
-        else:
-            per_pair_a[key] = "supported" if v["decreasing"] and v["order"] >= order_min else "not supported"
-    part_a = combine(list(per_pair_a.values())) if per_pair_a else "inconclusive"
-
-    s4 = orders[orders["model"] == "s4"]
-    numerical = {
-        pair_key(r.discretization, f"a={r.amplitude:g}"): [rounded(r.order_max_error), rounded(r.order_rmse)] for r in s4.itertuples()
-    }
-    deviation = float(np.abs(s4[["order_max_error", "order_rmse"]].to_numpy() - nominal).max()) if len(s4) else math.nan
-    part_b = "inconclusive" if not len(s4) else ("supported" if deviation <= tol else "not supported")
-
-    growth = amplitude_growth(sweep, "s4d", min_runs)
-    per_pair_c = {k: "inconclusive" if v["exponent"] is None else
-                  ("supported" if v["exponent"] <= exponent_max else "not supported")
-                  for k, v in growth.items() if v["runs"] >= min_runs}  # fmt: skip
-    part_c = combine(list(per_pair_c.values())) if per_pair_c else "inconclusive"
+    trained, excluded, per_pair_a, part_a = c1_part_a_trained(continuity, order_min, min_runs)
+    numerical, deviation, part_b = c1_part_b_numerical(orders, nominal, tol)
+    growth, part_c = c1_part_c_amplitude(sweep, exponent_max, min_runs)
 
     verdict = combine([part_a, part_b, part_c])
     s6 = continuity_summary(continuity, "s6", min_runs)
     s6_growth = amplitude_growth(sweep, "s6", min_runs)
-    s4_orders = [v["order"] for v in trained.values() if v["order"] is not None]
-    s4_exponents = [v["exponent"] for v in growth.values() if v["exponent"] is not None]
-    learned_pairs = sum(v["runs"] >= min_runs for v in trained.values())
-    numbers = {
-        "e2_s4d_learned_pairs": f"{learned_pairs} of {len(trained)}",
-        "e2_s4d_order_min": rounded(min(s4_orders)) if s4_orders else None,
-        "e2_s4d_all_decreasing": all(bool(v["decreasing"]) for v in trained.values()) if trained else None,
-        "e2_s4d_d_tau1_max": rounded(max((v["d"].get("1", math.nan) for v in trained.values() if v["d"]), default=math.nan), 6),
-        "e2_s4d_amplitude_exponent_max": rounded(max(s4_exponents)) if s4_exponents else None,
-        "e2_s6_amplitude_exponent_for_contrast": rounded(min((v["exponent"] for v in s6_growth.values() if v["exponent"] is not None),
-                                                        default=math.nan)),  # fmt: skip
-        "e2_s6_order_min_for_contrast": rounded(min((v["order"] for v in s6.values() if v["order"] is not None), default=math.nan)),
-        "e1_s4_order_max_deviation": rounded(deviation),
-        "e1_s4_nominal_order": nominal,
-        "part_a_trained": part_a,
-        "part_b_numerical": part_b,
-        "part_c_amplitude": part_c,
-    }
+    numbers = c1_numbers(trained, growth, s6, s6_growth, deviation, nominal, min_runs, (part_a, part_b, part_c))
     details = {"e1_input_hold": hold, "e2_s4d": trained, "e2_s4d_parts": per_pair_a, "e2_s4d_amplitude": growth,
                "e2_excluded_not_learned": excluded,
                "e2_s6_for_contrast": s6, "e2_s6_amplitude_for_contrast": s6_growth,
@@ -144,3 +87,89 @@ def evaluate_c1(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     )
     return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
             "thresholds": thresholds}
+
+
+def read_c1_inputs(inputs: Mapping[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list]:
+    """The three tables of C1 and the non-finite values found in them (an order is NaN by design when
+    it could not be fitted, and then ``order_note`` says why)."""
+    continuity = read_csv_input(inputs, "model_continuity", ["system", "model", "discretization", "seed", "tau", "d",
+                                                             "order", "learned"])  # fmt: skip
+    orders = read_csv_input(inputs, "numerical_orders", ["model", "discretization", "amplitude", "order_max_error", "order_rmse"])
+    sweep = read_csv_input(inputs, "amplitude_sweep", ["system", "model", "discretization", "seed", "amplitude", "tau",
+                                                       "d", "learned"])  # fmt: skip
+    order_explained = continuity["order_note"].astype("string").fillna("").str.strip() != "" if "order_note" in continuity \
+        else pd.Series(False, index=continuity.index)  # fmt: skip
+    problems = [p for p in (
+        non_finite(inputs, "model_continuity", continuity, "tau"),
+        non_finite(inputs, "model_continuity", continuity, "d"),
+        non_finite(inputs, "model_continuity", continuity, "order", nan_ok=order_explained),
+        non_finite(inputs, "numerical_orders", orders, "amplitude"),
+        non_finite(inputs, "numerical_orders", orders, "order_max_error"),
+        non_finite(inputs, "numerical_orders", orders, "order_rmse"),
+        non_finite(inputs, "amplitude_sweep", sweep, "amplitude"),
+        non_finite(inputs, "amplitude_sweep", sweep, "tau"),
+        non_finite(inputs, "amplitude_sweep", sweep, "d"),
+    ) if p]  # fmt: skip
+    return continuity, orders, sweep, problems
+
+
+def c1_part_a_trained(continuity: pd.DataFrame, order_min: float, min_runs: int) -> tuple[dict, dict, dict, str]:
+    """(a) trained S4D: (summary per pair, excluded pairs and why, verdict per pair, verdict)."""
+    trained = continuity_summary(continuity, "s4d", min_runs)
+    # Pairs (system, discretization) without enough learned runs carry no evidence: left out, listed.
+    excluded = {k: v["why"] for k, v in trained.items() if v["runs"] < min_runs}
+    per_pair_a = {}
+    for key, v in trained.items():
+        if key in excluded:
+            continue
+        if v["order"] is None:
+            per_pair_a[key] = "inconclusive"
+        else:
+            per_pair_a[key] = "supported" if v["decreasing"] and v["order"] >= order_min else "not supported"
+    part_a = combine(list(per_pair_a.values())) if per_pair_a else "inconclusive"
+    return trained, excluded, per_pair_a, part_a
+
+
+def c1_part_b_numerical(orders: pd.DataFrame, nominal: float, tol: float) -> tuple[dict, float, str]:
+    """(b) discretized S4 (E1): (orders per discretization and amplitude, largest deviation, verdict)."""
+    s4 = orders[orders["model"] == "s4"]
+    numerical = {
+        pair_key(r.discretization, f"a={r.amplitude:g}"): [rounded(r.order_max_error), rounded(r.order_rmse)] for r in s4.itertuples()
+    }
+    deviation = float(np.abs(s4[["order_max_error", "order_rmse"]].to_numpy() - nominal).max()) if len(s4) else math.nan
+    part_b = "inconclusive" if not len(s4) else ("supported" if deviation <= tol else "not supported")
+    return numerical, deviation, part_b
+
+
+def c1_part_c_amplitude(sweep: pd.DataFrame, exponent_max: float, min_runs: int) -> tuple[dict, str]:
+    """(c) amplitude sweep of trained S4D: (growth per pair, verdict)."""
+    growth = amplitude_growth(sweep, "s4d", min_runs)
+    per_pair_c = {k: "inconclusive" if v["exponent"] is None else
+                  ("supported" if v["exponent"] <= exponent_max else "not supported")
+                  for k, v in growth.items() if v["runs"] >= min_runs}  # fmt: skip
+    part_c = combine(list(per_pair_c.values())) if per_pair_c else "inconclusive"
+    return growth, part_c
+
+
+def c1_numbers(trained: dict, growth: dict, s6: dict, s6_growth: dict, deviation: float, nominal: float,
+               min_runs: int, parts: tuple[str, str, str]) -> dict:  # fmt: skip
+    """The headline numbers of C1 (in the claim file's order)."""
+    part_a, part_b, part_c = parts
+    s4_orders = [v["order"] for v in trained.values() if v["order"] is not None]
+    s4_exponents = [v["exponent"] for v in growth.values() if v["exponent"] is not None]
+    learned_pairs = sum(v["runs"] >= min_runs for v in trained.values())
+    return {
+        "e2_s4d_learned_pairs": f"{learned_pairs} of {len(trained)}",
+        "e2_s4d_order_min": rounded(min(s4_orders)) if s4_orders else None,
+        "e2_s4d_all_decreasing": all(bool(v["decreasing"]) for v in trained.values()) if trained else None,
+        "e2_s4d_d_tau1_max": rounded(max((v["d"].get("1", math.nan) for v in trained.values() if v["d"]), default=math.nan), 6),
+        "e2_s4d_amplitude_exponent_max": rounded(max(s4_exponents)) if s4_exponents else None,
+        "e2_s6_amplitude_exponent_for_contrast": rounded(min((v["exponent"] for v in s6_growth.values() if v["exponent"] is not None),
+                                                        default=math.nan)),  # fmt: skip
+        "e2_s6_order_min_for_contrast": rounded(min((v["order"] for v in s6.values() if v["order"] is not None), default=math.nan)),
+        "e1_s4_order_max_deviation": rounded(deviation),
+        "e1_s4_nominal_order": nominal,
+        "part_a_trained": part_a,
+        "part_b_numerical": part_b,
+        "part_c_amplitude": part_c,
+    }

@@ -47,14 +47,39 @@ def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         difference must exceed ``claims.paired_se`` standard errors over ≥ ``claims.paired_min_seeds``
         seeds (below −that: not supported; else inconclusive). Combined over pairs as (b).
     """
-    from contlaws.experiments.refinement_numerical import amplitude_ratio_summary, amplitude_ratios
-
     thr = cfg["claims"]
     ratio_min, exponent_min = float(thr["s6_amplitude_ratio_min"]), float(thr["s6_amplitude_exponent_min"])
     min_runs, min_seeds, se_factor = int(thr["min_learned_runs"]), int(thr["paired_min_seeds"]), float(thr["paired_se"])
     thresholds = {"s6_amplitude_ratio_min": ratio_min, "s6_amplitude_exponent_min": exponent_min,
                   "min_learned_runs": min_runs, "paired_min_seeds": min_seeds, "paired_se": se_factor}  # fmt: skip
 
+    e1, sweep, errors, problems = read_c2_inputs(inputs)
+    if problems:
+        return inconclusive_for_non_finite(problems, thresholds)
+    finest_tau, e1_summary, e1_per_system, s6_e1, part_a = c2_part_a_numerical(e1, ratio_min)
+    growth, excluded, part_b = c2_part_b_amplitude(sweep, exponent_min, min_runs)
+    comparison, part_c = c2_part_c_degradation(errors, excluded, min_seeds, se_factor)
+
+    verdict = combine([part_a, part_b, part_c])
+    s4_growth = amplitude_growth(sweep, "s4d", min_runs)
+    numbers = c2_numbers(e1_summary, s6_e1, growth, s4_growth, comparison, (part_a, part_b, part_c))
+    details = {
+        "e1_amplitude_ratio_at_finest_tau": e1_summary,
+        "e1_amplitude_ratio_per_system": e1_per_system,
+        "e1_finest_tau": rounded(finest_tau, 8),
+        "e2_s6_amplitude": growth,
+        "e2_s4d_amplitude_for_contrast": s4_growth,
+        "e2_relative_rmse_increase": comparison,
+        "e2_excluded_not_learned": excluded,
+    }
+    explanation = c2_explanation(e1_summary, growth, s4_growth, comparison, excluded, thresholds,
+                                 (part_a, part_b, part_c), verdict)  # fmt: skip
+    return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
+            "thresholds": thresholds}
+
+
+def read_c2_inputs(inputs: Mapping[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list]:
+    """The three tables of C2 and the non-finite values found in them."""
     e1 = read_csv_input(inputs, "numerical_errors", ["system", "model", "discretization", "amplitude", "tau", "rel_max_error"])
     sweep = read_csv_input(inputs, "amplitude_sweep", ["system", "model", "discretization", "seed", "amplitude", "tau",
                                                        "d", "learned"])  # fmt: skip
@@ -64,8 +89,13 @@ def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         *(non_finite(inputs, "amplitude_sweep", sweep, c) for c in ("amplitude", "tau", "d")),
         *(non_finite(inputs, "errors", errors, c) for c in ("tau", "rmse")),
     ) if p]  # fmt: skip
-    if problems:
-        return inconclusive_for_non_finite(problems, thresholds)
+    return e1, sweep, errors, problems
+
+
+def c2_part_a_numerical(e1: pd.DataFrame, ratio_min: float) -> tuple[float, dict, dict, dict, str]:
+    """(a) discretized S6 (E1): (finest τ, ratio summary per model/discretization, ratios per system,
+    the S6 summaries, verdict)."""
+    from contlaws.experiments.refinement_numerical import amplitude_ratio_summary, amplitude_ratios
     finest_tau = e1["tau"].min() if len(e1) else math.nan
     e1_finest = e1[np.isclose(e1["tau"], finest_tau)] if len(e1) else e1
     ratios = amplitude_ratios(e1_finest) if len(e1) and e1["amplitude"].nunique() >= 2 else pd.DataFrame()
@@ -84,14 +114,23 @@ def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         part_a = "inconclusive"
     else:
         part_a = "supported" if all(v["median"] >= ratio_min for v in s6_e1.values()) else "not supported"
+    return finest_tau, e1_summary, e1_per_system, s6_e1, part_a
 
+
+def c2_part_b_amplitude(sweep: pd.DataFrame, exponent_min: float, min_runs: int) -> tuple[dict, dict, str]:
+    """(b) amplitude sweep of trained S6: (growth per pair, pairs left out as not learned and why, verdict)."""
     growth = amplitude_growth(sweep, "s6", min_runs)
     excluded = {k: v["why"] for k, v in growth.items() if v["runs"] < min_runs}
     per_pair_b = {k: "inconclusive" if v["exponent"] is None else
                   ("supported" if v["exponent"] >= exponent_min else "not supported")
                   for k, v in growth.items() if k not in excluded}  # fmt: skip
     part_b = combine_across(list(per_pair_b.values()))
+    return growth, excluded, part_b
 
+
+def c2_part_c_degradation(errors: pd.DataFrame, excluded: dict, min_seeds: int, se_factor: float) -> tuple[dict, str]:
+    """(c) S6 minus S4D relative RMSE increase, paired by seed: (comparison per pair, verdict); adds
+    the pairs where both never learned to ``excluded``."""
     increase = relative_rmse_increase_by_seed(errors)
     pairs = sorted({(system, method) for _, system, method in
                     errors[["model", "system", "discretization"]].drop_duplicates().itertuples(index=False)})  # fmt: skip
@@ -105,12 +144,16 @@ def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     # A pair where S6 and S4D never both learned carries no evidence: left out, listed.
     excluded.update({k: v["why"] for k, v in comparison.items() if v["n_seeds"] == 0})
     part_c = combine_across([v["verdict"] for k, v in comparison.items() if v["n_seeds"] > 0])
+    return comparison, part_c
 
-    verdict = combine([part_a, part_b, part_c])
+
+def c2_numbers(e1_summary: dict, s6_e1: dict, growth: dict, s4_growth: dict, comparison: dict,
+               parts: tuple[str, str, str]) -> dict:  # fmt: skip
+    """The headline numbers of C2 (in the claim file's order)."""
+    part_a, part_b, part_c = parts
     s4_e1 = {k: v for k, v in e1_summary.items() if k.startswith("s4/")}
     s6_exponents = [v["exponent"] for v in growth.values() if v["exponent"] is not None]
-    s4_growth = amplitude_growth(sweep, "s4d", min_runs)
-    numbers = {
+    return {
         "e1_s6_amplitude_ratio_median": rounded(min(v["median"] for v in s6_e1.values())) if s6_e1 else None,
         "e1_s6_amplitude_ratio_range": (f"{min(v['min'] for v in s6_e1.values()):.3g}-{max(v['max'] for v in s6_e1.values()):.3g}"
                                         if s6_e1 else None),  # fmt: skip
@@ -125,21 +168,20 @@ def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         "part_b_amplitude": part_b,
         "part_c_degradation": part_c,
     }
-    details = {
-        "e1_amplitude_ratio_at_finest_tau": e1_summary,
-        "e1_amplitude_ratio_per_system": e1_per_system,
-        "e1_finest_tau": rounded(finest_tau, 8),
-        "e2_s6_amplitude": growth,
-        "e2_s4d_amplitude_for_contrast": s4_growth,
-        "e2_relative_rmse_increase": comparison,
-        "e2_excluded_not_learned": excluded,
-    }
+
+
+def c2_explanation(e1_summary: dict, growth: dict, s4_growth: dict, comparison: dict, excluded: dict,
+                   thresholds: Mapping[str, Any], parts: tuple[str, str, str], verdict: str) -> str:  # fmt: skip
+    """The sentence of C2's claim file: each part's test, verdict and numbers."""
+    part_a, part_b, part_c = parts
+    ratio_min, exponent_min = thresholds["s6_amplitude_ratio_min"], thresholds["s6_amplitude_exponent_min"]
+    min_seeds, se_factor = thresholds["paired_min_seeds"], thresholds["paired_se"]
     e1_text = "; ".join(f"{k} median {v['median']}, range {v['min']}-{v['max']} over {v['n_systems']} systems"
                         for k, v in e1_summary.items()) or "no data"  # fmt: skip
     s6_text = ", ".join(f"{k} {v['exponent']} (x{v['growth']})" for k, v in growth.items()) or "n/a"
     s4_text = ", ".join(f"{k} {v['exponent']} (x{v['growth']})" for k, v in s4_growth.items()) or "n/a"
     c_text = "; ".join(f"{k}: {v['why']}" for k, v in comparison.items()) or "no pairs"
-    explanation = (
+    return (
         f"(a) Discretized S6 (E1): per random system, error at the largest amplitude / error at the smallest at the "
         f"finest tau; the median over systems must be >= {ratio_min} for every discretization: {part_a} ({e1_text}). "
         f"(b) Trained S6, amplitude sweep (learned runs only): d at the finest compared tau must grow at least like a^{exponent_min} with "
@@ -149,5 +191,3 @@ def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         f"{se_factor:g} standard errors over >= {min_seeds} seeds where both learned: {part_c} ({c_text}). "
         f"Left out as not learned: {'; '.join(f'{k} ({v})' for k, v in excluded.items()) or 'none'}. Verdict: {verdict}."
     )
-    return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
-            "thresholds": thresholds}

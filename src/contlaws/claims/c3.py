@@ -40,6 +40,33 @@ def evaluate_c3(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     """
     sep_min = float(cfg["claims"]["tc_separation_min"])
     n_se = float(cfg["claims"]["c3_se"])
+    tc, problems = read_c3_inputs(inputs)
+    if problems:
+        return inconclusive_for_non_finite(problems, {"tc_separation_min": sep_min, "c3_se": n_se})
+    family = eta_family_tc(tc)
+    stderr = tc[tc["family"] == "forecasting"].set_index(["system", "eta"])["tc_stderr"]
+
+    per_system, steps, separations = c3_per_system(family, stderr, n_se)
+    part_a, part_b = c3_part_a_ordering(family, per_system), c3_part_b_separation(family, separations, sep_min)
+    verdict = combine([part_a, part_b])
+
+    benchmarks = tc[tc["family"] != "forecasting"]
+    numbers = c3_numbers(family, per_system, steps, separations, part_a, part_b)
+    details = {"eta_family": per_system, "other_datasets": {r.dataset: rounded(r.tc, 6) for r in benchmarks.itertuples()}}
+    explanation = (
+        f"(a) On the E3 family obs = (1 - eta) cont + eta disc, TC must fall at every step of the eta grid by more "
+        f"than {n_se:g} combined standard errors "
+        f"for every system ({numbers['systems']} systems, {numbers['etas_per_system']} eta values): {part_a} "
+        f"(smallest drop {numbers['smallest_drop']}). (b) TC(eta=0) - TC(eta=1) must be >= {sep_min} for every "
+        f"system: {part_b} (smallest separation {numbers['separation_min']}; TC(eta=0) >= {numbers['tc_eta0_min']}, "
+        f"TC(eta=1) <= {numbers['tc_eta1_max']}). Verdict: {verdict}."
+    )
+    return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
+            "thresholds": {"tc_separation_min": sep_min, "c3_se": n_se}}  # fmt: skip
+
+
+def read_c3_inputs(inputs: Mapping[str, Path]) -> tuple[pd.DataFrame, list]:
+    """The task-continuity table and the non-finite values found in it."""
     tc = read_csv_input(inputs, "task_continuity", ["family", "dataset", "system", "eta", "tc", "tc_stderr"])
     in_family = tc["family"] == "forecasting"
     problems = [p for p in (
@@ -48,11 +75,12 @@ def evaluate_c3(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         # A standard error is NaN when a single sequence was scored (no spread); never infinite.
         non_finite(inputs, "task_continuity", tc, "tc_stderr", where=in_family, nan_ok=pd.Series(True, index=tc.index)),
     ) if p]  # fmt: skip
-    if problems:
-        return inconclusive_for_non_finite(problems, {"tc_separation_min": sep_min, "c3_se": n_se})
-    family = eta_family_tc(tc)
-    stderr = tc[tc["family"] == "forecasting"].set_index(["system", "eta"])["tc_stderr"]
+    return tc, problems
 
+
+def c3_per_system(family: Mapping[str, pd.Series], stderr: pd.Series, n_se: float) -> tuple[dict, list, list]:
+    """Per system: TC per η, whether it falls at every step beyond ``n_se`` combined standard errors,
+    the smallest drop, the separation TC(0) − TC(1); with all drops and all separations."""
     per_system, steps, separations = {}, [], []
     for system, series in family.items():
         etas, values = series.index.to_numpy(dtype=float), series.to_numpy(dtype=float)
@@ -70,20 +98,32 @@ def evaluate_c3(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         steps += list(drops)
         if ends:
             separations.append(separation)
+    return per_system, steps, separations
 
+
+def c3_part_a_ordering(family: Mapping[str, pd.Series], per_system: Mapping[str, dict]) -> str:
+    """(a) TC falls at every η step on every system (needs at least two η per system)."""
     enough_etas = bool(family) and all(len(s) >= 2 for s in family.values())
     if not enough_etas:
         part_a = "inconclusive"
     else:
         part_a = "supported" if all(v["strictly_decreasing"] for v in per_system.values()) else "not supported"
+    return part_a
+
+
+def c3_part_b_separation(family: Mapping[str, pd.Series], separations: list, sep_min: float) -> str:
+    """(b) TC(η = 0) − TC(η = 1) ≥ ``sep_min`` on every system (needs both ends on the grid)."""
     if not family or len(separations) < len(family):
         part_b = "inconclusive"  # η = 0 or η = 1 not on the grid for some system
     else:
         part_b = "supported" if min(separations) >= sep_min else "not supported"
-    verdict = combine([part_a, part_b])
+    return part_b
 
-    benchmarks = tc[tc["family"] != "forecasting"]
-    numbers = {
+
+def c3_numbers(family: Mapping[str, pd.Series], per_system: Mapping[str, dict], steps: list, separations: list,
+               part_a: str, part_b: str) -> dict:  # fmt: skip
+    """The headline numbers of C3 (in the claim file's order)."""
+    return {
         "systems": len(family),
         "etas_per_system": min((len(s) for s in family.values()), default=0),
         "all_strictly_decreasing": all(v["strictly_decreasing"] for v in per_system.values()) if per_system else None,
@@ -94,14 +134,3 @@ def evaluate_c3(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         "part_a_ordering": part_a,
         "part_b_separation": part_b,
     }
-    details = {"eta_family": per_system, "other_datasets": {r.dataset: rounded(r.tc, 6) for r in benchmarks.itertuples()}}
-    explanation = (
-        f"(a) On the E3 family obs = (1 - eta) cont + eta disc, TC must fall at every step of the eta grid by more "
-        f"than {n_se:g} combined standard errors "
-        f"for every system ({numbers['systems']} systems, {numbers['etas_per_system']} eta values): {part_a} "
-        f"(smallest drop {numbers['smallest_drop']}). (b) TC(eta=0) - TC(eta=1) must be >= {sep_min} for every "
-        f"system: {part_b} (smallest separation {numbers['separation_min']}; TC(eta=0) >= {numbers['tc_eta0_min']}, "
-        f"TC(eta=1) <= {numbers['tc_eta1_max']}). Verdict: {verdict}."
-    )
-    return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
-            "thresholds": {"tc_separation_min": sep_min, "c3_se": n_se}}  # fmt: skip
