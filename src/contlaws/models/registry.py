@@ -109,24 +109,8 @@ def build_model(
     if not ok:
         raise ModelUnavailable(name, reason)
     cfg = model_cfg
-    d, n_layers, dropout = cfg["d_model"], cfg["n_layers"], cfg["dropout"]
-    if name == "s4d":
-        s4d_cfg = {k: v for k, v in cfg["s4d"].items() if k not in S4D_OPTIM_KEYS}
-        s4d_cfg["discretization"] = discretization or s4d_cfg["discretization"]
-        if causal:
-            s4d_cfg["channel_norm"] = False  # the authors' norm mixes time steps and samples (not causal)
-        layers = [ChannelsFirst(S4D(d, dropout=dropout, **s4d_cfg)) for _ in range(n_layers)]
-    elif name == "s6":
-        s6_cfg = dict(cfg["s6"], discretization=discretization or cfg["s6"]["discretization"])
-        s6_cfg["readout"] = readout or s6_cfg["readout"]
-        layers = [S6(d, **s6_cfg) for _ in range(n_layers)]
-    elif name == "transformer":
-        t_cfg = cfg["transformer"]
-        layers = [TransformerLayer(d, t_cfg["n_heads"], t_cfg["d_ff"], dropout, causal=causal) for _ in range(n_layers)]
-    elif name == "linear_attention":
-        layers = [CausalLinearAttention(d, cfg["linear_attention"]["n_heads"]) for _ in range(n_layers)]
-    else:
-        layers = [gpu_layer(name, d, i, cfg["mamba2"]) for i in range(n_layers)]
+    d, dropout = cfg["d_model"], cfg["dropout"]
+    layers = build_layers(name, cfg, discretization, readout, causal)
     model = SequenceModel(
         layers,
         d_input=d_input,
@@ -141,7 +125,38 @@ def build_model(
         readout="causal" if causal else "mean_pool",
         increment=increment,
     )
-    model.build_kwargs = {
+    model.build_kwargs = build_record(name, d_input, d_output, cfg, input_kind, vocab_size, discretization, readout,
+                                      causal, increment)  # fmt: skip
+    return model
+
+
+def build_layers(name: str, cfg: Mapping[str, Any], discretization: str | None, readout: str | None,
+                 causal: bool) -> list[torch.nn.Module]:  # fmt: skip
+    """The ``cfg["n_layers"]`` layers of a :func:`build_model` model of type ``name`` (see there)."""
+    d, n_layers, dropout = cfg["d_model"], cfg["n_layers"], cfg["dropout"]
+    if name == "s4d":
+        s4d_cfg = {k: v for k, v in cfg["s4d"].items() if k not in S4D_OPTIM_KEYS}
+        s4d_cfg["discretization"] = discretization or s4d_cfg["discretization"]
+        if causal:
+            s4d_cfg["channel_norm"] = False  # the authors' norm mixes time steps and samples (not causal)
+        return [ChannelsFirst(S4D(d, dropout=dropout, **s4d_cfg)) for _ in range(n_layers)]
+    if name == "s6":
+        s6_cfg = dict(cfg["s6"], discretization=discretization or cfg["s6"]["discretization"])
+        s6_cfg["readout"] = readout or s6_cfg["readout"]
+        return [S6(d, **s6_cfg) for _ in range(n_layers)]
+    if name == "transformer":
+        t_cfg = cfg["transformer"]
+        return [TransformerLayer(d, t_cfg["n_heads"], t_cfg["d_ff"], dropout, causal=causal) for _ in range(n_layers)]
+    if name == "linear_attention":
+        return [CausalLinearAttention(d, cfg["linear_attention"]["n_heads"]) for _ in range(n_layers)]
+    return [gpu_layer(name, d, i, cfg["mamba2"]) for i in range(n_layers)]
+
+
+def build_record(name: str, d_input: int, d_output: int, cfg: Mapping[str, Any], input_kind: str,
+                 vocab_size: int | None, discretization: str | None, readout: str | None, causal: bool,
+                 increment: bool) -> dict:  # fmt: skip
+    """The ``build_kwargs`` a checkpoint keeps to rebuild the model (:func:`contlaws.train.load_model`)."""
+    record = {
         "name": name,
         "d_input": d_input,
         "d_output": d_output,
@@ -152,10 +167,10 @@ def build_model(
         "readout": readout,
     }
     if causal:  # only when set, so checkpoints of the other experiments keep their build_kwargs
-        model.build_kwargs["causal"] = True
+        record["causal"] = True
     if increment:
-        model.build_kwargs["increment"] = True
-    return model
+        record["increment"] = True
+    return record
 
 
 def optimizer_param_groups(
