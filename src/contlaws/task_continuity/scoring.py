@@ -133,6 +133,18 @@ def score_dataset(
     )
     total = len(source)
     limit = total if max_sequences == 0 else min(total, max_sequences)
+    stream_into(acc, source, lengths, limit, batch_size, progress)
+    if total == 0:
+        raise ValueError(f"no sequences to score (array of shape {tuple(np.shape(source))})" if hasattr(source, "shape")
+                         else "no sequences to score (the dataset is empty)")
+    if check_strides:
+        check_strides_fit(acc.strides, acc.max_length, acc.metric)
+    return acc.result()
+
+
+def stream_into(acc: TaskContinuityAccumulator, source, lengths, limit: int, batch_size: int, progress: bool) -> None:
+    """Feed the first ``limit`` rows of ``source`` to ``acc`` in batches of ``batch_size`` (sequences
+    side by side split by ``lengths`` when given)."""
     read = (lambda idx: _to_numpy(source.get_batch(idx)[0])) if hasattr(source, "get_batch") else (lambda idx: np.asarray(source[idx[0] : idx[-1] + 1]))
     with tqdm(total=limit, disable=not progress, unit="seq", desc="task continuity", leave=False) as bar:
         for lo in range(0, limit, batch_size):
@@ -143,12 +155,6 @@ def score_dataset(
             else:
                 acc.update(*split_side_by_side(x, np.asarray(lengths[idx])))
             bar.update(len(idx))
-    if total == 0:
-        raise ValueError(f"no sequences to score (array of shape {tuple(np.shape(source))})" if hasattr(source, "shape")
-                         else "no sequences to score (the dataset is empty)")
-    if check_strides:
-        check_strides_fit(acc.strides, acc.max_length, acc.metric)
-    return acc.result()
 
 
 def check_strides_fit(strides: Iterable[int], max_length: int, metric: Metric) -> None:
