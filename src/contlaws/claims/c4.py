@@ -45,11 +45,45 @@ def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     alpha = float(claims_cfg["rank_correlation_alpha"])
     min_seeds = int(claims_cfg["paired_min_seeds"])
     n_boot = int(claims_cfg["bootstrap_samples"])
+    table, seeds = read_c4_inputs(inputs)
+    thresholds = {"rank_correlation_min": rho_min, "rank_correlation_alpha": alpha, "paired_min_seeds": min_seeds,
+                  "bootstrap_samples": n_boot}  # fmt: skip
+    problems = c4_non_finite(inputs, table, seeds)
+    if problems:
+        return inconclusive_for_non_finite(problems, thresholds)
+    usable, excluded = c4_usable_datasets(table, min_seeds)
+    n = len(usable)
+    stats = spearman(usable["tc"], usable["advantage_s4d"])
+    contrast = spearman(table["tc"], table["advantage_s6"])
+    boot, low, high = c4_bootstrap(usable, seeds, n_boot, alpha, int(cfg["seed"]))
+    needed = critical_rho(n, alpha) if n >= 3 else math.nan
+
+    readout = cfg["eta_performance"]["readout"]
+    verdict, why = c4_verdict(readout, n, len(excluded), stats, low, high, needed, thresholds)
+    numbers = c4_numbers(usable, excluded, stats, contrast, low, high, needed)
+    details = c4_details(usable, excluded, boot, n_boot, alpha, contrast)
+    explanation = (
+        f"Spearman rho between TC and the advantage A = ln(RMSE_ref / RMSE_S4D) of S4D over the best attention "
+        f"baseline (both past their learning gate, paired by seed, at least {min_seeds} seeds), over {n} (system, eta) "
+        f"datasets ({len(excluded)} excluded): rho = {numbers['rho']}, bootstrap {1 - 2 * alpha:.0%} interval "
+        f"[{numbers['rho_bootstrap_low']}, {numbers['rho_bootstrap_high']}], one-sided p = {numbers['p_one_sided']} "
+        f"({stats['method']}); S4D ahead beyond 2 SE on {numbers['s4d_ahead_beyond_2se']}, behind on "
+        f"{numbers['s4d_behind_beyond_2se']}. {verdict.capitalize()}: {why}. S6 for contrast: rho = {numbers['rho_s6_for_contrast']}."
+    )
+    return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
+            "thresholds": thresholds}
+
+
+def read_c4_inputs(inputs: Mapping[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The alignment table (one row per E3 dataset) and the advantages per seed."""
     table = read_csv_input(inputs, "alignment", ["system", "eta", "tc", "reference_model", "advantage_s4d",
                                                   "advantage_s4d_se", "n_seeds_s4d", "advantage_s6", "note"])  # fmt: skip
     seeds = read_csv_input(inputs, "advantages_by_seed", ["system", "eta", "model", "seed", "advantage"])
-    thresholds = {"rank_correlation_min": rho_min, "rank_correlation_alpha": alpha, "paired_min_seeds": min_seeds,
-                  "bootstrap_samples": n_boot}  # fmt: skip
+    return table, seeds
+
+
+def c4_non_finite(inputs: Mapping[str, Path], table: pd.DataFrame, seeds: pd.DataFrame) -> list:
+    """The non-finite values of C4's inputs, beyond the NaNs that are there by design."""
     # An advantage is NaN by design where no seed paired (n_seeds 0), its SE where fewer than two did.
     paired = pd.to_numeric(table["n_seeds_s4d"], errors="coerce")
     problems = [p for p in (
@@ -62,27 +96,38 @@ def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         non_finite(inputs, "advantages_by_seed", seeds, "eta"),
         non_finite(inputs, "advantages_by_seed", seeds, "advantage"),
     ) if p]  # fmt: skip
-    if problems:
-        return inconclusive_for_non_finite(problems, thresholds)
+    return problems
+
+
+def c4_usable_datasets(table: pd.DataFrame, min_seeds: int) -> tuple[pd.DataFrame, dict]:
+    """(datasets that count, {dataset: why it is left out}); fills missing notes of ``table`` in place."""
     table["note"] = table["note"].astype("string").fillna("")
     finite = np.isfinite(table["tc"]) & np.isfinite(table["advantage_s4d"])
     enough = table["n_seeds_s4d"] >= min_seeds
     usable = table[finite & enough].reset_index(drop=True)
     excluded = {pair_key(r.system, f"eta={r.eta:g}"): "; ".join(filter(None, [f"{int(r.n_seeds_s4d)} paired seed(s) where S4D "
                 f"and the reference learned, {min_seeds} needed", r.note])) for r in table[~(finite & enough)].itertuples()}  # fmt: skip
+    return usable, excluded
+
+
+def c4_bootstrap(usable: pd.DataFrame, seeds: pd.DataFrame, n_boot: int, alpha: float, seed: int
+                 ) -> tuple[np.ndarray, float, float]:  # fmt: skip
+    """Two-level bootstrap replicates of ρ and their α and 1 − α quantiles (NaN below :data:`C4_MIN_N`)."""
     n = len(usable)
-    stats = spearman(usable["tc"], usable["advantage_s4d"])
-    contrast = spearman(table["tc"], table["advantage_s6"])
-    rho = stats["rho"]
     s4d_seeds = seeds[seeds["model"] == "s4d"]
     per_dataset = [s4d_seeds[(s4d_seeds["system"] == r.system) & np.isclose(s4d_seeds["eta"], r.eta)]["advantage"]
                    .to_numpy(dtype=float) for r in usable.itertuples()]  # fmt: skip
-    boot = (bootstrap_rho(usable["tc"].to_numpy(dtype=float), per_dataset, n_boot, int(cfg["seed"]))
+    boot = (bootstrap_rho(usable["tc"].to_numpy(dtype=float), per_dataset, n_boot, seed)
             if n >= C4_MIN_N else np.array([]))  # fmt: skip
     low, high = (float(np.quantile(boot, alpha)), float(np.quantile(boot, 1 - alpha))) if len(boot) else (math.nan, math.nan)
-    needed = critical_rho(n, alpha) if n >= 3 else math.nan
+    return boot, low, high
 
-    readout = cfg["eta_performance"]["readout"]
+
+def c4_verdict(readout: str, n: int, n_excluded: int, stats: Mapping[str, Any], low: float, high: float,
+               needed: float, thresholds: Mapping[str, Any]) -> tuple[str, str]:  # fmt: skip
+    """(verdict, why) from ρ, its significance and its bootstrap bounds."""
+    rho, rho_min = stats["rho"], thresholds["rank_correlation_min"]
+    alpha, min_seeds = thresholds["rank_correlation_alpha"], thresholds["paired_min_seeds"]
     if readout != "causal":
         # The authors' readout (mean over time) with a Transformer without mask or positions is
         # permutation-invariant: an order-blind reference says nothing about continuity.
@@ -91,7 +136,7 @@ def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     elif n < C4_MIN_N or not math.isfinite(rho):
         verdict = "inconclusive"
         why = (f"only n = {n} datasets where S4D and an attention baseline both learned on at least {min_seeds} "
-               f"paired seeds (at least {C4_MIN_N} needed; {len(excluded)} excluded)")  # fmt: skip
+               f"paired seeds (at least {C4_MIN_N} needed; {n_excluded} excluded)")  # fmt: skip
     elif rho >= rho_min and stats["p_greater"] <= alpha and low > 0:
         verdict, why = "supported", (f"rho >= {rho_min}, significantly positive (p {stats['p_greater']:.3g} <= {alpha}) "
                                      f"and the bootstrap lower bound {low:.3f} is above 0")  # fmt: skip
@@ -102,10 +147,17 @@ def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         why = (f"the data do not decide: rho = {rho:.3f} with bootstrap interval [{low:.3f}, {high:.3f}] "
                f"(significance at alpha = {alpha} needs rho >= {needed:.3f} and a lower bound above 0; "
                f"'not supported' needs the upper bound below {rho_min})")  # fmt: skip
+    return verdict, why
+
+
+def c4_numbers(usable: pd.DataFrame, excluded: dict, stats: Mapping[str, Any], contrast: Mapping[str, Any],
+               low: float, high: float, needed: float) -> dict:  # fmt: skip
+    """The headline numbers of C4 (in the claim file's order)."""
+    n, rho = len(usable), stats["rho"]
     se = usable["advantage_s4d_se"].to_numpy(dtype=float)
     ahead = int((usable["advantage_s4d"] > 2 * se).sum())
     behind = int((usable["advantage_s4d"] < -2 * se).sum())
-    numbers = {
+    return {
         "rho": rounded(rho),
         "rho_bootstrap_low": rounded(low),
         "rho_bootstrap_high": rounded(high),
@@ -119,7 +171,12 @@ def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         "s4d_ahead_beyond_2se": f"{ahead} of {n}",
         "s4d_behind_beyond_2se": f"{behind} of {n}",
     }
-    details = {
+
+
+def c4_details(usable: pd.DataFrame, excluded: dict, boot: np.ndarray, n_boot: int, alpha: float,
+               contrast: Mapping[str, Any]) -> dict:  # fmt: skip
+    """Per-dataset TC and advantage, the excluded datasets, the bootstrap and S6's ρ for contrast."""
+    return {
         "datasets": {pair_key(r.system, f"eta={r.eta:g}"): {"tc": rounded(r.tc, 6), "advantage_s4d": rounded(r.advantage_s4d),
                                                           "advantage_s4d_se": rounded(r.advantage_s4d_se),
                                                           "paired_seeds": int(r.n_seeds_s4d), "reference": r.reference_model}
@@ -128,13 +185,3 @@ def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         "bootstrap": {"replicates": int(len(boot)), "requested": n_boot, "levels": [alpha, 1 - alpha]},
         "s6_for_contrast": {k: rounded(v) if isinstance(v, float) else v for k, v in contrast.items()},
     }  # fmt: skip
-    explanation = (
-        f"Spearman rho between TC and the advantage A = ln(RMSE_ref / RMSE_S4D) of S4D over the best attention "
-        f"baseline (both past their learning gate, paired by seed, at least {min_seeds} seeds), over {n} (system, eta) "
-        f"datasets ({len(excluded)} excluded): rho = {numbers['rho']}, bootstrap {1 - 2 * alpha:.0%} interval "
-        f"[{numbers['rho_bootstrap_low']}, {numbers['rho_bootstrap_high']}], one-sided p = {numbers['p_one_sided']} "
-        f"({stats['method']}); S4D ahead beyond 2 SE on {numbers['s4d_ahead_beyond_2se']}, behind on "
-        f"{numbers['s4d_behind_beyond_2se']}. {verdict.capitalize()}: {why}. S6 for contrast: rho = {numbers['rho_s6_for_contrast']}."
-    )
-    return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
-            "thresholds": thresholds}

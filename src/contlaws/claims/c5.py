@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from contlaws.claims.registry import (
     VERDICTS,
@@ -100,21 +101,9 @@ def evaluate_c5(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     tol = float(claims_cfg["subsample_accuracy_tol"])
     min_seeds = int(claims_cfg["paired_min_seeds"])
     n_se = float(claims_cfg["paired_se"])
-    table = read_csv_input(inputs, "table", ["task", "continuity", "task_continuity", "seed", "learned",
-                                             "test_accuracy_difference", "test_accuracy_subsampled",
-                                             "test_accuracy_baseline", "majority_accuracy",
-                                             "reached_baseline_best", "speedup_to_reach_seconds"])  # fmt: skip
-    curves = read_csv_input(inputs, "curves", ["task", "mode", "seed", "stage", "epoch", "epoch_seconds"])
+    table, curves = read_c5_inputs(inputs)
     thresholds = {"subsample_accuracy_tol": tol, "paired_min_seeds": min_seeds, "paired_se": n_se}
-    # speedup_to_reach_seconds is text ("not reached") where the subsampled run never reached the target.
-    reached_rows = table["reached_baseline_best"].astype(str) == "yes"
-    problems = [p for p in (
-        *(non_finite(inputs, "table", table, c) for c in ("task_continuity", "test_accuracy_difference",
-                                                         "test_accuracy_subsampled", "test_accuracy_baseline",
-                                                         "majority_accuracy")),
-        non_finite(inputs, "table", table, "speedup_to_reach_seconds", where=reached_rows),
-        non_finite(inputs, "curves", curves, "epoch_seconds"),
-    ) if p]  # fmt: skip
+    problems = c5_non_finite(inputs, table, curves)
     if problems:
         return inconclusive_for_non_finite(problems, thresholds)
     noise = timing_noise(curves)
@@ -123,32 +112,9 @@ def evaluate_c5(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
 
     parts, per_task, timing = {}, {}, {}
     for task, rows in table.groupby("task", sort=False):
-        ok = rows[learned_col[rows.index]]
-        continuity = str(rows["continuity"].iloc[0])
-        reached = ok["reached_baseline_best"] == "yes"
-        logs = [math.log(float(v)) if r else -math.inf for v, r in zip(ok["speedup_to_reach_seconds"], reached)]
-        record = {
-            "continuity": continuity,
-            "task_continuity": rounded(float(rows["task_continuity"].iloc[0])),
-            "seeds": len(rows),
-            "seeds_learned": len(ok),
-            "test_accuracy_subsampled_mean": rounded(rows["test_accuracy_subsampled"].mean()),
-            "test_accuracy_baseline_mean": rounded(rows["test_accuracy_baseline"].mean()),
-            "majority_accuracy": rounded(rows["majority_accuracy"].mean()),
-        }
-        if len(ok) < min_seeds:
-            verdict, reason = "inconclusive", f"only {len(ok)} of {len(rows)} seeds learned (both runs); {min_seeds} needed"
-            accuracy = speed = "not evaluated"
-        else:
-            verdict, accuracy, speed, reason = c5_task_verdict(ok["test_accuracy_difference"].tolist(), logs, tol, n_se, margin)
-        mean_d, se_d = mean_and_stderr(ok["test_accuracy_difference"].tolist())
-        record.update(verdict=verdict, accuracy=accuracy, reason=reason,
-                      test_accuracy_difference_mean=rounded(mean_d), test_accuracy_difference_se=rounded(se_d),
-                      reached=f"{int(reached.sum())} of {len(ok)}")  # fmt: skip
-        per_task[task] = record
-        timing[task] = {"speed": speed, "speedups": [rounded(math.exp(v)) if math.isfinite(v) else None for v in logs]}
-        if continuity == "continuous":
-            parts[task] = verdict
+        per_task[task], timing[task] = c5_task(rows, learned_col[rows.index], min_seeds, tol, n_se, margin)
+        if per_task[task]["continuity"] == "continuous":
+            parts[task] = per_task[task]["verdict"]
     verdict = combine(list(parts.values())) if parts else "inconclusive"
     numbers = {
         "continuous_tasks": len(parts),
@@ -173,3 +139,56 @@ def evaluate_c5(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         "explanation": explanation,
         "thresholds": thresholds,
     }
+
+
+def read_c5_inputs(inputs: Mapping[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The E5 table (one row per task and seed) and the learning curves (epoch times)."""
+    table = read_csv_input(inputs, "table", ["task", "continuity", "task_continuity", "seed", "learned",
+                                             "test_accuracy_difference", "test_accuracy_subsampled",
+                                             "test_accuracy_baseline", "majority_accuracy",
+                                             "reached_baseline_best", "speedup_to_reach_seconds"])  # fmt: skip
+    curves = read_csv_input(inputs, "curves", ["task", "mode", "seed", "stage", "epoch", "epoch_seconds"])
+    return table, curves
+
+
+def c5_non_finite(inputs: Mapping[str, Path], table: pd.DataFrame, curves: pd.DataFrame) -> list:
+    """The non-finite values of C5's inputs, beyond the text that is there by design."""
+    # speedup_to_reach_seconds is text ("not reached") where the subsampled run never reached the target.
+    reached_rows = table["reached_baseline_best"].astype(str) == "yes"
+    problems = [p for p in (
+        *(non_finite(inputs, "table", table, c) for c in ("task_continuity", "test_accuracy_difference",
+                                                         "test_accuracy_subsampled", "test_accuracy_baseline",
+                                                         "majority_accuracy")),
+        non_finite(inputs, "table", table, "speedup_to_reach_seconds", where=reached_rows),
+        non_finite(inputs, "curves", curves, "epoch_seconds"),
+    ) if p]  # fmt: skip
+    return problems
+
+
+def c5_task(rows: pd.DataFrame, learned: pd.Series, min_seeds: int, tol: float, n_se: float, margin: float
+            ) -> tuple[dict, dict]:  # fmt: skip
+    """(record, timing) of one task from its rows (one per seed) and which of them learned."""
+    ok = rows[learned]
+    continuity = str(rows["continuity"].iloc[0])
+    reached = ok["reached_baseline_best"] == "yes"
+    logs = [math.log(float(v)) if r else -math.inf for v, r in zip(ok["speedup_to_reach_seconds"], reached)]
+    record = {
+        "continuity": continuity,
+        "task_continuity": rounded(float(rows["task_continuity"].iloc[0])),
+        "seeds": len(rows),
+        "seeds_learned": len(ok),
+        "test_accuracy_subsampled_mean": rounded(rows["test_accuracy_subsampled"].mean()),
+        "test_accuracy_baseline_mean": rounded(rows["test_accuracy_baseline"].mean()),
+        "majority_accuracy": rounded(rows["majority_accuracy"].mean()),
+    }
+    if len(ok) < min_seeds:
+        verdict, reason = "inconclusive", f"only {len(ok)} of {len(rows)} seeds learned (both runs); {min_seeds} needed"
+        accuracy = speed = "not evaluated"
+    else:
+        verdict, accuracy, speed, reason = c5_task_verdict(ok["test_accuracy_difference"].tolist(), logs, tol, n_se, margin)
+    mean_d, se_d = mean_and_stderr(ok["test_accuracy_difference"].tolist())
+    record.update(verdict=verdict, accuracy=accuracy, reason=reason,
+                  test_accuracy_difference_mean=rounded(mean_d), test_accuracy_difference_se=rounded(se_d),
+                  reached=f"{int(reached.sum())} of {len(ok)}")  # fmt: skip
+    timing = {"speed": speed, "speedups": [rounded(math.exp(v)) if math.isfinite(v) else None for v in logs]}
+    return record, timing
