@@ -250,6 +250,18 @@ def resume_or_start(paths: Mapping[str, Path], identity: Mapping[str, Any], mode
                          checkpoint["cumulative_seconds"], best_checkpoint)  # fmt: skip
 
 
+def epoch_checkpoint(model, optimizer, scheduler, settings: TrainSettings, state: TrainingState,
+                     identity: Mapping[str, Any], record: dict) -> dict:  # fmt: skip
+    """The checkpoint of the epoch ``state`` ends (every key of :data:`CHECKPOINT_KEYS`), RNG states as of now."""
+    return {
+        "model_name": identity["model_name"], "build_kwargs": getattr(model, "build_kwargs", None) or {},
+        "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
+        "scheduler_state": scheduler.state_dict(), "epoch": state.epoch, "step": state.step, "best": state.best,
+        "settings": settings.as_record(), "rng": rng_state(), "cumulative_seconds": state.cumulative,
+        "provenance": record, "history": state.history, "data": identity["data"],
+    }  # fmt: skip
+
+
 def save_epoch(paths: Mapping[str, Path], checkpoint: dict, improved: bool, state: TrainingState, record: dict) -> None:
     """The epoch's outputs: ``best.pt`` when improved, ``metrics.csv``, then ``last.pt``, which commits it."""
     if improved:

@@ -65,6 +65,7 @@ from contlaws.run_folder import (
     check_resumable,
     check_state_fits,
     discard_unusable_run,
+    epoch_checkpoint,
     load_model,
     read_checkpoint,
     resume_or_start,
@@ -273,13 +274,7 @@ def fit(
     while state.epoch < settings.epochs:
         row, val = train_and_validate(model, train_ds, val_ds, optimizer, scheduler, settings, state, device)
         improved = improve_best(state, val, settings.task)
-        checkpoint = {
-            "model_name": identity["model_name"], "build_kwargs": getattr(model, "build_kwargs", None) or {},
-            "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
-            "scheduler_state": scheduler.state_dict(), "epoch": state.epoch, "step": state.step, "best": state.best,
-            "settings": settings.as_record(), "rng": rng_state(), "cumulative_seconds": state.cumulative,
-            "provenance": record, "history": state.history, "data": identity["data"],
-        }  # fmt: skip
+        checkpoint = epoch_checkpoint(model, optimizer, scheduler, settings, state, identity, record)
         save_epoch(paths, checkpoint, improved, state, record)
         log.info("epoch %d/%d stride %d lr %.3g train_loss %.4g %s (%.1fs; per step %.3g s, %.3g s CPU)%s",
                  state.epoch, settings.epochs, row["stride"], row["lr"], row["train_loss"],
@@ -296,6 +291,36 @@ def check_splits(train_ds, val_ds) -> None:
         if getattr(train_ds, attr) != getattr(val_ds, attr):
             a, b = getattr(train_ds, attr), getattr(val_ds, attr)
             raise UserError(f"{train_ds.path} and {val_ds.path} differ in {attr}: {a!r} vs {b!r}")
+
+
+def build_run_model(cfg: Mapping[str, Any], model_name: str, train_ds, discretization: str | None,
+                    build_options: Mapping[str, Any]) -> torch.nn.Module:  # fmt: skip
+    """The registry model of a :func:`train_run` for the training split's shapes; raises
+    :class:`contlaws.models.registry.ModelUnavailable` where it cannot run here."""
+    from contlaws.models.registry import build_model
+
+    return build_model(
+        model_name,
+        d_input=train_ds.d_input,
+        d_output=train_ds.d_output,
+        model_cfg=cfg["model"],
+        input_kind=train_ds.input_kind,
+        vocab_size=getattr(train_ds, "vocab_size", None) or train_ds.meta.get("vocab_size"),
+        discretization=discretization,
+        **build_options,
+    )
+
+
+def standardized_splits(train_ds, val_ds) -> tuple[Any, Any, dict]:
+    """(train, val, statistics as a dict) with regression labels standardized by the training split's statistics."""
+    # E2 labels as z = (y − mean)/std per component, statistics of the training split only;
+    # recorded in the checkpoint (provenance.label_standardization) for evaluation.
+    from contlaws.data.regression import LabelStandardization
+    from contlaws.data.sets import standardized_dataset
+
+    stats = LabelStandardization.fit(train_ds.y)
+    train_ds, val_ds = standardized_dataset(train_ds, stats), standardized_dataset(val_ds, stats)
+    return train_ds, val_ds, stats.to_dict()
 
 
 def train_run(
@@ -324,7 +349,7 @@ def train_run(
     is returned. Raises :class:`TrainingDiverged`, :class:`ResumeMismatch` and the user errors of
     :mod:`contlaws.errors`.
     """
-    from contlaws.models.registry import ModelUnavailable, availability, build_model
+    from contlaws.models.registry import ModelUnavailable, availability
 
     out_dir = Path(out_dir)
     available, reason = availability(model_name)
@@ -345,29 +370,13 @@ def train_run(
         raise UserError(f"invalid training settings: {err}") from None
     seed_everything(settings.seed)
     try:
-        model = build_model(
-            model_name,
-            d_input=train_ds.d_input,
-            d_output=train_ds.d_output,
-            model_cfg=cfg["model"],
-            input_kind=train_ds.input_kind,
-            vocab_size=getattr(train_ds, "vocab_size", None) or train_ds.meta.get("vocab_size"),
-            discretization=discretization,
-            **build_options,
-        )
+        model = build_run_model(cfg, model_name, train_ds, discretization, build_options)
     except ModelUnavailable as err:
         return write_not_run(out_dir, model_name, err.reason, cfg, seed)
     meta = {"config": cfg, "model": model_name, "discretization": discretization,
             "experiment": experiment, "train": str(train_path), "val": str(val_path)}  # fmt: skip
     if experiment == "refinement_trained" and train_ds.task == "regression":
-        # E2 labels as z = (y − mean)/std per component, statistics of the training split only;
-        # recorded in the checkpoint (provenance.label_standardization) for evaluation.
-        from contlaws.data.regression import LabelStandardization
-        from contlaws.data.sets import standardized_dataset
-
-        stats = LabelStandardization.fit(train_ds.y)
-        train_ds, val_ds = standardized_dataset(train_ds, stats), standardized_dataset(val_ds, stats)
-        meta["label_standardization"] = stats.to_dict()
+        train_ds, val_ds, meta["label_standardization"] = standardized_splits(train_ds, val_ds)
     summary = fit(model, train_ds, val_ds, out_dir, settings, meta=meta, restart_on_mismatch=restart_on_mismatch)
     log.info("done: best %s = %.4g at epoch %d (%s)", summary["selection"]["metric"], summary["best_metric"],
              summary["best_epoch"], out_dir)  # fmt: skip
@@ -386,6 +395,7 @@ __all__ = [
     "check_resumable",
     "check_state_fits",
     "discard_unusable_run",
+    "epoch_checkpoint",
     "eval_batch_size",
     "evaluate",
     "fit",
