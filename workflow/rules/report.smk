@@ -58,7 +58,7 @@ REPORT_TABLES = {
     "Figure 4: test error of trained models under refinement": rules.figure4_plot.output.table_csv,
     "Figure 4: model continuity of trained models": rules.model_continuity_table.output.table_csv,
     "Figure 5: test error against eta": rules.figure5_plot.output.table_csv,
-    "Figure 6: subsampled against full-resolution training": rules.subsample_plot.output.table_csv,
+    "Figure 6: subsampled against full-resolution training": rules.subsampling_tables.output.table_csv,
     "E4: task continuity of each dataset": rules.task_continuity_table.output.csv,
 }
 REPORT_TABLES = {title: path for title, path in REPORT_TABLES.items() if path in ALL_TARGETS}
