@@ -29,7 +29,8 @@ from contlaws.experiments.refinement_trained import (
     refined_test_inputs,
     run_files,
 )
-from contlaws.plots.figure4 import continuity_table, plot_figure4, relative_to_tau1, rmse_table
+from contlaws.experiments.refinement_trained_tables import continuity_table, rmse_table, write_rmse_table
+from contlaws.plots.figure4 import plot_figure4, relative_to_tau1
 from contlaws.train import load_model
 
 
@@ -274,10 +275,12 @@ def test_plot_and_cli(tmp_path):
     path = tmp_path / "errors.csv"
     errors.to_csv(path, index=False)
     stem = tmp_path / "fig" / "figure4"
-    status = main(["refinement-trained-plot", "--errors", str(path), "--out-figure", str(stem),
-                   "--out-csv", str(tmp_path / "t.csv"), "--out-tex", str(tmp_path / "t.tex")])  # fmt: skip
+    status = main(["refinement-trained-plot", "--errors", str(path), "--out-figure", str(stem)])
     assert status == 0
     assert stem.with_suffix(".png").stat().st_size > 10_000 and stem.with_suffix(".pdf").exists()
+    assert sorted(p.name for p in stem.parent.iterdir()) == ["figure4.pdf", "figure4.png"]  # the plot writes no table
+    tidy = write_rmse_table(path, tmp_path / "t.csv", tmp_path / "t.tex")
+    assert len(pd.read_csv(tmp_path / "t.csv")) == len(tidy) > 0
     tex = (tmp_path / "t.tex").read_text()
     assert "\\begin{tabular}" in tex and "Van der Pol" in tex
     fig = plot_figure4(errors, gate_ratio=0.5)
@@ -290,7 +293,7 @@ def test_plot_and_cli(tmp_path):
     # A table without the needed columns is a clear error naming the file.
     errors.drop(columns=["rmse"]).to_csv(path, index=False)
     with pytest.raises(DataFileError, match="errors.csv"):
-        from contlaws.plots.figure4 import read_table
+        from contlaws.experiments.refinement_trained_tables import read_table
 
         read_table(path, ERROR_COLUMNS)
 

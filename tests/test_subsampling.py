@@ -264,9 +264,13 @@ def test_cli_runs_resume_plot_and_claim(tiny_cfg, splits, tmp_path):
     )
 
     figs = tmp_path / "figs"
-    assert commands.main(["subsampling-plot", "--runs", str(runs["subsampled"]), str(runs["baseline"]), "--out-figure", str(figs / "figure6"),
-                     "--out-curves", str(figs / "curves_timing.csv"), "--out-csv", str(figs / "table.csv"),
-                     "--out-tex", str(figs / "table.tex")]) == 0  # fmt: skip
+    assert commands.main(["subsampling-gather", "--runs", str(runs["subsampled"]), str(runs["baseline"]),
+                          "--out-curves", str(figs / "curves_timing.csv"), "--out-csv", str(figs / "table.csv"),
+                          "--out-tex", str(figs / "table.tex")]) == 0  # fmt: skip
+    assert sorted(p.name for p in figs.iterdir()) == sorted(
+        ["curves_timing.csv", "curves_timing.csv.meta.json", "table.csv", "table.csv.meta.json", "table.tex"])
+    assert commands.main(["subsampling-plot", "--curves-csv", str(figs / "curves_timing.csv"), "--speed-table", str(figs / "table.csv"),
+                          "--out-figure", str(figs / "figure6")]) == 0  # fmt: skip
     assert (figs / "figure6.pdf").stat().st_size > 0 and (figs / "figure6.png").stat().st_size > 0
     table = pd.read_csv(figs / "table.csv")
     assert len(table) == 1 and table.loc[0, "test_accuracy_baseline"] == pytest.approx(first["test"]["accuracy"])

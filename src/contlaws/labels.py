@@ -14,3 +14,20 @@ MODEL_LABELS = {
     "mamba3": "Mamba-3",
 }
 SYSTEM_LABELS = {"vdp": "Van der Pol", "duffing": "Forced Duffing", "dho": "Damped oscillator", "ou": "Ornstein–Uhlenbeck"}
+# E5 benchmark tasks (Figure 6 and its table).
+TASK_LABELS = {
+    "pathfinder_synth": "Pathfinder (generated)",
+    "listops_synth": "ListOps (generated)",
+    "digits": "Digits (8x8)",
+    "gunpoint": "GunPoint (UCR)",
+    "arrowhead": "ArrowHead (UCR)",
+    "osuleaf": "OSULeaf (UCR)",
+    "acsf1": "ACSF1 (UCR)",
+    "basicmotions": "BasicMotions (UEA)",
+    "listops": "ListOps",
+    "aan": "Retrieval (AAN)",
+    "pathfinder32": "Pathfinder",
+    "pathx": "Path-X",
+    "imdb": "Text (IMDB)",
+    "cifar10": "Image (CIFAR-10)",
+}

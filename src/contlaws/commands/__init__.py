@@ -60,6 +60,7 @@ GROUPS: dict[str, dict[str, str]] = {
     },
     "E5 temporal subsampling, Figure 6 (subsampling.smk)": {
         "subsampling-train": "contlaws.commands.subsampling",
+        "subsampling-gather": "contlaws.commands.subsampling",
         "subsampling-plot": "contlaws.commands.subsampling",
     },
     "claims and report (report.smk)": {

@@ -1,6 +1,6 @@
-"""E2 pipeline steps: evaluate a trained regressor under refinement, gather the runs, Figure 4 and the
-model-continuity table (logic in :mod:`contlaws.experiments.refinement_trained` and
-:mod:`contlaws.plots.figure4`)."""
+"""E2 pipeline steps: evaluate a trained regressor under refinement, gather the runs (and the RMSE table),
+the model-continuity table, and Figure 4 (logic in :mod:`contlaws.experiments.refinement_trained`,
+:mod:`contlaws.experiments.refinement_trained_tables` and :mod:`contlaws.plots.figure4`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from contlaws.commands.common import add_config_argument, config_from_args, parse_tau_path, set_threads, tau_path_map
+from contlaws.errors import UserError
 from contlaws.io import refuse_output_over_input, write_table
 
 
@@ -40,26 +41,31 @@ def cli_aggregate(args: argparse.Namespace) -> None:
         write_aggregates,
     )
 
-    for option, output in (("--out-errors", args.out_errors), ("--out-continuity", args.out_continuity), ("--out-sweep", args.out_sweep)):
+    from contlaws.experiments.refinement_trained_tables import write_rmse_table
+
+    outputs = (("--out-errors", args.out_errors), ("--out-continuity", args.out_continuity), ("--out-sweep", args.out_sweep),
+               ("--out-rmse-csv", args.out_rmse_csv), ("--out-rmse-tex", args.out_rmse_tex))  # fmt: skip
+    for option, output in outputs:
         refuse_output_over_input(output, [args.errors, args.continuity, args.sweep, args.config], option)
+    if (args.out_rmse_csv is None) != (args.out_rmse_tex is None):
+        raise UserError("--out-rmse-csv and --out-rmse-tex go together")
     cfg = config_from_args(args)
     tables = [(args.errors, ERROR_COLUMNS, args.out_errors), (args.continuity, CONTINUITY_COLUMNS, args.out_continuity)]
     if args.sweep:
         tables.append((args.sweep, SWEEP_COLUMNS, args.out_sweep))
     write_aggregates(cfg, tables)
+    if args.out_rmse_csv:  # from the errors table as written, so the RMSE table reads the same bytes as Figure 4
+        write_rmse_table(args.out_errors, args.out_rmse_csv, args.out_rmse_tex)
 
 
 def cli_figure4(args: argparse.Namespace) -> None:
     from contlaws.plots.figure4 import write_figure4
 
-    for option, output in (("--out-csv", args.out_csv), ("--out-tex", args.out_tex)):
-        refuse_output_over_input(output, [args.errors], option)
-    tidy = write_figure4(args.errors, args.out_figure, args.out_csv, args.out_tex, args.gate_ratio)
-    print(tidy.to_string(index=False))
+    write_figure4(args.errors, args.out_figure, args.gate_ratio)
 
 
 def cli_continuity_table(args: argparse.Namespace) -> None:
-    from contlaws.plots.figure4 import write_model_continuity_table
+    from contlaws.experiments.refinement_trained_tables import write_model_continuity_table
 
     for option, output in (("--out-csv", args.out_csv), ("--out-tex", args.out_tex)):
         refuse_output_over_input(output, [args.continuity], option)
@@ -104,13 +110,13 @@ def register(subparsers) -> None:
     p.add_argument("--out-continuity", type=Path, required=True)
     p.add_argument("--sweep", type=Path, nargs="+", help="per-run amplitude-sweep CSVs")
     p.add_argument("--out-sweep", type=Path)
+    p.add_argument("--out-rmse-csv", type=Path, help="the RMSE table per system, model, discretization, tau and label (CSV)")
+    p.add_argument("--out-rmse-tex", type=Path, help="the pooled RMSE table in LaTeX (with --out-rmse-csv)")
     p.set_defaults(func=cli_aggregate)
 
-    p = subparsers.add_parser("refinement-trained-plot", help="E2: Figure 4 (test RMSE vs tau) and the RMSE table from errors.csv")
+    p = subparsers.add_parser("refinement-trained-plot", help="E2: Figure 4 (test RMSE vs tau) from errors.csv")
     p.add_argument("--errors", type=Path, required=True, help="results/<run>/refinement_trained/errors.csv")
     p.add_argument("--out-figure", type=Path, required=True, help="figure stem (writes STEM.pdf and STEM.png)")
-    p.add_argument("--out-csv", type=Path, required=True)
-    p.add_argument("--out-tex", type=Path, required=True)
     p.add_argument("--gate-ratio", type=float, help="draw the learning gate at this times the train-mean RMSE (gates.e2_rmse_ratio)")
     p.set_defaults(func=cli_figure4)
 

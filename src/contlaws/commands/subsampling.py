@@ -1,5 +1,6 @@
-"""E5 pipeline steps: train one subsampled or baseline run, and Figure 6 with the speed table (logic in
-:mod:`contlaws.experiments.subsampling` and :mod:`contlaws.plots.figure6`)."""
+"""E5 pipeline steps: train one subsampled or baseline run, gather the runs into the curves and the speed
+table, and plot Figure 6 from those tables (logic in :mod:`contlaws.experiments.subsampling`,
+:mod:`contlaws.experiments.subsampling_tables` and :mod:`contlaws.plots.figure6`)."""
 
 from __future__ import annotations
 
@@ -21,17 +22,24 @@ def cmd_train(args: argparse.Namespace) -> None:
         restart_on_mismatch=args.restart_on_mismatch)
 
 
-def cmd_plot(args: argparse.Namespace) -> None:
-    from contlaws.plots.figure6 import write_figure6
+def cmd_gather(args: argparse.Namespace) -> None:
+    from contlaws.experiments.subsampling_tables import write_tables
 
+    inputs = [args.config, *(run / name for run in args.runs for name in ("summary.json", "metrics.csv"))]
     for option, output in (("--out-curves", args.out_curves), ("--out-csv", args.out_csv), ("--out-tex", args.out_tex)):
-        refuse_output_over_input(output, [args.config], option)
+        refuse_output_over_input(output, inputs, option)
     continuous_min, gate_se = 0.8, 2.0  # the schema's defaults of task_continuity.continuous_min and gates.e5_se
     if args.config is not None:
         cfg = load_config(args.config)
         continuous_min = float(cfg["task_continuity"]["continuous_min"])
         gate_se = float(cfg.get("gates", {}).get("e5_se", gate_se))
-    write_figure6(args.runs, args.out_figure, args.out_curves, args.out_csv, args.out_tex, continuous_min, gate_se)
+    write_tables(args.runs, args.out_curves, args.out_csv, args.out_tex, continuous_min, gate_se)
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    from contlaws.plots.figure6 import write_figure6
+
+    write_figure6(args.curves_csv, args.speed_table, args.out_figure)
 
 
 def register(subparsers) -> None:
@@ -56,16 +64,25 @@ def register(subparsers) -> None:
     p.set_defaults(func=cmd_train)
 
     p = subparsers.add_parser(
-        "subsampling-plot",
-        help="E5: Figure 6, per-epoch curves and the speed/accuracy table from the runs' folders",
-        description="Render Figure 6 (validation accuracy vs wall clock and vs epoch) and the E5 table.",
+        "subsampling-gather",
+        help="E5: per-epoch curves and the speed/accuracy table from the runs' folders",
+        description="Gather the E5 run folders into the per-epoch curves (CSV) and the speed table (CSV, LaTeX).",
     )
     p.add_argument("--runs", type=Path, nargs="+", required=True, metavar="DIR",
                    help="run folders written by `contlaws subsampling-train`")
-    p.add_argument("--out-figure", type=Path, required=True, help="figure stem; writes STEM.pdf and STEM.png")
     p.add_argument("--out-curves", type=Path, required=True, help="per-epoch curves of every run (CSV, wall clock)")
     p.add_argument("--out-csv", type=Path, required=True, help="per task and seed: accuracy, time, speed-up (CSV)")
     p.add_argument("--out-tex", type=Path, required=True, help="the same table in LaTeX")
     p.add_argument("--config", type=Path, default=None,
                    help="pipeline config: task_continuity.continuous_min and gates.e5_se (default: the schema's defaults)")
+    p.set_defaults(func=cmd_gather)
+
+    p = subparsers.add_parser(
+        "subsampling-plot",
+        help="E5: Figure 6 from the curves and the speed table of `contlaws subsampling-gather`",
+        description="Render Figure 6 (validation accuracy vs wall clock and vs epoch) from the E5 tables.",
+    )
+    p.add_argument("--curves-csv", type=Path, required=True, help="curves_timing.csv of `contlaws subsampling-gather`")
+    p.add_argument("--speed-table", type=Path, required=True, help="table.csv of `contlaws subsampling-gather`")
+    p.add_argument("--out-figure", type=Path, required=True, help="figure stem; writes STEM.pdf and STEM.png")
     p.set_defaults(func=cmd_plot)

@@ -1,22 +1,15 @@
-"""E5 Figure 6 and table: coarse-to-fine subsampled training against full resolution.
+"""E5 Figure 6: coarse-to-fine subsampled training against full resolution.
 
-Reads the run folders written by ``contlaws subsampling-train`` (``summary.json``, ``metrics.csv``)
-and writes
-
-* ``curves_timing.csv``: every run's per-epoch curve (task, continuity, mode, seed, epoch, stage,
-  stride, lr, train_loss, val_accuracy, val_loss, epoch_seconds, cumulative_seconds); "timing" in
-  the name marks a wall-clock file;
-* the table (CSV + LaTeX), one row per task and seed
-  (:func:`contlaws.experiments.subsampling.speed_table`): final test accuracy at stride 1, total
-  training time, time to reach the baseline's best validation accuracy, speed-ups;
-* the figure: one column per task; top row validation accuracy against wall-clock seconds, bottom
-  row against epoch (stages shaded and labelled with their stride s), subsampled vs full
-  resolution; open markers are epochs trained and validated on subsampled input. The dashed line
-  is the baseline's best validation accuracy; stars mark where each run first reaches it. The
-  dotted grey line is the majority class (the learning gate's trivial reference, test split); a
-  task whose runs did not learn (``learned`` false) has its title in red with "NOT LEARNED" and the
-  runs concerned. Titles give the label from the measured TC and the TC. Several seeds: thin lines
-  per seed, a thick line for their mean.
+Reads only the tables written by ``contlaws subsampling-gather``
+(:mod:`contlaws.experiments.subsampling_tables`): ``curves_timing.csv`` (per-epoch curves) and
+``table.csv`` (the speed table), so restyling never recomputes a table, and draws the figure:
+one column per task; top row validation accuracy against wall-clock seconds, bottom row against epoch (stages shaded and labelled
+with their stride s), subsampled vs full resolution; open markers are epochs trained and validated
+on subsampled input. The dashed line is the baseline's best validation accuracy; stars mark where
+each run first reaches it. The dotted grey line is the majority class (the learning gate's trivial
+reference, test split); a task whose runs did not learn (``learned`` false) has its title in red
+with "NOT LEARNED" and the runs concerned. Titles give the label from the measured TC and the TC.
+Several seeds: thin lines per seed, a thick line for their mean.
 """
 
 from __future__ import annotations
@@ -29,31 +22,16 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from contlaws.experiments.subsampling import collect_runs, first_reach, speed_table
-from contlaws.io import provenance, write_table
-from contlaws.plots.style import save_figure, write_latex_table
+from contlaws.experiments.subsampling import first_reach
+from contlaws.experiments.subsampling_tables import read_tables
+from contlaws.labels import TASK_LABELS
+from contlaws.plots.style import save_figure
 
 log = logging.getLogger(__name__)
 
 MODE_COLORS = {"subsampled": "#d55e00", "baseline": "#0072b2"}
 MODE_WIDTHS = {"subsampled": 2.0, "baseline": 1.2}
 MODE_LABELS = {"subsampled": "subsampled, coarse to fine", "baseline": "full resolution (s = 1)"}
-TASK_LABELS = {
-    "pathfinder_synth": "Pathfinder (generated)",
-    "listops_synth": "ListOps (generated)",
-    "digits": "Digits (8x8)",
-    "gunpoint": "GunPoint (UCR)",
-    "arrowhead": "ArrowHead (UCR)",
-    "osuleaf": "OSULeaf (UCR)",
-    "acsf1": "ACSF1 (UCR)",
-    "basicmotions": "BasicMotions (UEA)",
-    "listops": "ListOps",
-    "aan": "Retrieval (AAN)",
-    "pathfinder32": "Pathfinder",
-    "pathx": "Path-X",
-    "imdb": "Text (IMDB)",
-    "cifar10": "Image (CIFAR-10)",
-}
 STAGE_SHADES = ("#ececec", "#f7f7f7")
 
 
@@ -157,51 +135,8 @@ def plot_figure6(curves: pd.DataFrame, table: pd.DataFrame):
     return fig
 
 
-def latex_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """The table as formatted text cells for LaTeX (accuracies in %, seconds rounded)."""
-
-    def seconds(v):
-        return v if isinstance(v, str) else f"{float(v):.1f}"
-
-    def ratio(v):
-        return v if isinstance(v, str) else f"{float(v):.2f}x"
-
-    return pd.DataFrame(
-        {
-            "task": [TASK_LABELS.get(t, t) for t in table["task"]],
-            "seed": table["seed"].astype(str),
-            "TC": [f"{float(v):.2f}" for v in table["task_continuity"]],
-            "majority (%)": [f"{100 * v:.1f}" for v in table["majority_accuracy"]],
-            "test acc. sub. (%)": [f"{100 * v:.1f}" for v in table["test_accuracy_subsampled"]],
-            "test acc. full (%)": [f"{100 * v:.1f}" for v in table["test_accuracy_baseline"]],
-            "time sub. (s)": [seconds(v) for v in table["total_subsampled_seconds"]],
-            "time full (s)": [seconds(v) for v in table["total_baseline_seconds"]],
-            "to target sub. (s)": [seconds(v) for v in table["time_to_reach_subsampled_seconds"]],
-            "to target full (s)": [seconds(v) for v in table["time_to_reach_baseline_seconds"]],
-            "speed-up": [ratio(v) for v in table["speedup_to_reach_seconds"]],
-            "learned (sub./full)": [f"{'yes' if a else 'NO'}/{'yes' if b else 'NO'}"
-                                    for a, b in zip(table["learned_subsampled"], table["learned_baseline"])],
-        }
-    )
-
-
-def write_figure6(runs: list[Path], figure: Path, curves_csv: Path, table_csv: Path, table_tex: Path,
-                  continuous_min: float, gate_se: float) -> None:
-    """Figure 6 (STEM.pdf/.png), the per-epoch curves and the speed table (CSV, LaTeX) from the run folders;
-    ``continuous_min`` is task_continuity.continuous_min, ``gate_se`` gates.e5_se."""
-    curves, runs_table = collect_runs(runs, continuous_min=continuous_min, gate_se=gate_se)
-    table = speed_table(curves, runs_table)
-    meta = provenance(runs=[str(r) for r in runs])
-    write_table(curves_csv, curves, meta=meta)
-    write_table(table_csv, table, meta=meta)
-    write_latex_table(
-        table_tex,
-        latex_rows(table),
-        caption="Temporal subsampling (paper Figure 6): task continuity TC of the training split, final test "
-        "accuracy at stride 1 next to the majority class, training time, time to reach the full-resolution run's "
-        "best validation accuracy (target), and whether each run learned (test accuracy more than the configured "
-        "number of binomial standard errors above the majority class).",
-        label="tab:subsampling",
-    )
+def write_figure6(curves_csv: Path, table_csv: Path, figure: Path) -> None:
+    """Figure 6 (STEM.pdf/.png) from the curves and the speed table written by ``contlaws subsampling-gather``."""
+    curves, table = read_tables(curves_csv, table_csv)
     save_figure(plot_figure6(curves, table), figure)
-    log.info("wrote %s, %s, %s and %s.{pdf,png}", curves_csv, table_csv, table_tex, figure)
+    log.info("wrote %s.{pdf,png}", figure)
