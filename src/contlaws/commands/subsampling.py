@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 from contlaws.commands.common import add_config_argument, config_from_args, set_threads
-from contlaws.config import load_config
+from contlaws.config import load_config, schema_default
 from contlaws.experiments.subsampling import MODES
 from contlaws.io import refuse_output_over_input
 
@@ -28,11 +28,13 @@ def cmd_gather(args: argparse.Namespace) -> None:
     inputs = [args.config, *(run / name for run in args.runs for name in ("summary.json", "metrics.csv"))]
     for option, output in (("--out-curves", args.out_curves), ("--out-csv", args.out_csv), ("--out-tex", args.out_tex)):
         refuse_output_over_input(output, inputs, option)
-    continuous_min, gate_se = 0.8, 2.0  # the schema's defaults of task_continuity.continuous_min and gates.e5_se
     if args.config is not None:
         cfg = load_config(args.config)
         continuous_min = float(cfg["task_continuity"]["continuous_min"])
-        gate_se = float(cfg.get("gates", {}).get("e5_se", gate_se))
+        gate_se = float(cfg["gates"]["e5_se"])
+    else:
+        continuous_min = float(schema_default("task_continuity.continuous_min"))
+        gate_se = float(schema_default("gates.e5_se"))
     write_tables(args.runs, args.out_curves, args.out_csv, args.out_tex, continuous_min, gate_se)
 
 

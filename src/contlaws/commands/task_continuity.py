@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from contlaws.commands.common import add_config_argument, config_from_args
+from contlaws.config import resolve_section
 from contlaws.errors import UserError
 from contlaws.io import provenance, refuse_output_over_input, write_json
 from contlaws.task_continuity import (
-    DEFAULT_STRIDES,
     INPUT_KINDS,
     METRICS,
     STANDARDIZE,
@@ -38,15 +38,21 @@ def format_summary(result: TaskContinuity, source: str) -> str:
 
 def cmd_task_continuity(args: argparse.Namespace) -> int:
     refuse_output_over_input(args.out_json, [args.path, args.config], "--out-json")
-    settings: Mapping[str, Any] = {}
     cfg = None
     if args.config is not None:
         cfg = config_from_args(args)
-        settings = cfg["task_continuity"]
-    metric = args.metric or settings.get("metric", "refinement")
-    strides = args.strides or settings.get("strides", list(DEFAULT_STRIDES))
-    max_sequences = args.max_sequences if args.max_sequences is not None else settings.get("max_sequences", 0)
-    normalize = not args.raw and bool(settings.get("normalize", True))
+        settings: Mapping[str, Any] = cfg["task_continuity"]
+    else:  # a user's own file without a pipeline config: the schema's defaults of the section
+        settings = resolve_section("task_continuity", {})
+    metric = args.metric or settings["metric"]
+    strides = args.strides or settings["strides"]
+    # Without a config every sequence is scored (0): the schema's max_sequences (a cap that keeps
+    # pipeline jobs short) is for pipeline runs, not for a user scoring their own dataset.
+    if args.max_sequences is not None:
+        max_sequences = args.max_sequences
+    else:
+        max_sequences = settings["max_sequences"] if cfg is not None else 0
+    normalize = not args.raw and bool(settings["normalize"])
     try:
         result = score_dataset(
             args.path,
@@ -59,7 +65,7 @@ def cmd_task_continuity(args: argparse.Namespace) -> int:
             max_sequences=max_sequences,
             batch_size=args.batch_size,
             progress=True,
-            standardize=args.standardize or settings.get("standardize", "channels"),
+            standardize=args.standardize or settings["standardize"],
             check_strides=True,
         )
     except ValueError as err:

@@ -283,6 +283,7 @@ def simulate(
     Returns:
         (n, n_record, d) float64 states.
     """
+    # Longer than ~60 lines on purpose: one integration loop with its input checks; most of its length is the docstring.
     if system.stochastic and rng is None:
         raise ValueError(f"{system.name}: a stochastic system needs rng for its Brownian increments")
     y = np.array(y0, dtype=np.float64).T.copy()  # (d n)

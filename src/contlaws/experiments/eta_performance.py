@@ -207,6 +207,7 @@ def evaluate_runs(
     Returns:
         One row per run with :data:`COLUMNS`.
     """
+    # Longer than ~60 lines on purpose: one pass over the test split for every run, with the paired gate; most of its length is the docstring.
     from contlaws.data.sets import load_split
     from contlaws.models.registry import ModelUnavailable
     from contlaws.train import evaluate, load_model

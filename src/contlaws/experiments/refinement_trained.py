@@ -293,6 +293,7 @@ def evaluate_checkpoint(
     ``refinement_trained.amplitudes``, ``gates.e2_rmse_ratio``), else from the checkpoint and the
     defaults above. ``--data`` in messages names the option the paths came from.
     """
+    # Longer than ~60 lines on purpose: the checks that make a checkpoint's numbers trustworthy sit beside the evaluation they guard.
     import numpy as np
     import pandas as pd
 

@@ -32,6 +32,10 @@ Outputs of ``contlaws subsampling-train`` (one run = task × mode × seed), in `
 ``last.pt``, ``best.pt``, ``metrics.csv`` (epoch, stage, stride, lr, train_loss, val_accuracy,
 val_loss, epoch_seconds, cumulative_seconds) and ``summary.json`` with the test accuracy at
 stride 1 of the final weights (``test.accuracy``) and of the best-validation weights.
+
+Size (about 440 lines, above the package's ~400): one run of E5 (the classifier, its stages,
+the data, training and test) reads top to bottom here; the tables are apart in
+:mod:`contlaws.experiments.subsampling_tables`.
 """
 
 from __future__ import annotations
@@ -220,6 +224,7 @@ def run(cfg: Mapping[str, Any], task: str, mode: str, seed: int, train: Path, va
         n_parameters and ``test`` = {accuracy, loss, n} of the
         final weights and ``test_best_val`` of the best-validation weights, both at stride 1.
     """
+    # Longer than ~60 lines on purpose: the steps of one E5 run in order (data, model, engine, test of both weight sets, summary); the engine itself is split.
     import torch
 
     from contlaws.data.sets import load_split

@@ -72,6 +72,7 @@ def plot_figure4(errors: pd.DataFrame, gate_ratio: float | None = None):
         errors: errors.csv (all labels; the pooled rows are drawn).
     Returns the matplotlib Figure.
     """
+    # Longer than ~60 lines on purpose: one figure drawn top to bottom (both rows share axes, colours and the legend); the reason it stays whole.
     errors = pooled(errors) if "label" in errors else errors
     learned = learned_by_group(errors)
     reference = errors.groupby(["system", "tau"], sort=False)["train_mean_rmse"].mean().reset_index()

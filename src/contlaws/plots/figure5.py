@@ -126,6 +126,7 @@ def plot_figure5(results: pd.DataFrame, baselines: pd.DataFrame | None = None):
     reference forecasts of ``baselines`` in grey; bottom row: RMSE relative to the best model at the
     same η, which shows the ranking at every η.
     """
+    # Longer than ~60 lines on purpose: one figure drawn top to bottom (both rows share axes, colours and the legend); the reason it stays whole.
     baselines = baselines if baselines is not None else pd.DataFrame(columns=BASELINE_COLUMNS)
     summary = summarize(results)
     ran = summary[summary["status"] == STATUS_OK].copy()

@@ -65,6 +65,7 @@ def summarize(errors: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 def plot_errors(errors: pd.DataFrame, metric: str = "rel_max_error"):
     """The 2 × 2 figure; returns the matplotlib Figure."""
+    # Longer than ~60 lines on purpose: one figure drawn top to bottom; the reason it stays whole.
     stats = summarize(errors, metric)
     amp_log2 = np.sort(stats["amplitude_log2"].unique())
     norm = Normalize(vmin=amp_log2.min(), vmax=amp_log2.max() if len(amp_log2) > 1 else amp_log2.min() + 1)

@@ -161,6 +161,7 @@ def read_ts(path: str | Path) -> TSFile:
         malformed header key, a series of the wrong length or number of channels, a value that is not
         a finite number (missing values ``?`` included), an unknown class label, no data.
     """
+    # Longer than ~60 lines on purpose: one parser of one file format (header keys, then data lines), each branch a format rule with its error.
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
