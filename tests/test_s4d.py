@@ -53,6 +53,53 @@ def test_fft_convolution_equals_diagonal_recurrence(method):
     torch.testing.assert_close(y, torch.stack(ref, -1), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("method", ["zoh", "bilinear"])
+@pytest.mark.parametrize("chunk_elements", [6, 7, 36])  # pieces of 1, 1 and 6 steps (H·M = 6); the last piece short
+def test_kernel_in_pieces_equals_one_shot_values_and_gradients(method, chunk_elements):
+    A, C, dt = random_system(H=3, M=2, seed=3)
+    L = 41
+    leaves = [t.clone().requires_grad_(True) for t in (A, C, dt)]
+    weights = torch.randn(3, L, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+
+    def kernel_and_grads(chunk):
+        A_, C_, dt_ = leaves
+        log_A_bar, B_bar = DISCRETIZE[method](A_, dt_)
+        K = s4d_kernel(log_A_bar, B_bar, C_, L, chunk_elements=chunk)
+        grads = torch.autograd.grad((K * weights).sum(), leaves)
+        return K.detach(), grads
+
+    K_ref, grads_ref = kernel_and_grads(3 * 2 * L)  # one shot
+    K, grads = kernel_and_grads(chunk_elements)
+    torch.testing.assert_close(K, K_ref, rtol=1e-12, atol=1e-12)
+    for g, g_ref in zip(grads, grads_ref):
+        torch.testing.assert_close(g, g_ref, rtol=1e-10, atol=1e-12)
+    with torch.no_grad():  # the evaluation path (pieces, no recomputation) gives the same kernel
+        log_A_bar, B_bar = DISCRETIZE[method](A, dt)
+        torch.testing.assert_close(s4d_kernel(log_A_bar, B_bar, C, L, chunk_elements=chunk_elements), K_ref)
+
+
+def test_kernel_in_pieces_stores_no_vandermonde_tensor_for_backward():
+    """The reason for the pieces: autograd keeps no (H, M, L) tensor, only the (H, M) inputs."""
+    A, C, dt = random_system(H=4, M=8, seed=5)
+    A.requires_grad_(True)
+    L = 512
+
+    def largest_saved(chunk):
+        sizes = []
+
+        def pack(t):
+            sizes.append(t.numel())
+            return t
+
+        log_A_bar, B_bar = discretize_zoh(A, dt)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            s4d_kernel(log_A_bar, B_bar, C, L, chunk_elements=chunk)
+        return max(sizes)
+
+    assert largest_saved(4 * 8 * L) >= 4 * 8 * L  # one shot: the Vandermonde matrix is saved
+    assert largest_saved(4 * 8 * 64) <= 4 * 8 * 2  # pieces: the (H, M) inputs, as real views
+
+
 def real_block_system(A: np.ndarray, C: np.ndarray):
     """One channel's complex modes (with their conjugates) as a real system: state [Re h_m, Im h_m]."""
     M = len(A)
