@@ -318,3 +318,14 @@ def test_plot_rejects_a_wrong_table(tmp_path):
         read_errors(bad)
     with pytest.raises(DataFileError, match="absent.csv"):
         read_errors(tmp_path / "absent.csv")
+    from contlaws.plots.refinement_numerical import REQUIRED_COLUMNS
+
+    values = {c: "0.5" for c in REQUIRED_COLUMNS} | {"model": "s4", "discretization": "zoh"}
+    rows = [values, values | {"discretization": "euler"}]  # the second data row (line 3) is wrong
+    unknown = tmp_path / "unknown.csv"
+    header = dict(zip(REQUIRED_COLUMNS, REQUIRED_COLUMNS))
+    unknown.write_text("\n".join(",".join(row[c] for c in REQUIRED_COLUMNS) for row in [header, *rows]) + "\n")
+    with pytest.raises(DataFileError, match=r"unknown.csv.*unknown discretization 'euler' in row 3"):
+        read_errors(unknown)
+    unknown.write_text("\n".join(",".join(row[c] for c in REQUIRED_COLUMNS) for row in [header, rows[0]]) + "\n")
+    assert len(read_errors(unknown)) == 1

@@ -330,7 +330,14 @@ def as_flags(values: pd.Series) -> pd.Series:
     return values.map(lambda v: v if isinstance(v, (bool, np.bool_)) else str(v).strip().lower() == "true").astype(bool)
 
 
-def read_result_csv(path: str | os.PathLike, columns=(), what: str = "results file", hint: str = "", allow_empty: bool = False):
+def read_result_csv(
+    path: str | os.PathLike,
+    columns=(),
+    what: str = "results file",
+    hint: str = "",
+    allow_empty: bool = False,
+    allowed: Mapping[str, Any] | None = None,
+):
     """A result CSV as a DataFrame, its ``columns`` checked; :class:`DataFileError` naming the file.
 
     Args:
@@ -339,6 +346,8 @@ def read_result_csv(path: str | os.PathLike, columns=(), what: str = "results fi
         what: what the file is, for messages ("results file", "input 'errors'").
         hint: appended to the not-found message (e.g. which command makes the file).
         allow_empty: accept a table with a header but no rows.
+        allowed: column -> the values it may hold (e.g. ``{"model": ("s4d", "s6")}``); the first row
+            with another value is named in the error.
     Empty strings stay empty strings (not NaN), so text columns such as a "not run" reason read back
     as written.
     """
@@ -356,4 +365,8 @@ def read_result_csv(path: str | os.PathLike, columns=(), what: str = "results fi
         raise DataFileError(f"{path}: {what} lacks column(s) {', '.join(missing)}")
     if df.empty and not allow_empty:
         raise DataFileError(f"{path}: {what} has no rows")
+    for column, values in (allowed or {}).items():
+        bad = df.index[~df[column].isin(list(values))]
+        if len(bad):  # + 2: the header is line 1 and the index starts at 0
+            raise DataFileError(f"{path}: {what} has unknown {column} {df.at[bad[0], column]!r} in row {bad[0] + 2}")
     return df

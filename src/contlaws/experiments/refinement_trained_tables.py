@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from contlaws.errors import DataFileError
 from contlaws.experiments.refinement_trained import (
     CONTINUITY_COLUMNS,
     DISCRETIZATIONS,
@@ -54,12 +53,8 @@ def learned_by_group(df: pd.DataFrame) -> dict[tuple, bool]:
 
 def read_table(path: str | Path, columns) -> pd.DataFrame:
     """A result CSV with the given columns; DataFileError naming the file when missing or malformed."""
-    path = Path(path)
-    df = read_result_csv(path, columns, hint="run `contlaws refinement-trained-gather` first")
-    bad = df[~df["model"].isin(MODELS) | ~df["discretization"].isin(DISCRETIZATIONS)]
-    if len(bad):
-        raise DataFileError(f"{path}: unknown model/discretization in row {bad.index[0] + 2}")
-    return df
+    allowed = {"model": MODELS, "discretization": DISCRETIZATIONS}
+    return read_result_csv(path, columns, hint="run `contlaws refinement-trained-gather` first", allowed=allowed)
 
 
 def tau_label(tau: float) -> str:

@@ -25,7 +25,6 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.ticker import FixedLocator, LogLocator, NullFormatter
 
-from contlaws.errors import DataFileError
 from contlaws.experiments.refinement_numerical import (
     DISCRETIZATIONS,
     ERROR_COLUMNS,
@@ -49,12 +48,9 @@ GUIDE_STYLES = {1: (0, (4, 2)), 2: (0, (1, 1.5))}  # dash pattern of the slope-1
 
 def read_errors(path: str | Path) -> pd.DataFrame:
     """The E1 error table; raises DataFileError naming the file if it is missing or malformed."""
-    path = Path(path)
-    df = read_result_csv(path, REQUIRED_COLUMNS, hint="run `contlaws refinement-numerical-run` first")
-    bad = df[~df["model"].isin(MODELS) | ~df["discretization"].isin(DISCRETIZATIONS)]
-    if len(bad):
-        raise DataFileError(f"{path}: unknown model/discretization in row {bad.index[0] + 2}")
-    return df
+    allowed = {"model": MODELS, "discretization": DISCRETIZATIONS}
+    hint = "run `contlaws refinement-numerical-run` first"
+    return read_result_csv(path, REQUIRED_COLUMNS, hint=hint, allowed=allowed)
 
 
 def summarize(errors: pd.DataFrame, metric: str) -> pd.DataFrame:
