@@ -730,8 +730,13 @@ def test_missing_raw_folder_says_how_to_fetch(tmp_path, small_config, monkeypatc
     pathfinder.generate_files(tmp_path / "few", 10, seed=0, size=16, progress=False)
     with pytest.raises(DataFileError, match="few: split sizes"):
         tasks.prepare("pathfinder_synth", cfg, "train", raw_dir=tmp_path / "few")  # config asks for 40
+    as_e5_task = {**cfg["subsampling"], "tasks": ["digits"], "n_train": 5000}
     with pytest.raises(ConfigError, match="digits has 1797 images"):
-        tasks.prepare("digits", {**cfg, "subsampling": {**cfg["subsampling"], "n_train": 5000}}, "train")
+        tasks.prepare("digits", {**cfg, "subsampling": as_e5_task}, "train")
+    # the paper's E5 counts (4000/500/500) with digits only scored for task continuity: all 1797, 80/10/10
+    paper_counts = {**cfg["subsampling"], "tasks": ["listops"], "n_train": 4000, "n_val": 500, "n_test": 500}
+    splits = [tasks.prepare("digits", {**cfg, "subsampling": paper_counts}, s)[0]["y"] for s in ("train", "val", "test")]
+    assert [len(y) for y in splits] == [1439, 179, 179] and sum(map(len, splits)) == 1797
 
 
 def test_fetch_cli_end_to_end_with_local_server(http_server, tmp_path, small_config, monkeypatch):
