@@ -54,8 +54,10 @@ paper: venv
 SHAPES_DIR ?= build/paper_shapes
 paper-shapes: venv
 	$(BIN)/python benchmarks/paper_shapes_data.py --workdir $(SHAPES_DIR)
+	# one model job at a time (gpu=1): each job's seconds and memory are measured alone, and two Path-X
+	# trainings (about 8 GB each on a CPU) would not share a 24 GB machine with the rest
 	$(BIN)/snakemake --snakefile Snakefile --directory $(SHAPES_DIR) --configfile $(abspath config/paper_shapes.yaml) \
-		--cores $(CORES) --resources gpu=$(GPU_SLOTS)
+		--cores $(CORES) --resources gpu=1
 	$(BIN)/python benchmarks/compute_budget.py collect --workdir $(SHAPES_DIR)
 
 report: venv
