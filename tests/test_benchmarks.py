@@ -26,7 +26,7 @@ from contlaws import commands
 from contlaws.config import load_config
 from contlaws.data import fetch
 from contlaws.data.benchmarks import aan, cifar, common, digits, imdb, listops, pathfinder, registry, sources, tasks
-from contlaws.errors import ConfigError, DataFileError
+from contlaws.errors import ConfigError, DataFileError, OutputFileError
 from contlaws.io import load_npz
 
 REPO = Path(__file__).resolve().parents[1]
@@ -208,6 +208,16 @@ def test_unpack_truncated_archive_names_it_and_keeps_old_output(tmp_path):
     with pytest.raises(DataFileError, match="t.tar.gz"):
         fetch.unpack_tar(archive, out, lambda rel: rel, progress=False)
     assert leftovers(out) == ["previous.txt"] and leftovers(tmp_path) == ["out", "t.tar.gz"]
+
+
+def test_unpack_where_a_parent_is_a_file_is_one_line_naming_the_folder(tmp_path):
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(make_tar_gz({"keep/a.txt": b"A"}))
+    (tmp_path / "raw").write_text("a file where a folder belongs")
+    out = tmp_path / "raw" / "lra"
+    with pytest.raises(OutputFileError, match=r"raw/lra: cannot write the output file: a parent of it is a file") as err:
+        fetch.unpack_tar(archive, out, lambda rel: rel, progress=False)
+    assert "\n" not in str(err.value) and leftovers(tmp_path) == ["a.tar.gz", "raw"]
 
 
 def test_unpacked_modes_follow_the_umask_not_the_archive(tmp_path):

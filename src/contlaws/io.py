@@ -87,7 +87,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
         os.close(fd)
     except OSError as err:
-        raise _output_error(path, err) from None
+        raise output_file_error(path, err) from None
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -101,12 +101,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             tmp_path.unlink()
         if isinstance(err, OSError) and err.errno is not None:
-            raise _output_error(path, err) from None
+            raise output_file_error(path, err) from None
         raise
 
 
-def _output_error(path: Path, err: OSError) -> OutputFileError:
-    """``err`` (raised while writing ``path``) as a one-line :class:`OutputFileError` naming ``path``."""
+def output_file_error(path: Path, err: OSError) -> OutputFileError:
+    """``err`` (raised while writing the file or folder ``path``) as a one-line :class:`OutputFileError` naming ``path``."""
     reason = err.strerror or errno.errorcode.get(err.errno or 0, "") or str(err)
     where = f" ({err.filename})" if err.filename and Path(err.filename).parent != path.parent else ""
     blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)

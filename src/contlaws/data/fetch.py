@@ -38,6 +38,7 @@ import yaml
 from tqdm import tqdm
 
 from contlaws.errors import DataFileError
+from contlaws.io import output_file_error
 
 log = logging.getLogger(__name__)
 
@@ -228,20 +229,27 @@ def atomic_directory(out_dir: str | os.PathLike):
     """
     out_dir = Path(out_dir)
     require_folder_or_absent(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _sibling_directory(out_dir)
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _sibling_directory(out_dir)
+    except OSError as err:  # read-only folder, full disk, a parent that is a file: one line naming out_dir
+        raise output_file_error(out_dir, err) from None
     try:
         yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    try:
         old = None
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
             os.replace(out_dir, old)
         os.replace(tmp, out_dir)
-        if old is not None:
-            shutil.rmtree(old)
-    except BaseException:
+    except OSError as err:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        raise output_file_error(out_dir, err) from None
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)  # the new folder is in place; a leftover is only clutter
 
 
 def unpack_tar(
