@@ -292,6 +292,27 @@ def test_causal_transformer_is_not_permutation_invariant():
     assert (model(swapped)[:, -1] - last).abs().max() > 1e-4
 
 
+def test_transformer_attention_dropout_is_separate_and_defaults_to_the_model_dropout():
+    def attention_outputs_vary(model_cfg) -> bool:
+        torch.manual_seed(15)
+        model = build_model("transformer", d_input=3, d_output=2, model_cfg=model_cfg, causal=True).train()
+        for module in model.modules():  # every dropout but the attention probabilities' off
+            if isinstance(module, nn.Dropout):
+                module.eval()
+        x = torch.randn(2, 12, 3)
+        return bool((model(x) - model(x)).abs().max() > 1e-6)
+
+    dropout = {**SMALL, "dropout": 0.5}
+    assert attention_outputs_vary(resolve_model_cfg(dropout))  # null: the authors' attention dropout = model.dropout
+    no_attention_dropout = {**dropout, "transformer": {**SMALL.get("transformer", {}), "attention_dropout": 0.0}}
+    assert not attention_outputs_vary(resolve_model_cfg(no_attention_dropout))
+    old_checkpoint_cfg = resolve_model_cfg(dropout)
+    del old_checkpoint_cfg["transformer"]["attention_dropout"]  # written before the key existed
+    assert attention_outputs_vary(old_checkpoint_cfg)
+    with pytest.raises(ConfigError, match="attention_dropout"):
+        resolve_model_cfg({**dropout, "transformer": {"attention_dropout": 1.0}})
+
+
 def test_increment_output_is_the_input_plus_the_decoder():
     torch.manual_seed(14)
     model = build_model("s4d", d_input=3, d_output=6, model_cfg=SMALL, causal=True, increment=True).eval()

@@ -31,14 +31,20 @@ class TransformerLayer(nn.Module):
     Args:
         causal: mask attention to earlier and current positions (the output at t depends on x_{<=t}
             only); False (the authors') attends everywhere.
+        attention_dropout: dropout of the attention probabilities; None: ``dropout`` (the authors').
+            With 0, PyTorch's fused attention also runs on a CPU; with dropout a CPU stores the
+            (B, heads, L, L) weights for the backward pass.
     """
 
-    def __init__(self, d_model: int, n_heads: int = 8, d_ff: int = 512, dropout: float = 0.1, causal: bool = False):
+    def __init__(self, d_model: int, n_heads: int = 8, d_ff: int = 512, dropout: float = 0.1, causal: bool = False,
+                 attention_dropout: float | None = None):  # fmt: skip
         super().__init__()
         self.causal = causal
         self.block = nn.TransformerEncoderLayer(
             d_model, n_heads, dim_feedforward=d_ff, dropout=dropout, activation="gelu", batch_first=True
         )
+        if attention_dropout is not None:  # a plain float of the attention module, not a parameter
+            self.block.self_attn.dropout = float(attention_dropout)
 
     def forward(self, x: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
         """x: (B, L, D) -> (B, L, D); tau is ignored."""

@@ -146,7 +146,10 @@ def build_layers(name: str, cfg: Mapping[str, Any], discretization: str | None, 
         return [S6(d, **s6_cfg) for _ in range(n_layers)]
     if name == "transformer":
         t_cfg = cfg["transformer"]
-        return [TransformerLayer(d, t_cfg["n_heads"], t_cfg["d_ff"], dropout, causal=causal) for _ in range(n_layers)]
+        # .get: checkpoints written before the key existed lack it; None is also the schema default
+        attention_dropout = t_cfg.get("attention_dropout")
+        return [TransformerLayer(d, t_cfg["n_heads"], t_cfg["d_ff"], dropout, causal=causal,
+                                 attention_dropout=attention_dropout) for _ in range(n_layers)]  # fmt: skip
     if name == "linear_attention":
         return [CausalLinearAttention(d, cfg["linear_attention"]["n_heads"]) for _ in range(n_layers)]
     return [gpu_layer(name, d, i, cfg["mamba2"]) for i in range(n_layers)]
