@@ -103,6 +103,27 @@ def test_cli_rows_match_direct_computation(tmp_path, tiny_eta):
     assert not bool(missing["learned"])
 
 
+def test_e3_evaluation_bound_overrides_the_shared_one_and_changes_only_speed(tmp_path, tiny_eta, monkeypatch):
+    from contlaws.experiments import eta_performance
+
+    seen = []
+    evaluate_runs_unpatched = eta_performance.evaluate_runs
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs["eval_max_elements"])
+        return evaluate_runs_unpatched(*args, **kwargs)
+
+    monkeypatch.setattr(eta_performance, "evaluate_runs", recording)
+    cfg, runs = tiny_eta["cfg"], [tiny_eta["runs"]["s4d"]]
+    shared, _ = eta_performance.evaluate_split(cfg, tiny_eta["paths"]["test"], runs, tmp_path / "a.csv")
+    one_row = {**cfg, "eta_performance": {**cfg["eta_performance"], "eval_max_elements": 8 * 24}}  # 1 row per batch
+    alone, _ = eta_performance.evaluate_split(one_row, tiny_eta["paths"]["test"], runs, tmp_path / "b.csv")
+    assert seen == [cfg["train"]["eval_max_elements"], 8 * 24]
+    # the causal forecaster has no batch statistics: same numbers from batches of 3 rows and of 1
+    assert alone["test_rmse"].tolist() == pytest.approx(shared["test_rmse"].tolist(), rel=1e-6)
+    assert alone["gate_z"].tolist() == pytest.approx(shared["gate_z"].tolist(), rel=1e-5)
+
+
 def test_mean_pool_variant_is_tested_on_its_only_output(tiny_eta):
     """readout mean_pool (the authors'): trained on obs[L] alone; batches of 3 (the config's
     eval_max_elements; the authors' S4D channel norm averages over a batch, so the partition matters)."""

@@ -363,7 +363,9 @@ def evaluate_split(cfg: Mapping[str, Any], test: Path, runs: Sequence[Path], out
     device = str(resolve_device(device or cfg["train"]["device"]))
     baselines = reference_forecasts(test)
     gate = float(baselines.set_index("baseline").loc[GATE_BASELINE, "test_rmse"])
-    rows = evaluate_runs(runs, test, device=device, eval_max_elements=cfg["train"]["eval_max_elements"],
+    # eta_performance.eval_max_elements (optional; no schema default) overrides the shared bound for E3 only
+    eval_max_elements = cfg["eta_performance"].get("eval_max_elements", cfg["train"]["eval_max_elements"])
+    rows = evaluate_runs(runs, test, device=device, eval_max_elements=eval_max_elements,
                          gate_rmse=gate, margin=float(cfg["gates"]["e3_margin"]),
                          gate_se=float(cfg["gates"]["e3_se"]))  # fmt: skip
     if not_run:
