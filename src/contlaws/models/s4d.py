@@ -90,9 +90,9 @@ def s4d_kernel(
     Args:
         log_A_bar, B_bar, C: (H, M) complex.
         L: kernel length.
-        chunk_elements: when H·M·L exceeds it and gradients are needed, the kernel is built in pieces
-            of L with at most this many elements each, recomputed in the backward pass (same values
-            and gradients, memory O(H·M·piece) instead of O(H·M·L)).
+        chunk_elements: when H·M·L exceeds it, the kernel is built in pieces of L with at most this
+            many elements each (same values and gradients); with gradients on, each piece is
+            recomputed in the backward pass, so autograd keeps O(H·M) instead of O(H·M·L).
     Returns:
         K: (H, L) real.
     """
