@@ -137,10 +137,18 @@ def settings_from_config(
         lr=float(train["lr"]),
         weight_decay=float(train["weight_decay"]),
         warmup_epochs=float(train["warmup_epochs"]),
-        grad_clip=float(train["grad_clip"]),
-        device=train["device"],
-        eval_max_elements=int(train["eval_max_elements"]),
-        # no schema default: absent means no cap (a paper-shapes check key)
-        max_steps_per_epoch=train.get("max_steps_per_epoch"),
+        **engine_fields(train),
     )
     return dataclasses.replace(settings, **overrides)
+
+
+def engine_fields(train: Mapping[str, Any]) -> dict:
+    """The :class:`TrainSettings` fields every training takes from the ``train`` section, whichever
+    section sets its optimizer (E2, E3: ``train``; E5: ``subsampling``)."""
+    return {
+        "grad_clip": float(train["grad_clip"]),
+        "device": train["device"],
+        "eval_max_elements": int(train["eval_max_elements"]),
+        # no schema default: absent means no cap (a paper-shapes check key)
+        "max_steps_per_epoch": train.get("max_steps_per_epoch"),
+    }

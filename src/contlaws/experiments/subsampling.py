@@ -193,9 +193,9 @@ def task_batch_size(sub: Mapping[str, Any], task: str | None) -> int:
 
 def train_settings(cfg: Mapping[str, Any], mode: str, seed: int, task: str | None = None):
     """:class:`contlaws.train.TrainSettings` of one E5 run (staged cosine with warmup and restarts)."""
-    from contlaws.train import TrainSettings
+    from contlaws.train_settings import TrainSettings, engine_fields
 
-    sub, train = cfg["subsampling"], cfg["train"]
+    sub = cfg["subsampling"]
     stages = stage_plan(int(sub["n_stages"]), int(sub["epochs_per_stage"]), mode)
     return TrainSettings(
         epochs=sum(e for e, _ in stages),
@@ -203,14 +203,11 @@ def train_settings(cfg: Mapping[str, Any], mode: str, seed: int, task: str | Non
         lr=float(sub["lr"]),
         weight_decay=float(sub["weight_decay"]),
         warmup_epochs=float(sub["warmup_epochs"]),
-        grad_clip=float(train["grad_clip"]),
-        device=train["device"],
         seed=int(seed),
         task="classification",
         schedule="cosine_step_restarts",
         stages=stages,
-        eval_max_elements=int(train["eval_max_elements"]),
-        max_steps_per_epoch=train.get("max_steps_per_epoch"),
+        **engine_fields(cfg["train"]),
     )
 
 
