@@ -371,3 +371,86 @@ class RuleCosts:
 
     def mem_mb(self, rule: str, wildcards: Mapping[str, str] | None = None) -> int:
         return self.request(rule, wildcards)[1]
+
+
+# ------------------------------------------------------------------------------------------------
+# The projected cost of a run on this machine (printed when the DAG is built; the laptop guard)
+# ------------------------------------------------------------------------------------------------
+def training_flops_per_run(job: TrainingJob) -> float:
+    """Training FLOPs of one run: every optimizer step at the length each epoch sees (E5 strides)."""
+    steps_per_epoch = math.ceil(job.n_train / job.batch)
+    return sum(steps_per_epoch * 3 * forward_flops_per_token(job, n) * job.batch * n for n in job.epoch_lengths())
+
+
+def cpu_seconds_per_flop(measured: Mapping, shapes_cfg: Mapping[str, Any]) -> dict[tuple[str, str], float]:
+    """(rule, key) -> CPU seconds per training FLOP, measured at paper shapes (one thread).
+
+    The paper-shapes run measures CPU seconds per optimizer step at the paper's shapes; divided by the
+    FLOPs of that step, it carries to any config's shapes of the same model (rates differ by model:
+    the S6 loop scan is launch-bound, attention is matmul-bound)."""
+    rates = {}
+    for job in training_jobs(shapes_cfg):
+        m = measured.get((job.rule, job.key), {})
+        step_cpu = m.get("step_cpu_seconds", math.nan)
+        if not math.isnan(step_cpu) and step_cpu > 0:
+            rates[(job.rule, job.key)] = step_cpu / flops_per_step(job)
+    return rates
+
+
+@dataclass(frozen=True)
+class RunProjection:
+    """Projected cost of the trainings of a run: GPU hours on one GPU, CPU hours on one thread."""
+
+    gpu_hours: float
+    cpu_hours: float
+    trainings: int
+
+    def cpu_days(self, cores: int) -> float:
+        """Wall-clock days on ``cores`` CPU cores, trainings running side by side."""
+        return self.cpu_hours / max(1, cores) / 24
+
+    def describe(self, gpu: bool, cores: int) -> str:
+        if gpu:
+            return f"{self.trainings} trainings, projected {self.gpu_hours:,.1f} GPU hours on one GPU"
+        return (f"{self.trainings} trainings, projected {self.cpu_days(cores):,.2f} days on {cores} CPU core(s) "
+                f"({self.cpu_hours:,.1f} CPU hours; {self.gpu_hours:,.1f} GPU hours on one GPU)")  # fmt: skip
+
+
+def run_projection(cfg: Mapping[str, Any], measured: Mapping, shapes_cfg: Mapping[str, Any],
+                   runs: Mapping[tuple[str, str], int] | None = None) -> RunProjection:  # fmt: skip
+    """Projected cost of the trainings of ``cfg``: all of them, or ``runs[(rule, key)]`` runs of each
+    kind (the jobs a DAG still has to run). Evaluation and data jobs are left out: they are minutes.
+
+    CPU seconds per FLOP come from the paper-shapes measurements of the same kind, else the slowest
+    measured kind (a conservative stand-in)."""
+    rates = cpu_seconds_per_flop(measured, shapes_cfg)
+    fallback = max(rates.values(), default=math.nan)
+    gpu_s = cpu_s = 0.0
+    trainings = 0
+    for job in training_jobs(cfg):
+        n = job.runs if runs is None else int(runs.get((job.rule, job.key), 0))
+        if n == 0:
+            continue
+        trainings += n
+        gpu_s += n * gpu_seconds_per_run(job)
+        cpu_s += n * rates.get((job.rule, job.key), fallback) * training_flops_per_run(job)
+    return RunProjection(gpu_hours=gpu_s / 3600, cpu_hours=cpu_s / 3600, trainings=trainings)
+
+
+LONG_CPU_RUN_DAYS = 1.0  # the laptop guard: a run projected above this many days on the CPU stops first
+
+
+def long_cpu_run_refusal(projected: RunProjection, run_name: str, cores: int, gpus: int, local_exec: bool,
+                         confirmed: bool) -> str | None:  # fmt: skip
+    """The one-line refusal of a run too long for this machine, or None when it may start.
+
+    Refused only when every condition holds: no GPU, jobs on this machine (not a cluster executor, not
+    --touch), the run projected above :data:`LONG_CPU_RUN_DAYS` days on ``cores`` cores, and the config
+    key ``confirm_long_cpu_run`` not set. Dry runs never get here (the workflow's onstart handler)."""
+    days = projected.cpu_days(cores)
+    if gpus > 0 or not local_exec or confirmed or not days > LONG_CPU_RUN_DAYS:
+        return None
+    return (f"error: run '{run_name}' is projected at {days:,.1f} days on this machine ({cores} CPU core(s), no GPU; "
+            f"{projected.trainings} trainings, {projected.cpu_hours:,.0f} CPU hours). For a laptop run use the "
+            f"evidence scale: make evidence (about 2 h on 2 cores). To start this run anyway: "
+            f"--config confirm_long_cpu_run=true")

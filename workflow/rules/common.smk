@@ -1,12 +1,21 @@
 # Shared helpers: validated config, output locations, wildcard constraints, target lists.
 import json
 import os
+import shutil
+import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from contlaws.budget import RuleCosts, read_measured  # noqa: E402
+from contlaws.budget import (  # noqa: E402
+    TRAINING_RULES,
+    RuleCosts,
+    long_cpu_run_refusal,
+    read_measured,
+    run_projection,
+)
 from contlaws.config import (  # noqa: E402
     PAPER_CONFIG,
     config_diff,
@@ -18,6 +27,18 @@ from contlaws.config import (  # noqa: E402
     write_snapshot,
 )
 from contlaws.errors import ConfigError  # noqa: E402
+
+# Every job calls the `contlaws` command. A run started as `.venv/bin/snakemake ...` without activating
+# the venv finds it beside the Python that runs Snakemake, not on PATH: put that folder first. With
+# `--sdm conda` each job's own environment comes first anyway (Snakemake activates it in the job).
+_PYTHON_BIN = Path(sys.executable).parent
+if (_PYTHON_BIN / "contlaws").exists():
+    os.environ.update(PATH=f"{_PYTHON_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+elif shutil.which("contlaws") is None and "--sdm" not in sys.argv and "--software-deployment-method" not in sys.argv:
+    raise WorkflowError(
+        f"the `contlaws` command is not installed for {sys.executable} nor on PATH: run `make venv` "
+        "(or `pip install -e '.[pipeline]'`) in this environment, or use --sdm conda"
+    )
 
 # Validate when the DAG is built: an invalid config stops here, before any job starts. The config is
 # the paper config with every --configfile deep-merged over it, then --config (Snakemake merges them
@@ -98,6 +119,53 @@ COSTS = RuleCosts(
     read_measured(Path(workflow.basedir) / "benchmarks" / "paper_shapes_measured.csv"),
     validate_config(deep_merge(read_config_file(PAPER_CONFIG), read_config_file(PAPER_SHAPES)), source=str(PAPER_SHAPES)),
 )
+
+
+# The projected cost of the run about to start, printed when the DAG is built (dry runs too), and the
+# laptop guard: on a machine without a GPU, with jobs on this machine, a run projected at more than a day
+# stops before any job starts unless `confirm_long_cpu_run` says so (`snakemake --cores all` is the
+# paper scale: weeks on a laptop CPU). A GPU machine or a cluster executor only gets the projection.
+def local_gpu_count():
+    """GPUs that `nvidia-smi -L` lists (0 without the driver): no torch import at DAG build."""
+    if shutil.which("nvidia-smi") is None:
+        return 0
+    try:
+        listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(line.startswith("GPU") for line in listed.stdout.splitlines()) if listed.returncode == 0 else 0
+
+
+def projection_for(runs=None):
+    return run_projection(CFG, COSTS.measured, COSTS.shapes, runs)
+
+
+def needed_trainings(dag):
+    """(rule, key) -> how many of the DAG's jobs that still have to run train a model of that kind."""
+    runs = Counter()
+    for job in dag.needrun_jobs():
+        if job.rule.name in TRAINING_RULES:
+            wc = job.wildcards
+            key = f"{wc.get('task')}/{wc.get('mode')}" if job.rule.name == "subsample_train" else wc.get("model", "")
+            runs[(job.rule.name, key)] += 1
+    return runs
+
+
+if workflow.is_main_process:
+    print(f"contlaws run '{RUN}': {projection_for().describe(local_gpu_count() > 0, os.cpu_count() or 1)} "
+          f"(contlaws.budget; docs/paper-scale.md)", file=sys.stderr)
+
+
+onstart:
+    # Runs after the DAG is built, before the first job, never in a dry run: the jobs still to run are known.
+    refusal = long_cpu_run_refusal(
+        projection_for(needed_trainings(workflow.dag)), RUN, cores=workflow.resource_settings.cores or 1,
+        gpus=local_gpu_count(), local_exec=workflow.local_exec and not workflow.touch,
+        confirmed=CFG["confirm_long_cpu_run"],
+    )
+    if refusal:  # one line and exit 1 (a WorkflowError would add Snakemake's traceback of this handler)
+        print(refusal, file=sys.stderr)
+        sys.exit(1)
 
 
 def job_runtime(rule):
