@@ -59,6 +59,11 @@ def test_the_paper_scale_projects_to_weeks_on_a_laptop_and_the_evidence_scale_to
     evidence = budget.run_projection(load_config(REPO / "config" / "evidence.yaml"), MEASURED, SHAPES)
     assert paper.cpu_days(2) > 30, paper
     assert evidence.cpu_days(2) < budget.LONG_CPU_RUN_DAYS, evidence  # `make evidence` is never refused
+    # `make paper-shapes` (2 optimizer steps per epoch at the paper's shapes) is never refused either
+    shapes = budget.run_projection(SHAPES, MEASURED, SHAPES)
+    assert shapes.cpu_days(2) < budget.LONG_CPU_RUN_DAYS, shapes
+    uncapped = budget.run_projection({**SHAPES, "train": {**SHAPES["train"], "max_steps_per_epoch": None}}, MEASURED, SHAPES)
+    assert uncapped.cpu_hours > 10 * shapes.cpu_hours
     assert 100 < paper.gpu_hours < 400  # docs/paper-scale.md: about 207 GPU hours
     # counting only some runs of one kind scales that kind's share
     job = budget.training_jobs(load_config(REPO / "config" / "evidence.yaml"))[0]

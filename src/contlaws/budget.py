@@ -376,9 +376,12 @@ class RuleCosts:
 # ------------------------------------------------------------------------------------------------
 # The projected cost of a run on this machine (printed when the DAG is built; the laptop guard)
 # ------------------------------------------------------------------------------------------------
-def training_flops_per_run(job: TrainingJob) -> float:
-    """Training FLOPs of one run: every optimizer step at the length each epoch sees (E5 strides)."""
+def training_flops_per_run(job: TrainingJob, max_steps_per_epoch: int | None = None) -> float:
+    """Training FLOPs of one run: every optimizer step at the length each epoch sees (E5 strides), at
+    most ``max_steps_per_epoch`` steps per epoch (``train.max_steps_per_epoch``, as the trainer does)."""
     steps_per_epoch = math.ceil(job.n_train / job.batch)
+    if max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, int(max_steps_per_epoch))
     return sum(steps_per_epoch * 3 * forward_flops_per_token(job, n) * job.batch * n for n in job.epoch_lengths())
 
 
@@ -425,6 +428,7 @@ def run_projection(cfg: Mapping[str, Any], measured: Mapping, shapes_cfg: Mappin
     measured kind (a conservative stand-in)."""
     rates = cpu_seconds_per_flop(measured, shapes_cfg)
     fallback = max(rates.values(), default=math.nan)
+    cap = cfg["train"].get("max_steps_per_epoch")
     gpu_s = cpu_s = 0.0
     trainings = 0
     for job in training_jobs(cfg):
@@ -432,8 +436,9 @@ def run_projection(cfg: Mapping[str, Any], measured: Mapping, shapes_cfg: Mappin
         if n == 0:
             continue
         trainings += n
-        gpu_s += n * gpu_seconds_per_run(job)
-        cpu_s += n * rates.get((job.rule, job.key), fallback) * training_flops_per_run(job)
+        flops = training_flops_per_run(job, cap)
+        gpu_s += n * gpu_seconds_per_run(job) * flops / training_flops_per_run(job)
+        cpu_s += n * rates.get((job.rule, job.key), fallback) * flops
     return RunProjection(gpu_hours=gpu_s / 3600, cpu_hours=cpu_s / 3600, trainings=trainings)
 
 
