@@ -66,7 +66,8 @@ def orders_table(s4_order=1.05):
 
 
 def numerical_errors(s6_ratio: dict[str, float]):
-    """E1 errors on three systems: S4 flat in the amplitude, S6's error at a = 32 is ``s6_ratio[method]`` × that at a = 1."""
+    """E1 errors on three systems: S4 flat in the amplitude; S6's error at a = 32 is ``s6_ratio[method]``
+    times its error at a = 1."""
     rows = []
     for system in range(3):
         for tau in (2.0**-8, 2.0**-6):
