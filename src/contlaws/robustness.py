@@ -61,6 +61,8 @@ def load_variants(path: str | Path) -> tuple[Path, list[Variant]]:
         raise ConfigError(f"{path}: needs 'baseline' and a non-empty mapping 'variants'"
                           + (f"; unknown key(s) {', '.join(unknown)}" if unknown else ""))  # fmt: skip
     baseline = Path(str(raw.get("baseline", "config/evidence.yaml")))
+    if not baseline.is_absolute() and not baseline.exists():
+        baseline = Path(path).resolve().parent.parent / baseline  # relative to the checkout holding config/
     variants = []
     for name, entry in raw["variants"].items():
         where = f"{path}: variants.{name}"

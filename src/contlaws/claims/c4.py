@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
 from contlaws.claims.registry import claim, inconclusive_for_non_finite, non_finite, pair_key, read_csv_input, rounded
 from contlaws.stats import bootstrap_rho, critical_rho, spearman
@@ -207,7 +208,7 @@ def _rank_rho(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman ρ of paired values (NaN when fewer than 3 or a side is constant); fast, no p-value."""
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return math.nan
-    rx, ry = pd.Series(x).rank().to_numpy() - (len(x) + 1) / 2, pd.Series(y).rank().to_numpy() - (len(y) + 1) / 2
+    rx, ry = rankdata(x) - (len(x) + 1) / 2, rankdata(y) - (len(y) + 1) / 2  # average ranks, centred
     return float(rx @ ry / math.sqrt((rx @ rx) * (ry @ ry)))
 
 

@@ -68,6 +68,9 @@ GROUPS: dict[str, dict[str, str]] = {
         "report-provenance": "contlaws.commands.report",
         "report-page": "contlaws.commands.report",
     },
+    "robustness variants (Makefile: make robustness)": {
+        "robustness": "contlaws.commands.robustness",
+    },
 }
 COMMANDS = {name: module for group in GROUPS.values() for name, module in group.items()}
 COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
