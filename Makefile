@@ -52,7 +52,7 @@ ROBUSTNESS_DIR ?= results/robustness
 robustness: venv
 	$(BIN)/snakemake claims --configfile config/evidence.yaml --cores $(CORES) --resources gpu=$(GPU_SLOTS) --rerun-incomplete
 	mkdir -p $(ROBUSTNESS_DIR)
-	$(BIN)/contlaws robustness plan --variants config/robustness.yaml --out-dir $(ROBUSTNESS_DIR)/overlays > $(ROBUSTNESS_DIR)/plan.tsv.tmp
+	$(BIN)/contlaws robustness-plan --variants config/robustness.yaml --out-dir $(ROBUSTNESS_DIR)/overlays > $(ROBUSTNESS_DIR)/plan.tsv.tmp
 	mv $(ROBUSTNESS_DIR)/plan.tsv.tmp $(ROBUSTNESS_DIR)/plan.tsv
 	@failed=""; while IFS="$$(printf '\t')" read -r name overlay; do \
 		echo "== robustness variant $$name ($$overlay)"; \
@@ -60,8 +60,8 @@ robustness: venv
 			--resources gpu=$(GPU_SLOTS) --rerun-incomplete < /dev/null || failed="$$failed $$name"; \
 	done < $(ROBUSTNESS_DIR)/plan.tsv; \
 	if [ -n "$$failed" ]; then echo "variants that did not finish (shown as not run):$$failed"; fi
-	$(BIN)/contlaws robustness gather --variants config/robustness.yaml --results results --out-dir $(ROBUSTNESS_DIR)
-	$(BIN)/contlaws robustness plot --csv $(ROBUSTNESS_DIR)/spec_curve.csv --out figures/robustness/spec_curve
+	$(BIN)/contlaws robustness-gather --variants config/robustness.yaml --results results --out-dir $(ROBUSTNESS_DIR)
+	$(BIN)/contlaws robustness-plot --csv $(ROBUSTNESS_DIR)/spec_curve.csv --out figures/robustness/spec_curve
 
 paper: venv
 	$(BIN)/snakemake --cores all --resources gpu=$(GPU_SLOTS)

@@ -69,7 +69,9 @@ GROUPS: dict[str, dict[str, str]] = {
         "report-page": "contlaws.commands.report",
     },
     "robustness variants (Makefile: make robustness)": {
-        "robustness": "contlaws.commands.robustness",
+        "robustness-plan": "contlaws.commands.robustness",
+        "robustness-gather": "contlaws.commands.robustness",
+        "robustness-plot": "contlaws.commands.robustness",
     },
 }
 COMMANDS = {name: module for group in GROUPS.values() for name, module in group.items()}

@@ -1,4 +1,4 @@
-"""``contlaws robustness plan|gather|plot``: the pre-registered specification variants of the claims
+"""``contlaws robustness-plan|robustness-gather|robustness-plot``: the pre-registered specification variants of the claims
 table (logic in :mod:`contlaws.robustness`; ``make robustness`` runs them)."""
 
 from __future__ import annotations
@@ -36,18 +36,17 @@ def cli_plot(args: argparse.Namespace) -> None:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("robustness", help="claims across pre-registered specification variants (make robustness)")
-    actions = p.add_subparsers(dest="robustness_action", required=True, metavar="ACTION")
-    plan = actions.add_parser("plan", help="check every variant and write its Snakemake overlay file")
+    plan = subparsers.add_parser("robustness-plan", help="check every robustness variant, write its Snakemake overlay")
     plan.add_argument("--variants", type=Path, default=DEFAULT_VARIANTS, help="variants file (config/robustness.yaml)")
     plan.add_argument("--out-dir", type=Path, default=Path("results/robustness/overlays"), help="overlay folder")
     plan.set_defaults(func=cli_plan)
-    gather = actions.add_parser("gather", help="stability table, summary and spec-curve CSV from results/<run>/claims/")
+    gather = subparsers.add_parser("robustness-gather",
+                                   help="stability table, summary and spec-curve CSV from results/<run>/claims/")  # fmt: skip
     gather.add_argument("--variants", type=Path, default=DEFAULT_VARIANTS, help="variants file (config/robustness.yaml)")
     gather.add_argument("--results", type=Path, default=Path("results"), help="folder holding results/<run>/")
     gather.add_argument("--out-dir", type=Path, default=Path("results/robustness"), help="output folder")
     gather.set_defaults(func=cli_gather)
-    plot = actions.add_parser("plot", help="specification-curve figure of C4 and C5 from spec_curve.csv")
+    plot = subparsers.add_parser("robustness-plot", help="specification-curve figure of C4 and C5 from spec_curve.csv")
     plot.add_argument("--csv", type=Path, default=Path("results/robustness/spec_curve.csv"))
     plot.add_argument("--out", type=Path, default=Path("figures/robustness/spec_curve"), help="output stem (.pdf, .png)")
     plot.set_defaults(func=cli_plot)
