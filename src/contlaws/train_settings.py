@@ -142,6 +142,9 @@ def settings_from_config(
         lr=float(train["lr"]),
         weight_decay=float(train["weight_decay"]),
         warmup_epochs=float(train["warmup_epochs"]),
+        # E2 and E3 only (E5 keeps the authors' SSM settings of its own section); schema default null:
+        # the per-layer groups of model.s4d; a mapping: one group of the state-space parameters
+        ssm_param_group=dict(train["ssm_param_group"]) if train.get("ssm_param_group") else None,
         **engine_fields(train),
     )
     return dataclasses.replace(settings, **overrides)
@@ -156,6 +159,4 @@ def engine_fields(train: Mapping[str, Any]) -> dict:
         "eval_max_elements": int(train["eval_max_elements"]),
         # no schema default: absent means no cap (a paper-shapes check key)
         "max_steps_per_epoch": train.get("max_steps_per_epoch"),
-        # schema default null: the per-layer groups; a mapping: one group of the state-space parameters
-        "ssm_param_group": dict(train["ssm_param_group"]) if train.get("ssm_param_group") else None,
     }
