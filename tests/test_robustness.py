@@ -265,3 +265,51 @@ def test_spec_curve_figure_is_deterministic(runs, tmp_path):
     first = [p.read_bytes() for p in plot_spec_curve(csv, tmp_path / "a" / "spec")]
     second = [p.read_bytes() for p in plot_spec_curve(csv, tmp_path / "b" / "spec")]
     assert first == second and all(len(b) > 1000 for b in first)
+
+
+def test_c5_cell_and_curve_read_a_real_c5_record(quick_config, tmp_path):
+    """A C5 record as the claim writes it (the positive control of tests/test_subsampling.py)."""
+    from test_subsampling import SUB_FAST, BASE, c5_verdict, seeded
+
+    curves, runs_table = seeded(SUB_FAST, BASE, [(0.90, 0.90), (0.91, 0.90), (0.90, 0.89)])
+    _, record = c5_verdict(curves, runs_table, quick_config, tmp_path)
+    task = record["details"]["tasks"]["digits"]
+    assert task["continuity"] == "continuous" and record["verdict"] == "supported"
+    cell = stability_table({BASELINE: {"C5": record}}).set_index("claim").loc["C5"]
+    mean, se = task["test_accuracy_difference_mean"], task["test_accuracy_difference_se"]
+    assert cell["verdict"] == "supported" and cell["value"] == mean
+    assert cell["low"] == pytest.approx(mean - 2 * se) and cell["high"] == pytest.approx(mean + 2 * se)
+    curve = spec_curve({BASELINE: {"C5": record}})
+    assert curve[["claim", "task", "verdict"]].values.tolist() == [["C5", "digits", "supported"]]
+
+
+def test_split_range_reads_the_c2_range_text():
+    from contlaws.robustness import split_range
+
+    assert split_range("0.68-308") == (0.68, 308.0)
+    assert split_range("1e-05-3") == (1e-05, 3.0)
+    assert split_range("n/a") == (None, None)
+
+
+def test_c1_and_c2_cells_read_real_records(quick_config, tmp_path):
+    """C1 and C2 records as the claims write them (the positive controls of tests/test_claims.py)."""
+    from test_claims import numerical_errors, orders_table, real_tables, trained_errors, write
+
+    from contlaws.claims import evaluate_claim
+
+    continuity, sweep = real_tables({"s4d": "s4d", "s6": "s6"})
+    c1 = evaluate_claim("C1", write(tmp_path, model_continuity=continuity, amplitude_sweep=sweep,
+                                    numerical_orders=orders_table()), quick_config)  # fmt: skip
+    c2 = evaluate_claim("C2", write(tmp_path, numerical_errors=numerical_errors(40.0, spread=(0.5, 1.0, 3.0)),
+                                    errors=trained_errors(), amplitude_sweep=sweep), quick_config)  # fmt: skip
+    cell = stability_table({BASELINE: {"C1": c1, "C2": c2}}).set_index("claim")
+    assert cell.loc["C1", "verdict"] == "supported" and cell.loc["C1", "value"] == c1["numbers"]["e2_s4d_order_min"]
+    assert (cell.loc["C2(a)", "value"], cell.loc["C2(a)", "low"], cell.loc["C2(a)", "high"]) == (
+        c2["numbers"]["e1_s6_amplitude_ratio_median"], 20.0, 120.0)
+    assert cell.loc["C2(b)", "value"] == c2["numbers"]["e2_s6_amplitude_exponent_min"]
+    pairs = c2["details"]["e2_relative_rmse_increase"]
+    weakest = min(pairs.values(), key=lambda v: v["mean"] / v["se"])
+    assert cell.loc["C2(c)", "value"] == weakest["mean"]
+    assert cell.loc["C2(c)", "low"] == pytest.approx(weakest["mean"] - 2 * weakest["se"])
+    for part, key in (("C2(a)", "part_a_numerical"), ("C2(b)", "part_b_amplitude"), ("C2(c)", "part_c_degradation")):
+        assert cell.loc[part, "verdict"] == c2["numbers"][key]

@@ -190,10 +190,17 @@ def cell_c1(record):
     return Cell(record["verdict"], _num(record["numbers"].get("e2_s4d_order_min")), what="smallest S4D order")
 
 
+def split_range(text: str) -> tuple[float | None, float | None]:
+    """``"0.68-308"`` -> (0.68, 308); ``"1e-05-3"`` -> (1e-05, 3): the split where both sides are numbers."""
+    for i, char in enumerate(text):
+        if char == "-" and i > 0 and _num(text[:i]) is not None and _num(text[i + 1:]) is not None:
+            return _num(text[:i]), _num(text[i + 1:])
+    return None, None
+
+
 def cell_c2a(record):
     numbers = record["numbers"]
-    span = str(numbers.get("e1_s6_amplitude_ratio_range") or "")
-    low, _, high = span.partition("-") if not span.startswith("-") else ("", "", "")
+    low, high = split_range(str(numbers.get("e1_s6_amplitude_ratio_range") or ""))
     return Cell(_part(record, "part_a") or record["verdict"], _num(numbers.get("e1_s6_amplitude_ratio_median")),
                 _num(low), _num(high), what="median S6 ratio (range)")  # fmt: skip
 
