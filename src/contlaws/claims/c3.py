@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from contlaws.errors import DataFileError
 from contlaws.claims.registry import claim, combine, inconclusive_for_non_finite, non_finite, read_csv_input, rounded
+from contlaws.errors import DataFileError
 
 
 # ---------------------------------------------------------------------------------------------
