@@ -21,7 +21,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
 
-.PHONY: venv replicate evidence paper paper-shapes test lint report report-check clean-quick
+.PHONY: venv replicate evidence robustness paper paper-shapes test lint report report-check clean-quick
 
 venv: $(VENV)/.installed
 
@@ -42,6 +42,26 @@ replicate: venv
 # Evidence scale (config/evidence.yaml): every system, the full eta grid, three seeds; <= 2 h on 2 cores.
 evidence: venv
 	$(BIN)/snakemake --configfile config/evidence.yaml --cores $(CORES) --resources gpu=$(GPU_SLOTS)
+
+# Robustness (config/robustness.yaml): the evidence run (the baseline column), then every pre-registered
+# variant's claims, each an overlay of config/evidence.yaml with its own run_name (results/robustness_<name>/),
+# then the stability table and the C4/C5 specification curve. Each variant is an ordinary Snakemake run:
+# rerunning `make robustness` resumes where it stopped; a variant that fails is reported and left "not run"
+# in the table, the others go on. Long: about 1 h 50 min per variant on 2 cores (docs/claims.md).
+ROBUSTNESS_DIR ?= results/robustness
+robustness: venv
+	$(BIN)/snakemake claims --configfile config/evidence.yaml --cores $(CORES) --resources gpu=$(GPU_SLOTS) --rerun-incomplete
+	mkdir -p $(ROBUSTNESS_DIR)
+	$(BIN)/contlaws robustness-plan --variants config/robustness.yaml --out-dir $(ROBUSTNESS_DIR)/overlays > $(ROBUSTNESS_DIR)/plan.tsv.tmp
+	mv $(ROBUSTNESS_DIR)/plan.tsv.tmp $(ROBUSTNESS_DIR)/plan.tsv
+	@failed=""; while IFS="$$(printf '\t')" read -r name overlay; do \
+		echo "== robustness variant $$name ($$overlay)"; \
+		$(BIN)/snakemake claims --configfile config/evidence.yaml $$overlay --cores $(CORES) \
+			--resources gpu=$(GPU_SLOTS) --rerun-incomplete < /dev/null || failed="$$failed $$name"; \
+	done < $(ROBUSTNESS_DIR)/plan.tsv; \
+	if [ -n "$$failed" ]; then echo "variants that did not finish (shown as not run):$$failed"; fi
+	$(BIN)/contlaws robustness-gather --variants config/robustness.yaml --results results --out-dir $(ROBUSTNESS_DIR)
+	$(BIN)/contlaws robustness-plot --csv $(ROBUSTNESS_DIR)/spec_curve.csv --out figures/robustness/spec_curve
 
 paper: venv
 	$(BIN)/snakemake --cores all --resources gpu=$(GPU_SLOTS)

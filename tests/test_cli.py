@@ -57,7 +57,7 @@ def _all_parsers():
 
 
 PIPELINE_STEP = re.compile(r"^(refinement-numerical|refinement-trained|eta-performance|task-continuity|alignment|"
-                           r"subsampling|claims|report)-[a-z]+(-[a-z]+)*$")  # fmt: skip
+                           r"subsampling|claims|report|robustness)-[a-z]+(-[a-z]+)*$")  # fmt: skip
 
 
 def test_one_naming_scheme_for_commands_and_options():

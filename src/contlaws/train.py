@@ -126,7 +126,8 @@ def default_param_groups(model: torch.nn.Module, settings: TrainSettings) -> lis
     if build_kwargs and "model_cfg" in build_kwargs:
         from contlaws.models.registry import optimizer_param_groups
 
-        return optimizer_param_groups(model, settings.lr, settings.weight_decay, build_kwargs["model_cfg"])
+        return optimizer_param_groups(model, settings.lr, settings.weight_decay, build_kwargs["model_cfg"],
+                                      ssm_group=settings.ssm_param_group)
     params = [p for p in model.parameters() if p.requires_grad]
     return [{"name": "default", "params": params, "lr": settings.lr, "weight_decay": settings.weight_decay}]
 

@@ -47,6 +47,9 @@ class TrainSettings:
             epoch's order), or None for a full pass. A shape check at tiny cost (config
             ``train.max_steps_per_epoch``, config/paper_shapes.yaml); the schedule counts the capped
             steps.
+        ssm_param_group: {lr, weight_decay} of one AdamW group holding the state-space parameters
+            (config ``train.ssm_param_group``; :func:`contlaws.models.registry.optimizer_param_groups`),
+            or None for the per-layer settings.
 
     The config's ``train`` values (warmup_epochs, grad_clip, device, eval_max_elements) have no
     default here: their defaults live in the schema, and :func:`settings_from_config` reads them.
@@ -66,6 +69,7 @@ class TrainSettings:
     schedule: str = "cosine_epoch"
     stages: list[tuple[int, int]] | None = None
     max_steps_per_epoch: int | None = None
+    ssm_param_group: dict | None = None
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -86,11 +90,12 @@ class TrainSettings:
             raise ValueError(f"max_steps_per_epoch must be positive, got {self.max_steps_per_epoch}")
 
     def as_record(self) -> dict:
-        """The fields as a dict for checkpoints and provenance; an unset step cap is left out, so
-        runs without one record (and resume) exactly as before the cap existed."""
+        """The fields as a dict for checkpoints and provenance; an unset step cap or SSM group is left
+        out, so runs without one record (and resume) exactly as before the field existed."""
         record = dataclasses.asdict(self)
-        if record["max_steps_per_epoch"] is None:
-            del record["max_steps_per_epoch"]
+        for optional in ("max_steps_per_epoch", "ssm_param_group"):
+            if record[optional] is None:
+                del record[optional]
         return record
 
     def steps_per_epoch(self, n_train: int) -> int:
@@ -137,6 +142,9 @@ def settings_from_config(
         lr=float(train["lr"]),
         weight_decay=float(train["weight_decay"]),
         warmup_epochs=float(train["warmup_epochs"]),
+        # E2 and E3 only (E5 keeps the authors' SSM settings of its own section); schema default null:
+        # the per-layer groups of model.s4d; a mapping: one group of the state-space parameters
+        ssm_param_group=dict(train["ssm_param_group"]) if train.get("ssm_param_group") else None,
         **engine_fields(train),
     )
     return dataclasses.replace(settings, **overrides)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from contlaws.claims.registry import claim, combine, inconclusive_for_non_finite, non_finite, read_csv_input, rounded
+from contlaws.errors import DataFileError
 
 
 # ---------------------------------------------------------------------------------------------
@@ -41,6 +42,7 @@ def evaluate_c3(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     sep_min = float(cfg["claims"]["tc_separation_min"])
     n_se = float(cfg["claims"]["c3_se"])
     tc, problems = read_c3_inputs(inputs)
+    tc_metric = check_tc_metric(inputs, tc, cfg)
     if problems:
         return inconclusive_for_non_finite(problems, {"tc_separation_min": sep_min, "c3_se": n_se})
     family = eta_family_tc(tc)
@@ -52,7 +54,7 @@ def evaluate_c3(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
 
     benchmarks = tc[tc["family"] != "forecasting"]
     numbers = c3_numbers(family, per_system, steps, separations, part_a, part_b)
-    details = {"eta_family": per_system, "other_datasets": {r.dataset: rounded(r.tc, 6) for r in benchmarks.itertuples()}}
+    details = {"tc_metric": tc_metric, "eta_family": per_system, "other_datasets": {r.dataset: rounded(r.tc, 6) for r in benchmarks.itertuples()}}
     explanation = (
         f"(a) On the E3 family obs = (1 - eta) cont + eta disc, TC must fall at every step of the eta grid by more "
         f"than {n_se:g} combined standard errors "
@@ -63,6 +65,19 @@ def evaluate_c3(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     )
     return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
             "thresholds": {"tc_separation_min": sep_min, "c3_se": n_se}}  # fmt: skip
+
+
+def check_tc_metric(inputs: Mapping[str, Path], tc: pd.DataFrame, cfg: Mapping[str, Any]) -> str:
+    """The task-continuity metric of this run (``task_continuity.metric``: refinement or first_difference);
+    DataFileError when the table's ``metric`` column names another one (a table scored under other settings)."""
+    metric = str(cfg["task_continuity"]["metric"])
+    if "metric" in tc.columns:
+        found = sorted({str(m) for m in tc["metric"].dropna()} - {metric})
+        if found:
+            raise DataFileError(f"{inputs['task_continuity']} (input 'task_continuity'): metric column holds "
+                                f"{', '.join(found)}, but task_continuity.metric = {metric!r}; rescore the datasets "
+                                f"with this config")  # fmt: skip
+    return metric
 
 
 def read_c3_inputs(inputs: Mapping[str, Path]) -> tuple[pd.DataFrame, list]:

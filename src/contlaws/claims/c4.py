@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
 from contlaws.claims.registry import claim, inconclusive_for_non_finite, non_finite, pair_key, read_csv_input, rounded
 from contlaws.stats import bootstrap_rho, critical_rho, spearman
@@ -52,17 +53,30 @@ def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     if problems:
         return inconclusive_for_non_finite(problems, thresholds)
     usable, excluded = c4_usable_datasets(table, min_seeds)
-    n = len(usable)
-    stats = spearman(usable["tc"], usable["advantage_s4d"])
+    combine_rule = claims_cfg.get("c4_combine", "pooled")
+    if combine_rule != "pooled":  # the default leaves the record as it was before the key existed
+        thresholds["c4_combine"] = combine_rule
     contrast = spearman(table["tc"], table["advantage_s6"])
-    boot, low, high = c4_bootstrap(usable, seeds, n_boot, alpha, int(cfg["seed"]))
-    needed = critical_rho(n, alpha) if n >= 3 else math.nan
+    if combine_rule == "within_system":
+        usable, excluded, stats, boot, low, high = c4_within_system(usable, excluded, seeds, n_boot, alpha, int(cfg["seed"]))
+        needed = math.nan  # significance from the stratified permutation test, not a critical value
+    else:
+        stats = spearman(usable["tc"], usable["advantage_s4d"])
+        boot, low, high = c4_bootstrap(usable, seeds, n_boot, alpha, int(cfg["seed"]))
+        needed = critical_rho(len(usable), alpha) if len(usable) >= 3 else math.nan
+    n = len(usable)
 
     readout = cfg["eta_performance"]["readout"]
     verdict, why = c4_verdict(readout, n, len(excluded), stats, low, high, needed, thresholds)
     numbers = c4_numbers(usable, excluded, stats, contrast, low, high, needed)
     details = c4_details(usable, excluded, boot, n_boot, alpha, contrast)
+    details["tc_metric"] = str(cfg["task_continuity"]["metric"])  # which TC the alignment table holds
+    if combine_rule == "within_system":
+        numbers["combine"] = "within_system"
+        details["within_system"] = stats["per_system"]
     explanation = (
+        ("Within each system, then averaged over systems (stratified bootstrap and permutation test): " if combine_rule ==
+         "within_system" else "") +
         f"Spearman rho between TC and the advantage A = ln(RMSE_ref / RMSE_S4D) of S4D over the best attention "
         f"baseline (both past their learning gate, paired by seed, at least {min_seeds} seeds), over {n} (system, eta) "
         f"datasets ({len(excluded)} excluded): rho = {numbers['rho']}, bootstrap {1 - 2 * alpha:.0%} interval "
@@ -137,15 +151,16 @@ def c4_verdict(readout: str, n: int, n_excluded: int, stats: Mapping[str, Any], 
         verdict = "inconclusive"
         why = (f"only n = {n} datasets where S4D and an attention baseline both learned on at least {min_seeds} "
                f"paired seeds (at least {C4_MIN_N} needed; {n_excluded} excluded)")  # fmt: skip
-    elif rho >= rho_min and stats["p_greater"] <= alpha and low > 0:
+    elif rho >= rho_min and stats["p_greater"] <= alpha and math.isfinite(low) and low > 0:
         verdict, why = "supported", (f"rho >= {rho_min}, significantly positive (p {stats['p_greater']:.3g} <= {alpha}) "
                                      f"and the bootstrap lower bound {low:.3f} is above 0")  # fmt: skip
-    elif high < rho_min:
+    elif math.isfinite(high) and high < rho_min:
         verdict, why = "not supported", f"the bootstrap upper bound of rho, {high:.3f}, is below {rho_min}"
     else:
         verdict = "inconclusive"
         why = (f"the data do not decide: rho = {rho:.3f} with bootstrap interval [{low:.3f}, {high:.3f}] "
-               f"(significance at alpha = {alpha} needs rho >= {needed:.3f} and a lower bound above 0; "
+               f"(significance at alpha = {alpha} needs " + (f"rho >= {needed:.3f}" if math.isfinite(needed) else "p <= alpha")
+               + " and a lower bound above 0; "
                f"'not supported' needs the upper bound below {rho_min})")  # fmt: skip
     return verdict, why
 
@@ -185,3 +200,70 @@ def c4_details(usable: pd.DataFrame, excluded: dict, boot: np.ndarray, n_boot: i
         "bootstrap": {"replicates": int(len(boot)), "requested": n_boot, "levels": [alpha, 1 - alpha]},
         "s6_for_contrast": {k: rounded(v) if isinstance(v, float) else v for k, v in contrast.items()},
     }  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# C4 within each system (claims.c4_combine = within_system)
+# ---------------------------------------------------------------------------------------------
+def _rank_rho(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman ρ of paired values (NaN when fewer than 3 or a side is constant); fast, no p-value."""
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan
+    rx, ry = rankdata(x) - (len(x) + 1) / 2, rankdata(y) - (len(y) + 1) / 2  # average ranks, centred
+    return float(rx @ ry / math.sqrt((rx @ rx) * (ry @ ry)))
+
+
+def _mean_defined(values: list[float]) -> float:
+    """Mean of the finite values (NaN when none is)."""
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def c4_within_system(usable: pd.DataFrame, excluded: dict, seeds: pd.DataFrame, n_boot: int, alpha: float,
+                     seed: int) -> tuple[pd.DataFrame, dict, dict, np.ndarray, float, float]:  # fmt: skip
+    """C4 combined within systems: ρ_s = Spearman ρ(TC, A_S4D) over the η grid of system s, for every
+    system with at least :data:`C4_MIN_N` usable datasets; the statistic is their unweighted mean.
+
+    Why: pooling mixes two sources of rank order, along η within a system and between systems (their TC
+    levels and advantage levels differ), and the second can dominate the first. Within-system keeps only
+    the first. Interval: a stratified two-level bootstrap (within each system, its datasets with
+    replacement, then seeds within each dataset), ``n_boot`` replicates, α and 1 − α quantiles of the
+    replicate means. One-sided p: a stratified permutation test (TC re-paired with the advantages within
+    each system, ``n_boot`` permutations), p = (1 + #{mean ≥ observed}) / (1 + n_boot).
+
+    Returns (datasets of the systems that count, excluded datasets with reasons, stats {rho, p_greater,
+    method, per_system}, replicates, low, high).
+    """
+    excluded = dict(excluded)
+    counts = usable.groupby("system", sort=True).size()
+    keep = [system for system, n in counts.items() if n >= C4_MIN_N]
+    for r in usable[~usable["system"].isin(keep)].itertuples():
+        excluded[pair_key(r.system, f"eta={r.eta:g}")] = (f"system {r.system} has {counts[r.system]} usable dataset(s), "
+                                                           f"{C4_MIN_N} needed for a within-system rho")  # fmt: skip
+    usable = usable[usable["system"].isin(keep)].reset_index(drop=True)
+    s4d_seeds = seeds[seeds["model"] == "s4d"]
+    strata = []  # per system: (tc (n_s,), mean advantage (n_s,), per-seed advantages [n_s arrays])
+    for system in keep:
+        rows = usable[usable["system"] == system]
+        per_seed = [s4d_seeds[(s4d_seeds["system"] == system) & np.isclose(s4d_seeds["eta"], r.eta)]["advantage"]
+                    .to_numpy(dtype=float) for r in rows.itertuples()]  # fmt: skip
+        strata.append((rows["tc"].to_numpy(dtype=float), rows["advantage_s4d"].to_numpy(dtype=float), per_seed))
+    per_system = {system: _rank_rho(tc, adv) for system, (tc, adv, _) in zip(keep, strata)}
+    rho = _mean_defined(list(per_system.values()))
+    rng = np.random.default_rng(seed)
+    boot, null = np.empty(n_boot if strata else 0), np.empty(n_boot if strata else 0)
+    for b in range(len(boot)):
+        resampled = []
+        for tc, _, per_seed in strata:
+            pick = rng.integers(0, len(tc), size=len(tc))
+            adv = np.array([rng.choice(per_seed[i], size=len(per_seed[i])).mean() for i in pick])
+            resampled.append(_rank_rho(tc[pick], adv))
+        boot[b] = _mean_defined(resampled)
+        null[b] = _mean_defined([_rank_rho(rng.permutation(tc), adv) for tc, adv, _ in strata])
+    boot = boot[np.isfinite(boot)]
+    low, high = (float(np.quantile(boot, alpha)), float(np.quantile(boot, 1 - alpha))) if len(boot) else (math.nan, math.nan)
+    p_greater = float((1 + np.sum(null >= rho - 1e-12)) / (1 + len(null))) if math.isfinite(rho) else math.nan
+    stats = {"rho": rho, "p_greater": p_greater, "n": len(usable),
+             "method": f"stratified permutation ({len(null)} permutations within {len(keep)} systems)",
+             "per_system": {system: rounded(v) for system, v in per_system.items()}}  # fmt: skip
+    return usable, excluded, stats, boot, low, high

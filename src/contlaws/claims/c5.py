@@ -134,7 +134,7 @@ def evaluate_c5(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     return {
         "verdict": verdict,
         "numbers": numbers,
-        "details": {"parts": parts, "tasks": per_task},
+        "details": {"tc_metric": str(cfg["task_continuity"]["metric"]), "parts": parts, "tasks": per_task},
         "timing": {"noise": rounded(noise), "margin": rounded(margin), "tasks": timing},
         "explanation": explanation,
         "thresholds": thresholds,

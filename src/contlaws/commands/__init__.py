@@ -68,6 +68,11 @@ GROUPS: dict[str, dict[str, str]] = {
         "report-provenance": "contlaws.commands.report",
         "report-page": "contlaws.commands.report",
     },
+    "robustness variants (Makefile: make robustness)": {
+        "robustness-plan": "contlaws.commands.robustness",
+        "robustness-gather": "contlaws.commands.robustness",
+        "robustness-plot": "contlaws.commands.robustness",
+    },
 }
 COMMANDS = {name: module for group in GROUPS.values() for name, module in group.items()}
 COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))

@@ -13,13 +13,14 @@ one source of defaults, filled by the config's validator). CUDA-only baselines r
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
 from contlaws.config import resolve_section
+from contlaws.errors import ConfigError
 from contlaws.gpu_packages import absent_packages
 from contlaws.models.baselines import GPU_LAYERS, CausalLinearAttention, TransformerLayer, gpu_layer
 from contlaws.models.s4d import S4D
@@ -108,7 +109,8 @@ def build_model(
     ok, reason = availability(name)
     if not ok:
         raise ModelUnavailable(name, reason)
-    cfg = model_cfg
+    cfg = matched_model_cfg(name, model_cfg, d_input=d_input, d_output=d_output, input_kind=input_kind,
+                            vocab_size=vocab_size, causal=causal)  # fmt: skip
     d, dropout = cfg["d_model"], cfg["dropout"]
     layers = build_layers(name, cfg, discretization, readout, causal)
     model = SequenceModel(
@@ -128,6 +130,72 @@ def build_model(
     model.build_kwargs = build_record(name, d_input, d_output, cfg, input_kind, vocab_size, discretization, readout,
                                       causal, increment)  # fmt: skip
     return model
+
+
+# ---------------------------------------------------------------------------------------------
+# Matched parameter counts (model.param_target)
+# ---------------------------------------------------------------------------------------------
+PARAM_MATCH_TOL = 0.10  # a matched model's count is within 10 % of the target
+PARAM_MATCH_MAX_WIDTH = 2048
+
+
+def width_step(name: str, model_cfg: Mapping[str, Any]) -> int:
+    """Widths of model ``name`` come in multiples of this (attention heads split d_model evenly)."""
+    if name in ("transformer", "linear_attention"):
+        return int(model_cfg[name]["n_heads"])
+    return 1
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters of ``model`` (real numbers: a complex value stored as (..., 2) counts twice)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def matched_width(count_at: Callable[[int], int], target: int, step: int = 1, tol: float = PARAM_MATCH_TOL,
+                  max_width: int = PARAM_MATCH_MAX_WIDTH) -> int:  # fmt: skip
+    """The width w (a multiple of ``step``, at most ``max_width``) whose ``count_at(w)`` is closest to
+    ``target``; ValueError when even that one is off by more than ``tol`` (relative).
+
+    ``count_at`` must grow with the width (every layer here does), so a bisection finds the two
+    widths around the target in O(log) model builds.
+    """
+    if target < 1 or step < 1:
+        raise ValueError(f"target and step must be positive, got {target}, {step}")
+    lo, hi = 1, max_width // step  # in units of step
+    if count_at(hi * step) < target:
+        lo = hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if count_at(mid * step) < target:
+            lo = mid
+        else:
+            hi = mid
+    candidates = {w * step: count_at(w * step) for w in {lo, hi}}
+    width = min(candidates, key=lambda w: (abs(candidates[w] - target), w))
+    if abs(candidates[width] - target) > tol * target:
+        raise ValueError(f"no width (multiple of {step}, up to {max_width}) gives {target} parameters within "
+                         f"{tol:.0%}: closest {width} with {candidates[width]}")  # fmt: skip
+    return width
+
+
+def matched_model_cfg(name: str, model_cfg: Mapping[str, Any], **build_options: Any) -> Mapping[str, Any]:
+    """``model_cfg`` itself when ``param_target`` is unset; else a copy whose ``d_model`` gives model
+    ``name`` (with these :func:`build_model` options: input and output sizes, causal) a parameter count
+    within :data:`PARAM_MATCH_TOL` of the target, and ``param_target`` cleared, so the checkpoint's
+    build record rebuilds the same width directly."""
+    target = model_cfg.get("param_target")
+    if target is None:
+        return model_cfg
+
+    def count_at(width: int) -> int:
+        trial = {**model_cfg, "d_model": width, "param_target": None}
+        return count_parameters(build_model(name, model_cfg=trial, **build_options))
+
+    try:
+        width = matched_width(count_at, int(target), width_step(name, model_cfg))
+    except ValueError as err:
+        raise ConfigError(f"key 'model.param_target' = {target}: model {name}: {err}") from None
+    return {**copy.deepcopy(dict(model_cfg)), "d_model": width, "param_target": None}
 
 
 def build_layers(name: str, cfg: Mapping[str, Any], discretization: str | None, readout: str | None,
@@ -177,7 +245,8 @@ def build_record(name: str, d_input: int, d_output: int, cfg: Mapping[str, Any],
 
 
 def optimizer_param_groups(
-    model: nn.Module, lr: float, weight_decay: float, model_cfg: Mapping[str, Any]
+    model: nn.Module, lr: float, weight_decay: float, model_cfg: Mapping[str, Any],
+    ssm_group: Mapping[str, float] | None = None,
 ) -> list[dict]:
     """AdamW parameter groups, every per-parameter setting of the study in one place (spec E2).
 
@@ -185,12 +254,17 @@ def optimizer_param_groups(
     - S6 log_A_real: lr, wd 0.
     - parameters a library marks ``_no_weight_decay`` (Mamba-2/3, Gated DeltaNet): lr, wd 0.
     - everything else: lr, weight_decay.
-    Each group carries a ``name``; empty groups are left out.
+    With ``ssm_group`` ({lr, weight_decay}; config ``train.ssm_param_group``) the state-space
+    parameters instead form one group "ssm" at its lr and weight decay: S4D log_dt, log_A_real,
+    A_imag and C (its state-to-output map; B is folded into C), S6 log_A_real and the step
+    projection dt_proj (weight and bias; S6's B and C are computed from the input by x_proj, so they
+    are not state parameters and stay in "default"). Each group carries a ``name``; empty groups are left out.
     """
     s4d_cfg = model_cfg["s4d"]
     groups = {
         "s4d_ssm": {"lr": s4d_cfg["lr_ssm"], "weight_decay": 0.0},
         "s4d_a_imag": {"lr": s4d_cfg["lr_a_imag"], "weight_decay": 0.0},
+        "ssm": {"lr": float(ssm_group["lr"]), "weight_decay": float(ssm_group["weight_decay"])} if ssm_group else {},
         "no_decay": {"lr": lr, "weight_decay": 0.0},
         "default": {"lr": lr, "weight_decay": weight_decay},
     }
@@ -198,11 +272,17 @@ def optimizer_param_groups(
     special = {}
     for module in model.modules():
         if isinstance(module, S4D):
-            special.update(
-                {id(module.log_dt): "s4d_ssm", id(module.log_A_real): "s4d_ssm", id(module.A_imag): "s4d_a_imag"}
-            )
+            if ssm_group:
+                special.update({id(p): "ssm" for p in (module.log_dt, module.log_A_real, module.A_imag, module.C)})
+            else:
+                special.update(
+                    {id(module.log_dt): "s4d_ssm", id(module.log_A_real): "s4d_ssm", id(module.A_imag): "s4d_a_imag"}
+                )
         elif isinstance(module, S6):
-            special[id(module.log_A_real)] = "no_decay"
+            if ssm_group:
+                special.update({id(p): "ssm" for p in (module.log_A_real, *module.dt_proj.parameters())})
+            else:
+                special[id(module.log_A_real)] = "no_decay"
     for param in model.parameters():
         if not param.requires_grad:
             continue

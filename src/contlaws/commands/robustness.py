@@ -1,0 +1,52 @@
+"""``contlaws robustness-plan|robustness-gather|robustness-plot``: the pre-registered specification variants of the claims
+table (logic in :mod:`contlaws.robustness`; ``make robustness`` runs them)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DEFAULT_VARIANTS = Path("config/robustness.yaml")
+
+
+def cli_plan(args: argparse.Namespace) -> None:
+    """Check every variant and write its overlay; print one line per variant: name and overlay path."""
+    from contlaws.robustness import write_overlays
+
+    for variant, path in write_overlays(args.variants, args.out_dir):
+        print(f"{variant.name}\t{path}")
+
+
+def cli_gather(args: argparse.Namespace) -> None:
+    """The stability table, its summary and the specification-curve CSV from every run's verdict files."""
+    from contlaws.robustness import gather_runs, write_stability
+
+    runs, reasons = gather_runs(args.variants, args.results)
+    summary = write_stability(runs, reasons, args.out_dir)
+    for label, text in summary.items():
+        print(f"{label}: {text}")
+    print(f"wrote {args.out_dir}/stability.{{csv,md}}, summary.json, spec_curve.csv")
+
+
+def cli_plot(args: argparse.Namespace) -> None:
+    from contlaws.plots.robustness import plot_spec_curve
+
+    for path in plot_spec_curve(args.csv, args.out):
+        print(f"wrote {path}")
+
+
+def register(subparsers) -> None:
+    plan = subparsers.add_parser("robustness-plan", help="check every robustness variant, write its Snakemake overlay")
+    plan.add_argument("--variants", type=Path, default=DEFAULT_VARIANTS, help="variants file (config/robustness.yaml)")
+    plan.add_argument("--out-dir", type=Path, default=Path("results/robustness/overlays"), help="overlay folder")
+    plan.set_defaults(func=cli_plan)
+    gather = subparsers.add_parser("robustness-gather",
+                                   help="stability table, summary and spec-curve CSV from results/<run>/claims/")  # fmt: skip
+    gather.add_argument("--variants", type=Path, default=DEFAULT_VARIANTS, help="variants file (config/robustness.yaml)")
+    gather.add_argument("--results", type=Path, default=Path("results"), help="folder holding results/<run>/")
+    gather.add_argument("--out-dir", type=Path, default=Path("results/robustness"), help="output folder")
+    gather.set_defaults(func=cli_gather)
+    plot = subparsers.add_parser("robustness-plot", help="specification-curve figure of C4 and C5 from spec_curve.csv")
+    plot.add_argument("--csv", type=Path, default=Path("results/robustness/spec_curve.csv"))
+    plot.add_argument("--out", type=Path, default=Path("figures/robustness/spec_curve"), help="output stem (.pdf, .png)")
+    plot.set_defaults(func=cli_plot)

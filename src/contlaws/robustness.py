@@ -1,0 +1,391 @@
+"""Robustness of the claims table across pre-registered specification variants.
+
+``config/robustness.yaml`` names each variant, why it exists, the config keys it changes and its
+overlay on the evidence config. This module
+
+- loads and checks the variants (:func:`load_variants`, :func:`variant_config`): each overlay goes
+  through the project's config loader on top of the baseline, and the keys that differ from the
+  baseline must be exactly the declared ones;
+- writes one overlay file per variant for Snakemake's ``--configfile`` (:func:`write_overlays`);
+- gathers the verdicts of the baseline and every variant into the stability table
+  (:func:`stability_table`, a pure function of the verdict records), the per-claim summary
+  (:func:`stability_summary`) and the specification curve of C4 and C5 (:func:`spec_curve`).
+
+A variant whose verdict files are missing is "not run" in every cell, never dropped.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from contlaws.config import config_diff, load_config, read_config_file
+from contlaws.errors import ConfigError
+
+BASELINE = "baseline"
+NOT_RUN = "not run"
+CLAIM_IDS = ("C1", "C2", "C3", "C4", "C5")
+VERDICT_ORDER = ("supported", "not supported", "inconclusive")
+
+
+# ---------------------------------------------------------------------------------------------
+# Variants
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Variant:
+    """One pre-registered variant: its name, reason, the dotted keys it changes and its overlay."""
+
+    name: str
+    reason: str
+    changes: tuple[str, ...]
+    overlay: dict
+
+    @property
+    def run_name(self) -> str:
+        return f"robustness_{self.name}"
+
+
+def load_variants(path: str | Path) -> tuple[Path, list[Variant]]:
+    """(baseline config path, variants in file order) of a robustness file; ConfigError naming the key."""
+    raw = read_config_file(path)
+    unknown = sorted(set(raw) - {"baseline", "variants"})
+    if unknown or not isinstance(raw.get("variants"), Mapping) or not raw["variants"]:
+        raise ConfigError(f"{path}: needs 'baseline' and a non-empty mapping 'variants'"
+                          + (f"; unknown key(s) {', '.join(unknown)}" if unknown else ""))  # fmt: skip
+    baseline = Path(str(raw.get("baseline", "config/evidence.yaml")))
+    if not baseline.is_absolute() and not baseline.exists():
+        baseline = Path(path).resolve().parent.parent / baseline  # relative to the checkout holding config/
+    variants = []
+    for name, entry in raw["variants"].items():
+        where = f"{path}: variants.{name}"
+        if not isinstance(entry, Mapping) or set(entry) != {"reason", "changes", "overlay"}:
+            raise ConfigError(f"{where}: needs exactly the keys reason, changes, overlay")
+        if not str(name).replace("_", "").isalnum():
+            raise ConfigError(f"{where}: a name of letters, digits and underscores")
+        if "run_name" in entry["overlay"]:
+            raise ConfigError(f"{where}.overlay.run_name: set by the runner (robustness_{name})")
+        if not isinstance(entry["changes"], list) or not entry["changes"]:
+            raise ConfigError(f"{where}.changes: a non-empty list of dotted config keys")
+        variants.append(Variant(str(name), str(entry["reason"]), tuple(map(str, entry["changes"])),
+                                copy.deepcopy(dict(entry["overlay"]))))  # fmt: skip
+    return baseline, variants
+
+
+def variant_overlay(variant: Variant) -> dict:
+    """The overlay file's content: the variant's overlay with its own run_name."""
+    return {"run_name": variant.run_name, **copy.deepcopy(variant.overlay)}
+
+
+def variant_config(baseline: str | Path, variant: Variant) -> dict:
+    """The resolved config of ``variant``: the paper config, the baseline file, then the overlay, merged
+    in that order (as Snakemake merges several ``--configfile``) and validated."""
+    return load_config(baseline, overrides=variant_overlay(variant))
+
+
+def under(key: str, prefixes: Sequence[str]) -> bool:
+    """Whether dotted ``key`` is one of ``prefixes`` or lies under one of them."""
+    return any(key == p or key.startswith(p + ".") for p in prefixes)
+
+
+def changed_keys(baseline: str | Path, variant: Variant) -> list[str]:
+    """The dotted leaf keys whose value differs between the variant's and the baseline's resolved config
+    (run_name left out: every variant has its own)."""
+    diff = config_diff(variant_config(baseline, variant), base=load_config(baseline))
+    return [key for key in diff if key != "run_name"]
+
+
+def check_variant(baseline: str | Path, variant: Variant) -> list[str]:
+    """Problems of one variant: a changed key outside ``changes``, or a declared key that changes nothing."""
+    changed = changed_keys(baseline, variant)
+    stray = [k for k in changed if not under(k, variant.changes)]
+    idle = [p for p in variant.changes if not any(under(k, [p]) for k in changed)]
+    problems = [f"variant {variant.name}: key '{k}' differs from the baseline but is not in its changes" for k in stray]
+    problems += [f"variant {variant.name}: declared change '{p}' is the same as in the baseline" for p in idle]
+    return problems
+
+
+def write_overlays(variants_path: str | Path, out_dir: str | Path) -> list[tuple[Variant, Path]]:
+    """Check every variant, then write ``out_dir/<name>.yaml`` (its overlay with run_name) for each;
+    nothing is written when any variant is invalid."""
+    from contlaws.io import write_text
+
+    baseline, variants = load_variants(variants_path)
+    problems = [p for v in variants for p in check_variant(baseline, v)]
+    if problems:
+        raise ConfigError(f"{variants_path}:\n  - " + "\n  - ".join(problems))
+    written = []
+    for variant in variants:
+        path = Path(out_dir) / f"{variant.name}.yaml"
+        header = f"# generated from {variants_path} (variant {variant.name}: {variant.reason}); do not edit\n"
+        write_text(path, header + yaml.safe_dump(variant_overlay(variant), sort_keys=False))
+        written.append((variant, path))
+    return written
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading verdict records
+# ---------------------------------------------------------------------------------------------
+def read_records(claims_dir: str | Path) -> dict[str, dict]:
+    """{claim id: verdict record} of the ``C*.json`` files present in ``claims_dir`` (missing: absent)."""
+    out = {}
+    for claim_id in CLAIM_IDS:
+        path = Path(claims_dir) / f"{claim_id}.json"
+        if path.is_file():
+            try:
+                out[claim_id] = json.loads(path.read_text())
+            except json.JSONDecodeError as err:
+                raise ConfigError(f"{path}: not a valid verdict record ({err})") from None
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Cells: verdict and key number of one claim part
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cell:
+    """One cell of the stability table: a verdict, its key number with an interval, what they are."""
+
+    verdict: str
+    value: float | None = None
+    low: float | None = None
+    high: float | None = None
+    what: str = ""
+
+    def text(self) -> str:
+        if self.verdict == NOT_RUN or self.value is None:
+            return self.verdict + (f" ({self.what})" if self.what and self.verdict != NOT_RUN else "")
+        interval = f" [{_fmt(self.low)}, {_fmt(self.high)}]" if self.low is not None and self.high is not None else ""
+        return f"{self.verdict}: {self.what} {_fmt(self.value)}{interval}"
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None or not math.isfinite(float(x)) else f"{float(x):.3g}"
+
+
+def _num(x: Any) -> float | None:
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _part(record: Mapping[str, Any], prefix: str) -> str | None:
+    """The verdict of the part whose numbers key starts with ``prefix`` (``part_a``), or None."""
+    for key, value in record.get("numbers", {}).items():
+        if key.startswith(prefix) and value in VERDICT_ORDER:
+            return value
+    return None
+
+
+def cell_c1(record):
+    return Cell(record["verdict"], _num(record["numbers"].get("e2_s4d_order_min")), what="smallest S4D order")
+
+
+def split_range(text: str) -> tuple[float | None, float | None]:
+    """``"0.68-308"`` -> (0.68, 308); ``"1e-05-3"`` -> (1e-05, 3): the split where both sides are numbers."""
+    for i, char in enumerate(text):
+        if char == "-" and i > 0 and _num(text[:i]) is not None and _num(text[i + 1:]) is not None:
+            return _num(text[:i]), _num(text[i + 1:])
+    return None, None
+
+
+def cell_c2a(record):
+    numbers = record["numbers"]
+    low, high = split_range(str(numbers.get("e1_s6_amplitude_ratio_range") or ""))
+    return Cell(_part(record, "part_a") or record["verdict"], _num(numbers.get("e1_s6_amplitude_ratio_median")),
+                _num(low), _num(high), what="median S6 ratio (range)")  # fmt: skip
+
+
+def cell_c2b(record):
+    return Cell(_part(record, "part_b") or record["verdict"], _num(record["numbers"].get("e2_s6_amplitude_exponent_min")),
+                what="smallest S6 exponent")  # fmt: skip
+
+
+def cell_c2c(record):
+    """The system whose S6 − S4D degradation is least resolved (smallest mean/SE), mean ± k SE."""
+    k = float(record.get("thresholds", {}).get("paired_se", 2.0))
+    pairs = record.get("details", {}).get("e2_relative_rmse_increase", {})
+    scored = [(v["mean"] / v["se"], v) for v in pairs.values() if _num(v.get("mean")) is not None and _num(v.get("se"))]
+    verdict = _part(record, "part_c") or record["verdict"]
+    if not scored:
+        return Cell(verdict, what="no paired seeds")
+    _, weakest = min(scored, key=lambda item: item[0])
+    mean, se = float(weakest["mean"]), float(weakest["se"])
+    return Cell(verdict, mean, mean - k * se, mean + k * se, what="weakest S6-S4D increase")
+
+
+def cell_c3(record):
+    return Cell(record["verdict"], _num(record["numbers"].get("separation_min")), what="smallest TC(0)-TC(1)")
+
+
+def cell_c4a(record):
+    numbers = record["numbers"]
+    return Cell(_part(record, "part_a") or record["verdict"], _num(numbers.get("rho")),
+                _num(numbers.get("rho_bootstrap_low")), _num(numbers.get("rho_bootstrap_high")), what="rho")  # fmt: skip
+
+
+def cell_c4b(record):
+    """Part (b) of C4 where the record has one (numbers ``part_b...``), with ``rho_b`` and its bounds."""
+    numbers, verdict = record["numbers"], _part(record, "part_b")
+    if verdict is None:
+        return Cell("n/a", what="no part (b) in this record")
+    return Cell(verdict, _num(numbers.get("rho_b")), _num(numbers.get("rho_b_bootstrap_low")),
+                _num(numbers.get("rho_b_bootstrap_high")), what="rho")  # fmt: skip
+
+
+def c5_task_numbers(record) -> list[dict]:
+    """Per continuous task of a C5 record: its accuracy difference (mean ± k SE) and speed-ups."""
+    k = float(record.get("thresholds", {}).get("paired_se", 2.0))
+    tasks = record.get("details", {}).get("tasks", {})
+    timing = record.get("timing", {}).get("tasks", {})
+    out = []
+    for task, entry in tasks.items():
+        if entry.get("continuity") != "continuous":
+            continue
+        mean, se = _num(entry.get("test_accuracy_difference_mean")), _num(entry.get("test_accuracy_difference_se"))
+        speedups = [_num(v) for v in timing.get(task, {}).get("speedups", [])]
+        reached = [v for v in speedups if v is not None]
+        out.append({
+            "task": task, "verdict": entry.get("verdict"), "value": mean,
+            "low": mean - k * se if mean is not None and se is not None else None,
+            "high": mean + k * se if mean is not None and se is not None else None,
+            "speedup_geomean": math.exp(sum(map(math.log, reached)) / len(reached)) if reached else None,
+            "speedup_reached": f"{len(reached)} of {len(speedups)}",
+        })  # fmt: skip
+    return out
+
+
+def cell_c5(record):
+    """The continuous task with the smallest accuracy difference (the one that decides 'no worse')."""
+    tasks = [t for t in c5_task_numbers(record) if t["value"] is not None]
+    if not tasks:
+        return Cell(record["verdict"], what="no continuous task")
+    worst = min(tasks, key=lambda t: t["value"])
+    return Cell(record["verdict"], worst["value"], worst["low"], worst["high"], what=f"{worst['task']} accuracy diff")
+
+
+# (row label, claim id, cell function)
+ROWS: tuple[tuple[str, str, Callable[[Mapping[str, Any]], Cell]], ...] = (
+    ("C1", "C1", cell_c1),
+    ("C2(a)", "C2", cell_c2a),
+    ("C2(b)", "C2", cell_c2b),
+    ("C2(c)", "C2", cell_c2c),
+    ("C3", "C3", cell_c3),
+    ("C4(a)", "C4", cell_c4a),
+    ("C4(b)", "C4", cell_c4b),
+    ("C5", "C5", cell_c5),
+)
+
+
+def stability_cells(runs: Mapping[str, Mapping[str, dict]]) -> dict[str, dict[str, Cell]]:
+    """{row label: {column: Cell}} for ``runs`` = {column (baseline, then variants): {claim id: record}};
+    a claim without a record in a column is "not run" there."""
+    table: dict[str, dict[str, Cell]] = {}
+    for label, claim_id, cell_of in ROWS:
+        table[label] = {column: cell_of(records[claim_id]) if claim_id in records else Cell(NOT_RUN)
+                        for column, records in runs.items()}  # fmt: skip
+    return table
+
+
+def stability_table(runs: Mapping[str, Mapping[str, dict]]) -> pd.DataFrame:
+    """Long form: one row per (claim part, column) with verdict, key number, interval and cell text."""
+    rows = []
+    for label, cells in stability_cells(runs).items():
+        for column, cell in cells.items():
+            rows.append({"claim": label, "column": column, "verdict": cell.verdict, "what": cell.what,
+                         "value": cell.value, "low": cell.low, "high": cell.high, "cell": cell.text()})  # fmt: skip
+    return pd.DataFrame(rows, columns=["claim", "column", "verdict", "what", "value", "low", "high", "cell"])
+
+
+def stability_summary(table: pd.DataFrame) -> dict[str, str]:
+    """Per claim part: "across N variants: k supported, m not supported, r inconclusive" (+ not run)."""
+    out = {}
+    for label, rows in table[table["column"] != BASELINE].groupby("claim", sort=False):
+        counts = rows["verdict"].value_counts()
+        parts = [f"{int(counts.get(v, 0))} {v}" for v in VERDICT_ORDER]
+        other = len(rows) - sum(int(counts.get(v, 0)) for v in VERDICT_ORDER)
+        not_run = int(counts.get(NOT_RUN, 0))
+        extra = (f", {not_run} not run" if not_run else "") + (f", {other - not_run} n/a" if other - not_run else "")
+        out[label] = f"across {len(rows)} variants: {', '.join(parts)}{extra}"
+    return out
+
+
+def stability_markdown(table: pd.DataFrame, summary: Mapping[str, str], reasons: Mapping[str, str]) -> str:
+    """The stability table as Markdown: one row per claim part, one column per run, then the summary."""
+    wide = table.pivot(index="claim", columns="column", values="cell")
+    columns = list(dict.fromkeys(table["column"]))
+    labels = list(dict.fromkeys(table["claim"]))
+    lines = ["# Robustness of the claims table", "",
+             "Each cell: the verdict, its key number and interval where the record has one. Columns: the baseline "
+             "(evidence run) and each pre-registered variant (config/robustness.yaml); \"not run\": no verdict file.", "",
+             "| claim | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]  # fmt: skip
+    for label in labels:
+        lines.append(f"| {label} | " + " | ".join(str(wide.loc[label, c]).replace("|", "/") for c in columns) + " |")
+    lines += ["", "## Summary", ""] + [f"- **{label}**: {text}" for label, text in summary.items()]
+    lines += ["", "## Variants", ""] + [f"- `{name}`: {reason}" for name, reason in reasons.items()]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Specification curve (C4 and C5)
+# ---------------------------------------------------------------------------------------------
+SPEC_CURVE_COLUMNS = ["claim", "column", "task", "verdict", "value", "low", "high", "rank"]
+
+
+def spec_curve(runs: Mapping[str, Mapping[str, dict]]) -> pd.DataFrame:
+    """Key number per run for C4 (rho with its bootstrap interval) and C5 (accuracy difference, mean ± k SE,
+    one point per continuous task), sorted by value within each claim (rank 0 = smallest); runs without a
+    record or a number are left out of the curve (the stability table shows them as not run)."""
+    rows = []
+    for column, records in runs.items():
+        if "C4" in records:
+            cell = cell_c4a(records["C4"])
+            if cell.value is not None:
+                rows.append({"claim": "C4", "column": column, "task": "", "verdict": cell.verdict,
+                             "value": cell.value, "low": cell.low, "high": cell.high})  # fmt: skip
+        if "C5" in records:
+            for task in c5_task_numbers(records["C5"]):
+                if task["value"] is not None:
+                    rows.append({"claim": "C5", "column": column, "task": task["task"], "verdict": task["verdict"],
+                                 "value": task["value"], "low": task["low"], "high": task["high"]})  # fmt: skip
+    df = pd.DataFrame(rows, columns=SPEC_CURVE_COLUMNS[:-1])
+    df = df.sort_values(["claim", "value", "column", "task"], kind="mergesort").reset_index(drop=True)
+    df["rank"] = df.groupby("claim").cumcount()
+    return df[SPEC_CURVE_COLUMNS]
+
+
+# ---------------------------------------------------------------------------------------------
+# Gather: read every run's records and write the outputs
+# ---------------------------------------------------------------------------------------------
+def gather_runs(variants_path: str | Path, results_dir: str | Path) -> tuple[dict[str, dict], dict[str, str]]:
+    """({column: {claim id: record}}, {variant: reason}) with the baseline first, variants in file order."""
+    baseline, variants = load_variants(variants_path)
+    base_run = read_config_file(baseline).get("run_name") or load_config(baseline)["run_name"]
+    runs = {BASELINE: read_records(Path(results_dir) / str(base_run) / "claims")}
+    for variant in variants:
+        runs[variant.name] = read_records(Path(results_dir) / variant.run_name / "claims")
+    return runs, {v.name: v.reason for v in variants}
+
+
+def write_stability(runs: Mapping[str, Mapping[str, dict]], reasons: Mapping[str, str], out_dir: str | Path) -> dict:
+    """Write stability.csv, stability.md, summary.json and spec_curve.csv under ``out_dir``; return the summary."""
+    from contlaws.io import write_json, write_text
+
+    out_dir = Path(out_dir)
+    table = stability_table(runs)
+    summary = stability_summary(table)
+    write_text(out_dir / "stability.csv", table.to_csv(index=False, float_format="%.6g"))
+    write_text(out_dir / "stability.md", stability_markdown(table, summary, reasons))
+    write_json(out_dir / "summary.json", summary)
+    write_text(out_dir / "spec_curve.csv", spec_curve(runs).to_csv(index=False, float_format="%.6g"))
+    return summary
+
