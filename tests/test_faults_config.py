@@ -240,3 +240,34 @@ def test_the_dag_build_refuses_an_edited_snapshot(tmp_path):
     assert second.returncode != 0
     assert f"config snapshot results/tiny/configs/{path.name} does not match its name" in second.stderr + second.stdout
     assert path.read_text() == edited
+
+
+# ---------------------------------------------------------------------------------------------
+# Two mistakes Snakemake's argument parser turns into tracebacks, before the workflow is read
+# ---------------------------------------------------------------------------------------------
+def test_snakemake_parser_tracebacks_are_documented_and_the_right_forms_work(tmp_path):
+    """`--config train.lr=1e6` and `--resources gpu=2 fig4` fail inside Snakemake's argument parser:
+    the Snakefile never runs (its "contlaws run" line is absent), so no project code can catch them.
+    The README warns about both; the forms it gives instead dry-run."""
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert "Two mistakes end in a Python traceback from Snakemake's own argument parser" in readme
+    assert "(`--resources gpu=2 fig4`: \"dictionary update sequence element #1 has length 1\")" in readme
+    assert "(`--config train.lr=1e-3`: \"Invalid config definition\")" in readme
+    assert "(`fig4 --resources gpu=2`) and a nested key as a mapping (`--config 'train={lr: 1e-3}'`)" in readme
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))}
+    base = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+            "-n", "--cores", "1"]  # fmt: skip
+
+    def snakemake(*args):
+        proc = subprocess.run([*base, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+        return proc.returncode, proc.stdout + proc.stderr
+
+    for wrong, message in ((["--config", "train.lr=1e6"], "Invalid config definition"),
+                           (["--resources", "gpu=2", "fig4"], "dictionary update sequence element #1 has length 1")):  # fmt: skip
+        rc, out = snakemake(*wrong)
+        assert rc != 0 and message in out and "contlaws run" not in out, out[-2000:]
+    rc, out = snakemake("fig4", "--resources", "gpu=2", "--configfile", str(QUICK), "--config", "train={lr: 1e-3}")
+    assert rc == 0 and "contlaws run 'quick'" in out, out[-2000:]
+    (snapshot,) = (tmp_path / "results" / "quick" / "configs").glob("*.json")
+    assert json.loads(snapshot.read_text())["train"]["lr"] == 0.001  # the override reached the jobs' settings
