@@ -18,7 +18,8 @@ from test_claims import numerical_errors, real_tables, trained_errors, write
 from contlaws.claims import evaluate_claim
 from contlaws.commands import main
 from contlaws.errors import DataFileError
-from contlaws.io import ValueRange, read_result_csv
+from contlaws.io import read_result_csv
+from contlaws.table_checks import ValueRange
 
 QUICK = REPO / "config" / "quick.yaml"
 

@@ -17,8 +17,9 @@ import pytest
 from conftest import REPO
 
 from contlaws.commands import main
-from contlaws.config import is_snapshot, load_config, read_config_file, write_snapshot
+from contlaws.config import load_config, read_config_file
 from contlaws.errors import ConfigError
+from contlaws.snapshot import is_snapshot, write_snapshot
 
 QUICK = REPO / "config" / "quick.yaml"
 

@@ -25,15 +25,17 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from functools import cache
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from contlaws.errors import DataFileError, OutputFileError
+
+if TYPE_CHECKING:
+    from contlaws.table_checks import ValueRange
 
 META_KEY = "__meta__"
 # Packages whose versions go into every provenance record.
@@ -331,95 +333,6 @@ def as_flags(values: pd.Series) -> pd.Series:
     return values.map(lambda v: v if isinstance(v, (bool, np.bool_)) else str(v).strip().lower() == "true").astype(bool)
 
 
-# The largest magnitude a checked result value may have: squares of larger values (a variance, an
-# RMS) overflow float64 to inf, and a verdict would then compare inf or NaN.
-MAX_RESULT_MAGNITUDE = 1e150
-_FLAG_TEXT = {"true": True, "false": False, "1": True, "0": False, "1.0": True, "0.0": False}
-
-
-@dataclass(frozen=True)
-class ValueRange:
-    """The values a numeric result column can hold: ``low <= v <= high`` (``low < v`` when
-    ``low_open``); ``why`` says what makes other values impossible (for the message)."""
-
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    why: str = ""
-
-    def problem(self, value: float) -> str | None:
-        """Why finite ``value`` is impossible, or None."""
-        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
-            return f"{'at or ' if self.low_open else ''}below {self.low:g}" + (f" ({self.why})" if self.why else "")
-        if self.high is not None and value > self.high:
-            return f"above {self.high:g}" + (f" ({self.why})" if self.why else "")
-        if abs(value) > MAX_RESULT_MAGNITUDE:
-            return f"too large to compute with (|value| above {MAX_RESULT_MAGNITUDE:g}: its square overflows)"
-        return None
-
-
-def _row_text(df, row, key: Sequence[str]) -> str:
-    """``line 5 (system=vdp, seed=0)``: the CSV line of ``row`` (the header is line 1) and its key."""
-    import pandas as pd
-
-    shown = ", ".join(f"{k}={df.at[row, k]}" for k in key if k in df.columns and not pd.isna(df.at[row, k]))
-    return f"line {row + 2}" + (f" ({shown})" if shown else "")
-
-
-def _check_flags(df, path: Path, what: str, flags: Sequence[str], key: Sequence[str]):
-    """Boolean columns read as bools; any other text (``maybe``, empty) refused, naming the line."""
-    for column in flags:
-        parsed = df[column].map(lambda v: bool(v) if isinstance(v, (bool, np.bool_)) else _FLAG_TEXT.get(str(v).strip().lower()))
-        bad = parsed.isna()
-        if bad.any():
-            row = df.index[bad][0]
-            raise DataFileError(
-                f"{path}: {what} {_row_text(df, row, key)}: {column} = {df.at[row, column]!r} is not a boolean "
-                f"(True/False/true/false/1/0){_more(bad.sum())}; no verdict is computed from the table"
-            )
-        df[column] = parsed.astype(bool)
-    return df
-
-
-def _more(n_bad: int) -> str:
-    return f", and {n_bad - 1} more row(s)" if n_bad > 1 else ""
-
-
-def _check_ranges(df, path: Path, what: str, ranges: Mapping[str, ValueRange], key: Sequence[str]) -> None:
-    """Refuse a finite value a column cannot hold (NaN, inf and text are left to the caller)."""
-    import pandas as pd
-
-    for column, allowed_range in ranges.items():
-        values = pd.to_numeric(df[column], errors="coerce")
-        problems = {row: allowed_range.problem(float(v)) for row, v in values.items() if np.isfinite(v)}
-        problems = {row: why for row, why in problems.items() if why}
-        if problems:
-            row, why = next(iter(problems.items()))
-            raise DataFileError(
-                f"{path}: {what} {_row_text(df, row, key)}: {column} = {df.at[row, column]} is impossible, {why}"
-                f"{_more(len(problems))}; no verdict is computed from the table (repair or rerun the job that wrote it)"
-            )
-
-
-def drop_exact_duplicates(df, path: Path, what: str, key: Sequence[str], where=None):
-    """``df`` without repeated identical rows; DataFileError naming the key and the lines when rows
-    share ``key`` (among the rows ``where``, default all) but differ elsewhere: which one holds the
-    result cannot be known, and taking either would change a verdict silently."""
-    df = df[~df.duplicated(keep="first")]
-    rows = df if where is None else df[where.reindex(df.index, fill_value=False).to_numpy(dtype=bool)]
-    clash = rows[rows.duplicated(subset=list(key), keep=False)]
-    if len(clash):
-        first_group = clash.groupby(list(key), dropna=False, sort=False).ngroup().to_numpy() == 0  # the first clashing key
-        lines = [int(r) + 2 for r in clash.index[first_group]]
-        shown = ", ".join(f"{k}={clash.iloc[0][k]}" for k in key)
-        raise DataFileError(
-            f"{path}: {what} has {len(lines)} different rows for the same {shown} (lines "
-            f"{', '.join(map(str, lines))}); no verdict is computed from the table (remove the wrong rows or rerun "
-            "the job that wrote it)"
-        )
-    return df
-
-
 def read_result_csv(
     path: str | os.PathLike,
     columns=(),
@@ -427,7 +340,7 @@ def read_result_csv(
     hint: str = "",
     allow_empty: bool = False,
     allowed: Mapping[str, Any] | None = None,
-    ranges: Mapping[str, ValueRange] | None = None,
+    ranges: Mapping[str, "ValueRange"] | None = None,
     flags: Sequence[str] = (),
     key: Sequence[str] = (),
 ):
@@ -441,7 +354,7 @@ def read_result_csv(
         allow_empty: accept a table with a header but no rows.
         allowed: column -> the values it may hold (e.g. ``{"model": ("s4d", "s6")}``); the first row
             with another value is named in the error.
-        ranges: numeric column -> :class:`ValueRange`; a finite value outside it (an RMSE below 0,
+        ranges: numeric column -> :class:`contlaws.table_checks.ValueRange`; a finite value outside it (an RMSE below 0,
             a score above its maximum, a value whose square overflows) is refused, naming line and
             column. NaN, inf and text are left to the caller (a claim reports them as inconclusive).
         flags: boolean columns; read as bools, any text but True/False/true/false/1/0 refused.
@@ -468,9 +381,11 @@ def read_result_csv(
         bad = df.index[~df[column].isin(list(values))]
         if len(bad):  # + 2: the header is line 1 and the index starts at 0
             raise DataFileError(f"{path}: {what} has unknown {column} {df.at[bad[0], column]!r} in row {bad[0] + 2}")
+    from contlaws.table_checks import check_flags, check_ranges, drop_exact_duplicates
+
     key = [k for k in key if k in df.columns]  # e.g. `label`, present only in some tables
-    df = _check_flags(df, path, what, flags, key)
+    df = check_flags(df, path, what, flags, key)
     if key:
         df = drop_exact_duplicates(df, path, what, key)
-    _check_ranges(df, path, what, ranges or {}, key)
+    check_ranges(df, path, what, ranges or {}, key)
     return df

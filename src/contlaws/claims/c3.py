@@ -20,7 +20,7 @@ from contlaws.claims.registry import (
     rounded,
 )
 from contlaws.config import fmt_num
-from contlaws.io import ValueRange, drop_exact_duplicates
+from contlaws.table_checks import ValueRange, drop_exact_duplicates
 
 # TC = 1 − (refinement residual / its value for i.i.d. noise): at most 1 (a residual is never
 # negative); below 0 for data rougher than noise, so there is no lower bound.

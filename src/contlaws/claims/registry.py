@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from contlaws.errors import DataFileError, UserError
-from contlaws.io import ValueRange, read_result_csv
+from contlaws.io import read_result_csv
+from contlaws.table_checks import ValueRange
 
 
 VERDICTS = ("supported", "not supported", "inconclusive")
