@@ -6,7 +6,7 @@ non-editable install works outside the checkout. The same
 function validates the config when Snakemake builds the DAG and in every CLI command, so an invalid
 value stops the run before any job starts, with a message naming the key and the bad value.
 
-Size (about 430 lines, above the package's ~400): loading, overlaying, schema validation with
+Size (about 470 lines, above the package's ~400): loading, overlaying, schema validation with
 number coercion and the semantic checks are one path every command and the DAG go through;
 keeping it in one module keeps one definition of "a valid config".
 """
@@ -14,7 +14,6 @@ keeping it in one module keeps one definition of "a valid config".
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import math
 import re
@@ -27,6 +26,7 @@ import jsonschema
 import yaml
 
 from contlaws.errors import ConfigError
+from contlaws.snapshot import verify_snapshot, write_snapshot  # noqa: F401 (write_snapshot: imported from here by the workflow)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout (meaningful only for an editable install)
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -85,8 +85,10 @@ def schema_default(key: str) -> Any:
 
 
 def _with_defaults(validator_class):
-    """A validator that fills ``default`` values of missing properties before validating them."""
+    """A validator that fills ``default`` values of missing properties before validating them, and
+    refuses NaN and infinity wherever the schema asks for a number."""
     validate_properties = validator_class.VALIDATORS["properties"]
+    validate_type = validator_class.VALIDATORS["type"]
 
     def set_defaults(validator, properties, instance, schema_):
         if isinstance(instance, dict):
@@ -95,7 +97,16 @@ def _with_defaults(validator_class):
                     instance[name] = copy.deepcopy(sub["default"])
         yield from validate_properties(validator, properties, instance, schema_)
 
-    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+    def finite_numbers(validator, types, instance, schema_):
+        # JSON Schema counts NaN and inf as numbers, and NaN passes every `minimum` (comparisons with
+        # NaN are False): YAML's `.nan` would slip through as a gate and decide nothing silently.
+        wanted = [types] if isinstance(types, str) else list(types)
+        if isinstance(instance, float) and not math.isfinite(instance) and {"number", "integer"} & set(wanted):
+            yield jsonschema.ValidationError("must be a finite number (NaN and infinity are not accepted)")
+            return
+        yield from validate_type(validator, types, instance, schema_)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults, "type": finite_numbers})
 
 
 _Validator = _with_defaults(jsonschema.Draft202012Validator)
@@ -119,10 +130,49 @@ def _describe(err: jsonschema.ValidationError) -> str:
         allowed = set(err.schema.get("properties", {}))
         unknown = [k for k in err.instance if k not in allowed]
         prefix = f"{where}." if err.absolute_path else ""
-        listed = ", ".join(f"'{prefix}{k}' = {json.dumps(err.instance[k])}" for k in unknown)
+        listed = ", ".join(f"'{prefix}{k}' = {_short_text(err.instance[k])}" for k in unknown)
         return f"unknown key {listed} (allowed under '{where}': {', '.join(sorted(allowed))})"
-    value = json.dumps(err.instance) if not isinstance(err.instance, (dict, list)) or len(str(err.instance)) < 80 else "…"
-    return f"key '{where}' = {value}: {err.message}"
+    value = _short_text(err.instance, 80)
+    message = err.message if len(err.message) <= 2 * MAX_SHOWN_CHARS else err.message[: 2 * MAX_SHOWN_CHARS - 1] + "…"
+    return f"key '{where}' = {value}: {message}"
+
+
+MAX_SHOWN_CHARS = 200  # the longest echo of a config value in a message
+
+
+def _short_text(value: Any, limit: int = MAX_SHOWN_CHARS) -> str:
+    """``value`` as JSON, cut at ``limit`` characters: a message echoes what the user wrote, never a
+    structure of millions of values (the document passed :func:`check_expansion`, so rendering it
+    is bounded)."""
+    try:
+        text = json.dumps(value, default=str)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# The most values (mappings, lists and scalars, an alias counted each time it is used) one config
+# document may expand to. A complete resolved config holds a few hundred; YAML aliases nested a few
+# levels deep (a "billion laughs" document of a few hundred bytes) expand to billions.
+MAX_CONFIG_VALUES = 100_000
+
+
+def check_expansion(doc: Any, source: str) -> None:
+    """ConfigError when ``doc`` expands to more than :data:`MAX_CONFIG_VALUES` values (or nests
+    deeper than any config does). The walk stops at the limit, so the check itself is quick."""
+    count, stack = 0, [(doc, 0)]
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if count > MAX_CONFIG_VALUES or depth > 50:
+            raise ConfigError(
+                f"invalid configuration ({source}): refusing a document that expands to more than {MAX_CONFIG_VALUES} values or "
+                "50 levels (YAML aliases repeating a structure?); a pipeline config holds a few hundred values"
+            )
+        if isinstance(value, Mapping):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, (list, tuple)):
+            stack.extend((v, depth + 1) for v in value)
 
 
 def _resolve_ref(node: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -295,7 +345,10 @@ def _semantic_checks(cfg: Mapping[str, Any]) -> list[str]:
     for exp in ("refinement_trained", "eta_performance"):
         missing = [s for s in cfg[exp]["systems"] if s not in cfg["systems"]]
         if missing:
-            problems.append(f"key '{exp}.systems' = {json.dumps(missing)}: not listed in top-level 'systems'")
+            problems.append(
+                f"key '{exp}.systems' = {json.dumps(cfg[exp]['systems'])}: {', '.join(map(json.dumps, missing))} "
+                f"not listed in top-level 'systems' = {json.dumps(cfg['systems'])} (only listed systems get datasets)"
+            )
     return problems
 
 
@@ -304,6 +357,7 @@ def validate_config(cfg: Mapping[str, Any], source: str = "config") -> dict:
 
     ``source`` (a file name) is included in the error message.
     """
+    check_expansion(cfg, source)
     cfg = coerce_to_schema(copy.deepcopy(dict(cfg)))
     validator = _Validator(schema())
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (list(map(str, e.absolute_path)), e.message))
@@ -334,15 +388,26 @@ def read_config_file(path: str | Path) -> dict:
     """The mapping in one YAML (or JSON) config file, as written (no overlay, no defaults)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
+        verify_snapshot(path, data)
+        text = data.decode("utf-8")
         # JSON through json (YAML 1.1 would read 1e-06 as a string); YAML otherwise.
         raw = json.loads(text) if path.suffix == ".json" else read_yaml(text)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder, not a file") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {err.start}); is it a config file?") from None
+    except OSError as err:
+        raise ConfigError(f"config file {path} cannot be read: {err.strerror or err}") from None
     except (yaml.YAMLError, json.JSONDecodeError) as err:
         raise ConfigError(f"config file {path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {err}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path} nests too deeply to be a config") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path} must hold a mapping, got {type(raw).__name__}")
+    check_expansion(raw, f"config file {path}")
     return raw
 
 
@@ -402,22 +467,6 @@ def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict:
         else:
             out[key] = copy.deepcopy(value)
     return out
-
-
-def write_snapshot(cfg: Mapping[str, Any], folder: str | Path) -> Path:
-    """Write the resolved ``cfg`` to ``folder/configs/<sha256 prefix>.json`` once; return the path.
-
-    The name is the hash of the content, so a file is never rewritten with other settings: a job
-    given this path reads the settings it was scheduled with, whatever later DAG builds (a dry run
-    with another config, a second invocation) write beside it.
-    """
-    from contlaws.io import dumps_json, write_text
-
-    text = dumps_json(cfg)
-    path = Path(folder) / "configs" / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
-    if not path.is_file() or path.read_text() != text:  # absent, or damaged: its name fixes its content
-        write_text(path, text)
-    return path
 
 
 def fmt_num(x: float) -> str:

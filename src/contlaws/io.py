@@ -24,15 +24,18 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from contlaws.errors import DataFileError, OutputFileError
+
+if TYPE_CHECKING:
+    from contlaws.table_checks import ValueRange
 
 META_KEY = "__meta__"
 # Packages whose versions go into every provenance record.
@@ -337,6 +340,9 @@ def read_result_csv(
     hint: str = "",
     allow_empty: bool = False,
     allowed: Mapping[str, Any] | None = None,
+    ranges: Mapping[str, "ValueRange"] | None = None,
+    flags: Sequence[str] = (),
+    key: Sequence[str] = (),
 ):
     """A result CSV as a DataFrame, its ``columns`` checked; :class:`DataFileError` naming the file.
 
@@ -348,8 +354,14 @@ def read_result_csv(
         allow_empty: accept a table with a header but no rows.
         allowed: column -> the values it may hold (e.g. ``{"model": ("s4d", "s6")}``); the first row
             with another value is named in the error.
+        ranges: numeric column -> :class:`contlaws.table_checks.ValueRange`; a finite value outside it (an RMSE below 0,
+            a score above its maximum, a value whose square overflows) is refused, naming line and
+            column. NaN, inf and text are left to the caller (a claim reports them as inconclusive).
+        flags: boolean columns; read as bools, any text but True/False/true/false/1/0 refused.
+        key: columns that identify a row; identical repeated rows are dropped, rows that share the
+            key but differ elsewhere are refused (naming the key and lines). Also names rows in messages.
     Empty strings stay empty strings (not NaN), so text columns such as a "not run" reason read back
-    as written.
+    as written. Row labels stay the CSV row numbers (line = label + 2) after dropping duplicates.
     """
     import pandas as pd
 
@@ -369,4 +381,11 @@ def read_result_csv(
         bad = df.index[~df[column].isin(list(values))]
         if len(bad):  # + 2: the header is line 1 and the index starts at 0
             raise DataFileError(f"{path}: {what} has unknown {column} {df.at[bad[0], column]!r} in row {bad[0] + 2}")
+    from contlaws.table_checks import check_flags, check_ranges, drop_exact_duplicates
+
+    key = [k for k in key if k in df.columns]  # e.g. `label`, present only in some tables
+    df = check_flags(df, path, what, flags, key)
+    if key:
+        df = drop_exact_duplicates(df, path, what, key)
+    check_ranges(df, path, what, ranges or {}, key)
     return df

@@ -67,7 +67,10 @@ print(f"contlaws run '{RUN}': {describe_diff(config_diff(CFG))}", file=sys.stder
 # change a job that is running or queued. The path is a Path, not a str: Snakemake tracks only params
 # of builtin types, so which file holds the settings never reruns a job by itself; the `settings`
 # param (below) reruns exactly the jobs whose sections changed.
-RESOLVED = write_snapshot(CFG, RESULTS)
+try:
+    RESOLVED = write_snapshot(CFG, RESULTS)  # refuses an existing snapshot whose content no longer matches its name
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
 
 
 # The software environment of every job, used only with `--sdm conda` (a path relative to this

@@ -12,12 +12,16 @@ import pandas as pd
 
 from contlaws.claims.measures import amplitude_growth, continuity_summary, nominal_s4_order
 from contlaws.claims.registry import (
+    ANY_SIZE,
+    NONNEGATIVE,
+    POSITIVE,
     claim,
     combine,
     inconclusive_for_non_finite,
     non_finite,
     pair_key,
     read_csv_input,
+    read_sweep,
     rounded,
 )
 
@@ -92,11 +96,14 @@ def evaluate_c1(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
 def read_c1_inputs(inputs: Mapping[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list]:
     """The three tables of C1 and the non-finite values found in them (an order is NaN by design when
     it could not be fitted, and then ``order_note`` says why)."""
-    continuity = read_csv_input(inputs, "model_continuity", ["system", "model", "discretization", "seed", "tau", "d",
-                                                             "order", "learned"])  # fmt: skip
-    orders = read_csv_input(inputs, "numerical_orders", ["model", "discretization", "amplitude", "order_max_error", "order_rmse"])
-    sweep = read_csv_input(inputs, "amplitude_sweep", ["system", "model", "discretization", "seed", "amplitude", "tau",
-                                                       "d", "learned"])  # fmt: skip
+    run = ["system", "model", "discretization", "seed"]
+    continuity = read_csv_input(inputs, "model_continuity", [*run, "tau", "d", "order", "learned"],
+                                ranges={"tau": POSITIVE, "d": NONNEGATIVE, "order": ANY_SIZE}, flags=["learned"],
+                                key=[*run, "tau"])  # fmt: skip
+    orders = read_csv_input(inputs, "numerical_orders", ["model", "discretization", "amplitude", "order_max_error", "order_rmse"],
+                            ranges={"amplitude": POSITIVE, "order_max_error": ANY_SIZE, "order_rmse": ANY_SIZE},
+                            key=["model", "discretization", "amplitude"])  # fmt: skip
+    sweep = read_sweep(inputs)
     order_explained = continuity["order_note"].astype("string").fillna("").str.strip() != "" if "order_note" in continuity \
         else pd.Series(False, index=continuity.index)  # fmt: skip
     problems = [p for p in (

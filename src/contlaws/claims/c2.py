@@ -12,12 +12,16 @@ import pandas as pd
 
 from contlaws.claims.measures import amplitude_growth, combine_across, paired_difference, relative_rmse_increase_by_seed
 from contlaws.claims.registry import (
+    NONNEGATIVE,
+    POSITIVE,
+    RUN_KEY,
     claim,
     combine,
     inconclusive_for_non_finite,
     non_finite,
     pair_key,
     read_csv_input,
+    read_sweep,
     rounded,
 )
 
@@ -80,10 +84,13 @@ def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
 
 def read_c2_inputs(inputs: Mapping[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list]:
     """The three tables of C2 and the non-finite values found in them."""
-    e1 = read_csv_input(inputs, "numerical_errors", ["system", "model", "discretization", "amplitude", "tau", "rel_max_error"])
-    sweep = read_csv_input(inputs, "amplitude_sweep", ["system", "model", "discretization", "seed", "amplitude", "tau",
-                                                       "d", "learned"])  # fmt: skip
-    errors = read_csv_input(inputs, "errors", ["system", "model", "discretization", "seed", "tau", "rmse", "learned"])
+    e1 = read_csv_input(inputs, "numerical_errors", ["system", "model", "discretization", "amplitude", "tau", "rel_max_error"],
+                        ranges={"amplitude": POSITIVE, "tau": POSITIVE, "rel_max_error": NONNEGATIVE},
+                        key=["system", "model", "discretization", "amplitude", "tau"])  # fmt: skip
+    sweep = read_sweep(inputs)
+    errors = read_csv_input(inputs, "errors", [*RUN_KEY, "tau", "rmse", "learned"],
+                            ranges={"tau": POSITIVE, "rmse": NONNEGATIVE}, flags=["learned"],
+                            key=[*RUN_KEY, "tau", "label"])  # fmt: skip
     problems = [p for p in (
         *(non_finite(inputs, "numerical_errors", e1, c) for c in ("amplitude", "tau", "rel_max_error")),
         *(non_finite(inputs, "amplitude_sweep", sweep, c) for c in ("amplitude", "tau", "d")),

@@ -10,8 +10,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from contlaws.claims.registry import claim, combine, inconclusive_for_non_finite, non_finite, read_csv_input, rounded
+from contlaws.claims.registry import (
+    NONNEGATIVE,
+    claim,
+    combine,
+    inconclusive_for_non_finite,
+    non_finite,
+    read_csv_input,
+    rounded,
+)
+from contlaws.config import fmt_num
 from contlaws.errors import DataFileError
+from contlaws.table_checks import ValueRange, drop_exact_duplicates
+
+# TC = 1 − (refinement residual / its value for i.i.d. noise): at most 1 (a residual is never
+# negative); below 0 for data rougher than noise, so there is no lower bound.
+TC_RANGE = ValueRange(high=1, why="task continuity is at most 1")
+ETA_RANGE = ValueRange(low=0, high=1, why="eta is a mixing weight in [0, 1]")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -51,11 +66,19 @@ def evaluate_c3(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     per_system, steps, separations = c3_per_system(family, stderr, n_se)
     part_a, part_b = c3_part_a_ordering(family, per_system), c3_part_b_separation(family, separations, sep_min)
     verdict = combine([part_a, part_b])
+    missing = missing_grid_points(family, cfg)
+    if missing:  # an incomplete grid cannot show an ordering over the grid, whatever the rows present say
+        verdict = "inconclusive"
 
     benchmarks = tc[tc["family"] != "forecasting"]
     numbers = c3_numbers(family, per_system, steps, separations, part_a, part_b)
-    details = {"tc_metric": tc_metric, "eta_family": per_system, "other_datasets": {r.dataset: rounded(r.tc, 6) for r in benchmarks.itertuples()}}
-    explanation = (
+    numbers["missing_grid_points"] = len(missing)
+    details = {"tc_metric": tc_metric, "eta_family": per_system, "other_datasets": {r.dataset: rounded(r.tc, 6) for r in benchmarks.itertuples()},
+               "missing_grid_points": missing}  # fmt: skip
+    lacking = (f"Inconclusive: the table lacks {len(missing)} point(s) of the E3 grid (eta_performance.systems x "
+               f"forecasting.etas): {', '.join(missing)}; rerun `snakemake task_continuity`. The parts below use "
+               "the rows present. ") if missing else ""  # fmt: skip
+    explanation = lacking + (
         f"(a) On the E3 family obs = (1 - eta) cont + eta disc, TC must fall at every step of the eta grid by more "
         f"than {n_se:g} combined standard errors "
         f"for every system ({numbers['systems']} systems, {numbers['etas_per_system']} eta values): {part_a} "
@@ -80,9 +103,24 @@ def check_tc_metric(inputs: Mapping[str, Path], tc: pd.DataFrame, cfg: Mapping[s
     return metric
 
 
+def missing_grid_points(family: Mapping[str, pd.Series], cfg: Mapping[str, Any]) -> list[str]:
+    """The (system, η) of the run's E3 grid (``eta_performance.systems`` × ``forecasting.etas``, the
+    datasets the pipeline scores) without a TC row, as ``vdp eta=0.5``."""
+    out = []
+    for system in cfg["eta_performance"]["systems"]:
+        present = family[system].index.to_numpy(dtype=float) if system in family else np.array([])
+        out += [f"{system} eta={fmt_num(eta)}" for eta in cfg["forecasting"]["etas"] if not np.isclose(present, float(eta)).any()]
+    return out
+
+
 def read_c3_inputs(inputs: Mapping[str, Path]) -> tuple[pd.DataFrame, list]:
     """The task-continuity table and the non-finite values found in it."""
-    tc = read_csv_input(inputs, "task_continuity", ["family", "dataset", "system", "eta", "tc", "tc_stderr"])
+    tc = read_csv_input(inputs, "task_continuity", ["family", "dataset", "system", "eta", "tc", "tc_stderr"],
+                        ranges={"tc": TC_RANGE, "tc_stderr": NONNEGATIVE, "eta": ETA_RANGE}, key=["family", "dataset"])  # fmt: skip
+    in_family = tc["family"] == "forecasting"
+    # two datasets scored as the same (system, eta) of the family: which TC counts is unknown
+    tc = drop_exact_duplicates(tc, Path(inputs["task_continuity"]), "input 'task_continuity'", ["family", "system", "eta"],
+                               where=in_family)  # fmt: skip
     in_family = tc["family"] == "forecasting"
     problems = [p for p in (
         non_finite(inputs, "task_continuity", tc, "tc"),

@@ -138,7 +138,15 @@ def paired_difference(a: Mapping[int, float], b: Mapping[int, float], min_seeds:
     if len(seeds) < max(2, min_seeds):
         return {"verdict": "inconclusive", "n_seeds": len(seeds), "mean": rounded(diffs.mean()) if len(seeds) else None,
                 "se": None, "why": f"{len(seeds)} seed(s) where both learned, {max(2, min_seeds)} needed"}  # fmt: skip
+    overflow = [s for s, d in zip(seeds, diffs) if not math.isfinite(d)]
+    if overflow:  # e.g. a ratio over an RMSE of 0 at tau = 1: no number to judge by, and no verdict from it
+        return {"verdict": "inconclusive", "n_seeds": len(seeds), "mean": None, "se": None,
+                "why": f"the difference is not a finite number for seed(s) {', '.join(map(str, overflow))} "
+                       "(a ratio over a zero value, or values too large to compute with)"}  # fmt: skip
     mean, se = mean_and_stderr(diffs)
+    if not (math.isfinite(mean) and math.isfinite(se)):
+        return {"verdict": "inconclusive", "n_seeds": len(seeds), "mean": None, "se": None,
+                "why": "the mean difference or its standard error overflows (values too large to compute with)"}
     if mean > se_factor * se:
         verdict, why = "supported", f"mean {mean:.4g} > {se_factor:g} SE ({se:.3g})"
     elif mean < -se_factor * se:

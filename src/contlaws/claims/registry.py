@@ -15,6 +15,7 @@ import pandas as pd
 
 from contlaws.errors import DataFileError, UserError
 from contlaws.io import read_result_csv
+from contlaws.table_checks import ValueRange
 
 
 VERDICTS = ("supported", "not supported", "inconclusive")
@@ -53,9 +54,32 @@ def combine(parts: Sequence[str]) -> str:
     return "supported"
 
 
-def read_csv_input(inputs: Mapping[str, Path], name: str, columns: Sequence[str]) -> pd.DataFrame:
-    """The CSV given as ``name``; DataFileError naming the file when it is unreadable or lacks columns."""
-    return read_result_csv(Path(inputs[name]), columns, what=f"input '{name}'", allow_empty=True)
+# What a value of a result column can be; a finite value outside is impossible and refused (reading
+# it as a number would change a verdict silently). Every range also refuses |value| > 1e150.
+NONNEGATIVE = ValueRange(low=0, why="an error or a distance is never negative")
+POSITIVE = ValueRange(low=0, low_open=True, why="a refinement factor or an amplitude is positive")
+ANY_SIZE = ValueRange()  # any sign; only a value whose square overflows is refused
+
+
+def read_csv_input(inputs: Mapping[str, Path], name: str, columns: Sequence[str], *,
+                   ranges: Mapping[str, ValueRange] | None = None, flags: Sequence[str] = (),
+                   key: Sequence[str] = ()) -> pd.DataFrame:  # fmt: skip
+    """The CSV given as ``name``; DataFileError naming the file (and line and column) when it is
+    unreadable, lacks columns, holds an impossible value in ``ranges``, a non-boolean in ``flags``, or
+    two different rows with the same ``key`` (identical repeated rows are dropped). NaN and inf are
+    left to :func:`non_finite` (inconclusive, not refused: a failed job may write them)."""
+    return read_result_csv(Path(inputs[name]), columns, what=f"input '{name}'", allow_empty=True, ranges=ranges,
+                           flags=flags, key=key)  # fmt: skip
+
+
+RUN_KEY = ("system", "model", "discretization", "seed")  # one trained E2 model
+
+
+def read_sweep(inputs: Mapping[str, Path]) -> pd.DataFrame:
+    """The E2 amplitude sweep (input ``amplitude_sweep`` of C1 and C2), checked: d per run, amplitude and τ."""
+    return read_csv_input(inputs, "amplitude_sweep", [*RUN_KEY, "amplitude", "tau", "d", "learned"],
+                          ranges={"amplitude": POSITIVE, "tau": POSITIVE, "d": NONNEGATIVE}, flags=["learned"],
+                          key=[*RUN_KEY, "amplitude", "tau"])  # fmt: skip
 
 
 # Columns that name a row of a result table, in the order they are shown in a non-finite report.
