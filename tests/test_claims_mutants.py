@@ -216,6 +216,9 @@ def tc_table(tc_by_eta: dict[float, float], stderr_by_eta: dict[float, float], s
 
 
 def c3_record(tmp_path, cfg, table):
+    # the run's E3 grid is the table's (C3 names missing grid points of eta_performance.systems x forecasting.etas)
+    cfg["eta_performance"]["systems"] = sorted(table["system"].unique())
+    cfg["forecasting"]["etas"] = sorted(float(e) for e in table["eta"].unique())
     return evaluate_claim("C3", write(tmp_path, task_continuity=table), cfg)
 
 
