@@ -29,7 +29,7 @@ from contlaws.experiments.refinement_trained_tables import (
     seed_stats,
     tau_label,
 )
-from contlaws.plots.style import MODEL_COLORS, MODEL_LABELS, SYSTEM_LABELS, save_figure
+from contlaws.plots.style import MODEL_COLORS, MODEL_LABELS, SYSTEM_LABELS, apply_theme, save_figure
 
 LINESTYLES = {"zoh": "-", "bilinear": (0, (4, 2))}
 MARKERS = {"zoh": "o", "bilinear": "s"}
@@ -73,6 +73,7 @@ def plot_figure4(errors: pd.DataFrame, gate_ratio: float | None = None):
     Returns the matplotlib Figure.
     """
     # Longer than ~60 lines on purpose: one figure drawn top to bottom (both rows share axes, colours and the legend); the reason it stays whole.
+    apply_theme()
     errors = pooled(errors) if "label" in errors else errors
     learned = learned_by_group(errors)
     reference = errors.groupby(["system", "tau"], sort=False)["train_mean_rmse"].mean().reset_index()
