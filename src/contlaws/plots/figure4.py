@@ -119,8 +119,9 @@ def plot_figure4(errors: pd.DataFrame, gate_ratio: float | None = None):
         low = min(1.0, relative["min"].min())
         pad = 0.08 * (rel_top - low)
         axes[1, 0].set_ylim(low - pad, rel_top + pad)
-    axes[0, 0].set_ylabel("test RMSE (standardized)")
+    axes[0, 0].set_ylabel("test RMSE\n(standardized)")  # two lines: one ran into the bottom row's label
     axes[1, 0].set_ylabel(r"RMSE / RMSE at $\tau = 1$")
+    fig.align_ylabels(axes[:, 0])
     ax = axes[0, 0]
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_locator(FixedLocator(list(taus)))
