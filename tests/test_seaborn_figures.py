@@ -1,4 +1,4 @@
-"""The figures drawn with seaborn (Figure 5, Figure 6, the alignment figure): the shared theme, the
+"""The figures drawn with seaborn (Figures 4, 5 and 6, the alignment figure): the shared theme, the
 seed interval they draw, and byte-identical files from the same tables, in one process and across
 processes."""
 
@@ -18,6 +18,7 @@ from conftest import REPO
 from contlaws.commands import main
 from contlaws.experiments.alignment import ALIGNMENT_COLUMNS, CONTINUITY_COLUMNS
 from contlaws.experiments.eta_performance import BASELINE_COLUMNS, COLUMNS
+from contlaws.experiments.refinement_trained import ERROR_COLUMNS
 from contlaws.experiments.subsampling import CURVE_COLUMNS, RUN_KEYS
 from contlaws.experiments.subsampling_tables import TABLE_COLUMNS
 from contlaws.plots import style
@@ -50,7 +51,7 @@ def eta_results_frame() -> pd.DataFrame:
                     rows.append({"system": system, "eta": eta, "model": model, "seed": seed, "status": "ok", "reason": "",
                                  "test_rmse": rmse, "test_mae": 0.8 * rmse, "n": 64, "gate_rmse": 2 * b,
                                  "gate_z": -4.0, "learned": learned})  # fmt: skip
-    return pd.DataFrame(rows)[[c for c in COLUMNS]]
+    return pd.DataFrame(rows)[COLUMNS]
 
 
 def eta_baselines_frame() -> pd.DataFrame:
@@ -102,13 +103,32 @@ def alignment_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(rows, columns=ALIGNMENT_COLUMNS), pd.DataFrame(cont, columns=CONTINUITY_COLUMNS)
 
 
+def refinement_errors_frame() -> pd.DataFrame:
+    """E2 errors.csv (pooled rows only): 2 systems × S4D/S6 × ZOH/bilinear × 3 seeds × 4 τ; S6 grows away from τ = 1."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for system in ("vdp", "dho"):
+        for model in ("s4d", "s6"):
+            for method in ("zoh", "bilinear"):
+                for seed in SEEDS:
+                    base = rng.uniform(0.1, 0.2)
+                    for tau in (0.25, 0.5, 1.0, 2.0):
+                        growth = 0.02 if model == "s4d" else 0.5
+                        rmse = base * (1 + growth * abs(np.log2(tau)) * rng.uniform(0.5, 1.5))
+                        rows.append({"system": system, "model": model, "discretization": method, "seed": seed,
+                                     "tau": tau, "label": "pooled", "rmse": rmse, "mae": 0.8 * rmse,
+                                     "train_mean_rmse": 1.0, "rmse_ratio": rmse, "n": 32, "readout": "c",
+                                     "learned": True})  # fmt: skip
+    return pd.DataFrame(rows)[ERROR_COLUMNS]
+
+
 def write_fixtures(folder) -> dict:
     """The fixture CSVs under ``folder``; returns {name: path}."""
     folder.mkdir(parents=True, exist_ok=True)
     curves, speed = subsampling_frames()
     alignment, continuity = alignment_frames()
     frames = {"results": eta_results_frame(), "baselines": eta_baselines_frame(), "curves": curves, "speed": speed,
-              "alignment": alignment, "continuity": continuity}  # fmt: skip
+              "alignment": alignment, "continuity": continuity, "errors": refinement_errors_frame()}  # fmt: skip
     paths = {}
     for name, frame in frames.items():
         paths[name] = folder / f"{name}.csv"
@@ -117,8 +137,10 @@ def write_fixtures(folder) -> dict:
 
 
 def plot_commands(paths: dict, out) -> dict[str, list[str]]:
-    """{figure stem: `contlaws` arguments that draw it into ``out``} for the three seaborn figures."""
+    """{figure stem: `contlaws` arguments that draw it into ``out``} for the four seaborn figures."""
     return {
+        "figure4": ["refinement-trained-plot", "--errors", str(paths["errors"]), "--out-figure", str(out / "figure4"),
+                    "--gate-ratio", "0.5"],
         "figure5": ["eta-performance-plot", "--results", str(paths["results"]), "--baselines", str(paths["baselines"]),
                     "--out-figure", str(out / "figure5"), "--out-csv", str(out / "figure5_table.csv"),
                     "--out-tex", str(out / "figure5_table.tex")],
@@ -172,7 +194,7 @@ def test_seed_band_is_mean_plus_minus_two_standard_errors():
 
 
 def render(paths: dict, out) -> dict[str, bytes]:
-    """The three figures drawn from the tables ``paths`` into ``out`` in this process; their bytes."""
+    """The four figures drawn from the tables ``paths`` into ``out`` in this process; their bytes."""
     commands = plot_commands(paths, out)
     for args in commands.values():
         assert main(args) == 0
@@ -196,15 +218,16 @@ def test_same_tables_give_same_figure_bytes_in_one_process_and_across_processes(
                           capture_output=True, text=True, env=env, timeout=240, check=False)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     outputs.append(figure_bytes(out, plot_commands(paths, out)))
-    assert outputs[0].keys() == outputs[1].keys() == outputs[2].keys() and len(outputs[0]) == 6
+    assert outputs[0].keys() == outputs[1].keys() == outputs[2].keys() and len(outputs[0]) == 8
     for name in outputs[0]:
         assert outputs[0][name] == outputs[1][name], f"{name}: differs between two renders in one process"
         assert outputs[0][name] == outputs[2][name], f"{name}: differs between processes"
 
-    for table, column in (("results", "test_rmse"), ("curves", "val_accuracy"), ("alignment", "advantage_s4d")):
+    for table, column in (("errors", "rmse"), ("results", "test_rmse"), ("curves", "val_accuracy"),
+                          ("alignment", "advantage_s4d")):
         frame = pd.read_csv(paths[table])
         frame.loc[0, column] = frame.loc[0, column] * 0.9
         frame.to_csv(paths[table], index=False)
     changed = render(paths, tmp_path / "changed")
-    for stem in ("figure5", "figure6", "alignment"):
+    for stem in ("figure4", "figure5", "figure6", "alignment"):
         assert changed[f"{stem}.png"] != outputs[0][f"{stem}.png"], f"{stem}: a changed table gave the same figure"
