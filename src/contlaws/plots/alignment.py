@@ -112,16 +112,16 @@ def label_eta_ends(ax, table: pd.DataFrame, min_gap: float = 0.06) -> None:
 
 
 def plot_performance(ax, table: pd.DataFrame) -> list:
-    """Panel (a) (seaborn): lines join the η of a system, filled S4D and open S6 markers, one shape per
-    system; bars :data:`SEED_ERRORBAR`'s multiple of the paired-seed standard error of the table. Returns
+    """Panel (a): seaborn scatter of filled S4D and open S6 markers, one shape per system; thin lines
+    join the η of a system; bars :data:`SEED_ERRORBAR`'s multiple of the paired-seed standard error of the table. Returns
     legend handles for the systems."""
     tc_axis(ax, table["tc"].to_numpy(dtype=float))
     ax.axhline(0.0, color="0.45", linestyle=":", linewidth=1.0, zorder=0)
     long = advantages_long(table)
     systems = list(dict.fromkeys(table["system"]))
     markers = {s: SYSTEM_MARKERS.get(s, "o") for s in systems}
-    sns.lineplot(data=long, x="tc", y="advantage", hue="model", palette=MODEL_COLORS, units="system", estimator=None,
-                 sort=False, linewidth=0.8, alpha=0.5, legend=False, zorder=1, ax=ax)  # fmt: skip
+    for (model, _), rows in long.groupby(["model", "system"], sort=False):  # η order; a gap where a model has no point
+        ax.plot(rows["tc"], rows["advantage"], color=MODEL_COLORS[model], linewidth=0.8, alpha=0.5, zorder=1)
     for model, filled in ((CONTINUOUS_MODEL, True), (CONTRAST_MODEL, False)):
         rows, color = long[long["model"] == model], MODEL_COLORS[model]
         sns.scatterplot(data=rows, x="tc", y="advantage", style="system", style_order=systems, markers=markers, s=26,
@@ -177,7 +177,8 @@ def plot_alignment(table: pd.DataFrame, cont: pd.DataFrame | None = None):
     refs = ", ".join(MODEL_LABELS.get(m, m) for m in dict.fromkeys(table["reference_model"].dropna()) if m)
     legend = fig.legend(handles=models + handles, loc="outside lower center", ncol=len(models) + len(handles),
                         frameon=False, title_fontsize=6.5,
-                        title=f"ref = the best attention baseline that learned ({refs or 'none'}); above 0: the model beats it; bars: {SEED_BAND_TEXT} over paired seeds")  # fmt: skip
+                        title=f"ref = the best attention baseline that learned ({refs or 'none'}); above 0: the model "
+                              f"beats it; bars: {SEED_BAND_TEXT} over paired seeds")  # fmt: skip
     legend.get_title().set_color("0.35")
     return fig
 

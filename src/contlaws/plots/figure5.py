@@ -168,8 +168,8 @@ def plot_figure5(results: pd.DataFrame, baselines: pd.DataFrame | None = None):
         runs = seeds[seeds["system"] == system]
         for ax, y in ((top, "test_rmse"), (bottom, "relative")):  # lines: seed mean; band: SEED_ERRORBAR
             if len(runs):
-                sns.lineplot(data=runs, x="eta", y=y, hue="model", hue_order=[m for m in models if m in set(runs["model"])],
-                             palette=MODEL_COLORS, errorbar=SEED_ERRORBAR if n_seeds > 1 else None,
+                hue_order = [m for m in models if m in set(runs["model"])]
+                sns.lineplot(data=runs, x="eta", y=y, hue="model", hue_order=hue_order, palette=MODEL_COLORS, errorbar=SEED_ERRORBAR if n_seeds > 1 else None,
                              err_kws={"alpha": 0.15, "linewidth": 0}, legend=False, ax=ax)  # fmt: skip
         for model, curve in panel.groupby("model", sort=False):
             color = MODEL_COLORS[model]
@@ -182,7 +182,8 @@ def plot_figure5(results: pd.DataFrame, baselines: pd.DataFrame | None = None):
         reference = baselines[baselines["system"] == system].sort_values("eta")
         for name, curve in reference.groupby("baseline", sort=False):
             top.plot(curve["eta"], curve["test_rmse"], color="0.5", linewidth=1.0, zorder=1, **BASELINE_STYLES[name])
-        values = pd.concat([panel["rmse_mean"], band_edges(runs, ["model", "eta"], "test_rmse")[1], reference["test_rmse"]])
+        band_high = band_edges(runs, ["model", "eta"], "test_rmse")[1]
+        values = pd.concat([panel["rmse_mean"], band_high, reference["test_rmse"]])
         if len(values):
             if values.max() / max(values.min(), 1e-300) > LOG_Y_SPAN:
                 top.set_yscale("log")

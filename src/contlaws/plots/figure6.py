@@ -143,7 +143,8 @@ def plot_figure6(curves: pd.DataFrame, table: pd.DataFrame):
     ]
     n_seeds = curves["seed"].nunique()
     if n_seeds > 1:
-        handles.append(Patch(color="#999999", alpha=0.35, lw=0, label=f"lines: mean over {n_seeds} seeds; band {SEED_BAND_TEXT}"))
+        band = f"lines: mean over {n_seeds} seeds; band {SEED_BAND_TEXT}"
+        handles.append(Patch(color="#999999", alpha=0.35, lw=0, label=band))
     fig.legend(handles=handles, loc="outside upper center", ncol=3 if len(tasks) >= 3 else 2, frameon=False)
     return fig
 

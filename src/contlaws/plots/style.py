@@ -2,9 +2,10 @@
 
 ``apply_theme()`` sets the shared look (seaborn's paper theme, colourblind palette, font sizes);
 every plot function calls it first. ``save_figure(fig, stem)`` writes ``stem.pdf`` and ``stem.png``
-atomically with fixed metadata, so the same data gives the same files. The display names (:mod:`contlaws.labels`) and the LaTeX table
-writer (:mod:`contlaws.latex`) live outside the plots, so experiments use them without importing
-matplotlib; they are re-exported here for the figure modules.
+atomically with fixed metadata, so the same data gives the same files. The display names
+(:mod:`contlaws.labels`) and the LaTeX table writer (:mod:`contlaws.latex`) live outside the plots,
+so experiments use them without importing matplotlib; they are re-exported here for the figure
+modules.
 """
 
 from __future__ import annotations
