@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 META_KEY = "__meta__"
 # Packages whose versions go into every provenance record.
-TRACKED_PACKAGES = ("contlaws", "numpy", "scipy", "torch", "pandas", "matplotlib", "snakemake")
+TRACKED_PACKAGES = ("contlaws", "numpy", "scipy", "torch", "pandas", "matplotlib", "seaborn", "snakemake")
 # Fixed zip member timestamp (the zip epoch) so .npz bytes do not depend on when they were written.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 

@@ -2,8 +2,9 @@
 
 Reads the tables of ``contlaws alignment-run`` (:mod:`contlaws.experiments.alignment`):
 
-* panel (a), the η family: TC (x) against A = ln(RMSE_ref / RMSE_model) (y) of S4D (filled) and,
-  for contrast, S6 (open), one marker shape per system, η written next to each point; Spearman's ρ
+* panel (a), the η family (seaborn): TC (x) against A = ln(RMSE_ref / RMSE_model) (y) of S4D
+  (filled) and, for contrast, S6 (open), one marker shape per system, bars ± 2 standard errors over
+  paired seeds, η written at the ends of each system's line; Spearman's ρ
   of (TC, A_S4D) with its one-sided p-value and n in the panel;
 * panel (b), where model continuity exists (the E2 regression sets): TC of the τ = 1 training set
   (x) against d(τ = 1) of the trained S4D and S6 (y, log), joined per system.
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
@@ -28,7 +30,16 @@ from contlaws.experiments.alignment import (
     CONTRAST_MODEL,
     read_csv,
 )
-from contlaws.plots.style import MODEL_COLORS, MODEL_LABELS, SYSTEM_LABELS, panel_grid, save_figure
+from contlaws.plots.style import (
+    MODEL_COLORS,
+    MODEL_LABELS,
+    SEED_BAND_TEXT,
+    SEED_ERRORBAR,
+    SYSTEM_LABELS,
+    apply_theme,
+    panel_grid,
+    save_figure,
+)
 from contlaws.stats import spearman
 
 SYSTEM_MARKERS = {"vdp": "o", "duffing": "s", "dho": "^", "ou": "D"}
@@ -77,33 +88,57 @@ def paired_correlation_text(tc, advantage_s4d, advantage_s6) -> str:
     return text
 
 
-def plot_performance(ax, table: pd.DataFrame) -> list:
-    """Panel (a); returns legend handles for the systems."""
-    tc_axis(ax, table["tc"].to_numpy(dtype=float))
-    ax.axhline(0.0, color="0.45", linestyle=":", linewidth=1.0, zorder=0)
-    for system, rows in table.groupby("system", sort=False):
-        marker = SYSTEM_MARKERS.get(system, "o")
-        rows = rows.sort_values("eta")
-        for model, filled in ((CONTINUOUS_MODEL, True), (CONTRAST_MODEL, False)):
-            color = MODEL_COLORS[model]
-            y = rows[f"advantage_{model}"]
-            ax.plot(rows["tc"], y, color=color, linewidth=0.8, alpha=0.5, zorder=1)
-            ax.scatter(rows["tc"], y, marker=marker, s=26, zorder=2, linewidths=1.0, edgecolors=color,
-                       facecolors=color if filled else "white")  # fmt: skip
-            se = rows.get(f"advantage_{model}_se")
-            if se is not None and np.isfinite(se).any():  # 2 standard errors over paired seeds
-                ax.errorbar(rows["tc"], y, yerr=2 * se.fillna(0.0), fmt="none", ecolor=color, elinewidth=0.7,
-                            capsize=1.5, alpha=0.7, zorder=1)  # fmt: skip
-        for r in rows.itertuples(index=False):
-            if np.isfinite(r.advantage_s4d):
+def advantages_long(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per (system, η, model) of S4D and S6: tc, advantage, advantage_se (long form for seaborn)."""
+    parts = [table[["system", "eta", "tc"]].assign(model=model, advantage=table[f"advantage_{model}"],
+                                                   advantage_se=table[f"advantage_{model}_se"])
+             for model in (CONTINUOUS_MODEL, CONTRAST_MODEL)]  # fmt: skip
+    return pd.concat(parts, ignore_index=True).sort_values(["model", "system", "eta"], kind="stable")
+
+
+def label_eta_ends(ax, table: pd.DataFrame, min_gap: float = 0.06) -> None:
+    """η next to the first and last S4D point of each system, skipping a label closer than ``min_gap``
+    (axes fraction) to one already placed: TC falls with η, so the ends say which way η runs."""
+    placed = []
+    to_axes = ax.transData + ax.transAxes.inverted()
+    for _, rows in table.groupby("system", sort=False):
+        rows = rows[np.isfinite(rows[f"advantage_{CONTINUOUS_MODEL}"])].sort_values("eta")
+        for r in (rows.iloc[[0, -1]] if len(rows) > 1 else rows).itertuples(index=False):
+            where = to_axes.transform((r.tc, r.advantage_s4d))
+            if all(np.hypot(*(where - other)) >= min_gap for other in placed):
+                placed.append(where)
                 ax.annotate(f"$\\eta$={r.eta:g}", (r.tc, r.advantage_s4d), xytext=(4, 3), textcoords="offset points",
                             fontsize=6, color="0.3")  # fmt: skip
+
+
+def plot_performance(ax, table: pd.DataFrame) -> list:
+    """Panel (a): seaborn scatter of filled S4D and open S6 markers, one shape per system; thin lines
+    join the η of a system; bars :data:`SEED_ERRORBAR`'s multiple of the paired-seed standard error of the table. Returns
+    legend handles for the systems."""
+    tc_axis(ax, table["tc"].to_numpy(dtype=float))
+    ax.axhline(0.0, color="0.45", linestyle=":", linewidth=1.0, zorder=0)
+    long = advantages_long(table)
+    systems = list(dict.fromkeys(table["system"]))
+    markers = {s: SYSTEM_MARKERS.get(s, "o") for s in systems}
+    for (model, _), rows in long.groupby(["model", "system"], sort=False):  # η order; a gap where a model has no point
+        ax.plot(rows["tc"], rows["advantage"], color=MODEL_COLORS[model], linewidth=0.8, alpha=0.5, zorder=1)
+    for model, filled in ((CONTINUOUS_MODEL, True), (CONTRAST_MODEL, False)):
+        rows, color = long[long["model"] == model], MODEL_COLORS[model]
+        sns.scatterplot(data=rows, x="tc", y="advantage", style="system", style_order=systems, markers=markers, s=26,
+                        color=color, facecolor=color if filled else "white", edgecolor=color, linewidth=1.0,
+                        legend=False, zorder=2, ax=ax)  # fmt: skip
+        se = rows["advantage_se"]
+        if np.isfinite(se).any():  # the table's standard error over paired seeds (the claim's statistic)
+            ax.errorbar(rows["tc"], rows["advantage"], yerr=SEED_ERRORBAR[1] * se.fillna(0.0), fmt="none", ecolor=color,
+                        elinewidth=0.7, capsize=1.5, alpha=0.7, zorder=1)  # fmt: skip
+    ax.set_xlabel("task continuity TC (logit axis)" if ax.get_xscale() == "logit" else "task continuity TC")
     ax.set_ylabel("advantage ln(RMSE$_{\\rm ref}$ / RMSE$_{\\rm model}$)")
     ax.set_title("(a) $\\eta$ family: TC vs advantage over attention\n"
                  + paired_correlation_text(table["tc"], table["advantage_s4d"], table["advantage_s6"]), fontsize=8)  # fmt: skip
     ax.margins(y=0.12)
-    return [Line2D([], [], color="0.3", marker=SYSTEM_MARKERS.get(s, "o"), linestyle="none", markerfacecolor="white",
-                   label=SYSTEM_LABELS.get(s, s)) for s in dict.fromkeys(table["system"])]  # fmt: skip
+    label_eta_ends(ax, table)
+    return [Line2D([], [], color="0.3", marker=markers[s], linestyle="none", markerfacecolor="white",
+                   label=SYSTEM_LABELS.get(s, s)) for s in systems]  # fmt: skip
 
 
 def plot_model_continuity(ax, cont: pd.DataFrame) -> list:
@@ -128,6 +163,7 @@ def plot_model_continuity(ax, cont: pd.DataFrame) -> list:
 
 def plot_alignment(table: pd.DataFrame, cont: pd.DataFrame | None = None):
     """The alignment figure: panel (a), and panel (b) when ``cont`` has rows; returns the Figure."""
+    apply_theme()
     with_b = cont is not None and len(cont) > 0
     fig, axes = panel_grid(2 if with_b else 1, width=3.6, height=3.0, layout="constrained")
     handles = plot_performance(axes[0], table)
@@ -141,7 +177,8 @@ def plot_alignment(table: pd.DataFrame, cont: pd.DataFrame | None = None):
     refs = ", ".join(MODEL_LABELS.get(m, m) for m in dict.fromkeys(table["reference_model"].dropna()) if m)
     legend = fig.legend(handles=models + handles, loc="outside lower center", ncol=len(models) + len(handles),
                         frameon=False, title_fontsize=6.5,
-                        title=f"ref = the best attention baseline that learned ({refs or 'none'}); above 0: the model beats it; bars: 2 SE over paired seeds")  # fmt: skip
+                        title=f"ref = the best attention baseline that learned ({refs or 'none'}); above 0: the model "
+                              f"beats it; bars: {SEED_BAND_TEXT} over paired seeds")  # fmt: skip
     legend.get_title().set_color("0.35")
     return fig
 

@@ -2,10 +2,10 @@
 
 Reads only ``errors.csv`` written by ``contlaws refinement-trained-gather``, so restyling never
 retrains or re-evaluates anything, and draws pooled test RMSE against τ (log τ axis, one panel per
-system, S4D vs S6, ZOH solid and bilinear dashed, τ = 1 marked; lines = mean over seeds, band =
-min–max over seeds; in grey the train-mean predictor's RMSE, the trivial reference, and the learning
-gate at ``gates.e2_rmse_ratio`` times it; models that did not learn drawn faint and marked "not
-learned"). The RMSE and model-continuity tables are computed in
+system, S4D vs S6, ZOH solid and bilinear dashed, τ = 1 marked; drawn with seaborn: lines = mean
+over seeds, band = mean ± 2 standard errors over seeds; in grey the train-mean predictor's RMSE,
+the trivial reference, and the learning gate at ``gates.e2_rmse_ratio`` times it; models that did
+not learn drawn faint and marked "not learned"). The RMSE and model-continuity tables are computed in
 :mod:`contlaws.experiments.refinement_trained_tables`.
 """
 
@@ -16,6 +16,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedFormatter, FixedLocator
 
@@ -26,10 +27,18 @@ from contlaws.experiments.refinement_trained_tables import (
     learned_by_group,
     pooled,
     read_table,
-    seed_stats,
     tau_label,
 )
-from contlaws.plots.style import MODEL_COLORS, MODEL_LABELS, SYSTEM_LABELS, save_figure
+from contlaws.plots.style import (
+    MODEL_COLORS,
+    MODEL_LABELS,
+    SEED_BAND_TEXT,
+    SEED_ERRORBAR,
+    SYSTEM_LABELS,
+    apply_theme,
+    band_edges,
+    save_figure,
+)
 
 LINESTYLES = {"zoh": "-", "bilinear": (0, (4, 2))}
 MARKERS = {"zoh": "o", "bilinear": "s"}
@@ -51,17 +60,22 @@ def relative_to_tau1(errors: pd.DataFrame) -> pd.DataFrame:
     return errors.assign(rmse_rel=errors["rmse"].to_numpy() / ref)
 
 
-def _draw_curves(ax, stats: pd.DataFrame, banded: bool, learned: dict[tuple, bool]) -> None:
-    """One line per (model, discretization); seed bands only on the main discretization (less clutter);
-    models that did not pass their learning gate faint."""
-    main = next(m for m in DISCRETIZATIONS if m in set(stats["discretization"]))
-    for (system, model, method), curve in stats.groupby(GROUP, sort=False):
+def _draw_curves(ax, runs: pd.DataFrame, column: str, banded: bool, learned: dict[tuple, bool]) -> None:
+    """One line per (model, discretization) through the seed means of ``column`` (seaborn); seed bands
+    (:data:`SEED_ERRORBAR`) only on the main discretization (less clutter); models that did not pass
+    their learning gate faint. ``runs``: one row per (system, model, discretization, seed, τ)."""
+    main = next(m for m in DISCRETIZATIONS if m in set(runs["discretization"]))
+    order = {key: i for i, key in enumerate((m, d) for m in MODELS for d in DISCRETIZATIONS)}
+    groups = sorted(runs.groupby(GROUP, sort=False), key=lambda item: order[item[0][1:]])
+    for (system, model, method), curve in groups:
         color = MODEL_COLORS[model]
         alpha = 1.0 if learned.get((system, model, method), True) else NOT_LEARNED_ALPHA
-        if banded and method == main:
-            ax.fill_between(curve["tau"], curve["min"], curve["max"], color=color, alpha=0.15 * alpha, linewidth=0)
-        ax.plot(curve["tau"], curve["mean"], color=color, linestyle=LINESTYLES[method], marker=MARKERS[method],
-                markerfacecolor=color if method == "zoh" else "white", markeredgewidth=1.0, alpha=alpha)  # fmt: skip
+        sns.lineplot(data=curve, x="tau", y=column, color=color, linestyle=LINESTYLES[method], marker=MARKERS[method],
+                     markerfacecolor=color if method == "zoh" else "white", markeredgecolor=color, markeredgewidth=1.0,
+                     alpha=alpha, errorbar=SEED_ERRORBAR if banded and method == main else None,
+                     err_kws={"alpha": 0.15 * alpha, "linewidth": 0}, ax=ax)  # fmt: skip
+    ax.set_xlabel("")
+    ax.set_ylabel("")
 
 
 def plot_figure4(errors: pd.DataFrame, gate_ratio: float | None = None):
@@ -73,38 +87,42 @@ def plot_figure4(errors: pd.DataFrame, gate_ratio: float | None = None):
     Returns the matplotlib Figure.
     """
     # Longer than ~60 lines on purpose: one figure drawn top to bottom (both rows share axes, colours and the legend); the reason it stays whole.
+    apply_theme()
     errors = pooled(errors) if "label" in errors else errors
     learned = learned_by_group(errors)
     reference = errors.groupby(["system", "tau"], sort=False)["train_mean_rmse"].mean().reset_index()
-    stats = seed_stats(errors, "rmse")
-    relative = seed_stats(relative_to_tau1(errors), "rmse_rel")
-    systems = list(dict.fromkeys(stats["system"]))
-    taus = np.sort(stats["tau"].unique())
+    relative = relative_to_tau1(errors)
+    systems = list(dict.fromkeys(errors["system"]))
+    taus = np.sort(errors["tau"].unique())
     n_seeds = int(errors.groupby(GROUP)["seed"].nunique().max())
+    keys = GROUP + ["tau"]
+    rmse_low, rmse_high = band_edges(errors, keys, "rmse")
+    rel_low, rel_high = band_edges(relative, keys, "rmse_rel")
 
     fig, axes = plt.subplots(2, len(systems), figsize=(2.45 * len(systems) + 0.3, 4.1), sharex=True, squeeze=False,
                              layout="constrained", gridspec_kw={"height_ratios": [1.25, 1]})  # fmt: skip
-    rel_top = relative["max"].max()
+    rel_top = rel_high.max()
     for col, system in enumerate(systems):
         top, bottom = axes[0, col], axes[1, col]
-        panel = stats[stats["system"] == system]
-        _draw_curves(top, panel, n_seeds > 1, learned)
+        panel = errors[errors["system"] == system]
+        _draw_curves(top, panel, "rmse", n_seeds > 1, learned)
         ref = reference[reference["system"] == system].sort_values("tau")
         top.plot(ref["tau"], ref["train_mean_rmse"], **REFERENCE_STYLE)
         if gate_ratio:
             top.plot(ref["tau"], gate_ratio * ref["train_mean_rmse"], **GATE_STYLE)
-        values = pd.concat([panel["mean"], ref["train_mean_rmse"]])
+        high = rmse_high.xs(system, level="system")
+        values = pd.concat([panel.groupby(GROUP + ["tau"])["rmse"].mean(), ref["train_mean_rmse"]])
         if values.max() / max(values.min(), 1e-300) > LOG_Y_SPAN:
             top.set_yscale("log")
         else:
-            top.set_ylim(0, max(panel["max"].max(), ref["train_mean_rmse"].max()) * 1.12)
+            top.set_ylim(0, max(high.max(), ref["train_mean_rmse"].max()) * 1.12)
         failed = [MODEL_LABELS[m] + (f" {METHOD_LABELS[d]}" if len(set(panel["discretization"])) > 1 else "")
                   for (sy, m, d), ok in learned.items() if sy == system and not ok]  # fmt: skip
         top.set_title(SYSTEM_LABELS.get(system, system))
         if failed:
             top.text(0.02, 0.02, "not learned: " + ", ".join(failed), transform=top.transAxes, fontsize=6.5,
                      color="0.3", ha="left", va="bottom")  # fmt: skip
-        _draw_curves(bottom, relative[relative["system"] == system], n_seeds > 1, learned)
+        _draw_curves(bottom, relative[relative["system"] == system], "rmse_rel", n_seeds > 1, learned)
         bottom.axhline(1.0, color="0.45", linewidth=0.8, zorder=0)
         bottom.set_xlabel(r"refinement factor $\tau$")
         for ax in (top, bottom):
@@ -115,11 +133,12 @@ def plot_figure4(errors: pd.DataFrame, gate_ratio: float | None = None):
     if rel_top > LOG_Y_SPAN:
         axes[1, 0].set_yscale("log")
     else:
-        low = min(1.0, relative["min"].min())
+        low = min(1.0, rel_low.min())
         pad = 0.08 * (rel_top - low)
         axes[1, 0].set_ylim(low - pad, rel_top + pad)
-    axes[0, 0].set_ylabel("test RMSE (standardized)")
+    axes[0, 0].set_ylabel("test RMSE\n(standardized)")  # two lines: one ran into the bottom row's label
     axes[1, 0].set_ylabel(r"RMSE / RMSE at $\tau = 1$")
+    fig.align_ylabels(axes[:, 0])
     ax = axes[0, 0]
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_locator(FixedLocator(list(taus)))
@@ -140,7 +159,7 @@ def plot_figure4(errors: pd.DataFrame, gate_ratio: float | None = None):
         handles.append(Line2D([], [], label=f"learning gate ({gate_ratio:g} × train mean)", **GATE_STYLE))
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), frameon=False)
     main = METHOD_LABELS[next(m for m in DISCRETIZATIONS if m in set(errors["discretization"]))]
-    seeds = f"mean over {n_seeds} seeds, band min–max ({main})" if n_seeds > 1 else "one seed"
+    seeds = f"mean over {n_seeds} seeds, band {SEED_BAND_TEXT} ({main})" if n_seeds > 1 else "one seed"
     fig.suptitle(f"Trained at $\\tau = 1$, tested on the same trajectories sampled every $\\tau \\cdot \\delta$ ({seeds})",
                  fontsize=8, color="0.25")  # fmt: skip
     return fig

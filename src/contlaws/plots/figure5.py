@@ -3,7 +3,8 @@
 Reads only ``results/<run>/eta_performance/results.csv`` and ``baselines.csv``
 (:mod:`contlaws.experiments.eta_performance`), so restyling never retrains anything:
 
-* the figure: one column per system; top, test RMSE (mean over seeds; band min–max when several)
+* the figure (seaborn): one column per system; top, test RMSE (mean over seeds; band mean ± 2 SE
+  over seeds when several, :data:`contlaws.plots.style.SEED_ERRORBAR`)
   against η, one line per model that ran, and in grey the three reference forecasts that need no
   training (last value, linear extrapolation, window mean); bottom, each model's RMSE relative to
   the best model at that η. A hollow marker is a (system, η, model) that did not learn (some seed
@@ -22,12 +23,23 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib.lines import Line2D
 
 from contlaws.errors import DataFileError
 from contlaws.experiments.eta_performance import BASELINE_COLUMNS, BASELINES, COLUMNS, STATUS_OK
 from contlaws.io import as_flags, meta_path, provenance, read_json, read_result_csv, write_table
-from contlaws.plots.style import MODEL_COLORS, MODEL_LABELS, SYSTEM_LABELS, save_figure, write_latex_table
+from contlaws.plots.style import (
+    MODEL_COLORS,
+    MODEL_LABELS,
+    SEED_ERRORBAR,
+    SEED_BAND_TEXT,
+    SYSTEM_LABELS,
+    apply_theme,
+    band_edges,
+    save_figure,
+    write_latex_table,
+)
 
 MARKERS = {"s4d": "o", "s6": "s", "transformer": "^", "linear_attention": "v", "mamba2": "D", "gla": "P",
            "fla_linear_attention": "X", "gated_deltanet": "*", "mamba3": "d"}  # fmt: skip
@@ -119,6 +131,16 @@ def relative_to_best(ran: pd.DataFrame) -> pd.Series:
     return ran["rmse_mean"] / ran.groupby(["system", "eta"])["rmse_mean"].transform("min")
 
 
+def seed_rows(results: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+    """The seeds that ran, one row each, with ``relative`` = the seed's RMSE / the lowest seed-mean
+    RMSE among the models at its (system, η); the mean of ``relative`` over seeds is then the model's
+    mean RMSE relative to the best model, the quantity of the bottom row."""
+    ok = results[results["status"] == STATUS_OK]
+    best = summary[summary["status"] == STATUS_OK].groupby(["system", "eta"])["rmse_mean"].min().rename("best")
+    ok = ok.join(best, on=["system", "eta"])
+    return ok.assign(relative=ok["test_rmse"] / ok["best"])
+
+
 def plot_figure5(results: pd.DataFrame, baselines: pd.DataFrame | None = None):
     """Test RMSE against η, one column per system, one line per model that ran; returns the Figure.
 
@@ -127,6 +149,7 @@ def plot_figure5(results: pd.DataFrame, baselines: pd.DataFrame | None = None):
     same η, which shows the ranking at every η.
     """
     # Longer than ~60 lines on purpose: one figure drawn top to bottom (both rows share axes, colours and the legend); the reason it stays whole.
+    apply_theme()
     baselines = baselines if baselines is not None else pd.DataFrame(columns=BASELINE_COLUMNS)
     summary = summarize(results)
     ran = summary[summary["status"] == STATUS_OK].copy()
@@ -138,15 +161,18 @@ def plot_figure5(results: pd.DataFrame, baselines: pd.DataFrame | None = None):
 
     fig, axes = plt.subplots(2, len(systems), figsize=(2.6 * len(systems), 4.0), sharex="col", squeeze=False,
                              layout="constrained", height_ratios=(3, 2))  # fmt: skip
+    seeds = seed_rows(results, summary)
     for col, system in enumerate(systems):
         top, bottom = axes[0, col], axes[1, col]
         panel = ran[ran["system"] == system].sort_values("eta")
+        runs = seeds[seeds["system"] == system]
+        for ax, y in ((top, "test_rmse"), (bottom, "relative")):  # lines: seed mean; band: SEED_ERRORBAR
+            if len(runs):
+                hue_order = [m for m in models if m in set(runs["model"])]
+                sns.lineplot(data=runs, x="eta", y=y, hue="model", hue_order=hue_order, palette=MODEL_COLORS, errorbar=SEED_ERRORBAR if n_seeds > 1 else None,
+                             err_kws={"alpha": 0.15, "linewidth": 0}, legend=False, ax=ax)  # fmt: skip
         for model, curve in panel.groupby("model", sort=False):
             color = MODEL_COLORS[model]
-            if n_seeds > 1:
-                top.fill_between(curve["eta"], curve["rmse_min"], curve["rmse_max"], color=color, alpha=0.15, linewidth=0)
-            top.plot(curve["eta"], curve["rmse_mean"], color=color, label=MODEL_LABELS[model])
-            bottom.plot(curve["eta"], curve["relative"], color=color)
             for learned, points in curve.groupby("learned"):  # filled: learned; hollow: lost to the last value
                 face = color if learned else "white"
                 top.plot(points["eta"], points["rmse_mean"], linestyle="none", marker=MARKERS[model], color=color,
@@ -156,14 +182,19 @@ def plot_figure5(results: pd.DataFrame, baselines: pd.DataFrame | None = None):
         reference = baselines[baselines["system"] == system].sort_values("eta")
         for name, curve in reference.groupby("baseline", sort=False):
             top.plot(curve["eta"], curve["test_rmse"], color="0.5", linewidth=1.0, zorder=1, **BASELINE_STYLES[name])
-        values = pd.concat([panel["rmse_mean"], panel["rmse_max"], reference["test_rmse"]])
+        band_high = band_edges(runs, ["model", "eta"], "test_rmse")[1]
+        values = pd.concat([panel["rmse_mean"], band_high, reference["test_rmse"]])
         if len(values):
             if values.max() / max(values.min(), 1e-300) > LOG_Y_SPAN:
                 top.set_yscale("log")
             else:
                 top.set_ylim(0, values.max() * 1.12)
         if len(panel):
-            bottom.set_ylim(1 - 0.04 * (panel["relative"].max() - 1) - 1e-3, None)
+            low, high = band_edges(runs, ["model", "eta"], "relative")
+            bottom.set_ylim(min(1.0, low.min()) - 0.04 * (high.max() - 1) - 1e-3, None)
+        top.set_xlabel("")
+        top.set_ylabel("")
+        bottom.set_ylabel("")
         bottom.axhline(1.0, color="0.45", linestyle=":", linewidth=1.0, zorder=0)
         bottom.set_xticks(etas)
         bottom.set_xticklabels([eta_label(e) for e in etas])
@@ -184,8 +215,8 @@ def plot_figure5(results: pd.DataFrame, baselines: pd.DataFrame | None = None):
     legend = fig.legend(handles=handles, loc="outside lower center", ncol=min(max(len(handles), 1), 3), frameon=False,
                         title=note or None, title_fontsize=6.5)  # fmt: skip
     legend.get_title().set_color("0.35")
-    seeds = f"mean over {n_seeds} seeds, band min–max" if n_seeds > 1 else "one seed"
-    fig.suptitle(f"Forecasting $(1-\\eta)\\cdot$continuous $+\\ \\eta\\cdot$symbolic observations ({seeds})",
+    spread = f"mean over {n_seeds} seeds, band {SEED_BAND_TEXT}" if n_seeds > 1 else "one seed"
+    fig.suptitle(f"Forecasting $(1-\\eta)\\cdot$continuous $+\\ \\eta\\cdot$symbolic observations ({spread})",
                  fontsize=8, color="0.25")  # fmt: skip
     return fig
 

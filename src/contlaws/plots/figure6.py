@@ -9,7 +9,8 @@ on subsampled input. The dashed line is the baseline's best validation accuracy;
 each run first reaches it. The dotted grey line is the majority class (the learning gate's trivial
 reference, test split); a task whose runs did not learn (``learned`` false) has its title in red
 with "NOT LEARNED" and the runs concerned. Titles give the label from the measured TC and the TC.
-Several seeds: thin lines per seed, a thick line for their mean.
+Several seeds (seaborn): the line is the seed mean, the band mean ± 2 SE over seeds
+(:data:`contlaws.plots.style.SEED_ERRORBAR`); in the time panel each epoch sits at its seed-mean time.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from contlaws.experiments.subsampling import first_reach
 from contlaws.experiments.subsampling_tables import read_tables
 from contlaws.labels import TASK_LABELS
-from contlaws.plots.style import save_figure
+from contlaws.plots.style import SEED_BAND_TEXT, SEED_ERRORBAR, apply_theme, band_edges, save_figure
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +39,8 @@ STAGE_SHADES = ("#ececec", "#f7f7f7")
 
 
 def mean_curve(curve: pd.DataFrame) -> pd.DataFrame:
-    """Seed mean of validation accuracy and cumulative seconds per epoch (stage, stride kept)."""
+    """Seed mean of validation accuracy and cumulative seconds per epoch (stage, stride kept): the
+    points of the mean line, for its markers and for the first epoch at the target."""
     return curve.groupby("epoch", as_index=False).agg(
         stage=("stage", "first"), stride=("stride", "first"),
         val_accuracy=("val_accuracy", "mean"), cumulative_seconds=("cumulative_seconds", "mean"),
@@ -53,20 +57,23 @@ def shade_stages(ax, curve: pd.DataFrame) -> None:
 
 
 def plot_task(ax_time, ax_epoch, curves: pd.DataFrame, target: float, majority: float | None = None) -> None:
-    """Both panels of one task: accuracy vs seconds (top) and vs epoch (bottom)."""
+    """Both panels of one task: accuracy vs seconds (top) and vs epoch (bottom); lines are seed means
+    and, with several seeds, bands :data:`SEED_ERRORBAR` (seaborn)."""
     shade_stages(ax_epoch, curves[curves["mode"] == "subsampled"])
-    several = curves["seed"].nunique() > 1
+    errorbar = SEED_ERRORBAR if curves["seed"].nunique() > 1 else None
+    # The time panel places each epoch at its seed-mean wall-clock time, so the seeds of one epoch share
+    # an x and the band shows their accuracy spread (the timing spread is the subject of the speed table).
+    runs = curves.assign(accuracy=100 * curves["val_accuracy"],
+                         seconds=curves.groupby(["mode", "epoch"])["cumulative_seconds"].transform("mean"))  # fmt: skip
     for mode in ("subsampled", "baseline"):  # the baseline on top, thinner: both stay visible where they coincide
-        runs = curves[curves["mode"] == mode]
-        color, width = MODE_COLORS[mode], MODE_WIDTHS[mode]
-        if several:
-            for _, seed_curve in runs.groupby("seed"):
-                ax_time.plot(seed_curve["cumulative_seconds"], 100 * seed_curve["val_accuracy"], color=color, lw=0.6, alpha=0.35)
-                ax_epoch.plot(seed_curve["epoch"], 100 * seed_curve["val_accuracy"], color=color, lw=0.6, alpha=0.35)
-        mean = mean_curve(runs)
+        rows = runs[runs["mode"] == mode]
+        color = MODE_COLORS[mode]
+        for ax, x in ((ax_time, "seconds"), (ax_epoch, "epoch")):
+            sns.lineplot(data=rows, x=x, y="accuracy", color=color, linewidth=MODE_WIDTHS[mode], errorbar=errorbar,
+                         err_kws={"alpha": 0.2, "linewidth": 0}, ax=ax)  # fmt: skip
+        mean = mean_curve(rows)  # the points the lines join: markers, and where the mean first reaches the target
         coarse = mean["stride"] > 1
         for ax, x in ((ax_time, "cumulative_seconds"), (ax_epoch, "epoch")):
-            ax.plot(mean[x], 100 * mean["val_accuracy"], color=color, lw=width)
             ax.plot(mean.loc[~coarse, x], 100 * mean.loc[~coarse, "val_accuracy"], ls="none", marker="o", ms=2.8,
                     color=color)  # fmt: skip
             ax.plot(mean.loc[coarse, x], 100 * mean.loc[coarse, "val_accuracy"], ls="none", marker="o", ms=3.2,
@@ -80,12 +87,15 @@ def plot_task(ax_time, ax_epoch, curves: pd.DataFrame, target: float, majority: 
         if majority is not None:  # the learning gate's trivial reference (majority class, test split)
             ax.axhline(100 * majority, color="#999999", lw=0.8, ls=":", zorder=1)
     ax_time.set_xlim(left=0)
+    for ax in (ax_time, ax_epoch):
+        ax.set_ylabel("")
 
 
 def plot_figure6(curves: pd.DataFrame, table: pd.DataFrame):
     """The figure: 2 rows (vs seconds, vs epoch) × one column per task. Returns the figure."""
+    apply_theme()
     tasks = list(dict.fromkeys(curves["task"]))
-    fig, axes = plt.subplots(2, len(tasks), figsize=(2.9 * len(tasks) + 0.3, 4.9), squeeze=False)
+    fig, axes = plt.subplots(2, len(tasks), figsize=(2.9 * len(tasks) + 0.3, 4.9), squeeze=False, layout="constrained")
     for j, task in enumerate(tasks):
         task_curves = curves[curves["task"] == task]
         # the seed-mean of the baseline's best validation accuracy (one seed: exactly its best)
@@ -113,9 +123,11 @@ def plot_figure6(curves: pd.DataFrame, table: pd.DataFrame):
             note += f" ({numeric.notna().sum()} of {len(numeric)} seeds reach it)"
         ax_time.text(0.98, 0.04, note, transform=ax_time.transAxes, ha="right", va="bottom", fontsize=7,
                      bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "#bbbbbb", "lw": 0.5})  # fmt: skip
+        band_low, band_high = band_edges(task_curves.assign(accuracy=100 * task_curves["val_accuracy"]),
+                                         ["mode", "epoch"], "accuracy")  # fmt: skip
         for ax in (ax_time, ax_epoch):
-            low = min(100 * task_curves["val_accuracy"].min(), 100 * majority)
-            ax.set_ylim(max(0.0, low - 5), min(100.0, 100 * task_curves["val_accuracy"].max() + 8))
+            low = min(band_low.min(), 100 * majority)
+            ax.set_ylim(max(0.0, low - 5), min(100.0, band_high.max() + 8))
     axes[0, 0].set_ylabel("validation accuracy (%)")
     axes[1, 0].set_ylabel("validation accuracy (%)")
     strides = " → ".join(str(int(s)) for s in dict.fromkeys(curves.loc[curves["mode"] == "subsampled", "stride"]))
@@ -129,9 +141,11 @@ def plot_figure6(curves: pd.DataFrame, table: pd.DataFrame):
         Line2D([], [], ls="none", marker="*", ms=9, mfc="#999999", mec="black", mew=0.5,
                label="first reaches the dashed line"),
     ]
-    fig.legend(handles=handles, loc="upper center", ncol=3 if len(tasks) >= 3 else 2, frameon=False,
-               bbox_to_anchor=(0.5, 1.0))  # fmt: skip
-    fig.tight_layout(rect=(0, 0, 1, 0.9), h_pad=1.2)
+    n_seeds = curves["seed"].nunique()
+    if n_seeds > 1:
+        band = f"lines: mean over {n_seeds} seeds; band {SEED_BAND_TEXT}"
+        handles.append(Patch(color="#999999", alpha=0.35, lw=0, label=band))
+    fig.legend(handles=handles, loc="outside upper center", ncol=3 if len(tasks) >= 3 else 2, frameon=False)
     return fig
 
 

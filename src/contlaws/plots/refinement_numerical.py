@@ -34,7 +34,7 @@ from contlaws.experiments.refinement_numerical import (
     convergence_orders,
 )
 from contlaws.io import meta_path, provenance, read_json, read_result_csv, write_table
-from contlaws.plots.style import save_figure, write_latex_table
+from contlaws.plots.style import apply_theme, save_figure, write_latex_table
 
 REQUIRED_COLUMNS = (
     "system", "amplitude", "amplitude_log2", "tau", "tau_log2", "model", "discretization", *ERROR_COLUMNS,
@@ -62,6 +62,7 @@ def summarize(errors: pd.DataFrame, metric: str) -> pd.DataFrame:
 def plot_errors(errors: pd.DataFrame, metric: str = "rel_max_error"):
     """The 2 × 2 figure; returns the matplotlib Figure."""
     # Longer than ~60 lines on purpose: one figure drawn top to bottom; the reason it stays whole.
+    apply_theme()
     stats = summarize(errors, metric)
     amp_log2 = np.sort(stats["amplitude_log2"].unique())
     norm = Normalize(vmin=amp_log2.min(), vmax=amp_log2.max() if len(amp_log2) > 1 else amp_log2.min() + 1)
