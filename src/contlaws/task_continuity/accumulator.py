@@ -139,7 +139,7 @@ class TaskContinuityAccumulator:
         self.max_length = 0  # longest sequence seen (score_dataset checks the strides against it)
         # Multichannel input under standardize="channels": per-sequence, per-channel sums kept until
         # result() (the channel weights depend on the whole dataset).
-        self._deferred: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._deferred: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
     # -- input handling --------------------------------------------------------------------------
     def _as_batch(self, batch, lengths) -> tuple[np.ndarray, np.ndarray]:
@@ -200,34 +200,40 @@ class TaskContinuityAccumulator:
         k = width if per_channel else 1
         centered_sq = np.empty((n, k))  # (n k): k = d channels kept apart, or 1 (summed)
         numerators = np.empty((len(self.evaluated), n, k))  # (S n k)
+        exponents = np.zeros((n, k), dtype=np.int64)  # (n k): the sums are of the values times 2^-e
         for lo in range(0, n, chunk):
             hi = min(lo + chunk, n)
             # Overflow of huge values is not warned about: _chunk_sums checks its sums and says so.
             with np.errstate(over="ignore", invalid="ignore"):
-                c, num = self._chunk_sums(batch[lo:hi], lengths[lo:hi], self.n_seen + lo)  # (n' d), (S n' d)
+                c, num, e = self._chunk_sums(batch[lo:hi], lengths[lo:hi], self.n_seen + lo, per_channel)  # (n' d) ×3
             centered_sq[lo:hi] = c if per_channel else c.sum(-1, keepdims=True)
             numerators[:, lo:hi] = num if per_channel else num.sum(-1, keepdims=True)
+            exponents[lo:hi] = e if per_channel else e[:, :1]  # summed: one exponent per sequence
         if per_channel:
-            self._deferred.append((centered_sq, numerators, lengths))
+            self._deferred.append((centered_sq, numerators, lengths, exponents))
         else:
             self._accumulate(centered_sq[:, 0], numerators[:, :, 0], lengths)
         self.n_seen += n
         self.max_length = max(self.max_length, int(lengths.max()))
 
-    def _chunk_sums(self, batch: np.ndarray, lengths: np.ndarray, first_index: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per sequence and channel: ‖x_c − mean‖² (n, d) and the metric's numerator at every
-        evaluated stride (S, n, d) (one-hot tokens: d = 1, the sums over the vocabulary)."""
+    def _chunk_sums(self, batch: np.ndarray, lengths: np.ndarray, first_index: int,
+                    per_channel: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+        """Per sequence and channel: ‖x_c − mean‖² (n, d), the metric's numerator at every evaluated
+        stride (S, n, d) (one-hot tokens: d = 1, the sums over the vocabulary), and the exponents e
+        (n, d) int: the sums are those of the values times 2^-e (see :func:`rescale_tiny_rows`; one
+        e per sequence unless ``per_channel``)."""
         metric = self.metric
         n = batch.shape[0]
         if self.input_kind == "tokens" and self.embedding is None:
             tokens = np.where(np.arange(batch.shape[1]) < lengths[:, None], batch, -1).astype(np.int64)  # (n L)
             centered_sq = onehot_centered_sq(tokens, lengths)
             numerators = np.stack([metric.onehot_numerator(tokens, lengths, s) for s in self.evaluated])  # (S n)
-            return centered_sq[:, None], numerators[:, :, None]
+            return centered_sq[:, None], numerators[:, :, None], np.zeros((n, 1), dtype=np.int64)
         if self.embedding is not None:
             batch = self.embedding[np.where(np.arange(batch.shape[1]) < lengths[:, None], batch, 0)]  # (n L d)
         rows, row_lengths = continuous_rows(batch, lengths, self._work)  # (n*d L)
         width = rows.shape[0] // n
+        exponents = rescale_tiny_rows(rows, n, width, per_channel)  # (n d)
         sum_sq = np.einsum("rl,rl->r", rows, rows)
         total = rows.sum(1)
         # ‖x − mean‖² per channel from the first-sample-shifted values, then summed over channels.
@@ -247,7 +253,7 @@ class TaskContinuityAccumulator:
         )  # (S n d)
         if not np.all(np.isfinite(numerators)):  # finite values whose residuals overflow
             raise _non_finite_error(batch, lengths, numerators.transpose(1, 0, 2).reshape(n, -1), first_index)
-        return per_channel, numerators
+        return per_channel, numerators, exponents
 
     def _accumulate(self, centered_sq: np.ndarray, numerators: np.ndarray, lengths: np.ndarray) -> None:
         """Fold one batch's per-sequence TC into the running count, mean and sum of squared deviations."""
@@ -274,8 +280,9 @@ class TaskContinuityAccumulator:
     def result(self) -> TaskContinuity:
         """The averages over every sequence seen so far (NaN where no sequence qualified)."""
         if self._deferred:  # multichannel, standardized: weigh the channels now that the dataset is known
-            weights = channel_weights([c for c, _, _ in self._deferred], [ln for _, _, ln in self._deferred])
-            for centered_sq, numerators, lengths in self._deferred:
+            deferred = common_channel_scale(self._deferred)
+            weights = channel_weights([c for c, _, _ in deferred], [ln for _, _, ln in deferred])
+            for centered_sq, numerators, lengths in deferred:
                 self._accumulate(centered_sq @ weights, numerators @ weights, lengths)  # (n,), (S n)
             self._deferred = []
         count = self._count.astype(np.float64)
@@ -309,6 +316,53 @@ def _non_finite_error(batch: np.ndarray, lengths: np.ndarray, sums: np.ndarray, 
         return ValueError(f"sequence {first_index + i} contains NaN or infinite values")
     return ValueError(f"sequence {first_index + i} has values too large to score (largest magnitude "
                       f"{np.abs(values).max():.3g}; sums of their squares overflow float64): rescale the data")
+
+
+# Rows whose largest |value| is below 2^-TINY_EXPONENT are rescaled by a power of two before their
+# squares are summed: squares of values near 1e-160 underflow float64 (1e-320 is subnormal, 1e-400
+# is 0), which made tiny but non-constant data look constant or drop a channel. 2^-200 ≈ 6e-61
+# keeps every square of an unscaled row far above the subnormal range.
+TINY_EXPONENT = 200
+
+
+def rescale_tiny_rows(rows: np.ndarray, n: int, width: int, per_channel: bool) -> np.ndarray:
+    """Multiply tiny rows (n*d, L) in place by 2^-e so their largest |value| lies in [0.5, 1); return e (n, d).
+
+    A power of two is exact (no rounding for normal numbers), and every ratio the metrics form
+    (numerator over centered sum, both quadratic) is unchanged by it. With ``per_channel`` False the
+    channels of a sequence share one e (their sums are added), else each row has its own. Rows of
+    ordinary size get e = 0, so their sums are bit-for-bit those of the unscaled values; constant
+    rows (all 0 after the first-sample shift) stay exactly 0.
+    """
+    # max |x| as max(max x, −min x): two reductions, no temporary copy of the chunk
+    peak = np.maximum(rows.max(axis=1), -rows.min(axis=1)).reshape(n, width) if rows.shape[1] else np.zeros((n, width))  # (n d)
+    exponent = np.frexp(peak)[1].astype(np.int64)  # peak = m·2^e, m in [0.5, 1); 0 for a zero row
+    if not per_channel:
+        exponent = np.repeat(exponent.max(axis=1, keepdims=True), width, axis=1)  # (n d): one per sequence
+    tiny = (peak.max(axis=1, keepdims=True) > 0) & (exponent < -TINY_EXPONENT)  # (n d)
+    exponent = np.where(tiny, exponent, 0)
+    if tiny.any():
+        rows[tiny.reshape(-1)] = np.ldexp(rows[tiny.reshape(-1)], -exponent.reshape(-1)[tiny.reshape(-1), None])
+    return exponent
+
+
+def common_channel_scale(deferred):
+    """Per-sequence channel sums computed at scales 2^-e_ic, brought to one scale per channel.
+
+    Channel weights pool a channel over all sequences, so its sums must share a scale: each
+    (sequence i, channel c) is multiplied by 4^(e_ic − E_c), E_c = max_i e_ic over the sequences
+    where channel c varies (squares scale by 4^e). A sequence far below the largest in its channel
+    then underflows exactly as it would unscaled; the overall scale of a channel does not matter
+    (the weights standardize it). Returns [(centered_sq, numerators, lengths)] per batch.
+    """
+    varying = [np.where(c > 0, e, np.iinfo(np.int64).min) for c, _, _, e in deferred]
+    top = np.max(np.stack([v.max(axis=0) for v in varying]), axis=0)  # (d,) E_c
+    top = np.where(top == np.iinfo(np.int64).min, 0, top)
+    out = []
+    for centered_sq, numerators, lengths, e in deferred:
+        shift = 2 * (e - top)  # (n d), ≤ 0 where the channel varies
+        out.append((np.ldexp(centered_sq, shift), np.ldexp(numerators, shift[None]), lengths))
+    return out
 
 
 def channel_weights(centered_sq: Sequence[np.ndarray], lengths: Sequence[np.ndarray]) -> np.ndarray:
