@@ -280,10 +280,13 @@ class TaskContinuityAccumulator:
     def result(self) -> TaskContinuity:
         """The averages over every sequence seen so far (NaN where no sequence qualified)."""
         if self._deferred:  # multichannel, standardized: weigh the channels now that the dataset is known
-            deferred = common_channel_scale(self._deferred)
-            weights = channel_weights([c for c, _, _ in deferred], [ln for _, _, ln in deferred])
-            for centered_sq, numerators, lengths in deferred:
-                self._accumulate(centered_sq @ weights, numerators @ weights, lengths)  # (n,), (S n)
+            top = channel_top_exponents(self._deferred)  # (d,)
+            pooled = [np.ldexp(c, 2 * (e - top)) for c, _, _, e in self._deferred]  # (n d) each, one scale per channel
+            weights = channel_weights(pooled, [ln for _, _, ln, _ in self._deferred])
+            for centered_sq, numerators, lengths, exponents in self._deferred:
+                shift = sequence_shifts(centered_sq, exponents, top, weights)  # (n d)
+                self._accumulate(np.ldexp(centered_sq, shift) @ weights, np.ldexp(numerators, shift[None]) @ weights,
+                                 lengths)  # (n,), (S n)  # fmt: skip
             self._deferred = []
         count = self._count.astype(np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -346,23 +349,33 @@ def rescale_tiny_rows(rows: np.ndarray, n: int, width: int, per_channel: bool) -
     return exponent
 
 
-def common_channel_scale(deferred):
-    """Per-sequence channel sums computed at scales 2^-e_ic, brought to one scale per channel.
+def channel_top_exponents(deferred) -> np.ndarray:
+    """E_c (d,): the largest exponent of channel c over the sequences where it varies (0 where it never does).
 
-    Channel weights pool a channel over all sequences, so its sums must share a scale: each
-    (sequence i, channel c) is multiplied by 4^(e_ic − E_c), E_c = max_i e_ic over the sequences
-    where channel c varies (squares scale by 4^e). A sequence far below the largest in its channel
-    then underflows exactly as it would unscaled; the overall scale of a channel does not matter
-    (the weights standardize it). Returns [(centered_sq, numerators, lengths)] per batch.
+    Sums kept at scale 2^-e_ic (:func:`rescale_tiny_rows`) are brought to one scale per channel by
+    4^(e_ic − E_c) before the channel weights pool them: a sequence far below the largest in its
+    channel then adds as little to the pooled variance as it would unscaled.
     """
-    varying = [np.where(c > 0, e, np.iinfo(np.int64).min) for c, _, _, e in deferred]
-    top = np.max(np.stack([v.max(axis=0) for v in varying]), axis=0)  # (d,) E_c
-    top = np.where(top == np.iinfo(np.int64).min, 0, top)
-    out = []
-    for centered_sq, numerators, lengths, e in deferred:
-        shift = 2 * (e - top)  # (n d), ≤ 0 where the channel varies
-        out.append((np.ldexp(centered_sq, shift), np.ldexp(numerators, shift[None]), lengths))
-    return out
+    floor = np.iinfo(np.int64).min
+    top = np.max(np.stack([np.where(c > 0, e, floor).max(axis=0) for c, _, _, e in deferred]), axis=0)  # (d,)
+    return np.where(top == floor, 0, top)
+
+
+def sequence_shifts(centered_sq: np.ndarray, exponents: np.ndarray, top: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Exponents (n, d) that bring the channels of each sequence to one common scale for its ratio.
+
+    r_i = Σ_c w_c·num_ic / Σ_c w_c·den_ic with the true sums num_ic = 4^(e_ic − E_c)·num'_ic (in the
+    channel's pooled scale, which the weights w_c refer to). A common factor of a sequence cancels in
+    its ratio, so each sequence is scaled by the largest of its 4^(e_ic − E_c) over the channels that
+    count (varying here, nonzero weight): a tiny sequence keeps its own TC instead of underflowing.
+    Entries that do not count keep shift 0 (they add 0: a constant row, or weight 0).
+    """
+    counts = (centered_sq > 0) & (weights > 0)  # (n d)
+    g = 2 * (exponents - top)  # (n d)
+    floor = np.iinfo(np.int64).min
+    peak = np.where(counts, g, floor).max(axis=1, keepdims=True)  # (n 1)
+    peak = np.where(peak == floor, 0, peak)  # a sequence where nothing counts (constant): no shift
+    return np.where(counts, g - peak, 0)
 
 
 def channel_weights(centered_sq: Sequence[np.ndarray], lengths: Sequence[np.ndarray]) -> np.ndarray:
