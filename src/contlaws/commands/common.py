@@ -104,6 +104,8 @@ def exit_with_parent() -> None:
     job as ``bash -c "..."``, and that shell outlives a killed Snakemake, so when the parent is a
     shell a daemon thread also watches the shell's own parent and ends this process once the shell
     is orphaned. A process started already orphaned (its launcher gone before this call) is left alone.
+    The kernel sends the signal when the *thread* that started this process ends: a launcher should
+    start trainers from a thread that lives as long as they do (Snakemake's shells do).
     """
     if not sys.platform.startswith("linux"):
         return
