@@ -82,7 +82,7 @@ def fixture_wheel(tmp_path, name="GunPoint", n_train=10, n_test=6, length=16):
             label = "a" if i % 2 == 0 else "b"
             values = np.sin(2 * np.pi * (1 + (label == "b")) * t + rng.uniform())
             rows.append(",".join(f"{v:.6f}" for v in values) + f":{label}")
-        return ts_text(rows, length=length)
+        return ts_text(rows, length=length).replace("@problemName Toy", f"@problemName {name}")  # the set's own name
 
     wheel = tmp_path / "aeon-0-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as z:

@@ -25,6 +25,10 @@ class OutputFileError(DataFileError):
     :class:`DataFileError`: one line naming the path, exit status 2)."""
 
 
+class RunFolderBusy(UserError):
+    """Another process is training in the same run folder (it holds the folder's lock)."""
+
+
 class ResumeMismatch(UserError):
     """``last.pt`` in the output folder was made by a different run (settings, model or data)."""
 

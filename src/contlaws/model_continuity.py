@@ -43,6 +43,7 @@ input checks that make it usable on a user's own checkpoint and data files belon
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -282,20 +283,30 @@ def predict(
     return out
 
 
+# Meta fields that name what a split holds apart from its sampling step: refined sets of the same
+# trajectories agree in all of them (τ, the grid and the length are what differ). E3 sets of two η
+# values, or one split of two systems or seeds, are other data and are refused.
+IDENTITY_KEYS = ("kind", "task", "input_kind", "system", "system_settings", "seed", "split", "eta", "benchmark",
+                 "label_names", "normalization", "integrator", "dt", "horizon", "obs_dim", "W_seed", "Q_seed")  # fmt: skip
+
+
 def check_refined_sets(datasets_by_tau: Mapping[float, Any]) -> int:
     """Number of trajectories shared by the sets; raises if they cannot hold the same trajectories.
 
-    Datasets written by contlaws must agree in system, split seed and size, and each file's own τ
-    must be the key it is given under.
+    Datasets written by contlaws must agree in size and in every field of :data:`IDENTITY_KEYS` their
+    meta records (system, split seed, η of an E3 set, ...), and each file's own τ must be the key it
+    is given under.
     """
     sizes = {t: len(v) for t, v in datasets_by_tau.items()}
     if len(set(sizes.values())) != 1:
         raise DataFileError(f"refined sets differ in size ({_describe(datasets_by_tau, sizes)}); "
                             "they must hold the same trajectories")  # fmt: skip
     metas = {t: getattr(v, "meta", None) or {} for t, v in datasets_by_tau.items()}
-    for key in ("system", "seed", "split", "kind"):
-        values = {t: m.get(key) for t, m in metas.items() if key in m}
-        if len(set(map(str, values.values()))) > 1:
+    for key in IDENTITY_KEYS:
+        if not any(key in m for m in metas.values()):
+            continue
+        values = {t: m.get(key, "(absent)") for t, m in metas.items()}
+        if len({json.dumps(v, sort_keys=True, default=str) for v in values.values()}) > 1:
             raise DataFileError(f"refined sets differ in {key} ({_describe(datasets_by_tau, values)}); "
                                 "they must hold the same trajectories")  # fmt: skip
     for t, m in metas.items():
@@ -334,6 +345,23 @@ def _describe(datasets_by_tau, values) -> str:
     return ", ".join(f"tau={t}: {getattr(datasets_by_tau[t], 'path', None) or 'array'} -> {v}" for t, v in values.items())
 
 
+def default_batch_size(model, datasets_by_tau: Mapping[float, Any], eval_max_elements: int) -> int:
+    """The rows per call at every τ that the pipeline's evaluation uses: the largest B with
+    B·L_max·d_model ≤ ``eval_max_elements`` (L_max the longest set; for arrays the most values per row, d_model 1)."""
+    from contlaws.train import eval_batch_size, model_width
+
+    longest = max(_row_size(v) for v in datasets_by_tau.values())
+    return eval_batch_size(longest, model_width(model) if isinstance(model, nn.Module) else 1, eval_max_elements)
+
+
+def depends_on_batch(model) -> bool:
+    """Whether ``model``'s outputs for one row depend on the other rows of its batch: an S4D layer
+    with the authors' channel norm, which rescales by a mean over the batch's rows and time steps."""
+    from contlaws.models.s4d import S4D
+
+    return isinstance(model, nn.Module) and any(isinstance(m, S4D) and m.channel_norm for m in model.modules())
+
+
 def model_continuity(
     model,
     datasets_by_tau: Mapping[float, Any],
@@ -357,13 +385,10 @@ def model_continuity(
         device: where to run (default: the model's device).
         tau_max: largest τ in the order fit.
     """
-    from contlaws.train import eval_batch_size, model_width
-
     n = check_refined_sets(datasets_by_tau)
     n = min(n, max_samples) if max_samples else n
     if batch_size is None:
-        longest = max(_row_size(v) for v in datasets_by_tau.values())
-        batch_size = eval_batch_size(longest, model_width(model) if isinstance(model, nn.Module) else 1, eval_max_elements)
+        batch_size = default_batch_size(model, datasets_by_tau, eval_max_elements)
     outputs = {
         float(t): predict(model, data, float(t), batch_size=batch_size, device=device, n=n)
         for t, data in sorted(datasets_by_tau.items())
@@ -394,11 +419,16 @@ def checkpoint_continuity(
         require_npz(path, "--data")
     datasets = {tau: load_split(path) for tau, path in sorted(data_paths.items())}
     check_model_fits_data(checkpoint, datasets, checkpoint_path)
+    eval_max_elements = checkpoint["settings"].get("eval_max_elements", DEFAULT_EVAL_MAX_ELEMENTS)
+    default = default_batch_size(model, datasets, eval_max_elements)
+    batch_dependent = depends_on_batch(model)
+    if batch_size is not None and batch_size != default and batch_dependent:
+        log.warning("%s: this model's outputs depend on the batch (S4D channel norm averages over rows and time); "
+                    "--batch-size %d gives other d(tau) than the pipeline's evaluation (batch %d)",
+                    checkpoint_path, batch_size, default)  # fmt: skip
+    batch_size = default if batch_size is None else batch_size
     try:
-        result = model_continuity(
-            model, datasets, batch_size=batch_size, max_samples=max_samples,
-            eval_max_elements=checkpoint["settings"].get("eval_max_elements", DEFAULT_EVAL_MAX_ELEMENTS),
-        )  # fmt: skip
+        result = model_continuity(model, datasets, batch_size=batch_size, max_samples=max_samples)
     except NonFiniteOutputs as err:
         raise UserError(f"{checkpoint_path}: {err}; no continuity to report (diverged model or extreme input values?)") from None
     record = {
@@ -412,6 +442,8 @@ def checkpoint_continuity(
         "label_standardization": checkpoint["provenance"].get("label_standardization"),
         "tau_ref": result.tau_ref,
         "n": result.n,
+        "batch_size": batch_size,
+        "batch_dependent": batch_dependent,
         "provenance": provenance(checkpoint["provenance"].get("config"), checkpoint["settings"].get("seed")),
     }
     return result, record

@@ -10,9 +10,11 @@ It refuses (:class:`ResumeMismatch`) when ``last.pt`` was made with other settin
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import io
+import os
 import logging
 import random
 import resource
@@ -25,8 +27,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from contlaws.errors import DataFileError, ResumeMismatch
-from contlaws.io import atomic_path, meta_path, provenance, to_jsonable, write_json, write_table
+from contlaws.errors import DataFileError, ResumeMismatch, RunFolderBusy
+from contlaws.io import atomic_path, meta_path, output_file_error, provenance, to_jsonable, write_json, write_table
 from contlaws.train_settings import SELECTION, TrainSettings
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,47 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
     random.setstate((version, tuple(internal), gauss))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+# ------------------------------------------------------------------------------------------------
+# One trainer per run folder
+# ------------------------------------------------------------------------------------------------
+LOCK_NAME = ".lock"  # in the run folder; holds the PID of the trainer that has it locked
+
+
+@contextlib.contextmanager
+def hold_run_folder(out_dir: Path):
+    """Hold an exclusive lock on ``out_dir/.lock`` (``flock``) while the body runs.
+
+    Two trainers in one folder (a rerun started while an orphaned trainer still runs) would write
+    ``last.pt``, ``best.pt`` and ``metrics.csv`` in turn. The second one is refused at once with a
+    :class:`RunFolderBusy` naming the folder and the PID holding it. The operating system releases
+    the lock when its holder exits, however it exits (a killed trainer leaves no stale lock). The
+    file itself stays (removing it would let a third trainer lock a new file while the second holds
+    the old one). Without ``fcntl`` (Windows) nothing is locked.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover (not POSIX)
+        yield
+        return
+    path = out_dir / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as err:
+        raise output_file_error(path, err) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise RunFolderBusy(f"{out_dir}: another training (PID {holder}) is writing this run folder; wait for "
+                                "it to end or stop it, then rerun") from None  # fmt: skip
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
 
 # ------------------------------------------------------------------------------------------------
 # Checkpoints

@@ -70,6 +70,7 @@ from contlaws.run_folder import (
     check_state_fits,
     discard_unusable_run,
     epoch_checkpoint,
+    hold_run_folder,
     load_model,
     read_checkpoint,
     resume_or_start,
@@ -84,7 +85,7 @@ from contlaws.run_folder import (
 )
 from contlaws.errors import ResumeMismatch, UserError
 from contlaws.evaluation import eval_batch_size, evaluate, model_width
-from contlaws.io import provenance
+from contlaws.io import output_file_error, provenance
 from contlaws.schedule import make_lr_factor, make_scheduler
 from contlaws.train_settings import SELECTION, TASKS, VAL_METRICS, TrainSettings, settings_from_config
 
@@ -259,7 +260,17 @@ def fit(
         TrainingDiverged (no ``best.pt`` is written for a diverged epoch), ResumeMismatch.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise output_file_error(out_dir, err) from None
+    with hold_run_folder(out_dir):  # one trainer per folder: a second one would interleave its checkpoints
+        return _fit_in_folder(model, train_ds, val_ds, out_dir, settings, meta, param_groups, restart_on_mismatch)
+
+
+def _fit_in_folder(model, train_ds, val_ds, out_dir: Path, settings: TrainSettings, meta, param_groups,
+                   restart_on_mismatch: bool) -> dict:  # fmt: skip
+    """:func:`fit` once ``out_dir`` exists and this process holds its lock."""
     paths = {name: out_dir / name for name in ("last.pt", "best.pt", "metrics.csv", "summary.json")}
     paths["summary.json"].unlink(missing_ok=True)  # no stale completion marker while training
     if train_ds.task != settings.task or val_ds.task != settings.task:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
+import signal
 import sys
+import threading
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -65,3 +69,64 @@ def tau_path_map(pairs: list[tuple[float, Path]], option: str) -> dict[float, Pa
     if len(out) < 2:
         raise UserError(f"{option}: model continuity needs test sets at two or more tau, got {len(out)}")
     return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Trainers end with the process that started them
+# ------------------------------------------------------------------------------------------------
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh"})
+PARENT_POLL_SECONDS = 1.0
+
+
+def _parent_of(pid: int) -> int | None:
+    """The parent PID of process ``pid`` from /proc (None when it is gone or unreadable)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])  # fields after "(comm)": state, ppid, ...
+
+
+def _is_shell(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() in SHELLS
+    except OSError:
+        return False
+
+
+def exit_with_parent() -> None:
+    """Linux: end this process (SIGTERM) when the process that started it ends; elsewhere nothing.
+
+    A training killed with its launcher (Snakemake killed with SIGKILL, a terminal closed) would
+    otherwise keep running as an orphan and keep writing its run folder while a rerun starts a
+    second trainer there. ``prctl(PR_SET_PDEATHSIG)`` covers the direct parent. Snakemake runs a
+    job as ``bash -c "..."``, and that shell outlives a killed Snakemake, so when the parent is a
+    shell a daemon thread also watches the shell's own parent and ends this process once the shell
+    is orphaned. A process started already orphaned (its launcher gone before this call) is left alone.
+    The kernel sends the signal when the *thread* that started this process ends: a launcher should
+    start trainers from a thread that lives as long as they do (Snakemake's shells do).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover (no prctl in this libc)
+        return
+    if os.getppid() != parent:  # the parent ended before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+    if parent > 1 and _is_shell(parent):
+        launcher = _parent_of(parent)
+        if launcher is not None and launcher > 1:
+            threading.Thread(target=_watch_shell, args=(parent, launcher), name="exit-with-parent", daemon=True).start()
+
+
+def _watch_shell(shell: int, launcher: int) -> None:
+    """End this process once ``shell`` is no longer the child of ``launcher`` (the launcher ended)."""
+    while True:
+        time.sleep(PARENT_POLL_SECONDS)
+        if os.getppid() != shell or _parent_of(shell) != launcher:
+            os.kill(os.getpid(), signal.SIGTERM)
+            return

@@ -49,7 +49,12 @@ def register(subparsers) -> None:
     p.add_argument("--data", type=parse_tau_path, nargs="+", required=True, metavar="TAU=PATH",
                    help="refined sets of the same trajectories, e.g. 1=vdp_tau1_test.npz 0.5=vdp_tau0.5_test.npz")
     p.add_argument("--out-json", type=Path, metavar="OUT", help="also write the result with provenance as JSON")
-    p.add_argument("--batch-size", type=positive_int, help="rows per call at every tau (default: from eval_max_elements)")
+    p.add_argument("--batch-size", type=positive_int,
+                   help="rows per call, the same at every tau (default: the batch the pipeline's evaluation uses, "
+                        "from the checkpoint's train.eval_max_elements). S4D models with the authors' channel norm "
+                        "(E2) average that norm over the rows and time steps of a batch, so their d(tau) and "
+                        "order change with the batch size: keep the default to reproduce the pipeline's numbers. "
+                        "S6 and the other models do not depend on it.")  # fmt: skip
     p.add_argument("--max-samples", type=positive_int, help="compare only the first N trajectories")
     p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"), help="cpu (default), cuda or auto")
     p.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from contlaws.commands.common import add_config_argument, config_from_args, set_threads
+from contlaws.commands.common import add_config_argument, config_from_args, exit_with_parent, set_threads
 from contlaws.config import load_config, schema_default
 from contlaws.experiments.subsampling import MODES
 from contlaws.io import refuse_output_over_input
@@ -16,6 +16,8 @@ from contlaws.io import refuse_output_over_input
 def cmd_train(args: argparse.Namespace) -> None:
     from contlaws.experiments.subsampling import run
 
+    if getattr(args, "standalone", False):  # an orphaned trainer would keep writing --out while a rerun starts another
+        exit_with_parent()
     cfg = config_from_args(args)
     set_threads(cfg)
     run(cfg, args.task, args.mode, args.seed, args.train, args.val, args.test, args.out,

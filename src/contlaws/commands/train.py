@@ -6,11 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from contlaws.commands.common import add_config_argument, config_from_args, set_threads
+from contlaws.commands.common import add_config_argument, config_from_args, exit_with_parent, set_threads
 from contlaws.config import schema
 
 
 def cli_train(args: argparse.Namespace) -> int:
+    if getattr(args, "standalone", False):  # an orphaned trainer would keep writing --out while a rerun starts another
+        exit_with_parent()
     cfg = config_from_args(args)
     set_threads(cfg)
     from contlaws.train import TrainingDiverged, train_run
@@ -35,7 +37,10 @@ def register(subparsers) -> None:
         description=(
             "Train MODEL on --train, select on --val, write last.pt, best.pt, metrics.csv and summary.json "
             "to --out. Resumes from --out/last.pt when present. A model that cannot run here (CUDA-only "
-            "baselines on a CPU machine) writes summary.json with status 'not run' and exits 0."
+            "baselines on a CPU machine) writes summary.json with status 'not run' and exits 0. One training "
+            "per --out folder: a second one is refused while the first runs (lock file --out/.lock). On Linux "
+            "the training ends when the process that started it ends (run it inside tmux or screen to "
+            "outlive a terminal)."
         ),
     )
     add_config_argument(parser)

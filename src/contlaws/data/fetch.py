@@ -127,7 +127,8 @@ def download(
     """Download ``source`` (an http(s) URL or a local path) to ``dest``; return the file's md5.
 
     An existing ``dest`` with the right checksum is kept (no network). An existing ``dest`` with the
-    wrong one is deleted and fetched again. ``md5=None`` skips verification (the caller pins the
+    wrong one is fetched again into ``<dest>.part`` and replaced only once that download is verified
+    (a missing source or a failed download leaves it untouched). ``md5=None`` skips verification (the caller pins the
     returned checksum, e.g. DVC in ``dvc.lock``).
 
     Raises:
@@ -143,8 +144,9 @@ def download(
         if md5 is None or got == md5.lower():
             log.info("%s: already present, md5 %s", dest, got)
             return got
-        log.warning("%s: md5 %s does not match %s; fetching it again", dest, got, md5)
-        dest.unlink()
+        # Kept until a verified download replaces it: a missing source or a bad download leaves it as it was.
+        log.warning("%s: md5 %s does not match %s; fetching it again (the file is replaced only by a verified "
+                    "download)", dest, got, md5)  # fmt: skip
     dest.parent.mkdir(parents=True, exist_ok=True)
     if is_url(source):
         _http_append(source, part, timeout, progress)
@@ -221,14 +223,71 @@ def _sibling_directory(out_dir: Path) -> Path:
             continue
 
 
+# owner(folder) -> the first file in an existing output folder that the command would not have
+# written (a relative path), or None when the folder looks like one of its earlier outputs.
+Owner = Callable[[Path], "PurePosixPath | None"]
+
+
+def files_under(folder: Path):
+    """Relative paths of everything below ``folder`` except folders (files, links), in walk order."""
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in sorted(names):
+            yield PurePosixPath(Path(root, name).relative_to(folder).as_posix())
+
+
+def layout_owner(is_own: Callable[[PurePosixPath], bool]) -> Owner:
+    """An :data:`Owner` that accepts a folder whose every file matches ``is_own`` (the layout the command writes)."""
+    return lambda folder: next((rel for rel in files_under(folder) if not is_own(rel)), None)
+
+
+def marker_owner(marker: str) -> Owner:
+    """An :data:`Owner` that accepts a folder holding ``marker`` at its top (a record the command writes)."""
+    return lambda folder: None if (folder / marker).is_file() else next(files_under(folder), None)
+
+
+def output_folder(out_dir: str | os.PathLike) -> Path:
+    """``out_dir`` made absolute (``..`` and ``.`` removed); DataFileError for the current folder,
+    one above it or the root, which no command replaces (``--out .`` would move the working folder)."""
+    given = Path(out_dir)
+    folder = Path(os.path.abspath(given))
+    cwd = Path(os.path.abspath(Path.cwd()))
+    if not folder.name or folder == cwd or folder in cwd.parents:
+        raise DataFileError(f"{given}: is the current folder or one above it; give a new folder to write into")
+    return folder
+
+
+def require_replaceable(out_dir: str | os.PathLike, owner: Owner | None = None, force: bool = False,
+                        flag: str = "--force") -> None:  # fmt: skip
+    """Raise :class:`DataFileError` unless ``out_dir`` may be replaced by a new output folder.
+
+    Allowed: no such path, an empty folder, a folder ``owner`` recognizes as an earlier output of the
+    same command, any folder when ``force`` is set (the user asked, by ``flag``) or when ``owner`` is
+    None (a library caller that owns the folder). Refused, before anything is downloaded or written:
+    an existing file (never replaced), and a folder holding files the command did not write
+    (replacing it would delete them). Every command passes an ``owner``.
+    """
+    folder = output_folder(out_dir)
+    require_folder_or_absent(folder)
+    if force or owner is None or not folder.is_dir():
+        return
+    stranger = owner(folder)
+    if stranger is not None:
+        raise DataFileError(f"{out_dir}: holds files this command did not write (e.g. {stranger}); refusing to "
+                            f"replace the folder and delete them. Give a new folder, or pass {flag} to replace it")
+
+
 @contextlib.contextmanager
-def atomic_directory(out_dir: str | os.PathLike):
+def atomic_directory(out_dir: str | os.PathLike, owner: Owner | None = None, force: bool = False,
+                     flag: str = "--force"):  # fmt: skip
     """Yield a temporary directory next to ``out_dir``; on success it replaces ``out_dir``.
 
-    Raises :class:`DataFileError` (before anything is written) when ``out_dir`` is an existing file.
+    Raises :class:`DataFileError` (before anything is written) when ``out_dir`` may not be replaced
+    (:func:`require_replaceable`: an existing file, or a folder of files ``owner`` does not recognize,
+    unless ``force``).
     """
-    out_dir = Path(out_dir)
-    require_folder_or_absent(out_dir)
+    require_replaceable(out_dir, owner, force, flag)
+    out_dir = output_folder(out_dir)
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = _sibling_directory(out_dir)
@@ -258,13 +317,16 @@ def unpack_tar(
     select: Callable[[PurePosixPath], PurePosixPath | None],
     progress: bool = True,
     extra_files: dict[str, str] | None = None,
+    owner: Owner | None = None,
+    force: bool = False,
 ) -> int:
     """Unpack the regular files of a (gzipped) tar that ``select`` maps to a relative destination.
 
     The archive is read once as a stream (no seeking: an 8 GB ``.gz`` is never decompressed twice).
     ``select(member_path)`` returns the path under ``out_dir`` or None to skip the member. Members
     with absolute paths or ``..`` are skipped. ``extra_files`` (name -> text) are written beside them
-    before the directory is renamed into place. Returns the number of archive files written.
+    before the directory is renamed into place. ``owner`` and ``force`` decide whether an existing
+    ``out_dir`` may be replaced (:func:`require_replaceable`). Returns the number of archive files written.
 
     Raises:
         DataFileError: the archive is not a readable tar, or nothing in it was selected.
@@ -272,7 +334,7 @@ def unpack_tar(
     archive = Path(archive)
     count = 0
     try:
-        with atomic_directory(out_dir) as tmp, tarfile.open(archive, "r|*") as tar:
+        with atomic_directory(out_dir, owner, force) as tmp, tarfile.open(archive, "r|*") as tar:
             bar = tqdm(unit=" files", desc=f"unpack {archive.name}", disable=not progress)
             for member in tar:
                 rel = _safe_relative(member.name)

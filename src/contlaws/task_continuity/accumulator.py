@@ -139,7 +139,7 @@ class TaskContinuityAccumulator:
         self.max_length = 0  # longest sequence seen (score_dataset checks the strides against it)
         # Multichannel input under standardize="channels": per-sequence, per-channel sums kept until
         # result() (the channel weights depend on the whole dataset).
-        self._deferred: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._deferred: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
     # -- input handling --------------------------------------------------------------------------
     def _as_batch(self, batch, lengths) -> tuple[np.ndarray, np.ndarray]:
@@ -200,34 +200,40 @@ class TaskContinuityAccumulator:
         k = width if per_channel else 1
         centered_sq = np.empty((n, k))  # (n k): k = d channels kept apart, or 1 (summed)
         numerators = np.empty((len(self.evaluated), n, k))  # (S n k)
+        exponents = np.zeros((n, k), dtype=np.int64)  # (n k): the sums are of the values times 2^-e
         for lo in range(0, n, chunk):
             hi = min(lo + chunk, n)
             # Overflow of huge values is not warned about: _chunk_sums checks its sums and says so.
             with np.errstate(over="ignore", invalid="ignore"):
-                c, num = self._chunk_sums(batch[lo:hi], lengths[lo:hi], self.n_seen + lo)  # (n' d), (S n' d)
+                c, num, e = self._chunk_sums(batch[lo:hi], lengths[lo:hi], self.n_seen + lo, per_channel)  # (n' d) ×3
             centered_sq[lo:hi] = c if per_channel else c.sum(-1, keepdims=True)
             numerators[:, lo:hi] = num if per_channel else num.sum(-1, keepdims=True)
+            exponents[lo:hi] = e if per_channel else e[:, :1]  # summed: one exponent per sequence
         if per_channel:
-            self._deferred.append((centered_sq, numerators, lengths))
+            self._deferred.append((centered_sq, numerators, lengths, exponents))
         else:
             self._accumulate(centered_sq[:, 0], numerators[:, :, 0], lengths)
         self.n_seen += n
         self.max_length = max(self.max_length, int(lengths.max()))
 
-    def _chunk_sums(self, batch: np.ndarray, lengths: np.ndarray, first_index: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per sequence and channel: ‖x_c − mean‖² (n, d) and the metric's numerator at every
-        evaluated stride (S, n, d) (one-hot tokens: d = 1, the sums over the vocabulary)."""
+    def _chunk_sums(self, batch: np.ndarray, lengths: np.ndarray, first_index: int,
+                    per_channel: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+        """Per sequence and channel: ‖x_c − mean‖² (n, d), the metric's numerator at every evaluated
+        stride (S, n, d) (one-hot tokens: d = 1, the sums over the vocabulary), and the exponents e
+        (n, d) int: the sums are those of the values times 2^-e (see :func:`rescale_tiny_rows`; one
+        e per sequence unless ``per_channel``)."""
         metric = self.metric
         n = batch.shape[0]
         if self.input_kind == "tokens" and self.embedding is None:
             tokens = np.where(np.arange(batch.shape[1]) < lengths[:, None], batch, -1).astype(np.int64)  # (n L)
             centered_sq = onehot_centered_sq(tokens, lengths)
             numerators = np.stack([metric.onehot_numerator(tokens, lengths, s) for s in self.evaluated])  # (S n)
-            return centered_sq[:, None], numerators[:, :, None]
+            return centered_sq[:, None], numerators[:, :, None], np.zeros((n, 1), dtype=np.int64)
         if self.embedding is not None:
             batch = self.embedding[np.where(np.arange(batch.shape[1]) < lengths[:, None], batch, 0)]  # (n L d)
         rows, row_lengths = continuous_rows(batch, lengths, self._work)  # (n*d L)
         width = rows.shape[0] // n
+        exponents = rescale_tiny_rows(rows, n, width, per_channel)  # (n d)
         sum_sq = np.einsum("rl,rl->r", rows, rows)
         total = rows.sum(1)
         # ‖x − mean‖² per channel from the first-sample-shifted values, then summed over channels.
@@ -247,7 +253,7 @@ class TaskContinuityAccumulator:
         )  # (S n d)
         if not np.all(np.isfinite(numerators)):  # finite values whose residuals overflow
             raise _non_finite_error(batch, lengths, numerators.transpose(1, 0, 2).reshape(n, -1), first_index)
-        return per_channel, numerators
+        return per_channel, numerators, exponents
 
     def _accumulate(self, centered_sq: np.ndarray, numerators: np.ndarray, lengths: np.ndarray) -> None:
         """Fold one batch's per-sequence TC into the running count, mean and sum of squared deviations."""
@@ -274,9 +280,13 @@ class TaskContinuityAccumulator:
     def result(self) -> TaskContinuity:
         """The averages over every sequence seen so far (NaN where no sequence qualified)."""
         if self._deferred:  # multichannel, standardized: weigh the channels now that the dataset is known
-            weights = channel_weights([c for c, _, _ in self._deferred], [ln for _, _, ln in self._deferred])
-            for centered_sq, numerators, lengths in self._deferred:
-                self._accumulate(centered_sq @ weights, numerators @ weights, lengths)  # (n,), (S n)
+            top = channel_top_exponents(self._deferred)  # (d,)
+            pooled = [np.ldexp(c, 2 * (e - top)) for c, _, _, e in self._deferred]  # (n d) each, one scale per channel
+            weights = channel_weights(pooled, [ln for _, _, ln, _ in self._deferred])
+            for centered_sq, numerators, lengths, exponents in self._deferred:
+                shift = sequence_shifts(centered_sq, exponents, top, weights)  # (n d)
+                self._accumulate(np.ldexp(centered_sq, shift) @ weights, np.ldexp(numerators, shift[None]) @ weights,
+                                 lengths)  # (n,), (S n)  # fmt: skip
             self._deferred = []
         count = self._count.astype(np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -309,6 +319,63 @@ def _non_finite_error(batch: np.ndarray, lengths: np.ndarray, sums: np.ndarray, 
         return ValueError(f"sequence {first_index + i} contains NaN or infinite values")
     return ValueError(f"sequence {first_index + i} has values too large to score (largest magnitude "
                       f"{np.abs(values).max():.3g}; sums of their squares overflow float64): rescale the data")
+
+
+# Rows whose largest |value| is below 2^-TINY_EXPONENT are rescaled by a power of two before their
+# squares are summed: squares of values near 1e-160 underflow float64 (1e-320 is subnormal, 1e-400
+# is 0), which made tiny but non-constant data look constant or drop a channel. 2^-200 ≈ 6e-61
+# keeps every square of an unscaled row far above the subnormal range.
+TINY_EXPONENT = 200
+
+
+def rescale_tiny_rows(rows: np.ndarray, n: int, width: int, per_channel: bool) -> np.ndarray:
+    """Multiply tiny rows (n*d, L) in place by 2^-e so their largest |value| lies in [0.5, 1); return e (n, d).
+
+    A power of two is exact (no rounding for normal numbers), and every ratio the metrics form
+    (numerator over centered sum, both quadratic) is unchanged by it. With ``per_channel`` False the
+    channels of a sequence share one e (their sums are added), else each row has its own. Rows of
+    ordinary size get e = 0, so their sums are bit-for-bit those of the unscaled values; constant
+    rows (all 0 after the first-sample shift) stay exactly 0.
+    """
+    # max |x| as max(max x, −min x): two reductions, no temporary copy of the chunk
+    peak = np.maximum(rows.max(axis=1), -rows.min(axis=1)).reshape(n, width) if rows.shape[1] else np.zeros((n, width))  # (n d)
+    exponent = np.frexp(peak)[1].astype(np.int64)  # peak = m·2^e, m in [0.5, 1); 0 for a zero row
+    if not per_channel:
+        exponent = np.repeat(exponent.max(axis=1, keepdims=True), width, axis=1)  # (n d): one per sequence
+    tiny = (peak.max(axis=1, keepdims=True) > 0) & (exponent < -TINY_EXPONENT)  # (n d)
+    exponent = np.where(tiny, exponent, 0)
+    if tiny.any():
+        rows[tiny.reshape(-1)] = np.ldexp(rows[tiny.reshape(-1)], -exponent.reshape(-1)[tiny.reshape(-1), None])
+    return exponent
+
+
+def channel_top_exponents(deferred) -> np.ndarray:
+    """E_c (d,): the largest exponent of channel c over the sequences where it varies (0 where it never does).
+
+    Sums kept at scale 2^-e_ic (:func:`rescale_tiny_rows`) are brought to one scale per channel by
+    4^(e_ic − E_c) before the channel weights pool them: a sequence far below the largest in its
+    channel then adds as little to the pooled variance as it would unscaled.
+    """
+    floor = np.iinfo(np.int64).min
+    top = np.max(np.stack([np.where(c > 0, e, floor).max(axis=0) for c, _, _, e in deferred]), axis=0)  # (d,)
+    return np.where(top == floor, 0, top)
+
+
+def sequence_shifts(centered_sq: np.ndarray, exponents: np.ndarray, top: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Exponents (n, d) that bring the channels of each sequence to one common scale for its ratio.
+
+    r_i = Σ_c w_c·num_ic / Σ_c w_c·den_ic with the true sums num_ic = 4^(e_ic − E_c)·num'_ic (in the
+    channel's pooled scale, which the weights w_c refer to). A common factor of a sequence cancels in
+    its ratio, so each sequence is scaled by the largest of its 4^(e_ic − E_c) over the channels that
+    count (varying here, nonzero weight): a tiny sequence keeps its own TC instead of underflowing.
+    Entries that do not count keep shift 0 (they add 0: a constant row, or weight 0).
+    """
+    counts = (centered_sq > 0) & (weights > 0)  # (n d)
+    g = 2 * (exponents - top)  # (n d)
+    floor = np.iinfo(np.int64).min
+    peak = np.where(counts, g, floor).max(axis=1, keepdims=True)  # (n 1)
+    peak = np.where(peak == floor, 0, peak)  # a sequence where nothing counts (constant): no shift
+    return np.where(counts, g - peak, 0)
 
 
 def channel_weights(centered_sq: Sequence[np.ndarray], lengths: Sequence[np.ndarray]) -> np.ndarray:

@@ -17,6 +17,7 @@ calls whatever the file names.
 
 from __future__ import annotations
 
+import math
 import pickle
 from pathlib import Path
 
@@ -31,11 +32,9 @@ except ImportError:  # pragma: no cover (numpy 1)
     from numpy.core.multiarray import _reconstruct as _numpy_reconstruct
 
 
-def _reconstruct_array(cls, shape, typecode):
-    """numpy's ``_reconstruct`` for plain ndarrays only (the class comes from the pickle)."""
-    if cls is not np.ndarray:
-        raise pickle.UnpicklingError(f"refusing array class {cls!r}: not numpy.ndarray")
-    return _numpy_reconstruct(cls, shape, typecode)
+# The largest array a batch may declare: a real batch holds 10000 x 3072 bytes (30 MB). A crafted
+# shape is refused before numpy allocates it.
+MAX_ARRAY_BYTES = 1 << 30
 
 
 def _plain_dtype(spec, align=False, copy=True):
@@ -44,6 +43,34 @@ def _plain_dtype(spec, align=False, copy=True):
     if dtype.hasobject or dtype.kind not in "biufcSUV":
         raise pickle.UnpicklingError(f"refusing {dtype!r}: not a plain numeric dtype")
     return dtype
+
+
+def _check_size(shape, dtype: np.dtype) -> None:
+    """UnpicklingError when ``shape`` is not a tuple of non-negative ints or exceeds :data:`MAX_ARRAY_BYTES`."""
+    dims = (shape,) if isinstance(shape, int) else shape
+    if not isinstance(dims, tuple) or not all(isinstance(d, int) and d >= 0 for d in dims):
+        raise pickle.UnpicklingError(f"refusing array shape {shape!r}: not a tuple of sizes")
+    n_bytes = math.prod(dims) * max(dtype.itemsize, 1)
+    if n_bytes > MAX_ARRAY_BYTES:
+        raise pickle.UnpicklingError(f"refusing an array of shape {dims} ({n_bytes:.3g} bytes): more than a "
+                                     f"CIFAR-10 batch holds (limit {MAX_ARRAY_BYTES} bytes)")  # fmt: skip
+
+
+def _new_array(shape, dtype=float, *args, **kwargs):
+    """What a batch gets for ``numpy.ndarray``: the constructor with a plain dtype and a bounded size only."""
+    dtype = _plain_dtype(dtype)
+    _check_size(shape, dtype)
+    return np.ndarray(shape, dtype, *args, **kwargs)
+
+
+def _reconstruct_array(cls, shape, typecode):
+    """numpy's ``_reconstruct`` for plain ndarrays only (the class comes from the pickle: ``numpy.ndarray``,
+    which :class:`BatchUnpickler` maps to :func:`_new_array`)."""
+    if cls is not _new_array:
+        raise pickle.UnpicklingError(f"refusing array class {cls!r}: not numpy.ndarray")
+    dtype = _plain_dtype(typecode)
+    _check_size(shape, dtype)
+    return _numpy_reconstruct(np.ndarray, shape, typecode)
 
 
 def _latin1_encode(text, encoding="utf-8"):
@@ -58,7 +85,7 @@ def _latin1_encode(text, encoding="utf-8"):
 ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct_array,
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct_array,
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "ndarray"): _new_array,
     ("numpy", "dtype"): _plain_dtype,
     ("_codecs", "encode"): _latin1_encode,
 }
@@ -97,6 +124,8 @@ def read_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         raise DataFileError(f"{path}: CIFAR-10 batch not found") from None
     except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
         raise DataFileError(f"{path}: not a CIFAR-10 python batch ({type(err).__name__}: {err})") from None
+    except MemoryError:  # an allocation the checks above did not foresee (a huge list, a huge byte string)
+        raise DataFileError(f"{path}: not a CIFAR-10 python batch (it needs more memory than this machine has)") from None
     if data.ndim != 2 or data.shape[1] != 3 * SIDE * SIDE or len(labels) != len(data):
         raise DataFileError(f"{path}: data has shape {data.shape} with {len(labels)} labels; expected (N, 3072)")
     images = data.reshape(-1, 3, SIDE, SIDE).transpose(0, 2, 3, 1)  # (N H W 3): planes -> channels last

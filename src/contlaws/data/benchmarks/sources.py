@@ -22,11 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from contlaws.data.fetch import download, pinned_md5, require_folder_or_absent, strip_to_anchor, unpack_tar
+from contlaws.data.fetch import download, marker_owner, pinned_md5, require_replaceable, strip_to_anchor, unpack_tar
 from contlaws.io import dumps_json
 
 log = logging.getLogger(__name__)
 
+FETCH_RECORD = "FETCHED.json"  # written into every unpacked folder: what was fetched (and the mark of a fetch)
 MIRROR_ENV = "CONTLAWS_BENCH_MIRROR"  # a folder or URL holding the archives under their own names
 DOWNLOADS = Path("data/benchmarks/downloads")  # archives (DVC outputs, not cached; kept to resume)
 LRA_SPLIT_FILES = frozenset(
@@ -98,8 +99,12 @@ def fetch(
     md5: str | None = None,
     dvc_lock: str | Path = "dvc.lock",
     progress: bool = True,
+    force: bool = False,
 ) -> str:
     """Download (resuming), verify and unpack source ``name`` into ``out_dir``; return the archive md5.
+
+    An existing ``out_dir`` is replaced only when it is empty or an earlier fetch (it holds
+    ``FETCHED.json``), or when ``force`` is set: a folder of other files is refused before the download.
 
     ``url`` defaults to :meth:`Source.location` (official URL or mirror). The expected md5 is
     ``md5`` if given, else the published one, else (LRA) the one ``dvc_lock`` pins for ``archive``;
@@ -107,7 +112,8 @@ def fetch(
     ``dvc.lock``: commit that file).
     """
     source = SOURCES[name]
-    require_folder_or_absent(out_dir)  # before a download of several GB, not after it
+    owner = marker_owner(FETCH_RECORD)
+    require_replaceable(out_dir, owner, force)  # before a download of several GB, not after it
     archive = Path(archive) if archive is not None else source.archive
     expected = md5 or source.md5 or pinned_md5(dvc_lock, archive)
     if expected is None:
@@ -118,6 +124,6 @@ def fetch(
     # No URL or path in the record: the unpacked bytes (and their DVC hash) must not depend on the mirror.
     record = {"source": name, "archive": archive.name, "md5": got}
     n_files = unpack_tar(archive, out_dir, source.select, progress=progress,
-                         extra_files={"FETCHED.json": dumps_json(record)})
+                         extra_files={FETCH_RECORD: dumps_json(record)}, owner=owner, force=force)
     log.info("%s: %d files unpacked into %s (archive md5 %s)", name, n_files, out_dir, got)
     return got

@@ -31,8 +31,9 @@ AAN pairs are stored as one row per pair: document 1 padded to 4000 tokens, then
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -52,7 +53,7 @@ from contlaws.data.benchmarks.registry import (  # noqa: F401  (re-exported: the
     missing_raw_message,
     real_raw_dir,
 )
-from contlaws.data.fetch import atomic_directory, pinned_md5_prefix
+from contlaws.data.fetch import atomic_directory, layout_owner, pinned_md5_prefix
 from contlaws.errors import ConfigError, DataFileError, UserError
 from contlaws.io import provenance
 
@@ -172,7 +173,25 @@ def _read_digits(raw, cfg, split, limit=None):
     return {"x": x[keep], "y": y[keep]}, {"sequence_length": size * size, "n_channels": 1, "image_size": size}
 
 
-def _read_ucr(raw, cfg, split, limit=None):
+def ucr_set_name(task: str) -> str:
+    """The UCR/UEA archive name a task reads (``gunpoint`` -> ``GunPoint``): the last part of its raw path."""
+    return Path(get_task(task).raw).name
+
+
+def _standardization(x: np.ndarray, where: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation of (N, L, C) values over series and time (a constant
+    channel gets std 1); DataFileError naming ``where`` when they overflow float64."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = x.mean(axis=(0, 1))  # (C,)
+        std = x.std(axis=(0, 1))
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std))):
+        raise DataFileError(f"{where}: values too large to standardize (largest magnitude {np.abs(x).max():.3g}; "
+                            "their mean or variance overflows float64): rescale the series")  # fmt: skip
+    std[std == 0] = 1.0
+    return mean, std
+
+
+def _read_ucr(raw, cfg, split, limit=None, task=None):
     """A UCR/UEA set: train = the archive's TRAIN; val and test = a seeded half each of its TEST.
 
     The archive's training sets are small (GunPoint: 50 series); carving a validation split out of
@@ -180,12 +199,12 @@ def _read_ucr(raw, cfg, split, limit=None):
     time-to-target. Values are standardized per channel with the mean and standard deviation of
     TRAIN (over all its series and time steps), so every channel reaches the model at unit scale.
     """
-    name = raw.name
-    train, test = ucr.read_set(raw.parent, name)
+    name = ucr_set_name(task)
+    train, test = ucr.read_set(raw, name)
+    if len(train.classes) != get_task(task).n_classes:  # a set without an entry in ucr.SETS
+        raise DataFileError(f"{raw}: {name} lists {len(train.classes)} classes, task '{task}' has {get_task(task).n_classes}")
     half_val, half_test = split_by_fractions(len(test.y), (0.5, 0.5), seed=int(cfg["seed"]))
-    mean = train.x.mean(axis=(0, 1))  # (C,)
-    std = train.x.std(axis=(0, 1))
-    std[std == 0] = 1.0
+    mean, std = _standardization(train.x, raw / f"{name}_TRAIN.ts")
     source = {"train": (train, np.arange(len(train.y))), "val": (test, half_val), "test": (test, half_test)}
     ts, keep = source[split]
     x = ((ts.x[keep] - mean) / std).astype(np.float32)  # (N L C)
@@ -204,8 +223,17 @@ READERS = {
     "pathx": _read_pathfinder_real,
     "imdb": _read_imdb,
     "cifar10": _read_cifar10,
-    **{name: _read_ucr for name in UCR_TASKS},
+    **{name: functools.partial(_read_ucr, task=name) for name in UCR_TASKS},
 }
+
+
+def raw_folder(task: str, cfg: Mapping[str, Any], raw_dir: str | Path | None = None) -> Path | None:
+    """The folder ``task`` reads: ``raw_dir`` if given, else the run's stand-in folder or the real
+    task's ``data/benchmarks/raw/...``; None for digits (shipped with scikit-learn)."""
+    t = get_task(task)
+    if raw_dir is None and t.name != "digits":
+        raw_dir = standin_raw_dir(cfg, task) if t.source == "builtin" else real_raw_dir(task)
+    return Path(raw_dir) if raw_dir is not None else None
 
 
 def prepare(
@@ -224,9 +252,7 @@ def prepare(
     t = get_task(task)
     if split not in SPLITS:
         raise ConfigError(f"split {split!r} is not one of {SPLITS}")
-    if raw_dir is None and t.name != "digits":
-        raw_dir = standin_raw_dir(cfg, task) if t.source == "builtin" else real_raw_dir(task)
-    raw = Path(raw_dir) if raw_dir is not None else None
+    raw = raw_folder(task, cfg, raw_dir)
     if raw is not None and not raw.is_dir():
         raise DataFileError(missing_raw_message(task, raw))
     arrays, extra = READERS[task](raw, cfg, split, limit)
@@ -255,15 +281,29 @@ def prepare(
     return arrays, meta
 
 
-def generate_standin_files(task: str, cfg: Mapping[str, Any], out_dir: Path) -> None:
-    """Write the raw files of a generated stand-in task (LRA formats); ``out_dir`` is replaced atomically."""
+def _is_standin_file(task: str, rel: PurePosixPath) -> bool:
+    """Whether ``rel`` (relative to the output folder) is a file :func:`generate_standin_files` writes for ``task``."""
+    if task == "listops_synth":
+        return rel.as_posix() in {f"basic_{split}.tsv" for split in SPLITS}
+    parts = rel.parts  # pathfinder_synth: <difficulty>/imgs/<k>/sample_<i>.png, <difficulty>/metadata/<k>.npy
+    return len(parts) >= 3 and parts[0] == pathfinder.SYNTHETIC_DIFFICULTY and (
+        (parts[1] == "imgs" and rel.suffix == ".png") or (parts[1] == "metadata" and rel.suffix == ".npy"))
+
+
+def generate_standin_files(task: str, cfg: Mapping[str, Any], out_dir: Path, force: bool = False) -> None:
+    """Write the raw files of a generated stand-in task (LRA formats); ``out_dir`` is replaced atomically.
+
+    An existing ``out_dir`` is replaced only when it is empty or holds nothing but stand-in files of
+    ``task`` (an earlier run), or when ``force`` is set.
+    """
+    if task not in GENERATED_TASKS:
+        raise UserError(f"'{task}' has no generated raw files (generated: listops_synth, pathfinder_synth)")
     counts = split_counts(cfg)
     seed = int(cfg["seed"])
     sub = cfg["subsampling"]
-    with atomic_directory(out_dir) as tmp:
+    owner = layout_owner(functools.partial(_is_standin_file, task))
+    with atomic_directory(out_dir, owner, force) as tmp:
         if task == "listops_synth":
             listops.generate_files(tmp, counts, seed, max_length=int(sub["listops_max_length"]))
-        elif task == "pathfinder_synth":
-            pathfinder.generate_files(tmp, sum(counts.values()), seed, size=int(sub["image_size"]))
         else:
-            raise UserError(f"'{task}' has no generated raw files (generated: listops_synth, pathfinder_synth)")
+            pathfinder.generate_files(tmp, sum(counts.values()), seed, size=int(sub["image_size"]))

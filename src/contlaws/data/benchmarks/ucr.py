@@ -70,8 +70,11 @@ def sha256_of(path: str | Path) -> str:
 
 
 def verify_wheel(path: str | Path, sha256: str = AEON_SHA256) -> None:
-    """DataFileError unless the file's sha256 is the pinned one."""
-    got = sha256_of(path)
+    """DataFileError unless the file's sha256 is the pinned one (or when it cannot be read)."""
+    try:
+        got = sha256_of(path)
+    except OSError as err:  # missing, a folder, unreadable
+        raise DataFileError(f"{path}: cannot read the wheel ({err.strerror or err})") from None
     if got != sha256:
         raise DataFileError(f"{path}: sha256 {got} does not match the pinned {sha256} ({AEON_WHEEL}); "
                             "delete it and fetch again")
@@ -93,6 +96,12 @@ def fetch_wheel(dest: str | Path, version: str = AEON_VERSION, sha256: str = AEO
             raise DataFileError(f"could not download {wheel.name} with `{' '.join(cmd)}`:\n{done.stderr.strip()}")
     verify_wheel(wheel, sha256)
     return wheel
+
+
+def is_extracted_file(rel) -> bool:
+    """Whether ``rel`` (a relative path) is a file :func:`extract_sets` writes: ``<Name>/<Name>_{TRAIN,TEST}.ts``."""
+    parts = tuple(rel.parts)
+    return len(parts) == 2 and parts[1] in (f"{parts[0]}_TRAIN.ts", f"{parts[0]}_TEST.ts")
 
 
 def extract_sets(wheel: str | Path, out: str | Path, names=tuple(SETS), sha256: str | None = AEON_SHA256) -> list[Path]:
@@ -185,6 +194,7 @@ def read_ts(path: str | Path) -> TSFile:
             key = key.lower()
             if key == "data":
                 n_channels, length, classes = _check_header(path, header, lineno)
+                _check_declared_size(path, lineno, n_channels, length, len(text))
                 in_data = True
                 continue
             if key in header:
@@ -201,11 +211,12 @@ def read_ts(path: str | Path) -> TSFile:
             declared = "the first series has"
         else:
             declared = declared if rows else "@seriesLength is"
-        series = np.empty((length, n_channels))
-        for c, field in enumerate(channels):
-            parts = field.split(",")
+        fields = [field.split(",") for field in channels]
+        for c, parts in enumerate(fields):  # every length checked before the series is allocated
             if len(parts) != length:
                 raise DataFileError(f"{path}:{lineno}: channel {c} has {len(parts)} values, {declared} {length}")
+        series = np.empty((length, n_channels))
+        for c, parts in enumerate(fields):
             try:
                 values = [float(v) for v in parts]
             except ValueError:
@@ -222,6 +233,16 @@ def read_ts(path: str | Path) -> TSFile:
         raise DataFileError(f"{path}: no series after @data")
     x = np.stack(rows)  # (N L C)
     return TSFile(x=x, y=np.asarray(labels, dtype=np.int64), classes=classes, header=header)
+
+
+def _check_declared_size(path: Path, lineno: int, n_channels: int, length: int | None, n_chars: int) -> None:
+    """DataFileError when @dimensions x @seriesLength cannot fit in the file: every value takes at
+    least two characters (a digit and a separator), so a larger declared size is a damaged or
+    crafted header, refused before a series of that size is allocated."""
+    values = n_channels * (length or 1)
+    if 2 * values > n_chars:
+        raise DataFileError(f"{path}:{lineno}: the header declares {n_channels} channel(s) x {length} values per "
+                            f"series, more than the file's {n_chars} characters can hold (damaged header?)")
 
 
 def _is_float(v: str) -> bool:
@@ -265,21 +286,51 @@ def _check_header(path: Path, header: dict[str, str], lineno: int) -> tuple[int,
     return n_channels, length, label[1:]
 
 
-def read_set(raw_dir: str | Path, name: str) -> tuple[TSFile, TSFile]:
-    """(train, test) of set ``name`` from ``raw_dir/<name>/<name>_{TRAIN,TEST}.ts``, checked against :data:`SETS`."""
-    raw_dir = Path(raw_dir)
-    train = read_ts(raw_dir / name / f"{name}_TRAIN.ts")
-    test = read_ts(raw_dir / name / f"{name}_TEST.ts")
+def set_files(folder: str | Path, name: str) -> tuple[Path, Path]:
+    """``folder/<name>_{TRAIN,TEST}.ts``; DataFileError with the folder to give instead when
+    ``folder`` is the parent of the set folders (what ``fetch-ucr --out`` writes) or holds another set."""
+    folder = Path(folder)
+    files = (folder / f"{name}_TRAIN.ts", folder / f"{name}_TEST.ts")
+    if all(f.is_file() for f in files):
+        return files
+    if (folder / name / f"{name}_TRAIN.ts").is_file():
+        raise DataFileError(f"{folder}: holds set folders, not the .ts files of {name}; give the set's own folder "
+                            f"{folder / name}")  # fmt: skip
+    others = sorted(p.name[: -len("_TRAIN.ts")] for p in folder.glob("*_TRAIN.ts"))
+    if others:
+        raise DataFileError(f"{folder}: holds the UCR set {', '.join(others)}, not {name} ({name}_TRAIN.ts is missing)")
+    missing = next(f for f in files if not f.is_file())
+    raise DataFileError(f"{missing}: not found (a UCR set folder holds {name}_TRAIN.ts and {name}_TEST.ts)")
+
+
+def _check_problem_name(ts: TSFile, path: Path, name: str) -> None:
+    """DataFileError when the file's @problemName (if it has one) names another set than ``name``."""
+    declared = ts.header.get("problemname", "").split()
+    if declared and declared[0].lower() != name.lower():
+        raise DataFileError(f"{path}: @problemName is {declared[0]}, but the task reads the set {name}")
+
+
+def read_set(folder: str | Path, name: str) -> tuple[TSFile, TSFile]:
+    """(train, test) of set ``name`` from ``folder/<name>_{TRAIN,TEST}.ts``, checked against :data:`SETS`.
+
+    ``name`` comes from the task, never from the folder: a folder holding another set is refused
+    (its file names, its @problemName header, its sizes and class count are all compared).
+    """
+    folder = Path(folder)
+    train_path, test_path = set_files(folder, name)
+    train, test = read_ts(train_path), read_ts(test_path)
+    _check_problem_name(train, train_path, name)
+    _check_problem_name(test, test_path, name)
     if train.classes != test.classes:
-        raise DataFileError(f"{raw_dir / name}: TRAIN and TEST list different classes ({train.classes} vs {test.classes})")
+        raise DataFileError(f"{folder}: TRAIN and TEST list different classes ({train.classes} vs {test.classes})")
     if train.x.shape[1:] != test.x.shape[1:]:
-        raise DataFileError(f"{raw_dir / name}: TRAIN and TEST series differ in shape {train.x.shape[1:]} vs {test.x.shape[1:]}")
+        raise DataFileError(f"{folder}: TRAIN and TEST series differ in shape {train.x.shape[1:]} vs {test.x.shape[1:]}")
     expected = SETS.get(name)
     if expected is not None:
         got = (train.x.shape[2], train.x.shape[1], len(train.classes), len(train.y), len(test.y))
         want = (expected.n_channels, expected.length, expected.n_classes, expected.n_train, expected.n_test)
         if got != want:
-            raise DataFileError(f"{raw_dir / name}: (channels, length, classes, n_train, n_test) = {got}, expected {want}")
+            raise DataFileError(f"{folder}: (channels, length, classes, n_train, n_test) = {got}, but {name} has {want}")
     return train, test
 
 
