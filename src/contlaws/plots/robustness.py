@@ -16,7 +16,7 @@ import pandas as pd
 import seaborn as sns
 
 from contlaws.io import read_result_csv
-from contlaws.plots.style import panel_grid, save_figure
+from contlaws.plots.style import apply_theme, panel_grid, save_figure
 from contlaws.robustness import BASELINE, SPEC_CURVE_COLUMNS
 
 VERDICT_COLORS = {"supported": "#2ca02c", "not supported": "#d62728", "inconclusive": "#7f7f7f"}
@@ -30,6 +30,7 @@ def point_label(row: pd.Series) -> str:
 
 def plot_spec_curve(csv_path: str | Path, out_stem: str | Path) -> list[Path]:
     """Render the specification curve of ``csv_path`` to ``out_stem``.{pdf,png}; returns the paths."""
+    apply_theme()
     df = read_result_csv(Path(csv_path), SPEC_CURVE_COLUMNS, what="specification curve", allow_empty=True)
     df["task"] = df["task"].fillna("").astype(str)
     claims = [c for c in ("C4", "C5") if (df["claim"] == c).any()] or ["C4"]
