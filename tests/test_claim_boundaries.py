@@ -289,3 +289,298 @@ def test_combine_table(parts, expected):
 def test_combine_across_table(parts, expected):
     """C2(b), C2(c) across (system, discretization): all supported -> supported, all not -> not, mixed -> inconclusive."""
     assert combine_across(parts) == expected
+
+
+# =============================================================================================
+# C2
+# =============================================================================================
+def e1_error_rows(ratios: dict) -> list[dict]:
+    """numerical_errors rows at one τ: ratios {method: [S6 ratio per system]}; error 1 at amplitude 1,
+    the ratio at amplitude 32 (S4 flat, for contrast)."""
+    rows = []
+    for method, per_system in ratios.items():
+        for system, ratio in enumerate(per_system):
+            for model, r in (("s6", ratio), ("s4", 1.0)):
+                for amplitude, err in ((1.0, 1.0), (32.0, r)):
+                    rows.append({"system": system, "model": model, "discretization": method, "amplitude": amplitude,
+                                 "tau": 2.0**-8, "rel_max_error": err})  # fmt: skip
+    return rows
+
+
+def error_rows(pairs: dict) -> list[dict]:
+    """errors rows (pooled): pairs {(system, method): {"s6": increase per seed, "s4d": increase per seed,
+    "learned_s6": per seed}}; rmse(1) = 1 and rmse(2) = 1 + increase, so the increase is exact."""
+    rows = []
+    for (system, method), spec in pairs.items():
+        for model in ("s6", "s4d"):
+            learned = spec.get(f"learned_{model}", [True] * len(spec[model]))
+            for seed, (v, ok) in enumerate(zip(spec[model], learned)):
+                for tau, rmse in ((1.0, 1.0), (2.0, 1.0 + v)):
+                    rows.append({"system": system, "model": model, "discretization": method, "seed": seed, "tau": tau,
+                                 "label": "pooled", "rmse": rmse, "learned": ok})  # fmt: skip
+    return rows
+
+
+CLEAR_C = {"s6": spread4(1.0, 2**-6), "s4d": [0.0] * 4}  # mean 1, SE 1/64: far beyond 2 SE
+
+
+def c2_record(tmp_path, cfg, ratios=None, s6_exponents=None, degradation=None) -> dict:
+    """C2 on the smallest tables; each part clearly supported unless its argument says otherwise.
+
+    ratios: {method: [ratio per system]}; s6_exponents: {pair: [q per seed]}; degradation: {pair: spec of
+    :func:`error_rows`}."""
+    ratios = ratios or {"zoh": [8.0], "bilinear": [8.0]}
+    s6_exponents = s6_exponents or {ONE_PAIR: [1.0]}
+    degradation = degradation or {ONE_PAIR: CLEAR_C}
+    sweep = sweep_rows("s6", {k: {"exponents": v} for k, v in s6_exponents.items()})
+    sweep += sweep_rows("s4d", {k: {"exponents": [0.0] * len(v)} for k, v in s6_exponents.items()})
+    paths = write(tmp_path, numerical_errors=e1_error_rows(ratios), errors=error_rows(degradation), amplitude_sweep=sweep)
+    return evaluate_claim("C2", paths, cfg)
+
+
+def c2_parts(rec) -> tuple[str, str, str, str]:
+    n = rec["numbers"]
+    return n["part_a_numerical"], n["part_b_amplitude"], n["part_c_degradation"], rec["verdict"]
+
+
+# --- C2(a): median over systems of the E1 ratio >= s6_amplitude_ratio_min, every discretization -----
+@pytest.mark.parametrize("ratios, expected", [
+    ([1.0], N), ([1.999], N), ([2.0], S), ([2.001], S),
+    ([1.0, 2.0, 100.0], S),       # the median (2), not the mean (34.3)
+    ([1.0, 1.999, 100.0], N),     # mean 34 but median below
+    ([1.0, 3.0], S),              # even count: median = (1 + 3)/2 = 2
+    ([1.0, 2.998], N),            # median 1.999
+])  # fmt: skip
+def test_c2a_ratio_walk_data(tmp_path, quick_config, ratios, expected):
+    """Data moves on one discretization (the other clearly above), s6_amplitude_ratio_min = 2 (default)."""
+    assert quick_config["claims"]["s6_amplitude_ratio_min"] == 2.0
+    rec = c2_record(tmp_path, quick_config, ratios={"zoh": [8.0], "bilinear": ratios})
+    assert c2_parts(rec) == (expected, S, S, expected), rec["explanation"]
+
+
+@pytest.mark.parametrize("ratio_min, expected", [(3.999, S), (4.0, S), (4.001, N)])
+def test_c2a_ratio_walk_config(tmp_path, quick_config, ratio_min, expected):
+    rec = c2_record(tmp_path, with_claims(quick_config, s6_amplitude_ratio_min=ratio_min),
+                    ratios={"zoh": [2.0, 4.0, 8.0], "bilinear": [16.0]})  # fmt: skip
+    assert rec["numbers"]["e1_s6_amplitude_ratio_median"] == 4.0 and c2_parts(rec)[0] == expected
+
+
+# --- C2(b): exponent q >= s6_amplitude_exponent_min, combined across pairs -------------------------
+@pytest.mark.parametrize("q, expected", [(0.0, N), (0.499, N), (0.5, S), (0.501, S), (2.0, S)])
+def test_c2b_exponent_walk_data(tmp_path, quick_config, q, expected):
+    assert quick_config["claims"]["s6_amplitude_exponent_min"] == 0.5
+    rec = c2_record(tmp_path, quick_config, s6_exponents={ONE_PAIR: [q]})
+    assert rec["numbers"]["e2_s6_amplitude_exponent_min"] == q and c2_parts(rec) == (S, expected, S, expected)
+
+
+@pytest.mark.parametrize("q_min, expected", [(0.749, S), (0.75, S), (0.751, N)])
+def test_c2b_exponent_walk_config(tmp_path, quick_config, q_min, expected):
+    """q = 0.75, the mean over seeds (0.5, 1.0)."""
+    rec = c2_record(tmp_path, with_claims(quick_config, s6_amplitude_exponent_min=q_min), s6_exponents={ONE_PAIR: [0.5, 1.0]})
+    assert c2_parts(rec)[1] == expected
+
+
+@pytest.mark.parametrize("exponents, expected", [
+    ((1.0, 1.0), S), ((0.0, 0.0), N),
+    ((1.0, 0.0), I),   # mixed across pairs: inconclusive (C1(c) would call one failing pair "not supported")
+])  # fmt: skip
+def test_c2b_combines_across_pairs(tmp_path, quick_config, exponents, expected):
+    rec = c2_record(tmp_path, quick_config, s6_exponents={ONE_PAIR: [exponents[0]], PAIR_B: [exponents[1]]},
+                    degradation={ONE_PAIR: CLEAR_C, PAIR_B: CLEAR_C})  # fmt: skip
+    assert c2_parts(rec)[1] == expected and rec["verdict"] == expected
+
+
+@pytest.mark.parametrize("min_runs, expected", [(1, S), (2, S), (3, I)])
+def test_c2b_min_learned_runs_walk_config(tmp_path, quick_config, min_runs, expected):
+    """Two learned S6 seeds: counted from min_learned_runs <= 2 on."""
+    rec = c2_record(tmp_path, with_claims(quick_config, min_learned_runs=min_runs), s6_exponents={ONE_PAIR: [1.0, 1.0]})
+    assert c2_parts(rec)[1] == expected
+
+
+# --- C2(c): paired S6 − S4D degradation, mean > k·SE (strict), mean < −k·SE (strict) ---------------
+def degradation(mean: float, half: float = 0.125, sign: int = 1) -> dict:
+    """Four seeds whose S6 − S4D difference has the given mean and SE ``half`` (negated when sign = −1)."""
+    diffs = spread4(mean, half)
+    return {"s6": diffs, "s4d": [0.0] * 4} if sign > 0 else {"s6": [0.0] * 4, "s4d": diffs}
+
+
+@pytest.mark.parametrize("k, sign, expected", [
+    (3.99, 1, S), (4.0, 1, I), (4.01, 1, I),      # mean 0.5 = 4 SE exactly: not beyond
+    (3.99, -1, N), (4.0, -1, I), (4.01, -1, I),   # mean −0.5
+])  # fmt: skip
+def test_c2c_se_factor_walk_config(tmp_path, quick_config, k, sign, expected):
+    rec = c2_record(tmp_path, with_claims(quick_config, paired_se=k), degradation={ONE_PAIR: degradation(0.5, sign=sign)})
+    comparison = rec["details"]["e2_relative_rmse_increase"]["vdp/zoh"]
+    assert (comparison["mean"], comparison["se"], comparison["n_seeds"]) == (0.5 * sign, 0.125, 4)
+    assert c2_parts(rec)[2] == expected and rec["verdict"] == expected
+
+
+@pytest.mark.parametrize("mean, expected", [
+    (-1.0, N), (-0.25 - 2**-10, N), (-0.25, I), (-0.25 + 2**-10, I), (0.0, I),
+    (0.25 - 2**-10, I), (0.25, I), (0.25 + 2**-10, S), (1.0, S),
+])  # fmt: skip
+def test_c2c_se_factor_walk_data(tmp_path, quick_config, mean, expected):
+    """Data moves, paired_se = 2 (default), SE = 1/8: the boundaries are ±0.25, both exclusive."""
+    assert quick_config["claims"]["paired_se"] == 2.0
+    pair = {"s6": spread4(mean, 0.125), "s4d": [0.0] * 4}
+    rec = c2_record(tmp_path, quick_config, degradation={ONE_PAIR: pair})
+    assert c2_parts(rec)[2] == expected
+
+
+@pytest.mark.parametrize("min_seeds, n_seeds, expected", [
+    (3, 2, I), (3, 3, S), (3, 4, S),
+    (4, 3, I), (4, 4, S),
+    (1, 1, I), (1, 2, S),            # at least two seeds whatever the config: an SE needs two
+])  # fmt: skip
+def test_c2c_paired_min_seeds_walk(tmp_path, quick_config, min_seeds, n_seeds, expected):
+    diffs = [1.0, 1.25, 1.5, 1.75][:n_seeds]
+    rec = c2_record(tmp_path, with_claims(quick_config, paired_min_seeds=min_seeds),
+                    degradation={ONE_PAIR: {"s6": diffs, "s4d": [0.0] * n_seeds}})  # fmt: skip
+    assert c2_parts(rec)[2] == expected, rec["explanation"]
+
+
+@pytest.mark.parametrize("learned_s6, expected", [
+    ([True, True, True, True], S), ([True, True, True, False], S), ([True, True, False, False], I),
+])  # fmt: skip
+def test_c2c_pairs_only_seeds_where_both_learned(tmp_path, quick_config, learned_s6, expected):
+    pair = {"s6": [1.0, 1.25, 1.5, 1.75], "s4d": [0.0] * 4, "learned_s6": learned_s6}
+    rec = c2_record(tmp_path, quick_config, degradation={ONE_PAIR: pair})
+    assert c2_parts(rec)[2] == expected
+
+
+@pytest.mark.parametrize("means, expected", [
+    ((1.0, 1.0), S), ((-1.0, -1.0), N), ((1.0, -1.0), I), ((1.0, 0.0), I), ((-1.0, 0.0), I),
+])  # fmt: skip
+def test_c2c_combines_across_pairs(tmp_path, quick_config, means, expected):
+    rec = c2_record(tmp_path, quick_config, s6_exponents={ONE_PAIR: [1.0], PAIR_B: [1.0]},
+                    degradation={ONE_PAIR: degradation(means[0], 2**-6), PAIR_B: degradation(means[1], 2**-6)})  # fmt: skip
+    assert c2_parts(rec)[2] == expected
+
+
+def test_c2c_a_pair_where_both_never_learned_is_left_out(tmp_path, quick_config):
+    """A pair with no seed where both learned carries no evidence: the other pair decides alone."""
+    dead = {**degradation(-1.0, 2**-6), "learned_s6": [False] * 4}
+    rec = c2_record(tmp_path, quick_config, s6_exponents={ONE_PAIR: [1.0], PAIR_B: [1.0]},
+                    degradation={ONE_PAIR: CLEAR_C, PAIR_B: dead})  # fmt: skip
+    assert c2_parts(rec)[2] == S and "dho/bilinear" in rec["details"]["e2_excluded_not_learned"]
+
+
+@pytest.mark.parametrize("a, b, c, expected", [
+    (S, S, S, S), (N, S, S, N), (S, N, S, N), (S, S, N, N), (S, S, I, I), (I, N, S, N),
+])  # fmt: skip
+def test_c2_claim_combines_its_parts(tmp_path, quick_config, a, b, c, expected):
+    ratios = {S: {"zoh": [8.0]}, N: {"zoh": [1.0]}, I: {}}[a]
+    q = {S: 1.0, N: 0.0}[b]
+    deg = {S: CLEAR_C, N: degradation(-1.0, 2**-6), I: degradation(0.0)}[c]
+    if a == I:  # no E1 table rows: part (a) cannot be judged
+        paths = write(tmp_path, numerical_errors=pd.DataFrame(columns=["system", "model", "discretization", "amplitude", "tau",
+                                                                         "rel_max_error"]),  # fmt: skip
+                      errors=error_rows({ONE_PAIR: deg}), amplitude_sweep=sweep_rows("s6", {ONE_PAIR: {"exponents": [q]}}))
+        rec = evaluate_claim("C2", paths, quick_config)
+    else:
+        rec = c2_record(tmp_path, quick_config, ratios=ratios, s6_exponents={ONE_PAIR: [q]}, degradation={ONE_PAIR: deg})
+    assert c2_parts(rec) == (a, b, c, expected)
+
+
+# --- paired_difference on its own: the same rule at the resolution of one float ----------------------
+@pytest.mark.parametrize("k_step, expected", [(-1, S), (0, I), (1, I)])
+def test_paired_difference_flips_at_one_ulp(k_step, expected):
+    """mean = k·SE exactly is not beyond; one ulp less of k is."""
+    a = dict(enumerate(spread4(0.5, 0.125)))
+    k = {-1: np.nextafter(4.0, 0.0), 0: 4.0, 1: np.nextafter(4.0, 8.0)}[k_step]
+    assert paired_difference(a, dict.fromkeys(a, 0.0), 3, float(k))["verdict"] == expected
+
+
+# =============================================================================================
+# C3
+# =============================================================================================
+SE3, SE4 = 3 * 2**-10, 4 * 2**-10  # combined SE hypot(3, 4)·2^-10 = 5·2^-10 exactly
+
+
+def tc_rows(systems: dict) -> list[dict]:
+    """task_continuity rows of the E3 family: systems {name: {η: (TC, SE)}}."""
+    return [{"family": "forecasting", "dataset": f"forecasting/{s}_eta{eta:g}", "system": s, "eta": eta, "tc": tc,
+             "tc_stderr": se} for s, values in systems.items() for eta, (tc, se) in values.items()]  # fmt: skip
+
+
+def c3_record(tmp_path, cfg, systems) -> dict:
+    return evaluate_claim("C3", write(tmp_path, task_continuity=tc_rows(systems)), cfg)
+
+
+def c3_parts(rec) -> tuple[str, str, str]:
+    return rec["numbers"]["part_a_ordering"], rec["numbers"]["part_b_separation"], rec["verdict"]
+
+
+def two_step(drop: float, se=(SE3, SE4)) -> dict:
+    """η ∈ {0, ½, 1}: the step 0 → ½ drops by ``drop`` with SEs ``se``; ½ → 1 drops by 0.25 (clear)."""
+    return {0.0: (0.75, se[0]), 0.5: (0.75 - drop, se[1]), 1.0: (0.5 - drop, 0.0)}
+
+
+# --- C3(a): every drop > c3_se · sqrt(SE_k² + SE_{k+1}²) (strict), every system -------------------
+@pytest.mark.parametrize("drop, expected", [
+    (-0.01, N), (0.0, N), (10 * 2**-10 - 2**-20, N), (10 * 2**-10, N), (10 * 2**-10 + 2**-20, S), (0.1, S),
+])  # fmt: skip
+def test_c3a_drop_walk_data(tmp_path, quick_config, drop, expected):
+    """Data moves, c3_se = 2 (default): the threshold is 2·5·2^-10, exclusive."""
+    assert quick_config["claims"]["c3_se"] == 2
+    assert math.hypot(SE3, SE4) == 5 * 2**-10
+    rec = c3_record(tmp_path, quick_config, {"vdp": two_step(drop)})
+    assert c3_parts(rec)[0] == expected and rec["verdict"] == expected
+
+
+@pytest.mark.parametrize("c3_se, expected", [(0.0, S), (1.99, S), (2.0, N), (2.01, N)])
+def test_c3a_drop_walk_config(tmp_path, quick_config, c3_se, expected):
+    rec = c3_record(tmp_path, with_claims(quick_config, c3_se=c3_se), {"vdp": two_step(10 * 2**-10)})
+    assert c3_parts(rec)[0] == expected
+
+
+@pytest.mark.parametrize("drop, c3_se, expected", [(0.0, 2.0, N), (2**-20, 2.0, S), (0.0, 0.0, N), (2**-20, 0.0, S)])
+def test_c3a_without_standard_errors_any_fall_counts(tmp_path, quick_config, drop, c3_se, expected):
+    """A NaN SE (one sequence scored) gives no noise allowance: the drop must only be positive; the
+    same with c3_se = 0."""
+    se = (math.nan, math.nan) if c3_se else (SE3, SE4)
+    rec = c3_record(tmp_path, with_claims(quick_config, c3_se=c3_se), {"vdp": two_step(drop, se=se)})
+    assert c3_parts(rec)[0] == expected
+
+
+@pytest.mark.parametrize("drops, expected", [((0.1, 0.1), S), ((0.1, 0.0), N), ((0.0, 0.0), N)])
+def test_c3a_needs_every_system(tmp_path, quick_config, drops, expected):
+    rec = c3_record(tmp_path, quick_config, {"vdp": two_step(drops[0]), "dho": two_step(drops[1])})
+    assert c3_parts(rec)[0] == expected
+
+
+@pytest.mark.parametrize("etas, expected", [((0.0,), I), ((0.0, 1.0), S)])
+def test_c3a_needs_two_etas(tmp_path, quick_config, etas, expected):
+    values = {0.0: (0.9, 0.0), 1.0: (0.5, 0.0)}
+    rec = c3_record(tmp_path, quick_config, {"vdp": {e: values[e] for e in etas}})
+    assert c3_parts(rec)[0] == expected
+
+
+# --- C3(b): TC(0) − TC(1) >= tc_separation_min (inclusive), every system ---------------------------
+@pytest.mark.parametrize("separation, expected", [(0.25 - 2**-10, N), (0.25, S), (0.25 + 2**-10, S)])
+def test_c3b_separation_walk_data(tmp_path, quick_config, separation, expected):
+    """tc_separation_min = 0.25 (exact in binary); TC(0) = 0.75, TC(1) = 0.75 − separation."""
+    cfg = with_claims(quick_config, tc_separation_min=0.25)
+    rec = c3_record(tmp_path, cfg, {"vdp": {0.0: (0.75, 0.0), 1.0: (0.75 - separation, 0.0)}})
+    assert c3_parts(rec) == (S, expected, expected)
+
+
+@pytest.mark.parametrize("sep_min, expected", [(0.125 - 2**-12, S), (0.125, S), (0.125 + 2**-12, N)])
+def test_c3b_separation_walk_config(tmp_path, quick_config, sep_min, expected):
+    rec = c3_record(tmp_path, with_claims(quick_config, tc_separation_min=sep_min),
+                    {"vdp": {0.0: (0.75, 0.0), 1.0: (0.625, 0.0)}})  # fmt: skip
+    assert c3_parts(rec)[1] == expected
+
+
+@pytest.mark.parametrize("separations, expected", [((0.5, 0.5), S), ((0.5, 0.01), N)])
+def test_c3b_needs_every_system(tmp_path, quick_config, separations, expected):
+    systems = {s: {0.0: (0.75, 0.0), 1.0: (0.75 - sep, 0.0)} for s, sep in zip(("vdp", "dho"), separations)}
+    assert c3_parts(c3_record(tmp_path, quick_config, systems))[1] == expected
+
+
+def test_c3b_needs_both_ends_on_every_system(tmp_path, quick_config):
+    """One system without η = 1: (b) inconclusive (this used to raise IndexError in the headline numbers)."""
+    systems = {"vdp": {0.0: (0.75, 0.0), 1.0: (0.25, 0.0)}, "dho": {0.0: (0.75, 0.0), 0.5: (0.25, 0.0)}}
+    rec = c3_record(tmp_path, quick_config, systems)
+    assert c3_parts(rec) == (S, I, I)
+    assert rec["numbers"]["tc_eta1_max"] == 0.25 and rec["numbers"]["separation_min"] == 0.5
