@@ -584,3 +584,286 @@ def test_c3b_needs_both_ends_on_every_system(tmp_path, quick_config):
     rec = c3_record(tmp_path, quick_config, systems)
     assert c3_parts(rec) == (S, I, I)
     assert rec["numbers"]["tc_eta1_max"] == 0.25 and rec["numbers"]["separation_min"] == 0.5
+
+
+# =============================================================================================
+# C4
+# =============================================================================================
+def c4_paths(tmp_path, datasets: list[tuple[float, list[float]]]) -> dict:
+    """alignment and advantages_by_seed tables: datasets [(TC, [advantage per seed])], one system."""
+    from contlaws.experiments.alignment import ALIGNMENT_COLUMNS, SEED_ADVANTAGE_COLUMNS
+
+    rows, seed_rows = [], []
+    for i, (tc, advantages) in enumerate(datasets):
+        eta = i / 16
+        mean, se = mean_and_stderr(advantages) if advantages else (math.nan, math.nan)
+        rows.append({"system": "vdp", "eta": eta, "tc": tc, "tc_stderr": 0.0, "rmse_s4d": 1.0, "rmse_s6": 1.0,
+                     "reference_model": "transformer", "rmse_reference": 1.0, "advantage_s4d": mean,
+                     "advantage_s4d_se": se, "n_seeds_s4d": len(advantages), "advantage_s6": -mean,
+                     "advantage_s6_se": se, "n_seeds_s6": len(advantages), "note": ""})  # fmt: skip
+        seed_rows += [{"system": "vdp", "eta": eta, "tc": tc, "model": "s4d", "reference_model": "transformer",
+                       "seed": k, "advantage": a} for k, a in enumerate(advantages)]  # fmt: skip
+    return write(tmp_path, alignment=pd.DataFrame(rows, columns=ALIGNMENT_COLUMNS),
+                 advantages_by_seed=pd.DataFrame(seed_rows, columns=SEED_ADVANTAGE_COLUMNS))  # fmt: skip
+
+
+def aligned(n: int, seeds: int = 3, order=None) -> list[tuple[float, list[float]]]:
+    """n datasets, TC = 0.5 + i/32, advantage level order[i]/4 with seed offsets ±1/64 (far below the steps)."""
+    order = range(n) if order is None else order
+    return [(0.5 + i / 32, [k / 4 + (s - 1) / 64 for s in range(seeds)]) for i, k in enumerate(order)]
+
+
+@pytest.fixture()
+def c4_cfg(quick_config):
+    """Fewer bootstrap replicates than the default (the walks need many evaluations), same rule."""
+    return with_claims(quick_config, bootstrap_samples=400)
+
+
+def c4_exact_stats(paths, cfg) -> tuple[dict, float, float]:
+    """ρ statistics and bootstrap bounds computed as C4 computes them (same tables, same seed)."""
+    from contlaws.claims.c4 import read_c4_inputs
+
+    table, seeds = read_c4_inputs(paths)
+    usable, _ = c4_usable_datasets(table, int(cfg["claims"]["paired_min_seeds"]))
+    _, low, high = c4_bootstrap(usable, seeds, int(cfg["claims"]["bootstrap_samples"]),
+                                float(cfg["claims"]["rank_correlation_alpha"]), int(cfg["seed"]))  # fmt: skip
+    return spearman(usable["tc"], usable["advantage_s4d"]), low, high
+
+
+@pytest.mark.parametrize("n, expected", [(2, I), (3, I), (4, S), (5, S)])
+def test_c4_min_datasets_walk(tmp_path, c4_cfg, n, expected):
+    """C4_MIN_N = 4: with fewer datasets no one-sided exact test reaches α = 0.05; from 4 on a perfect
+    alignment (p = 1/24) is supported."""
+    assert C4_MIN_N == 4
+    rec = evaluate_claim("C4", c4_paths(tmp_path, aligned(n)), c4_cfg)
+    assert rec["verdict"] == expected, rec["explanation"]
+
+
+@pytest.mark.parametrize("min_seeds, seeds_of_last, expected", [
+    (3, 2, I), (3, 3, S), (3, 4, S),      # data moves: the 4th dataset counts from 3 paired seeds on
+    (2, 2, S), (4, 3, I),                  # config moves
+])  # fmt: skip
+def test_c4_paired_min_seeds_walk(tmp_path, c4_cfg, min_seeds, seeds_of_last, expected):
+    datasets = aligned(4, seeds=max(3, min_seeds))[:3] + aligned(4, seeds=seeds_of_last)[3:]
+    rec = evaluate_claim("C4", c4_paths(tmp_path, datasets), with_claims(c4_cfg, paired_min_seeds=min_seeds))
+    assert rec["verdict"] == expected, rec["explanation"]
+
+
+@pytest.mark.parametrize("step, expected", [(-1, S), (0, S), (1, I)])
+def test_c4_rho_min_walk_config(tmp_path, c4_cfg, step, expected):
+    """ρ >= rank_correlation_min is inclusive: rank_correlation_min set to the observed ρ (one swap among
+    8 datasets, ρ = 1 − 12/504) and one ulp either side."""
+    paths = c4_paths(tmp_path, aligned(8, order=[0, 1, 2, 4, 3, 5, 6, 7]))
+    stats, low, high = c4_exact_stats(paths, c4_cfg)
+    assert stats["rho"] == pytest.approx(1 - 12 / 504) and stats["p_greater"] < 0.05 and low > 0 and high > stats["rho"]
+    rho_min = {-1: np.nextafter(stats["rho"], 0.0), 0: stats["rho"], 1: np.nextafter(stats["rho"], 1.0)}[step]
+    rec = evaluate_claim("C4", paths, with_claims(c4_cfg, rank_correlation_min=float(rho_min)))
+    assert rec["verdict"] == expected, rec["explanation"]
+
+
+@pytest.mark.parametrize("order, expected", [
+    ([0, 1, 2, 3], S),        # ρ = 1, exact p = 1/24 <= 0.05
+    ([0, 1, 3, 2], I),        # ρ = 0.8, p = 4/24 > 0.05: right sign, not significant at n = 4
+    ([0, 1, 2, 3, 4], S), ([0, 1, 2, 4, 3], S),  # n = 5: ρ = 0.9, p = 5/120 <= 0.05
+])  # fmt: skip
+def test_c4_significance_walk_data(tmp_path, c4_cfg, order, expected):
+    rec = evaluate_claim("C4", c4_paths(tmp_path, aligned(len(order), order=order)), c4_cfg)
+    assert rec["verdict"] == expected, rec["explanation"]
+
+
+@pytest.mark.parametrize("step, expected", [(-1, I), (0, S), (1, S)])
+def test_c4_alpha_walk_config(tmp_path, c4_cfg, step, expected):
+    """p <= α is inclusive: α set to the exact p = 1/24 of a perfect alignment over 4 datasets."""
+    paths = c4_paths(tmp_path, aligned(4))
+    p = spearman([0.5 + i / 32 for i in range(4)], [k / 4 for k in range(4)])["p_greater"]
+    assert p == pytest.approx(1 / 24)
+    alpha = {-1: np.nextafter(p, 0.0), 0: p, 1: np.nextafter(p, 1.0)}[step]
+    rec = evaluate_claim("C4", paths, with_claims(c4_cfg, rank_correlation_alpha=float(alpha)))
+    assert rec["verdict"] == expected, rec["explanation"]
+
+
+@pytest.mark.parametrize("step, expected", [(-1, I), (0, I), (1, N)])
+def test_c4_upper_bound_walk_config(tmp_path, c4_cfg, step, expected):
+    """high < rank_correlation_min is exclusive: rank_correlation_min set to the bootstrap upper bound of
+    an anti-aligned table and one ulp either side."""
+    paths = c4_paths(tmp_path, aligned(8, order=[7, 6, 5, 3, 4, 2, 1, 0]))
+    stats, _, high = c4_exact_stats(paths, c4_cfg)
+    assert stats["rho"] < 0 and -1 <= high < 1
+    rho_min = {-1: np.nextafter(high, -2.0), 0: high, 1: np.nextafter(high, 2.0)}[step]
+    rec = evaluate_claim("C4", paths, with_claims(c4_cfg, rank_correlation_min=float(rho_min)))
+    assert rec["verdict"] == expected, rec["explanation"]
+
+
+C4_THRESHOLDS = {"rank_correlation_min": 0.3, "rank_correlation_alpha": 0.05, "paired_min_seeds": 3}
+
+
+@pytest.mark.parametrize("rho, p, low, high, expected", [
+    (0.5, 0.01, -1e-12, 0.9, I), (0.5, 0.01, 0.0, 0.9, I), (0.5, 0.01, 1e-12, 0.9, S),      # low > 0, exclusive
+    (0.3 - 1e-12, 0.01, 0.1, 0.9, I), (0.3, 0.01, 0.1, 0.9, S), (0.3 + 1e-12, 0.01, 0.1, 0.9, S),  # ρ >= ρ_min
+    (0.5, 0.05 + 1e-12, 0.1, 0.9, I), (0.5, 0.05, 0.1, 0.9, S), (0.5, 0.05 - 1e-12, 0.1, 0.9, S),  # p <= α
+    (0.0, 0.5, -0.5, 0.3 - 1e-12, N), (0.0, 0.5, -0.5, 0.3, I), (0.0, 0.5, -0.5, 0.3 + 1e-12, I),  # high < ρ_min
+    (math.nan, math.nan, math.nan, math.nan, I),
+])  # fmt: skip
+def test_c4_verdict_rule_walk(rho, p, low, high, expected):
+    """The verdict rule alone, at n = 20: each of its four comparisons walked across its boundary."""
+    stats = {"rho": rho, "p_greater": p}
+    assert c4_verdict("causal", 20, 0, stats, low, high, 0.38, C4_THRESHOLDS)[0] == expected
+
+
+@pytest.mark.parametrize("readout, n, expected", [("causal", 4, S), ("causal", 3, I), ("mean_pool", 20, I)])
+def test_c4_verdict_rule_readout_and_n(readout, n, expected):
+    stats = {"rho": 1.0, "p_greater": 0.001}
+    assert c4_verdict(readout, n, 0, stats, 0.9, 1.0, 0.38, C4_THRESHOLDS)[0] == expected
+
+
+def test_c4_constant_advantage_is_inconclusive(tmp_path, c4_cfg):
+    datasets = [(0.5 + i / 32, [0.25, 0.25 + 1 / 64, 0.25 - 1 / 64]) for i in range(6)]
+    rec = evaluate_claim("C4", c4_paths(tmp_path, datasets), c4_cfg)
+    assert rec["verdict"] == I and rec["numbers"]["rho"] is None
+
+
+# =============================================================================================
+# C5
+# =============================================================================================
+def c5_paths(tmp_path, tasks: dict, stage_seconds=(1.0, 1.0)) -> dict:
+    """table and curves: tasks {name: {"diffs", "speedups" (None: not reached), "learned", "continuity"}};
+    every run's stage has epochs with ``stage_seconds`` after a first start-up epoch."""
+    rows, curves = [], []
+    for task, spec in tasks.items():
+        n = len(spec["diffs"])
+        speedups = spec.get("speedups", [4.0] * n)
+        learned = spec.get("learned", [True] * n)
+        for seed, (d, v, ok) in enumerate(zip(spec["diffs"], speedups, learned)):
+            rows.append({"task": task, "continuity": spec.get("continuity", "continuous"), "task_continuity": 0.99,
+                         "seed": seed, "n_test": 1024, "learned": ok, "test_accuracy_difference": d,
+                         "test_accuracy_subsampled": 0.75 + d, "test_accuracy_baseline": 0.75, "majority_accuracy": 0.5,
+                         "reached_baseline_best": "no" if v is None else "yes",
+                         "speedup_to_reach_seconds": "not reached" if v is None else v})  # fmt: skip
+            for mode in ("subsampled", "baseline"):
+                for epoch, seconds in enumerate((5.0, *stage_seconds), start=1):
+                    curves.append({"task": task, "mode": mode, "seed": seed, "stage": 0, "epoch": epoch,
+                                   "epoch_seconds": seconds})  # fmt: skip
+    return write(tmp_path, table=rows, curves=curves)
+
+
+def c5_record(tmp_path, cfg, tasks, **kw) -> dict:
+    return evaluate_claim("C5", c5_paths(tmp_path, tasks, **kw), cfg)
+
+
+def c5_task_of(rec, task="digits") -> tuple[str, str, str]:
+    t = rec["details"]["tasks"][task]
+    return t["accuracy"], rec["timing"]["tasks"][task]["speed"], t["verdict"]
+
+
+ACC = spread4(-0.5, 0.125)  # mean −0.5, SE 1/8: mean ± 2 SE = −0.25 and −0.75
+
+
+# --- accuracy: worse when mean + k·SE < −tol (strict), no worse when mean − k·SE >= −tol (inclusive) ---
+@pytest.mark.parametrize("tol, expected", [
+    (0.25 - 2**-10, ("worse", N)), (0.25, ("unresolved", I)), (0.25 + 2**-10, ("unresolved", I)),
+    (0.75 - 2**-10, ("unresolved", I)), (0.75, ("no worse", S)), (0.75 + 2**-10, ("no worse", S)),
+])  # fmt: skip
+def test_c5_accuracy_tolerance_walk_config(tmp_path, quick_config, tol, expected):
+    rec = c5_record(tmp_path, with_claims(quick_config, subsample_accuracy_tol=tol), {"digits": {"diffs": ACC}})
+    accuracy, speed, verdict = c5_task_of(rec)
+    assert (accuracy, verdict) == expected and speed == "faster" and rec["verdict"] == verdict
+
+
+@pytest.mark.parametrize("mean, expected", [
+    (-1.0, "worse"), (-0.5 - 2**-10, "worse"), (-0.5, "unresolved"),      # worse: mean + 1/4 < −1/4
+    (-2**-10, "unresolved"), (0.0, "no worse"), (2**-10, "no worse"),     # no worse: mean − 1/4 >= −1/4
+])  # fmt: skip
+def test_c5_accuracy_walk_data(tmp_path, quick_config, mean, expected):
+    """Data moves, tol = 1/4 (a binary-exact stand-in for the default 0.01), k = 2, SE = 1/8."""
+    diffs = spread4(mean, 0.125)
+    assert mean_and_stderr(diffs) == (mean, 0.125)
+    rec = c5_record(tmp_path, with_claims(quick_config, subsample_accuracy_tol=0.25), {"digits": {"diffs": diffs}})
+    assert c5_task_of(rec)[0] == expected
+
+
+@pytest.mark.parametrize("k, tol, expected", [
+    (1.99, 0.25, "worse"), (2.0, 0.25, "unresolved"), (2.01, 0.25, "unresolved"),     # −0.5 + k/8 < −1/4 iff k < 2
+    (1.99, 0.75, "no worse"), (2.0, 0.75, "no worse"), (2.01, 0.75, "unresolved"),   # −0.5 − k/8 >= −3/4 iff k <= 2
+])  # fmt: skip
+def test_c5_se_factor_walk_config(tmp_path, quick_config, k, tol, expected):
+    rec = c5_record(tmp_path, with_claims(quick_config, paired_se=k, subsample_accuracy_tol=tol), {"digits": {"diffs": ACC}})
+    assert c5_task_of(rec)[0] == expected
+
+
+# --- speed: faster when mean(ln s) − k·SE > ln(1 + m) (strict), slower when mean + k·SE < −ln(1 + m) --
+@pytest.mark.parametrize("speedup, expected", [
+    (1.2 * (1 + 1e-9), ("faster", S)), (1.2 * (1 - 1e-9), ("unresolved", I)), (1.0, ("unresolved", I)),
+    (1 / 1.2 * (1 + 1e-9), ("unresolved", I)), (1 / 1.2 * (1 - 1e-9), ("slower", N)),
+])  # fmt: skip
+def test_c5_speed_walk_data(tmp_path, quick_config, speedup, expected):
+    """Equal speed-ups on three seeds (SE 0); epoch times too short to measure noise, so m = 0.2."""
+    rec = c5_record(tmp_path, quick_config, {"digits": {"diffs": [0.0] * 3, "speedups": [speedup] * 3}})
+    assert rec["timing"]["margin"] == 0.2
+    _, speed, verdict = c5_task_of(rec)
+    assert (speed, verdict) == expected
+
+
+@pytest.mark.parametrize("step, expected", [(-1, "unresolved"), (0, "unresolved"), (1, "faster")])
+def test_c5_speed_rule_flips_at_one_ulp(step, expected):
+    """The rule alone: mean ln speed-up exactly ln(1 + m) is not faster, one ulp more is."""
+    bound = math.log1p(0.2)
+    log_s = {-1: np.nextafter(bound, 0.0), 0: bound, 1: np.nextafter(bound, 1.0)}[step]
+    assert c5_task_verdict([0.0, 0.0], [float(log_s)] * 2, 0.01, 2.0, 0.2)[2] == expected
+    assert c5_task_verdict([0.0, 0.0], [-float(log_s)] * 2, 0.01, 2.0, 0.2)[2] == {"faster": "slower"}.get(expected, expected)
+
+
+@pytest.mark.parametrize("reached, expected", [
+    (0, ("slower", N)), (1, ("slower", N)), (2, ("unresolved", I)), (3, ("unresolved", I)), (4, ("faster", S)),
+])  # fmt: skip
+def test_c5_most_seeds_must_reach_the_target(tmp_path, quick_config, reached, expected):
+    """Four seeds: fewer than half reaching the target is slower; half or more but not all is unresolved."""
+    speedups = [4.0 if k < reached else None for k in range(4)]
+    rec = c5_record(tmp_path, quick_config, {"digits": {"diffs": [0.0] * 4, "speedups": speedups}})
+    _, speed, verdict = c5_task_of(rec)
+    assert (speed, verdict) == expected
+
+
+@pytest.mark.parametrize("noise, margin", [
+    (math.nan, 0.2), (0.0, 0.05), (0.02, 0.05), (0.025, 0.05), (0.03, 0.06), (0.1, 0.2),
+])  # fmt: skip
+def test_timing_margin_walk(noise, margin):
+    """m = max(0.05, 2σ), 0.2 when σ could not be measured."""
+    assert timing_margin(noise) == pytest.approx(margin, abs=1e-15)
+
+
+@pytest.mark.parametrize("spread, margin, speedup, expected", [
+    (0.1, 0.2, 1.2 * (1 + 1e-6), "faster"), (0.1, 0.2, 1.2 * (1 - 1e-6), "unresolved"),
+    (0.04, 0.08, 1.08 * (1 + 1e-6), "faster"), (0.04, 0.08, 1.08 * (1 - 1e-6), "unresolved"),
+    (0.01, 0.05, 1.05 * (1 + 1e-6), "faster"), (0.01, 0.05, 1.05 * (1 - 1e-6), "unresolved"),  # 2σ below the floor
+])  # fmt: skip
+def test_c5_margin_from_the_measured_noise(tmp_path, quick_config, spread, margin, speedup, expected):
+    """Epoch times 1 − e, 1, 1 + e within a stage: σ = e, m = max(0.05, 2e), and the speed boundary moves with it."""
+    rec = c5_record(tmp_path, quick_config, {"digits": {"diffs": [0.0] * 3, "speedups": [speedup] * 3}},
+                    stage_seconds=(1 - spread, 1.0, 1 + spread))  # fmt: skip
+    assert rec["timing"]["margin"] == pytest.approx(margin, rel=1e-9)
+    assert c5_task_of(rec)[1] == expected
+
+
+@pytest.mark.parametrize("min_seeds, learned, expected", [
+    (3, [True, True, False], I), (3, [True, True, True], S), (3, [True, True, True, False], S),
+    (4, [True, True, True], I), (2, [True, True, False], S),
+])  # fmt: skip
+def test_c5_paired_min_seeds_walk(tmp_path, quick_config, min_seeds, learned, expected):
+    """Only seeds where both runs learned count; a task needs paired_min_seeds of them."""
+    n = len(learned)
+    rec = c5_record(tmp_path, with_claims(quick_config, paired_min_seeds=min_seeds),
+                    {"digits": {"diffs": [0.0] * n, "learned": learned}})  # fmt: skip
+    assert c5_task_of(rec)[2] == expected and rec["verdict"] == expected
+
+
+@pytest.mark.parametrize("verdicts, expected", [
+    ({"a": S, "b": S}, S), ({"a": S, "b": N}, N), ({"a": S, "b": I}, I), ({"a": I, "b": N}, N),
+    ({"a": S, "b_discrete": N}, S),    # a discrete task is reported for contrast only
+    ({"a_discrete": S}, I),            # no continuous task: inconclusive
+])  # fmt: skip
+def test_c5_combines_continuous_tasks(tmp_path, quick_config, verdicts, expected):
+    spec = {S: {"diffs": [0.0] * 3}, N: {"diffs": [-0.5] * 3}, I: {"diffs": [0.0] * 2}}
+    tasks = {t: {**spec[v], "continuity": "discrete" if t.endswith("discrete") else "continuous"} for t, v in verdicts.items()}
+    rec = c5_record(tmp_path, quick_config, tasks)
+    assert rec["verdict"] == expected
+    assert {t: rec["details"]["tasks"][t]["verdict"] for t in tasks} == verdicts
