@@ -437,6 +437,8 @@ def test_c2c_paired_min_seeds_walk(tmp_path, quick_config, min_seeds, n_seeds, e
     rec = c2_record(tmp_path, with_claims(quick_config, paired_min_seeds=min_seeds),
                     degradation={ONE_PAIR: {"s6": diffs, "s4d": [0.0] * n_seeds}})  # fmt: skip
     assert c2_parts(rec)[2] == expected, rec["explanation"]
+    too_few = f"{n_seeds} seed(s) where both learned, {max(2, min_seeds)} needed"
+    assert (rec["details"]["e2_relative_rmse_increase"]["vdp/zoh"]["why"] == too_few) == (n_seeds < max(2, min_seeds))
 
 
 @pytest.mark.parametrize("learned_s6, expected", [
