@@ -119,3 +119,102 @@ def test_binomial_difference_se_matches_simulation():
     p, n_test = 0.8, 500
     diffs = (rng.binomial(n_test, p, 40000) - rng.binomial(n_test, p, 40000)) / n_test
     assert diffs.std() == pytest.approx(binomial_difference_se(p, n_test), rel=0.02)
+
+
+# ---------------------------------------------------------------------------------------------
+# The power numbers in the verdicts and the claims table
+# ---------------------------------------------------------------------------------------------
+from test_claim_boundaries import (  # noqa: E402  (table builders shared with the boundary walks)
+    ONE_PAIR,
+    aligned,
+    c2_record,
+    c4_paths,
+    c5_record,
+    with_claims,
+)
+
+from contlaws.claims import evaluate_claim  # noqa: E402
+
+
+def test_c2_power_beside_an_inconclusive_degradation(tmp_path, quick_config):
+    """Three seeds, mean 0.1167, SE 0.1014: 2 SE = 0.2028 resolvable; sd = SE·√3, (2·sd/mean)² = 9.06 -> 10 seeds."""
+    diffs = [0.1, 0.3, -0.05]
+    rec = c2_record(tmp_path, quick_config, degradation={ONE_PAIR: {"s6": diffs, "s4d": [0.0] * 3}})
+    assert rec["verdict"] == "inconclusive" and rec["numbers"]["part_c_degradation"] == "inconclusive"
+    mean, sd = np.mean(diffs), np.std(diffs, ddof=1)
+    assert rec["numbers"]["power_c_difference_resolvable"] == pytest.approx(2 * sd / math.sqrt(3), abs=1e-4)
+    assert rec["numbers"]["power_c_seeds_needed"] == math.floor((2 * sd / mean) ** 2) + 1 == 10
+    assert "power_b_exponent_resolvable" not in rec["numbers"]  # (b) is supported: no power line for it
+    assert "Power: (c) the seeds resolve a paired difference of 0.203" in rec["explanation"]
+    assert "about 10 seeds would decide" in rec["numbers"]["power"]
+
+
+def test_c2_power_of_the_exponent_uses_its_spread_over_seeds(tmp_path, quick_config):
+    """S6 exponents 0.2, 0.5, 0.4 over seeds on a second pair, 1.0 on the first: (b) mixed -> inconclusive;
+    the exponent SE over seeds is 0.0882, 2 SE = 0.176; the unresolved pair sits 0.133 below 0.5, so
+    (2·sd/0.133)² = 5.25 -> 6 seeds."""
+    rec = c2_record(tmp_path, quick_config, s6_exponents={ONE_PAIR: [1.0, 1.0, 1.0], ("dho", "zoh"): [0.2, 0.5, 0.4]},
+                    degradation={ONE_PAIR: {"s6": [1.0, 1.25, 1.5], "s4d": [0.0] * 3}})  # fmt: skip
+    assert rec["numbers"]["part_b_amplitude"] == "inconclusive"
+    q = [0.2, 0.5, 0.4]
+    se = np.std(q, ddof=1) / math.sqrt(3)
+    assert rec["numbers"]["power_b_exponent_resolvable"] == pytest.approx(2 * se, abs=1e-4)
+    distance = 0.5 - np.mean(q)
+    assert rec["numbers"]["power_b_seeds_needed"] == math.floor((2 * se * math.sqrt(3) / distance) ** 2) + 1 == 6
+
+
+def test_supported_verdicts_carry_no_power(tmp_path, quick_config):
+    rec = c2_record(tmp_path, quick_config)
+    assert rec["verdict"] == "supported" and not any(k.startswith("power") for k in rec["numbers"])
+    assert "Power" not in rec["explanation"]
+    rec = c5_record(tmp_path, quick_config, {"digits": {"diffs": [0.0] * 3}})
+    assert rec["verdict"] == "supported" and not any(k.startswith("power") for k in rec["numbers"])
+
+
+def test_c4_power_beside_inconclusive_and_not_supported(tmp_path, quick_config):
+    cfg = with_claims(quick_config, bootstrap_samples=200)
+    rec = evaluate_claim("C4", c4_paths(tmp_path, aligned(4, order=[0, 1, 3, 2])), cfg)  # ρ = 0.8, not significant
+    assert rec["verdict"] == "inconclusive"
+    z = stats.norm.ppf(0.95)
+    assert rec["numbers"]["power_rho_detectable"] == pytest.approx(math.tanh(z * math.sqrt(1.06 / 1)), abs=1e-4)
+    assert rec["numbers"]["power_datasets_needed"] == math.floor(1.06 * (z / math.atanh(0.8)) ** 2) + 4 == 6
+    assert "about 6 datasets would decide" in rec["explanation"]
+    rec = evaluate_claim("C4", c4_paths(tmp_path, aligned(8, order=range(7, -1, -1))), cfg)  # anti-aligned
+    assert rec["verdict"] == "not supported" and rec["numbers"]["power_datasets_needed"] is None
+    assert rec["numbers"]["power_rho_ruled_out_below"] == pytest.approx(
+        math.tanh(math.atanh(0.3) - z * math.sqrt(1.06 / 5)), abs=1e-4)  # fmt: skip
+    rec = evaluate_claim("C4", c4_paths(tmp_path, aligned(3)), cfg)  # n = 3: nothing detectable
+    assert rec["numbers"]["power_rho_detectable"] is None and "fewer than 4" in rec["numbers"]["power"]
+
+
+def test_c5_power_beside_an_unresolved_accuracy(tmp_path, quick_config):
+    """Paired differences −0.02, 0.01, −0.005 (mean −0.005, sd 0.015): 2 SE = 0.0173; the mean sits
+    0.005 above −tol, so (2·0.015/0.005)² = 36 -> 37 seeds would decide. One seed: binomial SE at n_test."""
+    rec = c5_record(tmp_path, quick_config, {"digits": {"diffs": [-0.02, 0.01, -0.005]}})
+    assert rec["verdict"] == "inconclusive"
+    assert rec["numbers"]["power_accuracy_resolvable"] == {"digits": pytest.approx(2 * 0.015 / math.sqrt(3), abs=1e-4)}
+    assert rec["numbers"]["power_seeds_needed"] == 37 and "Power: " in rec["explanation"]
+    rec = c5_record(tmp_path, quick_config, {"digits": {"diffs": [-0.02]}})
+    binomial = math.sqrt(2 * 0.75 * 0.25 / 1024)  # baseline accuracy 0.75, n_test 1024
+    assert rec["numbers"]["power_accuracy_resolvable"] == {"digits": pytest.approx(2 * binomial, abs=1e-4)}
+    assert rec["numbers"]["power_seeds_needed"] == math.floor((2 * binomial / 0.01) ** 2) + 1
+
+
+def test_claims_table_shows_power_for_non_supported_verdicts(tmp_path):
+    import json
+
+    from contlaws.report import write_claims_table
+
+    paths = []
+    for claim, verdict in (("C1", "supported"), ("C2", "inconclusive"), ("C4", "not supported")):
+        path = tmp_path / f"{claim}.json"
+        numbers = {"x": 1.0, "power": f"power line of {claim}"}
+        path.write_text(json.dumps({"claim": claim, "statement": "s", "verdict": verdict, "numbers": numbers}))
+        paths.append(path)
+    md = write_claims_table(paths, tmp_path / "claims.csv", tmp_path / "claims.md")
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "claims.csv", comment="#", keep_default_na=False)
+    assert table["power"].tolist() == ["", "power line of C2", "power line of C4"]  # none beside "supported"
+    assert md.splitlines()[0] == "| claim | statement | verdict | numbers | power |"
+    assert md.splitlines()[3].endswith("| power line of C2 |") and md.splitlines()[2].endswith("|  |")

@@ -16,6 +16,8 @@ C4's bootstrap also resamples seeds, so these numbers are the most the design co
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 from scipy import stats as scipy_stats
 
@@ -85,5 +87,35 @@ def datasets_needed(rho: float, rho_min: float, alpha: float, at_least: int = 4)
     return max(int(n), int(at_least))
 
 
-def seeds_text(n: int | None) -> str:
-    return "not reachable at this effect" if n is None else f"about {n} seeds"
+def paired_power(items: list[tuple[float | None, float | None, int]], se_factor: float, at_least: int) -> dict:
+    """Power of paired comparisons over several units (pairs of a part, tasks of a claim).
+
+    items: (effect, SE, n) per unit, effect the distance of the unit's mean from the rule's line.
+    Returns ``resolvable``: the largest k·SE over the units (the smallest effect every unit resolves;
+    None without any SE), ``unresolved``: how many units have |effect| <= k·SE (or no SE), and
+    ``seeds_needed``: the most seeds any unresolved unit needs at its observed effect and spread
+    (:func:`units_needed`; None when one of them cannot say, e.g. a single seed has no spread).
+    """
+    resolvable = [resolvable_difference(se, se_factor) for _, se, _ in items]
+    finite = [r for r in resolvable if math.isfinite(r)]
+    unresolved = [(e, se, n) for (e, se, n), r in zip(items, resolvable)
+                  if not math.isfinite(r) or e is None or not abs(e) > r]  # fmt: skip
+    needed = [units_needed(e, se * math.sqrt(n) if se is not None and math.isfinite(se) else None, se_factor, at_least)
+              for e, se, n in unresolved]  # fmt: skip
+    return {
+        "resolvable": max(finite) if finite else None,
+        "unresolved": len(unresolved),
+        "seeds_needed": (max(needed) if needed and None not in needed else None) if unresolved else 0,
+    }
+
+
+def paired_power_text(power: Mapping[str, Any], what: str, unit: str) -> str:
+    """One sentence from :func:`paired_power`: what the seeds resolve and what would decide the rest."""
+    res = power["resolvable"]
+    text = (f"the seeds resolve {what} of {res:.3g} (k SE, largest over {unit}s)" if res is not None
+            else f"no standard error of {what} (fewer than two seeds)")  # fmt: skip
+    if power["unresolved"]:
+        need = power["seeds_needed"]
+        how_many = f"about {need} seeds" if need else "an unknown number of seeds (no spread measured)"
+        text += f"; {power['unresolved']} {unit}(s) unresolved, {how_many} would decide at the observed effect and spread"
+    return text
