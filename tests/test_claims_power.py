@@ -218,3 +218,20 @@ def test_claims_table_shows_power_for_non_supported_verdicts(tmp_path):
     assert table["power"].tolist() == ["", "power line of C2", "power line of C4"]  # none beside "supported"
     assert md.splitlines()[0] == "| claim | statement | verdict | numbers | power |"
     assert md.splitlines()[3].endswith("| power line of C2 |") and md.splitlines()[2].endswith("|  |")
+
+
+def test_c1_power_beside_a_failing_exponent(tmp_path, quick_config):
+    """S4D exponents 0.4, 0.9, 0.85 over seeds (mean 0.717 > 0.5): (c) not supported; 2 SE of the
+    exponent = 0.318 > 0.217, so (2·sd/0.217)² = 6.46 -> 7 seeds would resolve it."""
+    from test_claim_boundaries import c1_record
+
+    q = [0.4, 0.9, 0.85]
+    rec = c1_record(tmp_path, quick_config, exponents=q,
+                    continuity={ONE_PAIR: {"orders": [1.0] * 3}})  # fmt: skip
+    assert rec["numbers"]["part_c_amplitude"] == "not supported"
+    se = np.std(q, ddof=1) / math.sqrt(3)
+    assert rec["numbers"]["power_c_exponent_resolvable"] == pytest.approx(2 * se, abs=1e-4)
+    assert rec["numbers"]["power_c_seeds_needed"] == math.floor((2 * se * math.sqrt(3) / (np.mean(q) - 0.5)) ** 2) + 1 == 7
+    assert "Power: (c) the seeds resolve an exponent distance from 0.5" in rec["explanation"]
+    rec = c1_record(tmp_path, quick_config)
+    assert rec["verdict"] == "supported" and "power" not in rec["numbers"]
