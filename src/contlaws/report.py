@@ -45,6 +45,14 @@ def _numbers_text(numbers: dict, limit: int = 8) -> str:
     return "; ".join(items)
 
 
+def power_text(rec: dict) -> str:
+    """The power line of a verdict that is not supported (``numbers.power``: what the design could have
+    detected, and what would decide an inconclusive part); empty for a supported verdict."""
+    if rec.get("verdict", "inconclusive") == "supported":
+        return ""
+    return str((rec.get("numbers") or {}).get("power", ""))
+
+
 def claims_table(paths: list[Path]) -> pd.DataFrame:
     rows = []
     for path in paths:
@@ -55,6 +63,7 @@ def claims_table(paths: list[Path]) -> pd.DataFrame:
                 "statement": rec.get("statement", ""),
                 "verdict": rec.get("verdict", "inconclusive"),
                 "numbers": _numbers_text(rec.get("numbers", {})),
+                "power": power_text(rec),
                 "source": str(path),
             }
         )
@@ -62,9 +71,10 @@ def claims_table(paths: list[Path]) -> pd.DataFrame:
 
 
 def claims_markdown(df: pd.DataFrame) -> str:
-    lines = ["| claim | statement | verdict | numbers |", "|---|---|---|---|"]
+    lines = ["| claim | statement | verdict | numbers | power |", "|---|---|---|---|---|"]
     for _, r in df.iterrows():
-        lines.append(f"| {r['claim']} | {r['statement']} | **{VERDICT_MARK.get(r['verdict'], r['verdict'])}** | {r['numbers']} |")
+        lines.append(f"| {r['claim']} | {r['statement']} | **{VERDICT_MARK.get(r['verdict'], r['verdict'])}** | {r['numbers']} "
+                     f"| {r['power']} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from contlaws.claims.measures import amplitude_growth, continuity_summary, nominal_s4_order
+from contlaws.claims.power import paired_power, paired_power_text
 from contlaws.claims.registry import (
     ANY_SIZE,
     NONNEGATIVE,
@@ -89,6 +90,10 @@ def evaluate_c1(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         f"swept amplitudes): {part_c} (largest exponent {numbers['e2_s4d_amplitude_exponent_max']}; S6 for contrast "
         f"{numbers['e2_s6_amplitude_exponent_for_contrast']}). Verdict: {verdict}."
     )
+    if part_c != "supported":
+        power = c1_power_c(growth, exponent_max, float(thr["paired_se"]), min_runs)
+        numbers.update(power)
+        explanation += f" Power: {power['power']}."
     return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
             "thresholds": thresholds}
 
@@ -156,6 +161,16 @@ def c1_part_c_amplitude(sweep: pd.DataFrame, exponent_max: float, min_runs: int)
                   for k, v in growth.items() if v["runs"] >= min_runs}  # fmt: skip
     part_c = combine(list(per_pair_c.values())) if per_pair_c else "inconclusive"
     return growth, part_c
+
+
+def c1_power_c(growth: dict, exponent_max: float, se_factor: float, min_runs: int) -> dict:
+    """Power beside part (c) when it is not supported (docs/claims.md, "Power"): the exponent distance
+    from ``exponent_max`` that the seeds resolve (k SE of the exponent over seeds, k =
+    ``claims.paired_se``) and the seeds that would resolve the pairs they do not."""
+    items = [(v["exponent"] - exponent_max, v["exponent_se"], v["runs"]) for v in growth.values() if v["exponent"] is not None]
+    power = paired_power(items, se_factor, max(2, min_runs))
+    return {"power_c_exponent_resolvable": rounded(power["resolvable"]), "power_c_seeds_needed": power["seeds_needed"],
+            "power": "(c) " + paired_power_text(power, f"an exponent distance from {exponent_max:g}", "pair")}  # fmt: skip
 
 
 def c1_numbers(trained: dict, growth: dict, s6: dict, s6_growth: dict, deviation: float, nominal: float,

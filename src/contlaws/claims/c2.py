@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from contlaws.claims.measures import amplitude_growth, combine_across, paired_difference, relative_rmse_increase_by_seed
+from contlaws.claims.power import paired_power, paired_power_text
 from contlaws.claims.registry import (
     NONNEGATIVE,
     POSITIVE,
@@ -78,6 +79,9 @@ def evaluate_c2(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     }
     explanation = c2_explanation(e1_summary, growth, s4_growth, comparison, excluded, thresholds,
                                  (part_a, part_b, part_c), verdict)  # fmt: skip
+    power_numbers, power_text = c2_power(growth, comparison, thresholds, (part_b, part_c))
+    numbers.update(power_numbers)
+    explanation += power_text
     return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
             "thresholds": thresholds}
 
@@ -152,6 +156,32 @@ def c2_part_c_degradation(errors: pd.DataFrame, excluded: dict, min_seeds: int, 
     excluded.update({k: v["why"] for k, v in comparison.items() if v["n_seeds"] == 0})
     part_c = combine_across([v["verdict"] for k, v in comparison.items() if v["n_seeds"] > 0])
     return comparison, part_c
+
+
+def c2_power(growth: dict, comparison: dict, thresholds: Mapping[str, Any], parts: tuple[str, str]) -> tuple[dict, str]:
+    """Power beside the trained-model parts that are not supported (docs/claims.md, "Power"): the
+    smallest distance each part's seeds resolve (k SE) and the seeds that would decide its unresolved
+    pairs at the observed effect. (b): exponent minus its threshold, SE of the exponent over seeds;
+    (c): the paired S6 − S4D difference and its SE. Nothing when both parts are supported."""
+    part_b, part_c = parts
+    k = thresholds["paired_se"]
+    numbers, texts = {}, []
+    if part_b != "supported":
+        q_min = thresholds["s6_amplitude_exponent_min"]
+        items = [(v["exponent"] - q_min, v["exponent_se"], v["runs"]) for v in growth.values() if v["exponent"] is not None]
+        power = paired_power(items, k, max(2, thresholds["min_learned_runs"]))
+        numbers.update(power_b_exponent_resolvable=power["resolvable"], power_b_seeds_needed=power["seeds_needed"])
+        texts.append("(b) " + paired_power_text(power, f"an exponent distance from {q_min:g}", "pair"))
+    if part_c != "supported":
+        items = [(v["mean"], v["se"], v["n_seeds"]) for v in comparison.values() if v["n_seeds"] > 0]
+        power = paired_power(items, k, max(2, thresholds["paired_min_seeds"]))
+        numbers.update(power_c_difference_resolvable=power["resolvable"], power_c_seeds_needed=power["seeds_needed"])
+        texts.append("(c) " + paired_power_text(power, "a paired difference", "pair"))
+    if not texts:
+        return {}, ""
+    numbers = {key: rounded(v) if isinstance(v, float) else v for key, v in numbers.items()}
+    numbers["power"] = "; ".join(texts)
+    return numbers, f" Power: {numbers['power']}."
 
 
 def c2_numbers(e1_summary: dict, s6_e1: dict, growth: dict, s4_growth: dict, comparison: dict,

@@ -176,14 +176,19 @@ def c3_part_b_separation(family: Mapping[str, pd.Series], separations: list, sep
 def c3_numbers(family: Mapping[str, pd.Series], per_system: Mapping[str, dict], steps: list, separations: list,
                part_a: str, part_b: str) -> dict:  # fmt: skip
     """The headline numbers of C3 (in the claim file's order)."""
+
+    def tc_at(eta: float) -> list[float]:
+        # Only systems with this η on their grid: a system may lack an end (then (b) is inconclusive).
+        return [float(s[np.isclose(s.index, eta)].iloc[0]) for s in family.values() if np.isclose(s.index, eta).any()]
+
     return {
         "systems": len(family),
         "etas_per_system": min((len(s) for s in family.values()), default=0),
         "all_strictly_decreasing": all(v["strictly_decreasing"] for v in per_system.values()) if per_system else None,
         "smallest_drop": rounded(min(steps), 6) if steps else None,
         "separation_min": rounded(min(separations), 6) if separations else None,
-        "tc_eta0_min": rounded(min(float(s[np.isclose(s.index, 0.0)].iloc[0]) for s in family.values()), 6) if separations else None,
-        "tc_eta1_max": rounded(max(float(s[np.isclose(s.index, 1.0)].iloc[0]) for s in family.values()), 6) if separations else None,
+        "tc_eta0_min": rounded(min(tc_at(0.0)), 6) if separations else None,
+        "tc_eta1_max": rounded(max(tc_at(1.0)), 6) if separations else None,
         "part_a_ordering": part_a,
         "part_b_separation": part_b,
     }

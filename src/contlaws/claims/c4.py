@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
+from contlaws.claims.power import datasets_needed, rho_detectable, rho_ruled_out
 from contlaws.claims.registry import claim, inconclusive_for_non_finite, non_finite, pair_key, read_csv_input, rounded
 from contlaws.stats import bootstrap_rho, critical_rho, spearman
 
@@ -84,8 +85,37 @@ def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         f"({stats['method']}); S4D ahead beyond 2 SE on {numbers['s4d_ahead_beyond_2se']}, behind on "
         f"{numbers['s4d_behind_beyond_2se']}. {verdict.capitalize()}: {why}. S6 for contrast: rho = {numbers['rho_s6_for_contrast']}."
     )
+    power_numbers, power_text = c4_power(verdict, n, len(table), stats["rho"], rho_min, alpha)
+    numbers.update(power_numbers)
+    explanation += power_text
     return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
             "thresholds": thresholds}
+
+
+def c4_power(verdict: str, n: int, n_design: int, rho: float, rho_min: float, alpha: float) -> tuple[dict, str]:
+    """Power beside a verdict that is not supported (docs/claims.md, "Power"): at the n datasets that
+    count, the smallest ρ a one-sided 1 − α interval separates from 0 and the largest ρ whose interval
+    rules out ``rho_min`` (Fisher z, SE sqrt(1.06/(n − 3))); for an inconclusive verdict, the datasets
+    that would decide at the observed ρ. Nothing for a supported verdict."""
+    if verdict == "supported":
+        return {}, ""
+    level = f"one-sided {1 - alpha:.0%} Fisher-z interval, SE sqrt(1.06/(n-3))"
+    if n >= C4_MIN_N:
+        detect, ruled = rho_detectable(n, alpha), rho_ruled_out(n, alpha, rho_min)
+        text = (f"with n = {n} datasets the {level} excludes 0 only for rho >= {detect:.3f} and rules out "
+                f"{rho_min:g} only for rho <= {ruled:.3f}")  # fmt: skip
+    else:
+        detect = ruled = math.nan
+        text = f"with n = {n} datasets (fewer than {C4_MIN_N}) no rho is detectable"
+        if n_design >= C4_MIN_N:
+            text += f"; were all {n_design} datasets to count, the {level} would exclude 0 for rho >= {rho_detectable(n_design, alpha):.3f}"
+    needed = datasets_needed(rho, rho_min, alpha, at_least=C4_MIN_N) if verdict == "inconclusive" else None
+    if verdict == "inconclusive":
+        text += (f"; at the observed rho = {rho:.3f} about {needed} datasets would decide" if needed is not None
+                 else "; the observed rho cannot decide it with more datasets (undefined or not positive)")  # fmt: skip
+    numbers = {"power_rho_detectable": rounded(detect), "power_rho_ruled_out_below": rounded(ruled),
+               "power_datasets_needed": needed, "power": text}  # fmt: skip
+    return numbers, f" Power: {text}."
 
 
 def read_c4_inputs(inputs: Mapping[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from contlaws.claims.power import binomial_difference_se, paired_power, paired_power_text
 from contlaws.claims.registry import (
     VERDICTS,
     claim,
@@ -122,6 +123,8 @@ def evaluate_c5(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         "continuous_seeds_learned": {t: per_task[t]["seeds_learned"] for t in parts},
         "test_accuracy_difference_mean": {t: per_task[t]["test_accuracy_difference_mean"] for t in parts},
     }
+    power_numbers, power_text = c5_power(parts, per_task, table, tol, n_se, min_seeds)
+    numbers.update(power_numbers)
     reasons = "; ".join(f"{t}: {per_task[t]['verdict']} ({per_task[t]['reason']})" for t in parts)
     explanation = (
         f"Tasks labelled continuous by their measured TC (>= task_continuity.continuous_min): "
@@ -129,7 +132,7 @@ def evaluate_c5(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         f"runs learned (test accuracy > majority class + gates.e5_se binomial SEs) count, at least {min_seeds}; "
         f"differences are paired by seed and count only beyond {n_se:g} standard errors: the subsampled run must be "
         f"no worse than the baseline by more than {tol} and reach the baseline's best validation accuracy with a "
-        f"speed-up above 1 + m (timing noise {noise:.3f}, m = {margin:.3f}). {reasons}. Verdict: {verdict}."
+        f"speed-up above 1 + m (timing noise {noise:.3f}, m = {margin:.3f}). {reasons}. Verdict: {verdict}.{power_text}"
     )
     return {
         "verdict": verdict,
@@ -139,6 +142,32 @@ def evaluate_c5(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         "explanation": explanation,
         "thresholds": thresholds,
     }
+
+
+def c5_power(parts: Mapping[str, str], per_task: Mapping[str, dict], table: pd.DataFrame, tol: float, n_se: float,
+             min_seeds: int) -> tuple[dict, str]:  # fmt: skip
+    """Power of the accuracy test beside continuous tasks that are not supported (docs/claims.md,
+    "Power"): the smallest accuracy difference from the tolerance line −tol that the learned seeds
+    resolve, k·SE of the paired differences (with fewer than two seeds, the binomial SE of one seed's
+    difference at the test size, sqrt(2 p(1 − p)/n_test), over sqrt(seeds)), and the seeds that would
+    decide an unresolved task at its observed mean and spread. Nothing when every task is supported."""
+    tasks = [t for t, v in parts.items() if v != "supported"]
+    if not tasks:
+        return {}, ""
+    items = {}
+    for task in tasks:
+        rec = per_task[task]
+        mean, se, n = rec["test_accuracy_difference_mean"], rec["test_accuracy_difference_se"], rec["seeds_learned"]
+        if se is None and "n_test" in table and n:
+            n_test = int(pd.to_numeric(table.loc[table["task"] == task, "n_test"]).min())
+            se = binomial_difference_se(float(rec["test_accuracy_baseline_mean"]), n_test) / math.sqrt(n)
+        items[task] = (None if mean is None else mean + tol, se, n)
+    power = paired_power(list(items.values()), n_se, max(2, min_seeds))
+    by_task = {t: rounded(n_se * se) if se is not None and math.isfinite(se) else None for t, (_, se, _) in items.items()}
+    text = (paired_power_text(power, f"an accuracy difference from -{tol:g}", "task")
+            + f" (per task: {', '.join(f'{t} {v}' for t, v in by_task.items())}; the speed test is not covered)")  # fmt: skip
+    numbers = {"power_accuracy_resolvable": by_task, "power_seeds_needed": power["seeds_needed"], "power": text}
+    return numbers, f" Power: {text}."
 
 
 def read_c5_inputs(inputs: Mapping[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame]:

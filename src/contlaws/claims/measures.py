@@ -86,7 +86,8 @@ def amplitude_growth(sweep: pd.DataFrame, model: str, min_runs: int) -> dict[str
     whose discretization error scales with its input like its output spread has q ≈ 0; S6, whose
     step Δ grows with the input, has q > 0. (At τ = 1, far from τ_min, S6's d saturates at the
     spread of its outputs for large a and stops growing, so the finest level is where convergence is
-    judged.) ``growth`` = d(τ₁, a_max)/d(τ₁, a_min) (geometric mean over seeds) for reading. None
+    judged.) ``exponent_se``: standard error of that mean over seeds (None for one seed).
+    ``growth`` = d(τ₁, a_max)/d(τ₁, a_min) (geometric mean over seeds) for reading. None
     when fewer than two amplitudes or ``min_runs`` learned seeds.
     """
     out = {}
@@ -103,13 +104,15 @@ def amplitude_growth(sweep: pd.DataFrame, model: str, min_runs: int) -> dict[str
         per_seed = group.pivot_table(index="seed", columns="amplitude", values="d") if len(group) else pd.DataFrame()
         usable = per_seed[(per_seed > 0).all(axis=1) & np.isfinite(per_seed).all(axis=1)] if len(per_seed) else per_seed
         if len(seeds) < min_runs or len(amplitudes) < 2 or len(usable) < max(1, min_runs):
-            entry.update(exponent=None, growth=None,
+            entry.update(exponent=None, exponent_se=None, growth=None,
                          why=f"{len(seeds)} learned run(s) ({min_runs} needed), {len(amplitudes)} amplitude(s) (2 needed)")
         else:
             log_a = np.log(np.asarray(amplitudes, dtype=float))
             slopes = [np.polyfit(log_a, np.log(row.to_numpy(dtype=float)), 1)[0] for _, row in usable.iterrows()]
             ratio = usable[amplitudes[-1]] / usable[amplitudes[0]]
-            entry.update(exponent=rounded(float(np.mean(slopes))), growth=rounded(float(np.exp(np.log(ratio).mean()))), why="")
+            _, slope_se = mean_and_stderr(slopes)  # spread of the exponent over seeds (NaN for one seed)
+            entry.update(exponent=rounded(float(np.mean(slopes))), exponent_se=rounded(slope_se),
+                         growth=rounded(float(np.exp(np.log(ratio).mean()))), why="")
         out[pair_key(system, method)] = entry
     return out
 
