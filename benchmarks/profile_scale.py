@@ -253,8 +253,8 @@ def time_process(argv: Sequence[str], env: dict[str, str]) -> tuple[float, str]:
     seconds = time.perf_counter() - start
     heavy = re.findall(r"^HEAVY=(.*)$", done.stderr, flags=re.MULTILINE)
     if done.returncode != 0 or (RUNNER in argv and not heavy):
-        tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
-        raise ProfileError(f"`{shlex.join(argv[3:])}` failed (exit {done.returncode}): {tail[0]}")
+        said = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("HEAVY=")]
+        raise ProfileError(f"`{shlex.join(argv[3:])}` failed (exit {done.returncode}): {(said or ['no output'])[-1]}")
     return seconds, (heavy[-1] or "-") if heavy else "-"
 
 
