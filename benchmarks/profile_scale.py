@@ -180,7 +180,9 @@ def total_row(rows: Sequence[dict]) -> dict:
 
 def _cell(value) -> str:
     if isinstance(value, float):
-        return "n/a" if math.isnan(value) else f"{value:.4g}" if abs(value) < 1 else f"{value:.1f}"
+        if math.isnan(value):
+            return "n/a"
+        return f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}" if abs(value) < 100 else f"{value:.1f}"
     return str(value)
 
 
