@@ -320,7 +320,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--run-dir", type=Path, help="a run's benchmark folder (logs/<run>/benchmarks)")
     parser.add_argument("--workdir", type=Path, default=Path("."), help="the pipeline's working folder (default .)")
     parser.add_argument("--run", help="run name: reads WORKDIR/logs/RUN/benchmarks")
-    parser.add_argument("--sort", choices=("wall", "cpu"), default="wall", help="sort rules by this share (default wall)")
+    parser.add_argument("--sort", choices=("wall", "cpu"), default="wall",
+                        help="order the rules by this share (default wall)")
     parser.add_argument("--csv", type=Path, help="also write the table as CSV")
     parser.add_argument("--startup", action="store_true", help="time the start-up of every command the rules call")
     parser.add_argument("--repeats", type=int, default=5, help="--startup: runs per command and source (default 5)")
@@ -342,6 +343,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main_rules(args: argparse.Namespace) -> None:
     run_dir = args.run_dir if args.run_dir is not None else args.workdir / "logs" / args.run / "benchmarks"
+    if args.csv and args.csv.resolve() in {p.resolve() for p in run_dir.glob("*/*.tsv")}:
+        raise ProfileError(f"--csv {args.csv}: is one of the benchmark files it reads")
     rules = collect_rules(run_dir, warn=lambda text: print(text, file=sys.stderr))
     rows = rule_table(rules, args.sort)
     total = total_row(rows)
@@ -349,13 +352,13 @@ def main_rules(args: argparse.Namespace) -> None:
           f"{total['cpu_sum_s']:.1f} s CPU (sorted by {args.sort} share)")  # fmt: skip
     print(format_table(RULE_COLUMNS, [*rows, total]))
     if args.csv:
-        if args.csv.resolve().is_relative_to(run_dir.resolve()) and args.csv.suffix == ".tsv":
-            raise ProfileError(f"--csv {args.csv}: would write over the benchmark files it reads")
         write_csv(args.csv, RULE_COLUMNS, [*rows, total])
 
 
 def main_startup(args: argparse.Namespace) -> None:
     sources = dict(args.src or [("src", REPO / "src")])
+    if len(sources) < len(args.src or ()):
+        raise ProfileError("--src: each LABEL may be given once")
     for label, path in sources.items():
         if not (path / "contlaws" / "__init__.py").is_file():
             raise ProfileError(f"--src {label}={path}: no contlaws package there")

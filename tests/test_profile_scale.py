@@ -71,7 +71,8 @@ def test_per_rule_statistics(profile, run):
     train, plot, config = rows["train"], rows["plot"], rows["config"]
     assert (train["jobs"], train["wall_sum_s"], train["wall_median_s"], train["wall_max_s"]) == (2, 40, 20, 30)
     assert (train["cpu_sum_s"], train["cpu_median_s"], train["cpu_max_s"], train["max_rss_mb"]) == (20, 10, 15, 700.25)
-    assert (plot["jobs"], plot["wall_median_s"], plot["cpu_sum_s"], plot["max_rss_mb"]) == (2, 40, 4, 95)  # each repeat counts
+    # each row of a benchmark repeat counts as one job
+    assert (plot["jobs"], plot["wall_median_s"], plot["cpu_sum_s"], plot["max_rss_mb"]) == (2, 40, 4, 95)
     # NA: the job counts for wall time, not for CPU or memory, and is reported as unsampled
     assert (config["jobs"], config["wall_sum_s"], config["cpu_sum_s"], config["unsampled"]) == (1, 5, 0, 1)
     assert math.isnan(config["cpu_median_s"]) and math.isnan(config["max_rss_mb"])
@@ -126,6 +127,14 @@ def test_bad_input_one_error_line_exit_2_no_csv(profile, tmp_path, capsys, files
     assert not out.exists()
 
 
+def test_csv_never_replaces_a_benchmark_file(profile, run, capsys):
+    target = run / "train" / "seed0.tsv"
+    before = target.read_text()
+    assert profile.main(["--run-dir", str(run), "--csv", str(target)]) == 2
+    assert "is one of the benchmark files it reads" in capsys.readouterr().err
+    assert target.read_text() == before
+
+
 def test_needs_a_run_or_startup(profile, capsys):
     with pytest.raises(SystemExit) as stop:
         profile.main([])
@@ -164,5 +173,6 @@ def test_startup_table_times_fresh_processes(profile):
 
 
 def test_startup_names_a_failing_command(profile):
-    with pytest.raises(profile.ProfileError, match=r"`no-such-command` failed \(exit 2\): .*invalid choice: 'no-such-command'"):
+    failed = r"`no-such-command` failed \(exit 2\): .*invalid choice: 'no-such-command'"
+    with pytest.raises(profile.ProfileError, match=failed):
         profile.startup_table([["no-such-command"]], {"here": REPO / "src"}, repeats=1, log=lambda _: None)
