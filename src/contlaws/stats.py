@@ -19,8 +19,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 # scipy.stats is imported where a rank statistic needs it, not with this module: the E3 gate (paired_z),
-# mean_and_stderr and the claims that use only these run in jobs that would otherwise pay for importing
-# scipy.stats at every start (about a second on 2 cores).
+# mean_and_stderr and the claims that use only these run in jobs (every E3 training) that would
+# otherwise pay for importing scipy.stats at each start (1-2 s on 2 busy cores; benchmarks/RESULTS.md).
 
 
 def _scipy_stats():
