@@ -17,7 +17,18 @@ import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from scipy import stats as scipy_stats
+
+# scipy.stats is imported where a rank statistic needs it, not with this module: the E3 gate (paired_z),
+# mean_and_stderr and the claims that use only these run in jobs (every E3 training) that would
+# otherwise pay for importing scipy.stats at each start (1-2 s on 2 busy cores; benchmarks/RESULTS.md).
+
+
+def _scipy_stats():
+    """scipy.stats (imported on first use)."""
+    from scipy import stats
+
+    return stats
+
 
 # Largest n for which Spearman's p-value comes from all n! permutations (8! = 40320).
 EXACT_MAX_N = 8
@@ -55,7 +66,7 @@ def paired_z(model_sq_err: np.ndarray, baseline_sq_err: np.ndarray) -> float:
 # ---------------------------------------------------------------------------------------------
 def _centered_ranks(x: np.ndarray) -> np.ndarray:
     """Average ranks (ties share the mean rank) minus their mean."""
-    r = scipy_stats.rankdata(x)
+    r = _scipy_stats().rankdata(x)
     return r - r.mean()
 
 
@@ -66,7 +77,7 @@ def _exact_pairings_null(rx: np.ndarray, ry: np.ndarray, alternative: str):
     def rho_of(ranks_y, axis=-1):
         return np.moveaxis(ranks_y, axis, -1) @ rx / scale
 
-    return scipy_stats.permutation_test((ry,), rho_of, permutation_type="pairings", n_resamples=np.inf,
+    return _scipy_stats().permutation_test((ry,), rho_of, permutation_type="pairings", n_resamples=np.inf,
                                         alternative=alternative, vectorized=True)  # fmt: skip
 
 
@@ -96,8 +107,8 @@ def spearman(x, y) -> dict:
         p_two = float(_exact_pairings_null(rx, ry, "two-sided").pvalue)
         method = f"exact ({math.factorial(n)} permutations)"
     else:
-        p_greater = float(scipy_stats.spearmanr(x, y, alternative="greater").pvalue)
-        p_two = float(scipy_stats.spearmanr(x, y).pvalue)
+        p_greater = float(_scipy_stats().spearmanr(x, y, alternative="greater").pvalue)
+        p_two = float(_scipy_stats().spearmanr(x, y).pvalue)
         method = "t approximation"
     return {"rho": rho, "p_greater": p_greater, "p_two_sided": p_two, "n": n, "method": method}
 
@@ -118,7 +129,7 @@ def critical_rho(n: int, alpha: float) -> float:
         values, first = np.unique(np.round(null, 12), return_index=True)
         ok = p[first] <= alpha + 1e-12
         return float(values[ok][0]) if ok.any() else math.nan
-    t = scipy_stats.t.ppf(1 - alpha, n - 2)
+    t = _scipy_stats().t.ppf(1 - alpha, n - 2)
     return float(t / math.sqrt(n - 2 + t * t))
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from contlaws.claims import CLAIMS, evaluate_claim
 from contlaws.commands.common import add_config_argument, config_from_args
 from contlaws.io import provenance, refuse_output_over_input, write_json
 
@@ -17,7 +16,11 @@ def parse_named_path(text: str) -> tuple[str, Path]:
     return name, Path(path)
 
 
+# contlaws.claims (pandas, numpy) is imported by the actions that use it, so that building this parser
+# (`contlaws claims evaluate --help`) stays light.
 def cli_evaluate(args: argparse.Namespace) -> None:
+    from contlaws.claims import evaluate_claim
+
     refuse_output_over_input(args.out, [args.config, [path for _, path in args.inputs]], "--out")
     cfg = config_from_args(args)
     record = evaluate_claim(args.claim, dict(args.inputs), cfg)
@@ -27,6 +30,8 @@ def cli_evaluate(args: argparse.Namespace) -> None:
 
 
 def cli_list(args: argparse.Namespace) -> None:
+    from contlaws.claims import CLAIMS
+
     for entry in CLAIMS.values():
         print(f"{entry.claim_id}: {entry.statement}\n    --inputs {' '.join(n + '=PATH' for n in entry.inputs)}")
 

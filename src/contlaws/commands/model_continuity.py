@@ -6,10 +6,13 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from contlaws.commands.common import parse_tau_path, positive_int, set_threads, tau_path_map
 from contlaws.io import refuse_output_over_input, write_json
-from contlaws.model_continuity import ModelContinuity, checkpoint_continuity
+
+if TYPE_CHECKING:  # contlaws.model_continuity imports torch: only the command itself loads it
+    from contlaws.model_continuity import ModelContinuity
 
 
 def format_table(result: ModelContinuity) -> str:
@@ -23,6 +26,8 @@ def format_table(result: ModelContinuity) -> str:
 
 
 def cli_model_continuity(args: argparse.Namespace) -> None:
+    from contlaws.model_continuity import checkpoint_continuity
+
     refuse_output_over_input(args.out_json, [args.checkpoint, *(path for _, path in args.data)], "--out-json")
     set_threads(args.threads)
     paths = tau_path_map(args.data, "--data")

@@ -9,7 +9,8 @@ from pathlib import Path
 from contlaws.commands.common import add_config_argument, config_from_args
 from contlaws.errors import UserError
 from contlaws.io import refuse_output_over_input, write_text
-from contlaws.report import report_page, write_claims_table, write_provenance
+
+# contlaws.report (pandas) is imported by the command that runs, not when the parser is built.
 
 
 def _titled_path(text: str) -> tuple[str, Path]:
@@ -20,6 +21,8 @@ def _titled_path(text: str) -> tuple[str, Path]:
 
 
 def _cmd_report_page(args: argparse.Namespace) -> None:
+    from contlaws.report import report_page
+
     inputs = {Path(p).resolve() for _, p in [*args.table, *args.text]}
     if Path(args.out).resolve() in inputs:
         raise UserError(f"{args.out}: the output page would overwrite one of its inputs")
@@ -27,11 +30,15 @@ def _cmd_report_page(args: argparse.Namespace) -> None:
 
 
 def _cmd_provenance(args: argparse.Namespace) -> None:
+    from contlaws.report import write_provenance
+
     refuse_output_over_input(args.out, [args.config], "--out")
     write_provenance(config_from_args(args), args.out)
 
 
 def _cmd_claims_table(args: argparse.Namespace) -> None:
+    from contlaws.report import write_claims_table
+
     outputs = (("--out-csv", args.out_csv), ("--out-md", args.out_md), ("--out-html", args.out_html),
                ("--out-verdicts", args.out_verdicts))
     for option, output in outputs:

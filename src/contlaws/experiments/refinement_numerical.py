@@ -33,14 +33,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import scipy.linalg
 from numpy.polynomial import chebyshev
 from tqdm import tqdm
 
 from contlaws.errors import ConfigError
+
+# pandas and scipy are imported by the functions that use them: the command line imports this module
+# for ERROR_COLUMNS and its description, and `--help` should not pay for them.
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -226,12 +230,14 @@ def zoh_pair(a: np.ndarray, step: np.ndarray, drive: np.ndarray) -> tuple[np.nda
     Returns:
         Ā: (..., N, N); forcing: (..., N).
     """
+    from scipy.linalg import expm
+
     n = a.shape[0]
     step = np.asarray(step, dtype=np.float64)[..., None, None]
     block = np.zeros(np.broadcast_shapes(step.shape[:-2], drive.shape[:-1]) + (n + 1, n + 1))
     block[..., :n, :n] = step * a
     block[..., :n, n] = step[..., 0] * drive
-    e = scipy.linalg.expm(block)  # (... N+1 N+1)
+    e = expm(block)  # (... N+1 N+1)
     return e[..., :n, :n], e[..., :n, n]
 
 
@@ -378,6 +384,8 @@ def run_experiment(
         Columns system, amplitude, amplitude_log2, tau, tau_log2, model, discretization,
         rel_max_error, rel_rmse; one row per combination, in a fixed order.
     """
+    import pandas as pd
+
     ref_log2 = int(settings["reference_log2_step"])
     tau_log2 = check_grids(settings["tau_log2"], ref_log2)
     amp_log2 = np.array(sorted(float(v) for v in settings["amplitude_log2"]))
@@ -431,6 +439,8 @@ def convergence_orders(errors: pd.DataFrame) -> pd.DataFrame:
     Returns:
         Columns model, discretization, amplitude, order_max_error, order_rmse.
     """
+    import pandas as pd
+
     keys = ["model", "discretization", "amplitude"]
     mean = errors.groupby(keys + ["tau"], sort=True)[list(ERROR_COLUMNS)].mean().reset_index()
     rows = []
@@ -449,6 +459,8 @@ def amplitude_ratios(errors: pd.DataFrame, metric: str = "rel_max_error") -> pd.
     draws of 4 systems the S6 mean-over-systems ratio ranged from 3.6 to 44, so it is reported per
     system (and summarized by :func:`amplitude_ratio_summary`), never as one mean.
     """
+    import pandas as pd
+
     keys = ["model", "discretization", "system", "tau"]
     a_min, a_max = errors["amplitude"].min(), errors["amplitude"].max()
     table = errors.pivot_table(index=keys, columns="amplitude", values=metric, aggfunc="mean")

@@ -29,7 +29,6 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import Image, ImageDraw
-from scipy import ndimage
 from tqdm import tqdm
 
 from contlaws.data.benchmarks.common import images_to_sequences
@@ -154,6 +153,8 @@ def render(paths: list[np.ndarray], dots: list[np.ndarray], size: int) -> np.nda
 
 def dots_connected(image: np.ndarray, dots: list[np.ndarray]) -> bool:
     """Do both dots lie in one 8-connected component of inked (> 0) pixels?"""
+    from scipy import ndimage  # here, not at import: every `bench` job imports this module via the task table
+
     components, _ = ndimage.label(image > 0, structure=np.ones((3, 3)))
     (x0, y0), (x1, y1) = (np.clip(np.round(d).astype(int), 0, image.shape[0] - 1) for d in dots)
     return components[y0, x0] != 0 and components[y0, x0] == components[y1, x1]
