@@ -214,9 +214,11 @@ def test_c4_within_system_leaves_out_a_system_with_too_few_datasets(tmp_path, ev
 def tc_table(metric: str) -> pd.DataFrame:
     from contlaws.experiments.alignment import TC_COLUMNS
 
+    grid = load_config(EVIDENCE)  # the whole E3 grid of the run (C3 names missing grid points)
     rows = [{"family": "forecasting", "dataset": f"forecasting/{s}_eta{e:g}", "system": s, "eta": e, "tau": np.nan,
              "task": "", "input_kind": "continuous", "metric": metric, "tc": 0.99 - 0.2 * e, "tc_stderr": 1e-4,
-             "n_sequences": 100, "n_excluded": 0} for s in ("vdp", "dho") for e in (0.0, 0.5, 1.0)]  # fmt: skip
+             "n_sequences": 100, "n_excluded": 0}
+            for s in grid["eta_performance"]["systems"] for e in grid["forecasting"]["etas"]]  # fmt: skip
     return pd.DataFrame(rows, columns=TC_COLUMNS)
 
 

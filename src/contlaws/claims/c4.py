@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from contlaws.claims.power import datasets_needed, rho_detectable, rho_ruled_out
 from contlaws.claims.registry import claim, inconclusive_for_non_finite, non_finite, pair_key, read_csv_input, rounded
@@ -239,6 +238,8 @@ def _rank_rho(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman ρ of paired values (NaN when fewer than 3 or a side is constant); fast, no p-value."""
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return math.nan
+    from scipy.stats import rankdata  # only C4 needs scipy: the other claims load without it
+
     rx, ry = rankdata(x) - (len(x) + 1) / 2, rankdata(y) - (len(y) + 1) / 2  # average ranks, centred
     return float(rx @ ry / math.sqrt((rx @ rx) * (ry @ ry)))
 

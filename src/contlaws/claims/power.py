@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from statistics import NormalDist  # the standard library's normal quantile: claims load no scipy
 from typing import Any
-
-from scipy import stats as scipy_stats
 
 # var(atanh(r_s)) ≈ SPEARMAN_Z_VARIANCE / (n − 3) for Spearman's r_s (Fieller, Hartley & Pearson 1957).
 SPEARMAN_Z_VARIANCE = 1.06
@@ -54,7 +53,7 @@ def spearman_z_se(n: int) -> float:
 
 
 def _z(alpha: float) -> float:
-    return float(scipy_stats.norm.ppf(1.0 - alpha))
+    return float(NormalDist().inv_cdf(1.0 - alpha))
 
 
 def rho_detectable(n: int, alpha: float) -> float:
