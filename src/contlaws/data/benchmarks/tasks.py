@@ -16,13 +16,14 @@ and a meta record ``{"kind": "classification", "task": "classification", "input_
 | ``listops_synth`` | generated TSV | ``listops_max_length`` | the generated train/val/test files |
 | ``pathfinder_synth`` | generated PNGs + metadata | ``image_size``² | in order: n_train, n_val, n_test |
 | ``digits`` | scikit-learn ``load_digits`` | 64 (native 8x8) | seeded: n_train, n_val, n_test |
+| ``stdlib_text`` | files of the Python standard library | 128 bytes | seeded 60/20/20 of all chunks |
 | ``listops`` | LRA ``listops-1000`` | 2000 | the release's train/val/test |
 | ``aan`` | LRA ``tsv_data`` | 2 x 4000 | the release's train/eval/test |
 | ``pathfinder32`` | LRA ``pathfinder32`` | 1024 | seeded 80/10/10 (as LRA/S4) |
 | ``pathx`` | LRA ``pathfinder128`` | 16384 | seeded 80/10/10 |
 | ``imdb`` | ``aclImdb`` | 4096 | val = seeded 10% of train; test = test |
 | ``cifar10`` | CIFAR-10 python | 1024 (gray) | val = last 10% of train (as LRA); test = test |
-| ``gunpoint`` ... ``basicmotions`` | UCR ``.ts`` from the aeon wheel | 100-1460 | train = TRAIN; val, test = seeded halves of TEST |
+| ``gunpoint`` ... ``covid3month`` | UCR ``.ts`` from the aeon wheel | 24-1460 | train = TRAIN; val, test = seeded halves of TEST |
 
 AAN pairs are stored as one row per pair: document 1 padded to 4000 tokens, then document 2
 (``meta["pair_length"]``), so a dual encoder splits ``x`` in halves. Real tasks use the full splits;
@@ -37,11 +38,12 @@ from typing import Any
 
 import numpy as np
 
-from contlaws.data.benchmarks import aan, cifar, digits, imdb, listops, pathfinder, ucr
+from contlaws.data.benchmarks import aan, cifar, digits, imdb, listops, pathfinder, stdlib_text, ucr
 from contlaws.data.benchmarks.common import BYTE_VOCAB_SIZE, pad_sequences, split_by_counts, split_by_fractions
 from contlaws.data.benchmarks.registry import (  # noqa: F401  (re-exported: the task table lives there)
     BUILTIN_TASKS,
     GENERATED_TASKS,
+    NO_RAW_TASKS,
     REAL_ROOT,
     REAL_TASKS,
     SPLITS,
@@ -194,10 +196,21 @@ def _read_ucr(raw, cfg, split, limit=None):
     return {"x": x, "y": ts.y[keep]}, extra
 
 
+def _read_stdlib_text(raw, cfg, split, limit=None):
+    """Byte chunks of CPython library files (:mod:`stdlib_text`): seeded 60/20/20 split of all chunks."""
+    x, y, record = stdlib_text.load()
+    keep = split_by_fractions(len(y), (0.6, 0.2, 0.2), seed=int(cfg["seed"]))[SPLITS.index(split)]
+    lengths = np.full(len(keep), x.shape[1], dtype=np.int64)
+    extra = {"vocab_size": BYTE_VOCAB_SIZE, "sequence_length": int(x.shape[1]), "classes": list(stdlib_text.CLASSES),
+             "source_files": record}  # fmt: skip
+    return {"x": x[keep], "y": y[keep], "lengths": lengths}, extra
+
+
 READERS = {
     "listops_synth": _read_listops_synth,
     "pathfinder_synth": _read_pathfinder_synth,
     "digits": _read_digits,
+    "stdlib_text": _read_stdlib_text,
     "listops": _read_listops,
     "aan": _read_aan,
     "pathfinder32": _read_pathfinder_real,
@@ -224,7 +237,7 @@ def prepare(
     t = get_task(task)
     if split not in SPLITS:
         raise ConfigError(f"split {split!r} is not one of {SPLITS}")
-    if raw_dir is None and t.name != "digits":
+    if raw_dir is None and t.name not in NO_RAW_TASKS:
         raw_dir = standin_raw_dir(cfg, task) if t.source == "builtin" else real_raw_dir(task)
     raw = Path(raw_dir) if raw_dir is not None else None
     if raw is not None and not raw.is_dir():
