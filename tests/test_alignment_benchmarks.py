@@ -211,3 +211,54 @@ def test_one_seed_is_inconclusive(tmp_path, cfg):
     result = _verdict(tmp_path, cfg, TC, [np.array([0.3 * k]) for k in range(len(TC))])
     assert result["verdict"] == "inconclusive" and result["numbers"]["n"] == 0
     assert len(result["details"]["excluded"]) == len(TC)
+
+
+# ------------------------------------------------------------------------------------------------
+# Gathering and the figure
+# ------------------------------------------------------------------------------------------------
+def _summary(path, task, model, seed, accuracy, learned=True):
+    from contlaws.io import write_json
+
+    write_json(path, {"benchmark": task, "model": model, "seed": seed, "test": {"accuracy": accuracy},
+                      "error": ab.error_rate(accuracy, 40), "n_test": 40, "majority_accuracy": 0.5,
+                      "gate_accuracy": 0.66, "learned": learned, "best_epoch": 2, "total_seconds": 1.0})
+
+
+def _tc_record(path, tc):
+    from contlaws.io import write_json
+
+    write_json(path, {"result": {"input_kind": "continuous", "metric": "m", "score": tc, "stderr": 0.01,
+                                 "n_sequences": 10, "n_excluded": 0, "curve": {"2": tc, "4": tc}}})
+
+
+def test_gather_and_figure_from_run_summaries(tmp_path, cfg):
+    from contlaws.commands import main
+
+    summaries, records = [], []
+    for task, tc, acc in (("smooth", 0.99, {"s4d": 0.9, "linear_attention": 0.8}),
+                          ("tokens", 0.01, {"s4d": 0.7, "linear_attention": 0.8})):
+        for model, a in acc.items():
+            for seed in range(3):
+                p = tmp_path / f"{task}_{model}_{seed}.json"
+                _summary(p, task, model, seed, a)
+                summaries.append(p)
+        records.append(tmp_path / "benchmarks" / f"{task}.json")  # E4 names records <family>/<task>.json
+        records[-1].parent.mkdir(exist_ok=True)
+        _tc_record(records[-1], tc)
+    out = {k: tmp_path / f"{k}.csv" for k in ("runs", "alignment", "seeds")}
+    ab.write_tables(cfg, summaries, records, out["runs"], out["alignment"], out["seeds"])
+    table = pd.read_csv(out["alignment"])
+    assert table["task"].tolist() == ["smooth", "tokens"]
+    assert table["advantage_s4d"].tolist() == pytest.approx([math.log(0.2 / 0.1), math.log(0.2 / 0.3)])
+    assert table["n_seeds_s4d"].tolist() == [3, 3] and table["all_learned"].tolist() == [True, True]
+    claim = evaluate_claim("C4b", {"alignment": out["alignment"], "advantages_by_seed": out["seeds"]}, cfg)
+    assert claim["verdict"] == "inconclusive"  # two tasks: too few for a rank test
+    claim_path = tmp_path / "C4b.json"
+    claim_path.write_text(__import__("json").dumps(claim))
+    pngs = []
+    for i in range(2):
+        stem = tmp_path / f"fig{i}"
+        assert main(["alignment-benchmarks-plot", "--alignment", str(out["alignment"]), "--claim", str(claim_path),
+                     "--out-figure", str(stem)]) == 0
+        pngs.append(stem.with_suffix(".png").read_bytes())
+    assert pngs[0] == pngs[1] and (tmp_path / "fig0.pdf").stat().st_size > 0

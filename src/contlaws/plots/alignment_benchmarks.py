@@ -1,7 +1,8 @@
 """C4(b) figure: task continuity (x) against the advantage A of S4D over the best attention baseline (y).
 
 One point per real task, labelled with its name; vertical bars ± one standard error of A over seeds,
-horizontal bars ± one standard error of TC over sequences. Tasks counted by the verdict are filled,
+horizontal bars ± one standard error of TC over sequences; TC on a logit axis when the tasks span
+token streams (TC < 0.5) to smooth signals (as the E4 alignment figure). Tasks counted by the verdict are filled,
 those left out (a model not past its gate, too few seeds) are open and greyed. The title carries
 Spearman's ρ and its bootstrap interval as the C4b verdict file records them. Reads
 ``alignment.csv`` of ``contlaws alignment-benchmarks-gather`` and ``claims/C4b.json``.
@@ -15,7 +16,10 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from matplotlib.lines import Line2D
+
 from contlaws.io import read_json
+from contlaws.plots.alignment import tc_axis
 from contlaws.plots.style import MODEL_COLORS, panel_grid, save_figure
 
 COLUMNS = ["task", "tc", "tc_stderr", "advantage_s4d", "advantage_s4d_se", "all_learned"]
@@ -49,8 +53,16 @@ def plot(ax, table: pd.DataFrame, counted: set[str]) -> None:
             ax.annotate(r.task, (r.tc, r.advantage_s4d), textcoords="offset points", xytext=(3, 3), fontsize=6,
                         color="0.1" if counted_now else "0.5")  # fmt: skip
     ax.axhline(0.0, color="0.4", lw=0.8, ls="--")
-    ax.set_xlabel("task continuity TC (train split)")
+    tc = table["tc"].to_numpy(dtype=float)
+    if np.nanmin(tc) < 0.5:  # token streams and smooth signals together: logit axis, TC crowds near 1
+        tc_axis(ax, tc)
+    else:
+        ax.set_xlabel("task continuity TC")
     ax.set_ylabel("A = ln(err$_{ref}$ / err$_{S4D}$)")
+    handles = [Line2D([], [], marker="o", ls="none", color=MODEL_COLORS["s4d"], label="counted"),
+               Line2D([], [], marker="o", ls="none", markerfacecolor="white", color="0.6",
+                      label="left out (a run not past its gate, or too few seeds)")]  # fmt: skip
+    ax.legend(handles=handles, loc="best", frameon=False)
 
 
 def write_figure(alignment: Path, claim: Path, stem: Path) -> list[Path]:
