@@ -35,14 +35,17 @@ def test_stdlib_text_chunks_are_balanced_deterministic_bytes():
     np.testing.assert_array_equal(x[0], np.frombuffer(first, dtype=np.uint8).astype(np.int64) + 1)
 
 
-def test_stdlib_text_splits_are_disjoint_and_cover_all_chunks():
-    cfg = {"seed": 0, "subsampling": {}}
-    parts = [tasks.prepare("stdlib_text", cfg, split)[0] for split in tasks.SPLITS]
+def test_stdlib_text_splits_take_the_counts_or_all_chunks():
     x, _, _ = stdlib_text.load()
-    assert sum(len(p["y"]) for p in parts) == len(x)
-    rows = {p["x"][i].tobytes() for p in parts for i in range(len(p["y"]))}
-    assert len(rows) > 0.99 * len(x)  # (a few identical chunks may repeat across files)
-    assert parts[0]["lengths"].tolist() == [stdlib_text.CHUNK_BYTES] * len(parts[0]["y"])
+    small = {"seed": 0, "subsampling": {"n_train": 30, "n_val": 10, "n_test": 10, "tasks": []}}
+    parts = [tasks.prepare("stdlib_text", small, split)[0] for split in tasks.SPLITS]
+    assert [len(p["y"]) for p in parts] == [30, 10, 10]
+    assert len({p["x"][i].tobytes() for p in parts for i in range(len(p["y"]))}) == 50  # disjoint
+    assert parts[0]["lengths"].tolist() == [stdlib_text.CHUNK_BYTES] * 30
+    # counts larger than the pool (the paper's E5 counts): every chunk, in the same proportions
+    large = {"seed": 0, "subsampling": {"n_train": 8000, "n_val": 1000, "n_test": 1000, "tasks": []}}
+    parts = [tasks.prepare("stdlib_text", large, split)[0] for split in tasks.SPLITS]
+    assert sum(len(p["y"]) for p in parts) == len(x) and len(parts[1]["y"]) == len(x) // 10
 
 
 def _copy_sources(tmp_path):

@@ -60,7 +60,7 @@ TASKS: dict[str, Task] = {
         Task("covid3month", "ucr", "continuous", "continuous", 3, "ucr/Covid3Month_disc", (),
              "Covid3Month with its target discretized into 3 classes (1 x 84)"),
         # bytes of files shipped with CPython (stdlib_text.py): Python code, English prose, codec tables
-        Task("stdlib_text", "builtin", "tokens", "discrete", 3, None, (), "byte chunks of CPython library files"),
+        Task("stdlib_text", "builtin", "tokens", "discrete", 3, None, _SIZES, "byte chunks of CPython library files"),
     ]
 }
 BUILTIN_TASKS = tuple(name for name, t in TASKS.items() if t.source == "builtin")

@@ -16,7 +16,7 @@ and a meta record ``{"kind": "classification", "task": "classification", "input_
 | ``listops_synth`` | generated TSV | ``listops_max_length`` | the generated train/val/test files |
 | ``pathfinder_synth`` | generated PNGs + metadata | ``image_size``² | in order: n_train, n_val, n_test |
 | ``digits`` | scikit-learn ``load_digits`` | 64 (native 8x8) | seeded: n_train, n_val, n_test |
-| ``stdlib_text`` | files of the Python standard library | 128 bytes | seeded 60/20/20 of all chunks |
+| ``stdlib_text`` | files of the Python standard library | 128 bytes | seeded: n_train, n_val, n_test |
 | ``listops`` | LRA ``listops-1000`` | 2000 | the release's train/val/test |
 | ``aan`` | LRA ``tsv_data`` | 2 x 4000 | the release's train/eval/test |
 | ``pathfinder32`` | LRA ``pathfinder32`` | 1024 | seeded 80/10/10 (as LRA/S4) |
@@ -159,19 +159,29 @@ def _read_pathfinder_synth(raw, cfg, split, limit=None):
 def _read_digits(raw, cfg, split, limit=None):
     size = digits.NATIVE_SIDE  # native 8x8: upsampling would make the task look smoother than it is
     x, y = digits.load(size)
+    keep = counted_split(cfg, "digits", len(y), split, unit="images")
+    return {"x": x[keep], "y": y[keep]}, {"sequence_length": size * size, "n_channels": 1, "image_size": size}
+
+
+def counted_split(cfg, task: str, n_total: int, split: str, unit: str = "examples") -> np.ndarray:
+    """Positions of ``split`` among a fixed pool of ``n_total`` examples (digits, stdlib_text).
+
+    The subsampling counts n_train, n_val, n_test (seeded) when they fit the pool; when they do not
+    (the paper's E5 counts exceed these pools), all examples in the same proportions, unless the
+    task is an E5 task, whose counts are the user's to change (ConfigError).
+    """
     counts = split_counts(cfg)
     total = sum(counts.values())
-    if total <= len(y):
-        parts = split_by_counts(len(y), list(counts.values()), seed=int(cfg["seed"]))
-    elif "digits" in cfg["subsampling"]["tasks"]:  # an E5 task: its counts are the user's to change
+    if total <= n_total:
+        parts = split_by_counts(n_total, list(counts.values()), seed=int(cfg["seed"]))
+    elif task in cfg["subsampling"]["tasks"]:
         raise ConfigError(
-            f"digits has {len(y)} images, but subsampling.n_train + n_val + n_test = {total} "
-            f"({counts}); lower them for the digits task"
+            f"{task} has {n_total} {unit}, but subsampling.n_train + n_val + n_test = {total} "
+            f"({counts}); lower them for the {task} task"
         )
-    else:  # scored for task continuity only (the paper's E5 counts exceed it): all images, same proportions
-        parts = split_by_fractions(len(y), [n / total for n in counts.values()], seed=int(cfg["seed"]))
-    keep = parts[SPLITS.index(split)]
-    return {"x": x[keep], "y": y[keep]}, {"sequence_length": size * size, "n_channels": 1, "image_size": size}
+    else:
+        parts = split_by_fractions(n_total, [n / total for n in counts.values()], seed=int(cfg["seed"]))
+    return parts[SPLITS.index(split)]
 
 
 def _read_ucr(raw, cfg, split, limit=None):
@@ -197,9 +207,9 @@ def _read_ucr(raw, cfg, split, limit=None):
 
 
 def _read_stdlib_text(raw, cfg, split, limit=None):
-    """Byte chunks of CPython library files (:mod:`stdlib_text`): seeded 60/20/20 split of all chunks."""
+    """Byte chunks of CPython library files (:mod:`stdlib_text`), split as digits (:func:`counted_split`)."""
     x, y, record = stdlib_text.load()
-    keep = split_by_fractions(len(y), (0.6, 0.2, 0.2), seed=int(cfg["seed"]))[SPLITS.index(split)]
+    keep = counted_split(cfg, "stdlib_text", len(y), split, unit="chunks")
     lengths = np.full(len(keep), x.shape[1], dtype=np.int64)
     extra = {"vocab_size": BYTE_VOCAB_SIZE, "sequence_length": int(x.shape[1]), "classes": list(stdlib_text.CLASSES),
              "source_files": record}  # fmt: skip
