@@ -265,3 +265,22 @@ def test_gather_and_figure_from_run_summaries(tmp_path, cfg):
                      "--out-figure", str(stem)]) == 0
         pngs.append(stem.with_suffix(".png").read_bytes())
     assert pngs[0] == pngs[1] and (tmp_path / "fig0.pdf").stat().st_size > 0
+
+
+@pytest.mark.parametrize(("models", "needle"), [
+    (["s4d", "s6"], "needs s4d and at least one attention baseline"),
+    (["s6", "linear_attention"], "needs s4d and at least one attention baseline"),
+])
+def test_models_without_s4d_or_an_attention_reference_are_refused(cfg, models, needle):
+    from contlaws.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"alignment_benchmarks.models' = .*{needle}"):
+        ab.check_section({**cfg["alignment_benchmarks"], "models": models})
+
+
+def test_every_model_gets_the_same_budget(cfg):
+    settings = {m: ab.train_settings(cfg, "gunpoint", 1) for m in cfg["alignment_benchmarks"]["models"]}
+    assert len({(s.epochs, s.batch_size, s.lr, s.weight_decay, s.warmup_epochs) for s in settings.values()}) == 1
+    assert settings["s4d"].batch_size == cfg["alignment_benchmarks"]["batch_size_per_task"]["gunpoint"]
+    # S4D's SSM parameters train at the common lr too
+    assert ab.model_config(cfg["alignment_benchmarks"])["s4d"]["lr_ssm"] == cfg["alignment_benchmarks"]["lr"]
