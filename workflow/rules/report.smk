@@ -1,4 +1,4 @@
-# Run-level outputs for `snakemake --report`: provenance of the run, the claims table (C1-C5) and the
+# Run-level outputs for `snakemake --report`: provenance of the run, the claims table (C1-C5, C4b) and the
 # pages that show the claims, the key result tables and the provenance inline (the report shows an
 # HTML result in its main view, a CSV or YAML result only as a download link).
 import shlex
@@ -29,7 +29,7 @@ rule provenance:
 
 
 rule claims:
-    """Target: the verdicts of claims C1-C5 in one table (claim, verdict, the numbers behind it)."""
+    """Target: the verdicts of claims C1-C5 and C4b in one table (claim, verdict, the numbers behind it)."""
     input:
         verdicts=CLAIM_FILES,
     output:

@@ -1,4 +1,4 @@
-"""Verdicts on the paper's claims (C1–C5), computed from this run's result tables.
+"""Verdicts on the paper's claims (C1–C5, and C4b: C4 across real benchmarks), computed from this run's result tables.
 
 Every claim is one function ``evaluate_cN(inputs, cfg) -> dict`` registered with :func:`claim`
 under its id, the statement it tests and the named input files it reads. It returns
