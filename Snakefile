@@ -39,6 +39,7 @@ include: "workflow/rules/benchmarks.smk"
 include: "workflow/rules/subsampling.smk"
 include: "workflow/rules/eta_performance.smk"
 include: "workflow/rules/task_continuity.smk"
+include: "workflow/rules/alignment_benchmarks.smk"
 # (one include per topic; each adds its outputs to ALL_TARGETS)
 include: "workflow/rules/report.smk"  # last: it collects CLAIM_FILES from the topics above
 

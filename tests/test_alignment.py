@@ -337,7 +337,7 @@ def test_alignment_target_subgraph(repo_root):
     assert {"task_continuity_table", "alignment_tables", "alignment_plot", "claim_c3", "claim_c4", "eta_train",
             "train_refinement"} <= set(counts)  # fmt: skip
     # 2 systems x 3 eta + 2 regression sets + benchmarks (3 built-in quick tasks, digits among them,
-    # and the 5 UCR/UEA sets of the aeon wheel, gunpoint among them)
-    assert counts["task_continuity_score"] == 2 * 3 + 2 + 3 + 5
+    # and the 9 UCR/UEA sets of the aeon wheel, gunpoint and the quick C4(b) tasks among them)
+    assert counts["task_continuity_score"] == 2 * 3 + 2 + 3 + 9
     assert counts["bench_fetch_ucr"] == 1
     assert "subsample_train" not in counts and "claim_c5" not in counts

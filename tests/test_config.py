@@ -33,9 +33,9 @@ def test_quick_and_paper_configs_have_the_same_keys():
         out = set()
         for k, v in d.items():
             out.add(prefix + k)
-            # per-model maps and E3's override sections hold whichever keys a scale tunes
+            # per-model and per-task maps and E3's override sections hold whichever keys a scale tunes
             overrides = ("eta_performance.train", "eta_performance.model")
-            if isinstance(v, dict) and k not in ("batch_size_per_model", "epochs_per_model") and prefix + k not in overrides:
+            if isinstance(v, dict) and k not in ("batch_size_per_model", "epochs_per_model", "batch_size_per_task") and prefix + k not in overrides:
                 out |= keys(v, prefix + k + ".")
         return out
 

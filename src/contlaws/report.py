@@ -1,4 +1,4 @@
-"""Run-level records for the report: provenance of a run and the claims table (C1-C5).
+"""Run-level records for the report: provenance of a run and the claims table (C1-C5, C4b).
 
 ``contlaws report-provenance`` writes the resolved config with git commit, package versions and device;
 ``contlaws claims-gather`` gathers the per-claim verdict JSON files into one CSV + Markdown table
@@ -172,7 +172,7 @@ def claims_html(paths: list[Path]) -> str:
         "<code>config.claims</code> (docs/claims.md). The same table is in claims.csv and claims.md; "
         "each claim's full record is its C*.json file.</p>"
     )
-    return _page("Claims C1-C5: verdicts", [note, table])
+    return _page("Claims C1-C5 and C4b: verdicts", [note, table])
 
 
 def verdicts_table(df: pd.DataFrame) -> pd.DataFrame:

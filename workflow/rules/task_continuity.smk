@@ -19,10 +19,12 @@ TC_DATASETS = {
         for eta in CFG["forecasting"]["etas"]
     },
     **{f"regression/{system}_tau1": regression_files(system, 1, ("train",))[0] for system in CFG["systems"]},
-    # the E5 tasks, digits and every UCR/UEA set of the pinned aeon wheel (real data, fetched in seconds)
+    # the E5 tasks, digits, every UCR/UEA set of the pinned aeon wheel (real data, fetched in seconds)
+    # and the C4(b) tasks (alignment_benchmarks.smk reads their records)
     **{
         f"benchmarks/{task}": benchmark_files(task)[0]
-        for task in dict.fromkeys([*CFG["subsampling"]["tasks"], "digits", *UCR_TASKS])
+        for task in dict.fromkeys([*CFG["subsampling"]["tasks"], "digits", *UCR_TASKS,
+                                   *CFG["alignment_benchmarks"]["tasks"]])
     },
 }
 TC_RECORDS = [f"{TC_DIR}/{name}.json" for name in TC_DATASETS]

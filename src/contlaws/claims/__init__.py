@@ -1,4 +1,4 @@
-"""Verdicts on the paper's claims (C1–C5), computed from this run's result tables.
+"""Verdicts on the paper's claims (C1–C5, and C4b: C4 across real benchmarks), computed from this run's result tables.
 
 Every claim is one function ``evaluate_cN(inputs, cfg) -> dict`` registered with :func:`claim`
 under its id, the statement it tests and the named input files it reads. It returns
@@ -23,18 +23,19 @@ src/contlaws/config.schema.yaml); docs/claims.md states each test in words.
 Adding a claim: write ``evaluate_cN`` in a new module ``cN.py``, import it in this package, and decorate it with
 ``@claim("CN", statement, inputs=(...))``; nothing else changes.
 
-Modules: :mod:`.registry` (the decorator, combinators, input checks, :func:`evaluate_claim`),
+Modules: :mod:`.registry` (the decorator, combinators, input checks, :func:`evaluate_claim`), ``c4b`` (C4 across real benchmarks),
 :mod:`.measures` (measurements shared by C1 and C2) and one module per claim, ``c1`` … ``c5``;
 importing this package registers every claim.
 """
 
 from __future__ import annotations
 
-from contlaws.claims import c1, c2, c3, c4, c5  # noqa: F401 (importing registers the claims)
+from contlaws.claims import c1, c2, c3, c4, c4b, c5  # noqa: F401 (importing registers the claims)
 from contlaws.claims.c1 import evaluate_c1
 from contlaws.claims.c2 import evaluate_c2
 from contlaws.claims.c3 import eta_family_tc, evaluate_c3
 from contlaws.claims.c4 import C4_MIN_N, evaluate_c4
+from contlaws.claims.c4b import evaluate_c4b
 from contlaws.claims.c5 import c5_task_verdict, evaluate_c5, timing_margin
 from contlaws.claims.measures import (
     amplitude_growth,

@@ -58,6 +58,11 @@ GROUPS: dict[str, dict[str, str]] = {
         "alignment-run": "contlaws.commands.alignment",
         "alignment-plot": "contlaws.commands.alignment",
     },
+    "C4(b) alignment across real benchmarks (alignment_benchmarks.smk)": {
+        "alignment-benchmarks-train": "contlaws.commands.alignment_benchmarks",
+        "alignment-benchmarks-gather": "contlaws.commands.alignment_benchmarks",
+        "alignment-benchmarks-plot": "contlaws.commands.alignment_benchmarks",
+    },
     "E5 temporal subsampling, Figure 6 (subsampling.smk)": {
         "subsampling-train": "contlaws.commands.subsampling",
         "subsampling-gather": "contlaws.commands.subsampling",

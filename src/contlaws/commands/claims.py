@@ -37,7 +37,7 @@ def cli_list(args: argparse.Namespace) -> None:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("claims", help="verdicts on the paper's claims C1-C5 (docs/claims.md)")
+    p = subparsers.add_parser("claims", help="verdicts on the paper's claims C1-C5 and C4b (docs/claims.md)")
     actions = p.add_subparsers(dest="claims_action", required=True, metavar="ACTION")
     ev = actions.add_parser("evaluate", help="evaluate one claim from result tables, write its verdict JSON")
     ev.add_argument("claim", help="claim id (see `contlaws claims list`)")

@@ -59,7 +59,10 @@ BENCHMARK_LABELS = {"listops_synth": "ListOps (generated stand-in)", "pathfinder
                     "aan": "Retrieval (LRA, AAN)", "pathfinder32": "Pathfinder-32 (LRA)", "pathx": "Path-X (LRA)",
                     "imdb": "Text (IMDB)", "cifar10": "Image (CIFAR-10, grayscale)"}  # fmt: skip
 BENCHMARK_LABELS.update({"gunpoint": "GunPoint (UCR)", "arrowhead": "ArrowHead (UCR)", "osuleaf": "OSULeaf (UCR)",
-                         "acsf1": "ACSF1 (UCR)", "basicmotions": "BasicMotions (UEA, 6 channels)"})  # real sets, aeon wheel
+                         "acsf1": "ACSF1 (UCR)", "basicmotions": "BasicMotions (UEA, 6 channels)",
+                         "italypowerdemand": "ItalyPowerDemand (UCR)", "japanesevowels": "JapaneseVowels (UEA, 12 channels)",
+                         "pickupgesture": "PickupGestureWiimoteZ (UCR)", "covid3month": "Covid3Month, 3 classes",
+                         "stdlib_text": "CPython library text (bytes)"})  # real sets, aeon wheel; stdlib_text
 TC_COLUMNS = ["family", "dataset", "system", "eta", "tau", "task", "input_kind", "metric", "tc", "tc_stderr",
               "n_sequences", "n_excluded"]  # fmt: skip
 ALIGNMENT_COLUMNS = ["system", "eta", "tc", "tc_stderr", "rmse_s4d", "rmse_s6", "reference_model", "rmse_reference",

@@ -51,6 +51,16 @@ TASKS: dict[str, Task] = {
         Task("osuleaf", "ucr", "continuous", "continuous", 6, "ucr/OSULeaf", (), "UCR OSULeaf (1 x 427)"),
         Task("acsf1", "ucr", "continuous", "continuous", 10, "ucr/ACSF1", (), "UCR ACSF1 (1 x 1460)"),
         Task("basicmotions", "ucr", "continuous", "continuous", 4, "ucr/BasicMotions", (), "UEA BasicMotions (6 x 100)"),
+        Task("italypowerdemand", "ucr", "continuous", "continuous", 2, "ucr/ItalyPowerDemand", (),
+             "UCR ItalyPowerDemand (1 x 24)"),
+        Task("japanesevowels", "ucr", "continuous", "continuous", 9, "ucr/JapaneseVowels_eq", (),
+             "UEA JapaneseVowels, the wheel's equal-length version (12 x 25)"),
+        Task("pickupgesture", "ucr", "continuous", "continuous", 10, "ucr/PickupGestureWiimoteZ_eq", (),
+             "UCR PickupGestureWiimoteZ, the wheel's equal-length version (1 x 361)"),
+        Task("covid3month", "ucr", "continuous", "continuous", 3, "ucr/Covid3Month_disc", (),
+             "Covid3Month with its target discretized into 3 classes (1 x 84)"),
+        # bytes of files shipped with CPython (stdlib_text.py): Python code, English prose, codec tables
+        Task("stdlib_text", "builtin", "tokens", "discrete", 3, None, _SIZES, "byte chunks of CPython library files"),
     ]
 }
 BUILTIN_TASKS = tuple(name for name, t in TASKS.items() if t.source == "builtin")
@@ -60,6 +70,8 @@ REAL_TASKS = tuple(name for name, t in TASKS.items() if t.source not in ("builti
 UCR_TASKS = tuple(name for name, t in TASKS.items() if t.source == "ucr")
 UCR_RAW = REAL_ROOT / "ucr"
 GENERATED_TASKS = ("listops_synth", "pathfinder_synth")  # stand-ins with raw files (`contlaws bench generate`)
+# Built-in tasks read straight from an installed package or the Python distribution (no raw folder).
+NO_RAW_TASKS = ("digits", "stdlib_text")
 
 
 def get_task(name: str) -> Task:

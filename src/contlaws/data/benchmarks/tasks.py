@@ -16,13 +16,14 @@ and a meta record ``{"kind": "classification", "task": "classification", "input_
 | ``listops_synth`` | generated TSV | ``listops_max_length`` | the generated train/val/test files |
 | ``pathfinder_synth`` | generated PNGs + metadata | ``image_size``² | in order: n_train, n_val, n_test |
 | ``digits`` | scikit-learn ``load_digits`` | 64 (native 8x8) | seeded: n_train, n_val, n_test |
+| ``stdlib_text`` | files of the Python standard library | 128 bytes | seeded: n_train, n_val, n_test |
 | ``listops`` | LRA ``listops-1000`` | 2000 | the release's train/val/test |
 | ``aan`` | LRA ``tsv_data`` | 2 x 4000 | the release's train/eval/test |
 | ``pathfinder32`` | LRA ``pathfinder32`` | 1024 | seeded 80/10/10 (as LRA/S4) |
 | ``pathx`` | LRA ``pathfinder128`` | 16384 | seeded 80/10/10 |
 | ``imdb`` | ``aclImdb`` | 4096 | val = seeded 10% of train; test = test |
 | ``cifar10`` | CIFAR-10 python | 1024 (gray) | val = last 10% of train (as LRA); test = test |
-| ``gunpoint`` ... ``basicmotions`` | UCR ``.ts`` from the aeon wheel | 100-1460 | train = TRAIN; val, test = seeded halves of TEST |
+| ``gunpoint`` ... ``covid3month`` | UCR ``.ts`` from the aeon wheel | 24-1460 | train = TRAIN; val, test = seeded halves of TEST |
 
 AAN pairs are stored as one row per pair: document 1 padded to 4000 tokens, then document 2
 (``meta["pair_length"]``), so a dual encoder splits ``x`` in halves. Real tasks use the full splits;
@@ -38,11 +39,12 @@ from typing import Any
 
 import numpy as np
 
-from contlaws.data.benchmarks import aan, cifar, digits, imdb, listops, pathfinder, ucr
+from contlaws.data.benchmarks import aan, cifar, digits, imdb, listops, pathfinder, stdlib_text, ucr
 from contlaws.data.benchmarks.common import BYTE_VOCAB_SIZE, pad_sequences, split_by_counts, split_by_fractions
 from contlaws.data.benchmarks.registry import (  # noqa: F401  (re-exported: the task table lives there)
     BUILTIN_TASKS,
     GENERATED_TASKS,
+    NO_RAW_TASKS,
     REAL_ROOT,
     REAL_TASKS,
     SPLITS,
@@ -158,19 +160,29 @@ def _read_pathfinder_synth(raw, cfg, split, limit=None):
 def _read_digits(raw, cfg, split, limit=None):
     size = digits.NATIVE_SIDE  # native 8x8: upsampling would make the task look smoother than it is
     x, y = digits.load(size)
+    keep = counted_split(cfg, "digits", len(y), split, unit="images")
+    return {"x": x[keep], "y": y[keep]}, {"sequence_length": size * size, "n_channels": 1, "image_size": size}
+
+
+def counted_split(cfg, task: str, n_total: int, split: str, unit: str = "examples") -> np.ndarray:
+    """Positions of ``split`` among a fixed pool of ``n_total`` examples (digits, stdlib_text).
+
+    The subsampling counts n_train, n_val, n_test (seeded) when they fit the pool; when they do not
+    (the paper's E5 counts exceed these pools), all examples in the same proportions, unless the
+    task is an E5 task, whose counts are the user's to change (ConfigError).
+    """
     counts = split_counts(cfg)
     total = sum(counts.values())
-    if total <= len(y):
-        parts = split_by_counts(len(y), list(counts.values()), seed=int(cfg["seed"]))
-    elif "digits" in cfg["subsampling"]["tasks"]:  # an E5 task: its counts are the user's to change
+    if total <= n_total:
+        parts = split_by_counts(n_total, list(counts.values()), seed=int(cfg["seed"]))
+    elif task in cfg["subsampling"]["tasks"]:
         raise ConfigError(
-            f"digits has {len(y)} images, but subsampling.n_train + n_val + n_test = {total} "
-            f"({counts}); lower them for the digits task"
+            f"{task} has {n_total} {unit}, but subsampling.n_train + n_val + n_test = {total} "
+            f"({counts}); lower them for the {task} task"
         )
-    else:  # scored for task continuity only (the paper's E5 counts exceed it): all images, same proportions
-        parts = split_by_fractions(len(y), [n / total for n in counts.values()], seed=int(cfg["seed"]))
-    keep = parts[SPLITS.index(split)]
-    return {"x": x[keep], "y": y[keep]}, {"sequence_length": size * size, "n_channels": 1, "image_size": size}
+    else:
+        parts = split_by_fractions(n_total, [n / total for n in counts.values()], seed=int(cfg["seed"]))
+    return parts[SPLITS.index(split)]
 
 
 def ucr_set_name(task: str) -> str:
@@ -213,10 +225,21 @@ def _read_ucr(raw, cfg, split, limit=None, task=None):
     return {"x": x, "y": ts.y[keep]}, extra
 
 
+def _read_stdlib_text(raw, cfg, split, limit=None):
+    """Byte chunks of CPython library files (:mod:`stdlib_text`), split as digits (:func:`counted_split`)."""
+    x, y, record = stdlib_text.load()
+    keep = counted_split(cfg, "stdlib_text", len(y), split, unit="chunks")
+    lengths = np.full(len(keep), x.shape[1], dtype=np.int64)
+    extra = {"vocab_size": BYTE_VOCAB_SIZE, "sequence_length": int(x.shape[1]), "classes": list(stdlib_text.CLASSES),
+             "source_files": record}  # fmt: skip
+    return {"x": x[keep], "y": y[keep], "lengths": lengths}, extra
+
+
 READERS = {
     "listops_synth": _read_listops_synth,
     "pathfinder_synth": _read_pathfinder_synth,
     "digits": _read_digits,
+    "stdlib_text": _read_stdlib_text,
     "listops": _read_listops,
     "aan": _read_aan,
     "pathfinder32": _read_pathfinder_real,
@@ -229,9 +252,10 @@ READERS = {
 
 def raw_folder(task: str, cfg: Mapping[str, Any], raw_dir: str | Path | None = None) -> Path | None:
     """The folder ``task`` reads: ``raw_dir`` if given, else the run's stand-in folder or the real
-    task's ``data/benchmarks/raw/...``; None for digits (shipped with scikit-learn)."""
+    task's ``data/benchmarks/raw/...``; None for the tasks that read no raw files (digits from
+    scikit-learn, stdlib_text from the Python distribution)."""
     t = get_task(task)
-    if raw_dir is None and t.name != "digits":
+    if raw_dir is None and t.name not in NO_RAW_TASKS:
         raw_dir = standin_raw_dir(cfg, task) if t.source == "builtin" else real_raw_dir(task)
     return Path(raw_dir) if raw_dir is not None else None
 

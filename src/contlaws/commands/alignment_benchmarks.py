@@ -1,0 +1,82 @@
+"""C4(b) pipeline steps: train one (task, model, seed) classifier, gather the runs and the tasks' task
+continuity into the alignment tables, plot TC against the advantage (logic in
+:mod:`contlaws.experiments.alignment_benchmarks` and :mod:`contlaws.plots.alignment_benchmarks`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from contlaws.commands.common import add_config_argument, config_from_args, set_threads
+from contlaws.io import refuse_output_over_input
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from contlaws.experiments.alignment_benchmarks import run
+
+    cfg = config_from_args(args)
+    set_threads(cfg)
+    run(cfg, args.task, args.model, args.seed, args.train, args.val, args.test, args.out,
+        restart_on_mismatch=args.restart_on_mismatch)
+
+
+def cmd_gather(args: argparse.Namespace) -> None:
+    from contlaws.experiments.alignment_benchmarks import write_tables
+
+    inputs = [args.config, *args.summaries, *args.task_continuity]
+    for option, output in (("--out-runs", args.out_runs), ("--out-alignment", args.out_alignment),
+                           ("--out-seeds", args.out_seeds)):  # fmt: skip
+        refuse_output_over_input(output, inputs, option)
+    cfg = config_from_args(args)
+    write_tables(cfg, args.summaries, args.task_continuity, args.out_runs, args.out_alignment, args.out_seeds)
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    from contlaws.plots.alignment_benchmarks import write_figure
+
+    write_figure(args.alignment, args.claim, args.out_figure)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "alignment-benchmarks-train",
+        help="C4(b): train one classifier (task x model x seed) and check it against its learning gate",
+        description="Train one C4(b) run (resumes from OUT/last.pt), test the best-validation weights, "
+                    "write OUT/{last.pt,best.pt,metrics.csv,summary.json}.",
+    )
+    add_config_argument(p)
+    p.add_argument("--task", required=True, help="benchmark task (one of alignment_benchmarks.tasks)")
+    p.add_argument("--model", required=True, help="model (one of alignment_benchmarks.models)")
+    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    p.add_argument("--train", type=Path, required=True, help="training split (.npz)")
+    p.add_argument("--val", type=Path, required=True, help="validation split (.npz)")
+    p.add_argument("--test", type=Path, required=True, help="test split (.npz)")
+    p.add_argument("--out", type=Path, required=True, help="output folder of the run")
+    p.add_argument("--restart-on-mismatch", action="store_true",
+                   help="if --out/last.pt comes from other settings, start over instead of refusing (pipeline rules)")
+    p.set_defaults(func=cmd_train)
+
+    p = subparsers.add_parser(
+        "alignment-benchmarks-gather",
+        help="C4(b): the runs table, the advantages per seed and the alignment table",
+        description="Gather run summaries and task-continuity records into runs.csv, alignment.csv and "
+                    "advantages_by_seed.csv (each with its .meta.json).",
+    )
+    add_config_argument(p)
+    p.add_argument("--summaries", type=Path, nargs="+", required=True, metavar="JSON",
+                   help="summary.json of every run (`contlaws alignment-benchmarks-train`)")
+    p.add_argument("--task-continuity", type=Path, nargs="+", required=True, metavar="JSON",
+                   help="`contlaws task-continuity --out-json` record of every task, named <task>.json")
+    p.add_argument("--out-runs", type=Path, required=True, help="one row per run (CSV)")
+    p.add_argument("--out-alignment", type=Path, required=True, help="one row per task: TC and the advantage A (CSV)")
+    p.add_argument("--out-seeds", type=Path, required=True, help="the advantages per task, model and seed (CSV)")
+    p.set_defaults(func=cmd_gather)
+
+    p = subparsers.add_parser(
+        "alignment-benchmarks-plot",
+        help="C4(b): TC against the advantage of S4D, one point per task (plotting only)",
+    )
+    p.add_argument("--alignment", type=Path, required=True, help="alignment.csv of `alignment-benchmarks-gather`")
+    p.add_argument("--claim", type=Path, required=True, help="the C4b verdict (claims/C4b.json): rho and its interval")
+    p.add_argument("--out-figure", type=Path, required=True, help="output stem: writes STEM.pdf and STEM.png")
+    p.set_defaults(func=cmd_plot)
