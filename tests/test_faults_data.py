@@ -243,9 +243,10 @@ def test_fetch_refuses_a_folder_of_user_files_before_downloading(tmp_path, capsy
 def test_fetch_ucr_refuses_a_folder_of_user_files(tmp_path, capsys):
     wheel = tmp_path / "aeon-0-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as z:
-        for name in ucr.SETS:
+        for name, spec in ucr.SETS.items():  # an _eq set's files sit in its parent set's folder in the wheel
             for split in ("TRAIN", "TEST"):
-                z.writestr(f"{ucr.MEMBER_ROOT}/{name}/{name}_{split}.ts", ts_file(name, ["a"], [[1.0, 2.0]], ["a", "b"]))
+                z.writestr(f"{ucr.MEMBER_ROOT}/{spec.member_folder}/{name}_{split}.ts",
+                           ts_file(name, ["a"], [[1.0, 2.0]], ["a", "b"]))  # fmt: skip
     sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
     mine = user_folder(tmp_path / "ucr")
     argv = ["bench", "fetch-ucr", "--wheel", wheel, "--sha256", sha, "--out", mine]

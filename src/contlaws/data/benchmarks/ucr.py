@@ -250,11 +250,11 @@ def read_ts(path: str | Path) -> TSFile:
     return TSFile(x=x, y=np.asarray(labels, dtype=np.int64), classes=classes, header=header)
 
 
-def _check_declared_size(path: Path, lineno: int, n_channels: int, length: int | None, n_chars: int) -> None:
+def _check_declared_size(path: Path, lineno: int, n_channels: int | None, length: int | None, n_chars: int) -> None:
     """DataFileError when @dimensions x @seriesLength cannot fit in the file: every value takes at
     least two characters (a digit and a separator), so a larger declared size is a damaged or
     crafted header, refused before a series of that size is allocated."""
-    values = n_channels * (length or 1)
+    values = (n_channels or 1) * (length or 1)  # undeclared: at least one
     if 2 * values > n_chars:
         raise DataFileError(f"{path}:{lineno}: the header declares {n_channels} channel(s) x {length} values per "
                             f"series, more than the file's {n_chars} characters can hold (damaged header?)")
