@@ -186,8 +186,12 @@ def rec_c5(verdict="not supported"):
             "timing": {"tasks": {"gunpoint": {"speedups": [1.4, 1.9, 1.6]}, "osuleaf": {"speedups": [None, 1.1, None]}}}}
 
 
+def rec_c4b(verdict="inconclusive", rho=0.3, low=-0.2, high=0.7):
+    return {"claim": "C4b", "verdict": verdict, "numbers": {"rho": rho, "rho_bootstrap_low": low, "rho_bootstrap_high": high}}
+
+
 def all_records(**changes):
-    records = {"C1": rec_c1(), "C2": rec_c2(), "C3": rec_c3(), "C4": rec_c4(), "C5": rec_c5()}
+    records = {"C1": rec_c1(), "C2": rec_c2(), "C3": rec_c3(), "C4": rec_c4(), "C4b": rec_c4b(), "C5": rec_c5()}
     records.update(changes)
     return records
 
@@ -195,7 +199,7 @@ def all_records(**changes):
 @pytest.fixture
 def runs():
     partial = all_records()
-    del partial["C5"]  # a variant whose C5 job did not finish
+    del partial["C5"], partial["C4b"]  # a variant whose C5 and C4(b) jobs did not finish
     return {BASELINE: all_records(), "v_same": all_records(), "v_missing": {}, "v_partial": partial,
             "v_mixed": all_records(C4=rec_c4("supported", 0.6, 0.35, 0.8), C2=rec_c2(("supported", "not supported", "supported")))}
 
@@ -216,14 +220,16 @@ def test_stability_table_cells_and_not_run(runs):
     assert c2c["value"] == 13.8 and math.isclose(c2c["low"], 13.8 - 2 * 7.6) and math.isclose(c2c["high"], 13.8 + 2 * 7.6)
     c5 = cell.loc[("C5", BASELINE)]  # the continuous task with the smallest accuracy difference; digits is discrete
     assert c5["value"] == -0.044 and math.isclose(c5["low"], -0.044 - 0.062) and "gunpoint" in c5["what"]
-    assert cell.loc[("C4(b)", BASELINE), "verdict"] == "n/a"  # no part (b) in these records
+    c4b = cell.loc[("C4(b)", BASELINE)]  # C4(b) is its own record, C4b.json
+    assert (c4b["verdict"], c4b["value"], c4b["low"], c4b["high"]) == ("inconclusive", 0.3, -0.2, 0.7)
+    assert cell.loc[("C4(b)", "v_partial"), "verdict"] == NOT_RUN
 
 
 def test_stability_summary_counts_variants_not_the_baseline(runs):
     summary = stability_summary(stability_table(runs))
     assert summary["C4(a)"] == "across 4 variants: 1 supported, 2 not supported, 0 inconclusive, 1 not run"
     assert summary["C5"] == "across 4 variants: 0 supported, 2 not supported, 0 inconclusive, 2 not run"
-    assert summary["C4(b)"] == "across 4 variants: 0 supported, 0 not supported, 0 inconclusive, 1 not run, 3 n/a"
+    assert summary["C4(b)"] == "across 4 variants: 0 supported, 0 not supported, 2 inconclusive, 2 not run"
 
 
 def test_gather_reads_verdict_files_and_writes_every_output(tmp_path):
