@@ -169,17 +169,20 @@ def c4_missing_grid_points(inputs: Mapping[str, Path], table: pd.DataFrame, seed
     out = []
     for system in cfg["eta_performance"]["systems"]:
         present = table.loc[table["system"] == system, "eta"].to_numpy(dtype=float)
-        out += [f"{system} eta={fmt_num(eta)}" for eta in cfg["forecasting"]["etas"] if not np.isclose(present, float(eta)).any()]
+        out += [f"{system} eta={fmt_num(eta)}" for eta in cfg["forecasting"]["etas"]
+                if not np.isclose(present, float(eta)).any()]  # fmt: skip
     return out + missing_seeds(inputs, table, seeds, [int(s) for s in cfg["eta_performance"]["seeds"]])
 
 
-def missing_seeds(inputs: Mapping[str, Path], table: pd.DataFrame, seeds: pd.DataFrame, run_seeds: list[int]) -> list[str]:
+def missing_seeds(inputs: Mapping[str, Path], table: pd.DataFrame, seeds: pd.DataFrame,
+                  run_seeds: list[int]) -> list[str]:  # fmt: skip
     """Per alignment row, the paired seeds of :data:`SEED_MODEL` it counts that ``advantages_by_seed``
     lacks; DataFileError when that table holds more of them than the row counts (tables of two runs)."""
     model_rows = seeds[seeds["model"] == SEED_MODEL]
     out = []
     for line, r in table.iterrows():
-        here = model_rows[(model_rows["system"] == r["system"]) & np.isclose(model_rows["eta"].to_numpy(dtype=float), float(r["eta"]))]
+        same_eta = np.isclose(model_rows["eta"].to_numpy(dtype=float), float(r["eta"]))
+        here = model_rows[(model_rows["system"] == r["system"]) & same_eta]
         present, counted = sorted(int(s) for s in here["seed"]), int(r["n_seeds_s4d"])
         point = f"{r['system']} eta={fmt_num(r['eta'])} {SEED_MODEL}"
         if len(present) > counted:

@@ -218,8 +218,10 @@ def c5_missing_grid_points(table: pd.DataFrame, curves: pd.DataFrame, cfg: Mappi
     rows = list(dict.fromkeys(zip(table["task"].astype(str), table["seed"].astype(int))))  # in table order
     runs = set(zip(curves["task"].astype(str), curves["mode"].astype(str), curves["seed"].astype(int)))
     sub = cfg["subsampling"]
-    out = [f"{task} seed={int(seed)}" for task in sub["tasks"] for seed in sub["seeds"] if (str(task), int(seed)) not in rows]
-    out += [f"{task} {mode} seed={seed} (curves)" for task, seed in rows for mode in RUN_MODES if (task, mode, seed) not in runs]  # fmt: skip
+    out = [f"{task} seed={int(seed)}" for task in sub["tasks"] for seed in sub["seeds"]
+           if (str(task), int(seed)) not in rows]  # fmt: skip
+    out += [f"{task} {mode} seed={seed} (curves)" for task, seed in rows for mode in RUN_MODES
+            if (task, mode, seed) not in runs]  # fmt: skip
     return out
 
 
