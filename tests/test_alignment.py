@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import with_c4_grid_of
 from scipy import stats
 
 from contlaws.claims import evaluate_claim
@@ -199,7 +200,7 @@ def c4_verdict(tmp_path, tc, advantage, config, seeds=3, seed_noise=0.01, learne
     paths = {"alignment": tmp_path / "alignment.csv", "advantages_by_seed": tmp_path / "seeds.csv"}
     pd.DataFrame(rows, columns=ALIGNMENT_COLUMNS).to_csv(paths["alignment"], index=False)
     pd.DataFrame(seed_rows, columns=SEED_ADVANTAGE_COLUMNS).to_csv(paths["advantages_by_seed"], index=False)
-    return evaluate_claim("C4", paths, config)
+    return evaluate_claim("C4", paths, with_c4_grid_of(config, paths))
 
 
 def test_c4_positive_control_supported(tmp_path, quick_config):

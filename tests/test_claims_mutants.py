@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import with_c4_grid_of, with_c5_grid_of
 
 from contlaws.claims import C4_MIN_N, evaluate_claim
 from contlaws.experiments import subsampling as ss
@@ -272,7 +273,8 @@ def c4_tables(tc: list[float], advantage: list[float], n_seeds=3, spread=0.05):
 
 def c4_record(tmp_path, cfg, tc, advantage):
     table, seeds = c4_tables(tc, advantage)
-    return evaluate_claim("C4", write(tmp_path, alignment=table, advantages_by_seed=seeds), cfg), table, seeds
+    paths = write(tmp_path, alignment=table, advantages_by_seed=seeds)
+    return evaluate_claim("C4", paths, with_c4_grid_of(cfg, paths)), table, seeds
 
 
 def test_c4_interval_bounds_are_the_alpha_quantiles_of_the_bootstrap(tmp_path, quick_config):
@@ -325,7 +327,8 @@ def c5_runs(sub_acc_by_seed: list[list[float]], seconds=NOISY_SECONDS, test=0.9)
 def c5_record(tmp_path, cfg, sub_acc_by_seed):
     curves, runs = c5_runs(sub_acc_by_seed)
     table = ss.speed_table(curves, runs)
-    rec = evaluate_claim("C5", write(tmp_path, table=table, curves=curves), cfg)
+    paths = write(tmp_path, table=table, curves=curves)
+    rec = evaluate_claim("C5", paths, with_c5_grid_of(cfg, paths))
     return table, rec
 
 

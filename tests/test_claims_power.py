@@ -129,6 +129,7 @@ from test_claim_boundaries import (  # noqa: E402  (table builders shared with t
     aligned,
     c2_record,
     c4_paths,
+    c4_record,
     c5_record,
     with_claims,
 )
@@ -173,17 +174,17 @@ def test_supported_verdicts_carry_no_power(tmp_path, quick_config):
 
 def test_c4_power_beside_inconclusive_and_not_supported(tmp_path, quick_config):
     cfg = with_claims(quick_config, bootstrap_samples=200)
-    rec = evaluate_claim("C4", c4_paths(tmp_path, aligned(4, order=[0, 1, 3, 2])), cfg)  # ρ = 0.8, not significant
+    rec = c4_record(c4_paths(tmp_path, aligned(4, order=[0, 1, 3, 2])), cfg)  # ρ = 0.8, not significant
     assert rec["verdict"] == "inconclusive"
     z = stats.norm.ppf(0.95)
     assert rec["numbers"]["power_rho_detectable"] == pytest.approx(math.tanh(z * math.sqrt(1.06 / 1)), abs=1e-4)
     assert rec["numbers"]["power_datasets_needed"] == math.floor(1.06 * (z / math.atanh(0.8)) ** 2) + 4 == 6
     assert "about 6 datasets would decide" in rec["explanation"]
-    rec = evaluate_claim("C4", c4_paths(tmp_path, aligned(8, order=range(7, -1, -1))), cfg)  # anti-aligned
+    rec = c4_record(c4_paths(tmp_path, aligned(8, order=range(7, -1, -1))), cfg)  # anti-aligned
     assert rec["verdict"] == "not supported" and rec["numbers"]["power_datasets_needed"] is None
     assert rec["numbers"]["power_rho_ruled_out_below"] == pytest.approx(
         math.tanh(math.atanh(0.3) - z * math.sqrt(1.06 / 5)), abs=1e-4)  # fmt: skip
-    rec = evaluate_claim("C4", c4_paths(tmp_path, aligned(3)), cfg)  # n = 3: nothing detectable
+    rec = c4_record(c4_paths(tmp_path, aligned(3)), cfg)  # n = 3: nothing detectable
     assert rec["numbers"]["power_rho_detectable"] is None and "fewer than 4" in rec["numbers"]["power"]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from conftest import with_c5_grid_of
 
 from contlaws.claims import evaluate_claim
 from contlaws.data.sets import ArrayDataset
@@ -83,7 +84,7 @@ def test_e5_seed_where_only_the_subsampled_run_learned_does_not_count(tmp_path, 
     paths = {"table": tmp_path / "table.csv", "curves": tmp_path / "curves.csv"}
     table.to_csv(paths["table"], index=False)
     curves.to_csv(paths["curves"], index=False)
-    rec = evaluate_claim("C5", paths, quick_config)
+    rec = evaluate_claim("C5", paths, with_c5_grid_of(quick_config, paths))
     assert rec["details"]["tasks"]["digits"]["seeds_learned"] == 2
     assert rec["verdict"] == "inconclusive"
     assert "only 2 of 3 seeds learned" in rec["details"]["tasks"]["digits"]["reason"]

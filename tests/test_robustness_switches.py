@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import with_c4_grid_of
 
 from contlaws.claims import evaluate_claim
 from contlaws.config import load_config
@@ -170,6 +171,12 @@ def with_combine(cfg, rule, n_boot=400):
     return {**cfg, "claims": {**cfg["claims"], "c4_combine": rule, "bootstrap_samples": n_boot}}
 
 
+def c4_on(tmp_path, datasets, cfg, rule):
+    """C4 under combine ``rule`` on the inputs of ``datasets``, the config's E3 grid set to theirs."""
+    paths = write_c4_inputs(tmp_path, datasets)
+    return evaluate_claim("C4", paths, with_combine(with_c4_grid_of(cfg, paths), rule))
+
+
 ETAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
@@ -179,8 +186,8 @@ def test_c4_pooled_and_within_system_disagree_on_a_between_system_confound(tmp_p
     datasets = {("vdp", eta): (0.94 - 0.01 * i, 1.0 + 0.1 * i) for i, eta in enumerate(ETAS)}
     datasets.update({("ou", eta): (0.54 - 0.01 * i, 0.0 + 0.1 * i) for i, eta in enumerate(ETAS)})
     paths = write_c4_inputs(tmp_path, datasets)
-    pooled = evaluate_claim("C4", paths, with_combine(evidence, "pooled"))
-    within = evaluate_claim("C4", paths, with_combine(evidence, "within_system"))
+    pooled = evaluate_claim("C4", paths, with_combine(with_c4_grid_of(evidence, paths), "pooled"))
+    within = evaluate_claim("C4", paths, with_combine(with_c4_grid_of(evidence, paths), "within_system"))
     assert pooled["numbers"]["rho"] == pytest.approx(1 - 6 * 80 / (10 * 99), abs=1e-4)
     assert pooled["verdict"] != "not supported"
     assert within["numbers"]["rho"] == -1.0 and within["details"]["within_system"] == {"ou": -1.0, "vdp": -1.0}
@@ -192,17 +199,17 @@ def test_c4_pooled_and_within_system_disagree_on_a_between_system_confound(tmp_p
 def test_c4_within_system_supports_a_trend_present_in_every_system(tmp_path, evidence):
     datasets = {("vdp", eta): (0.94 - 0.01 * i, 1.0 - 0.1 * i) for i, eta in enumerate(ETAS)}
     datasets.update({("ou", eta): (0.99 - 0.01 * i, 0.0 - 0.1 * i) for i, eta in enumerate(ETAS)})  # level differs
-    within = evaluate_claim("C4", write_c4_inputs(tmp_path, datasets), with_combine(evidence, "within_system"))
+    within = c4_on(tmp_path, datasets, evidence, "within_system")
     assert within["verdict"] == "supported", within["explanation"]
     assert within["numbers"]["rho"] == 1.0 and within["numbers"]["p_one_sided"] < 0.05
-    same = evaluate_claim("C4", write_c4_inputs(tmp_path, datasets), with_combine(evidence, "within_system"))
+    same = c4_on(tmp_path, datasets, evidence, "within_system")
     assert same["numbers"] == within["numbers"]  # seeded bootstrap and permutations: same inputs, same record
 
 
 def test_c4_within_system_leaves_out_a_system_with_too_few_datasets(tmp_path, evidence):
     datasets = {("vdp", eta): (0.94 - 0.01 * i, 1.0 - 0.1 * i) for i, eta in enumerate(ETAS)}
     datasets.update({("ou", eta): (0.5 + 0.1 * i, 0.3) for i, eta in enumerate(ETAS[:3])})  # 3 < 4 datasets
-    within = evaluate_claim("C4", write_c4_inputs(tmp_path, datasets), with_combine(evidence, "within_system"))
+    within = c4_on(tmp_path, datasets, evidence, "within_system")
     assert set(within["details"]["within_system"]) == {"vdp"} and within["numbers"]["n"] == 5
     assert all("system ou has 3 usable dataset(s)" in why for key, why in within["details"]["excluded"].items()
                if key.startswith("ou/"))  # fmt: skip
@@ -222,11 +229,18 @@ def tc_table(metric: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TC_COLUMNS)
 
 
+def with_tc_table_grid(cfg):
+    """A copy of ``cfg`` whose E3 grid is that of :func:`tc_table` (C3 names the grid points a table lacks)."""
+    out = copy.deepcopy(cfg)
+    out["eta_performance"]["systems"], out["forecasting"]["etas"] = ["vdp", "dho"], [0.0, 0.5, 1.0]
+    return out
+
+
 def test_claims_record_the_tc_metric_and_refuse_a_table_scored_with_another(tmp_path, variant_cfgs, evidence):
     path = tmp_path / "tc.csv"
     first_difference = variant_cfgs["first_difference_tc"]
     tc_table("first_difference").to_csv(path, index=False)
-    rec = evaluate_claim("C3", {"task_continuity": path}, first_difference)
+    rec = evaluate_claim("C3", {"task_continuity": path}, with_tc_table_grid(first_difference))
     assert rec["details"]["tc_metric"] == "first_difference" and rec["verdict"] == "supported"
     with pytest.raises(DataFileError, match="metric column holds first_difference.*task_continuity.metric = 'refinement'"):
         evaluate_claim("C3", {"task_continuity": path}, evidence)
@@ -258,10 +272,10 @@ def test_stability_cells_read_real_c3_and_c4_records(tmp_path, evidence):
     from contlaws.robustness import BASELINE, stability_table
 
     datasets = {("vdp", eta): (0.94 - 0.01 * i, 1.0 - 0.1 * i) for i, eta in enumerate(ETAS)}
-    c4 = evaluate_claim("C4", write_c4_inputs(tmp_path, datasets), with_combine(evidence, "pooled"))
+    c4 = c4_on(tmp_path, datasets, evidence, "pooled")
     path = tmp_path / "tc.csv"
     tc_table("refinement").to_csv(path, index=False)
-    c3 = evaluate_claim("C3", {"task_continuity": path}, evidence)
+    c3 = evaluate_claim("C3", {"task_continuity": path}, with_tc_table_grid(evidence))
     cell = stability_table({BASELINE: {"C3": c3, "C4": c4}}).set_index("claim")
     assert cell.loc["C4(a)", "verdict"] == c4["verdict"] and cell.loc["C4(a)", "value"] == c4["numbers"]["rho"]
     assert (cell.loc["C4(a)", "low"], cell.loc["C4(a)", "high"]) == (c4["numbers"]["rho_bootstrap_low"],

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import with_c5_grid_of
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from contlaws import commands
@@ -334,7 +335,8 @@ def c5_verdict(curves, runs, cfg, tmp_path):
     table = ss.speed_table(curves, runs)
     table.to_csv(tmp_path / "table.csv", index=False)
     curves.to_csv(tmp_path / "curves.csv", index=False)
-    return table, evaluate_claim("C5", {"table": tmp_path / "table.csv", "curves": tmp_path / "curves.csv"}, cfg)
+    paths = {"table": tmp_path / "table.csv", "curves": tmp_path / "curves.csv"}
+    return table, evaluate_claim("C5", paths, with_c5_grid_of(cfg, paths))
 
 
 SECONDS_SUB = [1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0]  # cheap coarse stage, then full resolution
@@ -429,7 +431,8 @@ def test_c5_non_finite_value_is_inconclusive_naming_the_row(quick_config, tmp_pa
     frame.loc[frame.index[1], column] = np.nan
     table.to_csv(tmp_path / "table.csv", index=False)
     curves.to_csv(tmp_path / "curves.csv", index=False)
-    record = evaluate_claim("C5", {"table": tmp_path / "table.csv", "curves": tmp_path / "curves.csv"}, quick_config)
+    paths = {"table": tmp_path / "table.csv", "curves": tmp_path / "curves.csv"}
+    record = evaluate_claim("C5", paths, with_c5_grid_of(quick_config, paths))
     assert record["verdict"] == "inconclusive"
     assert f"{tmp_path / (name + '.csv')} (input '{name}'): {column} is NaN, inf or not a number on line 3 (task=digits" \
         in record["explanation"]

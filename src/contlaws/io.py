@@ -357,6 +357,7 @@ def read_result_csv(
         ranges: numeric column -> :class:`contlaws.table_checks.ValueRange`; a finite value outside it (an RMSE below 0,
             a score above its maximum, a value whose square overflows) is refused, naming line and
             column. NaN, inf and text are left to the caller (a claim reports them as inconclusive).
+            A column named here that the table lacks (an optional one) is not checked.
         flags: boolean columns; read as bools, any text but True/False/true/false/1/0 refused.
         key: columns that identify a row; identical repeated rows are dropped, rows that share the
             key but differ elsewhere are refused (naming the key and lines). Also names rows in messages.
@@ -384,8 +385,10 @@ def read_result_csv(
     from contlaws.table_checks import check_flags, check_ranges, drop_exact_duplicates
 
     key = [k for k in key if k in df.columns]  # e.g. `label`, present only in some tables
+    # A range of a column the table lacks is skipped: the columns it must have are in `columns`.
+    ranges = {column: allowed_range for column, allowed_range in (ranges or {}).items() if column in df.columns}
     df = check_flags(df, path, what, flags, key)
     if key:
         df = drop_exact_duplicates(df, path, what, key)
-    check_ranges(df, path, what, ranges or {}, key)
+    check_ranges(df, path, what, ranges, key)
     return df

@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 
 from contlaws.claims.registry import (
+    ETA_RANGE,
     NONNEGATIVE,
+    TC_RANGE,
     claim,
     combine,
     inconclusive_for_non_finite,
@@ -21,12 +23,7 @@ from contlaws.claims.registry import (
 )
 from contlaws.config import fmt_num
 from contlaws.errors import DataFileError
-from contlaws.table_checks import ValueRange, drop_exact_duplicates
-
-# TC = 1 − (refinement residual / its value for i.i.d. noise): at most 1 (a residual is never
-# negative); below 0 for data rougher than noise, so there is no lower bound.
-TC_RANGE = ValueRange(high=1, why="task continuity is at most 1")
-ETA_RANGE = ValueRange(low=0, high=1, why="eta is a mixing weight in [0, 1]")
+from contlaws.table_checks import drop_exact_duplicates
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,20 @@ import numpy as np
 import pandas as pd
 
 from contlaws.claims.power import datasets_needed, rho_detectable, rho_ruled_out
-from contlaws.claims.registry import claim, inconclusive_for_non_finite, non_finite, pair_key, read_csv_input, rounded
+from contlaws.claims.registry import (
+    ANY_SIZE,
+    ETA_RANGE,
+    NONNEGATIVE,
+    TC_RANGE,
+    claim,
+    inconclusive_for_non_finite,
+    non_finite,
+    pair_key,
+    read_csv_input,
+    rounded,
+)
+from contlaws.config import fmt_num
+from contlaws.errors import DataFileError
 from contlaws.stats import bootstrap_rho, critical_rho, spearman
 
 
@@ -19,6 +32,14 @@ from contlaws.stats import bootstrap_rho, critical_rho, spearman
 # C4
 # ---------------------------------------------------------------------------------------------
 C4_MIN_N = 4  # fewer datasets: no one-sided exact test can reach alpha = 0.05 (1/3! = 0.17)
+# The model whose per-seed advantages C4 resamples (S6's contrast reads the alignment table only).
+SEED_MODEL = "s4d"
+# What each column of the two tables can hold (optional columns are checked when present).
+ALIGNMENT_RANGES = {"eta": ETA_RANGE, "tc": TC_RANGE, "tc_stderr": NONNEGATIVE, "rmse_s4d": NONNEGATIVE,
+                    "rmse_s6": NONNEGATIVE, "rmse_reference": NONNEGATIVE, "advantage_s4d": ANY_SIZE,
+                    "advantage_s4d_se": NONNEGATIVE, "n_seeds_s4d": NONNEGATIVE, "advantage_s6": ANY_SIZE,
+                    "advantage_s6_se": NONNEGATIVE, "n_seeds_s6": NONNEGATIVE}  # fmt: skip
+SEED_RANGES = {"eta": ETA_RANGE, "tc": TC_RANGE, "advantage": ANY_SIZE}
 
 
 @claim(
@@ -52,6 +73,7 @@ def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     problems = c4_non_finite(inputs, table, seeds)
     if problems:
         return inconclusive_for_non_finite(problems, thresholds)
+    missing = c4_missing_grid_points(inputs, table, seeds, cfg)
     usable, excluded = c4_usable_datasets(table, min_seeds)
     combine_rule = claims_cfg.get("c4_combine", "pooled")
     if combine_rule != "pooled":  # the default leaves the record as it was before the key existed
@@ -68,13 +90,23 @@ def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
 
     readout = cfg["eta_performance"]["readout"]
     verdict, why = c4_verdict(readout, n, len(excluded), stats, low, high, needed, thresholds)
+    outcome = f"{verdict.capitalize()}: {why}"
+    if missing:  # a correlation over part of the grid is not the run's correlation, whatever it says
+        outcome = f"On the rows present the rule gives {verdict} ({why}), but the grid is incomplete: inconclusive"
+        verdict = "inconclusive"
     numbers = c4_numbers(usable, excluded, stats, contrast, low, high, needed)
+    numbers["missing_grid_points"] = len(missing)
     details = c4_details(usable, excluded, boot, n_boot, alpha, contrast)
     details["tc_metric"] = str(cfg["task_continuity"]["metric"])  # which TC the alignment table holds
+    details["missing_grid_points"] = missing
     if combine_rule == "within_system":
         numbers["combine"] = "within_system"
         details["within_system"] = stats["per_system"]
-    explanation = (
+    lacking = (f"Inconclusive: the alignment tables lack {len(missing)} point(s) of the E3 grid "
+               "(eta_performance.systems x forecasting.etas, and the paired seeds each dataset declares among "
+               f"eta_performance.seeds): {', '.join(missing)}; rerun `snakemake alignment`. The numbers below use the "
+               "rows present. ") if missing else ""  # fmt: skip
+    explanation = lacking + (
         ("Within each system, then averaged over systems (stratified bootstrap and permutation test): " if combine_rule ==
          "within_system" else "") +
         f"Spearman rho between TC and the advantage A = ln(RMSE_ref / RMSE_S4D) of S4D over the best attention "
@@ -82,7 +114,7 @@ def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         f"datasets ({len(excluded)} excluded): rho = {numbers['rho']}, bootstrap {1 - 2 * alpha:.0%} interval "
         f"[{numbers['rho_bootstrap_low']}, {numbers['rho_bootstrap_high']}], one-sided p = {numbers['p_one_sided']} "
         f"({stats['method']}); S4D ahead beyond 2 SE on {numbers['s4d_ahead_beyond_2se']}, behind on "
-        f"{numbers['s4d_behind_beyond_2se']}. {verdict.capitalize()}: {why}. S6 for contrast: rho = {numbers['rho_s6_for_contrast']}."
+        f"{numbers['s4d_behind_beyond_2se']}. {outcome}. S6 for contrast: rho = {numbers['rho_s6_for_contrast']}."
     )
     power_numbers, power_text = c4_power(verdict, n, len(table), stats["rho"], rho_min, alpha)
     numbers.update(power_numbers)
@@ -120,9 +152,52 @@ def c4_power(verdict: str, n: int, n_design: int, rho: float, rho_min: float, al
 def read_c4_inputs(inputs: Mapping[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The alignment table (one row per E3 dataset) and the advantages per seed."""
     table = read_csv_input(inputs, "alignment", ["system", "eta", "tc", "reference_model", "advantage_s4d",
-                                                  "advantage_s4d_se", "n_seeds_s4d", "advantage_s6", "note"])  # fmt: skip
-    seeds = read_csv_input(inputs, "advantages_by_seed", ["system", "eta", "model", "seed", "advantage"])
+                                                  "advantage_s4d_se", "n_seeds_s4d", "advantage_s6", "note"],
+                           ranges=ALIGNMENT_RANGES, key=["system", "eta"])  # fmt: skip
+    seeds = read_csv_input(inputs, "advantages_by_seed", ["system", "eta", "model", "seed", "advantage"],
+                           ranges=SEED_RANGES, key=["system", "eta", "model", "seed"])  # fmt: skip
     return table, seeds
+
+
+def c4_missing_grid_points(inputs: Mapping[str, Path], table: pd.DataFrame, seeds: pd.DataFrame,
+                           cfg: Mapping[str, Any]) -> list[str]:  # fmt: skip
+    """The points of the run's E3 grid the tables lack: a dataset (``eta_performance.systems`` ×
+    ``forecasting.etas``) without an alignment row, as ``dho eta=0.5``, and per alignment row the
+    paired S4D seeds it counts (``n_seeds_s4d``) without a per-seed row, as ``vdp eta=0.5 s4d seed=2``
+    (seeds that did not learn are not paired, so they are not missing)."""
+    out = []
+    for system in cfg["eta_performance"]["systems"]:
+        present = table.loc[table["system"] == system, "eta"].to_numpy(dtype=float)
+        out += [f"{system} eta={fmt_num(eta)}" for eta in cfg["forecasting"]["etas"]
+                if not np.isclose(present, float(eta)).any()]  # fmt: skip
+    return out + missing_seeds(inputs, table, seeds, [int(s) for s in cfg["eta_performance"]["seeds"]])
+
+
+def missing_seeds(inputs: Mapping[str, Path], table: pd.DataFrame, seeds: pd.DataFrame,
+                  run_seeds: list[int]) -> list[str]:  # fmt: skip
+    """Per alignment row, the paired seeds of :data:`SEED_MODEL` it counts that ``advantages_by_seed``
+    lacks; DataFileError when that table holds more of them than the row counts (tables of two runs)."""
+    model_rows = seeds[seeds["model"] == SEED_MODEL]
+    out = []
+    for line, r in table.iterrows():
+        same_eta = np.isclose(model_rows["eta"].to_numpy(dtype=float), float(r["eta"]))
+        here = model_rows[(model_rows["system"] == r["system"]) & same_eta]
+        present, counted = sorted(int(s) for s in here["seed"]), int(r["n_seeds_s4d"])
+        point = f"{r['system']} eta={fmt_num(r['eta'])} {SEED_MODEL}"
+        if len(present) > counted:
+            raise DataFileError(
+                f"{inputs['advantages_by_seed']} (input 'advantages_by_seed'): {len(present)} {SEED_MODEL} seed(s) for "
+                f"system={r['system']}, eta={r['eta']} (lines {', '.join(str(i + 2) for i in here.index)}), but "
+                f"{inputs['alignment']} (input 'alignment') line {line + 2} counts n_seeds_s4d = {counted}; the tables "
+                "are not from the same run (rerun `snakemake alignment`)"
+            )  # fmt: skip
+        absent = [s for s in run_seeds if s not in present]
+        if len(absent) == counted - len(present):  # the seeds that lack a row are known
+            out += [f"{point} seed={s}" for s in absent]
+        elif len(present) < counted:
+            out.append(f"{point}: {counted - len(present)} of {counted} paired seed(s) (present: "
+                       f"{', '.join(map(str, present)) or 'none'})")  # fmt: skip
+    return out
 
 
 def c4_non_finite(inputs: Mapping[str, Path], table: pd.DataFrame, seeds: pd.DataFrame) -> list:
@@ -137,6 +212,7 @@ def c4_non_finite(inputs: Mapping[str, Path], table: pd.DataFrame, seeds: pd.Dat
         non_finite(inputs, "alignment", table, "advantage_s4d_se", nan_ok=paired < 2),
         non_finite(inputs, "alignment", table, "advantage_s6", nan_ok=pd.Series(True, index=table.index)),
         non_finite(inputs, "advantages_by_seed", seeds, "eta"),
+        non_finite(inputs, "advantages_by_seed", seeds, "seed"),
         non_finite(inputs, "advantages_by_seed", seeds, "advantage"),
     ) if p]  # fmt: skip
     return problems

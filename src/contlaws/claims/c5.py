@@ -12,6 +12,11 @@ import pandas as pd
 
 from contlaws.claims.power import binomial_difference_se, paired_power, paired_power_text
 from contlaws.claims.registry import (
+    ACCURACY,
+    ACCURACY_DIFFERENCE,
+    SECONDS,
+    SPEEDUP,
+    TC_RANGE,
     VERDICTS,
     claim,
     combine,
@@ -27,6 +32,18 @@ from contlaws.stats import mean_and_stderr
 # ---------------------------------------------------------------------------------------------
 # C5
 # ---------------------------------------------------------------------------------------------
+# What each column of the E5 tables can hold (optional columns are checked when present); a
+# speed-up of 0 would read as "never reached" (ln 0 = -inf), so it is refused, not computed with.
+TABLE_RANGES = {"task_continuity": TC_RANGE, "test_accuracy_difference": ACCURACY_DIFFERENCE,
+                "test_accuracy_subsampled": ACCURACY, "test_accuracy_baseline": ACCURACY, "majority_accuracy": ACCURACY,
+                "speedup_to_reach_seconds": SPEEDUP, "best_val_accuracy_subsampled": ACCURACY,
+                "best_val_accuracy_baseline": ACCURACY, "val_chance_accuracy": ACCURACY, "n_test": SECONDS,
+                "n_val": SECONDS, "time_to_reach_subsampled_seconds": SECONDS, "time_to_reach_baseline_seconds": SECONDS,
+                "total_subsampled_seconds": SECONDS, "total_baseline_seconds": SECONDS, "speedup_total_seconds": SPEEDUP}  # fmt: skip
+CURVE_RANGES = {"epoch_seconds": SECONDS, "cumulative_seconds": SECONDS, "val_accuracy": ACCURACY, "lr": SECONDS}
+RUN_MODES = ("subsampled", "baseline")  # the two runs of a (task, seed)
+
+
 def timing_margin(noise: float) -> float:
     """Relative speed-up margin within which C5 calls wall-clock differences noise.
 
@@ -110,13 +127,20 @@ def evaluate_c5(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     noise = timing_noise(curves)
     margin = timing_margin(noise)
     learned_col = as_flags(table["learned"])
+    missing = c5_missing_grid_points(table, curves, cfg)
 
     parts, per_task, timing = {}, {}, {}
     for task, rows in table.groupby("task", sort=False):
         per_task[task], timing[task] = c5_task(rows, learned_col[rows.index], min_seeds, tol, n_se, margin)
+        lacks = [p for p in missing if p.split(" ", 1)[0] == str(task)]
+        if lacks:  # a task judged on some of its seeds is not judged: its part is inconclusive
+            per_task[task].update(verdict="inconclusive", reason=f"the tables lack {', '.join(lacks)}; on the rows "
+                                  f"present: {per_task[task]['verdict']}, {per_task[task]['reason']}")  # fmt: skip
         if per_task[task]["continuity"] == "continuous":
             parts[task] = per_task[task]["verdict"]
     verdict = combine(list(parts.values())) if parts else "inconclusive"
+    if missing:  # a whole task or a run's curves absent: the claim over the run's tasks cannot be decided
+        verdict = "inconclusive"
     numbers = {
         "continuous_tasks": len(parts),
         "continuous_task_verdicts": ", ".join(f"{list(parts.values()).count(v)} {v}" for v in VERDICTS),
@@ -125,8 +149,12 @@ def evaluate_c5(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     }
     power_numbers, power_text = c5_power(parts, per_task, table, tol, n_se, min_seeds)
     numbers.update(power_numbers)
+    numbers["missing_grid_points"] = len(missing)
     reasons = "; ".join(f"{t}: {per_task[t]['verdict']} ({per_task[t]['reason']})" for t in parts)
-    explanation = (
+    lacking = (f"Inconclusive: the E5 tables lack {len(missing)} point(s) of the run's grid (subsampling.tasks x "
+               f"subsampling.seeds, a subsampled and a baseline run each): {', '.join(missing)}; rerun `snakemake fig6`. "
+               "The tasks below use the rows present. ") if missing else ""  # fmt: skip
+    explanation = lacking + (
         f"Tasks labelled continuous by their measured TC (>= task_continuity.continuous_min): "
         f"{', '.join(parts) or 'none in this run, so the claim is inconclusive'}. Per task, only seeds where both "
         f"runs learned (test accuracy > majority class + gates.e5_se binomial SEs) count, at least {min_seeds}; "
@@ -137,7 +165,8 @@ def evaluate_c5(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     return {
         "verdict": verdict,
         "numbers": numbers,
-        "details": {"tc_metric": str(cfg["task_continuity"]["metric"]), "parts": parts, "tasks": per_task},
+        "details": {"tc_metric": str(cfg["task_continuity"]["metric"]), "parts": parts, "tasks": per_task,
+                    "missing_grid_points": missing},
         "timing": {"noise": rounded(noise), "margin": rounded(margin), "tasks": timing},
         "explanation": explanation,
         "thresholds": thresholds,
@@ -175,9 +204,25 @@ def read_c5_inputs(inputs: Mapping[str, Path]) -> tuple[pd.DataFrame, pd.DataFra
     table = read_csv_input(inputs, "table", ["task", "continuity", "task_continuity", "seed", "learned",
                                              "test_accuracy_difference", "test_accuracy_subsampled",
                                              "test_accuracy_baseline", "majority_accuracy",
-                                             "reached_baseline_best", "speedup_to_reach_seconds"])  # fmt: skip
-    curves = read_csv_input(inputs, "curves", ["task", "mode", "seed", "stage", "epoch", "epoch_seconds"])
+                                             "reached_baseline_best", "speedup_to_reach_seconds"],
+                           ranges=TABLE_RANGES, flags=["learned"], key=["task", "seed"])  # fmt: skip
+    curves = read_csv_input(inputs, "curves", ["task", "mode", "seed", "stage", "epoch", "epoch_seconds"],
+                            ranges=CURVE_RANGES, key=["task", "mode", "seed", "epoch"])  # fmt: skip
     return table, curves
+
+
+def c5_missing_grid_points(table: pd.DataFrame, curves: pd.DataFrame, cfg: Mapping[str, Any]) -> list[str]:
+    """The points of the run's E5 grid the tables lack: a (task, seed) of ``subsampling.tasks`` ×
+    ``subsampling.seeds`` without its row in the table, as ``digits seed=2``, and a run (task, mode,
+    seed) of a row present without its learning curve, as ``digits baseline seed=1 (curves)``."""
+    rows = list(dict.fromkeys(zip(table["task"].astype(str), table["seed"].astype(int))))  # in table order
+    runs = set(zip(curves["task"].astype(str), curves["mode"].astype(str), curves["seed"].astype(int)))
+    sub = cfg["subsampling"]
+    out = [f"{task} seed={int(seed)}" for task in sub["tasks"] for seed in sub["seeds"]
+           if (str(task), int(seed)) not in rows]  # fmt: skip
+    out += [f"{task} {mode} seed={seed} (curves)" for task, seed in rows for mode in RUN_MODES
+            if (task, mode, seed) not in runs]  # fmt: skip
+    return out
 
 
 def c5_non_finite(inputs: Mapping[str, Path], table: pd.DataFrame, curves: pd.DataFrame) -> list:
@@ -185,6 +230,8 @@ def c5_non_finite(inputs: Mapping[str, Path], table: pd.DataFrame, curves: pd.Da
     # speedup_to_reach_seconds is text ("not reached") where the subsampled run never reached the target.
     reached_rows = table["reached_baseline_best"].astype(str) == "yes"
     problems = [p for p in (
+        non_finite(inputs, "table", table, "seed"),
+        non_finite(inputs, "curves", curves, "seed"),
         *(non_finite(inputs, "table", table, c) for c in ("task_continuity", "test_accuracy_difference",
                                                          "test_accuracy_subsampled", "test_accuracy_baseline",
                                                          "majority_accuracy")),

@@ -59,6 +59,14 @@ def combine(parts: Sequence[str]) -> str:
 NONNEGATIVE = ValueRange(low=0, why="an error or a distance is never negative")
 POSITIVE = ValueRange(low=0, low_open=True, why="a refinement factor or an amplitude is positive")
 ANY_SIZE = ValueRange()  # any sign; only a value whose square overflows is refused
+# TC = 1 − (refinement residual / its value for i.i.d. noise): at most 1 (a residual is never
+# negative); below 0 for data rougher than noise, so there is no lower bound.
+TC_RANGE = ValueRange(high=1, why="task continuity is at most 1")
+ETA_RANGE = ValueRange(low=0, high=1, why="eta is a mixing weight in [0, 1]")
+ACCURACY = ValueRange(low=0, high=1, why="an accuracy is a fraction in [0, 1]")
+ACCURACY_DIFFERENCE = ValueRange(low=-1, high=1, why="a difference of two accuracies lies in [-1, 1]")
+SECONDS = ValueRange(low=0, why="a time or a count is never negative")
+SPEEDUP = ValueRange(low=0, low_open=True, why="a speed-up is a ratio of two positive times")
 
 
 def read_csv_input(inputs: Mapping[str, Path], name: str, columns: Sequence[str], *,
