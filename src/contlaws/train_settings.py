@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contlaws.config import batch_size_for
+from contlaws.early_stopping import check_rule
 from contlaws.errors import ConfigError
 from contlaws.schedule import SCHEDULES
 
@@ -47,6 +48,10 @@ class TrainSettings:
             epoch's order), or None for a full pass. A shape check at tiny cost (config
             ``train.max_steps_per_epoch``, config/paper_shapes.yaml); the schedule counts the capped
             steps.
+        early_stopping: ``{"patience": P, "min_delta": D}`` or None (off: train every epoch). With
+            it, ``epochs`` is the cap and the run stops when the validation metric has not improved
+            by a relative D for P epochs in a row (:mod:`contlaws.early_stopping`). Not with ``stages``
+            (validation at a coarse stride is not comparable with the next stage's).
 
     The config's ``train`` values (warmup_epochs, grad_clip, device, eval_max_elements) have no
     default here: their defaults live in the schema, and :func:`settings_from_config` reads them.
@@ -66,6 +71,7 @@ class TrainSettings:
     schedule: str = "cosine_epoch"
     stages: list[tuple[int, int]] | None = None
     max_steps_per_epoch: int | None = None
+    early_stopping: dict | None = None
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -84,13 +90,17 @@ class TrainSettings:
                 raise ValueError(f"stage epochs {self.stages} do not add up to epochs = {self.epochs}")
         if self.max_steps_per_epoch is not None and int(self.max_steps_per_epoch) < 1:
             raise ValueError(f"max_steps_per_epoch must be positive, got {self.max_steps_per_epoch}")
+        self.early_stopping = check_rule(self.early_stopping)
+        if self.early_stopping is not None and self.stages is not None:
+            raise ValueError("early_stopping cannot be combined with stages (validation strides differ between stages)")
 
     def as_record(self) -> dict:
-        """The fields as a dict for checkpoints and provenance; an unset step cap is left out, so
-        runs without one record (and resume) exactly as before the cap existed."""
+        """The fields as a dict for checkpoints and provenance; an unset step cap or early-stopping
+        rule is left out, so runs without one record (and resume) exactly as before it existed."""
         record = dataclasses.asdict(self)
-        if record["max_steps_per_epoch"] is None:
-            del record["max_steps_per_epoch"]
+        for optional in ("max_steps_per_epoch", "early_stopping"):
+            if record[optional] is None:
+                del record[optional]
         return record
 
     def steps_per_epoch(self, n_train: int) -> int:
@@ -121,7 +131,10 @@ def settings_from_config(
         cfg: resolved (validated) config.
         model_name: picks the batch size (``train.batch_size_per_model``).
         experiment: a config section whose ``epochs`` (if present) overrides ``train.epochs``, and
-            whose ``epochs_per_model`` (if present) overrides both for ``model_name``.
+            whose ``epochs_per_model`` (if present) overrides both for ``model_name`` (the config
+            refuses E3 budgets that differ between models unless
+            ``eta_performance.allow_unequal_budgets``). ``train.early_stopping`` is read from the
+            ``train`` section given (E3: with ``eta_performance.train`` merged over it).
         overrides: any :class:`TrainSettings` field (seed, task, schedule, stages, device, ...).
     """
     train = cfg["train"]
@@ -137,6 +150,7 @@ def settings_from_config(
         lr=float(train["lr"]),
         weight_decay=float(train["weight_decay"]),
         warmup_epochs=float(train["warmup_epochs"]),
+        early_stopping=early_stopping_field(train),
         **engine_fields(train),
     )
     return dataclasses.replace(settings, **overrides)
@@ -152,3 +166,9 @@ def engine_fields(train: Mapping[str, Any]) -> dict:
         # no schema default: absent means no cap (a paper-shapes check key)
         "max_steps_per_epoch": train.get("max_steps_per_epoch"),
     }
+
+
+def early_stopping_field(train: Mapping[str, Any]) -> dict | None:
+    """``train.early_stopping`` (schema default null: off) for E2 and E3 runs; E5's staged runs
+    keep their fixed budget (subsampled and baseline share it by construction)."""
+    return train.get("early_stopping")
