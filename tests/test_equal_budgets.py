@@ -210,10 +210,11 @@ def test_every_scale_gives_the_e3_models_one_budget(name):
     # what an E3 training reads (eta_performance.train merged over train)
     e3 = {m: settings_from_config(experiment_config(cfg), m, "eta_performance") for m in cfg["eta_performance"]["models"]}
     assert len({(s.epochs, s.batch_size, str(s.early_stopping)) for s in e3.values()}) == 1  # the same rule
-    if name != "config":  # quick and evidence: cap 48 and early stopping (the paper scale trains its 50 epochs)
-        assert {(s.epochs, s.batch_size) for s in e3.values()} == {(48, 16)}
-        assert {str(s.early_stopping) for s in e3.values()} == {str({"patience": 6, "min_delta": 0.01})}
-        assert settings_from_config(cfg, "s4d", "refinement_trained").early_stopping is None  # E2 unchanged
+    # quick and evidence: a cap and early stopping; the paper scale trains its 50 epochs at batch 128
+    expected = {"quick": (24, 16, {"patience": 4, "min_delta": 0.02}), "evidence": (48, 16, {"patience": 6, "min_delta": 0.01}),
+                "config": (50, 128, None)}[name]  # fmt: skip
+    assert {(s.epochs, s.batch_size, str(s.early_stopping)) for s in e3.values()} == {(*expected[:2], str(expected[2]))}
+    assert settings_from_config(cfg, "s4d", "refinement_trained").early_stopping is None  # E2 unchanged
 
 
 def test_unequal_e3_budgets_are_refused_unless_allowed():
@@ -234,7 +235,10 @@ def test_unequal_e3_budgets_are_refused_unless_allowed():
     assert settings_from_config(e3, "s4d", "eta_performance").early_stopping is None
     with pytest.raises(ConfigError, match=r"key 'eta_performance\.train\.batch_size_per_model'.*s6 64"):
         load_config(quick, overrides={"eta_performance": {"train": {"batch_size_per_model": {"s6": 64}}}})
-    same = load_config(quick, overrides={"eta_performance": {"epochs_per_model": {"transformer": 48}}})  # equal: fine
+    same = load_config(quick, overrides={"eta_performance": {"epochs": 48, "epochs_per_model": {"transformer": 48}}})
+    assert e3_budgets(same)["s4d"] == (48, 16)  # equal: fine
+    with pytest.raises(ConfigError, match="s4d 24, s6 24, transformer 48"):
+        load_config(quick, overrides={"eta_performance": {"epochs_per_model": {"transformer": 48}}})
     assert e3_budgets(same)["transformer"] == (48, 16)
 
 
