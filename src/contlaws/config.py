@@ -6,7 +6,7 @@ non-editable install works outside the checkout. The same
 function validates the config when Snakemake builds the DAG and in every CLI command, so an invalid
 value stops the run before any job starts, with a message naming the key and the bad value.
 
-Size (about 430 lines, above the package's ~400): loading, overlaying, schema validation with
+Size (about 465 lines, above the package's ~400): loading, overlaying, schema validation with
 number coercion and the semantic checks are one path every command and the DAG go through;
 keeping it in one module keeps one definition of "a valid config".
 """

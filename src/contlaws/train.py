@@ -45,7 +45,7 @@ completes on CPU machines and downstream steps can skip that model.
 Determinism: seeds for torch, numpy and ``random``; batch order from ``(seed, epoch)``; cuDNN
 autotuning off. Timing columns (``*_seconds``) are wall clock and the only non-reproducible values.
 
-Size (about 420 lines, above the package's ~400): the engine (fit and its steps, the epoch loop,
+Size (about 440 lines, above the package's ~400): the engine (fit and its steps, the epoch loop,
 train_run); settings, the run folder and evaluation live in train_settings, run_folder and
 evaluation, re-exported here so ``contlaws.train`` stays the one import.
 """

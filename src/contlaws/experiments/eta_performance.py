@@ -74,7 +74,18 @@ import pandas as pd
 
 from contlaws.errors import DataFileError, UserError
 from contlaws.io import as_flags, provenance, read_json, read_npz_meta, write_table
-from contlaws.stats import paired_z
+from contlaws.experiments.eta_gates import (  # noqa: F401  (re-exported: the gates are part of E3's interface)
+    BASELINES,
+    GATE_BASELINE,
+    GATE_REFERENCES,
+    best_trivial,
+    gate_columns,
+    last_value_errors,
+    learned_gate,
+    trivial_errors,
+    trivial_forecasts,
+)
+from contlaws.stats import paired_z  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +93,6 @@ COLUMNS = ["system", "eta", "model", "seed", "status", "reason", "test_rmse", "t
            "learned", "gate_reference", "best_trivial", "best_trivial_rmse", "best_trivial_z", "beats_best_trivial",
            "epochs_used", "stop_reason"]  # fmt: skip
 BASELINE_COLUMNS = ["system", "eta", "baseline", "test_rmse", "test_mae", "n"]
-BASELINES = ("last_value", "linear_extrapolation", "window_mean")
-GATE_BASELINE = "last_value"
-GATE_REFERENCES = ("last_value", "best_trivial")  # gates.e3_reference
 READOUTS = ("causal", "mean_pool")
 STATUS_OK = "ok"
 STATUS_NOT_RUN = "not run"
@@ -145,13 +153,6 @@ def last_position_forecast(model):
     return LastPositionForecast(model)
 
 
-def learned_gate(test_rmse: float, gate_rmse: float, margin: float, gate_z: float = -math.inf, se: float = 0.0) -> bool:
-    """E3 learning gate: test_rmse ≤ gate_rmse·(1 + margin) and gate_z ≤ −se (the model beats the last
-    value by more than ``se`` paired standard errors); False for a missing (NaN) metric or z."""
-    return bool(math.isfinite(test_rmse) and math.isfinite(gate_rmse) and test_rmse <= gate_rmse * (1.0 + margin)
-                and not math.isnan(gate_z) and gate_z <= -se)  # fmt: skip
-
-
 def run_labels(summary: Mapping[str, Any], path: Path) -> tuple[str, int]:
     """(model, seed) of a training run, from the engine's ``summary.json``."""
     try:
@@ -167,39 +168,6 @@ def not_run_row(system: str, eta: float, model: str, seed: int, reason: str) -> 
             "gate_z": math.nan, "learned": False, "gate_reference": "", "best_trivial": "",
             "best_trivial_rmse": math.nan, "best_trivial_z": math.nan, "beats_best_trivial": False,
             "epochs_used": math.nan, "stop_reason": ""}  # fmt: skip
-
-
-def best_trivial(sq_errors: Mapping[str, np.ndarray]) -> str:
-    """The reference forecast with the lowest RMSE, sqrt(mean per-sample squared error); ties go to
-    the first in :data:`BASELINES` order."""
-    return min((b for b in BASELINES if b in sq_errors), key=lambda b: float(np.mean(sq_errors[b])))
-
-
-def gate_columns(model_sq_err: np.ndarray, test_rmse: float, trivial_sq_err: Mapping[str, np.ndarray], *,
-                 gate_rmse: float, margin: float, se: float, reference: str = GATE_BASELINE) -> dict[str, Any]:  # fmt: skip
-    """The gate columns of one model row from per-sample squared errors (N,) on one test split.
-
-    Args:
-        model_sq_err: the model's per-sample squared error (mean over the horizon·D outputs).
-        test_rmse: the model's pooled test RMSE.
-        trivial_sq_err: {baseline: per-sample squared error} of the reference forecasts.
-        gate_rmse: the last value's RMSE (its gate when ``reference`` is ``last_value``).
-        margin, se: ``gates.e3_margin``, ``gates.e3_se``.
-        reference: ``gates.e3_reference``.
-    """
-    if reference not in GATE_REFERENCES:
-        raise UserError(f"key 'gates.e3_reference' = {reference!r}: must be one of {', '.join(GATE_REFERENCES)}")
-    best = best_trivial(trivial_sq_err)
-    best_rmse = float(np.sqrt(np.mean(trivial_sq_err[best])))
-    best_z = paired_z(model_sq_err, trivial_sq_err[best])
-    beats_best = learned_gate(test_rmse, best_rmse, margin, best_z, se)
-    if reference == "best_trivial":
-        used, used_rmse, used_z = best, best_rmse, best_z
-    else:
-        used, used_rmse, used_z = GATE_BASELINE, gate_rmse, paired_z(model_sq_err, trivial_sq_err[GATE_BASELINE])
-    return {"gate_rmse": used_rmse, "gate_z": used_z, "learned": learned_gate(test_rmse, used_rmse, margin, used_z, se),
-            "gate_reference": used, "best_trivial": best, "best_trivial_rmse": best_rmse, "best_trivial_z": best_z,
-            "beats_best_trivial": beats_best}  # fmt: skip
 
 
 def budget_columns(summary: Mapping[str, Any]) -> dict[str, Any]:
@@ -307,40 +275,6 @@ def evaluate_runs(
                  "learned" if gates["learned"] else "DID NOT LEARN", gates["best_trivial"], gates["best_trivial_rmse"],
                  gates["best_trivial_z"], "beaten" if gates["beats_best_trivial"] else "not beaten")  # fmt: skip
     return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def trivial_forecasts(x: np.ndarray, horizon: int) -> dict[str, np.ndarray]:
-    """The :data:`BASELINES` forecasts of inputs x (b L D): {name: (b H D)} (formulas in
-    :func:`reference_forecasts`)."""
-    steps = np.arange(1, horizon + 1)[None, :, None]  # (1 H 1): k + 1
-    return {
-        "last_value": np.repeat(x[:, None, -1], horizon, axis=1),  # (b H D)
-        "linear_extrapolation": x[:, None, -1] + steps * (x[:, None, -1] - x[:, None, -2]),
-        "window_mean": np.repeat(x.mean(axis=1)[:, None], horizon, axis=1),
-    }
-
-
-def trivial_errors(test, batch_size: int = 256) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Targets (N, horizon·D) float64 of a forecasting test split and, per baseline, the per-sample
-    squared and absolute errors (N,) (means over the horizon·D outputs): the paired references of
-    the learning gates."""
-    targets, sq, ab = [], {b: [] for b in BASELINES}, {b: [] for b in BASELINES}
-    for start in range(0, len(test), batch_size):
-        x, y = test.get_batch(np.arange(start, min(len(test), start + batch_size)))
-        x, y = x.double().numpy(), y.double().numpy().reshape(len(x), -1)  # (b L D), (b H·D)
-        targets.append(y)
-        for name, forecast in trivial_forecasts(x, y.shape[1] // x.shape[2]).items():
-            err = forecast.reshape(len(x), -1) - y  # (b H·D)
-            sq[name].append(np.square(err).mean(axis=1))
-            ab[name].append(np.abs(err).mean(axis=1))
-    return (np.concatenate(targets), {b: np.concatenate(v) for b, v in sq.items()},
-            {b: np.concatenate(v) for b, v in ab.items()})  # fmt: skip
-
-
-def last_value_errors(test, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Targets (N, horizon·D) and the last value's per-sample squared error (N,) (see :func:`trivial_errors`)."""
-    targets, sq, _ = trivial_errors(test, batch_size)
-    return targets, sq[GATE_BASELINE]
 
 
 def reference_forecasts(test_path: Path, batch_size: int = 256) -> pd.DataFrame:
