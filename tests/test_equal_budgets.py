@@ -364,6 +364,8 @@ def test_e3_rows_report_epochs_used_and_the_best_trivial_forecast(tmp_path, tiny
     other, _ = evaluate_split(switched, tiny_runs["paths"]["test"], [tiny_runs["run"]], tmp_path / "b.csv")
     assert other["gate_reference"].iloc[0] == expected_best
     assert other["learned"].iloc[0] == row["beats_best_trivial"] and other["gate_z"].iloc[0] == row["best_trivial_z"]
+    tidy, wide = results_table(rows, baselines)
+    assert "nan" not in wide.astype(str).to_numpy().ravel().tolist()  # reference rows: no epochs, empty cells
     tidy, wide = results_table(rows)
     assert tidy["epochs_used_min"].iloc[0] == 2 and tidy["best_trivial"].iloc[0] == expected_best
     assert bool(tidy["beats_best_trivial"].iloc[0]) == bool(row["beats_best_trivial"])

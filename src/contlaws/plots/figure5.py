@@ -263,6 +263,7 @@ def results_table(results: pd.DataFrame, baselines: pd.DataFrame | None = None) 
         for (system, name), group in baselines.groupby(["system", "baseline"], sort=False):
             row = {"system": SYSTEM_LABELS.get(system, system), "model": BASELINE_LABELS[name]}
             row.update({f"eta = {r.eta:g}": f"{r.test_rmse:#.3g}" for r in group.itertuples()})
+            row["epochs used"] = ""  # no training
             wide.append(row)
     order = {label: i for i, label in enumerate(dict.fromkeys(SYSTEM_LABELS.get(s, s) for s in tidy["system"]))}
     wide = pd.DataFrame(wide)
