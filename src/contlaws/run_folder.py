@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from contlaws.early_stopping import STOP_CAP
 from contlaws.errors import DataFileError, ResumeMismatch
 from contlaws.io import atomic_path, meta_path, provenance, to_jsonable, write_json, write_table
 from contlaws.train_settings import SELECTION, TrainSettings
@@ -290,7 +291,7 @@ def write_summary(path: Path, identity: Mapping[str, Any], settings: TrainSettin
         "best": state.history[state.best["epoch"] - 1],
         "final": state.history[-1],
         "epochs": settings.epochs,
-        **(stopping or {"epochs_used": state.epoch, "epoch_cap": settings.epochs, "stop_reason": "epoch_cap",
+        **(stopping or {"epochs_used": state.epoch, "epoch_cap": settings.epochs, "stop_reason": STOP_CAP,
                         "early_stopping": None}),
         "steps": state.step,
         "total_seconds": state.cumulative,

@@ -72,6 +72,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from contlaws.early_stopping import STOP_CAP
 from contlaws.errors import DataFileError, UserError
 from contlaws.io import as_flags, provenance, read_json, read_npz_meta, write_table
 from contlaws.experiments.eta_gates import (  # noqa: F401  (re-exported: the gates are part of E3's interface)
@@ -174,7 +175,7 @@ def budget_columns(summary: Mapping[str, Any]) -> dict[str, Any]:
     """epochs_used and stop_reason of a finished run (summaries written before early stopping existed
     trained every epoch: their last metrics row)."""
     final_epoch = (summary.get("final") or {}).get("epoch", math.nan)
-    return {"epochs_used": summary.get("epochs_used", final_epoch), "stop_reason": summary.get("stop_reason", "epoch_cap")}
+    return {"epochs_used": summary.get("epochs_used", final_epoch), "stop_reason": summary.get("stop_reason", STOP_CAP)}
 
 
 def untrained_rows(system: str, eta: float, models: Sequence[str], seeds: Sequence[int]) -> list[dict[str, Any]]:
