@@ -33,6 +33,7 @@ def tiny():
                                      seeds=[0], epochs=2, amplitudes=[1, 4])  # fmt: skip
     cfg["eta_performance"].update(systems=["vdp"], models=["s4d", "transformer"], seeds=[0, 1], epochs_per_model={},
                                   train={"batch_size": 25}, model={})  # fmt: skip
+    cfg["eta_performance"].pop("epochs", None)  # E3 inherits train.epochs (3)
     cfg["subsampling"].update(tasks=["gunpoint"], n_stages=2, epochs_per_stage=3, batch_size=8,
                               batch_size_per_task={}, seeds=[0], d_model=4, n_layers=1, d_state=2)  # fmt: skip
     return cfg

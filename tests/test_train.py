@@ -467,7 +467,9 @@ def test_settings_from_config(quick_config):
     assert settings_from_config(cfg, "s4d", "refinement_trained").batch_size == cfg["train"]["batch_size"]
     cfg["refinement_trained"]["epochs"] = 2
     assert settings_from_config(cfg, "s4d", "refinement_trained").epochs == 2
-    assert settings_from_config(cfg, "s4d", "eta_performance").epochs == cfg["train"]["epochs"]
+    assert settings_from_config(cfg, "s4d", "eta_performance").epochs == cfg["eta_performance"]["epochs"]  # E3's cap
+    del cfg["eta_performance"]["epochs"]
+    assert settings_from_config(cfg, "s4d", "eta_performance").epochs == cfg["train"]["epochs"]  # absent: inherited
     cfg["eta_performance"]["epochs"] = 5
     cfg["eta_performance"]["epochs_per_model"] = {"transformer": 7}
     assert settings_from_config(cfg, "transformer", "eta_performance").epochs == 7  # per model wins

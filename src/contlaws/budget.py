@@ -218,6 +218,7 @@ def training_jobs(cfg: Mapping[str, Any]) -> list[TrainingJob]:
     causal = eta.get("readout", "causal") == "causal"
     for model in eta["models"]:
         runs = len(eta["systems"]) * len(cfg["forecasting"]["etas"]) * len(eta["seeds"])
+        # the cap: with train.early_stopping an upper bound of what the run trains
         epochs = eta.get("epochs_per_model", {}).get(model, eta.get("epochs", cfg["train"]["epochs"]))
         jobs.append(_model_job("eta_train", model, runs, cfg, model_cfg, train, epochs, fc, obs, obs * horizon, causal))
     sub = cfg["subsampling"]

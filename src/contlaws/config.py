@@ -6,7 +6,7 @@ non-editable install works outside the checkout. The same
 function validates the config when Snakemake builds the DAG and in every CLI command, so an invalid
 value stops the run before any job starts, with a message naming the key and the bad value.
 
-Size (about 470 lines, above the package's ~400): loading, overlaying, schema validation with
+Size (about 480 lines, above the package's ~400): loading, overlaying, schema validation with
 number coercion and the semantic checks are one path every command and the DAG go through;
 keeping it in one module keeps one definition of "a valid config".
 """
@@ -342,6 +342,7 @@ def _semantic_checks(cfg: Mapping[str, Any]) -> list[str]:
     s4d_state = model["s4d"]["d_state"]
     if s4d_state % 2:
         problems.append(f"key 'model.s4d.d_state' = {s4d_state}: must be even (complex modes come in conjugate pairs)")
+    problems += unequal_e3_budgets(cfg)
     for exp in ("refinement_trained", "eta_performance"):
         missing = [s for s in cfg[exp]["systems"] if s not in cfg["systems"]]
         if missing:
@@ -349,6 +350,35 @@ def _semantic_checks(cfg: Mapping[str, Any]) -> list[str]:
                 f"key '{exp}.systems' = {json.dumps(cfg[exp]['systems'])}: {', '.join(map(json.dumps, missing))} "
                 f"not listed in top-level 'systems' = {json.dumps(cfg['systems'])} (only listed systems get datasets)"
             )
+    return problems
+
+
+def e3_budgets(cfg: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
+    """{model: (epoch cap, batch size)} of every E3 model, as its training reads them
+    (``eta_performance.train`` merged over ``train``; ``epochs_per_model`` over ``epochs``)."""
+    exp = cfg["eta_performance"]
+    train = {**cfg["train"], **exp.get("train", {})}
+    cap = exp.get("epochs", train["epochs"])  # an optional override (no schema default)
+    return {model: (int(exp.get("epochs_per_model", {}).get(model, cap)),
+                    int(train.get("batch_size_per_model", {}).get(model, train["batch_size"])))
+            for model in exp["models"]}  # fmt: skip
+
+
+def unequal_e3_budgets(cfg: Mapping[str, Any]) -> list[str]:
+    """A problem per budget field (epochs, batch size) that differs between the E3 models (compared in
+    claim C4), unless ``eta_performance.allow_unequal_budgets``."""
+    if cfg["eta_performance"].get("allow_unequal_budgets", False):
+        return []
+    budgets = e3_budgets(cfg)
+    problems = []
+    for index, (what, key) in enumerate((("epoch caps", "eta_performance.epochs_per_model"),
+                                         ("batch sizes", "eta_performance.train.batch_size_per_model"))):  # fmt: skip
+        values = {model: budget[index] for model, budget in budgets.items()}
+        if len(set(values.values())) > 1:
+            listed = ", ".join(f"{m} {v}" for m, v in values.items())
+            problems.append(f"key '{key}': the E3 models compared in claim C4 would train with different {what} "
+                            f"({listed}); give every model the same budget (one cap, train.early_stopping) or set "
+                            "eta_performance.allow_unequal_budgets: true for a robustness variant")  # fmt: skip
     return problems
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from contlaws.early_stopping import STOP_CAP
 from contlaws.errors import DataFileError, ResumeMismatch, RunFolderBusy
 from contlaws.io import atomic_path, meta_path, output_file_error, provenance, to_jsonable, write_json, write_table
 from contlaws.train_settings import SELECTION, TrainSettings
@@ -318,8 +319,10 @@ def save_epoch(paths: Mapping[str, Path], checkpoint: dict, improved: bool, stat
 
 
 def write_summary(path: Path, identity: Mapping[str, Any], settings: TrainSettings, state: TrainingState,
-                  record: dict) -> dict:  # fmt: skip
-    """``summary.json``, the completion marker: best and final epochs, steps, total time."""
+                  record: dict, stopping: Mapping[str, Any] | None = None) -> dict:  # fmt: skip
+    """``summary.json``, the completion marker: best and final epochs, steps, total time, and
+    ``stopping`` (epochs_used, epoch_cap, stop_reason, the early-stopping state; default: every
+    epoch of the cap trained)."""
     metric, mode = SELECTION[settings.task]
     summary = {
         "status": "ok",
@@ -331,6 +334,8 @@ def write_summary(path: Path, identity: Mapping[str, Any], settings: TrainSettin
         "best": state.history[state.best["epoch"] - 1],
         "final": state.history[-1],
         "epochs": settings.epochs,
+        **(stopping or {"epochs_used": state.epoch, "epoch_cap": settings.epochs, "stop_reason": STOP_CAP,
+                        "early_stopping": None}),
         "steps": state.step,
         "total_seconds": state.cumulative,
         # peak resident memory of this process so far (MB; Linux reports KB): exact, unlike the sampled

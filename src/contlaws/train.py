@@ -24,7 +24,11 @@ Output folder of :func:`fit`:
 * ``metrics.csv`` (+ ``.meta.json`` provenance): one row per epoch: epoch, stage (both from 1),
   stride, lr (base group, at the epoch's first step), train_loss, val_rmse/val_mae or
   val_accuracy/val_loss, epoch_seconds (training + validation wall clock), cumulative_seconds.
-* ``summary.json``: at the end; ``status: ok``, best epoch and metric, total time. Completion marker.
+* ``summary.json``: at the end; ``status: ok``, best epoch and metric, total time, ``epochs_used``
+  and ``stop_reason`` (``early_stop`` or ``epoch_cap``; :mod:`contlaws.early_stopping`). Completion marker.
+
+Early stopping (``settings.early_stopping``): ``epochs`` is then a cap, and the run stops once the
+validation metric has not improved by a relative ``min_delta`` for ``patience`` epochs in a row.
 
 Resume: when ``last.pt`` exists, :func:`fit` continues from it bit-exactly, or refuses
 (:class:`ResumeMismatch`) when it was made with other settings, model or data (:mod:`contlaws.run_folder`).
@@ -41,7 +45,7 @@ completes on CPU machines and downstream steps can skip that model.
 Determinism: seeds for torch, numpy and ``random``; batch order from ``(seed, epoch)``; cuDNN
 autotuning off. Timing columns (``*_seconds``) are wall clock and the only non-reproducible values.
 
-Size (about 420 lines, above the package's ~400): the engine (fit and its steps, the epoch loop,
+Size (about 440 lines, above the package's ~400): the engine (fit and its steps, the epoch loop,
 train_run); settings, the run folder and evaluation live in train_settings, run_folder and
 evaluation, re-exported here so ``contlaws.train`` stays the one import.
 """
@@ -83,6 +87,7 @@ from contlaws.run_folder import (
     write_not_run,
     write_summary,
 )
+from contlaws.early_stopping import StopDecision, decide_from_history, stop_record
 from contlaws.errors import ResumeMismatch, UserError
 from contlaws.evaluation import eval_batch_size, evaluate, model_width
 from contlaws.io import output_file_error, provenance
@@ -287,7 +292,7 @@ def _fit_in_folder(model, train_ds, val_ds, out_dir: Path, settings: TrainSettin
     discard_unusable_run(paths, identity, restart_on_mismatch)
     state = resume_or_start(paths, identity, model, optimizer, scheduler, settings)
 
-    while state.epoch < settings.epochs:
+    while state.epoch < settings.epochs and not stopping_decision(state, settings).stop:
         row, val = train_and_validate(model, train_ds, val_ds, optimizer, scheduler, settings, state, device)
         improved = improve_best(state, val, settings.task)
         checkpoint = epoch_checkpoint(model, optimizer, scheduler, settings, state, identity, record)
@@ -296,7 +301,19 @@ def _fit_in_folder(model, train_ds, val_ds, out_dir: Path, settings: TrainSettin
                  state.epoch, settings.epochs, row["stride"], row["lr"], row["train_loss"],
                  " ".join(f"{k} {v:.4g}" for k, v in val.items()), row["epoch_seconds"], row["step_seconds"],
                  row["step_cpu_seconds"], " *" if improved else "")  # fmt: skip
-    return write_summary(paths["summary.json"], identity, settings, state, record)
+    decision = stopping_decision(state, settings)
+    if decision.stop and state.epoch < settings.epochs:
+        log.info("early stop after epoch %d of %d: no relative improvement >= %g for %d epochs (reference epoch %d)",
+                 state.epoch, settings.epochs, settings.early_stopping["min_delta"],
+                 settings.early_stopping["patience"], decision.reference_epoch)  # fmt: skip
+    stopping = stop_record(decision, state.epoch, settings.epochs, settings.early_stopping)
+    return write_summary(paths["summary.json"], identity, settings, state, record, stopping)
+
+
+def stopping_decision(state: TrainingState, settings: TrainSettings) -> StopDecision:
+    """The early-stopping rule on the validation history so far (never stops when the rule is off)."""
+    metric, mode = SELECTION[settings.task]
+    return decide_from_history(state.history, metric, mode, settings.early_stopping)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contlaws.config import batch_size_for
+from contlaws.early_stopping import check_rule
 from contlaws.errors import ConfigError
 from contlaws.schedule import SCHEDULES
 
@@ -50,6 +51,10 @@ class TrainSettings:
         ssm_param_group: {lr, weight_decay} of one AdamW group holding the state-space parameters
             (config ``train.ssm_param_group``; :func:`contlaws.models.registry.optimizer_param_groups`),
             or None for the per-layer settings.
+        early_stopping: ``{"patience": P, "min_delta": D}`` or None (off: train every epoch). With
+            it, ``epochs`` is the cap and the run stops when the validation metric has not improved
+            by a relative D for P epochs in a row (:mod:`contlaws.early_stopping`). Not with ``stages``
+            (validation at a coarse stride is not comparable with the next stage's).
 
     The config's ``train`` values (warmup_epochs, grad_clip, device, eval_max_elements) have no
     default here: their defaults live in the schema, and :func:`settings_from_config` reads them.
@@ -70,6 +75,7 @@ class TrainSettings:
     stages: list[tuple[int, int]] | None = None
     max_steps_per_epoch: int | None = None
     ssm_param_group: dict | None = None
+    early_stopping: dict | None = None
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -88,12 +94,16 @@ class TrainSettings:
                 raise ValueError(f"stage epochs {self.stages} do not add up to epochs = {self.epochs}")
         if self.max_steps_per_epoch is not None and int(self.max_steps_per_epoch) < 1:
             raise ValueError(f"max_steps_per_epoch must be positive, got {self.max_steps_per_epoch}")
+        self.early_stopping = check_rule(self.early_stopping)
+        if self.early_stopping is not None and self.stages is not None:
+            raise ValueError("early_stopping cannot be combined with stages (validation strides differ between stages)")
 
     def as_record(self) -> dict:
-        """The fields as a dict for checkpoints and provenance; an unset step cap or SSM group is left
-        out, so runs without one record (and resume) exactly as before the field existed."""
+        """The fields as a dict for checkpoints and provenance; an unset step cap, SSM group or
+        early-stopping rule is left out, so runs without one record (and resume) exactly as before the
+        field existed."""
         record = dataclasses.asdict(self)
-        for optional in ("max_steps_per_epoch", "ssm_param_group"):
+        for optional in ("max_steps_per_epoch", "ssm_param_group", "early_stopping"):
             if record[optional] is None:
                 del record[optional]
         return record
@@ -126,7 +136,10 @@ def settings_from_config(
         cfg: resolved (validated) config.
         model_name: picks the batch size (``train.batch_size_per_model``).
         experiment: a config section whose ``epochs`` (if present) overrides ``train.epochs``, and
-            whose ``epochs_per_model`` (if present) overrides both for ``model_name``.
+            whose ``epochs_per_model`` (if present) overrides both for ``model_name`` (the config
+            refuses E3 budgets that differ between models unless
+            ``eta_performance.allow_unequal_budgets``). ``train.early_stopping`` is read from the
+            ``train`` section given (E3: with ``eta_performance.train`` merged over it).
         overrides: any :class:`TrainSettings` field (seed, task, schedule, stages, device, ...).
     """
     train = cfg["train"]
@@ -145,6 +158,7 @@ def settings_from_config(
         # E2 and E3 only (E5 keeps the authors' SSM settings of its own section); schema default null:
         # the per-layer groups of model.s4d; a mapping: one group of the state-space parameters
         ssm_param_group=dict(train["ssm_param_group"]) if train.get("ssm_param_group") else None,
+        early_stopping=early_stopping_field(train),
         **engine_fields(train),
     )
     return dataclasses.replace(settings, **overrides)
@@ -160,3 +174,9 @@ def engine_fields(train: Mapping[str, Any]) -> dict:
         # no schema default: absent means no cap (a paper-shapes check key)
         "max_steps_per_epoch": train.get("max_steps_per_epoch"),
     }
+
+
+def early_stopping_field(train: Mapping[str, Any]) -> dict | None:
+    """``train.early_stopping`` (schema default null: off) for E2 and E3 runs; E5's staged runs
+    keep their fixed budget (subsampled and baseline share it by construction)."""
+    return train.get("early_stopping")

@@ -14,10 +14,12 @@ ETA_SPLIT = f"{ETA_DIR}/{{system}}/eta{{eta}}"  # one (system, eta) dataset
 ETA_RUN = f"{ETA_SPLIT}/{{model}}_seed{{seed}}"  # one training run
 # What a training depends on: not the lists of systems, models and seeds (adding a model must not
 # retrain the others), but the data, model and engine settings and the experiment's epochs (not the
-# E3-only evaluation batch bound, which only eta_evaluate reads).
+# E3-only evaluation batch bound, which only eta_evaluate reads, nor the switch that admits unequal
+# budgets: the budgets themselves are in the settings).
 ETA_TRAIN_SETTINGS = json.dumps(
     {"seed": CFG["seed"], "forecasting": CFG["forecasting"], "model": CFG["model"], "train": CFG["train"],
-     "eta_performance": {k: v for k, v in ETA.items() if k not in ("systems", "models", "seeds", "eval_max_elements")}},
+     "eta_performance": {k: v for k, v in ETA.items()
+                         if k not in ("systems", "models", "seeds", "eval_max_elements", "allow_unequal_budgets")}},
     sort_keys=True,
 )  # fmt: skip
 ETA_WILDCARDS = {"model": "|".join(ETA["models"]), "seed": r"\d+"}
@@ -75,7 +77,7 @@ rule eta_evaluate:
         config=RESOLVED,
         settings=ETA_TRAIN_SETTINGS,
         eval_max_elements=ETA.get("eval_max_elements", CFG["train"]["eval_max_elements"]),
-        gate=json.dumps({k: CFG["gates"][k] for k in ("e3_margin", "e3_se")}),
+        gate=json.dumps({k: CFG["gates"][k] for k in ("e3_margin", "e3_se", "e3_reference")}),
         runs=lambda wildcards, input: " ".join(str(Path(p).parent) for p in input.summaries),
         not_run=f"--not-run {' '.join(ETA_UNTRAINED)}" if ETA_UNTRAINED else "",
     threads: CFG["threads"]

@@ -27,6 +27,16 @@ wrong on a few percent of test samples and the RMSE comparison alone is a coin f
 identical to the last value (d ≡ 0) has gate_z NaN and did not learn. A row that did not learn
 carries no evidence about η.
 
+Best trivial forecast: per test split, ``best_trivial`` names whichever of the three reference
+forecasts below has the lowest test RMSE (ties: the first in :data:`BASELINES` order), with its
+``best_trivial_rmse``, the paired ``best_trivial_z`` against it and ``beats_best_trivial`` (the same
+rule: test_rmse ≤ its RMSE·(1 + margin) and z ≤ −e3_se). ``gates.e3_reference`` chooses the gate's
+reference: ``last_value`` (default) or ``best_trivial`` (a robustness variant: ``learned`` is then
+``beats_best_trivial``); ``gate_reference``, ``gate_rmse`` and ``gate_z`` describe the one used.
+
+Training budget: ``epochs_used`` and ``stop_reason`` (``early_stop`` or ``epoch_cap``) come from the
+run's ``summary.json`` (:mod:`contlaws.early_stopping`).
+
 Code names -> symbols: ``eta`` η (0 continuous, 1 a piecewise-constant symbol stream), ``n`` N.
 
 A model that cannot run on this machine (CUDA-only baselines on a CPU) has a ``summary.json`` with
@@ -35,7 +45,9 @@ reason and empty metrics, never a silent gap. A CUDA-only model whose package th
 absent is not trained at all (``--not-run``, :func:`untrained_rows`): its rows say "not run" with
 the reason :func:`contlaws.models.registry.availability` gives. Rows (one per system, η, model, seed):
 
-    system, eta, model, seed, status, reason, test_rmse, test_mae, n, gate_rmse, gate_z, learned
+    system, eta, model, seed, status, reason, test_rmse, test_mae, n, gate_rmse, gate_z, learned,
+    gate_reference, best_trivial, best_trivial_rmse, best_trivial_z, beats_best_trivial, epochs_used,
+    stop_reason
 
 Three reference forecasts that need no training put the numbers in scale (``baselines.csv``,
 columns :data:`BASELINE_COLUMNS`): ``last_value`` predicts ŷ_{L+k} = obs_{L−1} (persistence),
@@ -60,17 +72,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from contlaws.early_stopping import STOP_CAP
 from contlaws.errors import DataFileError, UserError
 from contlaws.io import as_flags, provenance, read_json, read_npz_meta, write_table
-from contlaws.stats import paired_z
+from contlaws.experiments.eta_gates import (  # noqa: F401  (re-exported: the gates are part of E3's interface)
+    BASELINES,
+    GATE_BASELINE,
+    GATE_REFERENCES,
+    best_trivial,
+    gate_columns,
+    last_value_errors,
+    learned_gate,
+    trivial_errors,
+    trivial_forecasts,
+)
+from contlaws.stats import paired_z  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ["system", "eta", "model", "seed", "status", "reason", "test_rmse", "test_mae", "n", "gate_rmse", "gate_z",
-           "learned"]
+           "learned", "gate_reference", "best_trivial", "best_trivial_rmse", "best_trivial_z", "beats_best_trivial",
+           "epochs_used", "stop_reason"]  # fmt: skip
 BASELINE_COLUMNS = ["system", "eta", "baseline", "test_rmse", "test_mae", "n"]
-BASELINES = ("last_value", "linear_extrapolation", "window_mean")
-GATE_BASELINE = "last_value"
 READOUTS = ("causal", "mean_pool")
 STATUS_OK = "ok"
 STATUS_NOT_RUN = "not run"
@@ -131,13 +154,6 @@ def last_position_forecast(model):
     return LastPositionForecast(model)
 
 
-def learned_gate(test_rmse: float, gate_rmse: float, margin: float, gate_z: float = -math.inf, se: float = 0.0) -> bool:
-    """E3 learning gate: test_rmse ≤ gate_rmse·(1 + margin) and gate_z ≤ −se (the model beats the last
-    value by more than ``se`` paired standard errors); False for a missing (NaN) metric or z."""
-    return bool(math.isfinite(test_rmse) and math.isfinite(gate_rmse) and test_rmse <= gate_rmse * (1.0 + margin)
-                and not math.isnan(gate_z) and gate_z <= -se)  # fmt: skip
-
-
 def run_labels(summary: Mapping[str, Any], path: Path) -> tuple[str, int]:
     """(model, seed) of a training run, from the engine's ``summary.json``."""
     try:
@@ -150,7 +166,16 @@ def not_run_row(system: str, eta: float, model: str, seed: int, reason: str) -> 
     """A results row for a model that was not trained or cannot be tested here (metrics empty)."""
     return {"system": system, "eta": eta, "model": model, "seed": seed, "status": STATUS_NOT_RUN,
             "reason": reason, "test_rmse": math.nan, "test_mae": math.nan, "n": 0, "gate_rmse": math.nan,
-            "gate_z": math.nan, "learned": False}  # fmt: skip
+            "gate_z": math.nan, "learned": False, "gate_reference": "", "best_trivial": "",
+            "best_trivial_rmse": math.nan, "best_trivial_z": math.nan, "beats_best_trivial": False,
+            "epochs_used": math.nan, "stop_reason": ""}  # fmt: skip
+
+
+def budget_columns(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """epochs_used and stop_reason of a finished run (summaries written before early stopping existed
+    trained every epoch: their last metrics row)."""
+    final_epoch = (summary.get("final") or {}).get("epoch", math.nan)
+    return {"epochs_used": summary.get("epochs_used", final_epoch), "stop_reason": summary.get("stop_reason", STOP_CAP)}
 
 
 def untrained_rows(system: str, eta: float, models: Sequence[str], seeds: Sequence[int]) -> list[dict[str, Any]]:
@@ -187,6 +212,7 @@ def evaluate_runs(
     gate_rmse: float = math.nan,
     margin: float = 0.0,
     gate_se: float = 0.0,
+    reference: str = GATE_BASELINE,
 ) -> pd.DataFrame:
     """Test RMSE and MAE of every run folder on one forecasting test split.
 
@@ -204,6 +230,7 @@ def evaluate_runs(
         margin: ``gates.e3_margin``.
         gate_se: ``gates.e3_se``: paired standard errors by which the model must beat the last value
             (per-sample squared errors on ``test_path``, see :func:`paired_z`).
+        reference: ``gates.e3_reference``: the gate's reference forecast (:func:`gate_columns`).
     Returns:
         One row per run with :data:`COLUMNS`.
     """
@@ -214,7 +241,7 @@ def evaluate_runs(
 
     system, eta = test_split_labels(test_path)
     test = None  # loaded on first use: a split whose runs were all "not run" is never read
-    targets = last_value_sq_err = None
+    targets = trivial_sq_err = None
     rows = []
     for run_dir in run_dirs:
         summary_path = Path(run_dir) / "summary.json"
@@ -233,33 +260,22 @@ def evaluate_runs(
             continue
         if test is None:
             test = load_split(test_path)
-            targets, last_value_sq_err = last_value_errors(test)
+            targets, trivial_sq_err, _ = trivial_errors(test)
         if getattr(model, "readout", "mean_pool") == "causal":
             model = last_position_forecast(model)
         metrics = evaluate(model, test, tau=1.0, device=device, eval_max_elements=eval_max_elements, return_outputs=True)
         model_sq_err = np.square(metrics["outputs"].reshape(len(targets), -1).astype(np.float64) - targets).mean(axis=1)
-        gate_z = paired_z(model_sq_err, last_value_sq_err)
-        learned = learned_gate(metrics["rmse"], gate_rmse, margin, gate_z, gate_se)
+        gates = gate_columns(model_sq_err, metrics["rmse"], trivial_sq_err, gate_rmse=gate_rmse, margin=margin,
+                             se=gate_se, reference=reference)  # fmt: skip
         rows.append({"system": system, "eta": eta, "model": model_name, "seed": seed, "status": STATUS_OK,
                      "reason": "", "test_rmse": metrics["rmse"], "test_mae": metrics["mae"], "n": metrics["n"],
-                     "gate_rmse": gate_rmse, "gate_z": gate_z, "learned": learned})  # fmt: skip
-        log.info("%s seed %d: test rmse %.4g mae %.4g (n %d); last value %.4g, paired z %.2f: %s", model_name, seed,
-                 metrics["rmse"], metrics["mae"], metrics["n"], gate_rmse, gate_z,
-                 "learned" if learned else "DID NOT LEARN")  # fmt: skip
+                     **gates, **budget_columns(summary)})  # fmt: skip
+        log.info("%s seed %d: test rmse %.4g mae %.4g (n %d); %s %.4g, paired z %.2f: %s; best trivial %s %.4g, "
+                 "paired z %.2f: %s", model_name, seed, metrics["rmse"], metrics["mae"], metrics["n"],
+                 gates["gate_reference"], gates["gate_rmse"], gates["gate_z"],
+                 "learned" if gates["learned"] else "DID NOT LEARN", gates["best_trivial"], gates["best_trivial_rmse"],
+                 gates["best_trivial_z"], "beaten" if gates["beats_best_trivial"] else "not beaten")  # fmt: skip
     return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def last_value_errors(test, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Targets (N, horizon·D) float64 of a forecasting test split and the last value's per-sample
-    squared error (N,) (mean over the horizon·D outputs): the paired reference of the learning gate."""
-    targets, sq_err = [], []
-    for start in range(0, len(test), batch_size):
-        x, y = test.get_batch(np.arange(start, min(len(test), start + batch_size)))
-        x, y = x.double().numpy(), y.double().numpy().reshape(len(x), -1)  # (b L D), (b H·D)
-        horizon = y.shape[1] // x.shape[2]
-        targets.append(y)
-        sq_err.append(np.square(np.tile(x[:, -1], (1, horizon)) - y).mean(axis=1))
-    return np.concatenate(targets), np.concatenate(sq_err)
 
 
 def reference_forecasts(test_path: Path, batch_size: int = 256) -> pd.DataFrame:
@@ -276,24 +292,10 @@ def reference_forecasts(test_path: Path, batch_size: int = 256) -> pd.DataFrame:
 
     system, eta = test_split_labels(test_path)
     test = load_split(test_path)
-    sums = {b: np.zeros(2) for b in BASELINES}  # squared, absolute error sums
-    count = 0
-    for start in range(0, len(test), batch_size):
-        x, y = test.get_batch(np.arange(start, min(len(test), start + batch_size)))
-        x, y = x.double().numpy(), y.double().numpy()  # (b L D), (b H·D)
-        horizon = y.shape[1] // x.shape[2]
-        steps = np.arange(1, horizon + 1)[None, :, None]  # (1 H 1): k + 1
-        forecasts = {
-            "last_value": np.repeat(x[:, None, -1], horizon, axis=1),  # (b H D)
-            "linear_extrapolation": x[:, None, -1] + steps * (x[:, None, -1] - x[:, None, -2]),
-            "window_mean": np.repeat(x.mean(axis=1)[:, None], horizon, axis=1),
-        }
-        for name, forecast in forecasts.items():
-            err = forecast.reshape(len(x), -1) - y  # (b H·D)
-            sums[name] += (np.square(err).sum(), np.abs(err).sum())
-        count += y.size
-    return pd.DataFrame([{"system": system, "eta": eta, "baseline": name, "test_rmse": float(np.sqrt(sq / count)),
-                          "test_mae": float(ab / count), "n": len(test)} for name, (sq, ab) in sums.items()],
+    # every sample has horizon·D outputs, so the mean of per-sample means is the pooled mean
+    _, sq, ab = trivial_errors(test, batch_size)
+    return pd.DataFrame([{"system": system, "eta": eta, "baseline": name, "test_rmse": float(np.sqrt(np.mean(sq[name]))),
+                          "test_mae": float(np.mean(ab[name])), "n": len(test)} for name in BASELINES],
                         columns=BASELINE_COLUMNS)  # fmt: skip
 
 
@@ -327,8 +329,10 @@ def read_parts(paths: Sequence[Path], columns: Sequence[str], key: Sequence[str]
 def gather(paths: Sequence[Path], systems: Sequence[str], models: Sequence[str]) -> pd.DataFrame:
     """Concatenate per-split result CSVs into one table (checked columns, fixed order, no duplicates)."""
     out = read_parts(paths, COLUMNS, ["system", "eta", "model", "seed"])
-    out["reason"] = out["reason"].fillna("")
-    out["learned"] = as_flags(out["learned"])
+    for text in ("reason", "gate_reference", "best_trivial", "stop_reason"):
+        out[text] = out[text].fillna("")
+    for flag in ("learned", "beats_best_trivial"):
+        out[flag] = as_flags(out[flag])
     return sort_results(out, systems, models)
 
 
@@ -348,6 +352,7 @@ def _section(cfg: Mapping[str, Any]) -> dict:
     section = {k: cfg[k] for k in ("seed", "eta_performance", "forecasting", "model", "train")}
     section["gates.e3_margin"] = cfg["gates"]["e3_margin"]
     section["gates.e3_se"] = cfg["gates"]["e3_se"]
+    section["gates.e3_reference"] = cfg["gates"]["e3_reference"]
     return section
 
 
@@ -367,7 +372,7 @@ def evaluate_split(cfg: Mapping[str, Any], test: Path, runs: Sequence[Path], out
     eval_max_elements = cfg["eta_performance"].get("eval_max_elements", cfg["train"]["eval_max_elements"])
     rows = evaluate_runs(runs, test, device=device, eval_max_elements=eval_max_elements,
                          gate_rmse=gate, margin=float(cfg["gates"]["e3_margin"]),
-                         gate_se=float(cfg["gates"]["e3_se"]))  # fmt: skip
+                         gate_se=float(cfg["gates"]["e3_se"]), reference=cfg["gates"]["e3_reference"])  # fmt: skip
     if not_run:
         system, eta = test_split_labels(test)
         untrained = pd.DataFrame(untrained_rows(system, eta, not_run, cfg["eta_performance"]["seeds"]), columns=COLUMNS)
@@ -394,6 +399,6 @@ def write_results(cfg: Mapping[str, Any], inputs: Sequence[Path], out: Path, bas
     log.info("wrote %s: %d rows (%s)", out, len(df), ", ".join(f"{v} {k}" for k, v in counts.items()))
     failed = df[(df["status"] == STATUS_OK) & ~df["learned"]]
     for row in failed.itertuples():
-        log.warning("did not learn: %s eta %g %s seed %d: test rmse %.4g, last value %.4g, paired z %.2f", row.system,
-                    row.eta, row.model, row.seed, row.test_rmse, row.gate_rmse, row.gate_z)  # fmt: skip
+        log.warning("did not learn: %s eta %g %s seed %d: test rmse %.4g, %s %.4g, paired z %.2f", row.system,
+                    row.eta, row.model, row.seed, row.test_rmse, row.gate_reference, row.gate_rmse, row.gate_z)  # fmt: skip
     return df

@@ -10,9 +10,12 @@ Reads only ``results/<run>/eta_performance/results.csv`` and ``baselines.csv``
   the best model at that η. A hollow marker is a (system, η, model) that did not learn (some seed
   lost to the last value, the learning gate of results.csv). The legend names the models that did
   not run and why;
-* the table: a tidy CSV (system, eta, model, status, reason, n_seeds, n_learned, learned, rmse/mae
-  mean, std, min, max) and a LaTeX table (rows system × model and the reference forecasts, one
-  column per η, the best model per column marked *, a model that did not learn marked †).
+* the table: a tidy CSV (system, eta, model, status, reason, n_seeds, n_learned, learned, gate
+  reference, best trivial forecast, n_beats_best_trivial, beats_best_trivial, epochs used min/max,
+  rmse/mae mean, std, min, max) and a LaTeX table (rows system × model and the reference forecasts,
+  one column per η, the best model per column marked *, a model that did not learn marked †, one
+  that does not beat the best trivial forecast of its column marked ‡, and the epochs each model
+  used).
 """
 
 from __future__ import annotations
@@ -55,6 +58,10 @@ REFERENCE_NOTE = (" Last value, linear extrapolation, window mean: forecasts wit
                   "2 x last - previous; the mean of the input window).")  # fmt: skip
 NOT_LEARNED_MARK = "†"
 NOT_LEARNED_NOTE = f" {NOT_LEARNED_MARK}: did not learn (some seed's test RMSE above the last value's)."
+NOT_BEATING_MARK = "‡"
+NOT_BEATING_NOTE = (f" {NOT_BEATING_MARK}: some seed does not beat the best trivial forecast of its column (lowest "
+                    "RMSE of the three) by 2 paired standard errors.")  # fmt: skip
+TEXT_COLUMNS = ("reason", "gate_reference", "best_trivial", "stop_reason")
 
 
 def read_results(path: str | Path) -> pd.DataFrame:
@@ -64,8 +71,10 @@ def read_results(path: str | Path) -> pd.DataFrame:
     unknown = sorted(set(df["model"]) - set(MODEL_LABELS))
     if unknown:
         raise DataFileError(f"{path}: unknown model(s) {unknown}")
-    df["reason"] = df["reason"].fillna("")
-    df["learned"] = as_flags(df["learned"])
+    for text in TEXT_COLUMNS:
+        df[text] = df[text].fillna("")
+    for flag in ("learned", "beats_best_trivial"):
+        df[flag] = as_flags(df[flag])
     return df
 
 
@@ -86,11 +95,13 @@ def short_reason(reason: str) -> str:
 
 
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
-    """Per (system, η, model): status, reason, n_seeds, n_learned, learned and RMSE/MAE mean, std (0
-    for one seed), min, max.
+    """Per (system, η, model): status, reason, n_seeds, n_learned, learned, gate_reference,
+    best_trivial, n_beats_best_trivial, beats_best_trivial, epochs_used_min/max and RMSE/MAE mean,
+    std (0 for one seed), min, max.
 
     A (system, η, model) counts as ok when at least one seed ran; its statistics use those seeds;
-    ``learned`` when every seed that ran passed its learning gate.
+    ``learned`` (``beats_best_trivial``) when every seed that ran passed its learning gate (beat the
+    best trivial forecast).
     """
     rows = []
     for (system, eta, model), group in results.groupby(["system", "eta", "model"], sort=False):
@@ -98,7 +109,13 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
         row = {"system": system, "eta": eta, "model": model,
                "status": STATUS_OK if len(ok) else group["status"].iloc[0],
                "reason": "" if len(ok) else group["reason"].iloc[0], "n_seeds": len(ok),
-               "n_learned": int(ok["learned"].sum()), "learned": bool(len(ok)) and bool(ok["learned"].all())}  # fmt: skip
+               "n_learned": int(ok["learned"].sum()), "learned": bool(len(ok)) and bool(ok["learned"].all()),
+               "gate_reference": _names(ok["gate_reference"]), "best_trivial": _names(ok["best_trivial"]),
+               # a missing flag counts as not beaten: no skill is claimed without the evidence
+               "n_beats_best_trivial": int(_flags(ok["beats_best_trivial"]).sum()),
+               "beats_best_trivial": bool(len(ok)) and bool(_flags(ok["beats_best_trivial"]).all()),
+               "epochs_used_min": ok["epochs_used"].min() if len(ok) else np.nan,
+               "epochs_used_max": ok["epochs_used"].max() if len(ok) else np.nan}  # fmt: skip
         for metric in ("rmse", "mae"):
             values = ok[f"test_{metric}"].to_numpy(dtype=float)
             row[f"{metric}_mean"] = values.mean() if len(values) else np.nan
@@ -107,6 +124,16 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
             row[f"{metric}_max"] = values.max() if len(values) else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _names(values: pd.Series) -> str:
+    """The distinct non-empty names of a text column, in order, joined by ", "."""
+    return ", ".join(dict.fromkeys(str(v) for v in values if isinstance(v, str) and v))
+
+
+def _flags(values: pd.Series) -> pd.Series:
+    """A flag column as booleans, missing values False."""
+    return values.map(lambda v: isinstance(v, (bool, np.bool_)) and bool(v))
 
 
 def not_run_models(summary: pd.DataFrame) -> dict[str, list[str]]:
@@ -208,8 +235,9 @@ def plot_figure5(results: pd.DataFrame, baselines: pd.DataFrame | None = None):
     handles += [Line2D([], [], color="0.5", linewidth=1.0, label=BASELINE_LABELS[b], **BASELINE_STYLES[b])
                 for b in dict.fromkeys(baselines["baseline"])]  # fmt: skip
     if len(ran) and not ran["learned"].all():
+        reference = "last value" if set(ran["gate_reference"]) <= {"last_value", ""} else "best trivial forecast"
         handles.append(Line2D([], [], color="0.3", marker="o", markerfacecolor="white", linestyle="none",
-                              label="hollow: did not learn (lost to last value)"))  # fmt: skip
+                              label=f"hollow: did not learn (lost to {reference})"))  # fmt: skip
     missing = not_run_models(summary)
     note = "; ".join(f"not run ({reason}): {', '.join(MODEL_LABELS[m] for m in ms)}" for reason, ms in missing.items())
     legend = fig.legend(handles=handles, loc="outside lower center", ncol=min(max(len(handles), 1), 3), frameon=False,
@@ -224,9 +252,20 @@ def plot_figure5(results: pd.DataFrame, baselines: pd.DataFrame | None = None):
 # ---------------------------------------------------------------------------------------------
 # Table
 # ---------------------------------------------------------------------------------------------
-def _cell(mean: float, std: float, count: int, best: bool, learned: bool = True) -> str:
+def _cell(mean: float, std: float, count: int, best: bool, learned: bool = True, beats_trivial: bool = True) -> str:
     text = f"{mean:#.3g}" + (f" ± {std:.1g}" if count > 1 else "")
-    return text + ("*" if best else "") + ("" if learned else NOT_LEARNED_MARK)
+    # the gate's dagger stays last (it decides whether the cell counts anywhere)
+    marks = ("" if beats_trivial else NOT_BEATING_MARK) + ("*" if best else "") + ("" if learned else NOT_LEARNED_MARK)
+    return text + marks
+
+
+def epochs_range(group: pd.DataFrame) -> str:
+    """The epochs a (system, model) row's runs used, over η and seeds: "12" or "9–48" ("" if none ran)."""
+    ran = group[group["status"] == STATUS_OK]
+    if not len(ran) or ran["epochs_used_min"].isna().all():
+        return ""
+    low, high = int(ran["epochs_used_min"].min()), int(ran["epochs_used_max"].max())
+    return f"{low}" if low == high else f"{low}–{high}"
 
 
 def results_table(results: pd.DataFrame, baselines: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -234,7 +273,8 @@ def results_table(results: pd.DataFrame, baselines: pd.DataFrame | None = None) 
 
     The wide table has one row per (system, model) and one column per η; "not run" where the model
     did not run, * on the lowest mean RMSE of each (system, η) among the models, † on a model that
-    did not learn; then, per system, the reference forecasts of ``baselines``.
+    did not learn, ‡ on one that does not beat the best trivial forecast, and an ``epochs used``
+    column (range over η and seeds); then, per system, the reference forecasts of ``baselines``.
     """
     tidy = summarize(results)
     best = tidy[tidy["status"] == STATUS_OK].groupby(["system", "eta"])["rmse_mean"].transform("min")
@@ -245,13 +285,16 @@ def results_table(results: pd.DataFrame, baselines: pd.DataFrame | None = None) 
         row = {"system": SYSTEM_LABELS.get(system, system), "model": MODEL_LABELS[model]}
         for i, r in group.iterrows():
             key = f"eta = {r['eta']:g}"
-            row[key] = (_cell(r["rmse_mean"], r["rmse_std"], r["n_seeds"], bool(is_best[i]), bool(r["learned"]))
+            row[key] = (_cell(r["rmse_mean"], r["rmse_std"], r["n_seeds"], bool(is_best[i]), bool(r["learned"]),
+                              bool(r["beats_best_trivial"]))
                         if r["status"] == STATUS_OK else r["status"])  # fmt: skip
+        row["epochs used"] = epochs_range(group)
         wide.append(row)
     if baselines is not None:
         for (system, name), group in baselines.groupby(["system", "baseline"], sort=False):
             row = {"system": SYSTEM_LABELS.get(system, system), "model": BASELINE_LABELS[name]}
             row.update({f"eta = {r.eta:g}": f"{r.test_rmse:#.3g}" for r in group.itertuples()})
+            row["epochs used"] = ""  # no training
             wide.append(row)
     order = {label: i for i, label in enumerate(dict.fromkeys(SYSTEM_LABELS.get(s, s) for s in tidy["system"]))}
     wide = pd.DataFrame(wide)
@@ -278,6 +321,8 @@ def write_figure5(results_csv: Path, baselines_csv: Path | None, figure: Path, t
                  "symbolic (weight eta) view of the same trajectories (mean ± std over seeds where several; "
                  "* lowest per column among the models)." + (REFERENCE_NOTE if baselines is not None else "")
                  + (NOT_LEARNED_NOTE if not tidy.loc[tidy["status"] == STATUS_OK, "learned"].all() else "")
+                 + (NOT_BEATING_NOTE if not tidy.loc[tidy["status"] == STATUS_OK, "beats_best_trivial"].all() else "")
+                 + " Epochs used: the epochs the runs trained (early stopping), range over eta and seeds."
                  + (f" {note}." if note else "")),
         label="tab:eta-performance",
     )  # fmt: skip
