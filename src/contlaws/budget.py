@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contlaws.gpu_packages import GPU_LAYERS
+
 # One H100-class GPU (SXM). PyTorch's default for float32 matmuls on CUDA is full FP32 (TF32 off),
 # and the study trains in float32: the FP32 peak applies. Small widths (D = 128) keep the achieved
 # fraction low; the launch cost is PyTorch's eager per-op overhead (CPU dispatch + launch).
@@ -439,7 +441,8 @@ def run_projection(cfg: Mapping[str, Any], measured: Mapping, shapes_cfg: Mappin
         trainings += n
         flops = training_flops_per_run(job, cap)
         gpu_s += n * gpu_seconds_per_run(job) * flops / training_flops_per_run(job)
-        cpu_s += n * rates.get((job.rule, job.key), fallback) * flops
+        if job.model not in GPU_LAYERS:  # the CUDA-only baselines never train on a CPU ("not run")
+            cpu_s += n * rates.get((job.rule, job.key), fallback) * flops
     return RunProjection(gpu_hours=gpu_s / 3600, cpu_hours=cpu_s / 3600, trainings=trainings)
 
 
