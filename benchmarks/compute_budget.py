@@ -219,6 +219,9 @@ def _example_wildcards(rule: str, cfg: dict) -> dict:
     if rule == "subsample_train":
         task, mode = job.key.split("/")
         return {"task": task, "mode": mode}
+    if rule == "alignment_benchmarks_train":
+        task, model = job.key.split("/")
+        return {"task": task, "model": model, "seed": "0"}
     return {"model": job.key}
 
 

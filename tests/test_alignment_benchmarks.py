@@ -3,6 +3,7 @@ controls and the exclusion of tasks where a model did not learn (local data only
 
 from __future__ import annotations
 
+import copy
 import math
 import shutil
 import zipfile
@@ -176,6 +177,9 @@ def _verdict(tmp_path, cfg, tc, advantages, learned=None):
     a, s = tmp_path / "alignment.csv", tmp_path / "seeds.csv"
     pd.DataFrame(table_rows, columns=ab.ALIGNMENT_COLUMNS).to_csv(a, index=False)
     pd.DataFrame(rng_rows, columns=ab.SEED_COLUMNS).to_csv(s, index=False)
+    cfg = copy.deepcopy(cfg)  # the run's grid is the tables' grid: no task or seed is missing
+    cfg["alignment_benchmarks"]["tasks"] = [f"task{i}" for i in range(len(tc))]
+    cfg["alignment_benchmarks"]["seeds"] = list(range(max(len(adv) for adv in advantages)))
     return evaluate_claim("C4b", {"alignment": a, "advantages_by_seed": s}, cfg)
 
 

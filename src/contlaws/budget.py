@@ -4,9 +4,10 @@ One place for the numbers behind docs/paper-scale.md (benchmarks/compute_budget.
 behind every rule's ``resources: runtime, mem_mb`` (workflow/rules/common.smk). Light: no torch, so
 the DAG build imports it.
 
-Training jobs (rules ``train_refinement``, ``eta_train``, ``subsample_train``) are counted from the
-config: steps = ceil(n_train / batch) x epochs per run (E5: the real split sizes of
-:data:`REAL_TRAIN_SIZES`), runs = the product of the rule's grid. Work per step (forward FLOPs per
+Training jobs (rules ``train_refinement``, ``eta_train``, ``subsample_train``,
+``alignment_benchmarks_train``) are counted from the config: steps = ceil(n_train / batch) x epochs
+per run (E5 and C4(b): the real split sizes of :data:`REAL_TRAIN_SIZES`, or the counted splits of the
+built-in tasks), runs = the product of the rule's grid. Work per step (forward FLOPs per
 token and layer, a multiply-add counted as 2; D = width, L = length seen by the layers, N = state size)::
 
     S4D            4D^2 (1x1 conv to 2D, GLU) + 15 D log2(2L) (three real FFTs of length 2L per channel)
@@ -49,23 +50,36 @@ RUNTIME_MARGIN = 2.0
 RUNTIME_STARTUP_MIN = 10
 RUNTIME_FLOOR_MIN = 10
 MEM_FLOOR_MB = 1000
-# E5 training split sizes of the real tasks (docs/benchmarks.md, "Splits"); UCR: the archive's TRAIN.
+# Training split sizes of the real tasks (docs/benchmarks.md, "Splits"); UCR/UEA: the archive's TRAIN
+# (contlaws.data.benchmarks.ucr.SETS), validation: the larger half of its TEST.
 REAL_TRAIN_SIZES = {"listops": 96000, "aan": 147086, "pathfinder32": 160000, "pathx": 160000, "imdb": 22500,
                     "cifar10": 45000, "gunpoint": 50, "arrowhead": 36, "osuleaf": 200, "acsf1": 100,
-                    "basicmotions": 40}  # fmt: skip
+                    "basicmotions": 40, "italypowerdemand": 67, "japanesevowels": 270, "pickupgesture": 50,
+                    "covid3month": 140}  # fmt: skip
 REAL_VAL_SIZES = {"listops": 2000, "aan": 18090, "pathfinder32": 20000, "pathx": 20000, "imdb": 2500,
                   "cifar10": 5000, "gunpoint": 75, "arrowhead": 88, "osuleaf": 121, "acsf1": 50,
-                  "basicmotions": 20}  # fmt: skip
-# Sequence length and input channels of each E5 task (tokens: d_in = 1, int64).
+                  "basicmotions": 20, "italypowerdemand": 515, "japanesevowels": 185, "pickupgesture": 25,
+                  "covid3month": 31}  # fmt: skip
+# Sequence length and input channels of each real or built-in task of a fixed shape (tokens: d_in = 1,
+# int64); listops_synth is as long as subsampling.listops_max_length.
 TASK_SHAPES = {"listops": (2000, 1), "aan": (8000, 1), "pathfinder32": (1024, 1), "pathx": (16384, 1),
                "imdb": (4096, 1), "cifar10": (1024, 1), "gunpoint": (150, 1), "arrowhead": (251, 1),
-               "osuleaf": (427, 1), "acsf1": (1460, 1), "basicmotions": (100, 6)}  # fmt: skip
-TOKEN_TASKS = ("listops", "aan", "imdb", "listops_synth")
-TRAINING_RULES = ("train_refinement", "eta_train", "subsample_train")
+               "osuleaf": (427, 1), "acsf1": (1460, 1), "basicmotions": (100, 6), "italypowerdemand": (24, 1),
+               "japanesevowels": (25, 12), "pickupgesture": (361, 1), "covid3month": (84, 1), "digits": (64, 1),
+               "stdlib_text": (128, 1)}  # fmt: skip
+# Examples in the fixed pools of the built-in tasks split by subsampling's counts (digits: scikit-learn's
+# 8x8 set; stdlib_text: 128-byte chunks of the CPython library files the task reads).
+BUILTIN_POOL_SIZES = {"digits": 1797, "stdlib_text": 2460}
+# Classes of each task of alignment_benchmarks (the classifier's d_output).
+TASK_CLASSES = {"gunpoint": 2, "arrowhead": 3, "osuleaf": 6, "acsf1": 10, "basicmotions": 4, "italypowerdemand": 2,
+                "japanesevowels": 9, "pickupgesture": 10, "covid3month": 3, "digits": 10, "listops_synth": 10,
+                "stdlib_text": 3}  # fmt: skip
+TOKEN_TASKS = ("listops", "aan", "imdb", "listops_synth", "stdlib_text")
+TRAINING_RULES = ("train_refinement", "eta_train", "subsample_train", "alignment_benchmarks_train")
 FIGURE_OF_RULE = {
     "train_refinement": "Figure 4 (E2)", "evaluate_refinement": "Figure 4 (E2)",
     "eta_train": "Figure 5 (E3)", "eta_evaluate": "Figure 5 (E3)",
-    "subsample_train": "Figure 6 (E5)",
+    "subsample_train": "Figure 6 (E5)", "alignment_benchmarks_train": "C4(b) alignment",
 }  # fmt: skip
 
 
@@ -74,7 +88,7 @@ class TrainingJob:
     """One kind of training run: its grid size (runs) and its shapes."""
 
     rule: str
-    key: str  # model (E2, E3) or task (E5)
+    key: str  # model (E2, E3), task/mode (E5) or task/model (C4(b))
     runs: int
     model: str  # s4d, s6, transformer, linear_attention or a CUDA-only baseline
     n_train: int
@@ -238,6 +252,44 @@ def training_jobs(cfg: Mapping[str, Any]) -> list[TrainingJob]:
                                     length=length, d_input=d_in, d_output=10, d_model=int(sub["d_model"]),
                                     n_layers=int(sub["n_layers"]), d_state=int(sub["d_state"]),
                                     strides=strides, value_bytes=8 if task in TOKEN_TASKS else 4))  # fmt: skip
+    return jobs + alignment_benchmark_jobs(cfg)
+
+
+def task_split_sizes(task: str, cfg: Mapping[str, Any]) -> tuple[int, int]:
+    """(n_train, n_val) of a benchmark task as its reader splits it: the real sizes of
+    :data:`REAL_TRAIN_SIZES`; for digits and stdlib_text subsampling's counts where they fit the pool,
+    else the whole pool in the same proportions (contlaws.data.benchmarks.tasks.counted_split); for the
+    generated ListOps subsampling's counts."""
+    if task in REAL_TRAIN_SIZES:
+        return REAL_TRAIN_SIZES[task], REAL_VAL_SIZES[task]
+    sub = cfg["subsampling"]
+    counts = [int(sub["n_train"]), int(sub["n_val"]), int(sub["n_test"])]
+    pool = BUILTIN_POOL_SIZES.get(task)
+    if pool is None or sum(counts) <= pool:
+        return counts[0], counts[1]
+    val, test = (int(n / sum(counts) * pool) for n in counts[1:])  # split_by_fractions: floor, train the rest
+    return pool - val - test, val
+
+
+def alignment_benchmark_jobs(cfg: Mapping[str, Any]) -> list[TrainingJob]:
+    """The C4(b) trainings (rule ``alignment_benchmarks_train``): one kind per task x model, one run per
+    seed; one budget for every model (epochs, batch size of the task), the classifier of
+    contlaws.experiments.alignment_benchmarks.model_config (mean pool over time: no per-position decoder)."""
+    ab = cfg.get("alignment_benchmarks")
+    if not ab:
+        return []
+    jobs = []
+    for task in ab["tasks"]:
+        length, d_in = TASK_SHAPES.get(task, (int(cfg["subsampling"].get("listops_max_length", 512)), 1))
+        n_train, n_val = task_split_sizes(task, cfg)
+        batch = int((ab.get("batch_size_per_task") or {}).get(task, ab["batch_size"]))
+        for model in ab["models"]:
+            jobs.append(TrainingJob(rule="alignment_benchmarks_train", key=f"{task}/{model}", runs=len(ab["seeds"]),
+                                    model=model, n_train=n_train, n_val=n_val, batch=batch, epochs=int(ab["epochs"]),
+                                    length=length, d_input=d_in, d_output=TASK_CLASSES.get(task, 10),
+                                    d_model=int(ab["d_model"]), n_layers=int(ab["n_layers"]),
+                                    d_state=int(ab["d_state"]), d_ff=2 * int(ab["d_model"]), n_heads=int(ab["n_heads"]),
+                                    value_bytes=8 if task in TOKEN_TASKS else 4))  # fmt: skip
     return jobs
 
 
@@ -342,6 +394,16 @@ def work_scale(rule: str, cfg: Mapping[str, Any], shapes: Mapping[str, Any]) -> 
     return 1.0
 
 
+def training_key(rule: str, wildcards: Mapping[str, str]) -> str:
+    """The (rule, key) key of a training job from its wildcards: model (E2, E3), task/mode (E5),
+    task/model (C4(b))."""
+    if rule == "subsample_train":
+        return f"{wildcards.get('task')}/{wildcards.get('mode')}"
+    if rule == "alignment_benchmarks_train":
+        return f"{wildcards.get('task')}/{wildcards.get('model')}"
+    return wildcards.get("model", "")
+
+
 class RuleCosts:
     """What each rule requests for a config: ``runtime(rule, wildcards)``, ``mem_mb(rule, wildcards)``."""
 
@@ -360,8 +422,7 @@ class RuleCosts:
             scale = work_scale(rule, self.cfg, self.shapes)
             return minutes, other_request(rule, self.measured, scale, data_mb(rule, self.cfg, wildcards))[1]
         if rule in TRAINING_RULES:
-            key = (f"{wildcards.get('task')}/{wildcards.get('mode')}" if rule == "subsample_train"
-                   else wildcards.get("model", ""))  # fmt: skip
+            key = training_key(rule, wildcards)
             job = self.jobs.get((rule, key)) or max(
                 (j for (r, _), j in self.jobs.items() if r == rule), key=gpu_seconds_per_run, default=None)
             if job is not None:

@@ -47,8 +47,8 @@ rule alignment_benchmarks_train:
     threads: CFG["threads"]
     resources:
         gpu=1,
-        runtime=lambda wildcards, attempt: 60 * attempt,
-        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=job_runtime("alignment_benchmarks_train"),
+        mem_mb=job_mem_mb("alignment_benchmarks_train"),
     conda:
         CONDA_ENV
     shell:

@@ -15,6 +15,7 @@ from contlaws.budget import (  # noqa: E402
     long_cpu_run_refusal,
     read_measured,
     run_projection,
+    training_key,
 )
 from contlaws.config import (  # noqa: E402
     PAPER_CONFIG,
@@ -148,9 +149,7 @@ def needed_trainings(dag):
     runs = Counter()
     for job in dag.needrun_jobs():
         if job.rule.name in TRAINING_RULES:
-            wc = job.wildcards
-            key = f"{wc.get('task')}/{wc.get('mode')}" if job.rule.name == "subsample_train" else wc.get("model", "")
-            runs[(job.rule.name, key)] += 1
+            runs[(job.rule.name, training_key(job.rule.name, dict(job.wildcards.items())))] += 1
     return runs
 
 

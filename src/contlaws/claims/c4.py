@@ -123,9 +123,10 @@ def evaluate_c4(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
             "thresholds": thresholds}
 
 
-def c4_power(verdict: str, n: int, n_design: int, rho: float, rho_min: float, alpha: float) -> tuple[dict, str]:
-    """Power beside a verdict that is not supported (docs/claims.md, "Power"): at the n datasets that
-    count, the smallest ρ a one-sided 1 − α interval separates from 0 and the largest ρ whose interval
+def c4_power(verdict: str, n: int, n_design: int, rho: float, rho_min: float, alpha: float,
+             unit: str = "datasets") -> tuple[dict, str]:  # fmt: skip
+    """Power beside a verdict that is not supported (docs/claims.md, "Power"): at the n ``unit`` that
+    count (C4: datasets, C4(b): tasks), the smallest ρ a one-sided 1 − α interval separates from 0 and the largest ρ whose interval
     rules out ``rho_min`` (Fisher z, SE sqrt(1.06/(n − 3))); for an inconclusive verdict, the datasets
     that would decide at the observed ρ. Nothing for a supported verdict."""
     if verdict == "supported":
@@ -133,17 +134,17 @@ def c4_power(verdict: str, n: int, n_design: int, rho: float, rho_min: float, al
     level = f"one-sided {1 - alpha:.0%} Fisher-z interval, SE sqrt(1.06/(n-3))"
     if n >= C4_MIN_N:
         detect, ruled = rho_detectable(n, alpha), rho_ruled_out(n, alpha, rho_min)
-        text = (f"with n = {n} datasets the {level} excludes 0 only for rho >= {detect:.3f} and rules out "
+        text = (f"with n = {n} {unit} the {level} excludes 0 only for rho >= {detect:.3f} and rules out "
                 f"{rho_min:g} only for rho <= {ruled:.3f}")  # fmt: skip
     else:
         detect = ruled = math.nan
-        text = f"with n = {n} datasets (fewer than {C4_MIN_N}) no rho is detectable"
+        text = f"with n = {n} {unit} (fewer than {C4_MIN_N}) no rho is detectable"
         if n_design >= C4_MIN_N:
-            text += f"; were all {n_design} datasets to count, the {level} would exclude 0 for rho >= {rho_detectable(n_design, alpha):.3f}"
+            text += f"; were all {n_design} {unit} to count, the {level} would exclude 0 for rho >= {rho_detectable(n_design, alpha):.3f}"
     needed = datasets_needed(rho, rho_min, alpha, at_least=C4_MIN_N) if verdict == "inconclusive" else None
     if verdict == "inconclusive":
-        text += (f"; at the observed rho = {rho:.3f} about {needed} datasets would decide" if needed is not None
-                 else "; the observed rho cannot decide it with more datasets (undefined or not positive)")  # fmt: skip
+        text += (f"; at the observed rho = {rho:.3f} about {needed} {unit} would decide" if needed is not None
+                 else f"; the observed rho cannot decide it with more {unit} (undefined or not positive)")  # fmt: skip
     numbers = {"power_rho_detectable": rounded(detect), "power_rho_ruled_out_below": rounded(ruled),
                "power_datasets_needed": needed, "power": text}  # fmt: skip
     return numbers, f" Power: {text}."

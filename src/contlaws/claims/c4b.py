@@ -16,13 +16,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from contlaws.claims.c4 import C4_MIN_N, c4_verdict
-from contlaws.claims.registry import claim, inconclusive_for_non_finite, non_finite, read_csv_input, rounded
+from contlaws.claims.c4 import C4_MIN_N, SEED_MODEL, c4_power, c4_verdict
+from contlaws.claims.registry import (
+    ACCURACY,
+    ANY_SIZE,
+    NONNEGATIVE,
+    TC_RANGE,
+    claim,
+    inconclusive_for_non_finite,
+    non_finite,
+    read_csv_input,
+    rounded,
+)
+from contlaws.errors import DataFileError
 from contlaws.stats import bootstrap_rho, critical_rho, spearman
 
 ALIGNMENT_COLUMNS = ["task", "tc", "reference_model", "advantage_s4d", "advantage_s4d_se", "n_seeds_s4d",
                      "advantage_s6", "all_learned", "note"]  # fmt: skip
 SEED_COLUMNS = ["task", "model", "seed", "advantage"]
+# What each column of the two tables can hold (optional columns are checked when present); an error
+# is a test error rate, a fraction in [0, 1] like an accuracy.
+ALIGNMENT_RANGES = {"tc": TC_RANGE, "tc_stderr": NONNEGATIVE, "advantage_s4d": ANY_SIZE,
+                    "advantage_s4d_se": NONNEGATIVE, "n_seeds_s4d": NONNEGATIVE, "advantage_s6": ANY_SIZE,
+                    "advantage_s6_se": NONNEGATIVE, "error_s4d": ACCURACY, "error_reference": ACCURACY}  # fmt: skip
+SEED_RANGES = {"seed": NONNEGATIVE, "error_reference": ACCURACY, "error_model": ACCURACY, "advantage": ANY_SIZE}
 
 
 @claim(
@@ -47,11 +64,11 @@ def evaluate_c4b(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
                   "paired_min_seeds": int(claims_cfg["paired_min_seeds"]),
                   "bootstrap_samples": int(claims_cfg["bootstrap_samples"])}  # fmt: skip
     alpha = thresholds["rank_correlation_alpha"]
-    table = read_csv_input(inputs, "alignment", ALIGNMENT_COLUMNS)
-    seeds = read_csv_input(inputs, "advantages_by_seed", SEED_COLUMNS)
+    table, seeds = read_c4b_inputs(inputs)
     problems = c4b_non_finite(inputs, table, seeds)
     if problems:
         return inconclusive_for_non_finite(problems, thresholds)
+    missing = c4b_missing_grid_points(inputs, table, seeds, cfg["alignment_benchmarks"])
     usable, excluded = usable_tasks(table, thresholds["paired_min_seeds"])
     n = len(usable)
     stats = spearman(usable["tc"], usable["advantage_s4d"])
@@ -60,11 +77,15 @@ def evaluate_c4b(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     needed = critical_rho(n, alpha) if n >= 3 else math.nan
     # the references are order-aware (positions, causal): the readout caveat of C4(a) does not apply
     verdict, why = c4_verdict("causal", n, len(excluded), stats, low, high, needed, thresholds)
+    outcome = f"{verdict.capitalize()}: {why}"
+    if missing:  # a correlation over part of the tasks is not the run's correlation, whatever it says
+        outcome = f"On the rows present the rule gives {verdict} ({why}), but the grid is incomplete: inconclusive"
+        verdict = "inconclusive"
     numbers = {
         "rho": rounded(stats["rho"]), "rho_bootstrap_low": rounded(low), "rho_bootstrap_high": rounded(high),
         "p_one_sided": rounded(stats["p_greater"]), "n": n, "n_excluded": len(excluded),
         "rho_needed_for_significance": rounded(needed), "p_method": stats["method"],
-        "rho_s6_for_contrast": rounded(contrast["rho"]),
+        "rho_s6_for_contrast": rounded(contrast["rho"]), "missing_grid_points": len(missing),
     }  # fmt: skip
     details = {
         "tasks": {r.task: {"tc": rounded(r.tc, 6), "advantage_s4d": rounded(r.advantage_s4d),
@@ -73,17 +94,61 @@ def evaluate_c4b(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
         "excluded": excluded,
         "bootstrap": {"replicates": int(len(boot)), "requested": thresholds["bootstrap_samples"],
                       "levels": [alpha, 1 - alpha]},
+        "missing_grid_points": missing,
     }  # fmt: skip
-    explanation = (
+    lacking = (f"Inconclusive: the alignment tables lack {len(missing)} point(s) of the C4(b) grid "
+               f"(alignment_benchmarks.tasks, and the {SEED_MODEL} seeds of alignment_benchmarks.seeds on each task): "
+               f"{', '.join(missing)}; rerun `snakemake alignment_benchmarks`. The numbers below use the rows present. "
+               ) if missing else ""  # fmt: skip
+    explanation = lacking + (
         f"Spearman rho between TC and the advantage A = ln(err_ref / err_S4D) of S4D over the best order-aware "
         f"attention baseline (paired by seed), over {n} real classification tasks where every model passed its "
         f"learning gate on every seed ({len(excluded)} excluded: {', '.join(excluded) or 'none'}): rho = {numbers['rho']}, "
         f"bootstrap {1 - 2 * alpha:.0%} interval [{numbers['rho_bootstrap_low']}, {numbers['rho_bootstrap_high']}], "
-        f"one-sided p = {numbers['p_one_sided']} ({stats['method']}). {verdict.capitalize()}: {why}. "
+        f"one-sided p = {numbers['p_one_sided']} ({stats['method']}). {outcome}. "
         f"S6 for contrast: rho = {numbers['rho_s6_for_contrast']}."
     )
+    power_numbers, power_text = c4_power(verdict, n, len(table), stats["rho"], thresholds["rank_correlation_min"],
+                                         alpha, unit="tasks")  # fmt: skip
+    numbers.update(power_numbers)
+    explanation += power_text
     return {"verdict": verdict, "numbers": numbers, "details": details, "explanation": explanation,
             "thresholds": thresholds}  # fmt: skip
+
+
+def read_c4b_inputs(inputs: Mapping[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The alignment table (one row per task) and the advantages per seed, checked: impossible values,
+    a non-boolean ``all_learned`` and rows that repeat a key are refused (naming file, line, column)."""
+    table = read_csv_input(inputs, "alignment", ALIGNMENT_COLUMNS, ranges=ALIGNMENT_RANGES, flags=["all_learned"],
+                           key=["task"])  # fmt: skip
+    seeds = read_csv_input(inputs, "advantages_by_seed", SEED_COLUMNS, ranges=SEED_RANGES,
+                           key=["task", "model", "seed"])  # fmt: skip
+    return table, seeds
+
+
+def c4b_missing_grid_points(inputs: Mapping[str, Path], table: pd.DataFrame, seeds: pd.DataFrame,
+                            section: Mapping[str, Any]) -> list[str]:  # fmt: skip
+    """The points of the run's C4(b) grid the tables lack: a task of ``alignment_benchmarks.tasks``
+    without an alignment row (``digits``), and per task a seed of ``alignment_benchmarks.seeds`` without
+    a per-seed row of :data:`SEED_MODEL` (``digits s4d seed=2``). Every seed pairs here (the gate
+    decides whether a task counts, not whether a seed pairs), so every run seed is expected.
+    DataFileError when the per-seed table holds more seeds of a task than its row counts."""
+    present_tasks = set(table["task"].astype(str))
+    out = [str(task) for task in section["tasks"] if str(task) not in present_tasks]
+    model_rows = seeds[seeds["model"] == SEED_MODEL]
+    run_seeds = [int(s) for s in section["seeds"]]
+    for line, r in table.iterrows():
+        here = model_rows[model_rows["task"].astype(str) == str(r["task"])]
+        present, counted = sorted(int(s) for s in here["seed"]), int(r["n_seeds_s4d"])
+        if len(present) > counted:
+            raise DataFileError(
+                f"{inputs['advantages_by_seed']} (input 'advantages_by_seed'): {len(present)} {SEED_MODEL} seed(s) for "
+                f"task={r['task']} (lines {', '.join(str(i + 2) for i in here.index)}), but {inputs['alignment']} "
+                f"(input 'alignment') line {line + 2} counts n_seeds_s4d = {counted}; the tables are not from the "
+                "same run (rerun `snakemake alignment_benchmarks`)"
+            )  # fmt: skip
+        out += [f"{r['task']} {SEED_MODEL} seed={s}" for s in run_seeds if s not in present]
+    return out
 
 
 def c4b_non_finite(inputs: Mapping[str, Path], table: pd.DataFrame, seeds: pd.DataFrame) -> list:
@@ -95,6 +160,7 @@ def c4b_non_finite(inputs: Mapping[str, Path], table: pd.DataFrame, seeds: pd.Da
         non_finite(inputs, "alignment", table, "advantage_s4d", nan_ok=paired < 1),
         non_finite(inputs, "alignment", table, "advantage_s4d_se", nan_ok=paired < 2),
         non_finite(inputs, "alignment", table, "advantage_s6", nan_ok=pd.Series(True, index=table.index)),
+        non_finite(inputs, "advantages_by_seed", seeds, "seed"),
         non_finite(inputs, "advantages_by_seed", seeds, "advantage"),
     ) if p]  # fmt: skip
 
@@ -103,7 +169,7 @@ def usable_tasks(table: pd.DataFrame, min_seeds: int) -> tuple[pd.DataFrame, dic
     """(tasks that count, {task: why it is left out}): every run learned and enough paired seeds."""
     table = table.copy()
     table["note"] = table["note"].astype("string").fillna("")
-    learned = table["all_learned"].astype(str).str.lower().isin(["true", "1"])
+    learned = table["all_learned"].astype(bool)  # read as booleans (read_c4b_inputs)
     enough = pd.to_numeric(table["n_seeds_s4d"]) >= min_seeds
     finite = np.isfinite(table["tc"].astype(float)) & np.isfinite(table["advantage_s4d"].astype(float))
     keep = learned & enough & finite
