@@ -30,16 +30,18 @@ from contlaws.config import (  # noqa: E402
 from contlaws.errors import ConfigError  # noqa: E402
 
 # Every job calls the `contlaws` command. A run started as `.venv/bin/snakemake ...` without activating
-# the venv finds it beside the Python that runs Snakemake, not on PATH: put that folder first. With
-# `--sdm conda` each job's own environment comes first anyway (Snakemake activates it in the job).
+# the venv finds none on PATH: it is beside the Python that runs Snakemake, so that folder is added (at
+# the end: a `contlaws` already on PATH, e.g. another install or a test's stand-in, keeps precedence).
+# With `--sdm conda` each job's own environment provides it (Snakemake activates it in the job).
 _PYTHON_BIN = Path(sys.executable).parent
-if (_PYTHON_BIN / "contlaws").exists():
-    os.environ.update(PATH=f"{_PYTHON_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-elif shutil.which("contlaws") is None and "--sdm" not in sys.argv and "--software-deployment-method" not in sys.argv:
-    raise WorkflowError(
-        f"the `contlaws` command is not installed for {sys.executable} nor on PATH: run `make venv` "
-        "(or `pip install -e '.[pipeline]'`) in this environment, or use --sdm conda"
-    )
+if shutil.which("contlaws") is None:
+    if (_PYTHON_BIN / "contlaws").exists():
+        os.environ.update(PATH=f"{os.environ.get('PATH', '')}{os.pathsep}{_PYTHON_BIN}")
+    elif "--sdm" not in sys.argv and "--software-deployment-method" not in sys.argv:
+        raise WorkflowError(
+            f"the `contlaws` command is not installed for {sys.executable} nor on PATH: run `make venv` "
+            "(or `pip install -e '.[pipeline]'`) in this environment, or use --sdm conda"
+        )
 
 # Validate when the DAG is built: an invalid config stops here, before any job starts. The config is
 # the paper config with every --configfile deep-merged over it, then --config (Snakemake merges them
