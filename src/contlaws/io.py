@@ -35,6 +35,8 @@ import numpy as np
 from contlaws.errors import DataFileError, OutputFileError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from contlaws.table_checks import ValueRange
 
 META_KEY = "__meta__"

@@ -20,6 +20,18 @@ def add_config_argument(parser: argparse.ArgumentParser, required: bool = True) 
     parser.add_argument("--config", type=Path, required=required, help="pipeline config (YAML/JSON), validated against the schema")
 
 
+def add_classifier_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every classifier training command shares (E5, C4(b)): seed, the three splits, the
+    run folder and what to do with a run folder of other settings."""
+    parser.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    parser.add_argument("--train", type=Path, required=True, help="training split (.npz)")
+    parser.add_argument("--val", type=Path, required=True, help="validation split (.npz)")
+    parser.add_argument("--test", type=Path, required=True, help="test split (.npz)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder of the run")
+    parser.add_argument("--restart-on-mismatch", action="store_true",
+                        help="if --out/last.pt comes from other settings, start over instead of refusing (pipeline rules)")
+
+
 def config_from_args(args: argparse.Namespace) -> dict:
     return load_config(args.config)
 

@@ -7,7 +7,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from contlaws.commands.common import add_config_argument, config_from_args, exit_with_parent, set_threads
+from contlaws.commands.common import (
+    add_classifier_run_arguments,
+    add_config_argument,
+    config_from_args,
+    exit_with_parent,
+    set_threads,
+)
 from contlaws.config import load_config, schema_default
 from contlaws.experiments.subsampling import MODES
 from contlaws.io import refuse_output_over_input
@@ -58,13 +64,7 @@ def register(subparsers) -> None:
     add_config_argument(p)
     p.add_argument("--task", required=True, help="benchmark task (one of subsampling.tasks)")
     p.add_argument("--mode", required=True, choices=MODES)
-    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    p.add_argument("--train", type=Path, required=True, help="training split (.npz)")
-    p.add_argument("--val", type=Path, required=True, help="validation split (.npz)")
-    p.add_argument("--test", type=Path, required=True, help="test split (.npz)")
-    p.add_argument("--out", type=Path, required=True, help="output folder of the run")
-    p.add_argument("--restart-on-mismatch", action="store_true",
-                   help="if --out/last.pt comes from other settings, start over instead of refusing (pipeline rules)")
+    add_classifier_run_arguments(p)
     p.set_defaults(func=cmd_train)
 
     p = subparsers.add_parser(
