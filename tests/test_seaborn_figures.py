@@ -50,8 +50,10 @@ def eta_results_frame() -> pd.DataFrame:
                     learned = not (model == "s6" and seed == 2 and eta == 1.0)
                     rows.append({"system": system, "eta": eta, "model": model, "seed": seed, "status": "ok", "reason": "",
                                  "test_rmse": rmse, "test_mae": 0.8 * rmse, "n": 64, "gate_rmse": 2 * b,
-                                 "gate_z": -4.0, "learned": learned})  # fmt: skip
-    return pd.DataFrame(rows)[COLUMNS]
+                                 "gate_z": -4.0, "learned": learned, "gate_reference": "last_value",
+                                 "best_trivial": "last_value", "best_trivial_rmse": 2 * b, "best_trivial_z": -4.0,
+                                 "beats_best_trivial": learned, "epochs_used": 8, "stop_reason": "epoch_cap"})  # fmt: skip
+    return pd.DataFrame(rows).reindex(columns=COLUMNS)
 
 
 def eta_baselines_frame() -> pd.DataFrame:
