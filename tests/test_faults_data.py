@@ -487,3 +487,17 @@ def test_model_continuity_batch_size_help_and_record(tmp_path, capsys, caplog):
     assert np.max(np.abs(d["s4d", 1] - d["s4d", None])) > 1e-3  # S4D depends on the batch: what the help says
     warned = [r.getMessage() for r in caplog.records if "depend on the batch" in r.getMessage()]
     assert len(warned) == 1 and "s4d_run/best.pt" in warned[0] and "--batch-size 1" in warned[0]
+
+
+@pytest.mark.parametrize("name,declared", [
+    ("Covid3Month_disc", "Covid3MonthDiscrete_TRAIN.ts"),  # the pinned wheel's own headers
+    ("JapaneseVowels_eq", "JapaneseVowels_TRAIN_eq.ts"),
+    ("PickupGestureWiimoteZ_eq", "PickupGestureWiimoteZEq"),
+    ("GunPoint", "GunPoint"),
+])
+def test_ucr_problem_name_variants_of_the_archive_are_the_same_set(name, declared):
+    ts = ucr.TSFile(x=np.zeros((1, 2, 1)), y=np.zeros(1, dtype=np.int64), classes=["a"], header={"problemname": declared})
+    ucr._check_problem_name(ts, Path(f"{name}_TRAIN.ts"), name)  # accepted
+    other = ucr.TSFile(x=ts.x, y=ts.y, classes=ts.classes, header={"problemname": "ArrowHead"})
+    with pytest.raises(DataFileError, match=f"@problemName is ArrowHead, but the task reads the set {name}"):
+        ucr._check_problem_name(other, Path(f"{name}_TRAIN.ts"), name)
