@@ -22,6 +22,7 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -199,8 +200,11 @@ def _check_parse(commands):
         for target in args.targets or []:
             assert target in rules or "/" in target, f"{where}: `{command}`: target {target!r} is not a rule"
         # `--resources gpu=2 fig4`: Snakemake takes the target as a resource and stops
-        for resource in args.resources or []:
-            assert "=" in resource, f"{where}: `{command}`: resource {resource!r} has no value (a target after --resources?)"
+        # Snakemake parses --resources into {name: Resource} (a word without "=" fails the parse itself);
+        # older versions keep the words: each must be NAME=VALUE
+        if not isinstance(args.resources, Mapping):
+            for resource in args.resources or []:
+                assert "=" in resource, f"{where}: `{command}`: resource {resource!r} has no value (a target after --resources?)"
         for entry in args.config or []:
             assert "=" in entry, f"{where}: `{command}`: --config {entry!r} is not KEY=VALUE (a target after --config?)"
 
