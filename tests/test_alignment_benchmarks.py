@@ -114,7 +114,7 @@ def _runs(errors: dict, n_test: int = 50, not_learned=()) -> pd.DataFrame:
             rows.append({"task": task, "model": model, "seed": seed, "accuracy": acc,
                          "error": ab.error_rate(acc, n_test), "n_test": n_test, "majority_accuracy": 0.5,
                          "gate_accuracy": 0.64, "learned": (task, model, seed) not in not_learned,
-                         "best_epoch": 1, "seconds": 1.0})
+                         "best_epoch": 1, "train_seconds": 1.0})
     return pd.DataFrame(rows, columns=ab.RUN_COLUMNS)
 
 

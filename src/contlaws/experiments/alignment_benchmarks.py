@@ -49,7 +49,7 @@ REFERENCE_MODELS = ("transformer", "linear_attention")  # order-aware attention 
 MODELS = (CONTINUOUS_MODEL, CONTRAST_MODEL, *REFERENCE_MODELS)
 ERROR_FLOOR_FRACTION = 0.5  # err >= 0.5 / n_test: half an error, so ln(err) stays finite at 100 % accuracy
 RUN_COLUMNS = ["task", "model", "seed", "accuracy", "error", "n_test", "majority_accuracy", "gate_accuracy",
-               "learned", "best_epoch", "seconds"]  # fmt: skip
+               "learned", "best_epoch", "train_seconds"]  # fmt: skip
 SEED_COLUMNS = ["task", "model", "seed", "reference_model", "error_reference", "error_model", "advantage"]
 ALIGNMENT_COLUMNS = ["task", "tc", "tc_stderr", "reference_model", "advantage_s4d", "advantage_s4d_se", "n_seeds_s4d",
                      "advantage_s6", "advantage_s6_se", "error_s4d", "error_reference", "all_learned", "note"]  # fmt: skip
@@ -183,7 +183,7 @@ def run_row(summary_path: Path) -> dict:
                 "accuracy": float(s["test"]["accuracy"]), "error": float(s["error"]), "n_test": int(s["n_test"]),
                 "majority_accuracy": float(s["majority_accuracy"]), "gate_accuracy": float(s["gate_accuracy"]),
                 "learned": bool(s["learned"]), "best_epoch": int(s["best_epoch"]),
-                "seconds": float(s["total_seconds"])}  # fmt: skip
+                "train_seconds": float(s["total_seconds"])}  # fmt: skip
     except (KeyError, TypeError, ValueError) as err:
         raise DataFileError(f"{summary_path}: not a C4(b) run summary ({type(err).__name__}: {err})") from None
 
