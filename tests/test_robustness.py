@@ -246,6 +246,7 @@ def test_gather_reads_verdict_files_and_writes_every_output(tmp_path):
     assert list(runs) == [BASELINE, "ran", "never"] and runs["never"] == {}
     summary = write_stability(runs, reasons, tmp_path / "out")
     assert summary["C4(a)"] == "across 2 variants: 0 supported, 0 not supported, 1 inconclusive, 1 not run"
+    assert summary["C4(b)"] == "across 2 variants: 0 supported, 0 not supported, 1 inconclusive, 1 not run"  # C4b.json read
     csv = pd.read_csv(tmp_path / "out" / "stability.csv")
     assert len(csv) == 8 * 3
     md = (tmp_path / "out" / "stability.md").read_text()

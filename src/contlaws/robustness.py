@@ -27,13 +27,12 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from contlaws.claims.registry import VERDICTS
 from contlaws.config import config_diff, load_config, read_config_file
 from contlaws.errors import ConfigError
 
 BASELINE = "baseline"
 NOT_RUN = "not run"
-CLAIM_IDS = ("C1", "C2", "C3", "C4", "C5")
-VERDICT_ORDER = ("supported", "not supported", "inconclusive")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,7 +135,7 @@ def write_overlays(variants_path: str | Path, out_dir: str | Path) -> list[tuple
 def read_records(claims_dir: str | Path) -> dict[str, dict]:
     """{claim id: verdict record} of the ``C*.json`` files present in ``claims_dir`` (missing: absent)."""
     out = {}
-    for claim_id in CLAIM_IDS:
+    for claim_id in dict.fromkeys(claim_id for _, claim_id, _ in ROWS):  # every claim a row reads, C4b included
         path = Path(claims_dir) / f"{claim_id}.json"
         if path.is_file():
             try:
@@ -181,7 +180,7 @@ def _num(x: Any) -> float | None:
 def _part(record: Mapping[str, Any], prefix: str) -> str | None:
     """The verdict of the part whose numbers key starts with ``prefix`` (``part_a``), or None."""
     for key, value in record.get("numbers", {}).items():
-        if key.startswith(prefix) and value in VERDICT_ORDER:
+        if key.startswith(prefix) and value in VERDICTS:
             return value
     return None
 
@@ -309,8 +308,8 @@ def stability_summary(table: pd.DataFrame) -> dict[str, str]:
     out = {}
     for label, rows in table[table["column"] != BASELINE].groupby("claim", sort=False):
         counts = rows["verdict"].value_counts()
-        parts = [f"{int(counts.get(v, 0))} {v}" for v in VERDICT_ORDER]
-        other = len(rows) - sum(int(counts.get(v, 0)) for v in VERDICT_ORDER)
+        parts = [f"{int(counts.get(v, 0))} {v}" for v in VERDICTS]
+        other = len(rows) - sum(int(counts.get(v, 0)) for v in VERDICTS)
         not_run = int(counts.get(NOT_RUN, 0))
         extra = (f", {not_run} not run" if not_run else "") + (f", {other - not_run} n/a" if other - not_run else "")
         out[label] = f"across {len(rows)} variants: {', '.join(parts)}{extra}"
