@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from contlaws.claims import evaluate_claim
-from contlaws.config import load_config
+from contlaws.config import REPO_ROOT, load_config
 from contlaws.data.benchmarks import stdlib_text, tasks, ucr
 from contlaws.errors import DataFileError
 from contlaws.experiments import alignment_benchmarks as ab
@@ -288,3 +288,33 @@ def test_every_model_gets_the_same_budget(cfg):
     assert settings["s4d"].batch_size == cfg["alignment_benchmarks"]["batch_size_per_task"]["gunpoint"]
     # S4D's SSM parameters train at the common lr too
     assert ab.model_config(cfg["alignment_benchmarks"])["s4d"]["lr_ssm"] == cfg["alignment_benchmarks"]["lr"]
+
+
+@pytest.mark.parametrize("layout", ["run", "task"])
+def test_c4b_training_jobs_per_run_or_per_task_train_the_same_runs(tmp_path, layout):
+    """alignment_benchmarks.train_job: `run` gives one job per (task, model, seed), `task` one per task
+    (every model and seed in one process); both train exactly the same run folders."""
+    import subprocess
+    import sys
+
+    cfg = load_config(REPO_ROOT / "config" / "quick.yaml")
+    section = cfg["alignment_benchmarks"]
+    overlay = tmp_path / "layout.yaml"
+    overlay.write_text(f"alignment_benchmarks: {{train_job: {layout}}}\n")
+    out = subprocess.run([sys.executable, "-m", "snakemake", "alignment_benchmarks", "-n", "--forceall",
+                          "--printshellcmds", "--configfile", "config/quick.yaml", str(overlay), "--cores", "1"],
+                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    commands = [line.removeprefix("Shell command: ") for line in out.stdout.splitlines()
+                if line.startswith("Shell command: contlaws alignment-benchmarks-train ")]  # fmt: skip
+    per_job = 1 if layout == "run" else len(section["models"]) * len(section["seeds"])
+    assert len(commands) == len(section["tasks"]) * len(section["models"]) * len(section["seeds"]) // per_job
+    folders = set()
+    for line in commands:
+        models = line.split("--model ")[1].split(" --")[0].split()
+        seeds = line.split("--seed ")[1].split(" --")[0].split()
+        pattern = line.split("--out ")[1].split()[0].strip("'")
+        assert len(models) * len(seeds) == per_job
+        folders |= {pattern.format(model=m, seed=s) for m in models for s in seeds}
+    assert folders == {f"results/quick/alignment_benchmarks/runs/{t}/{m}_seed{s}"
+                       for t in section["tasks"] for m in section["models"] for s in section["seeds"]}  # fmt: skip

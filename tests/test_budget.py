@@ -166,3 +166,21 @@ def test_data_jobs_request_memory_for_the_arrays_they_hold(tiny):
     measured = {("forecasting_dataset", ""): {"seconds": 2.0, "max_rss_mb": 300.0}}
     assert budget.other_request("forecasting_dataset", measured, 1.0, budget.data_mb("forecasting_dataset", big, {}))[1] \
         == 500 * math.ceil((500 + 300 + 3 * held) / 500)
+
+
+def test_a_job_of_several_runs_requests_the_start_up_once_and_every_run_after_it(tiny):
+    """eta_performance.train_job: cell (no model wildcard): one job trains every model x seed of a set;
+    its runtime is the start-up plus each run's projected time, its memory the largest run's."""
+    tiny["eta_performance"]["train_job"] = "cell"
+    assert budget.training_keys("eta_train", {"system": "vdp", "eta": "0"}, tiny) == ["s4d", "s4d", "transformer",
+                                                                                        "transformer"]  # fmt: skip
+    assert budget.training_keys("eta_train", {"system": "vdp", "eta": "0", "model": "s4d", "seed": "1"}, tiny) == ["s4d"]
+    tiny["alignment_benchmarks"].update(models=["s4d", "s6"], seeds=[0, 1, 2])
+    assert budget.training_keys("alignment_benchmarks_train", {"task": "gunpoint"}, tiny) == ["gunpoint/s4d"] * 3 + [
+        "gunpoint/s6"] * 3  # fmt: skip
+    costs = budget.RuleCosts(tiny, {}, tiny)
+    per_run = {m: budget.training_request(costs.jobs[("eta_train", m)], {}) for m in ("s4d", "transformer")}
+    minutes, mem = costs.request("eta_train", {"system": "vdp", "eta": "0"})
+    assert minutes == budget.RUNTIME_STARTUP_MIN + 2 * sum(m - budget.RUNTIME_STARTUP_MIN for m, _ in per_run.values())
+    assert mem == max(m for _, m in per_run.values())
+    assert costs.request("eta_train", {"system": "vdp", "eta": "0", "model": "s4d", "seed": "0"}) == per_run["s4d"]

@@ -438,7 +438,8 @@ def dry_run(repo_root, target, *options):
 def test_fig5_target_trains_every_model_and_nothing_else(repo_root, quick_config):
     """`snakemake fig5` (dry run of the whole subgraph): one training per system × eta × model × seed,
     except the CUDA-only models whose packages are absent: no job per (system, eta) for them, and
-    eta_evaluate gets them as --not-run (their "not run" rows)."""
+    eta_evaluate gets them as --not-run (their "not run" rows). Quick scale trains every run of one
+    (system, eta) set in one job (eta_performance.train_job: cell)."""
     from contlaws.gpu_packages import absent_packages
 
     counts = {line.split()[0]: int(line.split()[-1]) for line in dry_run(repo_root, "fig5", "--quiet", "rules").splitlines()
@@ -446,18 +447,52 @@ def test_fig5_target_trains_every_model_and_nothing_else(repo_root, quick_config
     exp = quick_config["eta_performance"]
     n_splits = len(exp["systems"]) * len(quick_config["forecasting"]["etas"])
     untrained = [m for m in exp["models"] if absent_packages(m)]
-    assert counts["eta_train"] == n_splits * (len(exp["models"]) - len(untrained)) * len(exp["seeds"])
+    assert exp["train_job"] == "cell"
+    assert counts["eta_train"] == n_splits
     assert counts["eta_evaluate"] == n_splits and counts["eta_results"] == 1 and counts["figure5_plot"] == 1
     assert counts["forecasting_latent"] == 3 * len(exp["systems"]) and counts["forecasting_dataset"] == 3 * n_splits
     assert not set(counts) & {"train_refinement", "subsample_train", "task_continuity_score", "claim_c4"}
 
     commands = [line.removeprefix("Shell command: ") for line in dry_run(repo_root, "fig5", "--printshellcmds").splitlines()
                 if line.startswith("Shell command: contlaws ")]  # fmt: skip
-    trained = {line.split("--model ")[1].split()[0] for line in commands if line.startswith("contlaws train ")}
-    assert trained == set(exp["models"]) - set(untrained)
+    trainings = [line for line in commands if line.startswith("contlaws train ")]
+    assert len(trainings) == n_splits
+    for line in trainings:  # every trained model and every seed of its set, one folder per run
+        assert line.split("--model ")[1].split(" --")[0].split() == [m for m in exp["models"] if m not in untrained]
+        assert line.split("--seed ")[1].split(" --")[0].split() == [str(s) for s in exp["seeds"]]
+        assert "{model}_seed{seed}" in line.split("--out ")[1].split()[0]
     evaluations = [line for line in commands if line.startswith("contlaws eta-performance-evaluate ")]
     assert len(evaluations) == n_splits
     for line in evaluations:
         assert (f"--not-run {' '.join(untrained)} --out" in line) if untrained else "--not-run" not in line
     if importlib.util.find_spec("mamba_ssm") is None:  # as on every CPU machine of this project
         assert {"mamba2", "mamba3"} <= set(untrained)
+
+
+@pytest.mark.parametrize(("layout", "jobs_per_split"), [("run", None), ("cell", 1)])
+def test_e3_training_jobs_per_run_or_per_set_train_the_same_runs(repo_root, quick_config, tmp_path, layout, jobs_per_split):
+    """eta_performance.train_job: `run` gives one job per (system, eta, model, seed), `cell` one per
+    (system, eta); both train exactly the same (model, seed) folders."""
+    from contlaws.gpu_packages import absent_packages
+
+    overlay = tmp_path / "layout.yaml"
+    overlay.write_text(f"eta_performance: {{train_job: {layout}}}\n")
+    out = subprocess.run([sys.executable, "-m", "snakemake", "fig5", "-n", "--forceall", "--printshellcmds",
+                          "--configfile", "config/quick.yaml", str(overlay), "--cores", "1"], cwd=repo_root,
+                         capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    exp = quick_config["eta_performance"]
+    trained = [m for m in exp["models"] if not absent_packages(m)]
+    n_splits = len(exp["systems"]) * len(quick_config["forecasting"]["etas"])
+    commands = [line.removeprefix("Shell command: ") for line in out.stdout.splitlines()
+                if line.startswith("Shell command: contlaws train ")]  # fmt: skip
+    assert len(commands) == (jobs_per_split or len(trained) * len(exp["seeds"])) * n_splits
+    folders = set()
+    for line in commands:
+        models = line.split("--model ")[1].split(" --")[0].split()
+        seeds = line.split("--seed ")[1].split(" --")[0].split()
+        pattern = line.split("--out ")[1].split()[0].strip("'")
+        folders |= {pattern.format(model=m, seed=s) for m in models for s in seeds}
+    assert len(folders) == n_splits * len(trained) * len(exp["seeds"])
+    assert all(f.split("/")[-1] in {f"{m}_seed{s}" for m in trained for s in exp["seeds"]} for f in folders)
+

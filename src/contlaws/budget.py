@@ -394,6 +394,21 @@ def work_scale(rule: str, cfg: Mapping[str, Any], shapes: Mapping[str, Any]) -> 
     return 1.0
 
 
+# Training rules whose jobs may train several runs (the config section's train_job), and that section.
+GROUPED_SECTIONS = {"eta_train": "eta_performance", "alignment_benchmarks_train": "alignment_benchmarks"}
+
+
+def training_keys(rule: str, wildcards: Mapping[str, str], cfg: Mapping[str, Any]) -> list[str]:
+    """The key of every run one training job trains: one, or for a job without a model wildcard every
+    model and seed it trains (``eta_performance.train_job: cell``, one E3 (system, eta) set;
+    ``alignment_benchmarks.train_job: task``, one C4(b) task)."""
+    if "model" not in wildcards and rule in GROUPED_SECTIONS:
+        section = cfg[GROUPED_SECTIONS[rule]]
+        prefix = f"{wildcards['task']}/" if rule == "alignment_benchmarks_train" else ""
+        return [f"{prefix}{model}" for model in section["models"] for _ in section["seeds"]]
+    return [training_key(rule, wildcards)]
+
+
 def training_key(rule: str, wildcards: Mapping[str, str]) -> str:
     """The (rule, key) key of a training job from its wildcards: model (E2, E3), task/mode (E5),
     task/model (C4(b))."""
@@ -421,6 +436,12 @@ class RuleCosts:
             minutes = max(RUNTIME_FLOOR_MIN, math.ceil(RUNTIME_STARTUP_MIN + RUNTIME_MARGIN * seconds / 60))
             scale = work_scale(rule, self.cfg, self.shapes)
             return minutes, other_request(rule, self.measured, scale, data_mb(rule, self.cfg, wildcards))[1]
+        if rule in GROUPED_SECTIONS and "model" not in wildcards:  # one job, several runs (training_keys)
+            requests = [training_request(self.jobs[(rule, key)], self.measured)
+                        for key in training_keys(rule, wildcards, self.cfg) if (rule, key) in self.jobs]  # fmt: skip
+            if requests:  # the start-up once, every run's projected time after it
+                minutes = RUNTIME_STARTUP_MIN + sum(m - RUNTIME_STARTUP_MIN for m, _ in requests)
+                return max(RUNTIME_FLOOR_MIN, minutes), max(mem for _, mem in requests)
         if rule in TRAINING_RULES:
             key = training_key(rule, wildcards)
             job = self.jobs.get((rule, key)) or max(

@@ -22,8 +22,20 @@ AB_SUMMARIES = [f"{AB_DIR}/runs/{task}/{model}_seed{seed}/summary.json"
 AB_TC = [f"{TC_DIR}/benchmarks/{task}.json" for task in AB["tasks"]]
 
 
+# One job per run (alignment_benchmarks.train_job: run) or per task (task: every model and seed of the
+# task in one process, the interpreter start and imports paid once). In a task job the model and seed
+# wildcards are absent and its outputs are all the task's summaries.
+AB_TASK_JOBS = AB["train_job"] == "task"
+if AB_TASK_JOBS:
+    AB_TRAIN_OUTPUT = expand(f"{AB_RUN}/summary.json", model=AB["models"], seed=AB["seeds"], allow_missing=True)
+    AB_TRAIN_JOB = "{task}"
+else:
+    AB_TRAIN_OUTPUT = [f"{AB_RUN}/summary.json"]
+    AB_TRAIN_JOB = "{task}_{model}_seed{seed}"
+
+
 rule alignment_benchmarks_train:
-    """Train one classifier (task x model x seed) with the common budget; test it and check its gate."""
+    """Train classifiers of one task (one run, or every model and seed) with the common budget; test each and check its gate."""
     input:
         train=lambda wildcards: benchmark_files(wildcards.task)[0],
         val=lambda wildcards: benchmark_files(wildcards.task)[1],
@@ -31,11 +43,11 @@ rule alignment_benchmarks_train:
     # metrics.csv, last.pt and best.pt are written beside summary.json but not declared, so a
     # resumed run keeps them (as subsample_train).
     output:
-        summary=f"{AB_RUN}/summary.json",
+        summaries=AB_TRAIN_OUTPUT,
     benchmark:
-        f"{BENCHMARKS}/alignment_benchmarks_train/train_{{task}}_{{model}}_seed{{seed}}.tsv"
+        f"{BENCHMARKS}/alignment_benchmarks_train/train_{AB_TRAIN_JOB}.tsv"
     log:
-        f"{LOGS}/alignment_benchmarks/train_{{task}}_{{model}}_seed{{seed}}.log",
+        f"{LOGS}/alignment_benchmarks/train_{AB_TRAIN_JOB}.log",
     wildcard_constraints:
         task="|".join(AB["tasks"]),
         model="|".join(AB["models"]),
@@ -43,7 +55,9 @@ rule alignment_benchmarks_train:
     params:
         config=RESOLVED,
         settings=settings("alignment_benchmarks", "gates"),
-        out_dir=lambda wildcards, output: str(Path(output.summary).parent),
+        models=lambda wildcards: train_job_runs(wildcards, AB_TASK_JOBS, AB["models"], AB["seeds"], AB_RUN)[0],
+        seeds=lambda wildcards: train_job_runs(wildcards, AB_TASK_JOBS, AB["models"], AB["seeds"], AB_RUN)[1],
+        out=lambda wildcards: train_job_runs(wildcards, AB_TASK_JOBS, AB["models"], AB["seeds"], AB_RUN)[2],
     threads: CFG["threads"]
     resources:
         gpu=1,
@@ -53,8 +67,8 @@ rule alignment_benchmarks_train:
         CONDA_ENV
     shell:
         "contlaws alignment-benchmarks-train --config {params.config} --task {wildcards.task}"
-        " --model {wildcards.model} --seed {wildcards.seed} --train {input.train} --val {input.val}"
-        " --test {input.test} --out {params.out_dir} --restart-on-mismatch > {log} 2>&1"
+        " --model {params.models} --seed {params.seeds} --train {input.train} --val {input.val}"
+        " --test {input.test} --out {params.out:q} --restart-on-mismatch > {log} 2>&1"
 
 
 rule alignment_benchmarks_tables:

@@ -15,7 +15,7 @@ from contlaws.budget import (  # noqa: E402
     long_cpu_run_refusal,
     read_measured,
     run_projection,
-    training_key,
+    training_keys,
 )
 from contlaws.config import (  # noqa: E402
     PAPER_CONFIG,
@@ -84,9 +84,25 @@ CONDA_ENV = "../../environment.yml"
 os.environ.update(CONTLAWS_CHECKOUT=str(Path(workflow.basedir).resolve()))  # read by the post-deploy script
 
 
+# Keys that say how work is split into jobs, not what is computed: never a reason to rerun a job.
+JOB_LAYOUT_KEYS = ("train_job",)
+
+
 def settings(*sections):
     """The config sections a rule depends on, as a params value (changing them reruns the rule)."""
-    return json.dumps({k: CFG.get(k) for k in ("seed", *sections)}, sort_keys=True)
+    def without_layout(value):
+        return {k: v for k, v in value.items() if k not in JOB_LAYOUT_KEYS} if isinstance(value, dict) else value
+
+    return json.dumps({k: without_layout(CFG.get(k)) for k in ("seed", *sections)}, sort_keys=True)
+
+
+def train_job_runs(wildcards, grouped, models, seeds, run_folder):
+    """(models, seeds, --out) of one training job: its own run (model and seed wildcards), or, when
+    ``grouped`` (the section's train_job), every model and seed, --out a pattern naming {model} and {seed}."""
+    if grouped:
+        out = run_folder.format(**dict(wildcards.items()), model="{model}", seed="{seed}")
+        return " ".join(models), " ".join(map(str, seeds)), out
+    return wildcards.model, wildcards.seed, run_folder.format(**dict(wildcards.items()))
 
 
 def grid(values):
@@ -151,7 +167,8 @@ def needed_trainings(dag):
     runs = Counter()
     for job in dag.needrun_jobs():
         if job.rule.name in TRAINING_RULES:
-            runs[(job.rule.name, training_key(job.rule.name, dict(job.wildcards.items())))] += 1
+            for key in training_keys(job.rule.name, dict(job.wildcards.items()), CFG):
+                runs[(job.rule.name, key)] += 1
     return runs
 
 

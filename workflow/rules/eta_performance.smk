@@ -15,11 +15,11 @@ ETA_RUN = f"{ETA_SPLIT}/{{model}}_seed{{seed}}"  # one training run
 # What a training depends on: not the lists of systems, models and seeds (adding a model must not
 # retrain the others), but the data, model and engine settings and the experiment's epochs (not the
 # E3-only evaluation batch bound, which only eta_evaluate reads, nor the switch that admits unequal
-# budgets: the budgets themselves are in the settings).
+# budgets: the budgets themselves are in the settings, nor how runs are grouped into jobs).
 ETA_TRAIN_SETTINGS = json.dumps(
     {"seed": CFG["seed"], "forecasting": CFG["forecasting"], "model": CFG["model"], "train": CFG["train"],
      "eta_performance": {k: v for k, v in ETA.items()
-                         if k not in ("systems", "models", "seeds", "eval_max_elements", "allow_unequal_budgets")}},
+                         if k not in ("systems", "models", "seeds", "eval_max_elements", "allow_unequal_budgets", "train_job")}},
     sort_keys=True,
 )  # fmt: skip
 ETA_WILDCARDS = {"model": "|".join(ETA["models"]), "seed": r"\d+"}
@@ -28,25 +28,39 @@ ETA_TRAINED = [m for m in ETA["models"] if m not in ETA_UNTRAINED]
 ETA_SPLITS = [f"{ETA_DIR}/{system}/eta{eta}" for system in ETA["systems"] for eta in grid(CFG["forecasting"]["etas"])]
 
 
+# One job per run (eta_performance.train_job: run) or per (system, eta) set (cell: every model and seed of
+# the set in one process, paying the interpreter start and imports once). The same rule either way: in a
+# cell job the model and seed wildcards are absent and the job's outputs are all the set's summaries.
+ETA_CELL_JOBS = ETA["train_job"] == "cell"
+if ETA_CELL_JOBS:
+    ETA_TRAIN_OUTPUT = expand(f"{ETA_RUN}/summary.json", model=ETA_TRAINED, seed=ETA["seeds"], allow_missing=True)
+    ETA_TRAIN_JOB = "{system}_eta{eta}"
+else:
+    ETA_TRAIN_OUTPUT = [f"{ETA_RUN}/summary.json"]
+    ETA_TRAIN_JOB = "{system}_eta{eta}_{model}_seed{seed}"
+
+
 # best.pt, last.pt and metrics.csv are written next to summary.json but not declared: Snakemake would
 # delete them before a rerun, and a resumed run keeps its best.pt. summary.json is written last.
 rule eta_train:
-    """Train one model on one (system, eta) forecasting set (engine: contlaws train; resumes from last.pt)."""
+    """Train models on one (system, eta) forecasting set: one run, or every run of the set (engine: contlaws train; resumes from last.pt)."""
     input:
         train=lambda wildcards: forecasting_files(wildcards.system, wildcards.eta, ("train",))[0],
         val=lambda wildcards: forecasting_files(wildcards.system, wildcards.eta, ("val",))[0],
     output:
-        summary=f"{ETA_RUN}/summary.json",
+        summaries=ETA_TRAIN_OUTPUT,
     wildcard_constraints:
         **ETA_WILDCARDS,
     benchmark:
-        f"{BENCHMARKS}/eta_train/train_{{system}}_eta{{eta}}_{{model}}_seed{{seed}}.tsv",
+        f"{BENCHMARKS}/eta_train/train_{ETA_TRAIN_JOB}.tsv",
     log:
-        f"{LOGS}/eta_performance/train_{{system}}_eta{{eta}}_{{model}}_seed{{seed}}.log",
+        f"{LOGS}/eta_performance/train_{ETA_TRAIN_JOB}.log",
     params:
         config=RESOLVED,
         settings=ETA_TRAIN_SETTINGS,
-        out_dir=lambda wildcards, output: str(Path(output.summary).parent),
+        models=lambda wildcards: train_job_runs(wildcards, ETA_CELL_JOBS, ETA_TRAINED, ETA["seeds"], ETA_RUN)[0],
+        seeds=lambda wildcards: train_job_runs(wildcards, ETA_CELL_JOBS, ETA_TRAINED, ETA["seeds"], ETA_RUN)[1],
+        out=lambda wildcards: train_job_runs(wildcards, ETA_CELL_JOBS, ETA_TRAINED, ETA["seeds"], ETA_RUN)[2],
     threads: CFG["threads"]
     resources:
         gpu=1,
@@ -55,8 +69,8 @@ rule eta_train:
     conda:
         CONDA_ENV
     shell:
-        "contlaws train --config {params.config} --model {wildcards.model} --train {input.train} --val {input.val}"
-        " --out {params.out_dir} --seed {wildcards.seed} --experiment eta_performance --restart-on-mismatch > {log} 2>&1"
+        "contlaws train --config {params.config} --model {params.models} --train {input.train} --val {input.val}"
+        " --out {params.out:q} --seed {params.seeds} --experiment eta_performance --restart-on-mismatch > {log} 2>&1"
 
 
 rule eta_evaluate:

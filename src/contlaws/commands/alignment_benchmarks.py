@@ -7,17 +7,29 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from contlaws.commands.common import add_classifier_run_arguments, add_config_argument, config_from_args, set_threads
+from contlaws.commands.common import (
+    add_classifier_run_arguments,
+    add_config_argument,
+    config_from_args,
+    run_folders,
+    set_threads,
+    train_runs_in_turn,
+)
 from contlaws.io import refuse_output_over_input
 
 
-def cmd_train(args: argparse.Namespace) -> None:
-    from contlaws.experiments.alignment_benchmarks import run
-
+def cmd_train(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
+    runs = run_folders(str(args.out), args.model, args.seed)
     set_threads(cfg)
-    run(cfg, args.task, args.model, args.seed, args.train, args.val, args.test, args.out,
-        restart_on_mismatch=args.restart_on_mismatch)
+    from contlaws.experiments.alignment_benchmarks import run
+    from contlaws.train import TrainingDiverged
+
+    def train_one(model, seed, out):
+        run(cfg, args.task, model, seed, args.train, args.val, args.test, out,
+            restart_on_mismatch=args.restart_on_mismatch)
+
+    return train_runs_in_turn(runs, train_one, TrainingDiverged)
 
 
 def cmd_gather(args: argparse.Namespace) -> None:
@@ -40,14 +52,15 @@ def cmd_plot(args: argparse.Namespace) -> None:
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "alignment-benchmarks-train",
-        help="C4(b): train one classifier (task x model x seed) and check it against its learning gate",
-        description="Train one C4(b) run (resumes from OUT/last.pt), test the best-validation weights, "
-                    "write OUT/{last.pt,best.pt,metrics.csv,summary.json}.",
+        help="C4(b): train classifiers (task x model x seed) and check each against its learning gate",
+        description="Train C4(b) runs of one task (each resumes from OUT/last.pt), test the best-validation "
+                    "weights, write OUT/{last.pt,best.pt,metrics.csv,summary.json}. Several models or seeds "
+                    "train one after another in this process, OUT a pattern naming {model} and {seed}.",
     )
     add_config_argument(p)
     p.add_argument("--task", required=True, help="benchmark task (one of alignment_benchmarks.tasks)")
-    p.add_argument("--model", required=True, help="model (one of alignment_benchmarks.models)")
-    add_classifier_run_arguments(p)
+    p.add_argument("--model", required=True, nargs="+", help="model(s) (of alignment_benchmarks.models)")
+    add_classifier_run_arguments(p, several=True)
     p.set_defaults(func=cmd_train)
 
     p = subparsers.add_parser(

@@ -20,16 +20,63 @@ def add_config_argument(parser: argparse.ArgumentParser, required: bool = True) 
     parser.add_argument("--config", type=Path, required=required, help="pipeline config (YAML/JSON), validated against the schema")
 
 
-def add_classifier_run_arguments(parser: argparse.ArgumentParser) -> None:
+def add_classifier_run_arguments(parser: argparse.ArgumentParser, several: bool = False) -> None:
     """The options every classifier training command shares (E5, C4(b)): seed, the three splits, the
-    run folder and what to do with a run folder of other settings."""
-    parser.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    run folder and what to do with a run folder of other settings. ``several``: --seed takes several
+    seeds and --out a pattern naming {model} and {seed} (:func:`run_folders`)."""
+    if several:
+        parser.add_argument("--seed", type=int, nargs="+", default=[0], help="training seed(s) (default 0)")
+    else:
+        parser.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     parser.add_argument("--train", type=Path, required=True, help="training split (.npz)")
     parser.add_argument("--val", type=Path, required=True, help="validation split (.npz)")
     parser.add_argument("--test", type=Path, required=True, help="test split (.npz)")
-    parser.add_argument("--out", type=Path, required=True, help="output folder of the run")
+    if several:
+        parser.add_argument("--out", required=True,
+                            help="output folder of the run; with several runs a pattern naming {model} and {seed}")
+    else:
+        parser.add_argument("--out", type=Path, required=True, help="output folder of the run")
     parser.add_argument("--restart-on-mismatch", action="store_true",
                         help="if --out/last.pt comes from other settings, start over instead of refusing (pipeline rules)")
+
+
+def run_folders(out: str, models: list[str], seeds: list[int]) -> list[tuple[str, int, Path]]:
+    """(model, seed, folder) of every run of one ``contlaws train`` call, models outer, seeds inner.
+
+    One run: ``out`` is its folder (``{model}``/``{seed}`` in it are filled in). Several: ``out`` must
+    name both, so that every run gets its own folder. Raises UserError otherwise.
+    """
+    runs = [(m, s) for m in models for s in seeds]
+    if len(set(runs)) != len(runs):
+        raise UserError(f"--model/--seed repeat a run: models {models}, seeds {seeds}")
+    if len(runs) > 1 and not all(f"{{{key}}}" in out for key in ("model", "seed")):
+        raise UserError(f"--out {out!r}: with several models or seeds it must contain {{model}} and {{seed}} "
+                        "(one folder per run, e.g. results/x/{model}_seed{seed})")  # fmt: skip
+    try:
+        return [(m, s, Path(out.format(model=m, seed=s))) for m, s in runs]
+    except (KeyError, IndexError, ValueError) as err:
+        raise UserError(f"--out {out!r}: only {{model}} and {{seed}} may appear in braces ({err})") from None
+
+
+def train_runs_in_turn(runs, train_one, diverged_error: type[Exception]) -> int:
+    """Call ``train_one(model, seed, folder)`` for every run of :func:`run_folders`, in order, in this
+    process; exit status 0, or 1 when a run raised ``diverged_error`` (the others still train).
+
+    Several runs in one process pay the interpreter start and the imports (about 4 CPU s) once; each
+    run seeds torch and numpy itself, so its bytes are those of a run alone (tests/test_train_many_runs.py).
+    """
+    diverged = []
+    for i, (model, seed, out) in enumerate(runs):
+        if len(runs) > 1:
+            print(f"== run {i + 1}/{len(runs)}: {model} seed {seed} -> {out}", file=sys.stderr, flush=True)
+        try:
+            train_one(model, seed, out)
+        except diverged_error as err:  # the other runs still train; the command fails at the end
+            print(f"error: {out}: {err}", file=sys.stderr)
+            diverged.append(str(out))
+    if diverged and len(runs) > 1:
+        print(f"error: {len(diverged)} of {len(runs)} runs diverged: {', '.join(diverged)}", file=sys.stderr)
+    return 1 if diverged else 0
 
 
 def config_from_args(args: argparse.Namespace) -> dict:
