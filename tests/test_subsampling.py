@@ -265,7 +265,11 @@ def test_cli_runs_resume_plot_and_claim(tiny_cfg, splits, tmp_path):
     )
 
     figs = tmp_path / "figs"
+    tc_record = tmp_path / "benchmarks" / "pathfinder_synth.json"  # the task's E4 record labels it
+    assert commands.main(["task-continuity", str(splits["train"]), "--config", str(cfg_path), "--strides", "2", "4",
+                          "--out-json", str(tc_record)]) == 0  # L = 10: strides below 9
     assert commands.main(["subsampling-gather", "--runs", str(runs["subsampled"]), str(runs["baseline"]),
+                          "--task-continuity", str(tc_record),
                           "--out-curves", str(figs / "curves_timing.csv"), "--out-csv", str(figs / "table.csv"),
                           "--out-tex", str(figs / "table.tex")]) == 0  # fmt: skip
     assert sorted(p.name for p in figs.iterdir()) == sorted(
@@ -283,6 +287,13 @@ def test_cli_runs_resume_plot_and_claim(tiny_cfg, splits, tmp_path):
     assert record["claim"] == "C5" and record["verdict"] in ("supported", "not supported", "inconclusive")
     assert {"majority_accuracy", "learned", "learned_subsampled", "task_continuity", "n_test"} <= set(table.columns)
     assert 0 < table.loc[0, "majority_accuracy"] < 1 and table.loc[0, "n_test"] == N_TEST
+    assert table.loc[0, "task_continuity"] == pytest.approx(read_json(tc_record)["result"]["score"], rel=1e-6)
+    # the label follows the task's TC, not the training: another TC re-labels the same runs
+    for score, label in ((0.95, "continuous"), (0.05, "discrete")):
+        _, runs_table = ss.collect_runs([runs["subsampled"], runs["baseline"]], {"pathfinder_synth": score})
+        assert set(runs_table["continuity"]) == {label} and set(runs_table["task_continuity"]) == {score}
+    with pytest.raises(UserError, match="no task-continuity record of task 'pathfinder_synth'"):
+        ss.collect_runs([runs["baseline"]], {"digits": 0.5})
     # one seed: below claims.paired_min_seeds, so whatever the runs did the claim cannot be decided
     assert record["verdict"] == "inconclusive"
 

@@ -61,6 +61,7 @@ DATA = f"data/{RUN}"
 RESULTS = f"results/{RUN}"
 FIGS = f"figures/{RUN}"
 LOGS = f"logs/{RUN}"
+TC_DIR = f"{RESULTS}/task_continuity"  # E4 records (task_continuity.smk); E5 and C4(b) tables read them
 
 print(f"contlaws run '{RUN}': {describe_diff(config_diff(CFG))}", file=sys.stderr)
 

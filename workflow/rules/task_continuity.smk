@@ -9,7 +9,6 @@
 # benchmarks/<task> (subsampling.tasks, plus the scikit-learn digits and the UCR/UEA sets of the
 # pinned aeon wheel: real data that needs no benchmark download).
 
-TC_DIR = f"{RESULTS}/task_continuity"
 AL_DIR = f"{RESULTS}/alignment"
 # record name -> dataset file it scores
 TC_DATASETS = {

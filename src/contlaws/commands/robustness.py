@@ -28,6 +28,13 @@ def cli_gather(args: argparse.Namespace) -> None:
     print(f"wrote {args.out_dir}/stability.{{csv,md}}, summary.json, spec_curve.csv")
 
 
+def cli_seed(args: argparse.Namespace) -> None:
+    """Link a finished run's files and Snakemake records into a variant's run folders (contlaws.run_seed)."""
+    from contlaws.run_seed import seed_run
+
+    print(seed_run(args.workdir, args.source, args.target).describe(args.source, args.target))
+
+
 def cli_plot(args: argparse.Namespace) -> None:
     from contlaws.plots.robustness import plot_spec_curve
 
@@ -46,6 +53,17 @@ def register(subparsers) -> None:
     gather.add_argument("--results", type=Path, default=Path("results"), help="folder holding results/<run>/")
     gather.add_argument("--out-dir", type=Path, default=Path("results/robustness"), help="output folder")
     gather.set_defaults(func=cli_gather)
+    seed = subparsers.add_parser(
+        "robustness-seed",
+        help="start a variant's run from a finished run: Snakemake then reruns only what the variant changes",
+        description="Hard-link data/FROM and results/FROM into data/TO and results/TO, copy logs/FROM, and copy "
+                    "Snakemake's records of those files under the new paths (contlaws.run_seed). A job reruns in "
+                    "TO exactly when the variant's config changes a setting it reads. Files TO already has are kept.",
+    )  # fmt: skip
+    seed.add_argument("--from", dest="source", required=True, metavar="FROM", help="run_name of the finished run")
+    seed.add_argument("--to", dest="target", required=True, metavar="TO", help="run_name of the variant")
+    seed.add_argument("--workdir", type=Path, default=Path("."), help="the workflow's working folder (default .)")
+    seed.set_defaults(func=cli_seed)
     plot = subparsers.add_parser("robustness-plot", help="specification-curve figure of C4 and C5 from spec_curve.csv")
     plot.add_argument("--csv", type=Path, default=Path("results/robustness/spec_curve.csv"))
     plot.add_argument("--out", type=Path, default=Path("figures/robustness/spec_curve"), help="output stem (.pdf, .png)")

@@ -33,7 +33,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_gather(args: argparse.Namespace) -> None:
     from contlaws.experiments.subsampling_tables import write_tables
 
-    inputs = [args.config, *(run / name for run in args.runs for name in ("summary.json", "metrics.csv"))]
+    inputs = [args.config, *args.task_continuity, *(run / name for run in args.runs for name in ("summary.json", "metrics.csv"))]
     for option, output in (("--out-curves", args.out_curves), ("--out-csv", args.out_csv), ("--out-tex", args.out_tex)):
         refuse_output_over_input(output, inputs, option)
     if args.config is not None:
@@ -43,7 +43,7 @@ def cmd_gather(args: argparse.Namespace) -> None:
     else:
         continuous_min = float(schema_default("task_continuity.continuous_min"))
         gate_se = float(schema_default("gates.e5_se"))
-    write_tables(args.runs, args.out_curves, args.out_csv, args.out_tex, continuous_min, gate_se)
+    write_tables(args.runs, args.task_continuity, args.out_curves, args.out_csv, args.out_tex, continuous_min, gate_se)
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
@@ -74,6 +74,9 @@ def register(subparsers) -> None:
     )
     p.add_argument("--runs", type=Path, nargs="+", required=True, metavar="DIR",
                    help="run folders written by `contlaws subsampling-train`")
+    p.add_argument("--task-continuity", type=Path, nargs="+", required=True, metavar="JSON",
+                   help="`contlaws task-continuity --out-json` record of every task, named <task>.json: its TC "
+                        "labels the task continuous or discrete")  # fmt: skip
     p.add_argument("--out-curves", type=Path, required=True, help="per-epoch curves of every run (CSV, wall clock)")
     p.add_argument("--out-csv", type=Path, required=True, help="per task and seed: accuracy, time, speed-up (CSV)")
     p.add_argument("--out-tex", type=Path, required=True, help="the same table in LaTeX")

@@ -153,21 +153,6 @@ def learned_gate(accuracy: float, majority: float, n_test: int, n_se: float) -> 
     return bool(accuracy > majority + n_se * se)
 
 
-def measured_tc(cfg: Mapping[str, Any], train_path: Path) -> dict:
-    """Task continuity of the training split at the resolution the model sees (stride 1 input).
-
-    Returns {score, stderr, curve, n_sequences} with the config's task_continuity settings.
-    """
-    from contlaws.task_continuity import score_dataset
-
-    tc_cfg = cfg["task_continuity"]
-    res = score_dataset(train_path, metric=tc_cfg["metric"], strides=tc_cfg["strides"],
-                        max_sequences=int(tc_cfg["max_sequences"]), normalize=bool(tc_cfg["normalize"]),
-                        standardize=tc_cfg["standardize"])  # fmt: skip
-    return {"score": res.score, "stderr": res.stderr, "curve": {str(k): v for k, v in res.curve.items()},
-            "n_sequences": res.n_sequences, "metric": res.metric}  # fmt: skip
-
-
 def continuity_label(tc: float, continuous_min: float) -> str:
     """``continuous`` when the measured TC is at least ``task_continuity.continuous_min``, else ``discrete``."""
     return "continuous" if tc >= continuous_min else "discrete"
@@ -267,7 +252,6 @@ def run(cfg: Mapping[str, Any], task: str, mode: str, seed: int, train: Path, va
         seed=int(seed),
         stages=[list(s) for s in settings.stage_plan()],
         continuity=datasets["train"].meta.get("continuity", "unknown"),  # nominal; the table labels by TC
-        task_continuity=measured_tc(cfg, Path(train)),
         majority_accuracy=majority_test_accuracy(datasets["train"], datasets["test"]),
         n_test=len(datasets["test"]),
         n_val=len(datasets["val"]),
@@ -305,8 +289,7 @@ def read_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame]:
 
     run_dir = Path(run_dir)
     summary = read_json(run_dir / "summary.json")
-    missing = [k for k in ("test", "n_val", "val_chance_accuracy", "task_continuity", "majority_accuracy", "n_test")
-               if k not in summary]
+    missing = [k for k in ("test", "n_val", "val_chance_accuracy", "majority_accuracy", "n_test") if k not in summary]
     if summary.get("experiment") != "subsampling" or missing:
         raise DataFileError(f"{run_dir / 'summary.json'}: not the summary of a finished `contlaws subsampling-train` run "
                             f"of this version (missing {', '.join(missing) or 'experiment'}); delete {run_dir} to retrain")
@@ -317,12 +300,15 @@ def read_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame]:
     return summary, metrics
 
 
-def collect_runs(run_dirs, continuous_min: float = 0.8, gate_se: float = 2.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def collect_runs(run_dirs, tc: Mapping[str, float], continuous_min: float = 0.8,
+                 gate_se: float = 2.0) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
     """Per-epoch curves of every run and one row per run with its test accuracy.
 
-    ``continuity`` is the label from the measured TC of the task's training split (at least
-    ``continuous_min``: continuous); ``learned`` is the E5 gate: test accuracy > majority_accuracy +
-    ``gate_se`` binomial standard errors on n_test.
+    ``tc`` maps each task to the TC of its training split (the E4 record of the task,
+    ``results/<run>/task_continuity/benchmarks/<task>.json``: measured once per task, not per
+    training, so a change of TC metric re-labels the runs without retraining them). ``continuity`` is
+    the label from it (at least ``continuous_min``: continuous); ``learned`` is the E5 gate: test
+    accuracy > majority_accuracy + ``gate_se`` binomial standard errors on n_test.
 
     Returns:
         curves: task, continuity, mode, seed + the metrics.csv columns, by run (tasks in the order
@@ -335,14 +321,17 @@ def collect_runs(run_dirs, continuous_min: float = 0.8, gate_se: float = 2.0) ->
     curves, runs, task_order = [], [], {}
     for run_dir in run_dirs:
         summary, metrics = read_run(run_dir)
-        tc = float(summary["task_continuity"]["score"])
-        key = {"task": summary["benchmark"], "continuity": continuity_label(tc, continuous_min), "mode": summary["mode"],
-               "seed": int(summary["seed"])}  # fmt: skip
+        if summary["benchmark"] not in tc:
+            raise UserError(f"{Path(run_dir) / 'summary.json'}: no task-continuity record of task "
+                            f"'{summary['benchmark']}' among {sorted(tc)}")  # fmt: skip
+        task_tc = float(tc[summary["benchmark"]])
+        key = {"task": summary["benchmark"], "continuity": continuity_label(task_tc, continuous_min),
+               "mode": summary["mode"], "seed": int(summary["seed"])}  # fmt: skip
         task_order.setdefault(key["task"], len(task_order))
         curves.append(metrics.assign(**key)[[*RUN_KEYS, *metrics.columns]])
         runs.append({**key, "test_accuracy": summary["test"]["accuracy"],
                      "test_accuracy_best_val": summary["test_best_val"]["accuracy"],
-                     "task_continuity": tc, "majority_accuracy": float(summary["majority_accuracy"]),
+                     "task_continuity": task_tc, "majority_accuracy": float(summary["majority_accuracy"]),
                      "n_test": int(summary["n_test"]),
                      "learned": learned_gate(summary["test"]["accuracy"], summary["majority_accuracy"], summary["n_test"], gate_se),
                      "n_val": int(summary["n_val"]), "val_chance_accuracy": float(summary["val_chance_accuracy"]),

@@ -68,15 +68,20 @@ def latex_rows(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def write_tables(runs: list[Path], curves_csv: Path, table_csv: Path, table_tex: Path,
-                 continuous_min: float, gate_se: float) -> pd.DataFrame:
+def write_tables(runs: list[Path], tc_records: list[Path], curves_csv: Path, table_csv: Path, table_tex: Path,
+                 continuous_min: float, gate_se: float) -> pd.DataFrame:  # fmt: skip
     """The per-epoch curves and the speed table (CSV, LaTeX) from the run folders; returns the table.
 
-    ``continuous_min`` is task_continuity.continuous_min, ``gate_se`` gates.e5_se.
+    ``tc_records``: the `contlaws task-continuity --out-json` record of every task, named
+    ``<task>.json`` (the TC that labels a task continuous or discrete); ``continuous_min`` is
+    task_continuity.continuous_min, ``gate_se`` gates.e5_se.
     """
-    curves, runs_table = collect_runs(runs, continuous_min=continuous_min, gate_se=gate_se)
+    from contlaws.experiments.alignment_benchmarks import tc_of_record
+
+    tc = {Path(p).stem: tc_of_record(Path(p))[0] for p in tc_records}
+    curves, runs_table = collect_runs(runs, tc, continuous_min=continuous_min, gate_se=gate_se)
     table = speed_table(curves, runs_table)
-    meta = provenance(runs=[str(r) for r in runs])
+    meta = provenance(runs=[str(r) for r in runs], task_continuity=sorted(str(p) for p in tc_records))
     write_table(curves_csv, curves, meta=meta)
     write_table(table_csv, table, meta=meta)
     write_latex_table(table_tex, latex_rows(table), caption=TABLE_CAPTION, label="tab:subsampling")
