@@ -45,9 +45,12 @@ evidence: venv
 
 # Robustness (config/robustness.yaml): the evidence run (the baseline column), then every pre-registered
 # variant's claims, each an overlay of config/evidence.yaml with its own run_name (results/robustness_<name>/),
-# then the stability table and the C4/C5 specification curve. Each variant is an ordinary Snakemake run:
-# rerunning `make robustness` resumes where it stopped; a variant that fails is reported and left "not run"
-# in the table, the others go on. Long: about 1 h 50 min per variant on 2 cores (docs/claims.md).
+# then the stability table and the C4/C5 specification curve. Each variant starts from the evidence run's
+# finished work (`contlaws robustness-seed`: hard links plus Snakemake's records), so Snakemake reruns only
+# the jobs whose settings the variant changes: a claim-only variant takes minutes, one that retrains
+# everything (fresh seeds, twice the budget) as long as the evidence run. Each variant is an ordinary
+# Snakemake run: rerunning `make robustness` resumes where it stopped; a variant that fails is reported and
+# left "not run" in the table, the others go on (docs/claims.md, "Robustness variants").
 ROBUSTNESS_DIR ?= results/robustness
 robustness: venv
 	$(BIN)/snakemake claims --configfile config/evidence.yaml --cores $(CORES) --resources gpu=$(GPU_SLOTS) --rerun-incomplete
@@ -56,6 +59,7 @@ robustness: venv
 	mv $(ROBUSTNESS_DIR)/plan.tsv.tmp $(ROBUSTNESS_DIR)/plan.tsv
 	@failed=""; while IFS="$$(printf '\t')" read -r name overlay; do \
 		echo "== robustness variant $$name ($$overlay)"; \
+		$(BIN)/contlaws robustness-seed --from evidence --to robustness_$$name || { failed="$$failed $$name"; continue; }; \
 		$(BIN)/snakemake claims --configfile config/evidence.yaml $$overlay --cores $(CORES) \
 			--resources gpu=$(GPU_SLOTS) --rerun-incomplete < /dev/null || failed="$$failed $$name"; \
 	done < $(ROBUSTNESS_DIR)/plan.tsv; \
