@@ -72,7 +72,7 @@ def train_runs_in_turn(runs, train_one, diverged_error: type[Exception]) -> int:
         try:
             train_one(model, seed, out)
         except diverged_error as err:  # the other runs still train; the command fails at the end
-            print(f"error: {out}: {err}", file=sys.stderr)
+            print(f"error: {out}: {err}" if len(runs) > 1 else f"error: {err}", file=sys.stderr)
             diverged.append(str(out))
     if diverged and len(runs) > 1:
         print(f"error: {len(diverged)} of {len(runs)} runs diverged: {', '.join(diverged)}", file=sys.stderr)
