@@ -54,7 +54,7 @@ rule alignment_benchmarks_train:
         seed=r"\d+",
     params:
         config=RESOLVED,
-        settings=settings("alignment_benchmarks", "gates"),
+        settings=settings("alignment_benchmarks", "gates.e5_se"),
         models=lambda wildcards: train_job_runs(wildcards, AB_TASK_JOBS, AB["models"], AB["seeds"], AB_RUN)[0],
         seeds=lambda wildcards: train_job_runs(wildcards, AB_TASK_JOBS, AB["models"], AB["seeds"], AB_RUN)[1],
         out=lambda wildcards: train_job_runs(wildcards, AB_TASK_JOBS, AB["models"], AB["seeds"], AB_RUN)[2],
@@ -87,7 +87,7 @@ rule alignment_benchmarks_tables:
         f"{LOGS}/alignment_benchmarks/tables.log",
     params:
         config=RESOLVED,
-        settings=settings("alignment_benchmarks", "gates"),
+        settings=settings("alignment_benchmarks", "gates.e5_se"),
     resources:
         runtime=job_runtime("alignment_benchmarks_tables"),
         mem_mb=job_mem_mb("alignment_benchmarks_tables"),

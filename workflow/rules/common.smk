@@ -90,11 +90,20 @@ JOB_LAYOUT_KEYS = ("train_job",)
 
 
 def settings(*sections):
-    """The config sections a rule depends on, as a params value (changing them reruns the rule)."""
+    """The config sections a rule depends on, as a params value (changing them reruns the rule). A
+    dotted name takes one key of a section ("gates.e5_se"): a rule that reads one gate does not rerun
+    when another gate changes (a robustness variant that changes the E3 gate retrains nothing)."""
     def without_layout(value):
         return {k: v for k, v in value.items() if k not in JOB_LAYOUT_KEYS} if isinstance(value, dict) else value
 
-    return json.dumps({k: without_layout(CFG.get(k)) for k in ("seed", *sections)}, sort_keys=True)
+    picked = {}
+    for name in ("seed", *sections):
+        section, _, key = name.partition(".")
+        if key:
+            picked.setdefault(section, {})[key] = CFG[section][key]
+        else:
+            picked[section] = without_layout(CFG.get(section))
+    return json.dumps(picked, sort_keys=True)
 
 
 def train_job_runs(wildcards, grouped, models, seeds, run_folder):

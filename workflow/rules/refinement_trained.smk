@@ -74,7 +74,7 @@ rule evaluate_refinement:
         f"{LOGS}/refinement_trained/evaluate_{{system}}_{{model}}_{{disc}}_seed{{seed}}.log",
     params:
         config=RESOLVED,
-        settings=settings("refinement_trained", "regression", "model", "train", "gates"),
+        settings=settings("refinement_trained", "regression", "model", "train", "gates.e2_rmse_ratio"),
         tests=lambda wildcards, input: refined_test_arguments(RT_TAUS, input),
     threads: CFG["threads"]
     resources:
@@ -113,7 +113,7 @@ rule refinement_trained_tables:
         f"{LOGS}/refinement_trained/tables.log",
     params:
         config=RESOLVED,
-        settings=settings("refinement_trained", "regression", "model", "train", "gates"),
+        settings=settings("refinement_trained", "regression", "model", "train", "gates.e2_rmse_ratio"),
     resources:
         runtime=job_runtime("refinement_trained_tables"),
         mem_mb=job_mem_mb("refinement_trained_tables"),

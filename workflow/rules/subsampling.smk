@@ -86,7 +86,7 @@ rule subsampling_tables:
         f"{LOGS}/subsampling/tables.log",
     params:
         config=RESOLVED,
-        settings=settings("subsampling", "task_continuity", "gates"),
+        settings=settings("subsampling", "task_continuity", "gates.e5_se"),
         runs=lambda wildcards, input: [str(Path(p).parent) for p in input.summaries],
     resources:
         runtime=job_runtime("subsampling_tables"),
@@ -139,7 +139,7 @@ rule claim_c5:
         f"{LOGS}/claims/C5.log",
     params:
         config=RESOLVED,
-        settings=settings("claims", "subsampling", "task_continuity", "gates"),
+        settings=settings("claims", "subsampling", "task_continuity", "gates.e5_se"),
     resources:
         runtime=job_runtime("claim_c5"),
         mem_mb=job_mem_mb("claim_c5"),
