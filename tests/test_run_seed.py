@@ -88,6 +88,19 @@ def test_seeding_keeps_what_the_variant_has_and_twice_is_a_no_op(finished_run):
     assert again.files == 0 and again.records == 0 and again.kept == 4
 
 
+def test_a_variant_seeded_again_after_its_folders_were_deleted_takes_the_new_records(finished_run):
+    """The baseline reran (beta 2 -> 4) after a first seeding; the variant's folders were deleted and seeded again:
+    the fresh links must come with the baseline's new records, not the stale ones of the first seeding."""
+    import shutil
+
+    seed_run(finished_run, "base", "variant")
+    snakemake(finished_run, "--config", "run_name=base", "alpha=1", "beta=4")
+    for root in ("data", "results", "logs"):
+        shutil.rmtree(finished_run / root / "variant")
+    seed_run(finished_run, "base", "variant")
+    assert planned_rules(finished_run, run_name="variant", alpha=1, beta=4) == set()
+
+
 def test_record_paths_round_trip_also_for_paths_longer_than_a_file_name(tmp_path):
     metadata = tmp_path / "metadata"
     metadata.mkdir()

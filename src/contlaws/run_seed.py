@@ -19,7 +19,8 @@ variant starts from a copy of the baseline run, and Snakemake decides:
 
 A job then reruns in the variant exactly when it would rerun in the baseline's folder after the same
 config change. Seeding never overwrites a file the variant already has (a rerun of ``make robustness``
-resumes). The record format is Snakemake's (``record_format_version`` 6, Snakemake 8 and 9); a record
+resumes); a file it links gets the baseline's record, replacing a stale one (a variant folder that was
+deleted and seeded again after the baseline changed). The record format is Snakemake's (``record_format_version`` 6, Snakemake 8 and 9); a record
 of another version, or one that does not parse, is refused with the file named.
 """
 
@@ -110,6 +111,7 @@ def seed_run(workdir: str | Path, source: str, target: str) -> SeedReport:
     if not (workdir / "results" / source).is_dir():
         raise UserError(f"{workdir / 'results' / source}: no such run to seed from (run it first)")
     report = SeedReport()
+    linked: set[str] = set()  # paths (relative to workdir) this call gave the variant
     for root in RUN_ROOTS:
         src_root = workdir / root / source
         folders = []
@@ -129,6 +131,7 @@ def seed_run(workdir: str | Path, source: str, target: str) -> SeedReport:
             else:
                 os.link(src, dst)
             report.files += 1
+            linked.add(dst.relative_to(workdir).as_posix())
         for src in reversed(folders):  # deepest first: setting a folder's time after its contents
             dst = workdir / root / target / src.relative_to(src_root)
             if dst.is_dir():
@@ -140,9 +143,10 @@ def seed_run(workdir: str | Path, source: str, target: str) -> SeedReport:
         for path, record in list(recorded_paths(metadata)):
             if not path.startswith(prefixes):
                 continue
-            new_record = record_path(metadata, rename_run(path, source, target))
-            if new_record.exists():
-                continue
+            new_path = rename_run(path, source, target)
+            new_record = record_path(metadata, new_path)
+            if new_record.exists() and new_path not in linked:
+                continue  # the variant's own file, or one seeded earlier: its record stays
             text = renamed_record(record.read_text(), record, source, target)
             new_record.parent.mkdir(parents=True, exist_ok=True)
             tmp = new_record.with_name(new_record.name + ".tmp")
