@@ -158,3 +158,28 @@ def test_in_process_calls_do_not_tie_the_caller_to_its_parent(tmp_path, monkeypa
 
     assert commands.main(cli_args(tiny_config(tmp_path, epochs=1), *write_splits(tmp_path), tmp_path / "run")) == 0
     assert armed == []
+
+
+def test_every_training_command_ends_with_its_launcher(monkeypatch):
+    """Every `*train` command a rule runs arms the parent-death handling before any work (the C4(b)
+    trainer once did not: killing Snakemake left it writing its run folder)."""
+    import importlib
+
+    from contlaws import commands
+
+    class Armed(Exception):
+        pass
+
+    def arm():
+        raise Armed  # stop before the command reads its (absent) config
+
+    trainers = sorted(name for name in commands.COMMANDS if name == "train" or name.endswith("-train"))
+    assert {"train", "subsampling-train", "alignment-benchmarks-train"} <= set(trainers)
+    for name in trainers:
+        module = importlib.import_module(commands.COMMANDS[name])
+        monkeypatch.setattr(module, "exit_with_parent", arm)
+        handlers = [getattr(module, f) for f in dir(module) if f.startswith(("cli_", "cmd_")) and "train" in f]
+        assert handlers, name
+        for handler in handlers:
+            with pytest.raises(Armed):
+                handler(type("Args", (), {"standalone": True})())

@@ -11,6 +11,7 @@ from contlaws.commands.common import (
     add_classifier_run_arguments,
     add_config_argument,
     config_from_args,
+    exit_with_parent,
     run_folders,
     set_threads,
     train_runs_in_turn,
@@ -19,6 +20,8 @@ from contlaws.io import refuse_output_over_input
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if getattr(args, "standalone", False):  # an orphaned trainer would keep writing --out while a rerun starts another
+        exit_with_parent()
     cfg = config_from_args(args)
     runs = run_folders(str(args.out), args.model, args.seed)
     set_threads(cfg)
