@@ -37,10 +37,10 @@ from torch.autograd.function import once_differentiable
 DISCRETIZATIONS = ("zoh", "bilinear")
 # A chunk holds a few (T, B, D, N) temporaries; large ones are slow on CPU (cache misses, fresh pages
 # from the OS). At B 64, D 128, N 16 on 2 cores, 16-step chunks (2^21 elements, 8 MiB in float32)
-# ran forward+backward 3-4x faster than 256-step chunks. Chunks of 2^19 elements (2 MiB, about the
-# L2 cache of two cores) were faster again at every shape measured, 1.3-2.5x against 2^21: E3's
-# B 16, L 128, D 32 and the paper's B 64, D 128 alike (benchmarks/bench_scan_chunk.py, RESULTS.md).
-CHUNK_ELEMENTS = 2**19
+# ran forward+backward 3-4x faster than 256-step chunks. Smaller bounds (2^19) ran the scan alone
+# 1.3-2.3x faster on a loaded machine, but an S6 training step on an idle one was no faster, so the
+# bound stays (benchmarks/bench_scan_chunk.py, benchmarks/RESULTS.md).
+CHUNK_ELEMENTS = 2**21
 SCAN_METHODS = ("loop", "chunked")
 # Sub-chunk length of the chunked form: each step costs `parallel_chunk` times the loop's arithmetic,
 # and L / parallel_chunk boundary steps stay sequential (see benchmarks/RESULTS.md).
