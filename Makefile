@@ -100,7 +100,7 @@ test: venv
 
 lint: venv
 	$(BIN)/snakemake --lint
-	$(BIN)/ruff check src tests benchmarks || true
+	$(BIN)/ruff check src tests benchmarks
 
 clean-quick:
 	rm -rf data/quick results/quick figures/quick

@@ -36,8 +36,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from contlaws.config import load_config  # noqa: E402
-from contlaws.io import save_npz  # noqa: E402
+from contlaws.config import load_config
+from contlaws.io import save_npz
 
 
 def write_inputs(folder: Path, epochs: int, n_train: int = 256, length: int = 128) -> tuple[Path, Path, Path]:

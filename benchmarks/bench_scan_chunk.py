@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-import torch  # noqa: E402
+import torch
 
-from contlaws.models import scan  # noqa: E402
+from contlaws.models import scan
 
 SHAPES = ("16x128x32x16", "16x128x64x16", "8x1024x64x16", "32x512x64x16", "64x256x128x16")
 BOUNDS = (2**21, 2**20, 2**19, 2**18)

@@ -154,12 +154,12 @@ def report(cfg: dict, measured: dict, job_counts: dict[str, int] | None = None,
            shapes: dict | None = None) -> str:  # fmt: skip
     """The budget tables (markdown) of ``cfg``."""
     rows = training_rows(cfg, measured)
-    out = [f"Config: run `{cfg['run_name']}`. GPU: {budget.GPU['name']}, achieved fraction "
-           f"{budget.GPU['achieved_fraction']} of peak, {budget.GPU['launch_seconds'] * 1e6:g} µs per kernel launch.",
+    out = [(f"Config: run `{cfg['run_name']}`. GPU: {budget.GPU['name']}, achieved fraction "
+            f"{budget.GPU['achieved_fraction']} of peak, {budget.GPU['launch_seconds'] * 1e6:g} µs per kernel launch."),
            "", "### Trainings", "",
-           "| figure | rule | model / task | runs | steps per run | steps | B x L x D | GFLOP per step | "
-           "CPU s per step (paper shapes) | wall s per step (paper shapes) | peak MB (paper shapes) | "
-           "GPU s per step (projected) | GPU h training | GPU h evaluation |",
+           ("| figure | rule | model / task | runs | steps per run | steps | B x L x D | GFLOP per step | "
+            "CPU s per step (paper shapes) | wall s per step (paper shapes) | peak MB (paper shapes) | "
+            "GPU s per step (projected) | GPU h training | GPU h evaluation |"),
            "|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in rows:
         out.append(f"| {r['figure']} | {r['rule']} | {r['key']} | {r['runs']} | {r['steps_per_run']:,} | {r['steps']:,} | "
@@ -187,8 +187,8 @@ def report(cfg: dict, measured: dict, job_counts: dict[str, int] | None = None,
     if job_counts is not None and shapes is not None:
         costs = budget.RuleCosts(cfg, measured, shapes)
         out += ["", "### Every rule: measured at paper shapes, requested at this scale", "",
-                "| rule | jobs | median s per job (paper shapes) | median CPU s per job | peak MB (paper shapes) "
-                "| runtime min (attempt 1) | mem_mb (attempt 1) |",
+                ("| rule | jobs | median s per job (paper shapes) | median CPU s per job | peak MB (paper shapes) "
+                 "| runtime min (attempt 1) | mem_mb (attempt 1) |"),
                 "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
         from contlaws.experiments.refinement_trained import evaluation_mem_mb
 

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import with_c4_grid_of
-from scipy import stats
 
 from contlaws.claims import evaluate_claim
 from contlaws.commands import main

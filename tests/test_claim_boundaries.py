@@ -483,7 +483,7 @@ def test_c2_claim_combines_its_parts(tmp_path, quick_config, a, b, c, expected):
     deg = {S: CLEAR_C, N: degradation(-1.0, 2**-6), I: degradation(0.0)}[c]
     if a == I:  # no E1 table rows: part (a) cannot be judged
         paths = write(tmp_path, numerical_errors=pd.DataFrame(columns=["system", "model", "discretization", "amplitude", "tau",
-                                                                         "rel_max_error"]),  # fmt: skip
+                                                                         "rel_max_error"]),
                       errors=error_rows({ONE_PAIR: deg}), amplitude_sweep=sweep_rows("s6", {ONE_PAIR: {"exponents": [q]}}))
         rec = evaluate_claim("C2", paths, quick_config)
     else:

@@ -17,7 +17,6 @@ from contlaws.model_continuity import PooledLayer, continuity_from_outputs, pred
 from contlaws.models.s4d import S4D
 from contlaws.models.s6 import S6
 
-
 TAUS = (2.0, 1.0, 0.5, 0.25, 0.125)
 AMPLITUDES = (1.0, 4.0, 16.0)
 
@@ -58,7 +57,7 @@ def sweep_rows(kind: str, model: str, system: str, seed: int, learned: bool = Tr
     return rows
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _layer_sweep(kind: str, seed: int) -> tuple[dict, ...]:
     f, channels_first = layer_model(kind, seed)
     inputs = refined_signals(TAUS, batch=6, channels=4, channels_first=channels_first)

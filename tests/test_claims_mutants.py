@@ -16,7 +16,6 @@ from contlaws.claims import C4_MIN_N, evaluate_claim
 from contlaws.experiments import subsampling as ss
 from contlaws.stats import bootstrap_rho
 
-
 TAUS = (2.0, 1.0, 0.5, 0.25, 0.125)
 AMPLITUDES = (1.0, 4.0, 16.0)
 

@@ -124,7 +124,7 @@ def test_binomial_difference_se_matches_simulation():
 # ---------------------------------------------------------------------------------------------
 # The power numbers in the verdicts and the claims table
 # ---------------------------------------------------------------------------------------------
-from test_claim_boundaries import (  # noqa: E402  (table builders shared with the boundary walks)
+from test_claim_boundaries import (
     ONE_PAIR,
     aligned,
     c2_record,
@@ -133,8 +133,6 @@ from test_claim_boundaries import (  # noqa: E402  (table builders shared with t
     c5_record,
     with_claims,
 )
-
-from contlaws.claims import evaluate_claim  # noqa: E402
 
 
 def test_c2_power_beside_an_inconclusive_degradation(tmp_path, quick_config):

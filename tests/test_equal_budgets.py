@@ -267,7 +267,7 @@ def trivial_and_model_errors(n=4000, seed=0):
     """Per-sample squared errors: last value ~1, linear extrapolation ~0.25 (the best trivial forecast),
     window mean ~4; a model at ~0.5 beats the last value by far but loses to linear extrapolation."""
     rng = np.random.default_rng(seed)
-    noise = lambda scale: scale * rng.uniform(0.5, 1.5, n)  # noqa: E731
+    noise = lambda scale: scale * rng.uniform(0.5, 1.5, n)
     trivial = {"last_value": noise(1.0), "linear_extrapolation": noise(0.25), "window_mean": noise(4.0)}
     return trivial, noise(0.5), noise(0.05)
 

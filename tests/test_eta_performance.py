@@ -164,7 +164,7 @@ def test_paired_gate_rejects_persistence_and_noise_level_wins():
     (d ≡ 0) and did not learn; a model whose errors on the changing samples are the last value's
     times a random factor 1 ± 0.2 (no skill: E d = 0) beats the last value's RMSE on about half of
     the test sets, but the paired gate passes it only at its nominal one-sided rate (2.3 % at 2 SE)."""
-    changed, last = rare_change_test_errors()
+    _, last = rare_change_test_errors()
     gate = float(np.sqrt(last.mean()))
     z = paired_z(last, last)
     assert np.isnan(z) and not learned_gate(gate, gate, 0.0, z, 2.0)
@@ -195,7 +195,7 @@ def test_causal_training_uses_every_position(tiny_eta):
 
     cfg = tiny_eta["cfg"]
     train = load_split(tiny_eta["paths"]["train"])
-    run_cfg, train_all, _, options = readout_setup(cfg, train, train)
+    _, train_all, _, options = readout_setup(cfg, train, train)
     assert options == {"causal": True, "increment": True}
     x, y_last = train.get_batch(np.arange(4))
     x2, y_all = train_all.get_batch(np.arange(4))

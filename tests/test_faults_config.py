@@ -179,7 +179,7 @@ def test_an_unchanged_snapshot_is_accepted_and_not_rewritten(tmp_path, snapshot)
 
 def test_an_edited_snapshot_is_refused_by_a_job_naming_the_file(tmp_path, snapshot):
     """The queued training used to run with an epochs value edited into the snapshot, exit 0."""
-    cfg, path = snapshot
+    _, path = snapshot
     edited = json.loads(path.read_text())
     edited["refinement_trained"]["epochs"] = 3
     path.write_text(json.dumps(edited, indent=2, sort_keys=True) + "\n")

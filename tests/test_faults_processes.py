@@ -75,12 +75,12 @@ def test_a_second_trainer_on_the_same_folder_is_refused(tmp_path):
                              stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         wait_for(lambda: lock_holder(run) == first.pid, 120, "the first trainer to hold the folder")
-        second = subprocess.run([sys.executable, "-m", "contlaws", *argv], env=env(), capture_output=True, text=True,
+        second = subprocess.run([sys.executable, "-m", "contlaws", *argv], env=env(), capture_output=True, text=True, check=False,
                                 timeout=120)  # fmt: skip
         errors = [line for line in second.stderr.splitlines() if line.startswith("error: ")]
         assert second.returncode == 2 and "Traceback" not in second.stderr
-        assert errors == [f"error: {run}: another training (PID {first.pid}) is writing this run folder; wait for it "
-                          "to end or stop it, then rerun"]
+        assert errors == [(f"error: {run}: another training (PID {first.pid}) is writing this run folder; wait for it "
+                           "to end or stop it, then rerun")]
         assert first.poll() is None  # the first one trains on
     finally:
         first.kill()
@@ -91,9 +91,8 @@ def test_a_second_trainer_on_the_same_folder_is_refused(tmp_path):
 
     with hold_run_folder(run):
         assert lock_holder(run) == os.getpid()
-        with pytest.raises(RunFolderBusy, match=rf"\(PID {os.getpid()}\)"):
-            with hold_run_folder(run):
-                pass
+        with pytest.raises(RunFolderBusy, match=rf"\(PID {os.getpid()}\)"), hold_run_folder(run):
+            pass
 
 
 LAUNCHER = """

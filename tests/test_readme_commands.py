@@ -99,7 +99,7 @@ def documented_commands() -> list[tuple[str, str]]:
     for doc in DOCS:
         text = doc.read_text()
         rel = doc.relative_to(REPO)
-        for match in re.finditer(r"^```([^\n]*)\n(.*?)^```", text, flags=re.S | re.M):
+        for match in re.finditer(r"^```([^\n]*)\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE):
             lang, block = match.group(1).strip(), match.group(2)
             if lang not in _SHELL_LANGS:
                 continue
@@ -114,7 +114,7 @@ def documented_commands() -> list[tuple[str, str]]:
                 if words[0] in _COMMANDS or words[0] in PARSED_ONLY or console or lang in ("bash", "sh", "shell"):
                     found.append((f"{rel}:{text[: match.start()].count(chr(10)) + 1}", line.strip()))
         # inline code that is a command: `snakemake fig4 --configfile ...`
-        prose = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+        prose = re.sub(r"^```.*?^```", "", text, flags=re.DOTALL | re.MULTILINE)
         for match in re.finditer(r"`([^`\n]+)`", prose):
             span = match.group(1).strip()
             if span.split()[0] in _COMMANDS and len(span.split()) > 1:
@@ -181,7 +181,7 @@ def test_every_command_is_checked_or_listed_as_parsed_only():
 def _rule_names() -> set[str]:
     names = set()
     for path in [REPO / "Snakefile", *(REPO / "workflow" / "rules").glob("*.smk")]:
-        names |= set(re.findall(r"^(?:rule|checkpoint)\s+(\w+)\s*:", path.read_text(), flags=re.M))
+        names |= set(re.findall(r"^(?:rule|checkpoint)\s+(\w+)\s*:", path.read_text(), flags=re.MULTILINE))
     return names
 
 
@@ -325,7 +325,7 @@ def test_contlaws_commands_parse(where, command):
 # ---------------------------------------------------------------------------------------------
 def test_make_targets_exist():
     makefile = (REPO / "Makefile").read_text()
-    targets = set(re.findall(r"^([A-Za-z][\w.-]*)\s*:(?!=)", makefile, flags=re.M))
+    targets = set(re.findall(r"^([A-Za-z][\w.-]*)\s*:(?!=)", makefile, flags=re.MULTILINE))
     for where, command in _by_program("make"):
         for target in _words(command)[1:]:
             if "=" in target:

@@ -138,7 +138,7 @@ def test_overlay_files_merge_in_order_as_snakemake_merges_several_configfiles(va
     from snakemake.utils import update_config
 
     baseline, found = variants
-    written = dict((v.name, p) for v, p in write_overlays(VARIANTS, tmp_path))
+    written = {v.name: p for v, p in write_overlays(VARIANTS, tmp_path)}
     assert sorted(written) == sorted(EXPECTED_VARIANTS)
     for variant in found:
         overlay = yaml.safe_load(written[variant.name].read_text())
@@ -276,7 +276,7 @@ def test_spec_curve_figure_is_deterministic(runs, tmp_path):
 
 def test_c5_cell_and_curve_read_a_real_c5_record(quick_config, tmp_path):
     """A C5 record as the claim writes it (the positive control of tests/test_subsampling.py)."""
-    from test_subsampling import SUB_FAST, BASE, c5_verdict, seeded
+    from test_subsampling import BASE, SUB_FAST, c5_verdict, seeded
 
     curves, runs_table = seeded(SUB_FAST, BASE, [(0.90, 0.90), (0.91, 0.90), (0.90, 0.89)])
     _, record = c5_verdict(curves, runs_table, quick_config, tmp_path)

@@ -107,7 +107,7 @@ def test_ssm_group_values_are_validated():
 # model.param_target
 # ---------------------------------------------------------------------------------------------
 def test_matched_width_against_an_analytic_count():
-    count = lambda w: 3 * w * w + 5 * w  # noqa: E731
+    count = lambda w: 3 * w * w + 5 * w
     assert matched_width(count, count(40)) == 40
     assert matched_width(count, count(40) + 1) == 40
     assert matched_width(count, 4000, step=4) == 36  # 4068 beats 32: 3232 and 40: 5000

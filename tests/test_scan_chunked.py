@@ -69,7 +69,7 @@ def test_chunked_scan_gradcheck():
     inputs = scan_inputs(batch=1, length=7, d=2, n=3, seed=1)
     for discretization in ("zoh", "bilinear"):
         assert torch.autograd.gradcheck(
-            lambda *t: selective_scan(*t, discretization=discretization, method="chunked", parallel_chunk=3), inputs
+            lambda *t, d=discretization: selective_scan(*t, discretization=d, method="chunked", parallel_chunk=3), inputs
         )
 
 

@@ -179,7 +179,7 @@ def gpu_seconds_evaluation(job: TrainingJob, cfg: Mapping[str, Any]) -> float:
     eval_max = int(cfg["train"].get("eval_max_elements", 2**24))
     if job.rule == "train_refinement":
         reg = cfg["regression"]
-        amplitudes = len(set([1, *cfg["refinement_trained"].get("amplitudes", [1])]))
+        amplitudes = len({1, *cfg["refinement_trained"].get("amplitudes", [1])})
         return amplitudes * sum(gpu_seconds_forward(job, reg["n_test"], round(reg["length"] / tau), eval_max)
                                 for tau in reg["taus"])  # fmt: skip
     if job.rule == "eta_train":

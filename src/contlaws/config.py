@@ -58,7 +58,7 @@ _UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOA
 
 def read_yaml(text: str) -> Any:
     """YAML without code execution (safe loader) and without silently repeated keys; 3e-3 is a float."""
-    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    return yaml.load(text, Loader=_UniqueKeyLoader)
 
 
 @lru_cache(maxsize=1)
@@ -275,8 +275,8 @@ def dataset_bytes(cfg: Mapping[str, Any]) -> list[tuple[str, float, str]]:
             samples = _size(length, 1 / float(tau))
             out.append((
                 f"regression.taus[{i}]", _size(reg["n_test"], samples, 24),
-                f"the regression test split at tau = {float(tau):g}: {reg['n_test']} trajectories x "
-                f"{samples:.6g} samples (length / tau)",
+                (f"the regression test split at tau = {float(tau):g}: {reg['n_test']} trajectories x "
+                 f"{samples:.6g} samples (length / tau)"),
             ))
     n_max = max(int(fc["n_train"]), int(fc["n_val"]), int(fc["n_test"]))
     steps = int(fc["length"]) + int(fc["horizon"])

@@ -342,7 +342,7 @@ def read_result_csv(
     hint: str = "",
     allow_empty: bool = False,
     allowed: Mapping[str, Any] | None = None,
-    ranges: Mapping[str, "ValueRange"] | None = None,
+    ranges: Mapping[str, ValueRange] | None = None,
     flags: Sequence[str] = (),
     key: Sequence[str] = (),
 ):

@@ -322,8 +322,8 @@ def stability_markdown(table: pd.DataFrame, summary: Mapping[str, str], reasons:
     columns = list(dict.fromkeys(table["column"]))
     labels = list(dict.fromkeys(table["claim"]))
     lines = ["# Robustness of the claims table", "",
-             "Each cell: the verdict, its key number and interval where the record has one. Columns: the baseline "
-             "(evidence run) and each pre-registered variant (config/robustness.yaml); \"not run\": no verdict file.", "",
+             ("Each cell: the verdict, its key number and interval where the record has one. Columns: the baseline "
+              "(evidence run) and each pre-registered variant (config/robustness.yaml); \"not run\": no verdict file."), "",
              "| claim | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]  # fmt: skip
     for label in labels:
         lines.append(f"| {label} | " + " | ".join(str(wide.loc[label, c]).replace("|", "/") for c in columns) + " |")

@@ -14,8 +14,8 @@ import contextlib
 import copy
 import dataclasses
 import io
-import os
 import logging
+import os
 import random
 import resource
 from collections.abc import Mapping, Sequence

@@ -16,6 +16,7 @@ from typing import Any
 
 from contlaws.errors import ConfigError
 
+
 def write_snapshot(cfg: Mapping[str, Any], folder: str | Path) -> Path:
     """Write the resolved ``cfg`` to ``folder/configs/<sha256 prefix>.json`` once; return the path.
 

@@ -65,6 +65,11 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from contlaws.early_stopping import StopDecision, decide_from_history, stop_record
+from contlaws.errors import ResumeMismatch, UserError
+from contlaws.evaluation import eval_batch_size, evaluate, model_width
+from contlaws.io import output_file_error, provenance
+
 # Settings, the run folder (checkpoints, resume, summary) and evaluation live in their own modules; their public names are re-exported
 # here (see __all__), so ``from contlaws.train import ...`` keeps working for every caller.
 from contlaws.run_folder import (
@@ -87,10 +92,6 @@ from contlaws.run_folder import (
     write_not_run,
     write_summary,
 )
-from contlaws.early_stopping import StopDecision, decide_from_history, stop_record
-from contlaws.errors import ResumeMismatch, UserError
-from contlaws.evaluation import eval_batch_size, evaluate, model_width
-from contlaws.io import output_file_error, provenance
 from contlaws.schedule import make_lr_factor, make_scheduler
 from contlaws.train_settings import SELECTION, TASKS, VAL_METRICS, TrainSettings, settings_from_config
 
@@ -418,13 +419,13 @@ def train_run(
 
 __all__ = [
     "CHECKPOINT_KEYS",
-    "ResumeMismatch",
     "SELECTION",
     "TASKS",
+    "VAL_METRICS",
+    "ResumeMismatch",
     "TrainSettings",
     "TrainingDiverged",
     "TrainingState",
-    "VAL_METRICS",
     "check_resumable",
     "check_state_fits",
     "discard_unusable_run",
@@ -440,12 +441,12 @@ __all__ = [
     "rng_state",
     "run_identity",
     "save_checkpoint",
+    "save_epoch",
     "seed_everything",
     "set_rng_state",
-    "save_epoch",
-    "write_not_run",
-    "write_summary",
     "settings_from_config",
     "train_run",
     "training_loss",
+    "write_not_run",
+    "write_summary",
 ]

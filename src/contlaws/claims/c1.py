@@ -187,7 +187,7 @@ def c1_numbers(trained: dict, growth: dict, s6: dict, s6_growth: dict, deviation
         "e2_s4d_d_tau1_max": rounded(max((v["d"].get("1", math.nan) for v in trained.values() if v["d"]), default=math.nan), 6),
         "e2_s4d_amplitude_exponent_max": rounded(max(s4_exponents)) if s4_exponents else None,
         "e2_s6_amplitude_exponent_for_contrast": rounded(min((v["exponent"] for v in s6_growth.values() if v["exponent"] is not None),
-                                                        default=math.nan)),  # fmt: skip
+                                                        default=math.nan)),
         "e2_s6_order_min_for_contrast": rounded(min((v["order"] for v in s6.values() if v["order"] is not None), default=math.nan)),
         "e1_s4_order_max_deviation": rounded(deviation),
         "e1_s4_nominal_order": nominal,

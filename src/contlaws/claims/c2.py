@@ -193,14 +193,14 @@ def c2_numbers(e1_summary: dict, s6_e1: dict, growth: dict, s4_growth: dict, com
     return {
         "e1_s6_amplitude_ratio_median": rounded(min(v["median"] for v in s6_e1.values())) if s6_e1 else None,
         "e1_s6_amplitude_ratio_range": (f"{min(v['min'] for v in s6_e1.values()):.3g}-{max(v['max'] for v in s6_e1.values()):.3g}"
-                                        if s6_e1 else None),  # fmt: skip
+                                        if s6_e1 else None),
         "e1_s6_n_systems": max((v["n_systems"] for v in s6_e1.values()), default=0),
         "e1_s4_amplitude_ratio_median": rounded(max(v["median"] for v in s4_e1.values())) if s4_e1 else None,
         "e2_s6_amplitude_exponent_min": rounded(min(s6_exponents)) if s6_exponents else None,
         "e2_s4d_amplitude_exponent_max": rounded(max((v["exponent"] for v in s4_growth.values() if v["exponent"] is not None),
-                                                default=math.nan)),  # fmt: skip
+                                                default=math.nan)),
         "e2_s6_minus_s4d_increase": ", ".join(f"{k} {v['mean']} ± {v['se'] if v['se'] is not None else 'n/a'} SE (n={v['n_seeds']})"
-                                              for k, v in comparison.items()) or None,  # fmt: skip
+                                              for k, v in comparison.items()) or None,
         "part_a_numerical": part_a,
         "part_b_amplitude": part_b,
         "part_c_degradation": part_c,

@@ -27,7 +27,6 @@ from contlaws.config import fmt_num
 from contlaws.errors import DataFileError
 from contlaws.stats import bootstrap_rho, critical_rho, spearman
 
-
 # ---------------------------------------------------------------------------------------------
 # C4
 # ---------------------------------------------------------------------------------------------
@@ -225,8 +224,8 @@ def c4_usable_datasets(table: pd.DataFrame, min_seeds: int) -> tuple[pd.DataFram
     finite = np.isfinite(table["tc"]) & np.isfinite(table["advantage_s4d"])
     enough = table["n_seeds_s4d"] >= min_seeds
     usable = table[finite & enough].reset_index(drop=True)
-    excluded = {pair_key(r.system, f"eta={r.eta:g}"): "; ".join(filter(None, [f"{int(r.n_seeds_s4d)} paired seed(s) where S4D "
-                f"and the reference learned, {min_seeds} needed", r.note])) for r in table[~(finite & enough)].itertuples()}  # fmt: skip
+    excluded = {pair_key(r.system, f"eta={r.eta:g}"): "; ".join(filter(None, [(f"{int(r.n_seeds_s4d)} paired seed(s) where S4D "
+                f"and the reference learned, {min_seeds} needed"), r.note])) for r in table[~(finite & enough)].itertuples()}  # fmt: skip
     return usable, excluded
 
 
@@ -303,7 +302,7 @@ def c4_details(usable: pd.DataFrame, excluded: dict, boot: np.ndarray, n_boot: i
                                                           "paired_seeds": int(r.n_seeds_s4d), "reference": r.reference_model}
                      for r in usable.itertuples()},
         "excluded": excluded,
-        "bootstrap": {"replicates": int(len(boot)), "requested": n_boot, "levels": [alpha, 1 - alpha]},
+        "bootstrap": {"replicates": len(boot), "requested": n_boot, "levels": [alpha, 1 - alpha]},
         "s6_for_contrast": {k: rounded(v) if isinstance(v, float) else v for k, v in contrast.items()},
     }  # fmt: skip
 

@@ -92,7 +92,7 @@ def evaluate_c4b(inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
                            "advantage_s4d_se": rounded(r.advantage_s4d_se), "paired_seeds": int(r.n_seeds_s4d),
                            "reference": r.reference_model} for r in usable.itertuples()},
         "excluded": excluded,
-        "bootstrap": {"replicates": int(len(boot)), "requested": thresholds["bootstrap_samples"],
+        "bootstrap": {"replicates": len(boot), "requested": thresholds["bootstrap_samples"],
                       "levels": [alpha, 1 - alpha]},
         "missing_grid_points": missing,
     }  # fmt: skip

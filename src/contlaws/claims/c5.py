@@ -28,7 +28,6 @@ from contlaws.claims.registry import (
 from contlaws.io import as_flags
 from contlaws.stats import mean_and_stderr
 
-
 # ---------------------------------------------------------------------------------------------
 # C5
 # ---------------------------------------------------------------------------------------------

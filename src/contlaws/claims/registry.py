@@ -17,7 +17,6 @@ from contlaws.errors import DataFileError, UserError
 from contlaws.io import read_result_csv
 from contlaws.table_checks import ValueRange
 
-
 VERDICTS = ("supported", "not supported", "inconclusive")
 
 

@@ -40,7 +40,6 @@ def cli_aggregate(args: argparse.Namespace) -> None:
         SWEEP_COLUMNS,
         write_aggregates,
     )
-
     from contlaws.experiments.refinement_trained_tables import write_rmse_table
 
     outputs = (("--out-errors", args.out_errors), ("--out-continuity", args.out_continuity), ("--out-sweep", args.out_sweep),

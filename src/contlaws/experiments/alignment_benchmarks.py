@@ -237,7 +237,7 @@ def task_row(runs: pd.DataFrame, task: str, tc: tuple[float, float]) -> tuple[di
     row["reference_model"], row["error_reference"] = reference, float(mean_error[reference])
     row["advantage_s4d"], row["advantage_s4d_se"] = mean_and_stderr(s4d)
     row["advantage_s6"], row["advantage_s6_se"] = mean_and_stderr(s6)
-    row["n_seeds_s4d"] = int(len(s4d))
+    row["n_seeds_s4d"] = len(s4d)
     return row, per_seed
 
 

@@ -74,7 +74,6 @@ import pandas as pd
 
 from contlaws.early_stopping import STOP_CAP
 from contlaws.errors import DataFileError, UserError
-from contlaws.io import as_flags, provenance, read_json, read_npz_meta, write_table
 from contlaws.experiments.eta_gates import (  # noqa: F401  (re-exported: the gates are part of E3's interface)
     BASELINES,
     GATE_BASELINE,
@@ -86,6 +85,7 @@ from contlaws.experiments.eta_gates import (  # noqa: F401  (re-exported: the ga
     trivial_errors,
     trivial_forecasts,
 )
+from contlaws.io import as_flags, provenance, read_json, read_npz_meta, write_table
 from contlaws.stats import paired_z  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import seaborn as sns
-
 from matplotlib.lines import Line2D
 
 from contlaws.io import read_json

@@ -96,7 +96,7 @@ def plot_figure4(errors: pd.DataFrame, gate_ratio: float | None = None):
     taus = np.sort(errors["tau"].unique())
     n_seeds = int(errors.groupby(GROUP)["seed"].nunique().max())
     keys = GROUP + ["tau"]
-    rmse_low, rmse_high = band_edges(errors, keys, "rmse")
+    _, rmse_high = band_edges(errors, keys, "rmse")
     rel_low, rel_high = band_edges(relative, keys, "rmse_rel")
 
     fig, axes = plt.subplots(2, len(systems), figsize=(2.45 * len(systems) + 0.3, 4.1), sharex=True, squeeze=False,

@@ -35,8 +35,8 @@ from contlaws.io import as_flags, meta_path, provenance, read_json, read_result_
 from contlaws.plots.style import (
     MODEL_COLORS,
     MODEL_LABELS,
-    SEED_ERRORBAR,
     SEED_BAND_TEXT,
+    SEED_ERRORBAR,
     SYSTEM_LABELS,
     apply_theme,
     band_edges,

@@ -37,22 +37,46 @@ accumulator and its result), :mod:`.arrays` (reading .npy/.npz, memory-mapped) a
 
 from __future__ import annotations
 
-from contlaws.task_continuity.noise import refinement_noise_level, segment_noise_trace
-from contlaws.task_continuity.kernels import interpolation_residual_sq, lagged_difference_sq, onehot_centered_sq, onehot_interpolation_residual_sq, onehot_lagged_difference_sq, scratch
-from contlaws.task_continuity.metrics import METRICS, FirstDifference, Metric, RefinementResidual, get_metric, register_metric
-from contlaws.task_continuity.accumulator import CHUNK_VALUES, DEFAULT_STRIDES, INPUT_KINDS, STANDARDIZE, TaskContinuity, TaskContinuityAccumulator, channel_weights, continuous_rows, pad_sequences
+from contlaws.task_continuity.accumulator import (
+    CHUNK_VALUES,
+    DEFAULT_STRIDES,
+    INPUT_KINDS,
+    STANDARDIZE,
+    TaskContinuity,
+    TaskContinuityAccumulator,
+    channel_weights,
+    continuous_rows,
+    pad_sequences,
+)
 from contlaws.task_continuity.arrays import npz_keys, open_array
+from contlaws.task_continuity.kernels import (
+    interpolation_residual_sq,
+    lagged_difference_sq,
+    onehot_centered_sq,
+    onehot_interpolation_residual_sq,
+    onehot_lagged_difference_sq,
+    scratch,
+)
+from contlaws.task_continuity.metrics import (
+    METRICS,
+    FirstDifference,
+    Metric,
+    RefinementResidual,
+    get_metric,
+    register_metric,
+)
+from contlaws.task_continuity.noise import refinement_noise_level, segment_noise_trace
 from contlaws.task_continuity.scoring import check_strides_fit, score_dataset, split_side_by_side, task_continuity
 
 __all__ = [
     "CHUNK_VALUES",
     "DEFAULT_STRIDES",
-    "FirstDifference",
     "INPUT_KINDS",
     "METRICS",
+    "STANDARDIZE",
+    "FirstDifference",
     "Metric",
     "RefinementResidual",
-    "STANDARDIZE",
     "TaskContinuity",
     "TaskContinuityAccumulator",
     "channel_weights",

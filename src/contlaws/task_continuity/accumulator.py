@@ -13,7 +13,6 @@ from contlaws.config import schema_default
 from contlaws.task_continuity.kernels import onehot_centered_sq, scratch
 from contlaws.task_continuity.metrics import get_metric
 
-
 INPUT_KINDS = ("continuous", "tokens", "image")
 STANDARDIZE = ("channels", "none")  # channel scaling before scoring (see TaskContinuityAccumulator)
 # Values (rows × time) processed per inner chunk: small enough that the float64 working copy and

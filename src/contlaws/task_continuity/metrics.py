@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from contlaws.task_continuity.kernels import interpolation_residual_sq, lagged_difference_sq, onehot_interpolation_residual_sq, onehot_lagged_difference_sq
+from contlaws.task_continuity.kernels import (
+    interpolation_residual_sq,
+    lagged_difference_sq,
+    onehot_interpolation_residual_sq,
+    onehot_lagged_difference_sq,
+)
 from contlaws.task_continuity.noise import refinement_noise_level
 
 
