@@ -156,3 +156,14 @@ def test_no_command_writes_over_its_own_input(tmp_path, capsys):
         elif (folder / "IN").read_text() != config or sorted(p.name for p in folder.iterdir()) != ["CFG", "IN", "OTHER"]:
             failures.append(f"{name}: refused but changed files: {sorted(p.name for p in folder.iterdir())}")
     assert not failures, "\n".join(failures)
+
+
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly():
+    """`contlaws claims list | head -1`: the reader is gone before the listing is written. The command
+    ends with the shell's SIGPIPE status and no traceback (it printed two before)."""
+    proc = subprocess.Popen([sys.executable, "-m", "contlaws", "claims", "list"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # the reader goes away before the first line
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=120) == 128 + 13
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -143,7 +145,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        if not standalone:
+            raise
+        return _reader_went_away()
     return int(status or 0)
+
+
+def _reader_went_away() -> int:
+    """``contlaws ... | head``: the reader closed the pipe. End quietly with the shell's SIGPIPE status (128 + 13).
+
+    Python would otherwise print a traceback here, and another one when it flushes stdout at exit, so
+    stdout is pointed at /dev/null first.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":  # pragma: no cover
