@@ -140,6 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if standalone:  # the process's own allocator; a library caller keeps theirs
+        from contlaws.allocator import tune_malloc
+
+        logging.getLogger(__name__).debug("glibc malloc thresholds: %s", tune_malloc())
     try:
         status = args.func(args)
     except USER_ERRORS as err:
