@@ -3,8 +3,10 @@
 PyTorch's CPU tensors come from ``malloc``. With glibc's defaults a tensor of a few MiB (the S6
 scan's (T, B, D, N) chunks, attention scores, evaluation batches) is served by a fresh ``mmap`` and
 returned to the OS when freed, so the next step's tensor of the same size faults in new zeroed pages
-again; or the heap top is trimmed back after every step. On this project's E3 shapes that is
-40-50 % of an S6 training step's CPU time (benchmarks/bench_malloc.py, benchmarks/RESULTS.md).
+again; or the heap top is trimmed back after every step. glibc's thresholds adapt once a process has
+freed a large block, so how much this costs depends on what the process did before: about half of an
+S6 step's CPU time in a bare loop of steps, 3-7 % of a step in a real E3 training
+(benchmarks/bench_malloc.py, benchmarks/RESULTS.md).
 
 :func:`tune_malloc` raises both thresholds once per process, through ``mallopt``: blocks below
 :data:`MMAP_THRESHOLD` come from the heap, and up to :data:`TRIM_THRESHOLD` of free heap stays
