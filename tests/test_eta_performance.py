@@ -107,13 +107,13 @@ def test_e3_evaluation_bound_overrides_the_shared_one_and_changes_only_speed(tmp
     from contlaws.experiments import eta_performance
 
     seen = []
-    evaluate_runs_unpatched = eta_performance.evaluate_runs
+    score_runs_unpatched = eta_performance.score_runs
 
     def recording(*args, **kwargs):
         seen.append(kwargs["eval_max_elements"])
-        return evaluate_runs_unpatched(*args, **kwargs)
+        return score_runs_unpatched(*args, **kwargs)
 
-    monkeypatch.setattr(eta_performance, "evaluate_runs", recording)
+    monkeypatch.setattr(eta_performance, "score_runs", recording)
     cfg, runs = tiny_eta["cfg"], [tiny_eta["runs"]["s4d"]]
     shared, _ = eta_performance.evaluate_split(cfg, tiny_eta["paths"]["test"], runs, tmp_path / "a.csv")
     one_row = {**cfg, "eta_performance": {**cfg["eta_performance"], "eval_max_elements": 8 * 24}}  # 1 row per batch
@@ -305,6 +305,134 @@ def test_wrong_test_split_and_bad_summary_are_refused(tmp_path, tiny_eta):
     assert status == 2 and not out.exists()
 
 
+# --------------------------------------------------------------------------------------------------
+# The gate split from the evaluation: scores.npz (eta_evaluate) -> test.csv (eta_gate)
+# --------------------------------------------------------------------------------------------------
+GATE_SETTINGS = [  # (gates overrides, what they exercise)
+    {},  # the default: last value, margin 0, 2 SE
+    {"e3_reference": "best_trivial"},  # the e3_best_trivial_gate robustness variant
+    {"e3_margin": 0.5, "e3_se": 0.0},  # a lenient gate: the learned flags may differ from the default
+]
+
+
+@pytest.mark.parametrize("gates", GATE_SETTINGS)
+def test_gating_a_scores_file_writes_the_bytes_of_a_full_evaluation(tmp_path, tiny_eta, gates):
+    """eta-performance-gate on the scores of eta-performance-evaluate --out-scores writes, byte for byte,
+    the results CSV that a full evaluation under the same gates writes (with an untrained model's rows)."""
+    from contlaws.data.forecasting import make_forecasting_split
+    from contlaws.io import save_npz
+
+    cfg = {**tiny_eta["cfg"], "gates": {**tiny_eta["cfg"]["gates"], **gates}}
+    config = tmp_path / "config.json"
+    write_json(config, cfg)
+    # a smooth test split (eta 0), where linear extrapolation, not the last value, is the best trivial forecast
+    test = tmp_path / "vdp_eta0_test.npz"
+    save_npz(test, *make_forecasting_split(tiny_eta["cfg"], "vdp", 0.0, "test"))
+    scores = tmp_path / "scores.npz"
+    common = ["--config", str(tiny_eta["config"]), "--test", str(test),
+              "--runs", str(tiny_eta["runs"]["s4d"]), "--not-run", "mamba2"]  # fmt: skip
+    # the scores come from the default config: the gate settings must not matter to them
+    assert main(["eta-performance-evaluate", *common, "--out-scores", str(scores)]) == 0
+    full = tmp_path / "full.csv"
+    assert main(["eta-performance-evaluate", *common[:1], str(config), *common[2:], "--out", str(full)]) == 0
+    gated = tmp_path / "gated.csv"
+    assert main(["eta-performance-gate", "--config", str(config), "--scores", str(scores), "--out", str(gated)]) == 0
+    assert gated.read_bytes() == full.read_bytes()
+    rows = pd.read_csv(gated, keep_default_na=False, na_values=[""])
+    assert rows["model"].tolist() == ["s4d", "mamba2"] and rows["status"].tolist() == ["ok", "not run"]
+    assert rows["best_trivial"].iloc[0] == "linear_extrapolation"
+    want = "linear_extrapolation" if gates.get("e3_reference") == "best_trivial" else "last_value"
+    assert rows["gate_reference"].iloc[0] == want
+    assert read_json(gated.with_name("gated.csv.meta.json"))["config"]["gates.e3_reference"] == cfg["gates"]["e3_reference"]
+
+
+def test_scores_keep_every_per_sample_error_bit_exact(tmp_path, tiny_eta):
+    """scores.npz holds the float64 per-sample squared errors of each run and of each trivial forecast,
+    exactly as computed, so a later gate pairs the same numbers."""
+    from contlaws.experiments.eta_performance import read_scores, run_key, score_runs, trivial_errors
+
+    runs = [tiny_eta["runs"]["s4d"], tiny_eta["runs"]["mamba2"]]
+    scores = tmp_path / "scores.npz"
+    evaluate_split = __import__("contlaws.experiments.eta_performance", fromlist=["evaluate_split"]).evaluate_split
+    evaluate_split(tiny_eta["cfg"], tiny_eta["paths"]["test"], runs, scores_out=scores)
+    read, meta = read_scores(scores)
+    direct = score_runs(runs, tiny_eta["paths"]["test"], eval_max_elements=8 * 24 * 3)
+    assert (read.system, read.eta) == ("vdp", 0.5) and meta["provenance"]["test"] == str(tiny_eta["paths"]["test"])
+    assert list(read.model_sq_err) == [run_key("s4d", 4)]  # the not-run model has no errors
+    np.testing.assert_array_equal(read.model_sq_err[run_key("s4d", 4)], direct.model_sq_err[run_key("s4d", 4)])
+    _, trivial, _ = trivial_errors(load_split(tiny_eta["paths"]["test"]))
+    assert set(read.trivial_sq_err) == set(trivial)
+    for name, errors in trivial.items():
+        assert read.trivial_sq_err[name].dtype == np.float64 and read.trivial_sq_err[name].shape == (10,)
+        np.testing.assert_array_equal(read.trivial_sq_err[name], errors)
+    assert [r["status"] for r in read.rows] == ["ok", "not run"] and np.isnan(read.rows[1]["test_rmse"])
+
+
+def test_a_foreign_or_damaged_scores_file_is_refused_naming_it(tmp_path, tiny_eta):
+    scores = tmp_path / "scores.npz"
+    assert main(["eta-performance-evaluate", "--config", str(tiny_eta["config"]), "--test", str(tiny_eta["paths"]["test"]),
+                 "--runs", str(tiny_eta["runs"]["s4d"]), "--out-scores", str(scores)]) == 0  # fmt: skip
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(scores.read_bytes()[:-200])
+    from contlaws.experiments.eta_performance import gate_split
+
+    for bad, message in ((tiny_eta["paths"]["test"], "not an E3 scores file"), (truncated, "corrupt or truncated"),
+                         (tmp_path / "absent.npz", "not found")):  # fmt: skip
+        with pytest.raises(DataFileError, match=message) as err:
+            gate_split(tiny_eta["cfg"], bad, tmp_path / "x.csv")
+        assert str(bad) in str(err.value)
+        assert main(["eta-performance-gate", "--config", str(tiny_eta["config"]), "--scores", str(bad),
+                     "--out", str(tmp_path / "x.csv")]) == 2  # fmt: skip
+        assert not (tmp_path / "x.csv").exists()
+    # neither output asked for: refused before any model runs
+    assert main(["eta-performance-evaluate", "--config", str(tiny_eta["config"]), "--test", str(tiny_eta["paths"]["test"]),
+                 "--runs", str(tiny_eta["runs"]["s4d"])]) == 2  # fmt: skip
+    # a scores file whose ok row lost its errors cannot be gated silently
+    from contlaws.experiments.eta_performance import gate_scores, read_scores
+
+    read, _ = read_scores(scores)
+    read.model_sq_err.clear()
+    with pytest.raises(DataFileError, match="no per-sample errors for run_s4d_seed4"):
+        gate_scores(read)
+
+
+@pytest.mark.slow
+def test_a_gate_change_reruns_the_gate_and_not_the_models(tmp_path):
+    """A real E3 subgraph at tiny size; then gates.e3_reference changes (the e3_best_trivial_gate
+    variant): Snakemake plans eta_gate alone, and running it leaves the scores untouched."""
+    from conftest import REPO
+
+    (tmp_path / "tiny.yaml").write_text(
+        "run_name: tiny_gate\nthreads: 1\nsystems: [vdp]\n"
+        "forecasting: {n_train: 16, n_val: 8, n_test: 40, length: 24, dt: 0.04, etas: [0, 0.5, 1]}\n"
+        "model: {d_model: 8, n_layers: 1}\n"
+        "eta_performance: {systems: [vdp], models: [s4d], seeds: [0], epochs: 1}\n"
+        "refinement_trained: {systems: [vdp]}\n"
+    )
+    (tmp_path / "gate.yaml").write_text("gates: {e3_reference: best_trivial}\n")
+    split = tmp_path / "results/tiny_gate/eta_performance/vdp/eta0.5"
+    env = {**__import__("os").environ, "MPLBACKEND": "Agg"}
+
+    def snakemake(*configs, dry=False):
+        done = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
+                               str(tmp_path), str(split.relative_to(tmp_path) / "test.csv"), "--configfile",
+                               str(REPO / "config" / "quick.yaml"), *configs, "--cores", "1", *(["-n"] if dry else [])],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        return {line.split()[1].rstrip(":") for line in done.stdout.splitlines() if line.startswith("rule ")}
+
+    snakemake("tiny.yaml")
+    before = pd.read_csv(split / "test.csv")
+    scores_bytes, scores_mtime = (split / "scores.npz").read_bytes(), (split / "scores.npz").stat().st_mtime_ns
+    assert before["gate_reference"].tolist() == ["last_value"]
+    assert snakemake("tiny.yaml", "gate.yaml", dry=True) == {"eta_gate"}
+    snakemake("tiny.yaml", "gate.yaml")
+    after = pd.read_csv(split / "test.csv")
+    assert after["gate_reference"].tolist() == after["best_trivial"].tolist()
+    assert after["test_rmse"].tolist() == before["test_rmse"].tolist()
+    assert (split / "scores.npz").stat().st_mtime_ns == scores_mtime and (split / "scores.npz").read_bytes() == scores_bytes
+
+
 def results_frame(seeds=(0,), missing=("mamba2",)):
     """A results table with known RMSEs: rmse = base(system) · factor(model) · (1 + η) · (1 + 0.1·seed)."""
     base = {"vdp": 1.0, "dho": 0.2}
@@ -449,7 +577,8 @@ def test_fig5_target_trains_every_model_and_nothing_else(repo_root, quick_config
     untrained = [m for m in exp["models"] if absent_packages(m)]
     assert exp["train_job"] == "cell"
     assert counts["eta_train"] == n_splits
-    assert counts["eta_evaluate"] == n_splits and counts["eta_results"] == 1 and counts["figure5_plot"] == 1
+    assert counts["eta_evaluate"] == n_splits and counts["eta_gate"] == n_splits
+    assert counts["eta_results"] == 1 and counts["figure5_plot"] == 1
     assert counts["forecasting_latent"] == 3 * len(exp["systems"]) and counts["forecasting_dataset"] == 3 * n_splits
     assert not set(counts) & {"train_refinement", "subsample_train", "task_continuity_score", "claim_c4"}
 
@@ -464,7 +593,10 @@ def test_fig5_target_trains_every_model_and_nothing_else(repo_root, quick_config
     evaluations = [line for line in commands if line.startswith("contlaws eta-performance-evaluate ")]
     assert len(evaluations) == n_splits
     for line in evaluations:
-        assert (f"--not-run {' '.join(untrained)} --out" in line) if untrained else "--not-run" not in line
+        assert (f"--not-run {' '.join(untrained)} --out-scores" in line) if untrained else "--not-run" not in line
+        assert " --out " not in line  # the gate is eta_gate's: a gate change must not rerun the models
+    gates = [line for line in commands if line.startswith("contlaws eta-performance-gate ")]
+    assert len(gates) == n_splits and all("/scores.npz --out " in line and "/test.csv" in line for line in gates)
     if importlib.util.find_spec("mamba_ssm") is None:  # as on every CPU machine of this project
         assert {"mamba2", "mamba3"} <= set(untrained)
 

@@ -73,15 +73,18 @@ rule eta_train:
         " --out {params.out:q} --seed {params.seeds} --experiment eta_performance --restart-on-mismatch > {log} 2>&1"
 
 
+# Evaluation is split from the learning gate: eta_evaluate runs every model once and keeps every
+# per-sample squared error (scores.npz); eta_gate applies gates.e3_* to them. A change of the gate (the
+# e3_best_trivial_gate robustness variant, a margin) then reruns eta_gate in seconds, not the models.
 rule eta_evaluate:
-    """Test RMSE/MAE of every run trained on one (system, eta) set; not-run and untrained models become rows with their reason."""
+    """Test RMSE/MAE and per-sample errors of every run trained on one (system, eta) set; not-run and untrained models become rows with their reason."""
     input:
         test=lambda wildcards: forecasting_files(wildcards.system, wildcards.eta, ("test",))[0],
         summaries=lambda wildcards: expand(
             f"{ETA_RUN}/summary.json", system=wildcards.system, eta=wildcards.eta, model=ETA_TRAINED, seed=ETA["seeds"]
         ),
     output:
-        csv=f"{ETA_SPLIT}/test.csv",
+        scores=f"{ETA_SPLIT}/scores.npz",
         baselines=f"{ETA_SPLIT}/baselines.csv",
     benchmark:
         f"{BENCHMARKS}/eta_evaluate/evaluate_{{system}}_eta{{eta}}.tsv",
@@ -91,7 +94,6 @@ rule eta_evaluate:
         config=RESOLVED,
         settings=ETA_TRAIN_SETTINGS,
         eval_max_elements=ETA.get("eval_max_elements", CFG["train"]["eval_max_elements"]),
-        gate=json.dumps({k: CFG["gates"][k] for k in ("e3_margin", "e3_se", "e3_reference")}),
         runs=lambda wildcards, input: " ".join(str(Path(p).parent) for p in input.summaries),
         not_run=f"--not-run {' '.join(ETA_UNTRAINED)}" if ETA_UNTRAINED else "",
     threads: CFG["threads"]
@@ -103,7 +105,29 @@ rule eta_evaluate:
         CONDA_ENV
     shell:
         "contlaws eta-performance-evaluate --config {params.config} --test {input.test} --runs {params.runs}"
-        " {params.not_run} --out {output.csv} --out-baselines {output.baselines} > {log} 2>&1"
+        " {params.not_run} --out-scores {output.scores} --out-baselines {output.baselines} > {log} 2>&1"
+
+
+rule eta_gate:
+    """The learning gate (gates.e3_*) on one (system, eta) set's scores: its rows of results.csv (no model runs)."""
+    input:
+        scores=rules.eta_evaluate.output.scores,
+    output:
+        csv=f"{ETA_SPLIT}/test.csv",
+    benchmark:
+        f"{BENCHMARKS}/eta_gate/gate_{{system}}_eta{{eta}}.tsv",
+    log:
+        f"{LOGS}/eta_performance/gate_{{system}}_eta{{eta}}.log",
+    params:
+        config=RESOLVED,
+        gate=json.dumps({k: CFG["gates"][k] for k in ("e3_margin", "e3_se", "e3_reference")}),
+    resources:
+        runtime=job_runtime("eta_gate"),
+        mem_mb=job_mem_mb("eta_gate"),
+    conda:
+        CONDA_ENV
+    shell:
+        "contlaws eta-performance-gate --config {params.config} --scores {input.scores} --out {output.csv} > {log} 2>&1"
 
 
 rule eta_results:

@@ -52,6 +52,7 @@ GROUPS: dict[str, dict[str, str]] = {
     },
     "E3 performance vs eta, Figure 5 (eta_performance.smk)": {
         "eta-performance-evaluate": "contlaws.commands.eta_performance",
+        "eta-performance-gate": "contlaws.commands.eta_performance",
         "eta-performance-gather": "contlaws.commands.eta_performance",
         "eta-performance-plot": "contlaws.commands.eta_performance",
     },

@@ -57,7 +57,11 @@ mean-pooled model that has learned nothing about the order of its inputs.
 
 ``contlaws eta-performance-evaluate`` tests every run trained on one (system, η) split and writes its rows (and
 the reference forecasts); ``contlaws eta-performance-gather`` concatenates them into
-``results/<run>/eta_performance/results.csv`` (and ``baselines.csv``).
+``results/<run>/eta_performance/results.csv`` (and ``baselines.csv``). In the workflow the evaluation and
+the gate are two steps: ``eta_evaluate`` writes ``scores.npz`` (the rows before the gate and every per-sample
+squared error, float64; :func:`write_scores`), ``eta_gate`` (``contlaws eta-performance-gate``,
+:func:`gate_split`) applies ``gates.e3_*`` to it and writes ``test.csv``, the same bytes as a full
+evaluation under that config. A change of the gate then costs about a second per split, not a model run.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ import copy
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +90,7 @@ from contlaws.experiments.eta_gates import (  # noqa: F401  (re-exported: the ga
     trivial_errors,
     trivial_forecasts,
 )
-from contlaws.io import as_flags, provenance, read_json, read_npz_meta, write_table
+from contlaws.io import as_flags, load_npz, provenance, read_json, read_npz_meta, save_npz, write_table
 from contlaws.stats import paired_z  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
@@ -203,18 +208,36 @@ def test_split_labels(path: Path) -> tuple[str, float]:
     return str(meta["system"]), float(meta["eta"])
 
 
-def evaluate_runs(
-    run_dirs: Sequence[Path],
-    test_path: Path,
-    *,
-    device: str = "cpu",
-    eval_max_elements: int,
-    gate_rmse: float = math.nan,
-    margin: float = 0.0,
-    gate_se: float = 0.0,
-    reference: str = GATE_BASELINE,
-) -> pd.DataFrame:
-    """Test RMSE and MAE of every run folder on one forecasting test split.
+@dataclass
+class SplitScores:
+    """What evaluating the runs of one (system, η) test split measured, before any learning gate:
+    the rows (:data:`COLUMNS`, gate columns at their not-run defaults) and the per-sample squared
+    errors the gates pair (:func:`gate_scores`). Written to ``scores.npz`` by ``eta_evaluate`` so that
+    a change of ``gates.*`` re-gates in seconds (``eta_gate``) instead of re-running every model.
+
+    Attributes:
+        system, eta: the split's labels.
+        rows: one dict per run (ok, or "not run" with its reason).
+        model_sq_err: {run key (:func:`run_key`): (N,) float64} for every ok row: the model's
+            squared error per test sample (mean over the horizon·D outputs).
+        trivial_sq_err: {baseline: (N,) float64} of the reference forecasts; empty when no run was
+            tested (the split was never read).
+    """
+
+    system: str
+    eta: float
+    rows: list[dict[str, Any]]
+    model_sq_err: dict[str, np.ndarray] = field(default_factory=dict)
+    trivial_sq_err: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def run_key(model: str, seed: int) -> str:
+    """The name of a run's per-sample errors in :class:`SplitScores` and ``scores.npz``."""
+    return f"run_{model}_seed{int(seed)}"
+
+
+def score_runs(run_dirs: Sequence[Path], test_path: Path, *, device: str = "cpu", eval_max_elements: int) -> SplitScores:
+    """Test RMSE, MAE and per-sample squared errors of every run folder on one forecasting test split.
 
     A causal forecaster (checkpoint built with ``causal=True``) is tested on its output at the last
     position (:func:`last_position_forecast`), a mean-pool model on its only output; both against
@@ -226,23 +249,16 @@ def evaluate_runs(
         test_path: the forecasting test split (.npz).
         device: where to evaluate ("cpu", "cuda").
         eval_max_elements: evaluation batch bound (``train.eval_max_elements``).
-        gate_rmse: the last-value RMSE on ``test_path`` (recorded, and the learning gate).
-        margin: ``gates.e3_margin``.
-        gate_se: ``gates.e3_se``: paired standard errors by which the model must beat the last value
-            (per-sample squared errors on ``test_path``, see :func:`paired_z`).
-        reference: ``gates.e3_reference``: the gate's reference forecast (:func:`gate_columns`).
     Returns:
-        One row per run with :data:`COLUMNS`.
+        :class:`SplitScores` (no gate applied: :func:`gate_scores`).
     """
-    # Longer than ~60 lines on purpose: one pass over the test split for every run, with the paired gate; most of its length is the docstring.
     from contlaws.data.sets import load_split
     from contlaws.models.registry import ModelUnavailable
     from contlaws.train import evaluate, load_model
 
     system, eta = test_split_labels(test_path)
-    test = None  # loaded on first use: a split whose runs were all "not run" is never read
-    targets = trivial_sq_err = None
-    rows = []
+    scores = SplitScores(system, eta, [])
+    test = targets = None  # loaded on first use: a split whose runs were all "not run" is never read
     for run_dir in run_dirs:
         summary_path = Path(run_dir) / "summary.json"
         summary = read_json(summary_path)
@@ -250,32 +266,113 @@ def evaluate_runs(
         status = summary.get("status")
         if status != STATUS_OK:
             reason = str(summary.get("reason") or f"training status {status!r}")
-            rows.append(not_run_row(system, eta, model_name, seed, reason))
+            scores.rows.append(not_run_row(system, eta, model_name, seed, reason))
             log.info("%s seed %d: not run (%s)", model_name, seed, reason)
             continue
         try:
             model, _ = load_model(Path(run_dir) / "best.pt", device=device)
         except ModelUnavailable as err:  # trained elsewhere (a GPU machine), cannot be rebuilt here
-            rows.append(not_run_row(system, eta, model_name, seed, f"trained, but cannot be tested here: {err.reason}"))
+            scores.rows.append(not_run_row(system, eta, model_name, seed, f"trained, but cannot be tested here: {err.reason}"))
             continue
         if test is None:
             test = load_split(test_path)
-            targets, trivial_sq_err, _ = trivial_errors(test)
+            targets, scores.trivial_sq_err, _ = trivial_errors(test)
         if getattr(model, "readout", "mean_pool") == "causal":
             model = last_position_forecast(model)
         metrics = evaluate(model, test, tau=1.0, device=device, eval_max_elements=eval_max_elements, return_outputs=True)
-        model_sq_err = np.square(metrics["outputs"].reshape(len(targets), -1).astype(np.float64) - targets).mean(axis=1)
-        gates = gate_columns(model_sq_err, metrics["rmse"], trivial_sq_err, gate_rmse=gate_rmse, margin=margin,
-                             se=gate_se, reference=reference)  # fmt: skip
-        rows.append({"system": system, "eta": eta, "model": model_name, "seed": seed, "status": STATUS_OK,
-                     "reason": "", "test_rmse": metrics["rmse"], "test_mae": metrics["mae"], "n": metrics["n"],
-                     **gates, **budget_columns(summary)})  # fmt: skip
-        log.info("%s seed %d: test rmse %.4g mae %.4g (n %d); %s %.4g, paired z %.2f: %s; best trivial %s %.4g, "
-                 "paired z %.2f: %s", model_name, seed, metrics["rmse"], metrics["mae"], metrics["n"],
-                 gates["gate_reference"], gates["gate_rmse"], gates["gate_z"],
+        scores.model_sq_err[run_key(model_name, seed)] = np.square(
+            metrics["outputs"].reshape(len(targets), -1).astype(np.float64) - targets).mean(axis=1)  # (N,)
+        scores.rows.append({**not_run_row(system, eta, model_name, seed, ""), "status": STATUS_OK,
+                            "test_rmse": metrics["rmse"], "test_mae": metrics["mae"], "n": metrics["n"],
+                            **budget_columns(summary)})  # fmt: skip
+        log.info("%s seed %d: test rmse %.4g mae %.4g (n %d)", model_name, seed, metrics["rmse"], metrics["mae"],
+                 metrics["n"])  # fmt: skip
+    return scores
+
+
+def gate_scores(scores: SplitScores, *, gate_rmse: float | None = None, margin: float = 0.0, gate_se: float = 0.0,
+                reference: str = GATE_BASELINE) -> pd.DataFrame:  # fmt: skip
+    """The rows of one split with their learning-gate columns (:func:`gate_columns`; module docstring).
+
+    Args:
+        scores: :func:`score_runs` (or :func:`read_scores`).
+        gate_rmse: the last-value RMSE; None: computed from ``scores.trivial_sq_err`` (the same number
+            ``baselines.csv`` holds).
+        margin, gate_se, reference: ``gates.e3_margin``, ``gates.e3_se``, ``gates.e3_reference``.
+    Returns:
+        One row per run with :data:`COLUMNS`; rows that are not ok keep their empty gate columns.
+    """
+    if gate_rmse is None and scores.trivial_sq_err:
+        gate_rmse = float(np.sqrt(np.mean(scores.trivial_sq_err[GATE_BASELINE])))
+    rows = []
+    for row in scores.rows:
+        if row["status"] != STATUS_OK:
+            rows.append(row)
+            continue
+        key = run_key(row["model"], row["seed"])
+        if key not in scores.model_sq_err or not scores.trivial_sq_err:
+            raise DataFileError(f"{scores.system} eta {scores.eta:g}: no per-sample errors for {key}")
+        gates = gate_columns(scores.model_sq_err[key], row["test_rmse"], scores.trivial_sq_err,
+                             gate_rmse=math.nan if gate_rmse is None else gate_rmse, margin=margin, se=gate_se,
+                             reference=reference)  # fmt: skip
+        rows.append({**row, **gates})
+        log.info("%s seed %d: %s %.4g, paired z %.2f: %s; best trivial %s %.4g, paired z %.2f: %s", row["model"],
+                 row["seed"], gates["gate_reference"], gates["gate_rmse"], gates["gate_z"],
                  "learned" if gates["learned"] else "DID NOT LEARN", gates["best_trivial"], gates["best_trivial_rmse"],
                  gates["best_trivial_z"], "beaten" if gates["beats_best_trivial"] else "not beaten")  # fmt: skip
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def evaluate_runs(
+    run_dirs: Sequence[Path],
+    test_path: Path,
+    *,
+    device: str = "cpu",
+    eval_max_elements: int,
+    gate_rmse: float = math.nan,
+    margin: float = 0.0,
+    gate_se: float = 0.0,
+    reference: str = GATE_BASELINE,
+) -> pd.DataFrame:
+    """:func:`score_runs` then :func:`gate_scores`: one row per run with :data:`COLUMNS`.
+
+    ``gate_rmse`` is the last-value RMSE on ``test_path`` (recorded, and the learning gate; NaN: no
+    model passes a last-value gate); ``margin``, ``gate_se``, ``reference``: ``gates.e3_margin``,
+    ``gates.e3_se`` (paired standard errors by which the model must beat the reference, see
+    :func:`paired_z`), ``gates.e3_reference`` (:func:`gate_columns`).
+    """
+    scores = score_runs(run_dirs, test_path, device=device, eval_max_elements=eval_max_elements)
+    return gate_scores(scores, gate_rmse=gate_rmse, margin=margin, gate_se=gate_se, reference=reference)
+
+
+SCORES_KIND = "eta_scores"
+_TRIVIAL_PREFIX = "trivial_"
+
+
+def write_scores(path: Path, scores: SplitScores, meta: Mapping[str, Any]) -> None:
+    """``scores.npz``: the per-sample squared errors (float64, bit-exact) and, in its metadata, the rows
+    and ``meta`` (provenance). Written atomically (:func:`contlaws.io.save_npz`)."""
+    arrays = {**{f"{_TRIVIAL_PREFIX}{b}": v for b, v in scores.trivial_sq_err.items()}, **scores.model_sq_err}
+    save_npz(path, arrays, {**meta, "kind": SCORES_KIND, "system": scores.system, "eta": scores.eta,
+                            "rows": scores.rows})  # fmt: skip
+
+
+def read_scores(path: Path) -> tuple[SplitScores, dict[str, Any]]:
+    """:class:`SplitScores` and the metadata of a :func:`write_scores` file (checksum verified;
+    DataFileError naming the file if it is something else)."""
+    arrays, meta = load_npz(path)
+    if meta.get("kind") != SCORES_KIND or not isinstance(meta.get("rows"), list):
+        raise DataFileError(f"{path}: not an E3 scores file (kind={meta.get('kind')!r}); write it with "
+                            "`contlaws eta-performance-evaluate --out-scores`")  # fmt: skip
+    numeric = ("eta", "test_rmse", "test_mae", "gate_rmse", "gate_z", "best_trivial_rmse", "best_trivial_z", "epochs_used")
+    rows = []
+    for row in meta["rows"]:
+        if set(row) != set(COLUMNS):
+            raise DataFileError(f"{path}: a row has columns {sorted(row)}, expected {COLUMNS}")
+        rows.append({k: (math.nan if k in numeric and v is None else v) for k, v in row.items()})
+    trivial = {k.removeprefix(_TRIVIAL_PREFIX): v for k, v in arrays.items() if k.startswith(_TRIVIAL_PREFIX)}
+    models = {k: v for k, v in arrays.items() if not k.startswith(_TRIVIAL_PREFIX)}
+    return SplitScores(str(meta["system"]), float(meta["eta"]), rows, models, trivial), meta
 
 
 def reference_forecasts(test_path: Path, batch_size: int = 256) -> pd.DataFrame:
@@ -356,33 +453,59 @@ def _section(cfg: Mapping[str, Any]) -> dict:
     return section
 
 
-def evaluate_split(cfg: Mapping[str, Any], test: Path, runs: Sequence[Path], out: Path, baselines_out: Path | None = None,
-                   device: str | None = None, not_run: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+def evaluate_split(cfg: Mapping[str, Any], test: Path, runs: Sequence[Path], out: Path | None = None,
+                   baselines_out: Path | None = None, device: str | None = None, not_run: Sequence[str] = (),
+                   scores_out: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
     """Evaluate the run folders of one (system, η) split on its test split, with 'not run' rows for the
-    models in ``not_run`` (not trained: a package they need is absent); write the rows to ``out`` (and
-    the reference forecasts to ``baselines_out``); returns (rows, reference forecasts)."""
+    models in ``not_run`` (not trained: a package they need is absent). Writes the gated rows to
+    ``out``, the reference forecasts to ``baselines_out`` and the ungated scores with their per-sample
+    errors to ``scores_out`` (each where given; :func:`gate_split` turns a scores file into ``out``'s
+    bytes). Returns (gated rows, reference forecasts)."""
     if not runs and not not_run:
         raise UserError("nothing to evaluate: give --runs and/or --not-run")
+    if out is None and scores_out is None:
+        raise UserError("nothing to write: give --out (gated rows) and/or --out-scores (scores to gate later)")
     from contlaws.train import resolve_device
 
     device = str(resolve_device(device or cfg["train"]["device"]))
     baselines = reference_forecasts(test)
-    gate = float(baselines.set_index("baseline").loc[GATE_BASELINE, "test_rmse"])
     # eta_performance.eval_max_elements (optional; no schema default) overrides the shared bound for E3 only
     eval_max_elements = cfg["eta_performance"].get("eval_max_elements", cfg["train"]["eval_max_elements"])
-    rows = evaluate_runs(runs, test, device=device, eval_max_elements=eval_max_elements,
-                         gate_rmse=gate, margin=float(cfg["gates"]["e3_margin"]),
-                         gate_se=float(cfg["gates"]["e3_se"]), reference=cfg["gates"]["e3_reference"])  # fmt: skip
+    scores = score_runs(runs, test, device=device, eval_max_elements=eval_max_elements)
     if not_run:
-        system, eta = test_split_labels(test)
-        untrained = pd.DataFrame(untrained_rows(system, eta, not_run, cfg["eta_performance"]["seeds"]), columns=COLUMNS)
-        rows = sort_results(pd.concat([rows, untrained], ignore_index=True) if len(rows) else untrained,
-                            [system], cfg["eta_performance"]["models"])  # fmt: skip
+        untrained = pd.DataFrame(untrained_rows(scores.system, scores.eta, not_run, cfg["eta_performance"]["seeds"]),
+                                 columns=COLUMNS)  # fmt: skip
+        rows = pd.concat([pd.DataFrame(scores.rows, columns=COLUMNS), untrained], ignore_index=True)
+        scores.rows = sort_results(rows, [scores.system], cfg["eta_performance"]["models"]).to_dict("records")
     record = provenance(_section(cfg), cfg["seed"], test=str(test), runs=[str(r) for r in runs])
-    write_table(out, rows, meta=record)
+    if scores_out is not None:
+        write_scores(scores_out, scores, {"provenance": record})
+    gate = float(baselines.set_index("baseline").loc[GATE_BASELINE, "test_rmse"])
+    rows = gate_scores(scores, gate_rmse=gate, **gate_settings(cfg))
+    if out is not None:
+        write_table(out, rows, meta=record)
     if baselines_out is not None:
         write_table(baselines_out, baselines, meta=record)
     return rows, baselines
+
+
+def gate_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The :func:`gate_scores` keywords of a resolved config (``gates.e3_*``)."""
+    gates = cfg["gates"]
+    return {"margin": float(gates["e3_margin"]), "gate_se": float(gates["e3_se"]), "reference": gates["e3_reference"]}
+
+
+def gate_split(cfg: Mapping[str, Any], scores_path: Path, out: Path) -> pd.DataFrame:
+    """Apply the config's learning gate (``gates.e3_*``) to a scores file of ``eta_evaluate`` and write
+    the split's rows (:data:`COLUMNS`) to ``out``: the bytes :func:`evaluate_split` writes with the
+    same config, without running a model. Returns the rows."""
+    scores, meta = read_scores(scores_path)
+    rows = gate_scores(scores, **gate_settings(cfg))
+    evaluated = meta.get("provenance", {})
+    record = provenance(_section(cfg), cfg["seed"], test=evaluated.get("test"), runs=evaluated.get("runs"),
+                        scores=str(scores_path))  # fmt: skip
+    write_table(out, rows, meta=record)
+    return rows
 
 
 def write_results(cfg: Mapping[str, Any], inputs: Sequence[Path], out: Path, baselines: Sequence[Path] | None = None,
