@@ -50,7 +50,9 @@ evidence: venv
 # the jobs whose settings the variant changes: a claim-only variant takes minutes, one that retrains
 # everything (fresh seeds, twice the budget) as long as the evidence run. Each variant is an ordinary
 # Snakemake run: rerunning `make robustness` resumes where it stopped; a variant that fails is reported and
-# left "not run" in the table, the others go on (docs/claims.md, "Robustness variants").
+# left "not run" in the table, the others go on (docs/claims.md, "Robustness variants"). A variant counts
+# only once `contlaws robustness-complete` has recorded that its run finished: until then its seeded
+# verdict files are the evidence run's.
 ROBUSTNESS_DIR ?= results/robustness
 robustness: venv
 	$(BIN)/snakemake claims --configfile config/evidence.yaml --cores $(CORES) --resources gpu=$(GPU_SLOTS) --rerun-incomplete
@@ -60,8 +62,11 @@ robustness: venv
 	@failed=""; while IFS="$$(printf '\t')" read -r name overlay; do \
 		echo "== robustness variant $$name ($$overlay)"; \
 		$(BIN)/contlaws robustness-seed --from evidence --to robustness_$$name || { failed="$$failed $$name"; continue; }; \
+		rm -f results/robustness_$$name/robustness_complete.json; \
 		$(BIN)/snakemake claims --configfile config/evidence.yaml $$overlay --cores $(CORES) \
-			--resources gpu=$(GPU_SLOTS) --rerun-incomplete < /dev/null || failed="$$failed $$name"; \
+			--resources gpu=$(GPU_SLOTS) --rerun-incomplete < /dev/null \
+			&& $(BIN)/contlaws robustness-complete --variants config/robustness.yaml --name $$name \
+			|| failed="$$failed $$name"; \
 	done < $(ROBUSTNESS_DIR)/plan.tsv; \
 	if [ -n "$$failed" ]; then echo "variants that did not finish (shown as not run):$$failed"; fi
 	$(BIN)/contlaws robustness-gather --variants config/robustness.yaml --results results --out-dir $(ROBUSTNESS_DIR)

@@ -22,6 +22,7 @@ from contlaws.robustness import (
     check_variant,
     gather_runs,
     load_variants,
+    mark_complete,
     spec_curve,
     stability_summary,
     stability_table,
@@ -242,6 +243,7 @@ def test_gather_reads_verdict_files_and_writes_every_output(tmp_path):
         folder.mkdir(parents=True)
         for claim_id, record in records.items():
             (folder / f"{claim_id}.json").write_text(json.dumps(record))
+    mark_complete(variants_file, "ran", tmp_path / "results")
     runs, reasons = gather_runs(variants_file, tmp_path / "results")
     assert list(runs) == [BASELINE, "ran", "never"] and runs["never"] == {}
     summary = write_stability(runs, reasons, tmp_path / "out")
@@ -320,3 +322,57 @@ def test_c1_and_c2_cells_read_real_records(quick_config, tmp_path):
     assert cell.loc["C2(c)", "low"] == pytest.approx(weakest["mean"] - 2 * weakest["se"])
     for part, key in (("C2(a)", "part_a_numerical"), ("C2(b)", "part_b_amplitude"), ("C2(c)", "part_c_degradation")):
         assert cell.loc[part, "verdict"] == c2["numbers"][key]
+
+
+def seeded_variant(tmp_path):
+    """A variants file with one variant whose claims folder holds the baseline's verdict files, as
+    `contlaws robustness-seed` leaves it before (or while) the variant's own run."""
+    variants_file = tmp_path / "robustness.yaml"
+    variants_file.write_text(f"baseline: {EVIDENCE}\nvariants:\n"
+                             "  v: {reason: why, changes: [claims.c4_combine], overlay: {claims: {c4_combine: within_system}}}\n")  # fmt: skip
+    for run in ("evidence", "robustness_v"):
+        folder = tmp_path / "results" / run / "claims"
+        folder.mkdir(parents=True)
+        for claim_id, record in all_records().items():
+            (folder / f"{claim_id}.json").write_text(json.dumps(record))
+    return variants_file, tmp_path / "results"
+
+
+def test_a_seeded_variant_counts_only_once_its_run_has_finished(tmp_path):
+    """Seeded verdict files are the baseline's: without a completion record the variant is "not run" in
+    every cell (it would otherwise repeat the baseline's verdicts as its own); with one it is read."""
+    variants_file, results = seeded_variant(tmp_path)
+    runs, reasons = gather_runs(variants_file, results)
+    assert runs["v"] == {} and "has not finished" in reasons["v"] and reasons["v"].startswith("why (not run:")
+    table = stability_table(runs)
+    assert set(table[table["column"] == "v"]["verdict"]) == {NOT_RUN}
+    path = mark_complete(variants_file, "v", results)
+    assert path == results / "robustness_v" / "robustness_complete.json"
+    runs, reasons = gather_runs(variants_file, results)
+    assert set(runs["v"]) == set(runs[BASELINE]) and reasons["v"] == "why"
+
+
+def test_a_completion_record_of_another_overlay_or_of_changed_verdicts_does_not_count(tmp_path):
+    variants_file, results = seeded_variant(tmp_path)
+    mark_complete(variants_file, "v", results)
+    c4 = results / "robustness_v" / "claims" / "C4.json"
+    c4.write_text(json.dumps(rec_c4("inconclusive", 0.1, -0.3, 0.5)))  # a rerun rewrote a verdict after the record
+    runs, reasons = gather_runs(variants_file, results)
+    assert runs["v"] == {} and "verdict files changed" in reasons["v"]
+    mark_complete(variants_file, "v", results)
+    assert gather_runs(variants_file, results)[0]["v"]["C4"]["verdict"] == "inconclusive"
+    variants_file.write_text(variants_file.read_text().replace("within_system", "pooled"))  # the overlay changed
+    runs, reasons = gather_runs(variants_file, results)
+    assert runs["v"] == {} and "another overlay" in reasons["v"]
+
+
+def test_marking_a_variant_complete_needs_its_verdicts_and_a_known_name(tmp_path):
+    variants_file, results = seeded_variant(tmp_path)
+    with pytest.raises(ConfigError, match="no variant named 'w'.*variants: v"):
+        mark_complete(variants_file, "w", results)
+    for path in (results / "robustness_v" / "claims").glob("C*.json"):
+        path.unlink()
+    with pytest.raises(ConfigError, match="no verdict files") as err:
+        mark_complete(variants_file, "v", results)
+    assert "robustness_v/claims" in str(err.value)
+    assert not (results / "robustness_v" / "robustness_complete.json").exists()

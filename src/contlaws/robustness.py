@@ -11,12 +11,16 @@ overlay on the evidence config. This module
   (:func:`stability_table`, a pure function of the verdict records), the per-claim summary
   (:func:`stability_summary`) and the specification curve of C4 and C5 (:func:`spec_curve`).
 
-A variant whose verdict files are missing is "not run" in every cell, never dropped.
+A variant whose verdict files are missing is "not run" in every cell, never dropped. So is a variant
+without a completion record (:func:`mark_complete`, written by ``make robustness`` once the variant's
+``snakemake claims`` has finished): a variant is seeded with the baseline's verdict files, so until its
+own run has finished those files are the baseline's, not its own.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -323,7 +327,8 @@ def stability_markdown(table: pd.DataFrame, summary: Mapping[str, str], reasons:
     labels = list(dict.fromkeys(table["claim"]))
     lines = ["# Robustness of the claims table", "",
              ("Each cell: the verdict, its key number and interval where the record has one. Columns: the baseline "
-              "(evidence run) and each pre-registered variant (config/robustness.yaml); \"not run\": no verdict file."), "",
+              "(evidence run) and each pre-registered variant (config/robustness.yaml); \"not run\": no verdict file, or "
+              "the variant's run has not finished (see Variants)."), "",
              "| claim | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]  # fmt: skip
     for label in labels:
         lines.append(f"| {label} | " + " | ".join(str(wide.loc[label, c]).replace("|", "/") for c in columns) + " |")
@@ -363,14 +368,74 @@ def spec_curve(runs: Mapping[str, Mapping[str, dict]]) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 # Gather: read every run's records and write the outputs
 # ---------------------------------------------------------------------------------------------
+COMPLETE_FILE = "robustness_complete.json"  # results/robustness_<name>/, written by mark_complete
+
+
+def overlay_digest(variant: Variant) -> str:
+    """sha256 of the variant's overlay (canonical JSON): a completion record holds for this overlay only."""
+    return hashlib.sha256(json.dumps(variant_overlay(variant), sort_keys=True).encode()).hexdigest()
+
+
+def _claim_digests(claims_dir: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(claims_dir.glob("C*.json"))}
+
+
+def _find_variant(variants_path: str | Path, name: str) -> Variant:
+    _, variants = load_variants(variants_path)
+    for variant in variants:
+        if variant.name == name:
+            return variant
+    raise ConfigError(f"{variants_path}: no variant named {name!r} (variants: {', '.join(v.name for v in variants)})")
+
+
+def mark_complete(variants_path: str | Path, name: str, results_dir: str | Path) -> Path:
+    """Record that variant ``name``'s run has finished (``make robustness`` calls it after its
+    ``snakemake claims`` succeeded): the overlay's digest and the digest of every verdict file, in
+    ``results/robustness_<name>/robustness_complete.json``. Returns its path."""
+    from contlaws.io import provenance, write_json
+
+    variant = _find_variant(variants_path, name)
+    claims_dir = Path(results_dir) / variant.run_name / "claims"
+    digests = _claim_digests(claims_dir)
+    if not digests:
+        raise ConfigError(f"{claims_dir}: no verdict files (C*.json); run the variant's `snakemake claims` first")
+    path = Path(results_dir) / variant.run_name / COMPLETE_FILE
+    write_json(path, {"variant": name, "overlay_sha256": overlay_digest(variant), "claims_sha256": digests,
+                      "provenance": provenance()})  # fmt: skip
+    return path
+
+
+def completion_problem(variant: Variant, results_dir: str | Path) -> str | None:
+    """Why the variant's verdict files cannot be read as its own (None: they can): no completion record,
+    a record of another overlay, or verdict files changed since the record was written."""
+    run_dir = Path(results_dir) / variant.run_name
+    path = run_dir / COMPLETE_FILE
+    if not path.is_file():
+        return f"no completion record ({path}): its run has not finished"
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return f"{path}: unreadable completion record"
+    if record.get("overlay_sha256") != overlay_digest(variant):
+        return f"{path}: recorded for another overlay than config/robustness.yaml's"
+    if record.get("claims_sha256") != _claim_digests(run_dir / "claims"):
+        return f"{path}: verdict files changed since the run finished (a rerun in progress?)"
+    return None
+
+
 def gather_runs(variants_path: str | Path, results_dir: str | Path) -> tuple[dict[str, dict], dict[str, str]]:
-    """({column: {claim id: record}}, {variant: reason}) with the baseline first, variants in file order."""
+    """({column: {claim id: record}}, {variant: reason}) with the baseline first, variants in file order.
+    A variant whose run has not finished (:func:`completion_problem`) has no records (every cell "not
+    run"), and its reason says why."""
     baseline, variants = load_variants(variants_path)
     base_run = read_config_file(baseline).get("run_name") or load_config(baseline)["run_name"]
     runs = {BASELINE: read_records(Path(results_dir) / str(base_run) / "claims")}
+    reasons = {}
     for variant in variants:
-        runs[variant.name] = read_records(Path(results_dir) / variant.run_name / "claims")
-    return runs, {v.name: v.reason for v in variants}
+        problem = completion_problem(variant, results_dir)
+        runs[variant.name] = {} if problem else read_records(Path(results_dir) / variant.run_name / "claims")
+        reasons[variant.name] = variant.reason + (f" (not run: {problem})" if problem else "")
+    return runs, reasons
 
 
 def write_stability(runs: Mapping[str, Mapping[str, dict]], reasons: Mapping[str, str], out_dir: str | Path) -> dict:

@@ -79,6 +79,7 @@ GROUPS: dict[str, dict[str, str]] = {
     "robustness variants (Makefile: make robustness)": {
         "robustness-plan": "contlaws.commands.robustness",
         "robustness-gather": "contlaws.commands.robustness",
+        "robustness-complete": "contlaws.commands.robustness",
         "robustness-seed": "contlaws.commands.robustness",
         "robustness-plot": "contlaws.commands.robustness",
     },

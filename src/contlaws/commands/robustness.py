@@ -28,6 +28,13 @@ def cli_gather(args: argparse.Namespace) -> None:
     print(f"wrote {args.out_dir}/stability.{{csv,md}}, summary.json, spec_curve.csv")
 
 
+def cli_complete(args: argparse.Namespace) -> None:
+    """Record that a variant's run has finished (its verdict files are its own from now on)."""
+    from contlaws.robustness import mark_complete
+
+    print(f"wrote {mark_complete(args.variants, args.name, args.results)}")
+
+
 def cli_seed(args: argparse.Namespace) -> None:
     """Link a finished run's files and Snakemake records into a variant's run folders (contlaws.run_seed)."""
     from contlaws.run_seed import seed_run
@@ -53,6 +60,17 @@ def register(subparsers) -> None:
     gather.add_argument("--results", type=Path, default=Path("results"), help="folder holding results/<run>/")
     gather.add_argument("--out-dir", type=Path, default=Path("results/robustness"), help="output folder")
     gather.set_defaults(func=cli_gather)
+    complete = subparsers.add_parser(
+        "robustness-complete",
+        help="record that a variant's run has finished (robustness-gather reads only finished variants)",
+        description="After a variant's `snakemake claims` has succeeded: write results/robustness_NAME/"
+                    "robustness_complete.json with its overlay's digest and its verdict files' digests. Until then "
+                    "its seeded verdict files are the baseline's, and robustness-gather shows it as not run.",
+    )  # fmt: skip
+    complete.add_argument("--variants", type=Path, default=DEFAULT_VARIANTS, help="variants file (config/robustness.yaml)")
+    complete.add_argument("--name", required=True, help="the variant's name")
+    complete.add_argument("--results", type=Path, default=Path("results"), help="folder holding results/<run>/")
+    complete.set_defaults(func=cli_complete)
     seed = subparsers.add_parser(
         "robustness-seed",
         help="start a variant's run from a finished run: Snakemake then reruns only what the variant changes",
