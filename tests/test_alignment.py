@@ -341,3 +341,42 @@ def test_alignment_target_subgraph(repo_root):
     assert counts["task_continuity_score"] == 2 * 3 + 2 + 3 + 9
     assert counts["bench_fetch_ucr"] == 1
     assert "subsample_train" not in counts and "claim_c5" not in counts
+
+
+def _label_boxes(fig, ax):
+    """Window extents of the visible, non-empty major tick labels of ``ax``'s x-axis, left to right."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    labels = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+    lo, hi = sorted(ax.get_xlim())
+    return sorted((t.get_window_extent(renderer) for t, v in zip(labels, ax.get_xticks(), strict=False) if lo <= v <= hi),
+                  key=lambda box: box.x0)  # fmt: skip
+
+
+@pytest.mark.parametrize("width", [2.0, 2.4, 2.8, 3.2, 4.0, 6.0])
+def test_logit_tc_axis_labels_never_collide_and_keep_the_smooth_end(width):
+    """The evidence run's TC range (0.20 to 0.999985) on axes 2 to 6 inches wide in the project's theme:
+    no two tick labels overlap, and 0.5 and the decade next to TC = 1 keep their labels. Control: at
+    2.4 inches matplotlib's own logit ticks overlap (the evidence figure's 0.9999 and 0.99999)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import LogitLocator
+
+    from contlaws.plots.alignment import tc_axis
+    from contlaws.plots.style import apply_theme
+
+    apply_theme()
+    tc = np.array([0.201335, 0.9, 0.999985])
+    fig = plt.figure(figsize=(width + 1, 2.5), dpi=200)
+    ax = fig.add_axes((0.5 / (width + 1), 0.2, width / (width + 1), 0.7))
+    ax.plot(tc, np.zeros_like(tc), "o")
+    tc_axis(ax, tc)
+    boxes = _label_boxes(fig, ax)
+    assert len(boxes) >= 4
+    assert all(left.x1 < right.x0 for left, right in itertools.pairwise(boxes)), [(b.x0, b.x1) for b in boxes]
+    shown = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert "0.99999" in shown and "0.5" in shown
+    if width == 2.4:
+        ax.xaxis.set_major_locator(LogitLocator())  # the control: the locator the figure had before
+        default = _label_boxes(fig, ax)
+        assert any(left.x1 >= right.x0 for left, right in itertools.pairwise(default))
+    plt.close(fig)

@@ -376,3 +376,20 @@ def test_marking_a_variant_complete_needs_its_verdicts_and_a_known_name(tmp_path
         mark_complete(variants_file, "v", results)
     assert "robustness_v/claims" in str(err.value)
     assert not (results / "robustness_v" / "robustness_complete.json").exists()
+
+
+def test_the_c3_cell_shows_the_part_that_decides():
+    """Separation where the ordering holds; where it fails, the weakest per-step drop in SE (the
+    first-difference TC variant: vdp drops 1.08 SE from eta 0 to 0.25 while every separation is large)."""
+    from contlaws.robustness import cell_c3
+
+    ordered = rec_c3()
+    assert (cell_c3(ordered).value, cell_c3(ordered).what) == (0.094, "smallest TC(0)-TC(1)")
+    family = {"vdp": {"smallest_drop_in_stderr": 1.08}, "dho": {"smallest_drop_in_stderr": 9.14}}
+    failing = {"claim": "C3", "verdict": "not supported", "details": {"eta_family": family},
+               "numbers": {"separation_min": 0.136, "part_a_ordering": "not supported"}}  # fmt: skip
+    cell = cell_c3(failing)
+    assert (cell.verdict, cell.value, cell.what) == ("not supported", 1.08, "weakest TC drop per eta step (SE)")
+    assert cell.text() == "not supported: weakest TC drop per eta step (SE) 1.08"
+    passing_order = {**failing, "numbers": {**failing["numbers"], "part_a_ordering": "supported"}}
+    assert cell_c3(passing_order).value == 0.136

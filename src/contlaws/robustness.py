@@ -227,7 +227,16 @@ def cell_c2c(record):
 
 
 def cell_c3(record):
-    return Cell(record["verdict"], _num(record["numbers"].get("separation_min")), what="smallest TC(0)-TC(1)")
+    """The part that decides: where the ordering part fails, the weakest per-step TC drop in standard
+    errors (the rule asks more than ``c3_se`` at every η step); otherwise the smallest separation."""
+    numbers = record["numbers"]
+    if numbers.get("part_a_ordering", "supported") != "supported":
+        drops = [_num(system.get("smallest_drop_in_stderr"))
+                 for system in record.get("details", {}).get("eta_family", {}).values()]  # fmt: skip
+        drops = [d for d in drops if d is not None]
+        if drops:
+            return Cell(record["verdict"], min(drops), what="weakest TC drop per eta step (SE)")
+    return Cell(record["verdict"], _num(numbers.get("separation_min")), what="smallest TC(0)-TC(1)")
 
 
 def cell_c4a(record):

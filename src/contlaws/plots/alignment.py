@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FuncFormatter, Locator, NullFormatter
 
 from contlaws.experiments.alignment import (
     ALIGNMENT_COLUMNS,
@@ -54,6 +55,52 @@ def logit_tick(value: float, _pos=None) -> str:
     return f"{value:.{digits}f}"
 
 
+class LogitDecadeLocator(Locator):
+    """Major ticks of a logit TC axis: 0.5 and the decades 10⁻ᵏ, 1 − 10⁻ᵏ inside the view, thinned at
+    draw time so that no two labels (:func:`logit_tick`) collide at the axis's width in pixels. The
+    decades nearest TC = 1 are kept first: that is where smooth data sit."""
+
+    GAP_EM = 0.8  # free space between two labels, in font sizes
+
+    @staticmethod
+    def candidates(lo: float, hi: float) -> list[float]:
+        decades = [10.0**-k for k in range(1, 16)] + [0.5] + [1 - 10.0**-k for k in range(1, 16)]
+        return sorted(v for v in decades if lo <= v <= hi)
+
+    def __call__(self):
+        lo, hi = sorted(self.axis.get_view_interval())
+        return self.tick_values(lo, hi)
+
+    def tick_values(self, vmin, vmax):
+        lo, hi = max(vmin, 1e-15), min(vmax, 1 - 1e-15)
+        ticks = self.candidates(lo, hi)
+        axes = getattr(self.axis, "axes", None)
+        if len(ticks) < 2 or axes is None:
+            return ticks
+        font_px = FontProperties(size=rcparam_size(self.axis)).get_size_in_points() * axes.figure.dpi / 72
+
+        def logit(v: float) -> float:
+            return float(np.log(v / (1 - v)))
+
+        def half_width(v: float) -> float:  # a label's half width in pixels: about 0.6 em per character
+            return 0.3 * font_px * len(logit_tick(v))
+
+        px_per_unit = axes.bbox.width / (logit(hi) - logit(lo))
+        kept = [ticks[-1]]
+        for value in reversed(ticks[:-1]):  # right to left: the high tail first
+            distance = (logit(kept[-1]) - logit(value)) * px_per_unit
+            if distance >= half_width(kept[-1]) + half_width(value) + self.GAP_EM * font_px:
+                kept.append(value)
+        return sorted(kept)
+
+
+def rcparam_size(axis) -> float | str:
+    """The tick-label font size of ``axis`` (its rcParams entry: a number or a name such as 'medium')."""
+    from matplotlib import rcParams
+
+    return rcParams["xtick.labelsize" if axis.axis_name == "x" else "ytick.labelsize"]
+
+
 def tc_axis(ax, tc: np.ndarray) -> None:
     """Logit x-axis (ticks 0.9, 0.99, 0.999, …) when every TC is in (0, 1), linear otherwise; labelled."""
     tc = tc[np.isfinite(tc)]
@@ -62,6 +109,7 @@ def tc_axis(ax, tc: np.ndarray) -> None:
         lo, hi = np.log(tc.min() / (1 - tc.min())), np.log(tc.max() / (1 - tc.max()))
         pad = 0.1 * max(hi - lo, 2.0)
         ax.set_xlim(1 / (1 + np.exp(-(lo - pad))), 1 / (1 + np.exp(-(hi + pad))))
+        ax.xaxis.set_major_locator(LogitDecadeLocator())
         ax.xaxis.set_major_formatter(FuncFormatter(logit_tick))
         ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("task continuity TC (logit axis)" if ax.get_xscale() == "logit" else "task continuity TC")
