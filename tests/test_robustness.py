@@ -393,3 +393,30 @@ def test_the_c3_cell_shows_the_part_that_decides():
     assert cell.text() == "not supported: weakest TC drop per eta step (SE) 1.08"
     passing_order = {**failing, "numbers": {**failing["numbers"], "part_a_ordering": "supported"}}
     assert cell_c3(passing_order).value == 0.136
+
+
+def test_spec_curve_legend_names_every_verdict_of_both_panels(runs):
+    """One legend for the figure: each verdict drawn in either panel (C4's supported points included,
+    which a legend on the C5 panel alone left unexplained) and the baseline's ring."""
+    import matplotlib.pyplot as plt
+
+    from contlaws.plots import robustness as plots
+
+    captured = {}
+    real_save = plots.save_figure
+
+    def keep(fig, stem):
+        captured["fig"] = fig
+        return real_save(fig, stem)
+
+    curve = spec_curve(runs)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(plots, "save_figure", keep)
+        csv = Path(__import__("tempfile").mkdtemp()) / "spec_curve.csv"
+        curve.to_csv(csv, index=False)
+        plots.plot_spec_curve(csv, csv.with_name("spec"))
+    fig = captured["fig"]
+    labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    assert labels == [v for v in plots.VERDICT_COLORS if v in set(curve["verdict"])] + ["baseline (evidence run)"]
+    assert all(ax.get_legend() is None for ax in fig.axes)
+    plt.close(fig)

@@ -14,13 +14,16 @@ from pathlib import Path
 
 import pandas as pd
 import seaborn as sns
+from matplotlib.lines import Line2D
 
 from contlaws.io import read_result_csv
 from contlaws.plots.style import apply_theme, panel_grid, save_figure
 from contlaws.robustness import BASELINE, SPEC_CURVE_COLUMNS
 
 VERDICT_COLORS = {"supported": "#2ca02c", "not supported": "#d62728", "inconclusive": "#7f7f7f"}
-TITLES = {"C4": "C4: Spearman rho(TC, A_S4D)", "C5": "C5: accuracy difference (subsampled - baseline)"}
+TITLES = {"C4": r"C4(a): Spearman $\rho$(TC, $A_{\mathrm{S4D}}$)",
+          "C5": "C5: accuracy difference (subsampled − baseline),\ncontinuous tasks"}
+YLABELS = {"C4": r"$\rho$ with its bootstrap interval", "C5": "test accuracy difference, mean ± k SE"}
 
 
 def point_label(row: pd.Series) -> str:
@@ -34,7 +37,7 @@ def plot_spec_curve(csv_path: str | Path, out_stem: str | Path) -> list[Path]:
     df = read_result_csv(Path(csv_path), SPEC_CURVE_COLUMNS, what="specification curve", allow_empty=True)
     df["task"] = df["task"].fillna("").astype(str)
     claims = [c for c in ("C4", "C5") if (df["claim"] == c).any()] or ["C4"]
-    fig, axes = panel_grid(len(claims), ncols=len(claims), width=4.2, height=3.0)
+    fig, axes = panel_grid(len(claims), ncols=len(claims), width=4.2, height=4.6, layout="constrained")
     for ax, claim_id in zip(axes, claims):
         rows = df[df["claim"] == claim_id].sort_values("rank").reset_index(drop=True)
         ax.set_title(TITLES[claim_id])
@@ -47,14 +50,17 @@ def plot_spec_curve(csv_path: str | Path, out_stem: str | Path) -> list[Path]:
         ax.errorbar(x, rows["value"], yerr=[low, high], fmt="none", ecolor="#444444", elinewidth=0.8, capsize=2)
         sns.scatterplot(x=x, y=rows["value"], hue=rows["verdict"], palette=VERDICT_COLORS,
                         hue_order=[v for v in VERDICT_COLORS if v in set(rows["verdict"])], ax=ax, s=30,
-                        zorder=3, legend=claim_id == claims[-1])  # fmt: skip
+                        zorder=3, legend=False)  # fmt: skip
         base = rows.index[rows["column"] == BASELINE]
-        ax.scatter(base, rows.loc[base, "value"], s=70, facecolors="none", edgecolors="black", zorder=4,
-                   label="baseline")  # fmt: skip
+        ax.scatter(base, rows.loc[base, "value"], s=70, facecolors="none", edgecolors="black", zorder=4)
         ax.axhline(0, color="black", linewidth=0.6)
         ax.set_xticks(x, [point_label(r) for _, r in rows.iterrows()], rotation=60, ha="right", fontsize=6)
         ax.set_xlabel("specification (sorted)")
-        ax.set_ylabel("key number with interval")
-    if axes[-1].get_legend() is not None:
-        axes[-1].legend(loc="best", title=None)
+        ax.set_ylabel(YLABELS[claim_id])
+    # one legend for both panels: every verdict that appears in either, and the baseline's ring
+    shown = [v for v in VERDICT_COLORS if v in set(df["verdict"])]
+    handles = [Line2D([], [], marker="o", linestyle="", color=VERDICT_COLORS[v], label=v) for v in shown]
+    handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="none", markeredgecolor="black",
+                          markersize=9, label="baseline (evidence run)"))  # fmt: skip
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False)
     return save_figure(fig, out_stem)
