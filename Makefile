@@ -61,8 +61,8 @@ robustness: venv
 	mv $(ROBUSTNESS_DIR)/plan.tsv.tmp $(ROBUSTNESS_DIR)/plan.tsv
 	@failed=""; while IFS="$$(printf '\t')" read -r name overlay; do \
 		echo "== robustness variant $$name ($$overlay)"; \
-		$(BIN)/contlaws robustness-seed --from evidence --to robustness_$$name || { failed="$$failed $$name"; continue; }; \
 		rm -f results/robustness_$$name/robustness_complete.json; \
+		$(BIN)/contlaws robustness-seed --from evidence --to robustness_$$name || { failed="$$failed $$name"; continue; }; \
 		$(BIN)/snakemake claims --configfile config/evidence.yaml $$overlay --cores $(CORES) \
 			--resources gpu=$(GPU_SLOTS) --rerun-incomplete < /dev/null \
 			&& $(BIN)/contlaws robustness-complete --variants config/robustness.yaml --name $$name \

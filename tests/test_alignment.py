@@ -380,3 +380,20 @@ def test_logit_tc_axis_labels_never_collide_and_keep_the_smooth_end(width):
         default = _label_boxes(fig, ax)
         assert any(left.x1 >= right.x0 for left, right in itertools.pairwise(default))
     plt.close(fig)
+
+
+@pytest.mark.parametrize("tc", [[0.9985], [0.3, 0.45], [0.6, 0.8], [0.7, 0.97]])
+def test_logit_tc_axis_within_about_one_decade_still_has_labels(tc):
+    """Where 0.5 and the decades leave fewer than three ticks in view, matplotlib's finer logit ticks
+    label the axis (a single system in panel (b), a narrow C4(b) range)."""
+    import matplotlib.pyplot as plt
+
+    from contlaws.plots.alignment import tc_axis
+    from contlaws.plots.style import apply_theme
+
+    apply_theme()
+    fig, ax = plt.subplots(figsize=(3.0, 2.5), dpi=150)
+    ax.plot(tc, np.zeros(len(tc)), "o")
+    tc_axis(ax, np.array(tc))
+    assert len(_label_boxes(fig, ax)) >= 2
+    plt.close(fig)

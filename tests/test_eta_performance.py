@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import subprocess
 import sys
 
@@ -366,6 +367,27 @@ def test_scores_keep_every_per_sample_error_bit_exact(tmp_path, tiny_eta):
         assert read.trivial_sq_err[name].dtype == np.float64 and read.trivial_sq_err[name].shape == (10,)
         np.testing.assert_array_equal(read.trivial_sq_err[name], errors)
     assert [r["status"] for r in read.rows] == ["ok", "not run"] and np.isnan(read.rows[1]["test_rmse"])
+
+
+def test_scores_with_infinite_or_missing_numbers_gate_as_they_would_directly(tmp_path):
+    """Rows round-trip through scores.npz with NaN, ±inf, ints and floats intact (JSON stores NaN as
+    null and inf as "inf"): the gated rows equal gating the in-memory scores."""
+    from contlaws.experiments.eta_performance import SplitScores, gate_scores, not_run_row, read_scores, run_key, write_scores
+
+    rng = np.random.default_rng(0)
+    trivial = {"last_value": rng.random(20), "linear_extrapolation": rng.random(20), "window_mean": rng.random(20)}
+    rows = [{**not_run_row("vdp", 0.25, "s4d", seed, ""), "status": "ok", "test_rmse": rmse, "test_mae": 0.5, "n": 20,
+             "epochs_used": epochs, "stop_reason": "early_stop"}
+            for seed, rmse, epochs in ((0, 0.3, 12), (1, math.inf, 48), (2, 0.2, math.nan))]  # fmt: skip
+    rows.append(not_run_row("vdp", 0.25, "mamba2", 0, "needs CUDA"))
+    errors = {run_key("s4d", seed): rng.random(20) * (1 + seed) for seed in range(3)}
+    scores = SplitScores("vdp", 0.25, rows, errors, trivial)
+    write_scores(tmp_path / "scores.npz", scores, {})
+    read, _ = read_scores(tmp_path / "scores.npz")
+    settings = {"margin": 0.1, "gate_se": 1.0, "reference": "best_trivial"}
+    direct, via_file = gate_scores(scores, **settings), gate_scores(read, **settings)
+    pd.testing.assert_frame_equal(via_file, direct)
+    assert via_file["test_rmse"].iloc[1] == math.inf and not via_file["learned"].iloc[1]
 
 
 def test_a_foreign_or_damaged_scores_file_is_refused_naming_it(tmp_path, tiny_eta):

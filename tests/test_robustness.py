@@ -366,6 +366,14 @@ def test_a_completion_record_of_another_overlay_or_of_changed_verdicts_does_not_
     assert runs["v"] == {} and "another overlay" in reasons["v"]
 
 
+@pytest.mark.parametrize("content", [b"[1]", b"{not json", b"\xff\xfe"])
+def test_an_unreadable_completion_record_leaves_the_variant_not_run(tmp_path, content):
+    variants_file, results = seeded_variant(tmp_path)
+    (results / "robustness_v" / "robustness_complete.json").write_bytes(content)
+    runs, reasons = gather_runs(variants_file, results)
+    assert runs["v"] == {} and "unreadable completion record" in reasons["v"]
+
+
 def test_marking_a_variant_complete_needs_its_verdicts_and_a_known_name(tmp_path):
     variants_file, results = seeded_variant(tmp_path)
     with pytest.raises(ConfigError, match="no variant named 'w'.*variants: v"):
@@ -385,7 +393,8 @@ def test_the_c3_cell_shows_the_part_that_decides():
 
     ordered = rec_c3()
     assert (cell_c3(ordered).value, cell_c3(ordered).what) == (0.094, "smallest TC(0)-TC(1)")
-    family = {"vdp": {"smallest_drop_in_stderr": 1.08}, "dho": {"smallest_drop_in_stderr": 9.14}}
+    family = {"vdp": {"smallest_drop_in_stderr": 1.08, "strictly_decreasing": False},
+              "dho": {"smallest_drop_in_stderr": 9.14, "strictly_decreasing": True}}
     failing = {"claim": "C3", "verdict": "not supported", "details": {"eta_family": family},
                "numbers": {"separation_min": 0.136, "part_a_ordering": "not supported"}}  # fmt: skip
     cell = cell_c3(failing)
@@ -393,6 +402,12 @@ def test_the_c3_cell_shows_the_part_that_decides():
     assert cell.text() == "not supported: weakest TC drop per eta step (SE) 1.08"
     passing_order = {**failing, "numbers": {**failing["numbers"], "part_a_ordering": "supported"}}
     assert cell_c3(passing_order).value == 0.136
+    undecided = {**failing, "numbers": {**failing["numbers"], "part_a_ordering": "inconclusive"}}
+    assert cell_c3(undecided).value == 0.136  # only a failed ordering replaces the separation
+    # the failing system has no number (zero noise): the passing systems' drops would mislead, so separation
+    no_number = {**failing, "details": {"eta_family": {**family, "vdp": {"smallest_drop_in_stderr": None,
+                                                                        "strictly_decreasing": False}}}}  # fmt: skip
+    assert cell_c3(no_number).value == 0.136
 
 
 def test_spec_curve_legend_names_every_verdict_of_both_panels(runs):

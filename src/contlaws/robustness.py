@@ -230,11 +230,11 @@ def cell_c3(record):
     """The part that decides: where the ordering part fails, the weakest per-step TC drop in standard
     errors (the rule asks more than ``c3_se`` at every η step); otherwise the smallest separation."""
     numbers = record["numbers"]
-    if numbers.get("part_a_ordering", "supported") != "supported":
-        drops = [_num(system.get("smallest_drop_in_stderr"))
-                 for system in record.get("details", {}).get("eta_family", {}).values()]  # fmt: skip
-        drops = [d for d in drops if d is not None]
-        if drops:
+    if numbers.get("part_a_ordering") == "not supported":
+        failing = [system for system in record.get("details", {}).get("eta_family", {}).values()
+                   if system.get("strictly_decreasing") is False]  # fmt: skip
+        drops = [_num(system.get("smallest_drop_in_stderr")) for system in failing]
+        if failing and all(d is not None for d in drops):  # a failing system without a number: show separation
             return Cell(record["verdict"], min(drops), what="weakest TC drop per eta step (SE)")
     return Cell(record["verdict"], _num(numbers.get("separation_min")), what="smallest TC(0)-TC(1)")
 
@@ -422,8 +422,10 @@ def completion_problem(variant: Variant, results_dir: str | Path) -> str | None:
     if not path.is_file():
         return f"no completion record ({path}): its run has not finished"
     try:
-        record = json.loads(path.read_text())
-    except json.JSONDecodeError:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        record = None
+    if not isinstance(record, dict):
         return f"{path}: unreadable completion record"
     if record.get("overlay_sha256") != overlay_digest(variant):
         return f"{path}: recorded for another overlay than config/robustness.yaml's"

@@ -369,7 +369,9 @@ def read_scores(path: Path) -> tuple[SplitScores, dict[str, Any]]:
     for row in meta["rows"]:
         if set(row) != set(COLUMNS):
             raise DataFileError(f"{path}: a row has columns {sorted(row)}, expected {COLUMNS}")
-        rows.append({k: (math.nan if k in numeric and v is None else v) for k, v in row.items()})
+        # contlaws.io.to_jsonable writes NaN as null and ±inf as "inf"/"-inf": read them back as floats
+        rows.append({k: (math.nan if v is None else float(v)) if k in numeric and (v is None or isinstance(v, str))
+                     else v for k, v in row.items()})  # fmt: skip
     trivial = {k.removeprefix(_TRIVIAL_PREFIX): v for k, v in arrays.items() if k.startswith(_TRIVIAL_PREFIX)}
     models = {k: v for k, v in arrays.items() if not k.startswith(_TRIVIAL_PREFIX)}
     return SplitScores(str(meta["system"]), float(meta["eta"]), rows, models, trivial), meta

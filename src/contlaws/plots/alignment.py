@@ -22,7 +22,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, Locator, NullFormatter
+from matplotlib.ticker import FuncFormatter, Locator, LogitLocator, NullFormatter
 
 from contlaws.experiments.alignment import (
     ALIGNMENT_COLUMNS,
@@ -74,8 +74,10 @@ class LogitDecadeLocator(Locator):
     def tick_values(self, vmin, vmax):
         lo, hi = max(vmin, 1e-15), min(vmax, 1 - 1e-15)
         ticks = self.candidates(lo, hi)
+        if len(ticks) < 3:  # a range within about one decade: matplotlib's finer logit ticks label it
+            return LogitLocator().tick_values(vmin, vmax)
         axes = getattr(self.axis, "axes", None)
-        if len(ticks) < 2 or axes is None:
+        if axes is None:
             return ticks
         font_px = FontProperties(size=rcparam_size(self.axis)).get_size_in_points() * axes.figure.dpi / 72
 
