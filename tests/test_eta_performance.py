@@ -372,7 +372,14 @@ def test_scores_keep_every_per_sample_error_bit_exact(tmp_path, tiny_eta):
 def test_scores_with_infinite_or_missing_numbers_gate_as_they_would_directly(tmp_path):
     """Rows round-trip through scores.npz with NaN, ±inf, ints and floats intact (JSON stores NaN as
     null and inf as "inf"): the gated rows equal gating the in-memory scores."""
-    from contlaws.experiments.eta_performance import SplitScores, gate_scores, not_run_row, read_scores, run_key, write_scores
+    from contlaws.experiments.eta_performance import (
+        SplitScores,
+        gate_scores,
+        not_run_row,
+        read_scores,
+        run_key,
+        write_scores,
+    )
 
     rng = np.random.default_rng(0)
     trivial = {"last_value": rng.random(20), "linear_extrapolation": rng.random(20), "window_mean": rng.random(20)}
