@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from contlaws.claims.registry import VERDICTS
+from contlaws.claims.registry import VERDICTS, file_sha256
 from contlaws.config import config_diff, load_config, read_config_file
 from contlaws.errors import ConfigError
 
@@ -386,7 +386,7 @@ def overlay_digest(variant: Variant) -> str:
 
 
 def _claim_digests(claims_dir: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(claims_dir.glob("C*.json"))}
+    return {p.name: file_sha256(p) for p in sorted(claims_dir.glob("C*.json"))}
 
 
 def _find_variant(variants_path: str | Path, name: str) -> Variant:
