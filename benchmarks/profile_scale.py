@@ -2,6 +2,7 @@
 
     python benchmarks/profile_scale.py --workdir . --run quick [--csv OUT] [--sort cpu]
     python benchmarks/profile_scale.py --run-dir logs/quick/benchmarks [--csv OUT]
+    python benchmarks/profile_scale.py --schedule .snakemake/log/TIME.snakemake.log [--cores 2]
     python benchmarks/profile_scale.py --startup [--repeats 5] [--only train config ...]
         [--command "claims list" ...] [--src before=/path/to/old/src --src after=src] [--csv OUT]
 
@@ -23,6 +24,16 @@ of torch, scipy, pandas, matplotlib the process had imported. ``--command`` adds
 (run as given, e.g. ``"claims list"``). ``--src LABEL=PATH`` (repeatable) times the same commands
 against several source trees, alternating between them run by run so that background load affects
 them alike; the first row, ``python -c pass``, is the interpreter alone.
+
+**Schedule** (``--schedule LOG``). Whether a run's wall time can shrink by running its jobs in another
+order, or only by doing less work. From one Snakemake log (``.snakemake/log/<time>.snakemake.log``) it
+reads every job's start and finish (1 s resolution), its input and output files, and hence which
+job waited for which (an input another job of the same log wrote). It prints the makespan, the summed
+job wall time, the two lower bounds on the makespan that no scheduler beats (summed wall / ``--cores``
+and the critical path, the longest chain of jobs that waited on each other), the core-seconds left
+idle, and the jobs on the critical path. Where the makespan sits near summed wall / cores, only less
+work per job (or fewer jobs) makes the run shorter. A job that started and never finished (failed,
+killed) is left out with a warning. Job wall times include the slowdown of running beside other jobs.
 """
 
 from __future__ import annotations
@@ -39,6 +50,7 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -312,6 +324,131 @@ def parse_source(text: str) -> tuple[str, Path]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Schedule: makespan against the bounds no job order beats
+# ---------------------------------------------------------------------------------------------
+LOG_TIME = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
+LOG_RULE = re.compile(r"^(?:local)?rule (\w+):$")
+LOG_FIELD = re.compile(r"^\s+(input|output|jobid): (.*)$")
+LOG_FINISHED = re.compile(r"^Finished jobid: (\d+)\b")
+
+
+@dataclass
+class LoggedJob:
+    """One job of a Snakemake log: its rule, files, and start and finish in seconds from the first start."""
+
+    jobid: int
+    rule: str
+    start: float
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    end: float | None = None
+
+    @property
+    def wall(self) -> float:
+        return self.end - self.start
+
+
+def _files(text: str) -> tuple[str, ...]:
+    return tuple(f.strip() for f in text.split(",") if f.strip())
+
+
+def read_snakemake_log(path: Path, warn=print) -> list[LoggedJob]:
+    """The finished jobs of one Snakemake log, start times relative to the first job's start."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError as err:
+        raise ProfileError(f"{path}: cannot read the Snakemake log ({err.strerror or err})") from err
+    stamp, pending, jobs = None, None, {}
+    for line in lines:
+        if m := LOG_TIME.match(line):
+            stamp = datetime.strptime(m.group(1), "%a %b %d %H:%M:%S %Y").timestamp()
+        elif m := LOG_RULE.match(line):
+            pending = {"rule": m.group(1), "start": stamp}
+        elif pending is not None and (m := LOG_FIELD.match(line)):
+            key, value = m.groups()
+            if key == "jobid":
+                jobid = int(value)
+                jobs[jobid] = LoggedJob(jobid, pending["rule"], pending["start"], pending.get("input", ()),
+                                        pending.get("output", ()))  # fmt: skip
+                pending = None
+            else:
+                pending[key] = _files(value)
+        elif (m := LOG_FINISHED.match(line)) and int(m.group(1)) in jobs:
+            jobs[int(m.group(1))].end = stamp
+    if any(job.start is None for job in jobs.values()):
+        raise ProfileError(f"{path}: a job line comes before any [time] line: not a Snakemake log")
+    unfinished = sorted(j for j, job in jobs.items() if job.end is None)
+    if unfinished:
+        warn(f"warning: {path}: {len(unfinished)} job(s) started and never finished, left out (jobid {unfinished[:5]}...)")
+    done = [job for job in jobs.values() if job.end is not None]
+    if not done:
+        raise ProfileError(f"{path}: no finished job in this log (is it a Snakemake run's log?)")
+    t0 = min(job.start for job in done)
+    for job in done:
+        job.start, job.end = job.start - t0, job.end - t0
+    return sorted(done, key=lambda job: (job.start, job.jobid))
+
+
+def job_dependencies(jobs: Sequence[LoggedJob]) -> dict[int, set[int]]:
+    """jobid -> the jobids whose outputs it read (only jobs of this log; earlier files are no dependency)."""
+    writer = {out: job.jobid for job in jobs for out in job.outputs}
+    return {job.jobid: {writer[f] for f in job.inputs if f in writer and writer[f] != job.jobid} for job in jobs}
+
+
+def critical_path(jobs: Sequence[LoggedJob], deps: dict[int, set[int]]) -> tuple[float, list[LoggedJob]]:
+    """The longest chain of jobs by summed wall time where each waited on the one before: (seconds, chain)."""
+    by_id = {job.jobid: job for job in jobs}
+    longest: dict[int, tuple[float, int | None]] = {}  # jobid -> (chain seconds ending here, previous job)
+
+    def chain_to(jobid: int) -> float:  # memoized depth-first: chains are a few jobs deep
+        if jobid not in longest:
+            best = max(((chain_to(d), d) for d in deps[jobid]), default=(0.0, None))
+            longest[jobid] = (best[0] + by_id[jobid].wall, best[1])
+        return longest[jobid][0]
+
+    jobid = max(by_id, key=chain_to)
+    total, chain = longest[jobid][0], []
+    while jobid is not None:
+        chain.append(by_id[jobid])
+        jobid = longest[jobid][1]
+    return total, chain[::-1]
+
+
+def schedule_summary(jobs: Sequence[LoggedJob], cores: int) -> dict:
+    """Makespan, summed job wall, the two lower bounds, idle core-seconds and the critical path."""
+    deps = job_dependencies(jobs)
+    makespan = max(job.end for job in jobs)
+    busy = sum(job.wall for job in jobs)
+    path_s, chain = critical_path(jobs, deps)
+    bound = max(busy / cores, path_s)
+    return {"jobs": len(jobs), "cores": cores, "makespan_s": makespan, "job_wall_sum_s": busy,
+            "work_bound_s": busy / cores, "critical_path_s": path_s, "lower_bound_s": bound,
+            "makespan_over_bound": makespan / bound if bound else math.nan,
+            "idle_core_s": cores * makespan - busy, "critical_path": chain}  # fmt: skip
+
+
+def main_schedule(args: argparse.Namespace) -> None:
+    jobs = read_snakemake_log(args.schedule, warn=lambda text: print(text, file=sys.stderr))
+    s = schedule_summary(jobs, args.cores)
+    print(f"{args.schedule}: {s['jobs']} finished jobs on {s['cores']} cores")
+    print(f"makespan {s['makespan_s']:.0f} s; summed job wall {s['job_wall_sum_s']:.0f} s")
+    print(f"lower bounds: work / cores {s['work_bound_s']:.0f} s, critical path {s['critical_path_s']:.0f} s; "
+          f"makespan / larger bound {s['makespan_over_bound']:.3f}; idle core-seconds {s['idle_core_s']:.0f}")  # fmt: skip
+    bound = "work" if s["work_bound_s"] >= s["critical_path_s"] else "the critical path"
+    print(f"the run is bound by {bound}: "
+          + ("only less work per job, or fewer jobs, shortens it" if bound == "work"
+             else "only a shorter chain of dependent jobs shortens it"))  # fmt: skip
+    rows = [{"rule": job.rule, "jobid": job.jobid, "start_s": job.start, "end_s": job.end, "wall_s": job.wall}
+            for job in s["critical_path"]]  # fmt: skip
+    print("critical path:")
+    print(format_table(("rule", "jobid", "start_s", "end_s", "wall_s"), rows))
+    if args.csv:
+        keys = [k for k in s if k != "critical_path"]
+        write_csv(args.csv, keys, [{k: s[k] for k in keys}])
+
+
+
+# ---------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -323,6 +460,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sort", choices=("wall", "cpu"), default="wall",
                         help="order the rules by this share (default wall)")
     parser.add_argument("--csv", type=Path, help="also write the table as CSV")
+    parser.add_argument("--schedule", type=Path, metavar="LOG",
+                        help="makespan against its lower bounds, from one Snakemake log (.snakemake/log/*.log)")
+    parser.add_argument("--cores", type=int, default=2, help="--schedule: the cores the run had (default 2)")
     parser.add_argument("--startup", action="store_true", help="time the start-up of every command the rules call")
     parser.add_argument("--repeats", type=int, default=5, help="--startup: runs per command and source (default 5)")
     parser.add_argument("--only", nargs="+", metavar="WORD", help="--startup: only rule commands starting with these")
@@ -336,8 +476,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.startup:
         if args.repeats < 1:
             parser.error("--repeats must be at least 1")
+    elif args.schedule is not None:
+        if args.cores < 1:
+            parser.error("--cores must be at least 1")
     elif args.run_dir is None and args.run is None:
-        parser.error("give --run-dir logs/<run>/benchmarks, or --run NAME (with --workdir), or --startup")
+        parser.error("give --run-dir logs/<run>/benchmarks, or --run NAME (with --workdir), or --schedule LOG, "
+                     "or --startup")
     return args
 
 
@@ -383,7 +527,12 @@ def main_startup(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        main_startup(args) if args.startup else main_rules(args)
+        if args.startup:
+            main_startup(args)
+        elif args.schedule is not None:
+            main_schedule(args)
+        else:
+            main_rules(args)
     except ProfileError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

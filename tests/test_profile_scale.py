@@ -176,3 +176,93 @@ def test_startup_names_a_failing_command(profile):
     failed = r"`no-such-command` failed \(exit 2\): .*invalid choice: 'no-such-command'"
     with pytest.raises(profile.ProfileError, match=failed):
         profile.startup_table([["no-such-command"]], {"here": REPO / "src"}, repeats=1, log=lambda _: None)
+
+
+# --- schedule: makespan against its lower bounds, from a Snakemake log ---------------------------
+def log_text(jobs, unfinished=()):
+    """A Snakemake log in its own format: jobs (jobid, rule, start_s, end_s, inputs, outputs), in start order."""
+    def stamp(t):
+        return f"[Mon Dec  7 10:{t // 60:02d}:{t % 60:02d} 2026]"
+
+    events = []
+    for jobid, rule, start, end, inputs, outputs in jobs:
+        lines = [stamp(start), f"{'localrule' if rule.startswith('local_') else 'rule'} {rule}:"]
+        if inputs:
+            lines.append(f"    input: {', '.join(inputs)}")
+        lines += [f"    output: {', '.join(outputs)}", f"    log: logs/{rule}.log", f"    jobid: {jobid}",
+                  f"    reason: Missing output files: {outputs[0]}", "    resources: tmpdir=/tmp", ""]
+        events.append((start, 0, lines))
+        if jobid not in unfinished:
+            events.append((end, 1, [stamp(end), f"Finished jobid: {jobid} (Rule: {rule})",
+                                    f"{jobid} of 9 steps done"]))
+    events.sort(key=lambda e: (e[0], e[1]))
+    body = ["Building DAG of jobs...", "Job stats:", "job  count", "total 5", "", "Select jobs to execute..."]
+    return "\n".join(body + [line for _, _, lines in events for line in lines]) + "\n"
+
+
+# a (0-10) -> c (10-30) -> e (30-31); b (0-4) -> d (4-6) -> e; the critical path a, c, e is 31 s
+DIAMOND = [
+    (1, "a", 0, 10, [], ["x/a.npz"]),
+    (2, "b", 0, 4, ["data/raw.csv"], ["x/b.npz"]),
+    (3, "d", 4, 6, ["x/b.npz"], ["x/d.csv"]),
+    (4, "c", 10, 30, ["x/a.npz", "data/raw.csv"], ["x/c.csv", "x/c2.csv"]),
+    (5, "e", 30, 31, ["x/c.csv", "x/d.csv"], ["x/e.json"]),
+]
+
+
+def test_schedule_bounds_and_critical_path_of_a_known_dag(profile, tmp_path):
+    path = tmp_path / "run.snakemake.log"
+    path.write_text(log_text(DIAMOND))
+    jobs = profile.read_snakemake_log(path)
+    assert [(j.jobid, j.start, j.end) for j in jobs] == [(1, 0, 10), (2, 0, 4), (3, 4, 6), (4, 10, 30), (5, 30, 31)]
+    assert profile.job_dependencies(jobs) == {1: set(), 2: set(), 3: {2}, 4: {1}, 5: {4, 3}}
+    s = profile.schedule_summary(jobs, cores=2)
+    assert s["makespan_s"] == 31 and s["job_wall_sum_s"] == 37
+    assert s["work_bound_s"] == 18.5 and s["critical_path_s"] == 31 and s["lower_bound_s"] == 31
+    assert [j.rule for j in s["critical_path"]] == ["a", "c", "e"]
+    assert s["idle_core_s"] == 2 * 31 - 37
+    one_core = profile.schedule_summary(jobs, cores=1)
+    assert one_core["lower_bound_s"] == 37 and one_core["makespan_over_bound"] == 31 / 37
+
+
+def test_schedule_follows_a_dependency_that_ends_in_the_same_second(profile, tmp_path):
+    """1 s stamps: a zero-second job and the one reading its output can share start and end."""
+    jobs = [(7, "local_make", 5, 5, [], ["x/m.npz"]), (3, "use", 5, 5, ["x/m.npz"], ["x/u.csv"]),
+            (9, "train", 5, 65, ["x/u.csv"], ["x/t.pt"])]
+    path = tmp_path / "run.snakemake.log"
+    path.write_text(log_text(jobs))
+    s = profile.schedule_summary(profile.read_snakemake_log(path), cores=2)
+    assert [j.jobid for j in s["critical_path"]] == [7, 3, 9] and s["critical_path_s"] == 60
+
+
+def test_schedule_leaves_out_unfinished_jobs_with_a_warning(profile, tmp_path):
+    path = tmp_path / "run.snakemake.log"
+    path.write_text(log_text(DIAMOND, unfinished={5}))
+    warnings = []
+    jobs = profile.read_snakemake_log(path, warn=warnings.append)
+    assert [j.jobid for j in jobs] == [1, 2, 3, 4]
+    assert len(warnings) == 1 and "1 job(s) started and never finished" in warnings[0] and "[5]" in warnings[0]
+
+
+def test_schedule_cli_prints_the_bound_and_writes_csv(profile, tmp_path, capsys):
+    path, out = tmp_path / "run.snakemake.log", tmp_path / "schedule.csv"
+    path.write_text(log_text(DIAMOND))
+    assert profile.main(["--schedule", str(path), "--cores", "2", "--csv", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "makespan 31 s" in text and "critical path 31 s" in text and "bound by the critical path" in text
+    row = next(csv.DictReader(out.open()))
+    assert float(row["work_bound_s"]) == 18.5 and int(row["jobs"]) == 5
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [(None, "cannot read the Snakemake log"), ("Building DAG of jobs...\n", "no finished job in this log"),
+     ("rule a:\n    jobid: 1\n", "before any [time] line")],
+)
+def test_schedule_bad_log_one_error_line_exit_2(profile, tmp_path, capsys, text, message):
+    path = tmp_path / "run.snakemake.log"
+    if text is not None:
+        path.write_text(text)
+    assert profile.main(["--schedule", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0] and str(path) in err[0]
