@@ -116,6 +116,8 @@ def test_e3_evaluation_bound_overrides_the_shared_one_and_changes_only_speed(tmp
 
     monkeypatch.setattr(eta_performance, "score_runs", recording)
     cfg, runs = tiny_eta["cfg"], [tiny_eta["runs"]["s4d"]]
+    # without the E3 key (the quick and evidence configs set one) the shared train bound applies
+    cfg = {**cfg, "eta_performance": {k: v for k, v in cfg["eta_performance"].items() if k != "eval_max_elements"}}
     shared, _ = eta_performance.evaluate_split(cfg, tiny_eta["paths"]["test"], runs, tmp_path / "a.csv")
     one_row = {**cfg, "eta_performance": {**cfg["eta_performance"], "eval_max_elements": 8 * 24}}  # 1 row per batch
     alone, _ = eta_performance.evaluate_split(one_row, tiny_eta["paths"]["test"], runs, tmp_path / "b.csv")

@@ -76,6 +76,7 @@ def test_help_of_a_pipeline_step_runs_without_heavy_imports():
         (("contlaws.stats",), set()),
         (("contlaws.experiments.refinement_numerical",), set()),
         (("contlaws.task_continuity", "contlaws.data.regression", "contlaws.data.forecasting"), set()),
+        (("contlaws.data.sets",), set()),  # every task-continuity job on a contlaws file reads it
     ],
 )
 def test_library_modules_defer_what_only_some_functions_need(modules, allowed):
@@ -99,3 +100,29 @@ def test_the_deferred_imports_still_happen_when_the_function_runs():
     )
     assert loaded["import"] == []
     assert "scipy" in loaded["spearman"] and "scipy" in loaded["zoh"]
+
+
+def test_task_continuity_of_a_dataset_file_never_imports_torch_but_get_batch_does(tmp_path):
+    """A task-continuity job scores a contlaws split as numpy arrays (torch's import was most of such a
+    job's 2 s); the training engine's get_batch still gives tensors holding the same values."""
+    loaded = heavy_after(
+        "import numpy as np\n"
+        "from contlaws.io import save_npz\n"
+        "from contlaws.data.sets import load_split\n"
+        "from contlaws.task_continuity.scoring import score_dataset\n"
+        "t = np.linspace(0, 6, 64, dtype=np.float32)\n"
+        "x = np.sin(t[None, :, None] + np.arange(8, dtype=np.float32)[:, None, None])  # (8 64 1) smooth\n"
+        f"path = {str(tmp_path / 'smooth.npz')!r}\n"
+        "save_npz(path, {'x': x, 'y': np.arange(8) % 2}, {'kind': 'classification', 'task': 'classification',\n"
+        "         'input_kind': 'continuous', 'n_classes': 2})\n"
+        "result = score_dataset(path, strides=(2, 4), progress=False)\n"
+        "assert result.score > 0.9 and result.n_sequences == 8, result\n"
+        "mark('scored')\n"
+        "ds = load_split(path)\n"
+        "x, y = ds.get_arrays(np.arange(5))\n"
+        "tx, ty = ds.get_batch(np.arange(5))\n"
+        "assert np.array_equal(tx.numpy(), x) and np.array_equal(ty.numpy(), y) and ds[2][0].shape == tx[2].shape\n"
+        "mark('batch')\n"
+    )
+    assert "torch" not in loaded["scored"], loaded
+    assert "torch" in loaded["batch"]

@@ -11,6 +11,8 @@ Every split file (written with :func:`contlaws.io.save_npz`) loads as a :class:`
 
 ``dataset[i]`` gives one ``(x, y)`` pair of tensors (y float32 (d_output,) or int64 ()), and
 ``get_batch(idx)`` a whole batch at once ((b, L, ...) and (b, ...)); the engine uses the latter.
+``get_arrays(idx)`` is the same batch as numpy arrays: reading a file and its arrays never imports
+torch (a task-continuity job scores numpy arrays; torch's import is most of such a job's time).
 
 :func:`load_split` dispatches on ``meta["kind"]``:
 
@@ -35,21 +37,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from contlaws.data.forecasting import forecast_observations, resolve_latent
 from contlaws.errors import DataFileError
 from contlaws.io import load_npz
 
 if TYPE_CHECKING:
+    import torch
+
     from contlaws.data.regression import LabelStandardization
 
 KINDS = ("regression", "forecasting", "classification")
 
 
-class SequenceDataset(Dataset):
-    """A split of sequences with targets; subclasses implement :meth:`get_batch`."""
+class SequenceDataset:
+    """A split of sequences with targets; subclasses implement :meth:`get_arrays`.
+
+    A plain class (``len``, ``dataset[i]``), not torch's ``Dataset``, so that torch is imported only
+    when tensors are asked for (:meth:`get_batch`).
+    """
 
     task: str
     input_kind: str
@@ -71,9 +77,16 @@ class SequenceDataset(Dataset):
         x, y = self.get_batch(np.array([i], dtype=np.int64))
         return x[0], y[0]
 
-    def get_batch(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def get_arrays(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Inputs (b, L, d_input) float32 or (b, L) int64, targets (b, d_output) float32 or (b,) int64."""
         raise NotImplementedError
+
+    def get_batch(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`get_arrays` as tensors sharing the arrays' memory."""
+        import torch
+
+        x, y = self.get_arrays(idx)
+        return torch.from_numpy(x), torch.from_numpy(y)
 
     def __repr__(self) -> str:
         where = f", path={str(self.path)!r}" if self.path else ""
@@ -96,9 +109,9 @@ class ArrayDataset(SequenceDataset):
         self.d_input, self.d_output = int(d_input), int(d_output)
         self.length = int(x.shape[1])
 
-    def get_batch(self, idx):
+    def get_arrays(self, idx):
         idx = np.asarray(idx, dtype=np.int64)
-        return torch.from_numpy(self.x[idx]), torch.from_numpy(self.y[idx])
+        return self.x[idx], self.y[idx]
 
 
 class ForecastingDataset(SequenceDataset):
@@ -123,10 +136,10 @@ class ForecastingDataset(SequenceDataset):
         ((b, L, horizon·D): obs[t+1 : t+1+horizon] at each position t, the causal forecaster's loss)."""
         return ForecastingDataset(self.arrays, self.meta, self.path, targets=targets)
 
-    def get_batch(self, idx):
+    def get_arrays(self, idx):
         inputs, targets = forecast_observations(self.arrays, idx, self.targets)  # (b L D), (b [L] H D)
         flat = targets.reshape(*targets.shape[:-2], -1)  # (b H·D) or (b L H·D)
-        return torch.from_numpy(inputs), torch.from_numpy(np.ascontiguousarray(flat))
+        return inputs, np.ascontiguousarray(flat)
 
 
 def _require(arrays: Mapping[str, np.ndarray], names: tuple[str, ...], path: Path, kind: str) -> None:

@@ -145,7 +145,12 @@ def score_dataset(
 def stream_into(acc: TaskContinuityAccumulator, source, lengths, limit: int, batch_size: int, progress: bool) -> None:
     """Feed the first ``limit`` rows of ``source`` to ``acc`` in batches of ``batch_size`` (sequences
     side by side split by ``lengths`` when given)."""
-    read = (lambda idx: _to_numpy(source.get_batch(idx)[0])) if hasattr(source, "get_batch") else (lambda idx: np.asarray(source[idx[0] : idx[-1] + 1]))
+    if hasattr(source, "get_arrays"):  # a contlaws dataset: numpy arrays, torch never imported
+        read = lambda idx: np.asarray(source.get_arrays(idx)[0])
+    elif hasattr(source, "get_batch"):  # any object of the documented get_batch protocol
+        read = lambda idx: _to_numpy(source.get_batch(idx)[0])
+    else:
+        read = lambda idx: np.asarray(source[idx[0] : idx[-1] + 1])
     with tqdm(total=limit, disable=not progress, unit="seq", desc="task continuity", leave=False) as bar:
         for lo in range(0, limit, batch_size):
             idx = np.arange(lo, min(lo + batch_size, limit))
@@ -191,7 +196,7 @@ def _resolve_source(path_or_dataset, key: str, lengths_key: str | None):
     if isinstance(obj, (str, Path)):
         path = Path(obj)
         if _is_contlaws_dataset(path):
-            from contlaws.data.sets import load_split  # imports torch; only needed for contlaws files
+            from contlaws.data.sets import load_split
 
             dataset = load_split(path)
             return dataset, _read_lengths(path, lengths_key, len(dataset)), dataset.input_kind, _vocab(dataset)
