@@ -32,6 +32,7 @@ from pathlib import Path
 
 from contlaws import budget
 from contlaws.config import PAPER_CONFIG, deep_merge, read_config_file, validate_config
+from contlaws.models.registry import MODEL_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- budget:begin -->", "<!-- budget:end -->"
@@ -41,12 +42,18 @@ KEY_PATTERNS = {
     "evaluate_refinement": re.compile(r"evaluate_[a-z]+_(?P<key>[a-z0-9_]+?)_(zoh|bilinear)_seed\d+"),
     "eta_train": re.compile(r"train_[a-z]+_eta[0-9.]+_(?P<key>[a-z0-9_]+?)_seed\d+"),
     "subsample_train": re.compile(r"train_(?P<task>[a-z0-9_]+?)_(?P<mode>subsampled|baseline)_seed\d+"),
+    # C4(b): one job per task, model and seed (train_job: run) -> "task/model"; task and model names both
+    # hold "_", so the model must be one the registry knows (listops_synth_linear_attention)
+    "alignment_benchmarks_train": re.compile(
+        rf"train_(?P<task>[a-z0-9_]+?)_(?P<mode>{'|'.join(MODEL_NAMES)})_seed\d+"),
 }
 METRICS_GLOBS = {  # where each training rule's metrics.csv lies under results/<run>/, and its key
     "train_refinement": ("refinement_trained/*/*/metrics.csv", lambda p: p.parent.name.split("_")[0]),
     "eta_train": ("eta_performance/*/*/*/metrics.csv", lambda p: p.parent.name.rsplit("_seed", 1)[0]),
     "subsample_train": ("subsampling/*/*/metrics.csv",
                         lambda p: f"{p.parent.parent.name}/{p.parent.name.rsplit('_seed', 1)[0]}"),
+    "alignment_benchmarks_train": ("alignment_benchmarks/runs/*/*/metrics.csv",
+                                   lambda p: f"{p.parent.parent.name}/{p.parent.name.rsplit('_seed', 1)[0]}"),
 }  # fmt: skip
 
 

@@ -137,6 +137,17 @@ def test_collect_reads_benchmark_files_and_step_times(tmp_path):
     assert back[("train_refinement", "s6")]["step_seconds"] == 13.0 and math.isnan(back[("eta_train", "linear_attention")]["step_seconds"])
 
 
+@pytest.mark.parametrize(
+    ("stem", "key"),
+    [("train_acsf1_s4d_seed0", "acsf1/s4d"), ("train_listops_synth_linear_attention_seed0", "listops_synth/linear_attention"),
+     ("train_stdlib_text_transformer_seed2", "stdlib_text/transformer"),
+     ("train_gunpoint_fla_linear_attention_seed1", "gunpoint/fla_linear_attention"), ("train_acsf1_lstm_seed0", "")],
+)
+def test_c4b_training_keys_split_task_and_model_names_that_both_hold_underscores(stem, key):
+    """The report looks C4(b) trainings up by "task/model" (budget.training_jobs); an unknown model gives no key."""
+    assert load_script().benchmark_key("alignment_benchmarks_train", stem) == key
+
+
 def test_report_totals_add_up(tiny):
     script = load_script()
     rows = script.training_rows(tiny, {})
