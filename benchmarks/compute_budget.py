@@ -1,7 +1,7 @@
 """The compute budget of a config (docs/paper-scale.md), from its settings and the paper-shapes run.
 
     python benchmarks/compute_budget.py collect [--workdir build/paper_shapes] [--out benchmarks/paper_shapes_measured.csv]
-    python benchmarks/compute_budget.py report [--config config/config.yaml] [--measured ...] [--out docs/paper-scale.md]
+    python benchmarks/compute_budget.py report [--config config/config.yaml] [--measured ...] [--out docs/paper-scale.md] [--check]
 
 ``collect`` reads what `make paper-shapes` measured: the Snakemake benchmark file of every job
 (logs/<run>/benchmarks/<rule>/*.tsv: wall seconds ``s``, CPU seconds ``cpu_time``, peak resident
@@ -15,13 +15,16 @@ seconds and CPU seconds, largest peak memory, median seconds and CPU seconds per
 memory per step at paper shapes, the projected seconds per step and GPU hours on one H100-class GPU
 (contlaws.budget: formulas and assumptions); the evaluation passes; every rule's cluster request;
 totals per figure and for the study. Between the markers ``<!-- budget:begin -->`` and
-``<!-- budget:end -->`` of --out it replaces the text; the prose around them stays.
+``<!-- budget:end -->`` of --out it replaces the text; the prose around them stays. With ``--check`` it
+writes nothing and exits 1 where that text differs from what the code and measurements give now
+(a test runs it on docs/paper-scale.md, so the page cannot drift from the code unnoticed).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import difflib
 import json
 import math
 import re
@@ -32,6 +35,7 @@ from pathlib import Path
 
 from contlaws import budget
 from contlaws.config import PAPER_CONFIG, deep_merge, read_config_file, validate_config
+from contlaws.io import write_text as atomic_write_text
 from contlaws.models.registry import MODEL_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -270,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--measured", type=Path, default=REPO / "benchmarks" / "paper_shapes_measured.csv")
     p.add_argument("--out", type=Path, help="write between the budget markers of this file (default: print)")
     p.add_argument("--no-dag", action="store_true", help="skip the per-rule table (it needs a Snakemake dry run)")
+    p.add_argument("--check", action="store_true",
+                   help="with --out: exit 1 if the file's budget section differs from the report (writes nothing)")
     args = parser.parse_args(argv)
     if args.command == "collect":
         rows = collect(args.workdir, args.run)
@@ -291,7 +297,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.out} has no {BEGIN} ... {END} markers", file=sys.stderr)
         return 2
     head, rest = doc.split(BEGIN, 1)
-    args.out.write_text(f"{head}{BEGIN}\n{text}{END}{rest.split(END, 1)[1]}")
+    new = f"{head}{BEGIN}\n{text}{END}{rest.split(END, 1)[1]}"
+    if args.check:
+        if new == doc:
+            print(f"{args.out}: budget section matches the code and {args.measured.name}")
+            return 0
+        old_lines = rest.split(END, 1)[0].splitlines()
+        diff = difflib.unified_diff(old_lines[1:], text.splitlines(), "in the file", "from the code", lineterm="", n=0)
+        print(f"error: {args.out}'s budget section is stale; rerun without --check to update it:", file=sys.stderr)
+        print("\n".join(list(diff)[:40]), file=sys.stderr)
+        return 1
+    atomic_write_text(args.out, new)
     print(f"updated {args.out}")
     return 0
 

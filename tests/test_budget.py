@@ -195,3 +195,24 @@ def test_a_job_of_several_runs_requests_the_start_up_once_and_every_run_after_it
     assert minutes == budget.RUNTIME_STARTUP_MIN + 2 * sum(m - budget.RUNTIME_STARTUP_MIN for m, _ in per_run.values())
     assert mem == max(m for _, m in per_run.values())
     assert costs.request("eta_train", {"system": "vdp", "eta": "0", "model": "s4d", "seed": "0"}) == per_run["s4d"]
+
+
+def test_paper_scale_page_matches_the_code_and_the_measurements():
+    """docs/paper-scale.md's tables are generated; this fails when code, config or measurements moved
+    without the page being regenerated (`python benchmarks/compute_budget.py report --out docs/paper-scale.md`)."""
+    assert load_script().main(["report", "--out", str(REPO_ROOT / "docs" / "paper-scale.md"), "--check"]) == 0
+
+
+def test_check_reports_a_stale_page_and_leaves_it_alone(tmp_path, capsys):
+    page = tmp_path / "page.md"
+    doc = "prose\n<!-- budget:begin -->\nold table\n<!-- budget:end -->\nmore prose\n"
+    page.write_text(doc)
+    script = load_script()
+    assert script.main(["report", "--no-dag", "--out", str(page), "--check"]) == 1
+    err = capsys.readouterr().err
+    assert "stale" in err and str(page) in err and "-old table" in err
+    assert page.read_text() == doc
+    assert script.main(["report", "--no-dag", "--out", str(page)]) == 0
+    assert script.main(["report", "--no-dag", "--out", str(page), "--check"]) == 0
+    assert page.read_text().startswith("prose\n<!-- budget:begin -->\nConfig: run") and page.read_text().endswith(
+        "<!-- budget:end -->\nmore prose\n")
