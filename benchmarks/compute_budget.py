@@ -51,14 +51,24 @@ KEY_PATTERNS = {
     "alignment_benchmarks_train": re.compile(
         rf"train_(?P<task>[a-z0-9_]+?)_(?P<mode>{'|'.join(MODEL_NAMES)})_seed\d+"),
 }
+
+
+def _run_name(metrics: Path) -> str:
+    """The run folder's name without its seed: <results>/.../<name>_seed<k>/metrics.csv -> <name>."""
+    return metrics.parent.name.rsplit("_seed", 1)[0]
+
+
+def _task_slash_run(metrics: Path) -> str:
+    """E5 and C4(b) runs lie in a folder per task: .../<task>/<name>_seed<k>/metrics.csv -> <task>/<name>."""
+    return f"{metrics.parent.parent.name}/{_run_name(metrics)}"
+
+
 METRICS_GLOBS = {  # where each training rule's metrics.csv lies under results/<run>/, and its key
     "train_refinement": ("refinement_trained/*/*/metrics.csv", lambda p: p.parent.name.split("_")[0]),
-    "eta_train": ("eta_performance/*/*/*/metrics.csv", lambda p: p.parent.name.rsplit("_seed", 1)[0]),
-    "subsample_train": ("subsampling/*/*/metrics.csv",
-                        lambda p: f"{p.parent.parent.name}/{p.parent.name.rsplit('_seed', 1)[0]}"),
-    "alignment_benchmarks_train": ("alignment_benchmarks/runs/*/*/metrics.csv",
-                                   lambda p: f"{p.parent.parent.name}/{p.parent.name.rsplit('_seed', 1)[0]}"),
-}  # fmt: skip
+    "eta_train": ("eta_performance/*/*/*/metrics.csv", _run_name),
+    "subsample_train": ("subsampling/*/*/metrics.csv", _task_slash_run),
+    "alignment_benchmarks_train": ("alignment_benchmarks/runs/*/*/metrics.csv", _task_slash_run),
+}
 
 
 def benchmark_key(rule: str, stem: str) -> str:
