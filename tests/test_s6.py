@@ -86,9 +86,40 @@ def test_scan_builds_state_sized_tensors_one_chunk_at_a_time(monkeypatch):
     assert max(steps_seen) == 8
     assert sum(steps_seen) == 2 * 50  # every step once in forward, once recomputed in backward
     steps_seen.clear()
+    selective_scan(*inputs, chunk=50).sum().backward()
+    assert steps_seen == [50]  # one chunk: forward keeps it, backward does not recompute it
+    steps_seen.clear()
     monkeypatch.setattr(scan, "CHUNK_ELEMENTS", 2 * 3 * 4 * 5)  # room for 5 steps of (B, D, N)
     selective_scan(*inputs, chunk=8)
     assert max(steps_seen) == 5
+
+
+@pytest.mark.parametrize("method", ["loop", "chunked"])
+@pytest.mark.parametrize("discretization", ["zoh", "bilinear"])
+def test_a_kept_single_chunk_gives_the_bytes_of_recomputing_it(monkeypatch, discretization, method):
+    """Keeping the only chunk from forward is a saving, not a new computation: float32 outputs and every
+    gradient are bit-identical to recomputing the chunk in backward, and a second backward (retain_graph),
+    which recomputes, gives the same bytes again."""
+    from contlaws.models import scan
+
+    base = [t.detach().float() for t in scan_inputs(batch=4, length=40, d=8, n=4, seed=3, requires_grad=False)]
+    weight = torch.randn(4, 40, 8, generator=torch.Generator().manual_seed(4))
+
+    def run(keep: bool, backwards: int = 1):
+        monkeypatch.setattr(scan, "KEEP_SINGLE_CHUNK", keep)
+        inputs = [t.clone().requires_grad_() for t in base]
+        y = selective_scan(*inputs, discretization=discretization, chunk=64, method=method)
+        out = [y.detach()]
+        for _ in range(backwards):
+            out += torch.autograd.grad((y * weight).sum(), inputs, retain_graph=True)
+        return out
+
+    kept, recomputed = run(True, backwards=2), run(False, backwards=2)
+    assert len(kept) == 13
+    for i, (a, b) in enumerate(zip(kept, recomputed, strict=True)):
+        assert torch.equal(a, b), f"tensor {i} differs"
+    for a, b in zip(kept[1:7], kept[7:], strict=True):
+        assert torch.equal(a, b)
 
 
 def make_s6(**kwargs):
