@@ -7,7 +7,8 @@ For every batch b, channel d, state n and time step t (h_0 = 0):
 with Ā_t, B̄_t x_t from the step Δ_t (B, L, D), A (D, N), B_t (B, L, N), see :func:`discretize_zoh`
 and :func:`discretize_bilinear`. The full (B, L, D, N) state history is never held: the sequence is
 cut into chunks of ``chunk`` steps, Ā and B̄x are built per chunk, and a custom autograd function
-stores only the state at each chunk start and recomputes the chunk in backward.
+stores only the state at each chunk start and recomputes the chunk in backward (a sequence that fits
+in one chunk keeps it from forward instead: the same bytes, without the recomputation).
 
 Speed on CPU comes from looping over pre-split time slices (``unbind``) with one fused ``addcmul``
 per step; indexing ``a[:, t]`` inside the loop makes autograd's backward about 100x slower.
