@@ -195,3 +195,25 @@ def test_cuda_kernel_matches_torch_scan():
     for a, b in zip(g_cuda, g_torch):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)
     assert math.isfinite(float(y_cuda.sum()))
+
+
+def test_keep_chunk_benchmark_runs_and_finds_the_same_weights(capsys):
+    """benchmarks/bench_s6_keep_chunk.py (the A/B behind RESULTS.md) at a tiny shape: exit 0 only when both ways
+    end at bit-identical weights, and it leaves the module switch as it found it."""
+    import importlib.util
+    from pathlib import Path
+
+    from contlaws.models import scan
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_s6_keep_chunk.py"
+    spec = importlib.util.spec_from_file_location("bench_s6_keep_chunk", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    threads = torch.get_num_threads()
+    try:
+        assert bench.main(["--repeats", "1", "--steps", "2", "--shapes", "2x12x4"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| 2x12x4 |"))
+    assert row.endswith("| yes |"), row
+    assert scan.KEEP_SINGLE_CHUNK is True
