@@ -50,7 +50,7 @@ PARALLEL_CHUNK = 8
 # chosen so that it has at most this many elements (a GPU has the memory for few, large chunks).
 PARALLEL_ELEMENTS = {"cpu": 2**22, "cuda": 2**28}
 # A sequence that fits in one chunk keeps that chunk's tensors from forward for backward (same bytes,
-# an S6 training step about 20-30 % faster at the evidence shapes; see _ChunkedSelectiveScan).
+# 16-24 % less CPU per S6 training step at the E2 and E3 shapes; see _ChunkedSelectiveScan).
 KEEP_SINGLE_CHUNK = True
 
 
